@@ -1,0 +1,199 @@
+//! Identifier newtypes.
+//!
+//! Every identifier the gateway handles has its own type so that a `RunId` can never be
+//! passed where a `UserId` is expected (two of the planted bugs are exactly that mix-up).
+//! The inner values are private: ids are created by parsing (with bounds) or by the
+//! component that owns the counter, never by wrapping an arbitrary value at a call site.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// Longest `sub` / user id accepted (PROTOCOL.md section 1).
+pub const MAX_USER_ID_LEN: usize = 128;
+/// Longest `jti` accepted (PROTOCOL.md section 1).
+pub const MAX_JTI_LEN: usize = 128;
+/// Longest client-chosen thread id accepted.
+pub const MAX_THREAD_ID_LEN: usize = 128;
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            /// Parses an id: 1 to the maximum length in chars, no control characters.
+            pub fn parse(s: &str) -> Option<Self> {
+                let n = s.chars().count();
+                if n == 0 || n > $max || s.chars().any(char::is_control) {
+                    return None;
+                }
+                Some(Self(Arc::from(s)))
+            }
+
+            /// The id as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                Self::parse(&s).ok_or_else(|| format!("invalid {}", stringify!($name)))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0.to_string()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), &*self.0)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A user, as named by a validated token's `sub`. Identity only ever comes from a token.
+    UserId,
+    MAX_USER_ID_LEN
+);
+string_id!(
+    /// A token's unique id (`jti`), the unit of revocation.
+    Jti,
+    MAX_JTI_LEN
+);
+string_id!(
+    /// A conversation thread. Client-chosen; owned by the user who created it.
+    ThreadId,
+    MAX_THREAD_ID_LEN
+);
+string_id!(
+    /// A refresh-token family: every refresh token descended from one login shares it.
+    FamilyId,
+    MAX_JTI_LEN
+);
+string_id!(
+    /// A key id (`kid`) in the key ring.
+    Kid,
+    MAX_JTI_LEN
+);
+
+macro_rules! counter_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(u64);
+
+        impl $name {
+            /// Wraps a raw counter value. Only the owner of the counter should call this.
+            pub const fn new(v: u64) -> Self {
+                Self(v)
+            }
+
+            /// The raw counter value.
+            pub const fn get(self) -> u64 {
+                self.0
+            }
+
+            /// The following id.
+            #[must_use]
+            pub const fn next(self) -> Self {
+                Self(self.0 + 1)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "{}"), self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "{}"), self.0)
+            }
+        }
+    };
+}
+
+counter_id!(
+    /// A WebSocket connection, assigned by the driver (simulator or server) before the handshake.
+    ConnId,
+    "conn-"
+);
+counter_id!(
+    /// A per-user stream position: strictly increasing and gap-free over one user's outbox.
+    Seq,
+    "seq-"
+);
+counter_id!(
+    /// A position in the gateway's global event log.
+    LogSeq,
+    "log-"
+);
+counter_id!(
+    /// An agent run, assigned by the gateway. Rendered on the wire as `run-<n>`.
+    RunId,
+    "run-"
+);
+
+impl RunId {
+    /// Parses the wire form `run-<n>`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let digits = s.strip_prefix("run-")?;
+        if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok().map(Self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_id_rejects_empty_long_and_control() {
+        assert!(UserId::parse("").is_none());
+        assert!(UserId::parse(&"a".repeat(129)).is_none());
+        assert!(UserId::parse("a\nb").is_none());
+        assert_eq!(
+            UserId::parse(&"é".repeat(128)).map(|u| u.as_str().len()),
+            Some(256)
+        );
+    }
+
+    #[test]
+    fn run_id_round_trips_through_wire_form() {
+        let r = RunId::new(42);
+        assert_eq!(RunId::parse(&r.to_string()), Some(r));
+        assert_eq!(RunId::parse("run-"), None);
+        assert_eq!(RunId::parse("run-+1"), None);
+        assert_eq!(RunId::parse("user-1"), None);
+        assert_eq!(RunId::parse("run-99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn string_ids_deserialize_with_validation() {
+        let ok: Result<ThreadId, _> = serde_json::from_str("\"t-1\"");
+        assert_eq!(ok.map(|t| t.to_string()).ok(), Some("t-1".to_string()));
+        let bad: Result<ThreadId, _> = serde_json::from_str("\"\"");
+        assert!(bad.is_err());
+    }
+}

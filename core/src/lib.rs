@@ -1,0 +1,33 @@
+//! # gauntlet-core
+//!
+//! The Gauntlet gateway: a JWT-authenticated WebSocket gateway that streams AI-agent events
+//! to users (see `PROTOCOL.md`), written once as a **sans-IO, event-sourced state machine**.
+//!
+//! This crate does no I/O. It never opens a socket, reads a clock, spawns a thread, reads
+//! the environment or touches the OS RNG: time comes in as an [`Instant`] argument, bytes
+//! come in as values, and everything the gateway wants done (send a frame, close a
+//! connection, arm a timer, append to the log) goes out as a value. The deterministic
+//! simulator, the fuzzers and the real tokio server all drive this one implementation, so
+//! what the simulator proves is true of what ships.
+//!
+//! Main parts:
+//! * [`token`]: JWS parsing, the key ring, claim rules, revocation, the validation cache,
+//!   refresh rotation and token issuing;
+//! * [`oauth`]: the authorization-code + PKCE model of the auth service;
+//! * [`permissions`]: `resource:action` grant matching.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod ids;
+mod plant;
+mod time;
+
+pub mod permissions;
+pub mod token;
+
+pub use ids::{ConnId, FamilyId, Jti, Kid, LogSeq, RunId, Seq, ThreadId, UserId};
+pub use ids::{MAX_JTI_LEN, MAX_THREAD_ID_LEN, MAX_USER_ID_LEN};
+pub use plant::Plants;
+#[cfg(feature = "planted-bugs")]
+pub use plant::{Plant, UnknownPlant};
+pub use time::{Instant, TimerTable};

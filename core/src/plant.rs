@@ -1,0 +1,225 @@
+//! Planted bugs: real defects of the production backend, re-created on demand so the
+//! simulator and fuzzers can prove they catch them (DESIGN.md, "Planted bugs").
+//!
+//! The set of switched-on plants (`Plants`) is part of every component's config. Without
+//! the `planted-bugs` feature the `Plant` enum does not exist, `Plants` is an empty
+//! zero-sized type, and every `planted!` check is the constant `false`, so no planted code
+//! path is compiled into the binary. Each plant must change exactly the behaviour its name
+//! says and nothing else.
+
+#[cfg(feature = "planted-bugs")]
+mod enabled {
+    use std::fmt;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Serialize};
+
+    /// One planted bug. The kebab-case name is stable: CLIs, tests and scenario files use it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum Plant {
+        /// A user's events are sent to every connected user, not only the owner.
+        BroadcastLeak,
+        /// The run id is used where the owner's user id belongs (ownership checks on runs).
+        RunIdAsUserId,
+        /// The thread id is used where the owner's user id belongs (ownership checks on threads).
+        ThreadIdAsUserId,
+        /// Events are appended to the outbox (acknowledged) but never forwarded to live connections.
+        AckWithoutForward,
+        /// `resume` skips the first missed event.
+        ResumeSkips,
+        /// A stale revocation view fails open: handshakes and reauth are accepted anyway.
+        RevocationFailOpen,
+        /// A validation-cache hit does not re-check `exp`.
+        CacheIgnoresExp,
+        /// The header's `alg` picks the verification algorithm instead of the key.
+        AlgFromHeader,
+        /// The OAuth callback does not check `state`.
+        OauthStateUnchecked,
+        /// A used refresh token can be used again, and reuse does not revoke the family.
+        RefreshReusable,
+        /// A closed connection does not release its slot in the per-user connection cap.
+        CapNotReleased,
+        /// Per-connection send queues are unbounded: slow consumers are never closed.
+        UnboundedQueue,
+    }
+
+    impl Plant {
+        /// Every plant, in a stable order.
+        pub const ALL: [Plant; 12] = [
+            Plant::BroadcastLeak,
+            Plant::RunIdAsUserId,
+            Plant::ThreadIdAsUserId,
+            Plant::AckWithoutForward,
+            Plant::ResumeSkips,
+            Plant::RevocationFailOpen,
+            Plant::CacheIgnoresExp,
+            Plant::AlgFromHeader,
+            Plant::OauthStateUnchecked,
+            Plant::RefreshReusable,
+            Plant::CapNotReleased,
+            Plant::UnboundedQueue,
+        ];
+
+        /// The stable kebab-case name.
+        pub const fn name(self) -> &'static str {
+            match self {
+                Plant::BroadcastLeak => "broadcast-leak",
+                Plant::RunIdAsUserId => "run-id-as-user-id",
+                Plant::ThreadIdAsUserId => "thread-id-as-user-id",
+                Plant::AckWithoutForward => "ack-without-forward",
+                Plant::ResumeSkips => "resume-skips",
+                Plant::RevocationFailOpen => "revocation-fail-open",
+                Plant::CacheIgnoresExp => "cache-ignores-exp",
+                Plant::AlgFromHeader => "alg-from-header",
+                Plant::OauthStateUnchecked => "oauth-state-unchecked",
+                Plant::RefreshReusable => "refresh-reusable",
+                Plant::CapNotReleased => "cap-not-released",
+                Plant::UnboundedQueue => "unbounded-queue",
+            }
+        }
+
+        /// What the plant breaks, for `gauntlet plants`.
+        pub const fn description(self) -> &'static str {
+            match self {
+                Plant::BroadcastLeak => "user events are delivered to every connected user",
+                Plant::RunIdAsUserId => {
+                    "run ownership is checked against the run id instead of the owner"
+                }
+                Plant::ThreadIdAsUserId => {
+                    "thread ownership is checked against the thread id instead of the owner"
+                }
+                Plant::AckWithoutForward => {
+                    "events are stored in the outbox but not forwarded to live connections"
+                }
+                Plant::ResumeSkips => "resume skips the first missed event",
+                Plant::RevocationFailOpen => {
+                    "a stale revocation view accepts new handshakes and reauth"
+                }
+                Plant::CacheIgnoresExp => "a validation-cache hit does not re-check expiry",
+                Plant::AlgFromHeader => "the token header's alg selects the verification algorithm",
+                Plant::OauthStateUnchecked => "the OAuth callback does not check state",
+                Plant::RefreshReusable => {
+                    "refresh tokens can be reused and reuse does not revoke the family"
+                }
+                Plant::CapNotReleased => "closed connections keep their slot in the per-user cap",
+                Plant::UnboundedQueue => "per-connection send queues are unbounded",
+            }
+        }
+
+        const fn bit(self) -> u32 {
+            1 << (self as u32)
+        }
+    }
+
+    impl fmt::Display for Plant {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.name())
+        }
+    }
+
+    /// The error for an unknown plant name.
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    #[error("unknown planted bug {0:?} (see `gauntlet plants`)")]
+    pub struct UnknownPlant(pub String);
+
+    impl FromStr for Plant {
+        type Err = UnknownPlant;
+        fn from_str(s: &str) -> Result<Self, Self::Err> {
+            Plant::ALL
+                .into_iter()
+                .find(|p| p.name() == s)
+                .ok_or_else(|| UnknownPlant(s.to_string()))
+        }
+    }
+
+    /// The set of switched-on plants.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    pub struct Plants(u32);
+
+    impl Plants {
+        /// No plant switched on.
+        pub const NONE: Plants = Plants(0);
+
+        /// A set with exactly `p` switched on.
+        pub const fn only(p: Plant) -> Self {
+            Plants(p.bit())
+        }
+
+        /// This set plus `p`.
+        #[must_use]
+        pub const fn with(self, p: Plant) -> Self {
+            Plants(self.0 | p.bit())
+        }
+
+        /// Whether `p` is switched on.
+        pub const fn is_on(self, p: Plant) -> bool {
+            self.0 & p.bit() != 0
+        }
+
+        /// The switched-on plants in stable order.
+        pub fn iter(self) -> impl Iterator<Item = Plant> {
+            Plant::ALL.into_iter().filter(move |p| self.is_on(*p))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn names_round_trip_and_are_unique() {
+            for p in Plant::ALL {
+                assert_eq!(p.name().parse::<Plant>(), Ok(p));
+                let json = serde_json::to_string(&p).unwrap_or_default();
+                assert_eq!(json, format!("\"{}\"", p.name()));
+            }
+            assert_eq!("nope".parse::<Plant>(), Err(UnknownPlant("nope".into())));
+        }
+
+        #[test]
+        fn plants_set_is_exact() {
+            let s = Plants::only(Plant::ResumeSkips).with(Plant::UnboundedQueue);
+            assert!(s.is_on(Plant::ResumeSkips) && s.is_on(Plant::UnboundedQueue));
+            assert!(!s.is_on(Plant::BroadcastLeak));
+            assert_eq!(s.iter().count(), 2);
+        }
+    }
+}
+
+#[cfg(feature = "planted-bugs")]
+pub use enabled::{Plant, Plants, UnknownPlant};
+
+/// Without the `planted-bugs` feature there are no plants: this set is always empty.
+#[cfg(not(feature = "planted-bugs"))]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct Plants;
+
+#[cfg(not(feature = "planted-bugs"))]
+impl Plants {
+    /// No plant switched on (the only value without the feature).
+    pub const NONE: Plants = Plants;
+}
+
+/// `planted!(plants, Name)`: whether the plant `Name` is on. The constant `false` without the
+/// `planted-bugs` feature, so the planted branch is compiled out.
+#[cfg(feature = "planted-bugs")]
+macro_rules! planted {
+    ($plants:expr, $name:ident) => {
+        $plants.is_on($crate::plant::Plant::$name)
+    };
+}
+
+/// `planted!(plants, Name)`: whether the plant `Name` is on. The constant `false` without the
+/// `planted-bugs` feature, so the planted branch is compiled out.
+#[cfg(not(feature = "planted-bugs"))]
+macro_rules! planted {
+    ($plants:expr, $name:ident) => {{
+        let _ = &$plants;
+        false
+    }};
+}
+
+pub(crate) use planted;

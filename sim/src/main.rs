@@ -1,0 +1,2 @@
+//! `gauntlet`: the command-line shell over `gauntlet-sim`.
+fn main() {}
