@@ -147,13 +147,27 @@ counter_id!(
     LogSeq,
     "log-"
 );
-counter_id!(
-    /// An agent run, assigned by the gateway. Rendered on the wire as `run-<n>`.
-    RunId,
-    "run-"
-);
+/// An agent run, assigned by the gateway. On the wire (and in logs) it is the string `run-<n>`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct RunId(u64);
 
 impl RunId {
+    /// Wraps a raw counter value. Only the gateway's run counter should call this.
+    pub const fn new(v: u64) -> Self {
+        Self(v)
+    }
+
+    /// The raw counter value.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The following id.
+    #[must_use]
+    pub const fn next(self) -> Self {
+        Self(self.0 + 1)
+    }
+
     /// Parses the wire form `run-<n>`.
     pub fn parse(s: &str) -> Option<Self> {
         let digits = s.strip_prefix("run-")?;
@@ -161,6 +175,31 @@ impl RunId {
             return None;
         }
         digits.parse().ok().map(Self)
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "run-{}", self.0)
+    }
+}
+
+impl fmt::Debug for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for RunId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RunId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        RunId::parse(&s).ok_or_else(|| serde::de::Error::custom("run id must be run-<n>"))
     }
 }
 
@@ -187,6 +226,19 @@ mod tests {
         assert_eq!(RunId::parse("run-+1"), None);
         assert_eq!(RunId::parse("user-1"), None);
         assert_eq!(RunId::parse("run-99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn run_id_serializes_as_wire_string() {
+        assert_eq!(
+            serde_json::to_string(&RunId::new(5)).ok().as_deref(),
+            Some("\"run-5\"")
+        );
+        assert_eq!(
+            serde_json::from_str::<RunId>("\"run-5\"").ok(),
+            Some(RunId::new(5))
+        );
+        assert!(serde_json::from_str::<RunId>("5").is_err());
     }
 
     #[test]

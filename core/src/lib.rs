@@ -18,12 +18,35 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod agent;
+mod config;
+mod error;
+mod gateway;
 mod ids;
+mod log;
+mod outbox;
 mod plant;
+mod ratelimit;
+mod router;
+mod session;
+mod state;
 mod time;
 
 pub mod permissions;
+pub mod protocol;
 pub mod token;
+
+pub use agent::{AGENT_NAME, AgentStep, plan as agent_plan};
+pub use config::{AgentConfig, Config, ConfigError, Limits};
+pub use error::{CloseCode, ErrorCode, HttpStatus};
+pub use gateway::{
+    AuthUpdate, Gateway, GatewayStats, HandshakeDecision, Input, IssuedTicket, Outputs,
+    TicketRefusal,
+};
+pub use log::{CloseReason, CredentialKind, Event, Identity, LogEntry};
+pub use outbox::StreamEntry;
+pub use ratelimit::{Rate, TokenBucket};
+pub use state::ReplayError;
 
 pub use ids::{ConnId, FamilyId, Jti, Kid, LogSeq, RunId, Seq, ThreadId, UserId};
 pub use ids::{MAX_JTI_LEN, MAX_THREAD_ID_LEN, MAX_USER_ID_LEN};

@@ -56,11 +56,11 @@ impl RevocationList {
     }
 
     pub(crate) fn is_revoked(&self, claims: &Claims) -> bool {
-        self.jtis.contains_key(claims.jti())
-            || self
-                .users
-                .get(claims.sub())
-                .is_some_and(|nb| claims.iat() < *nb)
+        self.is_revoked_parts(claims.jti(), claims.sub(), claims.iat())
+    }
+
+    pub(crate) fn is_revoked_parts(&self, jti: &Jti, user: &UserId, iat: Instant) -> bool {
+        self.jtis.contains_key(jti) || self.users.get(user).is_some_and(|nb| iat < *nb)
     }
 
     /// Drops jti entries whose token can no longer validate (`exp + leeway` has passed) and

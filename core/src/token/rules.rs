@@ -4,12 +4,14 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::claims::TokenType;
 
 /// The deployment environment, which picks the token lifetimes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     /// Production (the default): 15 min access, 7 d refresh.
@@ -24,7 +26,7 @@ pub enum Environment {
 }
 
 /// Access and refresh token lifetimes for one environment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lifetimes {
     /// Access (and service) token lifetime, in seconds.
     pub access_secs: u64,
@@ -42,7 +44,7 @@ impl Lifetimes {
 }
 
 /// Lifetimes for each environment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LifetimeTable {
     /// Production lifetimes.
@@ -68,7 +70,7 @@ impl Default for LifetimeTable {
 
 /// The rules every token must satisfy. `Default` is PROTOCOL.md's defaults (environment
 /// `prod`); deserializing fills any missing field with its default.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TokenRules {
     /// Required `iss`.

@@ -4,8 +4,8 @@
 //! It must never return a cached result that `validate` plus the revocation list would
 //! reject (except under the `CacheIgnoresExp` planted bug).
 
-use crate::Instant;
 use crate::plant::{Plants, planted};
+use crate::{Instant, Jti, UserId};
 
 use super::cache::{CacheStats, ValidationCache};
 use super::claims::{Claims, TokenType};
@@ -117,6 +117,12 @@ impl Validator {
     /// Whether `claims` are revoked now (for re-checking open connections).
     pub fn is_revoked(&self, claims: &Claims) -> bool {
         self.revocations.is_revoked(claims)
+    }
+
+    /// Whether a token with these fields is revoked now: for sessions and tickets that keep
+    /// the identity of a token validated earlier rather than the `Claims` themselves.
+    pub fn is_revoked_identity(&self, jti: &Jti, user: &UserId, iat: Instant) -> bool {
+        self.revocations.is_revoked_parts(jti, user, iat)
     }
 
     /// Drops revocations that can no longer matter and cache entries past their expiry.

@@ -1,0 +1,203 @@
+//! The seeded agent-run model: what a run emits and when (PROTOCOL.md section 6).
+//!
+//! A run's whole plan is a pure function of (gateway seed, run id, task), so the event log
+//! only needs `RunStarted` to let a replay or a restarted gateway continue the run exactly
+//! where it was. The model never touches the outbox or the clock; the gateway schedules
+//! the steps and appends what they emit.
+
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::config::AgentConfig;
+use crate::ids::RunId;
+use crate::protocol::StreamKind;
+
+/// The agent name every run reports.
+pub const AGENT_NAME: &str = "gauntlet-agent";
+const TOOLS: [&str; 4] = ["search", "calculator", "code_runner", "retriever"];
+/// Longest task text echoed into `agent_started` (the rest is cut, on a char boundary).
+const MAX_TASK_ECHO: usize = 256;
+
+/// One event a run will emit, `delay` after the previous one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStep {
+    /// What the event is.
+    pub kind: StreamKind,
+    /// Time after the previous step (zero for `agent_started`).
+    pub delay: Duration,
+    /// The event's payload.
+    pub payload: serde_json::Value,
+}
+
+/// The full, deterministic plan of a run: `agent_started` first, then thinking steps and
+/// tool calls (each `tool_executing` followed later by its `tool_completed`), then exactly
+/// one terminal event.
+pub fn plan(config: &AgentConfig, seed: u64, run: RunId, task: &str) -> Vec<AgentStep> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ run.get());
+    let lo = config.min_step_ms.min(config.max_step_ms);
+    let hi = config.max_step_ms.max(lo);
+    let delay = |rng: &mut ChaCha8Rng| Duration::from_millis(rng.random_range(lo..=hi));
+    let task: String = task.chars().take(MAX_TASK_ECHO).collect();
+    let mut steps = vec![AgentStep {
+        kind: StreamKind::AgentStarted,
+        delay: Duration::ZERO,
+        payload: serde_json::json!({ "agent_name": AGENT_NAME, "task": task }),
+    }];
+    let thinking = rng.random_range(0..=config.max_thinking);
+    let tools = rng.random_range(0..=config.max_tools);
+    // Interleave: a shuffled sequence of `thinking` T's and `tools` X's.
+    let mut order: Vec<bool> = (0..thinking)
+        .map(|_| true)
+        .chain((0..tools).map(|_| false))
+        .collect();
+    for i in (1..order.len()).rev() {
+        let j = rng.random_range(0..=i);
+        order.swap(i, j);
+    }
+    let mut thought = 0u32;
+    let mut tool_no = 0u32;
+    for is_thinking in order {
+        if is_thinking {
+            thought += 1;
+            steps.push(AgentStep {
+                kind: StreamKind::AgentThinking,
+                delay: delay(&mut rng),
+                payload: serde_json::json!({ "reasoning": format!("step {thought}: considering the request") }),
+            });
+        } else {
+            tool_no += 1;
+            let tool = TOOLS[rng.random_range(0..TOOLS.len())];
+            let execution_id = format!("{run}-exec-{tool_no}");
+            let duration = delay(&mut rng);
+            let success = rng.random_range(0..10u32) != 0;
+            steps.push(AgentStep {
+                kind: StreamKind::ToolExecuting,
+                delay: delay(&mut rng),
+                payload: serde_json::json!({
+                    "tool_name": tool, "args": { "query": format!("q{tool_no}") }, "execution_id": execution_id,
+                }),
+            });
+            steps.push(AgentStep {
+                kind: StreamKind::ToolCompleted,
+                delay: duration,
+                payload: serde_json::json!({
+                    "tool_name": tool, "execution_id": execution_id,
+                    "result": if success { "ok" } else { "tool error" },
+                    "duration_ms": u64::try_from(duration.as_millis()).unwrap_or(u64::MAX), "success": success,
+                }),
+            });
+        }
+    }
+    let failed = rng.random_range(0..1000u32) < config.failure_per_mille;
+    steps.push(if failed {
+        AgentStep {
+            kind: StreamKind::AgentFailed,
+            delay: delay(&mut rng),
+            payload: serde_json::json!({ "error": "the agent gave up" }),
+        }
+    } else {
+        AgentStep {
+            kind: StreamKind::AgentCompleted,
+            delay: delay(&mut rng),
+            payload: serde_json::json!({ "status": "completed", "final_response": format!("answer after {tool_no} tool calls") }),
+        }
+    });
+    steps
+}
+
+/// The payload of `agent_cancelled`.
+pub(crate) fn cancelled_payload() -> serde_json::Value {
+    serde_json::json!({ "reason": "stopped by user" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_rules(steps: &[AgentStep]) {
+        assert_eq!(
+            steps.first().map(|s| s.kind),
+            Some(StreamKind::AgentStarted)
+        );
+        let terminal: Vec<usize> = steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind.is_terminal())
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(
+            terminal,
+            vec![steps.len() - 1],
+            "exactly one terminal, last"
+        );
+        let mut open: Vec<String> = Vec::new();
+        for s in steps {
+            let id = s
+                .payload
+                .get("execution_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
+            match s.kind {
+                StreamKind::ToolExecuting => open.push(id.unwrap_or_default()),
+                StreamKind::ToolCompleted => {
+                    let id = id.unwrap_or_default();
+                    assert!(
+                        open.contains(&id),
+                        "tool_completed {id} without its tool_executing"
+                    );
+                    open.retain(|o| *o != id);
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            open.is_empty(),
+            "tool_executing without completion: {open:?}"
+        );
+    }
+
+    #[test]
+    fn plans_follow_section_6_for_many_runs() {
+        let cfg = AgentConfig::default();
+        let mut shapes = std::collections::BTreeSet::new();
+        for r in 0..500 {
+            let p = plan(&cfg, 7, RunId::new(r), "task");
+            check_rules(&p);
+            shapes.insert(p.len());
+            for s in &p[1..] {
+                assert!(
+                    s.delay >= Duration::from_millis(cfg.min_step_ms)
+                        && s.delay <= Duration::from_millis(cfg.max_step_ms)
+                );
+            }
+        }
+        // 0..=3 thinking + 0..=2 tools (2 events each) + start + terminal: lengths 2..=9 all occur.
+        assert_eq!(shapes, (2..=9).collect());
+    }
+
+    #[test]
+    fn plan_is_a_pure_function_of_seed_and_run() {
+        let cfg = AgentConfig::default();
+        assert_eq!(
+            plan(&cfg, 1, RunId::new(5), "x"),
+            plan(&cfg, 1, RunId::new(5), "x")
+        );
+        let differs =
+            (0..20).any(|r| plan(&cfg, 1, RunId::new(r), "x") != plan(&cfg, 2, RunId::new(r), "x"));
+        assert!(differs);
+    }
+
+    #[test]
+    fn task_echo_is_bounded_on_char_boundary() {
+        let p = plan(&AgentConfig::default(), 0, RunId::new(1), &"é".repeat(1000));
+        let task = p[0]
+            .payload
+            .get("task")
+            .and_then(|t| t.as_str())
+            .map(|t| t.chars().count());
+        assert_eq!(task, Some(MAX_TASK_ECHO));
+    }
+}

@@ -1,0 +1,198 @@
+//! Per-user outboxes: the user's event stream with its `seq` numbering, bounded retention,
+//! and the range reads that `resume` needs (PROTOCOL.md section 7).
+//!
+//! An outbox never decides who receives an event (that is the gateway's fan-out) and never
+//! renumbers: `seq` is assigned once, strictly increasing and gap-free, and survives trimming.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{RunId, Seq, ThreadId, UserId};
+use crate::protocol::StreamKind;
+use crate::time::Instant;
+
+/// One stored stream event, already rendered for the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamEntry {
+    /// The user's stream position.
+    pub seq: Seq,
+    /// When it was appended.
+    pub at: Instant,
+    /// What kind of event.
+    pub kind: StreamKind,
+    /// The thread, for run events.
+    pub thread: Option<ThreadId>,
+    /// The run, for run events.
+    pub run: Option<RunId>,
+    /// The frame exactly as sent (shared by every connection it fans out to).
+    pub frame: Arc<str>,
+}
+
+/// A user's retained stream and the next seq to assign.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Outbox {
+    latest: Seq,
+    entries: VecDeque<StreamEntry>,
+}
+
+impl Outbox {
+    /// The last seq assigned (0 when the user never had an event).
+    pub(crate) fn latest(&self) -> Seq {
+        self.latest
+    }
+
+    /// The seq the next event will get.
+    pub(crate) fn next_seq(&self) -> Seq {
+        self.latest.next()
+    }
+
+    /// The oldest retained seq, or the next seq when nothing is retained.
+    pub(crate) fn oldest(&self) -> Seq {
+        self.entries.front().map_or(self.next_seq(), |e| e.seq)
+    }
+
+    /// Number of retained events.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Appends `entry`, whose seq must be the next one. Returns false (and stores nothing)
+    /// otherwise, so a corrupt log cannot create a gap.
+    pub(crate) fn push(&mut self, entry: StreamEntry) -> bool {
+        if entry.seq != self.next_seq() {
+            return false;
+        }
+        self.latest = entry.seq;
+        self.entries.push_back(entry);
+        true
+    }
+
+    /// Drops events beyond `max_events` or older than `retention` at `now`.
+    pub(crate) fn trim(&mut self, now: Instant, max_events: usize, retention: Duration) {
+        let cutoff = now.saturating_sub(retention);
+        while self.entries.len() > max_events || self.entries.front().is_some_and(|e| e.at < cutoff)
+        {
+            self.entries.pop_front();
+        }
+    }
+
+    /// The retained event with this seq.
+    pub(crate) fn get(&self, seq: Seq) -> Option<&StreamEntry> {
+        let first = self.entries.front()?.seq.get();
+        let idx = usize::try_from(seq.get().checked_sub(first)?).ok()?;
+        self.entries.get(idx)
+    }
+}
+
+/// Renders a stream event in the outbound envelope of PROTOCOL.md section 5.
+pub(crate) fn render_stream_frame(
+    kind: StreamKind,
+    seq: Seq,
+    user: &UserId,
+    thread: Option<&ThreadId>,
+    run: Option<RunId>,
+    at: Instant,
+    payload: &serde_json::Value,
+) -> Arc<str> {
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        #[serde(rename = "type")]
+        kind: StreamKind,
+        seq: Seq,
+        user_id: &'a UserId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        thread_id: Option<&'a ThreadId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        run_id: Option<String>,
+        timestamp: u64,
+        payload: &'a serde_json::Value,
+    }
+    let env = Envelope {
+        kind,
+        seq,
+        user_id: user,
+        thread_id: thread,
+        run_id: run.map(|r| r.to_string()),
+        timestamp: at.unix_millis(),
+        payload,
+    };
+    serde_json::to_string(&env)
+        .map(Arc::from)
+        .unwrap_or_else(|_| Arc::from("{}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, at_s: u64) -> StreamEntry {
+        StreamEntry {
+            seq: Seq::new(seq),
+            at: Instant::from_unix_secs(at_s),
+            kind: StreamKind::SystemNotice,
+            thread: None,
+            run: None,
+            frame: Arc::from(format!("f{seq}")),
+        }
+    }
+
+    #[test]
+    fn push_requires_the_next_seq() {
+        let mut o = Outbox::default();
+        assert!(!o.push(entry(2, 0)));
+        assert!(o.push(entry(1, 0)));
+        assert!(!o.push(entry(1, 0)));
+        assert!(o.push(entry(2, 0)));
+        assert_eq!(o.latest(), Seq::new(2));
+        assert_eq!(o.get(Seq::new(2)).map(|e| &*e.frame), Some("f2"));
+        assert_eq!(o.get(Seq::new(3)), None);
+    }
+
+    #[test]
+    fn trim_keeps_count_and_age_bounds_but_not_seq() {
+        let mut o = Outbox::default();
+        for s in 1..=10 {
+            assert!(o.push(entry(s, s)));
+        }
+        o.trim(Instant::from_unix_secs(10), 8, Duration::from_secs(100));
+        assert_eq!((o.len(), o.oldest()), (8, Seq::new(3)));
+        o.trim(Instant::from_unix_secs(15), 8, Duration::from_secs(10));
+        assert_eq!((o.len(), o.oldest()), (6, Seq::new(5)));
+        assert_eq!(o.next_seq(), Seq::new(11));
+    }
+
+    #[test]
+    fn get_finds_retained_events_only() {
+        let mut o = Outbox::default();
+        for s in 1..=10 {
+            assert!(o.push(entry(s, 0)));
+        }
+        o.trim(Instant::EPOCH, 5, Duration::from_secs(1));
+        assert_eq!(o.get(Seq::new(5)), None);
+        assert_eq!(o.get(Seq::new(6)).map(|e| e.seq), Some(Seq::new(6)));
+        assert_eq!(o.get(Seq::new(10)).map(|e| e.seq), Some(Seq::new(10)));
+        assert_eq!(o.get(Seq::new(11)), None);
+    }
+
+    #[test]
+    fn stream_frame_has_documented_envelope() {
+        let user = UserId::parse("u1").unwrap_or_else(|| unreachable!());
+        let f = render_stream_frame(
+            StreamKind::AgentStarted,
+            Seq::new(3),
+            &user,
+            ThreadId::parse("t").as_ref(),
+            Some(RunId::new(9)),
+            Instant::from_unix_millis(1234),
+            &serde_json::json!({"agent_name":"a"}),
+        );
+        let v: serde_json::Value = serde_json::from_str(&f).unwrap_or_default();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"agent_started","seq":3,"user_id":"u1","thread_id":"t","run_id":"run-9","timestamp":1234,"payload":{"agent_name":"a"}})
+        );
+    }
+}

@@ -1,0 +1,588 @@
+//! Inbound and outbound frames: what a client may send, what the gateway sends back.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::ErrorCode;
+use crate::ids::{ConnId, RunId, Seq, ThreadId, UserId};
+
+/// The five critical agent events a client must see for every run, in protocol order
+/// (the three terminal kinds share the last slot; `agent_completed` names it).
+pub const CRITICAL_EVENTS: [&str; 5] = [
+    "agent_started",
+    "agent_thinking",
+    "tool_executing",
+    "tool_completed",
+    "agent_completed",
+];
+
+/// Why an inbound text frame could not be decoded. Each maps to one error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The frame is not a JSON object of the envelope's shape.
+    #[error("invalid json: {0}")]
+    Json(String),
+    /// The envelope is fine but the `type` is not one the gateway knows.
+    #[error("unknown message type {0:?}")]
+    UnknownType(String),
+    /// The `type` is known but its payload does not match the schema.
+    #[error("bad {kind} payload: {reason}")]
+    Schema {
+        /// The inbound type whose payload failed.
+        kind: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl ProtocolError {
+    /// The error code this maps to on the wire.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ProtocolError::UnknownType(_) => ErrorCode::UnknownType,
+            ProtocolError::Json(_) | ProtocolError::Schema { .. } => ErrorCode::BadMessage,
+        }
+    }
+}
+
+/// A decoded inbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// The client's optional correlation id, echoed in direct replies.
+    pub message_id: Option<String>,
+    /// What the client asked for.
+    pub frame: ClientFrame,
+}
+
+/// Every inbound message type of PROTOCOL.md section 5.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientFrame {
+    /// `ping`: answered with `pong`.
+    Ping,
+    /// `heartbeat`: answered with `heartbeat_ack`.
+    Heartbeat,
+    /// `user_message`: creates the thread if new and starts an agent run.
+    UserMessage {
+        /// The user's text.
+        content: String,
+        /// The thread (payload first, then envelope); a new thread is created when absent.
+        thread_id: Option<ThreadId>,
+    },
+    /// `stop_agent`: cancels the sender's own run.
+    StopAgent {
+        /// The run to stop.
+        run_id: RunId,
+    },
+    /// `subscribe_thread`: only the owner may subscribe.
+    SubscribeThread {
+        /// The thread.
+        thread_id: ThreadId,
+    },
+    /// `resume`: re-send every retained event with a greater seq.
+    Resume {
+        /// The last seq the client has.
+        last_seq: Seq,
+    },
+    /// `reauth`: replace the connection's access token (same `sub`).
+    Reauth {
+        /// The new access token.
+        token: String,
+    },
+    /// `broadcast`: a system notice to every connected user (needs `system:broadcast`).
+    Broadcast {
+        /// The notice text.
+        text: String,
+    },
+}
+
+impl ClientFrame {
+    /// The wire `type`.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            ClientFrame::Ping => "ping",
+            ClientFrame::Heartbeat => "heartbeat",
+            ClientFrame::UserMessage { .. } => "user_message",
+            ClientFrame::StopAgent { .. } => "stop_agent",
+            ClientFrame::SubscribeThread { .. } => "subscribe_thread",
+            ClientFrame::Resume { .. } => "resume",
+            ClientFrame::Reauth { .. } => "reauth",
+            ClientFrame::Broadcast { .. } => "broadcast",
+        }
+    }
+
+    /// Encodes this frame as a client would send it (for simulated and real clients).
+    pub fn to_json(&self, message_id: Option<&str>) -> String {
+        let payload = match self {
+            ClientFrame::Ping | ClientFrame::Heartbeat => serde_json::json!({}),
+            ClientFrame::UserMessage { content, thread_id } => match thread_id {
+                Some(t) => serde_json::json!({ "content": content, "thread_id": t.as_str() }),
+                None => serde_json::json!({ "content": content }),
+            },
+            ClientFrame::StopAgent { run_id } => {
+                serde_json::json!({ "run_id": run_id.to_string() })
+            }
+            ClientFrame::SubscribeThread { thread_id } => {
+                serde_json::json!({ "thread_id": thread_id.as_str() })
+            }
+            ClientFrame::Resume { last_seq } => serde_json::json!({ "last_seq": last_seq.get() }),
+            ClientFrame::Reauth { token } => serde_json::json!({ "token": token }),
+            ClientFrame::Broadcast { text } => serde_json::json!({ "text": text }),
+        };
+        let mut env = serde_json::json!({ "type": self.kind(), "payload": payload });
+        if let (Some(id), Some(obj)) = (message_id, env.as_object_mut()) {
+            obj.insert(
+                "message_id".into(),
+                serde_json::Value::String(id.to_string()),
+            );
+        }
+        env.to_string()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Ping,
+    Heartbeat,
+    UserMessage,
+    StopAgent,
+    SubscribeThread,
+    Resume,
+    Reauth,
+    Broadcast,
+    #[serde(other)]
+    Unknown,
+}
+
+/// The envelope, borrowed from the frame. Unknown fields (including any `user_id`) are ignored.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type")]
+    kind: Kind,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+    #[serde(default)]
+    message_id: Option<String>,
+    #[serde(default)]
+    thread_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UserMessageBody {
+    content: String,
+    #[serde(default)]
+    thread_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RunBody {
+    run_id: String,
+}
+
+#[derive(Deserialize)]
+struct ThreadBody {
+    thread_id: String,
+}
+
+#[derive(Deserialize)]
+struct ResumeBody {
+    last_seq: u64,
+}
+
+#[derive(Deserialize)]
+struct ReauthBody {
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct BroadcastBody {
+    text: String,
+}
+
+/// The longest `message_id` echoed back; longer ones are a schema error.
+const MAX_MESSAGE_ID_LEN: usize = 128;
+
+/// Decodes one inbound text frame. The caller has already checked size and UTF-8.
+pub fn decode_inbound(text: &str) -> Result<Inbound, ProtocolError> {
+    let env: Envelope<'_> =
+        serde_json::from_str(text).map_err(|e| ProtocolError::Json(e.to_string()))?;
+    if env
+        .message_id
+        .as_ref()
+        .is_some_and(|m| m.len() > MAX_MESSAGE_ID_LEN)
+    {
+        return Err(ProtocolError::Schema {
+            kind: "envelope",
+            reason: "message_id too long".into(),
+        });
+    }
+    let payload = env.payload.map(RawValue::get).unwrap_or("{}");
+    let frame = match env.kind {
+        Kind::Ping => ClientFrame::Ping,
+        Kind::Heartbeat => ClientFrame::Heartbeat,
+        Kind::UserMessage => {
+            let b: UserMessageBody = body("user_message", payload)?;
+            let thread = b.thread_id.or(env.thread_id);
+            let thread_id = thread.map(|t| thread_id("user_message", &t)).transpose()?;
+            ClientFrame::UserMessage {
+                content: b.content,
+                thread_id,
+            }
+        }
+        Kind::StopAgent => {
+            let b: RunBody = body("stop_agent", payload)?;
+            let run_id = RunId::parse(&b.run_id).ok_or_else(|| ProtocolError::Schema {
+                kind: "stop_agent",
+                reason: "run_id is not run-<n>".into(),
+            })?;
+            ClientFrame::StopAgent { run_id }
+        }
+        Kind::SubscribeThread => {
+            let b: ThreadBody = body("subscribe_thread", payload)?;
+            ClientFrame::SubscribeThread {
+                thread_id: thread_id("subscribe_thread", &b.thread_id)?,
+            }
+        }
+        Kind::Resume => {
+            let b: ResumeBody = body("resume", payload)?;
+            ClientFrame::Resume {
+                last_seq: Seq::new(b.last_seq),
+            }
+        }
+        Kind::Reauth => {
+            let b: ReauthBody = body("reauth", payload)?;
+            ClientFrame::Reauth { token: b.token }
+        }
+        Kind::Broadcast => {
+            let b: BroadcastBody = body("broadcast", payload)?;
+            ClientFrame::Broadcast { text: b.text }
+        }
+        Kind::Unknown => return Err(ProtocolError::UnknownType(unknown_type_name(text))),
+    };
+    Ok(Inbound {
+        message_id: env.message_id,
+        frame,
+    })
+}
+
+fn body<'a, T: Deserialize<'a>>(kind: &'static str, payload: &'a str) -> Result<T, ProtocolError> {
+    serde_json::from_str(payload).map_err(|e| ProtocolError::Schema {
+        kind,
+        reason: e.to_string(),
+    })
+}
+
+fn thread_id(kind: &'static str, s: &str) -> Result<ThreadId, ProtocolError> {
+    ThreadId::parse(s).ok_or_else(|| ProtocolError::Schema {
+        kind,
+        reason: "thread_id must be 1..=128 chars".into(),
+    })
+}
+
+/// Re-reads the `type` string for the error message only (the fast path never needs it).
+fn unknown_type_name(text: &str) -> String {
+    #[derive(Deserialize)]
+    struct TypeOnly {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    serde_json::from_str::<TypeOnly>(text)
+        .map(|t| t.kind.chars().take(64).collect())
+        .unwrap_or_default()
+}
+
+/// The kinds of stream events: everything that goes through a user's outbox and carries a `seq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamKind {
+    /// A run began.
+    AgentStarted,
+    /// The agent reasoned.
+    AgentThinking,
+    /// A tool call began.
+    ToolExecuting,
+    /// A tool call ended.
+    ToolCompleted,
+    /// Terminal: the run finished.
+    AgentCompleted,
+    /// Terminal: the run failed.
+    AgentFailed,
+    /// Terminal: the run was stopped by its owner.
+    AgentCancelled,
+    /// A system notice from an inbound `broadcast`.
+    SystemNotice,
+}
+
+impl StreamKind {
+    /// Whether this kind ends a run.
+    pub const fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            StreamKind::AgentCompleted | StreamKind::AgentFailed | StreamKind::AgentCancelled
+        )
+    }
+
+    /// The wire `type`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StreamKind::AgentStarted => "agent_started",
+            StreamKind::AgentThinking => "agent_thinking",
+            StreamKind::ToolExecuting => "tool_executing",
+            StreamKind::ToolCompleted => "tool_completed",
+            StreamKind::AgentCompleted => "agent_completed",
+            StreamKind::AgentFailed => "agent_failed",
+            StreamKind::AgentCancelled => "agent_cancelled",
+            StreamKind::SystemNotice => "system_notice",
+        }
+    }
+}
+
+/// A frame the gateway sends: direct replies (no `seq`, not stored) and stream events
+/// (rendered once, shared by every connection they fan out to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Sent right after the upgrade.
+    ConnectionEstablished {
+        /// The authenticated user.
+        user_id: UserId,
+        /// This connection.
+        connection_id: ConnId,
+        /// The user's latest seq, so a reconnecting client knows whether to `resume`.
+        latest_seq: Seq,
+        /// The five critical event names.
+        critical_events: [&'static str; 5],
+    },
+    /// Reply to `ping`.
+    Pong {
+        /// Echo of the request's `message_id`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+    },
+    /// Reply to `heartbeat`.
+    HeartbeatAck {
+        /// Echo of the request's `message_id`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+    },
+    /// A `user_message` was accepted and started this run.
+    MessageAccepted {
+        /// Echo of the request's `message_id`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+        /// The thread (new or existing).
+        thread_id: ThreadId,
+        /// The run started.
+        run_id: RunId,
+    },
+    /// A `subscribe_thread` succeeded.
+    Subscribed {
+        /// The thread.
+        thread_id: ThreadId,
+    },
+    /// A `reauth` succeeded; the connection now expires with the new token.
+    Reauthenticated {
+        /// The new token's `exp`, Unix seconds.
+        exp: u64,
+    },
+    /// A `resume` finished sending its backlog.
+    Resumed {
+        /// The first seq re-sent (or the next seq when nothing was missing).
+        from_seq: Seq,
+        /// How many events were re-sent.
+        count: u64,
+    },
+    /// An error; the connection stays open unless a close follows.
+    Error {
+        /// The machine-readable code.
+        code: ErrorCode,
+        /// A human message.
+        message: String,
+        /// Whether the same request may be retried.
+        retryable: bool,
+        /// When to retry, for `RATE_LIMITED`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+        /// For `RESUME_GAP`: the oldest seq the outbox still holds.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        oldest_seq: Option<Seq>,
+    },
+}
+
+impl ServerFrame {
+    /// An `error` frame with the code's default retryability.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerFrame::Error {
+            code,
+            message: message.into(),
+            retryable: code.retryable(),
+            retry_after_ms: None,
+            oldest_seq: None,
+        }
+    }
+
+    /// Renders the frame as the JSON text sent on the wire.
+    pub fn render(&self) -> Arc<str> {
+        // Serializing these plain structs cannot fail; fall back to an internal error frame
+        // rather than panicking if a future variant ever could.
+        serde_json::to_string(self)
+            .map(Arc::from)
+            .unwrap_or_else(|_| {
+                Arc::from(
+                    r#"{"type":"error","code":"BAD_MESSAGE","message":"encode","retryable":false}"#,
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(s: &str) -> Result<ClientFrame, ProtocolError> {
+        decode_inbound(s).map(|i| i.frame)
+    }
+
+    #[test]
+    fn decode_every_inbound_type() {
+        assert_eq!(decode(r#"{"type":"ping"}"#), Ok(ClientFrame::Ping));
+        assert_eq!(
+            decode(r#"{"type":"heartbeat","payload":{}}"#),
+            Ok(ClientFrame::Heartbeat)
+        );
+        assert_eq!(
+            decode(r#"{"type":"user_message","payload":{"content":"hi","thread_id":"t1"}}"#),
+            Ok(ClientFrame::UserMessage {
+                content: "hi".into(),
+                thread_id: ThreadId::parse("t1")
+            })
+        );
+        assert_eq!(
+            decode(r#"{"type":"user_message","thread_id":"t2","payload":{"content":"hi"}}"#),
+            Ok(ClientFrame::UserMessage {
+                content: "hi".into(),
+                thread_id: ThreadId::parse("t2")
+            })
+        );
+        assert_eq!(
+            decode(r#"{"type":"stop_agent","payload":{"run_id":"run-7"}}"#),
+            Ok(ClientFrame::StopAgent {
+                run_id: RunId::new(7)
+            })
+        );
+        assert_eq!(
+            decode(r#"{"type":"subscribe_thread","payload":{"thread_id":"t"}}"#),
+            Ok(ClientFrame::SubscribeThread {
+                thread_id: ThreadId::parse("t").unwrap_or_else(|| unreachable!())
+            })
+        );
+        assert_eq!(
+            decode(r#"{"type":"resume","payload":{"last_seq":12}}"#),
+            Ok(ClientFrame::Resume {
+                last_seq: Seq::new(12)
+            })
+        );
+        assert_eq!(
+            decode(r#"{"type":"reauth","payload":{"token":"a.b.c"}}"#),
+            Ok(ClientFrame::Reauth {
+                token: "a.b.c".into()
+            })
+        );
+        assert_eq!(
+            decode(r#"{"type":"broadcast","payload":{"text":"hello"}}"#),
+            Ok(ClientFrame::Broadcast {
+                text: "hello".into()
+            })
+        );
+    }
+
+    #[test]
+    fn decode_errors_map_to_codes() {
+        let unknown = decode(r#"{"type":"launch_missiles"}"#);
+        assert_eq!(
+            unknown,
+            Err(ProtocolError::UnknownType("launch_missiles".into()))
+        );
+        assert_eq!(unknown.map_err(|e| e.code()), Err(ErrorCode::UnknownType));
+        for bad in ["", "null", "[]", "{", r#"{"payload":{}}"#, r#"{"type":5}"#] {
+            assert_eq!(
+                decode(bad).map_err(|e| e.code()),
+                Err(ErrorCode::BadMessage),
+                "{bad}"
+            );
+        }
+        for bad in [
+            r#"{"type":"user_message","payload":{}}"#,
+            r#"{"type":"stop_agent","payload":{"run_id":"7"}}"#,
+            r#"{"type":"resume","payload":{"last_seq":-1}}"#,
+            r#"{"type":"subscribe_thread","payload":{"thread_id":""}}"#,
+            r#"{"type":"ping","message_id":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#,
+        ] {
+            assert!(
+                matches!(decode(bad), Err(ProtocolError::Schema { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn client_supplied_user_id_is_ignored() {
+        let i = decode_inbound(
+            r#"{"type":"ping","user_id":"victim","payload":{"user_id":"victim"},"message_id":"m1"}"#,
+        );
+        assert_eq!(
+            i,
+            Ok(Inbound {
+                message_id: Some("m1".into()),
+                frame: ClientFrame::Ping
+            })
+        );
+    }
+
+    #[test]
+    fn client_frames_encode_to_what_decode_reads() {
+        let frames = [
+            ClientFrame::Ping,
+            ClientFrame::UserMessage {
+                content: "q\"x".into(),
+                thread_id: ThreadId::parse("t9"),
+            },
+            ClientFrame::StopAgent {
+                run_id: RunId::new(3),
+            },
+            ClientFrame::Resume {
+                last_seq: Seq::new(4),
+            },
+            ClientFrame::Reauth { token: "t".into() },
+            ClientFrame::Broadcast { text: "b".into() },
+        ];
+        for f in frames {
+            let text = f.to_json(Some("id-1"));
+            assert_eq!(
+                decode_inbound(&text),
+                Ok(Inbound {
+                    message_id: Some("id-1".into()),
+                    frame: f
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn server_error_frame_renders_documented_shape() {
+        let f = ServerFrame::Error {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            retryable: true,
+            retry_after_ms: Some(100),
+            oldest_seq: None,
+        };
+        let v: serde_json::Value = serde_json::from_str(&f.render()).unwrap_or_default();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"error","code":"RATE_LIMITED","message":"slow down","retryable":true,"retry_after_ms":100})
+        );
+    }
+}

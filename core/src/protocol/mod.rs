@@ -1,0 +1,23 @@
+//! The wire protocol (PROTOCOL.md section 5): inbound envelopes and their decoding, outbound
+//! frames and their encoding, and the handshake request.
+//!
+//! Decoding is the first thing untrusted bytes meet, so it returns a typed
+//! [`ProtocolError`] for every bad input and never panics or allocates without bound (the
+//! frame-size limit is enforced by the gateway before decoding starts). A client-supplied
+//! `user_id` is never read: the envelope types have no such field, and identity comes only
+//! from the connection's token.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+mod frame;
+mod handshake;
+
+pub use frame::{
+    CRITICAL_EVENTS, ClientFrame, Inbound, ProtocolError, ServerFrame, StreamKind, decode_inbound,
+};
+pub use handshake::{
+    Credential, CredentialError, HandshakeRequest, JWT_SUBPROTOCOL, MAX_HANDSHAKE_BYTES,
+    MAX_HEADERS, token_subprotocol,
+};

@@ -1,0 +1,313 @@
+//! The router: one handler per inbound message type, with the permission and ownership
+//! checks of PROTOCOL.md section 5.
+//!
+//! Identity is the session's, never anything in the message. Every refusal is an `error`
+//! frame with a documented code and the connection stays open (the protocol-error budget
+//! decides otherwise). Handlers change durable state only by emitting events.
+
+use crate::error::ErrorCode;
+use crate::gateway::{Ctx, Gateway, resume_gap};
+use crate::ids::{ConnId, RunId, Seq, ThreadId, UserId};
+use crate::log::Event;
+use crate::plant::planted;
+use crate::protocol::{ClientFrame, Inbound, ServerFrame, StreamKind};
+use crate::session::Backfill;
+
+/// Attempts at finding a free generated thread id before giving up.
+const THREAD_ID_ATTEMPTS: u64 = 8;
+
+impl Gateway {
+    pub(crate) fn route(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, inbound: Inbound) {
+        let message_id = inbound.message_id;
+        match inbound.frame {
+            ClientFrame::Ping => self.send_direct(ctx, conn, &ServerFrame::Pong { message_id }),
+            ClientFrame::Heartbeat => {
+                self.send_direct(ctx, conn, &ServerFrame::HeartbeatAck { message_id })
+            }
+            ClientFrame::UserMessage { content, thread_id } => {
+                self.user_message(ctx, conn, user, message_id, content, thread_id);
+            }
+            ClientFrame::StopAgent { run_id } => self.stop_agent(ctx, conn, user, run_id),
+            ClientFrame::SubscribeThread { thread_id } => {
+                self.subscribe(ctx, conn, user, thread_id)
+            }
+            ClientFrame::Resume { last_seq } => self.resume(ctx, conn, user, last_seq),
+            ClientFrame::Reauth { token } => self.reauth(ctx, conn, user, &token),
+            ClientFrame::Broadcast { text } => self.broadcast(ctx, conn, user, text),
+        }
+    }
+
+    fn user_message(
+        &mut self,
+        ctx: &mut Ctx,
+        conn: ConnId,
+        user: &UserId,
+        message_id: Option<String>,
+        content: String,
+        thread_id: Option<ThreadId>,
+    ) {
+        let limits = &self.config().limits;
+        if content.len() > limits.max_content_bytes {
+            let msg = format!("content over {} bytes", limits.max_content_bytes);
+            return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::BadMessage, msg));
+        }
+        let (max_runs, max_threads) =
+            (limits.max_active_runs_per_user, limits.max_threads_per_user);
+        if self.state().runs_per_user.get(user).copied().unwrap_or(0) >= max_runs {
+            let msg = format!("at most {max_runs} runs in progress");
+            return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::LimitExceeded, msg));
+        }
+        let run = self.state().next_run.next();
+        let thread = match thread_id {
+            Some(t) => match self.state().threads.get(&t) {
+                Some(owner) if owner == user => t,
+                Some(_) => {
+                    let msg = "thread belongs to another user";
+                    return self.reply_error(
+                        ctx,
+                        conn,
+                        ServerFrame::error(ErrorCode::Forbidden, msg),
+                    );
+                }
+                None => t,
+            },
+            None => match self.free_thread_id(run) {
+                Some(t) => t,
+                None => {
+                    let msg = "could not allocate a thread id";
+                    return self.reply_error(
+                        ctx,
+                        conn,
+                        ServerFrame::error(ErrorCode::LimitExceeded, msg),
+                    );
+                }
+            },
+        };
+        if !self.state().threads.contains_key(&thread) {
+            if self
+                .state()
+                .threads_per_user
+                .get(user)
+                .copied()
+                .unwrap_or(0)
+                >= max_threads
+            {
+                let msg = format!("at most {max_threads} threads");
+                return self.reply_error(
+                    ctx,
+                    conn,
+                    ServerFrame::error(ErrorCode::LimitExceeded, msg),
+                );
+            }
+            self.emit(
+                ctx,
+                Event::ThreadCreated {
+                    thread: thread.clone(),
+                    owner: user.clone(),
+                },
+            );
+        }
+        self.emit(
+            ctx,
+            Event::RunStarted {
+                run,
+                owner: user.clone(),
+                thread: thread.clone(),
+                task: content,
+            },
+        );
+        let accepted = ServerFrame::MessageAccepted {
+            message_id,
+            thread_id: thread.clone(),
+            run_id: run,
+        };
+        self.send_direct(ctx, conn, &accepted);
+        let first = self
+            .state()
+            .runs
+            .get(&run)
+            .and_then(|r| r.plan.first().cloned());
+        if let Some(step) = first {
+            self.append_stream(ctx, user, step.kind, Some(thread), Some(run), &step.payload);
+        }
+        self.arm_run(run);
+    }
+
+    fn free_thread_id(&self, run: RunId) -> Option<ThreadId> {
+        (0..THREAD_ID_ATTEMPTS)
+            .filter_map(|k| {
+                ThreadId::parse(&if k == 0 {
+                    format!("thread-{run}")
+                } else {
+                    format!("thread-{run}-{k}")
+                })
+            })
+            .find(|t| !self.state().threads.contains_key(t))
+    }
+
+    fn stop_agent(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, run: RunId) {
+        let Some(r) = self.state().runs.get(&run) else {
+            let msg = format!("no run {run} in progress");
+            return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::NotFound, msg));
+        };
+        if r.owner != *user && !planted!(self.plants(), RunIdAsUserId) {
+            let msg = "run belongs to another user";
+            return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::Forbidden, msg));
+        }
+        let (owner, thread) = (r.owner.clone(), r.thread.clone());
+        self.stop_run_timer(run);
+        let payload = crate::agent::cancelled_payload();
+        self.append_stream(
+            ctx,
+            &owner,
+            StreamKind::AgentCancelled,
+            Some(thread),
+            Some(run),
+            &payload,
+        );
+    }
+
+    fn subscribe(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, thread: ThreadId) {
+        match self.state().threads.get(&thread) {
+            None => {
+                let msg = "no such thread";
+                return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::NotFound, msg));
+            }
+            Some(owner) if owner != user => {
+                let msg = "thread belongs to another user";
+                return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::Forbidden, msg));
+            }
+            Some(_) => {}
+        }
+        let max = self.config().limits.max_subscriptions_per_connection;
+        let held = self
+            .state()
+            .sessions
+            .get(&conn)
+            .map_or(0, |s| s.subscriptions.len());
+        let already = self
+            .state()
+            .sessions
+            .get(&conn)
+            .is_some_and(|s| s.subscriptions.contains(&thread));
+        if !already && held >= max {
+            let msg = format!("at most {max} subscriptions per connection");
+            return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::LimitExceeded, msg));
+        }
+        if !already {
+            self.emit(
+                ctx,
+                Event::Subscribed {
+                    conn,
+                    thread: thread.clone(),
+                },
+            );
+        }
+        self.send_direct(ctx, conn, &ServerFrame::Subscribed { thread_id: thread });
+    }
+
+    fn resume(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, last_seq: Seq) {
+        let latest = self.state().latest_seq(user);
+        if last_seq > latest {
+            let msg = format!(
+                "last_seq {} is ahead of the stream ({})",
+                last_seq.get(),
+                latest.get()
+            );
+            return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::BadMessage, msg));
+        }
+        let Some(live) = self.live_mut(conn) else {
+            return;
+        };
+        if live.backfill.is_some() {
+            let msg = "a resume is already in progress";
+            return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::BadMessage, msg));
+        }
+        // Everything from `floor` on is already covered on this connection (live or resumed).
+        let before = live.floor;
+        let mut after = last_seq;
+        if after.next() >= before {
+            let done = ServerFrame::Resumed {
+                from_seq: after.next(),
+                count: 0,
+            };
+            return self.send_direct(ctx, conn, &done);
+        }
+        let oldest = self
+            .state()
+            .outboxes
+            .get(user)
+            .map_or(before, |o| o.oldest());
+        if after.next() < oldest {
+            self.send_direct(ctx, conn, &resume_gap(oldest));
+            after = Seq::new(oldest.get().saturating_sub(1));
+        }
+        if planted!(self.plants(), ResumeSkips) {
+            after = after.next();
+        }
+        if let Some(live) = self.live_mut(conn) {
+            live.floor = live.floor.min(after.next());
+            live.backfill = Some(Backfill {
+                cursor: after,
+                before,
+                from: after.next(),
+                sent: 0,
+            });
+        }
+        self.pump_backfill(ctx, conn);
+    }
+
+    fn reauth(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, token: &str) {
+        if !self.revocation_view_fresh(ctx.now) {
+            let msg = "revocation status unavailable, retry";
+            return self.reply_error(
+                ctx,
+                conn,
+                ServerFrame::error(ErrorCode::AuthUnavailable, msg),
+            );
+        }
+        let identity = match self.validate_access(token, ctx.now) {
+            Ok(id) => id,
+            Err(e) => {
+                let msg = format!("token rejected: {}", e.code());
+                return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::AuthFailed, msg));
+            }
+        };
+        if identity.user != *user {
+            let msg = "token is for another user";
+            return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::AuthFailed, msg));
+        }
+        let exp = identity.exp;
+        self.emit(ctx, Event::SessionReauthed { conn, identity });
+        self.rearm_expiry(conn, exp);
+        self.send_direct(
+            ctx,
+            conn,
+            &ServerFrame::Reauthenticated {
+                exp: exp.unix_secs(),
+            },
+        );
+    }
+
+    fn broadcast(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, text: String) {
+        let allowed = self
+            .state()
+            .sessions
+            .get(&conn)
+            .is_some_and(|s| s.identity.can_broadcast);
+        if !allowed {
+            let msg = "broadcast requires system:broadcast";
+            return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::Forbidden, msg));
+        }
+        let max = self.config().limits.max_content_bytes;
+        if text.len() > max {
+            let msg = format!("text over {max} bytes");
+            return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::BadMessage, msg));
+        }
+        let users: Vec<UserId> = self.state().by_user.keys().cloned().collect();
+        let payload = serde_json::json!({ "text": text, "from": user.as_str() });
+        for u in users {
+            self.append_stream(ctx, &u, StreamKind::SystemNotice, None, None, &payload);
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! The gateway's durable state and the fold that builds it from the event log.
+//!
+//! `State::apply` is the only code that mutates durable state: the live gateway applies each
+//! event it emits, and replay applies each event it reads, so the two cannot diverge. Apply
+//! checks every event against the state (a corrupt or hostile log is an error, never a panic
+//! or a silent gap). Soft state (rate buckets, caches, queue depths, timers) lives in the
+//! gateway, not here, and is rebuilt empty after a restart, as in a real process.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::agent::{self, AgentStep};
+use crate::config::Config;
+use crate::ids::{ConnId, LogSeq, RunId, Seq, ThreadId, UserId};
+use crate::log::{CredentialKind, Event, Identity, LogEntry};
+use crate::outbox::Outbox;
+use crate::plant::{Plants, planted};
+use crate::protocol::StreamKind;
+use crate::time::Instant;
+
+/// Why a log could not be folded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    /// A line is not a log entry.
+    #[error("line {line}: not a log entry: {reason}")]
+    Parse {
+        /// 1-based line number.
+        line: usize,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// Log sequence numbers must start at 1 and have no gap.
+    #[error("log seq {found} out of order, expected {expected}")]
+    OutOfOrder {
+        /// The next seq the fold expected.
+        expected: LogSeq,
+        /// The seq it read.
+        found: LogSeq,
+    },
+    /// Entry times must not go backwards.
+    #[error("log time went backwards at {seq}")]
+    TimeWentBackwards {
+        /// The entry.
+        seq: LogSeq,
+    },
+    /// An event names a connection that is not open (or opens one twice).
+    #[error("{seq}: connection {conn} is not in the expected state")]
+    Connection {
+        /// The entry.
+        seq: LogSeq,
+        /// The connection.
+        conn: ConnId,
+    },
+    /// An event names a thread that does not exist, or creates one twice, or is not its owner's.
+    #[error("{seq}: thread {thread} is not in the expected state")]
+    Thread {
+        /// The entry.
+        seq: LogSeq,
+        /// The thread.
+        thread: ThreadId,
+    },
+    /// A run event that is not the run's next planned step, or for an unknown run.
+    #[error("{seq}: run event does not follow the plan of {run}")]
+    Run {
+        /// The entry.
+        seq: LogSeq,
+        /// The run.
+        run: RunId,
+    },
+    /// A stream event whose seq is not the user's next.
+    #[error("{seq}: stream seq {found} for {user}, expected {expected}")]
+    StreamSeq {
+        /// The entry.
+        seq: LogSeq,
+        /// The user.
+        user: UserId,
+        /// The user's next seq.
+        expected: Seq,
+        /// What the event carried.
+        found: Seq,
+    },
+    /// A ticket consumed that was never issued, or issued twice.
+    #[error("{seq}: ticket not in the expected state")]
+    Ticket {
+        /// The entry.
+        seq: LogSeq,
+    },
+    /// The log recorded a state hash and the fold produced another.
+    #[error("state hash mismatch: log says {recorded}, replay gives {replayed}")]
+    HashMismatch {
+        /// From the log.
+        recorded: String,
+        /// From the fold.
+        replayed: String,
+    },
+}
+
+/// The durable part of an open session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct SessionRecord {
+    pub(crate) identity: Identity,
+    pub(crate) via: CredentialKind,
+    pub(crate) peer: IpAddr,
+    pub(crate) subscriptions: BTreeSet<ThreadId>,
+    /// The first seq delivered live on this connection (the user's latest + 1 at open).
+    pub(crate) live_from: Seq,
+}
+
+/// An agent run in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct RunRecord {
+    pub(crate) owner: UserId,
+    pub(crate) thread: ThreadId,
+    pub(crate) plan: Vec<AgentStep>,
+    pub(crate) next_step: usize,
+    pub(crate) next_at: Instant,
+}
+
+/// An unredeemed ticket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct TicketRecord {
+    pub(crate) identity: Identity,
+    pub(crate) expires: Instant,
+}
+
+/// Everything that must survive a crash, as a fold of the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct State {
+    pub(crate) last_seq: LogSeq,
+    pub(crate) last_at: Instant,
+    pub(crate) feed_as_of: Option<Instant>,
+    pub(crate) sessions: BTreeMap<ConnId, SessionRecord>,
+    /// Slots held in the per-user connection cap.
+    pub(crate) cap_slots: BTreeMap<UserId, usize>,
+    pub(crate) threads: BTreeMap<ThreadId, UserId>,
+    pub(crate) threads_per_user: BTreeMap<UserId, usize>,
+    pub(crate) runs: BTreeMap<RunId, RunRecord>,
+    pub(crate) runs_per_user: BTreeMap<UserId, usize>,
+    pub(crate) next_run: RunId,
+    pub(crate) outboxes: BTreeMap<UserId, Outbox>,
+    pub(crate) tickets: BTreeMap<String, TicketRecord>,
+    pub(crate) tickets_issued: u64,
+    /// Index: a user's open connections (derived from `sessions`).
+    #[serde(skip)]
+    pub(crate) by_user: BTreeMap<UserId, BTreeSet<ConnId>>,
+}
+
+fn bump(map: &mut BTreeMap<UserId, usize>, user: &UserId) {
+    *map.entry(user.clone()).or_default() += 1;
+}
+
+fn drop_one(map: &mut BTreeMap<UserId, usize>, user: &UserId) {
+    if let Some(n) = map.get_mut(user) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(user);
+        }
+    }
+}
+
+impl State {
+    /// The user's latest stream seq.
+    pub(crate) fn latest_seq(&self, user: &UserId) -> Seq {
+        self.outboxes
+            .get(user)
+            .map_or(Seq::default(), Outbox::latest)
+    }
+
+    /// SHA-256 over the canonical JSON of the durable state (every map is ordered).
+    pub(crate) fn hash(&self) -> String {
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        hex(&Sha256::digest(&bytes))
+    }
+
+    /// Folds one entry in. On error the state is unchanged.
+    pub(crate) fn apply(
+        &mut self,
+        entry: &LogEntry,
+        config: &Config,
+        plants: Plants,
+    ) -> Result<(), ReplayError> {
+        let seq = entry.seq;
+        if seq != self.last_seq.next() {
+            return Err(ReplayError::OutOfOrder {
+                expected: self.last_seq.next(),
+                found: seq,
+            });
+        }
+        if entry.at < self.last_at {
+            return Err(ReplayError::TimeWentBackwards { seq });
+        }
+        self.apply_event(seq, entry.at, &entry.event, config, plants)?;
+        self.last_seq = seq;
+        self.last_at = entry.at;
+        Ok(())
+    }
+
+    fn apply_event(
+        &mut self,
+        seq: LogSeq,
+        at: Instant,
+        event: &Event,
+        config: &Config,
+        plants: Plants,
+    ) -> Result<(), ReplayError> {
+        match event {
+            Event::FeedSynced { as_of, .. } => {
+                self.feed_as_of = Some(self.feed_as_of.map_or(*as_of, |old| old.max(*as_of)));
+            }
+            Event::SessionOpened {
+                conn,
+                identity,
+                via,
+                peer,
+            } => {
+                if self.sessions.contains_key(conn) {
+                    return Err(ReplayError::Connection { seq, conn: *conn });
+                }
+                let live_from = self.latest_seq(&identity.user).next();
+                bump(&mut self.cap_slots, &identity.user);
+                self.by_user
+                    .entry(identity.user.clone())
+                    .or_default()
+                    .insert(*conn);
+                self.sessions.insert(
+                    *conn,
+                    SessionRecord {
+                        identity: identity.clone(),
+                        via: *via,
+                        peer: *peer,
+                        subscriptions: BTreeSet::new(),
+                        live_from,
+                    },
+                );
+            }
+            Event::SessionReauthed { conn, identity } => {
+                let s = self
+                    .sessions
+                    .get_mut(conn)
+                    .ok_or(ReplayError::Connection { seq, conn: *conn })?;
+                if s.identity.user != identity.user {
+                    return Err(ReplayError::Connection { seq, conn: *conn });
+                }
+                s.identity = identity.clone();
+            }
+            Event::SessionClosed { conn, .. } => {
+                let s = self
+                    .sessions
+                    .remove(conn)
+                    .ok_or(ReplayError::Connection { seq, conn: *conn })?;
+                self.forget_conn(*conn, &s.identity.user, plants);
+            }
+            Event::Subscribed { conn, thread } => {
+                if !self.threads.contains_key(thread) {
+                    return Err(ReplayError::Thread {
+                        seq,
+                        thread: thread.clone(),
+                    });
+                }
+                let s = self
+                    .sessions
+                    .get_mut(conn)
+                    .ok_or(ReplayError::Connection { seq, conn: *conn })?;
+                s.subscriptions.insert(thread.clone());
+            }
+            Event::ThreadCreated { thread, owner } => {
+                if self.threads.contains_key(thread) {
+                    return Err(ReplayError::Thread {
+                        seq,
+                        thread: thread.clone(),
+                    });
+                }
+                self.threads.insert(thread.clone(), owner.clone());
+                bump(&mut self.threads_per_user, owner);
+            }
+            Event::RunStarted {
+                run,
+                owner,
+                thread,
+                task,
+            } => {
+                if self.threads.get(thread) != Some(owner) {
+                    return Err(ReplayError::Thread {
+                        seq,
+                        thread: thread.clone(),
+                    });
+                }
+                if *run != self.next_run.next() {
+                    return Err(ReplayError::Run { seq, run: *run });
+                }
+                self.next_run = *run;
+                bump(&mut self.runs_per_user, owner);
+                self.runs.insert(
+                    *run,
+                    RunRecord {
+                        owner: owner.clone(),
+                        thread: thread.clone(),
+                        plan: agent::plan(&config.agent, config.seed, *run, task),
+                        next_step: 0,
+                        next_at: at,
+                    },
+                );
+            }
+            Event::StreamAppended { user, entry } => {
+                if let Some(run) = entry.run {
+                    self.advance_run(seq, at, run, user, entry.kind)?;
+                }
+                let outbox = self.outboxes.entry(user.clone()).or_default();
+                let expected = outbox.next_seq();
+                if !outbox.push(entry.clone()) {
+                    return Err(ReplayError::StreamSeq {
+                        seq,
+                        user: user.clone(),
+                        expected,
+                        found: entry.seq,
+                    });
+                }
+                outbox.trim(
+                    at,
+                    config.limits.outbox_max_events,
+                    config_retention(config),
+                );
+            }
+            Event::TicketIssued {
+                digest,
+                identity,
+                expires,
+            } => {
+                if self.tickets.contains_key(digest) {
+                    return Err(ReplayError::Ticket { seq });
+                }
+                self.tickets_issued += 1;
+                self.tickets.insert(
+                    digest.clone(),
+                    TicketRecord {
+                        identity: identity.clone(),
+                        expires: *expires,
+                    },
+                );
+            }
+            Event::TicketConsumed { digest } => {
+                self.tickets
+                    .remove(digest)
+                    .ok_or(ReplayError::Ticket { seq })?;
+            }
+            Event::Restarted => {
+                let conns: Vec<(ConnId, UserId)> = self
+                    .sessions
+                    .iter()
+                    .map(|(c, s)| (*c, s.identity.user.clone()))
+                    .collect();
+                for (conn, user) in conns {
+                    self.sessions.remove(&conn);
+                    self.forget_conn(conn, &user, plants);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn forget_conn(&mut self, conn: ConnId, user: &UserId, plants: Plants) {
+        if !planted!(plants, CapNotReleased) {
+            drop_one(&mut self.cap_slots, user);
+        }
+        if let Some(set) = self.by_user.get_mut(user) {
+            set.remove(&conn);
+            if set.is_empty() {
+                self.by_user.remove(user);
+            }
+        }
+    }
+
+    /// Checks a run event against the plan and moves the run on (or ends it).
+    fn advance_run(
+        &mut self,
+        seq: LogSeq,
+        at: Instant,
+        run: RunId,
+        user: &UserId,
+        kind: StreamKind,
+    ) -> Result<(), ReplayError> {
+        let r = self
+            .runs
+            .get_mut(&run)
+            .ok_or(ReplayError::Run { seq, run })?;
+        let planned = r.plan.get(r.next_step).map(|s| s.kind);
+        let follows = kind == StreamKind::AgentCancelled || planned == Some(kind);
+        if !follows || r.owner != *user {
+            return Err(ReplayError::Run { seq, run });
+        }
+        r.next_step += 1;
+        if kind.is_terminal() {
+            let owner = r.owner.clone();
+            self.runs.remove(&run);
+            drop_one(&mut self.runs_per_user, &owner);
+        } else if let Some(next) = r.plan.get(r.next_step) {
+            r.next_at = at.saturating_add(next.delay);
+        }
+        Ok(())
+    }
+}
+
+fn config_retention(config: &Config) -> std::time::Duration {
+    std::time::Duration::from_millis(config.limits.outbox_retention_ms)
+}
+
+/// Lowercase hex of bytes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}

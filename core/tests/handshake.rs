@@ -1,0 +1,301 @@
+//! Every handshake outcome of PROTOCOL.md section 4, through the public `Gateway` API.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, ip};
+use gauntlet_core::protocol::{HandshakeRequest, token_subprotocol};
+use gauntlet_core::token::Revocation;
+use gauntlet_core::{Config, HandshakeDecision, HttpStatus, Input, Jti, UserId};
+use serde_json::json;
+
+fn rejected(d: &HandshakeDecision) -> Option<(u16, &'static str)> {
+    match d {
+        HandshakeDecision::Reject { status, code, .. } => Some((status.as_u16(), *code)),
+        HandshakeDecision::Accept { .. } => None,
+    }
+}
+
+#[test]
+fn bearer_handshake_accepts_and_announces_connection() {
+    let mut h = Harness::new();
+    let t = h.token("alice");
+    let (conn, d) = h.handshake(h.bearer(&t));
+    assert_eq!(
+        d,
+        HandshakeDecision::Accept {
+            user: UserId::parse("alice").expect("id"),
+            subprotocol: None
+        }
+    );
+    let hello = &h.frames(conn)[0];
+    assert_eq!(hello["type"], "connection_established");
+    assert_eq!(hello["user_id"], "alice");
+    assert_eq!(hello["connection_id"], conn.get());
+    assert_eq!(hello["latest_seq"], 0);
+    assert_eq!(
+        hello["critical_events"],
+        json!([
+            "agent_started",
+            "agent_thinking",
+            "tool_executing",
+            "tool_completed",
+            "agent_completed"
+        ])
+    );
+}
+
+#[test]
+fn subprotocol_handshake_selects_jwt() {
+    let mut h = Harness::new();
+    let t = h.token("bob");
+    let req = HandshakeRequest::new(ip(1)).header(
+        "Sec-WebSocket-Protocol",
+        &format!("chat, {}", token_subprotocol(&t)),
+    );
+    let (_, d) = h.handshake(req);
+    assert_eq!(
+        d,
+        HandshakeDecision::Accept {
+            user: UserId::parse("bob").expect("id"),
+            subprotocol: Some("jwt")
+        }
+    );
+}
+
+#[test]
+fn ticket_is_single_use_and_short_lived() {
+    let mut h = Harness::new();
+    let t = h.token("carol");
+    let out = h.input(Input::IssueTicket {
+        request: 7,
+        authorization: Some(format!("Bearer {t}")),
+    });
+    let (req, answer) = out.tickets[0].clone();
+    assert_eq!(req, 7);
+    let ticket = answer.expect("ticket issued").ticket;
+    let use_ticket = |h: &mut Harness, ticket: &str| {
+        h.handshake(HandshakeRequest::new(ip(2)).with_query(&format!("ticket={ticket}")))
+            .1
+    };
+    assert!(
+        matches!(use_ticket(&mut h, &ticket), HandshakeDecision::Accept { ref user, .. } if user.as_str() == "carol")
+    );
+    assert_eq!(
+        rejected(&use_ticket(&mut h, &ticket)),
+        Some((401, "unknown_ticket"))
+    );
+
+    let out = h.input(Input::IssueTicket {
+        request: 8,
+        authorization: Some(format!("Bearer {t}")),
+    });
+    let second = out.tickets[0].1.clone().expect("ticket").ticket;
+    assert_ne!(second, ticket);
+    h.advance(Duration::from_secs(31));
+    let d = use_ticket(&mut h, &second);
+    assert!(
+        matches!(
+            rejected(&d),
+            Some((401, "ticket_expired" | "unknown_ticket"))
+        ),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn ticket_endpoint_requires_a_valid_bearer() {
+    let mut h = Harness::new();
+    let out = h.input(Input::IssueTicket {
+        request: 1,
+        authorization: None,
+    });
+    assert_eq!(
+        out.tickets[0].1.clone().map_err(|r| (r.status, r.code)),
+        Err((HttpStatus::Unauthorized, "missing_credential"))
+    );
+    let out = h.input(Input::IssueTicket {
+        request: 2,
+        authorization: Some("Bearer a.b.c".into()),
+    });
+    assert_eq!(
+        out.tickets[0].1.clone().map_err(|r| r.status),
+        Err(HttpStatus::Unauthorized)
+    );
+}
+
+#[test]
+fn query_token_is_refused_unless_enabled() {
+    let mut h = Harness::new();
+    let t = h.token("dave");
+    let q = format!("token={t}");
+    assert_eq!(
+        rejected(&h.handshake(HandshakeRequest::new(ip(1)).with_query(&q)).1),
+        Some((401, "query_token_disabled"))
+    );
+    let mut cfg = Config::default();
+    cfg.limits.allow_query_token = true;
+    let mut h = Harness::with_config(cfg);
+    let t = h.token("dave");
+    let d = h
+        .handshake(HandshakeRequest::new(ip(1)).with_query(&format!("token={t}")))
+        .1;
+    assert!(matches!(d, HandshakeDecision::Accept { .. }), "{d:?}");
+}
+
+#[test]
+fn bad_expired_and_missing_credentials_get_401_with_reason() {
+    let mut h = Harness::new();
+    assert_eq!(
+        rejected(&h.handshake(HandshakeRequest::new(ip(1))).1),
+        Some((401, "missing_credential"))
+    );
+    let t = h.token("erin");
+    let forged = common::tamper_signature(&t);
+    assert_eq!(
+        rejected(&h.handshake(h.bearer(&forged)).1),
+        Some((401, "bad_signature"))
+    );
+    let short = h.token_with("erin", 10, json!({}));
+    h.advance(Duration::from_secs(10 + 30));
+    assert_eq!(
+        rejected(&h.handshake(h.bearer(&short)).1),
+        Some((401, "expired"))
+    );
+    let refresh = h.token_with("erin", 600, json!({"token_type": "refresh"}));
+    assert_eq!(
+        rejected(&h.handshake(h.bearer(&refresh)).1),
+        Some((401, "wrong_token_type"))
+    );
+    let basic = HandshakeRequest::new(ip(1)).header("Authorization", "Basic Zm9v");
+    assert_eq!(
+        rejected(&h.handshake(basic).1),
+        Some((401, "bad_authorization"))
+    );
+}
+
+#[test]
+fn revoked_token_gets_401() {
+    let mut h = Harness::new();
+    let t = h.token("frank");
+    let jti = Jti::parse(&Harness::jti_of(&t)).expect("jti");
+    let exp = h.now.saturating_add(Duration::from_secs(600));
+    h.feed(vec![Revocation::Jti { jti, exp }]);
+    assert_eq!(
+        rejected(&h.handshake(h.bearer(&t)).1),
+        Some((401, "revoked"))
+    );
+}
+
+#[test]
+fn origin_outside_allow_list_gets_403() {
+    let mut cfg = Config::default();
+    cfg.limits.origin_allow_list = vec!["https://app.example".into()];
+    let mut h = Harness::with_config(cfg);
+    let t = h.token("gina");
+    assert_eq!(
+        rejected(&h.handshake(h.bearer(&t)).1),
+        Some((403, "origin_not_allowed"))
+    );
+    let evil = h.bearer(&t).header("Origin", "https://evil.example");
+    assert_eq!(
+        rejected(&h.handshake(evil).1),
+        Some((403, "origin_not_allowed"))
+    );
+    let good = h.bearer(&t).header("Origin", "https://app.example");
+    assert!(matches!(
+        h.handshake(good).1,
+        HandshakeDecision::Accept { .. }
+    ));
+}
+
+#[test]
+fn per_user_cap_is_429_and_released_on_close() {
+    let mut h = Harness::new();
+    let conns: Vec<_> = (0..10).map(|_| h.connect("hal")).collect();
+    let t = h.token("hal");
+    assert_eq!(
+        rejected(&h.handshake(h.bearer(&t)).1),
+        Some((429, "too_many_connections"))
+    );
+    h.input(Input::Closed { conn: conns[0] });
+    let t = h.token("hal");
+    assert!(matches!(
+        h.handshake(h.bearer(&t)).1,
+        HandshakeDecision::Accept { .. }
+    ));
+    // A gateway-side close (binary frame, 1003) releases the slot too.
+    h.input(Input::Binary {
+        conn: conns[1],
+        len: 3,
+    });
+    assert_eq!(h.close_code(conns[1]), Some(1003));
+    let t = h.token("hal");
+    assert!(matches!(
+        h.handshake(h.bearer(&t)).1,
+        HandshakeDecision::Accept { .. }
+    ));
+}
+
+#[test]
+fn per_ip_handshake_rate_is_429_with_retry_after() {
+    let mut h = Harness::new();
+    let t = h.token("ivan");
+    let req = || HandshakeRequest::new(ip(9)).header("Authorization", "Bearer nope");
+    for i in 0..10 {
+        assert_eq!(
+            rejected(&h.handshake(req()).1).map(|r| r.0),
+            Some(401),
+            "attempt {i}"
+        );
+    }
+    match h.handshake(req()).1 {
+        HandshakeDecision::Reject {
+            status,
+            code,
+            retry_after_ms,
+        } => {
+            assert_eq!((status.as_u16(), code), (429, "ip_rate_limited"));
+            assert_eq!(retry_after_ms, Some(200));
+        }
+        other => panic!("expected 429, got {other:?}"),
+    }
+    // Another IP is unaffected; after 200 ms this IP gets one more try.
+    assert!(matches!(
+        h.handshake(h.bearer(&t)).1,
+        HandshakeDecision::Accept { .. }
+    ));
+    h.now = h.now.saturating_add(Duration::from_millis(200));
+    assert_eq!(rejected(&h.handshake(req()).1).map(|r| r.0), Some(401));
+}
+
+#[test]
+fn stale_revocation_view_fails_closed_with_503() {
+    let mut h = Harness::new();
+    let t = h.token("judy");
+    h.now = h.now.saturating_add(Duration::from_secs(6));
+    assert_eq!(
+        rejected(&h.handshake(h.bearer(&t)).1),
+        Some((503, "auth_unavailable"))
+    );
+    h.feed(vec![]);
+    assert!(matches!(
+        h.handshake(h.bearer(&t)).1,
+        HandshakeDecision::Accept { .. }
+    ));
+}
+
+#[test]
+fn wrong_path_is_404_and_oversized_handshake_is_400() {
+    let mut h = Harness::new();
+    let t = h.token("kim");
+    let mut req = h.bearer(&t);
+    req.path = "/admin".into();
+    assert_eq!(rejected(&h.handshake(req).1), Some((404, "not_found")));
+    let big = h.bearer(&t).header("X-Big", &"x".repeat(20_000));
+    assert_eq!(
+        rejected(&h.handshake(big).1),
+        Some((400, "handshake_too_large"))
+    );
+}

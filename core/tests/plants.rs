@@ -1,0 +1,150 @@
+//! Each gateway planted bug changes exactly the behaviour its name says (DESIGN.md,
+//! "Planted bugs"). The simulator proves they are *caught*; these tests show they are *there*.
+#![cfg(feature = "planted-bugs")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::Harness;
+use gauntlet_core::{Config, HandshakeDecision, Input, Plant, Plants};
+use serde_json::json;
+
+fn planted(p: Plant) -> Harness {
+    Harness::with(Config::default(), Plants::only(p))
+}
+
+fn start_run(h: &mut Harness, conn: gauntlet_core::ConnId, thread: &str) -> String {
+    h.send_json(
+        conn,
+        json!({"type":"user_message","payload":{"content":"go","thread_id":thread}}),
+    );
+    h.of_type(conn, "message_accepted")
+        .last()
+        .and_then(|m| m["run_id"].as_str())
+        .expect("run")
+        .to_string()
+}
+
+#[test]
+fn broadcast_leak_sends_user_events_to_everyone() {
+    for (plants, leaks) in [
+        (Plants::NONE, false),
+        (Plants::only(Plant::BroadcastLeak), true),
+    ] {
+        let mut h = Harness::with(Config::default(), plants);
+        let a = h.connect("alice");
+        let b = h.connect("bob");
+        start_run(&mut h, a, "ta");
+        h.advance(Duration::from_secs(5));
+        let foreign = h
+            .frames(b)
+            .iter()
+            .filter(|f| f["user_id"] == "alice")
+            .count();
+        assert_eq!(foreign > 0, leaks, "plants {plants:?}");
+        assert!(!h.seqs(a).is_empty());
+    }
+}
+
+#[test]
+fn run_id_as_user_id_lets_anyone_stop_any_run() {
+    let mut h = planted(Plant::RunIdAsUserId);
+    let a = h.connect("alice");
+    let m = h.connect("mallory");
+    let run = start_run(&mut h, a, "ta");
+    h.send_json(m, json!({"type":"stop_agent","payload":{"run_id":run}}));
+    assert!(h.errors(m).is_empty());
+    assert_eq!(h.of_type(a, "agent_cancelled").len(), 1);
+}
+
+#[test]
+fn thread_id_as_user_id_routes_thread_events_to_the_user_named_like_the_thread() {
+    let mut h = planted(Plant::ThreadIdAsUserId);
+    let victim = h.connect("bob");
+    let m = h.connect("mallory");
+    start_run(&mut h, m, "bob");
+    h.advance(Duration::from_secs(5));
+    assert!(
+        h.frames(victim).iter().any(|f| f["user_id"] == "mallory"),
+        "bob got mallory's run"
+    );
+    assert!(h.seqs(m).is_empty(), "the owner lost them");
+}
+
+#[test]
+fn ack_without_forward_stores_but_never_delivers() {
+    let mut h = planted(Plant::AckWithoutForward);
+    let a = h.connect("alice");
+    start_run(&mut h, a, "ta");
+    h.advance(Duration::from_secs(5));
+    assert!(h.seqs(a).is_empty());
+    let stored = h
+        .log
+        .iter()
+        .filter(|e| matches!(e.event, gauntlet_core::Event::StreamAppended { .. }))
+        .count();
+    assert!(stored >= 2);
+}
+
+#[test]
+fn resume_skips_drops_the_first_missed_event() {
+    let mut h = planted(Plant::ResumeSkips);
+    let a = h.connect("alice");
+    start_run(&mut h, a, "ta");
+    h.advance(Duration::from_secs(5));
+    let total = h.seqs(a).len() as u64;
+    let a2 = h.connect("alice");
+    h.send(a2, r#"{"type":"resume","payload":{"last_seq":0}}"#);
+    assert_eq!(h.seqs(a2), (2..=total).collect::<Vec<_>>());
+}
+
+#[test]
+fn revocation_fail_open_accepts_with_a_stale_view() {
+    let mut h = planted(Plant::RevocationFailOpen);
+    let t = h.token("alice");
+    h.now = h.now.saturating_add(Duration::from_secs(60));
+    assert!(matches!(
+        h.handshake(h.bearer(&t)).1,
+        HandshakeDecision::Accept { .. }
+    ));
+}
+
+#[test]
+fn cap_not_released_keeps_slots_after_close() {
+    let mut h = planted(Plant::CapNotReleased);
+    let conns: Vec<_> = (0..10).map(|_| h.connect("alice")).collect();
+    for c in conns {
+        h.input(Input::Closed { conn: c });
+    }
+    assert_eq!(h.gw.stats().connections, 0);
+    let t = h.token("alice");
+    assert!(matches!(
+        h.handshake(h.bearer(&t)).1,
+        HandshakeDecision::Reject {
+            code: "too_many_connections",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn unbounded_queue_never_closes_slow_consumers() {
+    let mut cfg = Config::default();
+    cfg.limits.send_queue_capacity = 2;
+    for (plants, closed) in [
+        (Plants::NONE, Some(1013)),
+        (Plants::only(Plant::UnboundedQueue), None),
+    ] {
+        let mut h = Harness::with(cfg.clone(), plants);
+        let slow = h.connect("alice");
+        h.auto_ack.insert(slow, false);
+        for _ in 0..5 {
+            h.send(slow, r#"{"type":"ping"}"#);
+        }
+        assert_eq!(h.close_code(slow), closed, "plants {plants:?}");
+        if closed.is_none() {
+            assert_eq!(h.gw.stats().max_queue_depth, 5);
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Event sourcing: the log folds back into the same state, survives a crash, and a corrupt
+//! log is a typed error.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, ring};
+use gauntlet_core::token::Revocation;
+use gauntlet_core::{
+    ConnId, Event, Gateway, Input, Jti, LogEntry, LogSeq, Plants, ReplayError, UserId,
+};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+const USERS: [&str; 4] = ["alice", "bob", "carol", "ops"];
+
+/// Drives `steps` random inputs, honest and hostile, from `seed`.
+fn random_run(seed: u64, steps: usize) -> Harness {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut h = Harness::new();
+    let mut open: Vec<(ConnId, &str)> = Vec::new();
+    let mut tokens: Vec<String> = Vec::new();
+    for _ in 0..steps {
+        let pick = rng.random_range(0..100u32);
+        match pick {
+            0..=14 => {
+                let user = USERS[rng.random_range(0..USERS.len())];
+                let perms = if user == "ops" {
+                    json!({"permissions":["system:broadcast"]})
+                } else {
+                    json!({})
+                };
+                let t = h.token_with(user, rng.random_range(20..400), perms);
+                let req = h.bearer(&t);
+                tokens.push(t);
+                if let (c, gauntlet_core::HandshakeDecision::Accept { .. }) = h.handshake(req) {
+                    open.push((c, user));
+                }
+            }
+            15..=60 if !open.is_empty() => {
+                let (c, _) = open[rng.random_range(0..open.len())];
+                let msg = match rng.random_range(0..10u32) {
+                    0 => json!({"type":"ping"}).to_string(),
+                    1 => json!({"type":"user_message","payload":{"content":"go","thread_id":format!("t{}", rng.random_range(0..6u32))}}).to_string(),
+                    2 => json!({"type":"user_message","payload":{"content":"go"}}).to_string(),
+                    3 => json!({"type":"stop_agent","payload":{"run_id":format!("run-{}", rng.random_range(1..20u32))}}).to_string(),
+                    4 => json!({"type":"subscribe_thread","payload":{"thread_id":format!("t{}", rng.random_range(0..6u32))}}).to_string(),
+                    5 => json!({"type":"resume","payload":{"last_seq":rng.random_range(0..30u64)}}).to_string(),
+                    6 => json!({"type":"broadcast","payload":{"text":"note"}}).to_string(),
+                    7 => "{not json".to_string(),
+                    8 => {
+                        let t = tokens.get(rng.random_range(0..tokens.len().max(1))).cloned().unwrap_or_default();
+                        json!({"type":"reauth","payload":{"token":t}}).to_string()
+                    }
+                    _ => json!({"type":"heartbeat"}).to_string(),
+                };
+                h.send(c, &msg);
+            }
+            61..=66 if !open.is_empty() => {
+                let i = rng.random_range(0..open.len());
+                let (c, _) = open.swap_remove(i);
+                h.input(Input::Closed { conn: c });
+            }
+            67..=69 if !tokens.is_empty() => {
+                let t = &tokens[rng.random_range(0..tokens.len())];
+                let jti = Jti::parse(&Harness::jti_of(t)).expect("jti");
+                h.feed(vec![Revocation::Jti {
+                    jti,
+                    exp: h.now.saturating_add(Duration::from_secs(900)),
+                }]);
+            }
+            70..=72 if !tokens.is_empty() => {
+                let t = tokens[rng.random_range(0..tokens.len())].clone();
+                h.input(Input::IssueTicket {
+                    request: 1,
+                    authorization: Some(format!("Bearer {t}")),
+                });
+            }
+            _ => h.advance(Duration::from_millis(rng.random_range(10..1500))),
+        }
+        open.retain(|(c, _)| !h.closed.contains_key(c));
+    }
+    h
+}
+
+#[test]
+fn random_inputs_replay_to_the_same_state_hash() {
+    for seed in 0..4 {
+        let h = random_run(seed, 3000);
+        assert!(
+            h.log.len() > 500,
+            "seed {seed}: only {} events",
+            h.log.len()
+        );
+        let kinds: std::collections::BTreeSet<&str> =
+            h.log.iter().map(|e| event_kind(&e.event)).collect();
+        for k in [
+            "session_opened",
+            "session_closed",
+            "stream_appended",
+            "run_started",
+            "thread_created",
+            "feed_synced",
+            "ticket_issued",
+        ] {
+            assert!(kinds.contains(k), "seed {seed}: no {k} in the log");
+        }
+        // Through JSON Lines, as a log file would be.
+        let lines: Vec<String> = h.log.iter().map(LogEntry::to_json_line).collect();
+        let parsed: Vec<LogEntry> = lines
+            .iter()
+            .map(|l| LogEntry::from_json_line(l).expect("parse"))
+            .collect();
+        let replayed =
+            Gateway::replay(h.config.clone(), ring(), Plants::NONE, parsed).expect("replay");
+        assert_eq!(replayed.state_hash(), h.gw.state_hash(), "seed {seed}");
+        assert_eq!(replayed.last_log_seq(), h.gw.last_log_seq());
+    }
+}
+
+#[test]
+fn same_inputs_give_byte_identical_logs() {
+    let a: Vec<String> = random_run(42, 1500)
+        .log
+        .iter()
+        .map(LogEntry::to_json_line)
+        .collect();
+    let b: Vec<String> = random_run(42, 1500)
+        .log
+        .iter()
+        .map(LogEntry::to_json_line)
+        .collect();
+    let c: Vec<String> = random_run(43, 1500)
+        .log
+        .iter()
+        .map(LogEntry::to_json_line)
+        .collect();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+fn event_kind(e: &Event) -> &'static str {
+    match e {
+        Event::FeedSynced { .. } => "feed_synced",
+        Event::SessionOpened { .. } => "session_opened",
+        Event::SessionReauthed { .. } => "session_reauthed",
+        Event::SessionClosed { .. } => "session_closed",
+        Event::Subscribed { .. } => "subscribed",
+        Event::ThreadCreated { .. } => "thread_created",
+        Event::RunStarted { .. } => "run_started",
+        Event::StreamAppended { .. } => "stream_appended",
+        Event::TicketIssued { .. } => "ticket_issued",
+        Event::TicketConsumed { .. } => "ticket_consumed",
+        Event::Restarted => "restarted",
+    }
+}
+
+#[test]
+fn crash_restart_from_log_loses_no_acknowledged_event() {
+    let mut h = Harness::new();
+    let c = h.connect("alice");
+    for i in 0..3 {
+        h.send_json(
+            c,
+            json!({"type":"user_message","payload":{"content":format!("m{i}")}}),
+        );
+        h.advance(Duration::from_millis(150));
+    }
+    let seen = h.seqs(c);
+    let last_seen = *seen.last().expect("some events");
+    // Crash: the gateway and its connections are gone; only the log survives.
+    let log = h.log.clone();
+    let acknowledged: Vec<u64> = log
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::StreamAppended { user, entry } if user.as_str() == "alice" => {
+                Some(entry.seq.get())
+            }
+            _ => None,
+        })
+        .collect();
+    let mut g = Gateway::replay(h.config.clone(), ring(), Plants::NONE, log).expect("replay");
+    let out = g.restart(h.now);
+    assert!(matches!(
+        out.events.last().map(|e| &e.event),
+        Some(Event::Restarted)
+    ));
+    h.absorb(&out);
+    h.gw = g;
+    h.feed(vec![]);
+    // The runs were in flight; they continue after the restart.
+    h.advance(Duration::from_secs(10));
+    let c2 = h.connect("alice");
+    h.send_json(
+        c2,
+        json!({"type":"resume","payload":{"last_seq":last_seen}}),
+    );
+    let after_restart = h.seqs(c2);
+    let mut all: Vec<u64> = seen.clone();
+    all.extend(after_restart);
+    let latest = h.gw.latest_seq(&UserId::parse("alice").expect("id")).get();
+    assert_eq!(
+        all,
+        (1..=latest).collect::<Vec<_>>(),
+        "every event, once, in order"
+    );
+    for seq in acknowledged {
+        assert!(all.contains(&seq), "acknowledged event {seq} lost");
+    }
+    // Every run finished with exactly one terminal event.
+    let terminals = h.log.iter().filter(|e| matches!(&e.event, Event::StreamAppended { entry, .. } if matches!(entry.kind.as_str(), "agent_completed" | "agent_failed" | "agent_cancelled"))).count();
+    assert_eq!(terminals, 3);
+}
+
+#[test]
+fn corrupt_logs_are_typed_errors() {
+    let h = random_run(7, 400);
+    let log = h.log.clone();
+    assert!(log.len() > 20);
+    let mut skipped = log.clone();
+    skipped.remove(5);
+    assert!(matches!(
+        Gateway::replay(h.config.clone(), ring(), Plants::NONE, skipped),
+        Err(ReplayError::OutOfOrder { expected, .. }) if expected == LogSeq::new(6)
+    ));
+    // Renumber after dropping a stream event: the user's seq now has a gap.
+    let pos = log
+        .iter()
+        .position(|e| matches!(e.event, Event::StreamAppended { .. }))
+        .expect("a stream event");
+    let mut gap: Vec<LogEntry> = log.clone();
+    gap.remove(pos);
+    for (i, e) in gap.iter_mut().enumerate() {
+        e.seq = LogSeq::new(i as u64 + 1);
+    }
+    let err = Gateway::replay(h.config.clone(), ring(), Plants::NONE, gap).err();
+    assert!(
+        matches!(
+            err,
+            Some(ReplayError::StreamSeq { .. } | ReplayError::Run { .. })
+        ),
+        "{err:?}"
+    );
+    let mut closed_twice = log.clone();
+    let close = log
+        .iter()
+        .find(|e| matches!(e.event, Event::SessionClosed { .. }))
+        .cloned()
+        .expect("a close");
+    let mut dup = close.clone();
+    dup.seq = LogSeq::new(log.len() as u64 + 1);
+    dup.at = log.last().map_or(dup.at, |e| e.at);
+    closed_twice.push(dup);
+    assert!(matches!(
+        Gateway::replay(h.config.clone(), ring(), Plants::NONE, closed_twice),
+        Err(ReplayError::Connection { .. })
+    ));
+}

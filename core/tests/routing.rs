@@ -1,0 +1,333 @@
+//! Every inbound row of PROTOCOL.md section 5, frame-level close codes, rate limits and
+//! user isolation, through the public `Gateway` API.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Harness;
+use gauntlet_core::Input;
+use serde_json::{Value, json};
+
+fn kinds(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .map(|f| f["type"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn stream_kinds(h: &Harness, conn: gauntlet_core::ConnId) -> Vec<String> {
+    kinds(
+        &h.frames(conn)
+            .into_iter()
+            .filter(|f| f.get("seq").is_some())
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[test]
+fn ping_and_heartbeat_get_direct_replies_without_seq() {
+    let mut h = Harness::new();
+    let c = h.connect("alice");
+    h.take(c);
+    h.send(c, r#"{"type":"ping","message_id":"m1"}"#);
+    h.send(c, r#"{"type":"heartbeat"}"#);
+    let f = h.frames(c);
+    assert_eq!(
+        f,
+        vec![
+            json!({"type":"pong","message_id":"m1"}),
+            json!({"type":"heartbeat_ack"})
+        ]
+    );
+}
+
+#[test]
+fn user_message_runs_an_agent_through_the_five_events_in_order() {
+    let mut h = Harness::new();
+    let c = h.connect("alice");
+    h.send(c, r#"{"type":"user_message","message_id":"q1","payload":{"content":"hello","thread_id":"t-a"}}"#);
+    let accepted = h.of_type(c, "message_accepted");
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0]["thread_id"], "t-a");
+    assert_eq!(accepted[0]["message_id"], "q1");
+    let run = accepted[0]["run_id"].as_str().expect("run id").to_string();
+    h.advance(Duration::from_secs(10));
+    let stream: Vec<Value> = h
+        .frames(c)
+        .into_iter()
+        .filter(|f| f.get("seq").is_some())
+        .collect();
+    let k = kinds(&stream);
+    assert_eq!(k.first().map(String::as_str), Some("agent_started"));
+    assert!(
+        matches!(
+            k.last().map(String::as_str),
+            Some("agent_completed" | "agent_failed")
+        ),
+        "{k:?}"
+    );
+    for f in &stream {
+        assert_eq!(
+            (
+                f["run_id"].as_str(),
+                f["thread_id"].as_str(),
+                f["user_id"].as_str()
+            ),
+            (Some(run.as_str()), Some("t-a"), Some("alice"))
+        );
+    }
+    let seqs: Vec<u64> = stream.iter().filter_map(|f| f["seq"].as_u64()).collect();
+    assert_eq!(seqs, (1..=stream.len() as u64).collect::<Vec<_>>());
+    assert_eq!(stream[0]["payload"]["task"], "hello");
+}
+
+#[test]
+fn user_message_without_thread_creates_one_owned_by_sender() {
+    let mut h = Harness::new();
+    let a = h.connect("alice");
+    let b = h.connect("bob");
+    h.send(a, r#"{"type":"user_message","payload":{"content":"x"}}"#);
+    let thread = h.of_type(a, "message_accepted")[0]["thread_id"]
+        .as_str()
+        .expect("thread")
+        .to_string();
+    // Bob can neither post into nor subscribe to Alice's thread.
+    h.send_json(
+        b,
+        json!({"type":"user_message","payload":{"content":"y","thread_id":thread}}),
+    );
+    h.send_json(
+        b,
+        json!({"type":"subscribe_thread","payload":{"thread_id":thread}}),
+    );
+    assert_eq!(h.errors(b), vec!["FORBIDDEN", "FORBIDDEN"]);
+    assert!(h.close_code(b).is_none());
+    h.send_json(
+        a,
+        json!({"type":"subscribe_thread","payload":{"thread_id":thread}}),
+    );
+    assert_eq!(
+        h.of_type(a, "subscribed"),
+        vec![json!({"type":"subscribed","thread_id":thread})]
+    );
+    h.send(
+        a,
+        r#"{"type":"subscribe_thread","payload":{"thread_id":"nope"}}"#,
+    );
+    assert_eq!(h.errors(a), vec!["NOT_FOUND"]);
+}
+
+#[test]
+fn stop_agent_cancels_own_run_only() {
+    let mut h = Harness::new();
+    let a = h.connect("alice");
+    let b = h.connect("bob");
+    h.send(
+        a,
+        r#"{"type":"user_message","payload":{"content":"long task"}}"#,
+    );
+    let run = h.of_type(a, "message_accepted")[0]["run_id"]
+        .as_str()
+        .expect("run")
+        .to_string();
+    h.send_json(b, json!({"type":"stop_agent","payload":{"run_id":run}}));
+    assert_eq!(h.errors(b), vec!["FORBIDDEN"]);
+    h.send(b, r#"{"type":"stop_agent","payload":{"run_id":"run-999"}}"#);
+    assert_eq!(h.errors(b), vec!["FORBIDDEN", "NOT_FOUND"]);
+    h.send_json(a, json!({"type":"stop_agent","payload":{"run_id":run}}));
+    h.advance(Duration::from_secs(10));
+    let k = stream_kinds(&h, a);
+    assert_eq!(k, vec!["agent_started", "agent_cancelled"]);
+    // Stopping it again: the run is over.
+    h.send_json(a, json!({"type":"stop_agent","payload":{"run_id":run}}));
+    assert_eq!(h.errors(a), vec!["NOT_FOUND"]);
+}
+
+#[test]
+fn broadcast_requires_permission_and_reaches_every_user_with_own_seq() {
+    let mut h = Harness::new();
+    let a = h.connect("alice");
+    let b1 = h.connect("bob");
+    let b2 = h.connect("bob");
+    h.send(a, r#"{"type":"broadcast","payload":{"text":"hi all"}}"#);
+    assert_eq!(h.errors(a), vec!["FORBIDDEN"]);
+    // Alice gets a stream event first so her seq differs from Bob's.
+    h.send(a, r#"{"type":"user_message","payload":{"content":"x"}}"#);
+    let t = h.token_with("ops", 600, json!({"permissions": ["system:broadcast"]}));
+    let ops = h.connect_with(&t);
+    h.send(
+        ops,
+        r#"{"type":"broadcast","payload":{"text":"maintenance"}}"#,
+    );
+    for (conn, user, seq) in [
+        (a, "alice", 2),
+        (b1, "bob", 1),
+        (b2, "bob", 1),
+        (ops, "ops", 1),
+    ] {
+        let notices = h.of_type(conn, "system_notice");
+        assert_eq!(notices.len(), 1, "{user}");
+        assert_eq!(
+            (notices[0]["user_id"].as_str(), notices[0]["seq"].as_u64()),
+            (Some(user), Some(seq))
+        );
+        assert_eq!(notices[0]["payload"]["text"], "maintenance");
+    }
+}
+
+#[test]
+fn unknown_type_and_bad_json_keep_connection_open() {
+    let mut h = Harness::new();
+    let c = h.connect("alice");
+    h.send(c, r#"{"type":"launch"}"#);
+    h.send(c, "not json");
+    h.send(c, r#"{"type":"user_message","payload":{"content":7}}"#);
+    assert_eq!(
+        h.errors(c),
+        vec!["UNKNOWN_TYPE", "BAD_MESSAGE", "BAD_MESSAGE"]
+    );
+    assert!(h.close_code(c).is_none());
+    h.send(c, r#"{"type":"ping"}"#);
+    assert_eq!(h.of_type(c, "pong").len(), 1);
+}
+
+#[test]
+fn eleventh_protocol_error_in_a_minute_closes_1008() {
+    let mut h = Harness::new();
+    let c = h.connect("alice");
+    for _ in 0..10 {
+        h.send(c, "{");
+    }
+    assert!(h.close_code(c).is_none());
+    h.send(c, "{");
+    assert_eq!(h.close_code(c), Some(1008));
+    assert_eq!(h.closed[&c].1, "too many protocol errors");
+    // Frames after the close are ignored.
+    let before = h.frames(c).len();
+    h.send(c, r#"{"type":"ping"}"#);
+    assert_eq!(h.frames(c).len(), before);
+}
+
+#[test]
+fn client_supplied_user_id_never_changes_identity() {
+    let mut h = Harness::new();
+    let a = h.connect("alice");
+    let b = h.connect("bob");
+    h.send(
+        a,
+        r#"{"type":"user_message","user_id":"bob","payload":{"content":"x","user_id":"bob"}}"#,
+    );
+    h.advance(Duration::from_secs(5));
+    assert!(h.seqs(b).is_empty(), "bob received {:?}", h.frames(b));
+    assert!(
+        h.frames(a)
+            .iter()
+            .filter(|f| f.get("seq").is_some())
+            .all(|f| f["user_id"] == "alice")
+    );
+}
+
+#[test]
+fn two_users_never_see_each_others_events() {
+    let mut h = Harness::new();
+    let a = [h.connect("alice"), h.connect("alice")];
+    let b = [h.connect("bob"), h.connect("bob")];
+    for i in 0..5 {
+        h.send_json(
+            a[i % 2],
+            json!({"type":"user_message","payload":{"content":format!("a{i}")}}),
+        );
+        h.send_json(
+            b[i % 2],
+            json!({"type":"user_message","payload":{"content":format!("b{i}")}}),
+        );
+        h.advance(Duration::from_millis(300));
+    }
+    h.advance(Duration::from_secs(10));
+    for (conns, me) in [(a, "alice"), (b, "bob")] {
+        for c in conns {
+            let stream: Vec<Value> = h
+                .frames(c)
+                .into_iter()
+                .filter(|f| f.get("seq").is_some())
+                .collect();
+            assert!(stream.len() >= 10, "{me} got {} events", stream.len());
+            assert!(
+                stream.iter().all(|f| f["user_id"] == me),
+                "{me} saw a foreign event"
+            );
+            let seqs: Vec<u64> = stream.iter().filter_map(|f| f["seq"].as_u64()).collect();
+            assert_eq!(
+                seqs,
+                (1..=seqs.len() as u64).collect::<Vec<_>>(),
+                "{me}: gap-free, in order, once"
+            );
+        }
+        assert_eq!(h.seqs(conns[0]), h.seqs(conns[1]));
+    }
+}
+
+#[test]
+fn oversized_binary_and_invalid_utf8_frames_close_with_their_codes() {
+    let mut h = Harness::new();
+    let big = h.connect("a");
+    h.input(Input::Text {
+        conn: big,
+        data: vec![b' '; 8193],
+    });
+    assert_eq!(h.close_code(big), Some(1009));
+    let ok = h.connect("b");
+    h.input(Input::Text {
+        conn: ok,
+        data: format!("{{\"type\":\"ping\"}}{}", " ".repeat(8192 - 15)).into_bytes(),
+    });
+    assert_eq!((h.close_code(ok), h.of_type(ok, "pong").len()), (None, 1));
+    let bin = h.connect("c");
+    h.input(Input::Binary { conn: bin, len: 4 });
+    assert_eq!(h.close_code(bin), Some(1003));
+    let utf = h.connect("d");
+    h.input(Input::Text {
+        conn: utf,
+        data: vec![b'"', 0xff, 0xfe, b'"'],
+    });
+    assert_eq!(h.close_code(utf), Some(1007));
+}
+
+#[test]
+fn user_rate_limit_answers_rate_limited_then_closes_sustained_abuse() {
+    let mut h = Harness::new();
+    let c = h.connect("alice");
+    let c2 = h.connect("alice");
+    for _ in 0..20 {
+        h.send(c, r#"{"type":"ping"}"#);
+    }
+    assert!(h.errors(c).is_empty());
+    h.send(c2, r#"{"type":"ping"}"#);
+    let err = h.of_type(c2, "error");
+    assert_eq!(
+        err.len(),
+        1,
+        "the bucket is per user, shared by connections"
+    );
+    assert_eq!(
+        (
+            err[0]["code"].as_str(),
+            err[0]["retry_after_ms"].as_u64(),
+            err[0]["retryable"].as_bool()
+        ),
+        (Some("RATE_LIMITED"), Some(100), Some(true))
+    );
+    h.now = h.now.saturating_add(Duration::from_millis(100));
+    h.send(c, r#"{"type":"ping"}"#);
+    assert_eq!(h.of_type(c, "pong").len(), 21);
+    for _ in 0..10 {
+        h.send(c, r#"{"type":"ping"}"#);
+    }
+    assert!(
+        h.close_code(c).is_none(),
+        "ten refusals are within the budget"
+    );
+    h.send(c, r#"{"type":"ping"}"#);
+    assert_eq!(h.close_code(c), Some(1008));
+}
