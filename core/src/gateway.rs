@@ -280,11 +280,22 @@ impl Gateway {
         for entry in entries {
             g.apply(&entry)?;
         }
-        for (conn, s) in &g.state.sessions {
-            g.live.insert(*conn, LiveConn::new(s.live_from));
-        }
-        g.rebuild_timers();
+        g.finish_replay();
         Ok(g)
+    }
+
+    /// Folds one more log entry into a gateway being replayed (see [`Gateway::replay`]).
+    pub(crate) fn fold(&mut self, entry: &LogEntry) -> Result<(), ReplayError> {
+        self.apply(entry)
+    }
+
+    /// Rebuilds soft state for the sessions and runs a replay restored.
+    pub(crate) fn finish_replay(&mut self) {
+        self.live.clear();
+        for (conn, s) in &self.state.sessions {
+            self.live.insert(*conn, LiveConn::new(s.live_from));
+        }
+        self.rebuild_timers();
     }
 
     /// Crash recovery: every connection is gone. Appends `Restarted` and re-arms the runs.

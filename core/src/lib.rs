@@ -23,6 +23,7 @@ mod config;
 mod error;
 mod gateway;
 mod ids;
+mod journal;
 mod log;
 mod outbox;
 mod plant;
@@ -43,6 +44,7 @@ pub use gateway::{
     AuthUpdate, Gateway, GatewayStats, HandshakeDecision, Input, IssuedTicket, Outputs,
     TicketRefusal,
 };
+pub use journal::{JOURNAL_SCHEMA, JournalLine, MAX_JOURNAL_BYTES, Replayed, replay_journal};
 pub use log::{CloseReason, CredentialKind, Event, Identity, LogEntry};
 pub use outbox::StreamEntry;
 pub use ratelimit::{Rate, TokenBucket};
