@@ -32,7 +32,7 @@ pub enum JournalLine {
         /// Always [`JOURNAL_SCHEMA`].
         schema: u32,
         /// The gateway config (the fold depends on the seed and limits).
-        config: Config,
+        config: Box<Config>,
         /// Planted bugs that were on (the fold depends on some of them).
         plants: Plants,
     },
@@ -92,7 +92,7 @@ pub fn replay_journal(text: &str) -> Result<Replayed, ReplayError> {
                 schema: JOURNAL_SCHEMA,
                 config,
                 plants,
-            } => (config, plants),
+            } => (*config, plants),
             JournalLine::Header { schema, .. } => {
                 return Err(ReplayError::Parse {
                     line: n + 1,

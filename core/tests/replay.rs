@@ -266,7 +266,7 @@ fn journal_round_trips_and_detects_tampering() {
     let mut lines = vec![
         JournalLine::Header {
             schema: 1,
-            config: h.config.clone(),
+            config: Box::new(h.config.clone()),
             plants: Plants::NONE,
         }
         .render(),
