@@ -22,6 +22,7 @@ mod ids;
 mod plant;
 mod time;
 
+pub mod oauth;
 pub mod permissions;
 pub mod token;
 
