@@ -1,0 +1,150 @@
+//! The validation cache: positive validation results keyed by the full token bytes.
+//!
+//! A lookup compares the whole token, so no collision of a short hash can make a forged
+//! token hit a cached positive. Bounded: when full, the entry that expires first is evicted
+//! (deterministic: ties broken by insertion order). It must never hold a negative result,
+//! never serve an entry without the caller re-checking time and revocation, and never keep
+//! an entry across a key-ring change.
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+use std::sync::Arc;
+
+use crate::Instant;
+
+use super::claims::Claims;
+
+/// Hash state for the token map. A fixed key keeps the core deterministic (no OS
+/// randomness); that is safe against collision flooding because only tokens whose
+/// signature verified are ever inserted, and those only the issuer can mint.
+type FixedState = BuildHasherDefault<DefaultHasher>;
+
+// The map is only ever looked up by key and never iterated, so its order cannot leak into
+// any output; the BTreeMap index below gives deterministic eviction.
+#[allow(clippy::disallowed_types)]
+type TokenMap = std::collections::HashMap<Arc<[u8]>, Entry, FixedState>;
+
+/// Counters for tests, benches and bounded-memory checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups that found an entry.
+    pub hits: u64,
+    /// Lookups that found none.
+    pub misses: u64,
+    /// Entries currently held.
+    pub len: usize,
+}
+
+/// One cached positive result.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) claims: Claims,
+    /// The revocation-list generation this entry was last checked against.
+    pub(crate) revocation_generation: u64,
+    /// Index key in `ValidationCache::by_deadline`.
+    deadline: (Instant, u64),
+}
+
+#[derive(Debug)]
+pub(crate) struct ValidationCache {
+    map: TokenMap,
+    /// Entries by (end of validity, insertion number): eviction and pruning order.
+    by_deadline: BTreeMap<(Instant, u64), Arc<[u8]>>,
+    capacity: usize,
+    next_seq: u64,
+    ring_generation: u64,
+    hits: u64,
+    misses: u64,
+}
+
+impl ValidationCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            map: TokenMap::default(),
+            by_deadline: BTreeMap::new(),
+            capacity,
+            next_seq: 0,
+            ring_generation: 0,
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// Drops everything if the key ring changed since the entries were validated.
+    pub(crate) fn sync_ring(&mut self, ring_generation: u64) {
+        if ring_generation != self.ring_generation {
+            self.map.clear();
+            self.by_deadline.clear();
+            self.ring_generation = ring_generation;
+        }
+    }
+
+    pub(crate) fn get(&mut self, token: &[u8]) -> Option<&mut Entry> {
+        match self.map.get_mut(token) {
+            Some(e) => {
+                self.hits += 1;
+                Some(e)
+            }
+            None => {
+                self.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Caches a positive result valid until `deadline` (the token's `exp` plus leeway).
+    pub(crate) fn insert(
+        &mut self,
+        token: &[u8],
+        claims: Claims,
+        deadline: Instant,
+        revocation_generation: u64,
+    ) {
+        if self.capacity == 0 || self.map.contains_key(token) {
+            return;
+        }
+        while self.map.len() >= self.capacity {
+            let Some((_, key)) = self.by_deadline.pop_first() else {
+                break;
+            };
+            self.map.remove(&key);
+        }
+        let key: Arc<[u8]> = Arc::from(token);
+        let index = (deadline, self.next_seq);
+        self.next_seq += 1;
+        self.by_deadline.insert(index, Arc::clone(&key));
+        self.map.insert(
+            key,
+            Entry {
+                claims,
+                revocation_generation,
+                deadline: index,
+            },
+        );
+    }
+
+    pub(crate) fn remove(&mut self, token: &[u8]) {
+        if let Some(e) = self.map.remove(token) {
+            self.by_deadline.remove(&e.deadline);
+        }
+    }
+
+    /// Drops every entry whose deadline is at or before `now`.
+    pub(crate) fn prune(&mut self, now: Instant) {
+        while let Some(entry) = self.by_deadline.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let key = entry.remove();
+            self.map.remove(&key);
+        }
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits,
+            misses: self.misses,
+            len: self.map.len(),
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The token layer's error types: `TokenError` for a rejected token, `KeyError` for a
+//! rejected key. Each rejection reason is its own variant with a stable snake_case code, so
+//! the gateway, the simulator's checkers and the attack table can match on it. This module
+//! must never carry secret material or the token itself in an error.
+
+use std::fmt;
+
+use thiserror::Error;
+
+/// Which part of a JWS compact token was malformed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TokenPart {
+    /// The overall `header.payload.signature` shape.
+    Structure,
+    /// The protected header (first part).
+    Header,
+    /// The claims payload (second part).
+    Payload,
+    /// The signature (third part).
+    Signature,
+}
+
+impl fmt::Display for TokenPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TokenPart::Structure => "structure",
+            TokenPart::Header => "header",
+            TokenPart::Payload => "payload",
+            TokenPart::Signature => "signature",
+        })
+    }
+}
+
+/// Why a part of a token was malformed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MalformedReason {
+    /// Not exactly three `.`-separated parts.
+    PartCount,
+    /// Not canonical unpadded base64url (bad alphabet, padding, or non-zero trailing bits).
+    Base64,
+    /// Not valid UTF-8 JSON.
+    Json,
+    /// Valid JSON, but not an object.
+    NotObject,
+    /// An object key appears twice (at any nesting depth).
+    DuplicateKey,
+    /// The header has no `alg`, or it is not a string.
+    MissingAlg,
+    /// The header `kid` is not a string.
+    BadKid,
+}
+
+impl fmt::Display for MalformedReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MalformedReason::PartCount => "not exactly three parts",
+            MalformedReason::Base64 => "not canonical unpadded base64url",
+            MalformedReason::Json => "not valid json",
+            MalformedReason::NotObject => "not a json object",
+            MalformedReason::DuplicateKey => "duplicate json key",
+            MalformedReason::MissingAlg => "missing or non-string alg",
+            MalformedReason::BadKid => "non-string kid",
+        })
+    }
+}
+
+/// Why a token was rejected. One variant per distinct reason; see [`TokenError::code`].
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum TokenError {
+    /// The token is longer than `TokenRules::max_len`; nothing was decoded.
+    #[error("token is {len} bytes, over the {max} byte limit")]
+    TooLong {
+        /// The token's length in bytes.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// The token is not well-formed JWS compact serialization.
+    #[error("malformed token {part}: {reason}")]
+    Malformed {
+        /// The part that failed to decode.
+        part: TokenPart,
+        /// What was wrong with it.
+        reason: MalformedReason,
+    },
+    /// The header `alg` is `none` (in any letter case); unsigned tokens are never accepted.
+    #[error("unsigned token (alg none)")]
+    AlgorithmNone,
+    /// The header `alg` differs from the algorithm of the key selected for the token.
+    #[error("header alg does not match the key's algorithm")]
+    AlgorithmMismatch,
+    /// No key in the ring matches the token's `kid` (or there is no `kid` and the ring holds
+    /// more than one key).
+    #[error("no key for this token")]
+    UnknownKey,
+    /// The selected key has been retired.
+    #[error("the token's key is retired")]
+    KeyRetired,
+    /// The header carries a key-locating parameter that is never honoured.
+    #[error("forbidden header parameter {name}")]
+    ForbiddenHeader {
+        /// The parameter: `jku`, `x5u`, `jwk` or `x5c`.
+        name: &'static str,
+    },
+    /// The header has a `crit` parameter; no extension is understood, so it is always rejected.
+    #[error("critical header extension not understood")]
+    CriticalHeader,
+    /// The signature does not verify under the selected key.
+    #[error("bad signature")]
+    BadSignature,
+    /// A required claim is absent.
+    #[error("missing claim {claim}")]
+    MissingClaim {
+        /// The claim's name.
+        claim: &'static str,
+    },
+    /// A claim is present but has the wrong type, length or range.
+    #[error("invalid claim {claim}")]
+    InvalidClaim {
+        /// The claim's name.
+        claim: &'static str,
+    },
+    /// `iss` is not the configured issuer.
+    #[error("wrong issuer")]
+    WrongIssuer,
+    /// `aud` does not contain the audience for the expected token type.
+    #[error("wrong audience")]
+    WrongAudience,
+    /// `token_type` is not the expected type.
+    #[error("wrong token type")]
+    WrongTokenType,
+    /// `now >= exp + leeway`.
+    #[error("token expired")]
+    Expired,
+    /// `now + leeway < nbf`.
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// `iat` is more than `max_iat_future` after `now`.
+    #[error("token issued in the future")]
+    IssuedInFuture,
+    /// `iat` is older than the token type's lifetime plus leeway.
+    #[error("token too old")]
+    TooOld,
+    /// `permissions` is not an array of at most 50 valid permission strings.
+    #[error("bad permissions claim")]
+    BadPermissions,
+    /// The token (its `jti`, or every token of its user issued before a cut-off) is revoked.
+    #[error("token revoked")]
+    Revoked,
+}
+
+impl TokenError {
+    /// A stable snake_case code for logs, close reasons and the attack-table manifest.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::TooLong { .. } => "too_long",
+            TokenError::Malformed { .. } => "malformed",
+            TokenError::AlgorithmNone => "algorithm_none",
+            TokenError::AlgorithmMismatch => "algorithm_mismatch",
+            TokenError::UnknownKey => "unknown_key",
+            TokenError::KeyRetired => "key_retired",
+            TokenError::ForbiddenHeader { .. } => "forbidden_header",
+            TokenError::CriticalHeader => "critical_header",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::MissingClaim { .. } => "missing_claim",
+            TokenError::InvalidClaim { .. } => "invalid_claim",
+            TokenError::WrongIssuer => "wrong_issuer",
+            TokenError::WrongAudience => "wrong_audience",
+            TokenError::WrongTokenType => "wrong_token_type",
+            TokenError::Expired => "expired",
+            TokenError::NotYetValid => "not_yet_valid",
+            TokenError::IssuedInFuture => "issued_in_future",
+            TokenError::TooOld => "too_old",
+            TokenError::BadPermissions => "bad_permissions",
+            TokenError::Revoked => "revoked",
+        }
+    }
+
+    pub(crate) const fn malformed(part: TokenPart, reason: MalformedReason) -> Self {
+        TokenError::Malformed { part, reason }
+    }
+}
+
+/// Why a key (or a JWKS) was refused by the key ring.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum KeyError {
+    /// An HMAC secret shorter than 32 bytes.
+    #[error("hmac secret is {len} bytes, at least 32 are required")]
+    WeakSecret {
+        /// The secret's length in bytes.
+        len: usize,
+    },
+    /// An RSA modulus shorter than 2048 bits.
+    #[error("rsa key is {bits} bits, at least 2048 are required")]
+    WeakRsaKey {
+        /// The modulus size in bits.
+        bits: usize,
+    },
+    /// The key material does not fit the algorithm (e.g. an EC key for RS256, an HMAC
+    /// algorithm for a public PEM, a P-384 key for ES256).
+    #[error("key does not fit algorithm {alg}")]
+    AlgorithmKeyMismatch {
+        /// The algorithm the key was offered for.
+        alg: &'static str,
+    },
+    /// The key material could not be parsed.
+    #[error("invalid key material")]
+    InvalidKey,
+    /// A key with this `kid` (or a second key without `kid`) is already in the ring.
+    #[error("duplicate key id")]
+    DuplicateKid,
+    /// The ring already holds its maximum number of keys.
+    #[error("key ring is full ({max} keys)")]
+    TooManyKeys {
+        /// The limit.
+        max: usize,
+    },
+    /// `retire` named a kid the ring does not hold.
+    #[error("no key with that id")]
+    UnknownKid,
+    /// The JWKS document is not valid JSON of the RFC 7517 shape, or is too large.
+    #[error("invalid jwks document")]
+    InvalidJwks,
+    /// A JWK lacks a parameter needed to use it (`alg` for RSA and oct keys, `n`, `x`, ...).
+    #[error("jwk missing parameter {param}")]
+    MissingJwkParam {
+        /// The missing parameter.
+        param: &'static str,
+    },
+    /// A JWK names an algorithm or key type this ring does not support.
+    #[error("unsupported jwk algorithm or key type")]
+    UnsupportedJwk,
+    /// No jsonwebtoken crypto provider is available (a build-configuration error).
+    #[error("no jsonwebtoken crypto provider")]
+    NoCryptoProvider,
+}

@@ -1,0 +1,809 @@
+//! The key ring: verification keys, each bound to exactly one algorithm, prepared once
+//! (HMAC states keyed, public keys parsed and checked) so validation does no key parsing.
+//! Keys come from raw secrets, public PEMs or an RFC 7517 JWKS. The ring decides the
+//! algorithm of a token; it must never take an algorithm or a key from the token itself.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::crypto::CryptoProvider;
+use serde::{Deserialize, Serialize};
+use sha2::{Sha256, Sha384, Sha512};
+
+use crate::Kid;
+
+use super::error::KeyError;
+
+/// Shortest HMAC secret accepted (PROTOCOL.md section 1).
+pub const MIN_HMAC_SECRET_LEN: usize = 32;
+/// Smallest RSA modulus accepted, in bits.
+pub const MIN_RSA_BITS: usize = 2048;
+/// Most keys a ring holds (current + previous keys of a few issuers is far below this).
+pub const MAX_KEYS: usize = 64;
+/// Largest JWKS document accepted, in bytes.
+pub const MAX_JWKS_LEN: usize = 1 << 20;
+
+/// A JWS signature algorithm (RFC 7518 names). `none` is deliberately not representable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum Algorithm {
+    /// HMAC with SHA-256.
+    HS256,
+    /// HMAC with SHA-384.
+    HS384,
+    /// HMAC with SHA-512.
+    HS512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// ECDSA on P-384 with SHA-384.
+    ES384,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl Algorithm {
+    /// Every algorithm, in a stable order.
+    pub const ALL: [Algorithm; 12] = [
+        Algorithm::HS256,
+        Algorithm::HS384,
+        Algorithm::HS512,
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+    ];
+
+    /// The JWA name, exactly as it appears in a header `alg`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Algorithm::HS256 => "HS256",
+            Algorithm::HS384 => "HS384",
+            Algorithm::HS512 => "HS512",
+            Algorithm::RS256 => "RS256",
+            Algorithm::RS384 => "RS384",
+            Algorithm::RS512 => "RS512",
+            Algorithm::PS256 => "PS256",
+            Algorithm::PS384 => "PS384",
+            Algorithm::PS512 => "PS512",
+            Algorithm::ES256 => "ES256",
+            Algorithm::ES384 => "ES384",
+            Algorithm::EdDSA => "EdDSA",
+        }
+    }
+
+    /// Whether this is an HMAC (shared-secret) algorithm.
+    pub const fn is_hmac(self) -> bool {
+        matches!(self, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+    }
+
+    /// The same algorithm in `jsonwebtoken`'s enum (for signing in tests and the issuer).
+    pub const fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Algorithm::HS256 => jsonwebtoken::Algorithm::HS256,
+            Algorithm::HS384 => jsonwebtoken::Algorithm::HS384,
+            Algorithm::HS512 => jsonwebtoken::Algorithm::HS512,
+            Algorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+            Algorithm::RS384 => jsonwebtoken::Algorithm::RS384,
+            Algorithm::RS512 => jsonwebtoken::Algorithm::RS512,
+            Algorithm::PS256 => jsonwebtoken::Algorithm::PS256,
+            Algorithm::PS384 => jsonwebtoken::Algorithm::PS384,
+            Algorithm::PS512 => jsonwebtoken::Algorithm::PS512,
+            Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+            Algorithm::ES384 => jsonwebtoken::Algorithm::ES384,
+            Algorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        }
+    }
+
+    const fn is_rsa(self) -> bool {
+        matches!(
+            self,
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+        )
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Algorithm {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or(KeyError::UnsupportedJwk)
+    }
+}
+
+/// A keyed HMAC state, cloned per verification so the key schedule runs once per key.
+#[derive(Clone)]
+enum HmacKey {
+    Sha256(Hmac<Sha256>),
+    Sha384(Hmac<Sha384>),
+    Sha512(Hmac<Sha512>),
+}
+
+impl HmacKey {
+    fn new(alg: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
+        let bad = |_| KeyError::InvalidKey;
+        Ok(match alg {
+            Algorithm::HS256 => HmacKey::Sha256(Hmac::new_from_slice(secret).map_err(bad)?),
+            Algorithm::HS384 => HmacKey::Sha384(Hmac::new_from_slice(secret).map_err(bad)?),
+            Algorithm::HS512 => HmacKey::Sha512(Hmac::new_from_slice(secret).map_err(bad)?),
+            _ => return Err(KeyError::AlgorithmKeyMismatch { alg: alg.name() }),
+        })
+    }
+
+    /// Constant-time comparison (the `hmac` crate's `verify_slice`).
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            HmacKey::Sha256(k) => {
+                let mut m = k.clone();
+                m.update(message);
+                m.verify_slice(signature).is_ok()
+            }
+            HmacKey::Sha384(k) => {
+                let mut m = k.clone();
+                m.update(message);
+                m.verify_slice(signature).is_ok()
+            }
+            HmacKey::Sha512(k) => {
+                let mut m = k.clone();
+                m.update(message);
+                m.verify_slice(signature).is_ok()
+            }
+        }
+    }
+}
+
+/// The verification material of one key.
+// A ring holds at most `MAX_KEYS` of these, so the inline HMAC state costs little memory
+// and saves a pointer chase on the hot path.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+enum Material {
+    Hmac(HmacKey),
+    /// A public key already checked against its algorithm when it was added.
+    Public(DecodingKey),
+}
+
+/// One key of the ring: its algorithm is fixed when it is added.
+#[derive(Clone)]
+pub(crate) struct KeyEntry {
+    kid: Option<Kid>,
+    alg: Algorithm,
+    material: Material,
+    /// The bytes the key was configured from (secret or PEM). Only the `AlgFromHeader`
+    /// planted bug reads them, to re-create the classic key-confusion defect.
+    #[cfg(feature = "planted-bugs")]
+    source: Vec<u8>,
+    retired: bool,
+}
+
+impl fmt::Debug for KeyEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyEntry")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("retired", &self.retired)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyEntry {
+    pub(crate) fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    pub(crate) fn kid(&self) -> Option<&Kid> {
+        self.kid.as_ref()
+    }
+
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired
+    }
+
+    /// Verifies `signature` over `message` with this key's own algorithm.
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match &self.material {
+            Material::Hmac(k) => k.verify(message, signature),
+            Material::Public(key) => verify_public(self.alg, key, message, signature),
+        }
+    }
+
+    /// The planted `AlgFromHeader` defect: verify with the header's algorithm, using this
+    /// key's configured bytes (for a public key: its PEM) as whatever that algorithm needs.
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) fn verify_as(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        if alg == self.alg {
+            return self.verify(message, signature);
+        }
+        if alg.is_hmac() {
+            return HmacKey::new(alg, &self.source).is_ok_and(|k| k.verify(message, signature));
+        }
+        false
+    }
+}
+
+fn provider() -> Result<&'static CryptoProvider, KeyError> {
+    CryptoProvider::try_get_default().ok_or(KeyError::NoCryptoProvider)
+}
+
+fn verify_public(alg: Algorithm, key: &DecodingKey, message: &[u8], signature: &[u8]) -> bool {
+    let Ok(provider) = provider() else {
+        return false;
+    };
+    // The verifier object is not `Send`, so it is rebuilt per call from the already-checked
+    // key; for public-key algorithms the signature arithmetic dwarfs this.
+    let Ok(verifier) = (provider.verifier_factory)(&alg.to_jsonwebtoken(), key) else {
+        return false;
+    };
+    verifier.verify(message, &signature.to_vec()).is_ok()
+}
+
+/// The verification keys a validator trusts, each bound to one algorithm.
+///
+/// A token selects its key by `kid`; a token without `kid` is accepted only when the ring
+/// holds exactly one key. The key's algorithm is then the only one its `alg` may name.
+#[derive(Clone, Debug, Default)]
+pub struct KeyRing {
+    keys: Vec<KeyEntry>,
+    by_kid: BTreeMap<Kid, usize>,
+    /// Bumped on every change, so caches of validation results can tell they are stale.
+    generation: u64,
+}
+
+impl KeyRing {
+    /// An empty ring.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an HMAC secret (at least 32 bytes) for `alg` (HS256/384/512).
+    pub fn add_hmac(
+        &mut self,
+        kid: Option<Kid>,
+        alg: Algorithm,
+        secret: &[u8],
+    ) -> Result<(), KeyError> {
+        if !alg.is_hmac() {
+            return Err(KeyError::AlgorithmKeyMismatch { alg: alg.name() });
+        }
+        if secret.len() < MIN_HMAC_SECRET_LEN {
+            return Err(KeyError::WeakSecret { len: secret.len() });
+        }
+        let material = Material::Hmac(HmacKey::new(alg, secret)?);
+        self.insert(kid, alg, material, secret)
+    }
+
+    /// Adds a public key in PEM form for an RSA (>= 2048-bit), ECDSA or EdDSA algorithm.
+    pub fn add_public_pem(
+        &mut self,
+        kid: Option<Kid>,
+        alg: Algorithm,
+        pem: &[u8],
+    ) -> Result<(), KeyError> {
+        let key = match alg {
+            _ if alg.is_hmac() => return Err(KeyError::AlgorithmKeyMismatch { alg: alg.name() }),
+            _ if alg.is_rsa() => DecodingKey::from_rsa_pem(pem),
+            Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem),
+            _ => DecodingKey::from_ed_pem(pem),
+        }
+        .map_err(|_| KeyError::AlgorithmKeyMismatch { alg: alg.name() })?;
+        let key = check_public(alg, key)?;
+        self.insert(kid, alg, Material::Public(key), pem)
+    }
+
+    /// Builds a ring from an RFC 7517 JWK Set.
+    ///
+    /// Keys whose `use` is not `sig`, or whose `key_ops` do not include `verify`, are not for
+    /// verifying signatures and are skipped. A usable key must name its algorithm (`alg`),
+    /// except EC and OKP keys whose curve fixes it. Duplicate kids and weak keys are errors.
+    pub fn from_jwks(json: &[u8]) -> Result<KeyRing, KeyError> {
+        if json.len() > MAX_JWKS_LEN {
+            return Err(KeyError::InvalidJwks);
+        }
+        let set: JwkSet = serde_json::from_slice(json).map_err(|_| KeyError::InvalidJwks)?;
+        let mut ring = KeyRing::new();
+        for jwk in set.keys {
+            if jwk.key_use.as_deref().is_some_and(|u| u != "sig") {
+                continue;
+            }
+            if jwk
+                .key_ops
+                .as_ref()
+                .is_some_and(|ops| !ops.iter().any(|op| op == "verify"))
+            {
+                continue;
+            }
+            let kid = match jwk.kid.as_deref() {
+                Some(k) => Some(Kid::parse(k).ok_or(KeyError::InvalidKey)?),
+                None => None,
+            };
+            ring.add_jwk(kid, &jwk)?;
+        }
+        Ok(ring)
+    }
+
+    fn add_jwk(&mut self, kid: Option<Kid>, jwk: &Jwk) -> Result<(), KeyError> {
+        let named = match jwk.alg.as_deref() {
+            Some(a) => Some(a.parse::<Algorithm>()?),
+            None => None,
+        };
+        let param = |v: &Option<String>, param: &'static str| {
+            v.clone().ok_or(KeyError::MissingJwkParam { param })
+        };
+        match jwk.kty.as_str() {
+            "oct" => {
+                let alg = named.ok_or(KeyError::MissingJwkParam { param: "alg" })?;
+                let secret = URL_SAFE_NO_PAD
+                    .decode(param(&jwk.k, "k")?)
+                    .map_err(|_| KeyError::InvalidKey)?;
+                self.add_hmac(kid, alg, &secret)
+            }
+            "RSA" => {
+                let alg = named.ok_or(KeyError::MissingJwkParam { param: "alg" })?;
+                if !alg.is_rsa() {
+                    return Err(KeyError::AlgorithmKeyMismatch { alg: alg.name() });
+                }
+                let key =
+                    DecodingKey::from_rsa_components(&param(&jwk.n, "n")?, &param(&jwk.e, "e")?)
+                        .map_err(|_| KeyError::InvalidKey)?;
+                let key = check_public(alg, key)?;
+                self.insert(kid, alg, Material::Public(key), &[])
+            }
+            "EC" => {
+                let curve_alg = match jwk.crv.as_deref() {
+                    Some("P-256") => Algorithm::ES256,
+                    Some("P-384") => Algorithm::ES384,
+                    Some(_) => return Err(KeyError::UnsupportedJwk),
+                    None => return Err(KeyError::MissingJwkParam { param: "crv" }),
+                };
+                let alg = named.unwrap_or(curve_alg);
+                if alg != curve_alg {
+                    return Err(KeyError::AlgorithmKeyMismatch { alg: alg.name() });
+                }
+                let key =
+                    DecodingKey::from_ec_components(&param(&jwk.x, "x")?, &param(&jwk.y, "y")?)
+                        .map_err(|_| KeyError::InvalidKey)?;
+                let key = check_public(alg, key)?;
+                self.insert(kid, alg, Material::Public(key), &[])
+            }
+            "OKP" => {
+                if jwk.crv.as_deref() != Some("Ed25519") {
+                    return Err(KeyError::UnsupportedJwk);
+                }
+                let alg = named.unwrap_or(Algorithm::EdDSA);
+                if alg != Algorithm::EdDSA {
+                    return Err(KeyError::AlgorithmKeyMismatch { alg: alg.name() });
+                }
+                let key = DecodingKey::from_ed_components(&param(&jwk.x, "x")?)
+                    .map_err(|_| KeyError::InvalidKey)?;
+                let key = check_public(alg, key)?;
+                self.insert(kid, alg, Material::Public(key), &[])
+            }
+            _ => Err(KeyError::UnsupportedJwk),
+        }
+    }
+
+    fn insert(
+        &mut self,
+        kid: Option<Kid>,
+        alg: Algorithm,
+        material: Material,
+        // Kept only for the `AlgFromHeader` planted bug; unused (and not stored) without it.
+        _source: &[u8],
+    ) -> Result<(), KeyError> {
+        if self.keys.len() >= MAX_KEYS {
+            return Err(KeyError::TooManyKeys { max: MAX_KEYS });
+        }
+        match &kid {
+            Some(k) if self.by_kid.contains_key(k) => return Err(KeyError::DuplicateKid),
+            Some(k) => {
+                self.by_kid.insert(k.clone(), self.keys.len());
+            }
+            None if self.keys.iter().any(|e| e.kid.is_none()) => {
+                return Err(KeyError::DuplicateKid);
+            }
+            None => {}
+        }
+        self.keys.push(KeyEntry {
+            kid,
+            alg,
+            material,
+            #[cfg(feature = "planted-bugs")]
+            source: _source.to_vec(),
+            retired: false,
+        });
+        self.generation = self.generation.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Retires the key `kid`: from now on its tokens fail with `key_retired`, including
+    /// tokens already in a validator's cache.
+    pub fn retire(&mut self, kid: &Kid) -> Result<(), KeyError> {
+        let i = *self.by_kid.get(kid).ok_or(KeyError::UnknownKid)?;
+        let entry = self.keys.get_mut(i).ok_or(KeyError::UnknownKid)?;
+        entry.retired = true;
+        self.generation = self.generation.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Number of keys, retired ones included.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the ring holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The key for a token's `kid`: by id, or the ring's only key when there is no `kid`.
+    pub(crate) fn select(&self, kid: Option<&str>) -> Option<&KeyEntry> {
+        match kid {
+            Some(k) => {
+                let kid = Kid::parse(k)?;
+                self.keys.get(*self.by_kid.get(&kid)?)
+            }
+            None => match self.keys.as_slice() {
+                [only] => Some(only),
+                _ => None,
+            },
+        }
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+/// Checks a parsed public key fits `alg`: curve, size, and that the crypto backend accepts it.
+fn check_public(alg: Algorithm, key: DecodingKey) -> Result<DecodingKey, KeyError> {
+    let mismatch = KeyError::AlgorithmKeyMismatch { alg: alg.name() };
+    let provider = provider()?;
+    match alg {
+        _ if alg.is_rsa() => {
+            let n = match key.kind() {
+                jsonwebtoken::DecodingKeyKind::RsaModulusExponent { n, .. } => n.clone(),
+                jsonwebtoken::DecodingKeyKind::SecretOrDer(der) => {
+                    (provider.key_utils.rsa_pub_components_from_public_key)(der)
+                        .map_err(|_| KeyError::InvalidKey)?
+                        .0
+                }
+            };
+            let bits = bit_len(&n);
+            if bits < MIN_RSA_BITS {
+                return Err(KeyError::WeakRsaKey { bits });
+            }
+        }
+        Algorithm::ES256 | Algorithm::ES384 => {
+            let point_len = key
+                .try_get_as_bytes()
+                .map_err(|_| KeyError::InvalidKey)?
+                .len();
+            let fits = match alg {
+                Algorithm::ES256 => matches!(point_len, 33 | 65),
+                _ => matches!(point_len, 49 | 97),
+            };
+            if !fits {
+                return Err(mismatch);
+            }
+        }
+        _ => {
+            if key
+                .try_get_as_bytes()
+                .map_err(|_| KeyError::InvalidKey)?
+                .len()
+                != 32
+            {
+                return Err(mismatch);
+            }
+        }
+    }
+    (provider.verifier_factory)(&alg.to_jsonwebtoken(), &key).map_err(|_| KeyError::InvalidKey)?;
+    Ok(key)
+}
+
+/// Bit length of a big-endian unsigned integer.
+fn bit_len(n: &[u8]) -> usize {
+    let mut rest = n.iter().skip_while(|b| **b == 0);
+    match rest.next() {
+        Some(first) => {
+            let lead = 8 - first.leading_zeros() as usize;
+            lead + 8 * rest.count()
+        }
+        None => 0,
+    }
+}
+
+#[derive(Deserialize)]
+struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    kid: Option<String>,
+    #[serde(rename = "use")]
+    key_use: Option<String>,
+    key_ops: Option<Vec<String>>,
+    alg: Option<String>,
+    crv: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    k: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::testkit::*;
+
+    #[test]
+    fn add_hmac_short_secret_rejected() {
+        let mut r = KeyRing::new();
+        assert_eq!(
+            r.add_hmac(None, Algorithm::HS256, &[1u8; 31]),
+            Err(KeyError::WeakSecret { len: 31 })
+        );
+        assert_eq!(r.add_hmac(None, Algorithm::HS256, &[1u8; 32]), Ok(()));
+        assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn add_hmac_non_hmac_algorithm_rejected() {
+        let mut r = KeyRing::new();
+        assert_eq!(
+            r.add_hmac(None, Algorithm::RS256, HS256_SECRET),
+            Err(KeyError::AlgorithmKeyMismatch { alg: "RS256" })
+        );
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn add_public_pem_weak_rsa_rejected() {
+        let mut r = KeyRing::new();
+        assert_eq!(
+            r.add_public_pem(None, Algorithm::RS256, RSA1024_PUB),
+            Err(KeyError::WeakRsaKey { bits: 1024 })
+        );
+        assert_eq!(r.add_public_pem(None, Algorithm::PS256, RS256_PUB), Ok(()));
+    }
+
+    #[test]
+    fn add_public_pem_key_algorithm_mismatch_rejected() {
+        let mut r = KeyRing::new();
+        let mismatch = |alg: Algorithm| Err(KeyError::AlgorithmKeyMismatch { alg: alg.name() });
+        assert_eq!(
+            r.add_public_pem(None, Algorithm::ES256, EC384_PUB),
+            mismatch(Algorithm::ES256)
+        );
+        assert_eq!(
+            r.add_public_pem(None, Algorithm::ES384, EC256_PUB),
+            mismatch(Algorithm::ES384)
+        );
+        assert_eq!(
+            r.add_public_pem(None, Algorithm::HS256, RS256_PUB),
+            mismatch(Algorithm::HS256)
+        );
+        assert_eq!(
+            r.add_public_pem(None, Algorithm::RS256, EC256_PUB),
+            mismatch(Algorithm::RS256)
+        );
+        assert_eq!(
+            r.add_public_pem(None, Algorithm::EdDSA, EC256_PUB),
+            mismatch(Algorithm::EdDSA)
+        );
+        assert!(r.is_empty());
+        assert_eq!(r.add_public_pem(None, Algorithm::ES384, EC384_PUB), Ok(()));
+    }
+
+    #[test]
+    fn ring_duplicate_kids_rejected() {
+        let mut r = KeyRing::new();
+        r.add_hmac(Some(kid("a")), Algorithm::HS256, HS256_SECRET)
+            .unwrap();
+        assert_eq!(
+            r.add_public_pem(Some(kid("a")), Algorithm::RS256, RS256_PUB),
+            Err(KeyError::DuplicateKid)
+        );
+        r.add_hmac(None, Algorithm::HS256, HS256_SECRET).unwrap();
+        assert_eq!(
+            r.add_hmac(None, Algorithm::HS512, HS256_SECRET),
+            Err(KeyError::DuplicateKid)
+        );
+        assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn ring_key_count_bounded() {
+        let mut r = KeyRing::new();
+        for i in 0..MAX_KEYS {
+            r.add_hmac(Some(kid(&format!("k{i}"))), Algorithm::HS256, HS256_SECRET)
+                .unwrap();
+        }
+        assert_eq!(
+            r.add_hmac(Some(kid("one-more")), Algorithm::HS256, HS256_SECRET),
+            Err(KeyError::TooManyKeys { max: MAX_KEYS })
+        );
+    }
+
+    #[test]
+    fn retire_unknown_kid_rejected() {
+        let mut r = ring();
+        assert_eq!(r.retire(&kid("nope")), Err(KeyError::UnknownKid));
+        assert_eq!(r.retire(&kid("rs")), Ok(()));
+        assert_eq!(r.select(Some("rs")).map(KeyEntry::is_retired), Some(true));
+        assert_eq!(r.select(Some("hs")).map(KeyEntry::is_retired), Some(false));
+    }
+
+    fn jwk_oct(kid: &str, extra: &str) -> String {
+        format!(
+            r#"{{"kty":"oct","kid":"{kid}","alg":"HS256","k":"{}"{extra}}}"#,
+            b64(HS256_SECRET)
+        )
+    }
+
+    #[test]
+    fn from_jwks_honours_use_and_key_ops() {
+        let jwks = format!(
+            r#"{{"keys":[{},{},{},{},{}]}}"#,
+            jwk_oct("plain", ""),
+            jwk_oct("sig", r#","use":"sig""#),
+            jwk_oct("enc", r#","use":"enc""#),
+            jwk_oct("sign-only", r#","key_ops":["sign"]"#),
+            jwk_oct("verify", r#","key_ops":["sign","verify"]"#),
+        );
+        let r = KeyRing::from_jwks(jwks.as_bytes()).unwrap();
+        assert_eq!(r.len(), 3);
+        for (k, present) in [
+            ("plain", true),
+            ("sig", true),
+            ("enc", false),
+            ("sign-only", false),
+            ("verify", true),
+        ] {
+            assert_eq!(r.select(Some(k)).is_some(), present, "{k}");
+        }
+    }
+
+    #[test]
+    fn from_jwks_rejects_duplicates_weak_and_unnamed_keys() {
+        let dup = format!(r#"{{"keys":[{},{}]}}"#, jwk_oct("a", ""), jwk_oct("a", ""));
+        assert_eq!(
+            KeyRing::from_jwks(dup.as_bytes()).map(|r| r.len()),
+            Err(KeyError::DuplicateKid)
+        );
+        let weak = format!(
+            r#"{{"keys":[{{"kty":"oct","kid":"w","alg":"HS256","k":"{}"}}]}}"#,
+            b64(&[1u8; 16])
+        );
+        assert_eq!(
+            KeyRing::from_jwks(weak.as_bytes()).map(|r| r.len()),
+            Err(KeyError::WeakSecret { len: 16 })
+        );
+        let no_alg = format!(
+            r#"{{"keys":[{{"kty":"oct","kid":"n","k":"{}"}}]}}"#,
+            b64(HS256_SECRET)
+        );
+        assert_eq!(
+            KeyRing::from_jwks(no_alg.as_bytes()).map(|r| r.len()),
+            Err(KeyError::MissingJwkParam { param: "alg" })
+        );
+        assert_eq!(
+            KeyRing::from_jwks(b"{\"keys\":7}").map(|r| r.len()),
+            Err(KeyError::InvalidJwks)
+        );
+        assert_eq!(
+            KeyRing::from_jwks(b"[]").map(|r| r.len()),
+            Err(KeyError::InvalidJwks)
+        );
+    }
+
+    #[test]
+    fn from_jwks_public_keys_verify_real_tokens() {
+        use jsonwebtoken::{EncodingKey, jwk::Jwk};
+        let rs = Jwk::from_encoding_key(
+            &EncodingKey::from_rsa_pem(RS256_PRIV).unwrap(),
+            jsonwebtoken::Algorithm::RS256,
+        )
+        .unwrap();
+        let ec = Jwk::from_encoding_key(
+            &EncodingKey::from_ec_pem(EC256_PRIV).unwrap(),
+            jsonwebtoken::Algorithm::ES256,
+        )
+        .unwrap();
+        let ed = Jwk::from_encoding_key(
+            &EncodingKey::from_ed_pem(ED_PRIV).unwrap(),
+            jsonwebtoken::Algorithm::EdDSA,
+        )
+        .unwrap();
+        let mut set = serde_json::json!({ "keys": [rs, ec, ed] });
+        for (i, k) in ["rs", "ec", "ed"].into_iter().enumerate() {
+            set["keys"][i]["kid"] = serde_json::json!(k);
+        }
+        let r = KeyRing::from_jwks(set.to_string().as_bytes()).unwrap();
+        assert_eq!(r.len(), 3);
+        let payload = base_claims().to_string();
+        for (k, alg, key) in [
+            (
+                "rs",
+                Algorithm::RS256,
+                EncodingKey::from_rsa_pem(RS256_PRIV).unwrap(),
+            ),
+            (
+                "ec",
+                Algorithm::ES256,
+                EncodingKey::from_ec_pem(EC256_PRIV).unwrap(),
+            ),
+            (
+                "ed",
+                Algorithm::EdDSA,
+                EncodingKey::from_ed_pem(ED_PRIV).unwrap(),
+            ),
+        ] {
+            assert_eq!(r.select(Some(k)).map(KeyEntry::alg), Some(alg));
+            let token = sign_raw(
+                &format!(r#"{{"alg":"{alg}","kid":"{k}"}}"#,),
+                &payload,
+                alg,
+                &key,
+            );
+            let got = crate::token::validate(
+                token.as_bytes(),
+                now(),
+                &r,
+                &crate::token::TokenRules::default(),
+                crate::token::TokenType::Access,
+            );
+            assert_eq!(
+                got.map(|c| c.sub().as_str().to_string()),
+                Ok("user-1".to_string()),
+                "{k}"
+            );
+        }
+    }
+
+    #[test]
+    fn bit_len_counts_from_first_set_bit() {
+        assert_eq!(bit_len(&[]), 0);
+        assert_eq!(bit_len(&[0, 0]), 0);
+        assert_eq!(bit_len(&[0, 1]), 1);
+        assert_eq!(bit_len(&[0x80, 0]), 16);
+        assert_eq!(bit_len(&[0, 0x7f, 0xff]), 15);
+    }
+}

@@ -1,0 +1,443 @@
+//! `Validator`: the gateway's stateful token checker. It owns the key ring, the rules, the
+//! validation cache and the revocation list, and is the only place a cache hit is turned
+//! back into a result: every hit re-checks the token type, the time rules and revocation.
+//! It must never return a cached result that `validate` plus the revocation list would
+//! reject (except under the `CacheIgnoresExp` planted bug).
+
+use crate::Instant;
+use crate::plant::{Plants, planted};
+
+use super::cache::{CacheStats, ValidationCache};
+use super::claims::{Claims, TokenType};
+use super::error::TokenError;
+use super::keys::KeyRing;
+use super::revocation::{Revocation, RevocationList};
+use super::rules::TokenRules;
+use super::validate::{check_start, check_times, validate_with};
+
+/// Default number of cached validation results.
+pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
+
+/// Validates tokens against a key ring, the rules and the revocations received so far,
+/// caching positive results.
+#[derive(Debug)]
+pub struct Validator {
+    ring: KeyRing,
+    rules: TokenRules,
+    cache: ValidationCache,
+    revocations: RevocationList,
+    plants: Plants,
+}
+
+impl Validator {
+    /// A validator with a cache of [`DEFAULT_CACHE_CAPACITY`] entries and no plants.
+    pub fn new(ring: KeyRing, rules: TokenRules) -> Self {
+        Self {
+            ring,
+            rules,
+            cache: ValidationCache::new(DEFAULT_CACHE_CAPACITY),
+            revocations: RevocationList::default(),
+            plants: Plants::NONE,
+        }
+    }
+
+    /// Replaces the cache with an empty one holding at most `n` entries (0 disables it).
+    #[must_use]
+    pub fn with_cache_capacity(mut self, n: usize) -> Self {
+        self.cache = ValidationCache::new(n);
+        self
+    }
+
+    /// Switches on planted bugs (a no-op set without the `planted-bugs` feature).
+    #[must_use]
+    pub fn with_plants(mut self, plants: Plants) -> Self {
+        self.plants = plants;
+        self
+    }
+
+    /// Validates `token` at `now` as type `expected`, then checks revocation.
+    ///
+    /// Gives the same result as [`validate`](super::validate) followed by
+    /// [`is_revoked`](Self::is_revoked), cached or not. Callers pass non-decreasing `now`.
+    pub fn validate(
+        &mut self,
+        token: &[u8],
+        now: Instant,
+        expected: TokenType,
+    ) -> Result<Claims, TokenError> {
+        self.cache.sync_ring(self.ring.generation());
+        if let Some(entry) = self.cache.get(token) {
+            let claims = &entry.claims;
+            if claims.token_type() != expected {
+                return Err(TokenError::WrongTokenType);
+            }
+            let timing = if planted!(self.plants, CacheIgnoresExp) {
+                check_start(claims, now, &self.rules)
+            } else {
+                check_times(claims, now, &self.rules)
+            };
+            let revoked = entry.revocation_generation != self.revocations.generation()
+                && self.revocations.is_revoked(claims);
+            let result = match (timing, revoked) {
+                (Err(e), _) => Err(e),
+                (Ok(()), true) => Err(TokenError::Revoked),
+                (Ok(()), false) => {
+                    entry.revocation_generation = self.revocations.generation();
+                    return Ok(claims.clone());
+                }
+            };
+            if matches!(
+                result,
+                Err(TokenError::Expired | TokenError::TooOld | TokenError::Revoked)
+            ) {
+                self.cache.remove(token);
+            }
+            return result;
+        }
+        let claims = validate_with(token, now, &self.ring, &self.rules, expected, self.plants)?;
+        if self.revocations.is_revoked(&claims) {
+            return Err(TokenError::Revoked);
+        }
+        let deadline = claims.exp().saturating_add(self.rules.leeway());
+        self.cache.insert(
+            token,
+            claims.clone(),
+            deadline,
+            self.revocations.generation(),
+        );
+        Ok(claims)
+    }
+
+    /// Applies one revocation from the auth service's feed; it holds for every later
+    /// validation, cached tokens included.
+    pub fn apply(&mut self, revocation: &Revocation) {
+        self.revocations.apply(revocation);
+    }
+
+    /// Whether `claims` are revoked now (for re-checking open connections).
+    pub fn is_revoked(&self, claims: &Claims) -> bool {
+        self.revocations.is_revoked(claims)
+    }
+
+    /// Drops revocations that can no longer matter and cache entries past their expiry.
+    pub fn prune(&mut self, now: Instant) {
+        let longest = [TokenType::Access, TokenType::Refresh, TokenType::Service]
+            .into_iter()
+            .map(|t| self.rules.lifetime_for(t))
+            .max()
+            .unwrap_or_default();
+        let max_age = longest
+            .saturating_add(self.rules.leeway())
+            .saturating_add(self.rules.max_iat_future());
+        self.revocations.prune(now, self.rules.leeway(), max_age);
+        self.cache.prune(now);
+    }
+
+    /// The key ring.
+    pub fn ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
+    /// The key ring, for rotation. Any change invalidates every cached result, so a retired
+    /// key's tokens stop validating at once.
+    pub fn ring_mut(&mut self) -> &mut KeyRing {
+        &mut self.ring
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &TokenRules {
+        &self.rules
+    }
+
+    /// Cache counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Number of revocation entries held (jtis plus user cut-offs).
+    pub fn revocation_count(&self) -> usize {
+        self.revocations.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::token::testkit::*;
+    use crate::{Jti, UserId};
+
+    fn validator() -> Validator {
+        Validator::new(ring(), TokenRules::default())
+    }
+
+    fn secs(s: u64) -> Instant {
+        Instant::from_unix_secs(s)
+    }
+
+    #[test]
+    fn validator_second_call_hits_cache_with_same_claims() {
+        let mut v = validator();
+        let token = hs(&base_claims());
+        let first = v
+            .validate(token.as_bytes(), now(), TokenType::Access)
+            .unwrap();
+        assert_eq!(
+            v.cache_stats(),
+            CacheStats {
+                hits: 0,
+                misses: 1,
+                len: 1
+            }
+        );
+        let second = v
+            .validate(token.as_bytes(), now(), TokenType::Access)
+            .unwrap();
+        assert_eq!(first, second);
+        assert_eq!(
+            v.cache_stats(),
+            CacheStats {
+                hits: 1,
+                misses: 1,
+                len: 1
+            }
+        );
+    }
+
+    #[test]
+    fn validator_failures_not_cached() {
+        let mut v = validator();
+        let token = hs(&claims_with(&[("iss", json!("evil"))], &[]));
+        for _ in 0..2 {
+            assert_eq!(
+                v.validate(token.as_bytes(), now(), TokenType::Access),
+                Err(TokenError::WrongIssuer)
+            );
+        }
+        assert_eq!(
+            v.cache_stats(),
+            CacheStats {
+                hits: 0,
+                misses: 2,
+                len: 0
+            }
+        );
+    }
+
+    #[test]
+    fn validator_cache_hit_rechecks_expiry() {
+        let mut v = validator();
+        let token = hs(&base_claims());
+        assert!(
+            v.validate(token.as_bytes(), now(), TokenType::Access)
+                .is_ok()
+        );
+        // exp = NOW + 600, leeway 30 s.
+        assert!(
+            v.validate(token.as_bytes(), secs(NOW + 629), TokenType::Access)
+                .is_ok()
+        );
+        assert_eq!(
+            v.validate(token.as_bytes(), secs(NOW + 630), TokenType::Access),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(v.cache_stats().len, 0);
+    }
+
+    #[test]
+    fn validator_cache_hit_rechecks_token_type() {
+        let mut v = validator();
+        let token = hs(&base_claims());
+        assert!(
+            v.validate(token.as_bytes(), now(), TokenType::Access)
+                .is_ok()
+        );
+        assert_eq!(
+            v.validate(token.as_bytes(), now(), TokenType::Refresh),
+            Err(TokenError::WrongTokenType)
+        );
+        assert_eq!(v.cache_stats().hits, 1);
+    }
+
+    #[test]
+    fn validator_revoked_jti_rejected_even_when_cached() {
+        let mut v = validator();
+        let token = hs(&base_claims());
+        let claims = v
+            .validate(token.as_bytes(), now(), TokenType::Access)
+            .unwrap();
+        v.apply(&Revocation::Jti {
+            jti: Jti::parse("jti-1").unwrap(),
+            exp: claims.exp(),
+        });
+        assert!(v.is_revoked(&claims));
+        assert_eq!(
+            v.validate(token.as_bytes(), now(), TokenType::Access),
+            Err(TokenError::Revoked)
+        );
+        // Not re-cached: a fresh validator-level miss still says revoked.
+        assert_eq!(
+            v.validate(token.as_bytes(), now(), TokenType::Access),
+            Err(TokenError::Revoked)
+        );
+        let other = hs(&claims_with(&[("jti", json!("jti-2"))], &[]));
+        assert!(
+            v.validate(other.as_bytes(), now(), TokenType::Access)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn validator_user_cutoff_revokes_older_tokens_only() {
+        let mut v = validator();
+        let old = hs(&base_claims());
+        let new = hs(&claims_with(
+            &[("iat", json!(NOW)), ("jti", json!("jti-new"))],
+            &[],
+        ));
+        assert!(v.validate(old.as_bytes(), now(), TokenType::Access).is_ok());
+        v.apply(&Revocation::User {
+            user: UserId::parse("user-1").unwrap(),
+            not_before: secs(NOW),
+        });
+        assert_eq!(
+            v.validate(old.as_bytes(), now(), TokenType::Access),
+            Err(TokenError::Revoked)
+        );
+        assert!(v.validate(new.as_bytes(), now(), TokenType::Access).is_ok());
+    }
+
+    #[test]
+    fn validator_retired_key_stops_cached_tokens() {
+        let mut v = validator();
+        let token = hs(&base_claims());
+        assert!(
+            v.validate(token.as_bytes(), now(), TokenType::Access)
+                .is_ok()
+        );
+        v.ring_mut().retire(&kid("hs")).unwrap();
+        assert_eq!(
+            v.validate(token.as_bytes(), now(), TokenType::Access),
+            Err(TokenError::KeyRetired)
+        );
+    }
+
+    #[test]
+    fn validator_cache_capacity_evicts_earliest_expiring() {
+        let mut v = validator().with_cache_capacity(2);
+        let t = |jti: &str, exp: u64| {
+            hs(&claims_with(
+                &[("jti", json!(jti)), ("exp", json!(exp))],
+                &[],
+            ))
+        };
+        let (late, early, mid) = (
+            t("late", NOW + 500),
+            t("early", NOW + 100),
+            t("mid", NOW + 300),
+        );
+        for tok in [&late, &early, &mid] {
+            assert!(v.validate(tok.as_bytes(), now(), TokenType::Access).is_ok());
+        }
+        assert_eq!(v.cache_stats().len, 2);
+        let misses = v.cache_stats().misses;
+        assert!(
+            v.validate(late.as_bytes(), now(), TokenType::Access)
+                .is_ok()
+        );
+        assert!(v.validate(mid.as_bytes(), now(), TokenType::Access).is_ok());
+        assert_eq!(v.cache_stats().misses, misses, "late and mid stay cached");
+        assert!(
+            v.validate(early.as_bytes(), now(), TokenType::Access)
+                .is_ok()
+        );
+        assert_eq!(v.cache_stats().misses, misses + 1, "early was evicted");
+    }
+
+    #[test]
+    fn validator_prune_drops_expired_entries_and_revocations() {
+        let mut v = validator();
+        let token = hs(&base_claims());
+        assert!(
+            v.validate(token.as_bytes(), now(), TokenType::Access)
+                .is_ok()
+        );
+        v.apply(&Revocation::Jti {
+            jti: Jti::parse("x").unwrap(),
+            exp: secs(NOW + 100),
+        });
+        v.apply(&Revocation::User {
+            user: UserId::parse("u").unwrap(),
+            not_before: secs(NOW),
+        });
+        assert_eq!(v.revocation_count(), 2);
+        v.prune(secs(NOW + 129));
+        assert_eq!((v.revocation_count(), v.cache_stats().len), (2, 1));
+        v.prune(secs(NOW + 130));
+        assert_eq!((v.revocation_count(), v.cache_stats().len), (1, 1));
+        v.prune(secs(NOW + 630));
+        assert_eq!(v.cache_stats().len, 0);
+        // The user cut-off outlives every token it could affect: 7 d refresh + 30 s + 60 s.
+        v.prune(secs(NOW + 7 * 86_400 + 89));
+        assert_eq!(v.revocation_count(), 1);
+        v.prune(secs(NOW + 7 * 86_400 + 90));
+        assert_eq!(v.revocation_count(), 0);
+    }
+
+    #[test]
+    fn validator_zero_capacity_never_caches() {
+        let mut v = validator().with_cache_capacity(0);
+        let token = hs(&base_claims());
+        for _ in 0..2 {
+            assert!(
+                v.validate(token.as_bytes(), now(), TokenType::Access)
+                    .is_ok()
+            );
+        }
+        assert_eq!(
+            v.cache_stats(),
+            CacheStats {
+                hits: 0,
+                misses: 2,
+                len: 0
+            }
+        );
+    }
+
+    #[cfg(feature = "planted-bugs")]
+    #[test]
+    fn validator_cache_ignores_exp_plant_accepts_expired_hit() {
+        use crate::plant::Plant;
+        let token = hs(&base_claims());
+        let late = secs(NOW + 700);
+        let mut planted = validator().with_plants(Plants::only(Plant::CacheIgnoresExp));
+        assert!(
+            planted
+                .validate(token.as_bytes(), now(), TokenType::Access)
+                .is_ok()
+        );
+        assert_eq!(
+            planted
+                .validate(token.as_bytes(), late, TokenType::Access)
+                .map(|c| c.jti().as_str().to_string()),
+            Ok("jti-1".to_string())
+        );
+        let mut clean = validator();
+        assert!(
+            clean
+                .validate(token.as_bytes(), now(), TokenType::Access)
+                .is_ok()
+        );
+        assert_eq!(
+            clean.validate(token.as_bytes(), late, TokenType::Access),
+            Err(TokenError::Expired)
+        );
+        // Uncached, the planted validator still rejects the expired token.
+        let mut fresh = validator().with_plants(Plants::only(Plant::CacheIgnoresExp));
+        assert_eq!(
+            fresh.validate(token.as_bytes(), late, TokenType::Access),
+            Err(TokenError::Expired)
+        );
+    }
+}
