@@ -18,6 +18,7 @@ use hmac::{Hmac, KeyInit as _, Mac as _};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
+use crate::permissions::Permissions;
 use crate::plant::{Plants, planted};
 use crate::{FamilyId, Instant, Jti, UserId};
 
@@ -197,6 +198,8 @@ impl Default for OAuthConfig {
 pub struct AuthorizeRequest<'a> {
     /// The user who consented; the tokens minted at the callback are theirs.
     pub user: &'a UserId,
+    /// The permissions the user granted the client; the minted tokens carry them.
+    pub permissions: &'a Permissions,
     /// The OAuth client.
     pub client_id: &'a str,
     /// Where the code is sent; must be repeated exactly at the callback.
@@ -240,6 +243,8 @@ pub struct CallbackRequest<'a> {
 pub struct Grant {
     /// The user who authorized.
     pub user: UserId,
+    /// The permissions granted.
+    pub permissions: Permissions,
     /// The client the tokens are for.
     pub client_id: String,
     /// The redeemed code, to pass to [`OAuth::record_issued`].
@@ -249,6 +254,7 @@ pub struct Grant {
 #[derive(Clone, Debug)]
 struct PendingCode {
     user: UserId,
+    permissions: Permissions,
     client_id: String,
     redirect_uri: String,
     challenge: String,
@@ -362,6 +368,7 @@ impl OAuth {
             code.clone(),
             CodeEntry::Pending(PendingCode {
                 user: req.user.clone(),
+                permissions: req.permissions.clone(),
                 client_id: req.client_id.to_string(),
                 redirect_uri: req.redirect_uri.to_string(),
                 challenge: req.code_challenge.to_string(),
@@ -414,6 +421,7 @@ impl OAuth {
         );
         Ok(Grant {
             user: pending.user,
+            permissions: pending.permissions,
             client_id: pending.client_id,
             code: req.code.to_string(),
         })
@@ -576,6 +584,7 @@ mod tests {
             now,
             &AuthorizeRequest {
                 user: &u,
+                permissions: &Permissions::empty(),
                 client_id: "web",
                 redirect_uri: "https://app.example/cb",
                 code_challenge: CHALLENGE,
@@ -643,6 +652,7 @@ mod tests {
             t(0),
             &AuthorizeRequest {
                 user: &u,
+                permissions: &Permissions::empty(),
                 client_id: "web",
                 redirect_uri: "https://app.example/cb",
                 code_challenge: VERIFIER,
@@ -660,6 +670,7 @@ mod tests {
         let u = user();
         let base = AuthorizeRequest {
             user: &u,
+            permissions: &Permissions::empty(),
             client_id: "web",
             redirect_uri: "https://app.example/cb",
             code_challenge: CHALLENGE,
@@ -721,6 +732,7 @@ mod tests {
             t(1),
             &AuthorizeRequest {
                 user: &u,
+                permissions: &Permissions::empty(),
                 client_id: "web",
                 redirect_uri: "https://app.example/cb",
                 code_challenge: CHALLENGE,
@@ -882,6 +894,7 @@ mod tests {
                     t(0),
                     &AuthorizeRequest {
                         user: &u,
+                        permissions: &Permissions::empty(),
                         client_id: "web",
                         redirect_uri: "https://app.example/cb",
                         code_challenge: &challenge,
@@ -910,6 +923,7 @@ mod tests {
         let u = user();
         let req = AuthorizeRequest {
             user: &u,
+            permissions: &Permissions::empty(),
             client_id: "web",
             redirect_uri: "https://app.example/cb",
             code_challenge: CHALLENGE,
@@ -935,6 +949,7 @@ mod tests {
         let u = user();
         let req = AuthorizeRequest {
             user: &u,
+            permissions: &Permissions::empty(),
             client_id: "web",
             redirect_uri: "https://app.example/cb",
             code_challenge: CHALLENGE,
@@ -985,6 +1000,7 @@ mod planted_tests {
                     Instant::from_unix_secs(10),
                     &AuthorizeRequest {
                         user: &u,
+                        permissions: &Permissions::empty(),
                         client_id: "web",
                         redirect_uri: "https://app.example/cb",
                         code_challenge: &challenge,
