@@ -14,9 +14,10 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use gauntlet_core::permissions::{Permission, Permissions};
 use gauntlet_core::token::{
-    self, Algorithm, Issuer, KeyError, KeyRing, MintRequest, SigningKey, TokenRules, TokenType,
+    self, Algorithm, Claims, Issuer, KeyError, KeyRing, MintRequest, SigningKey, TokenRules,
+    TokenType,
 };
-use gauntlet_core::{Instant, Kid, UserId};
+use gauntlet_core::{FamilyId, Instant, Kid, UserId};
 use serde_json::json;
 
 use super::Outcome;
@@ -197,9 +198,6 @@ pub(crate) enum TokenCliError {
     /// Minting failed.
     #[error("minting")]
     Mint(#[source] token::IssueError),
-    /// The validated claims could not be rendered as JSON.
-    #[error("rendering the claims")]
-    Render(#[source] serde_json::Error),
     /// Writing the output failed.
     #[error("writing output")]
     Output(#[from] io::Error),
@@ -262,7 +260,7 @@ fn verify(
     } else {
         let now = now_or_clock(args.now)?;
         match token::validate(token.as_bytes(), now, &ring, &rules, args.token_type) {
-            Ok(claims) => Ok(serde_json::to_value(&claims).map_err(TokenCliError::Render)?),
+            Ok(claims) => Ok(render_claims(&claims)),
             Err(e) => Err(e),
         }
     };
@@ -285,6 +283,23 @@ fn verify(
             Ok(Outcome::Failure)
         }
     }
+}
+
+/// The validated claims as JSON, with NumericDates in Unix seconds like the token itself.
+fn render_claims(claims: &Claims) -> serde_json::Value {
+    json!({
+        "sub": claims.sub().as_str(),
+        "jti": claims.jti().as_str(),
+        "token_type": claims.token_type(),
+        "exp": claims.exp().unix_secs(),
+        "iat": claims.iat().unix_secs(),
+        "nbf": claims.nbf().map(Instant::unix_secs),
+        "permissions": claims.permissions(),
+        "email": claims.email(),
+        "svc_id": claims.svc_id(),
+        "fam": claims.family().map(FamilyId::as_str),
+        "kid": claims.kid().map(Kid::as_str),
+    })
 }
 
 fn verify_ring(args: &VerifyArgs) -> Result<KeyRing, TokenCliError> {
