@@ -21,8 +21,8 @@ use crate::token::{
 };
 use crate::{FamilyId, Instant, Jti, Kid, UserId};
 
-/// Most entries in the revocation feed. Dead entries are dropped first by [`AuthService::prune`];
-/// a revocation is never refused, so this is a capacity hint for the backing vector only.
+/// Initial capacity of the revocation feed. The feed only shrinks through [`AuthService::prune`]:
+/// a revocation is never refused.
 const FEED_RESERVE: usize = 1024;
 
 /// An access token and a refresh token of one family.

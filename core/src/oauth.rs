@@ -9,7 +9,7 @@
 //! never put a token in a URL, never accept any PKCE method but `S256`, and never let a
 //! store grow past its capacity.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -74,7 +74,7 @@ impl std::fmt::Display for Param {
 pub enum Store {
     /// The pending `state`s.
     States,
-    /// The authorization codes (pending and redeemed).
+    /// The unredeemed authorization codes.
     Codes,
 }
 
@@ -178,8 +178,11 @@ pub struct OAuthConfig {
     pub code_ttl: Duration,
     /// Most pending states held at once.
     pub max_states: usize,
-    /// Most codes (pending or redeemed, kept to detect replay) held at once.
+    /// Most unredeemed codes held at once.
     pub max_codes: usize,
+    /// Most redeemed codes remembered to detect replay; past it the oldest is forgotten (a
+    /// replay of a forgotten code is still refused, as unknown, but revokes nothing).
+    pub max_redeemed: usize,
 }
 
 impl Default for OAuthConfig {
@@ -189,6 +192,7 @@ impl Default for OAuthConfig {
             code_ttl: CODE_TTL,
             max_states: 10_000,
             max_codes: 10_000,
+            max_redeemed: 100_000,
         }
     }
 }
@@ -272,21 +276,6 @@ struct Redeemed {
 }
 
 #[derive(Clone, Debug)]
-enum CodeEntry {
-    Pending(PendingCode),
-    Redeemed(Redeemed),
-}
-
-impl CodeEntry {
-    fn live_at(&self, now: Instant) -> bool {
-        match self {
-            CodeEntry::Pending(p) => now < p.expires,
-            CodeEntry::Redeemed(r) => now < r.keep_until,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
 struct PendingState {
     code: String,
     expires: Instant,
@@ -300,7 +289,10 @@ pub struct OAuth {
     config: OAuthConfig,
     counter: u64,
     states: BTreeMap<String, PendingState>,
-    codes: BTreeMap<String, CodeEntry>,
+    codes: BTreeMap<String, PendingCode>,
+    redeemed: BTreeMap<String, Redeemed>,
+    /// Redeemed codes in redemption order, for evicting the oldest when full.
+    redeemed_order: VecDeque<String>,
     plants: Plants,
 }
 
@@ -311,6 +303,7 @@ impl std::fmt::Debug for OAuth {
             .field("counter", &self.counter)
             .field("states", &self.states.len())
             .field("codes", &self.codes.len())
+            .field("redeemed", &self.redeemed.len())
             .finish_non_exhaustive()
     }
 }
@@ -329,6 +322,8 @@ impl OAuth {
             counter: 0,
             states: BTreeMap::new(),
             codes: BTreeMap::new(),
+            redeemed: BTreeMap::new(),
+            redeemed_order: VecDeque::new(),
             plants,
         })
     }
@@ -366,7 +361,7 @@ impl OAuth {
         );
         self.codes.insert(
             code.clone(),
-            CodeEntry::Pending(PendingCode {
+            PendingCode {
                 user: req.user.clone(),
                 permissions: req.permissions.clone(),
                 client_id: req.client_id.to_string(),
@@ -374,7 +369,7 @@ impl OAuth {
                 challenge: req.code_challenge.to_string(),
                 state: req.state.to_string(),
                 expires,
-            }),
+            },
         );
         Ok(AuthorizationCode {
             code,
@@ -392,16 +387,17 @@ impl OAuth {
         req: &CallbackRequest<'_>,
     ) -> Result<Grant, OAuthError> {
         check_printable(req.code, 128, Param::Code)?;
-        let pending = match self.codes.get(req.code) {
-            None => return Err(OAuthError::CodeUnknown),
-            Some(CodeEntry::Redeemed(r)) => {
-                return Err(OAuthError::CodeReplayed {
-                    revoke: r.issued.clone(),
-                    family: r.family.clone(),
-                });
-            }
-            Some(CodeEntry::Pending(p)) => p.clone(),
-        };
+        if let Some(r) = self.redeemed.get(req.code) {
+            return Err(OAuthError::CodeReplayed {
+                revoke: r.issued.clone(),
+                family: r.family.clone(),
+            });
+        }
+        let pending = self
+            .codes
+            .get(req.code)
+            .cloned()
+            .ok_or(OAuthError::CodeUnknown)?;
         if now >= pending.expires {
             self.burn(req.code, &pending);
             return Err(OAuthError::CodeExpired);
@@ -411,14 +407,27 @@ impl OAuth {
             return Err(e);
         }
         self.states.remove(&pending.state);
-        self.codes.insert(
+        self.codes.remove(req.code);
+        if self.redeemed.len() >= self.config.max_redeemed {
+            self.prune(now);
+        }
+        while self.redeemed.len() >= self.config.max_redeemed.max(1) {
+            match self.redeemed_order.pop_front() {
+                Some(oldest) => {
+                    self.redeemed.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+        self.redeemed.insert(
             req.code.to_string(),
-            CodeEntry::Redeemed(Redeemed {
+            Redeemed {
                 issued: Vec::new(),
                 family: None,
                 keep_until: pending.expires,
-            }),
+            },
         );
+        self.redeemed_order.push_back(req.code.to_string());
         Ok(Grant {
             user: pending.user,
             permissions: pending.permissions,
@@ -437,7 +446,7 @@ impl OAuth {
         issued: &[(Jti, Instant)],
         family: Option<FamilyId>,
     ) {
-        if let Some(CodeEntry::Redeemed(r)) = self.codes.get_mut(code) {
+        if let Some(r) = self.redeemed.get_mut(code) {
             for (jti, exp) in issued {
                 if r.issued.len() >= MAX_ISSUED_PER_CODE {
                     break;
@@ -454,7 +463,11 @@ impl OAuth {
     /// Drops expired states, codes and tombstones.
     pub fn prune(&mut self, now: Instant) {
         self.states.retain(|_, s| now < s.expires);
-        self.codes.retain(|_, c| c.live_at(now));
+        self.codes.retain(|_, c| now < c.expires);
+        self.redeemed.retain(|_, r| now < r.keep_until);
+        let redeemed = &self.redeemed;
+        self.redeemed_order
+            .retain(|code| redeemed.contains_key(code));
     }
 
     /// Number of pending states held (bounded-memory checks).
@@ -462,9 +475,14 @@ impl OAuth {
         self.states.len()
     }
 
-    /// Number of codes held, pending or redeemed (bounded-memory checks).
+    /// Number of unredeemed codes held (bounded-memory checks).
     pub fn code_count(&self) -> usize {
         self.codes.len()
+    }
+
+    /// Number of redeemed codes remembered for replay detection (bounded-memory checks).
+    pub fn redeemed_count(&self) -> usize {
+        self.redeemed.len()
     }
 
     fn check_bindings(
@@ -751,6 +769,49 @@ mod tests {
             o.callback(t(1), &cb("nope", "s")),
             Err(OAuthError::CodeUnknown)
         );
+        assert_eq!(
+            o.callback(t(1), &cb("", "s")),
+            Err(OAuthError::InvalidParameter(Param::Code))
+        );
+        assert_eq!(
+            o.callback(t(1), &cb(&"c".repeat(129), "s")),
+            Err(OAuthError::InvalidParameter(Param::Code))
+        );
+    }
+
+    #[test]
+    fn error_codes_distinct_and_messages_lowercase() {
+        let all = [
+            OAuthError::SecretTooShort { len: 1 },
+            OAuthError::InvalidParameter(Param::State),
+            OAuthError::UnsupportedMethod,
+            OAuthError::StateInUse,
+            OAuthError::StoreFull(Store::Codes),
+            OAuthError::CodeUnknown,
+            OAuthError::CodeExpired,
+            OAuthError::CodeReplayed {
+                revoke: Vec::new(),
+                family: None,
+            },
+            OAuthError::ClientMismatch,
+            OAuthError::RedirectMismatch,
+            OAuthError::StateUnknown,
+            OAuthError::StateMismatch,
+            OAuthError::StateExpired,
+            OAuthError::VerifierMalformed,
+            OAuthError::VerifierMismatch,
+        ];
+        let codes: std::collections::BTreeSet<&str> = all.iter().map(OAuthError::code).collect();
+        assert_eq!(codes.len(), all.len());
+        for e in &all {
+            let msg = e.to_string();
+            let lower = msg.chars().next().is_some_and(char::is_lowercase);
+            assert!(lower && !msg.ends_with('.'), "{msg}");
+        }
+        assert_eq!(
+            OAuthError::InvalidParameter(Param::State).to_string(),
+            "invalid state parameter"
+        );
     }
 
     #[test]
@@ -784,8 +845,34 @@ mod tests {
                 family: Some(fam),
             })
         );
+        assert_eq!((o.code_count(), o.redeemed_count()), (0, 1));
+        o.prune(t(899));
+        assert_eq!(o.redeemed_count(), 1);
         o.prune(t(900));
-        assert_eq!(o.code_count(), 0);
+        assert_eq!(o.redeemed_count(), 0);
+    }
+
+    #[test]
+    fn callback_redeemed_store_full_forgets_oldest_code() {
+        let config = OAuthConfig {
+            max_redeemed: 1,
+            ..OAuthConfig::default()
+        };
+        let mut o = OAuth::new(SECRET, config, Plants::NONE).unwrap();
+        let first = authorize(&mut o, t(0), "s1");
+        let second = authorize(&mut o, t(0), "s2");
+        o.callback(t(1), &cb(&first.code, "s1")).unwrap();
+        o.callback(t(2), &cb(&second.code, "s2")).unwrap();
+        assert_eq!(o.redeemed_count(), 1);
+        // The forgotten code is still refused, it just has nothing left to revoke.
+        assert_eq!(
+            o.callback(t(3), &cb(&first.code, "s1")),
+            Err(OAuthError::CodeUnknown)
+        );
+        assert!(matches!(
+            o.callback(t(3), &cb(&second.code, "s2")),
+            Err(OAuthError::CodeReplayed { .. })
+        ));
     }
 
     #[test]
