@@ -14,6 +14,8 @@
 //! * [`token`]: JWS parsing, the key ring, claim rules, revocation, the validation cache,
 //!   refresh rotation and token issuing;
 //! * [`oauth`]: the authorization-code + PKCE model of the auth service;
+//! * [`auth_service`]: the auth node (login, refresh rotation, OAuth, key rotation, the
+//!   revocation feed the gateway pulls);
 //! * [`permissions`]: `resource:action` grant matching.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -33,6 +35,8 @@ mod session;
 mod state;
 mod time;
 
+pub mod auth_service;
+pub mod oauth;
 pub mod permissions;
 pub mod protocol;
 pub mod token;

@@ -1,2 +1,46 @@
-//! `gauntlet`: the command-line shell over `gauntlet-sim`.
-fn main() {}
+//! `gauntlet`: the command-line shell over `gauntlet-sim` and `gauntlet-core`.
+//!
+//! `main` only chains parse -> run -> `ExitCode` (STYLE.md section 8): 0 success (also on a
+//! broken pipe), 1 an invalid token or a failure, 2 a usage error (clap's default).
+//! It is the only place `anyhow` is used, to print the error chain with `{:#}`.
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+mod cli;
+
+use cli::{Cli, Outcome};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut stdin = io::stdin().lock();
+    let mut stdout = io::stdout().lock();
+    let mut stderr = io::stderr().lock();
+    match cli.run(&mut stdin, &mut stdout, &mut stderr) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failure) => ExitCode::from(1),
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            let e = anyhow::Error::new(e);
+            eprintln!("gauntlet: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+
+    use super::*;
+
+    #[test]
+    fn broken_pipe_kind_is_the_one_mapped_to_success() {
+        let e = cli::CliError::from(io::Error::from(ErrorKind::BrokenPipe));
+        assert!(e.is_broken_pipe());
+        let e = cli::CliError::from(io::Error::from(ErrorKind::PermissionDenied));
+        assert!(!e.is_broken_pipe());
+    }
+}

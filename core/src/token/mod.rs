@@ -13,8 +13,10 @@
 mod cache;
 mod claims;
 mod error;
+mod issue;
 mod jws;
 mod keys;
+mod refresh;
 mod revocation;
 mod rules;
 mod validate;
@@ -25,8 +27,10 @@ pub use claims::{
     Claims, MAX_EMAIL_LEN, MAX_NUMERIC_DATE, MAX_SVC_ID_LEN, TokenType, UnknownTokenType,
 };
 pub use error::{KeyError, MalformedReason, TokenError, TokenPart};
+pub use issue::{IssueError, Issuer, MintRequest, Minted, SigningKey};
 pub use jws::verify_signature;
 pub use keys::{Algorithm, KeyRing, MAX_JWKS_LEN, MAX_KEYS, MIN_HMAC_SECRET_LEN, MIN_RSA_BITS};
+pub use refresh::{DEFAULT_MAX_FAMILIES, MAX_TOKENS_PER_FAMILY, RefreshError, RefreshFamilies};
 pub use revocation::Revocation;
 pub use rules::{Environment, LifetimeTable, Lifetimes, TokenRules};
 pub use validate::validate;

@@ -1,0 +1,529 @@
+//! The auth service: the separate node that logs users in, rotates refresh tokens, runs the
+//! OAuth authorization-code + PKCE flow, rotates signing keys and publishes revocations
+//! (PROTOCOL.md sections 1 and 3).
+//!
+//! [`AuthService`] is a sans-IO model driven by the simulator and the server alike. It owns
+//! an [`Issuer`], a [`Validator`] for the refresh tokens presented to it, the refresh
+//! families, the OAuth model, and the revocation feed the gateway pulls. It must never read
+//! a clock, an RNG or a socket: `now` is a parameter of every call, and the same calls give
+//! the same tokens and the same feed.
+
+use serde::Serialize;
+
+use crate::oauth::{
+    AuthorizationCode, AuthorizeRequest, CallbackRequest, OAuth, OAuthConfig, OAuthError,
+};
+use crate::permissions::Permissions;
+use crate::plant::Plants;
+use crate::token::{
+    DEFAULT_MAX_FAMILIES, IssueError, Issuer, KeyError, KeyRing, MintRequest, Minted, RefreshError,
+    RefreshFamilies, Revocation, SigningKey, TokenError, TokenRules, TokenType, Validator,
+};
+use crate::{FamilyId, Instant, Jti, Kid, UserId};
+
+/// Initial capacity of the revocation feed. The feed only shrinks through [`AuthService::prune`]:
+/// a revocation is never refused.
+const FEED_RESERVE: usize = 1024;
+
+/// An access token and a refresh token of one family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenPair {
+    /// The access token (carries `fam`).
+    pub access: Minted,
+    /// The single-use refresh token.
+    pub refresh: Minted,
+    /// The family both belong to.
+    pub family: FamilyId,
+}
+
+/// The OAuth token response (RFC 6749 section 5.1): tokens go in a response body, never in a URL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+/// The verification side of a new signing key, added to the key ring on rotation.
+#[derive(Clone, PartialEq, Eq)]
+pub enum VerifyKey {
+    /// The HMAC secret (the same bytes the [`SigningKey`] was made from).
+    Hmac(Vec<u8>),
+    /// The public key in PEM form.
+    PublicPem(Vec<u8>),
+}
+
+impl std::fmt::Debug for VerifyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets stay out of logs.
+        f.write_str(match self {
+            VerifyKey::Hmac(_) => "VerifyKey::Hmac(..)",
+            VerifyKey::PublicPem(_) => "VerifyKey::PublicPem(..)",
+        })
+    }
+}
+
+/// What a key rotation did, so the gateway's ring can mirror it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// The kid now signing.
+    pub current: Kid,
+    /// The kid that signed until now; its tokens still validate.
+    pub previous: Kid,
+    /// The kid retired by this rotation (the previous-but-one), if any.
+    pub retired: Option<Kid>,
+}
+
+/// Why an auth-service call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The presented refresh token failed validation (expired, revoked, forged, not a refresh token, ...).
+    #[error("refresh token rejected")]
+    InvalidRefresh(#[source] TokenError),
+    /// The refresh token has no `fam` claim, so it belongs to no family this service issued.
+    #[error("refresh token has no family")]
+    MissingFamily,
+    /// The refresh token's family is unknown (never issued here, or pruned): log in again.
+    #[error("unknown refresh family")]
+    UnknownFamily,
+    /// The refresh token's `sub` does not own its family.
+    #[error("refresh token subject does not match its family")]
+    SubjectMismatch,
+    /// The family was revoked earlier: log in again.
+    #[error("refresh family revoked")]
+    FamilyRevoked,
+    /// An already-used refresh token was presented: theft. The whole family is now revoked
+    /// and its tokens are in the revocation feed.
+    #[error("refresh token reused, family revoked")]
+    RefreshReused,
+    /// The family holds the maximum number of live tokens: log in again.
+    #[error("refresh family exhausted")]
+    FamilyExhausted,
+    /// The family store is full of live families: retry later.
+    #[error("refresh family store full")]
+    FamilyStoreFull,
+    /// Minting failed.
+    #[error("minting failed")]
+    Issue(#[from] IssueError),
+    /// The key ring refused a rotation key.
+    #[error("key rotation refused")]
+    Key(#[from] KeyError),
+    /// Key rotation needs a `kid` on both the current and the new key, so tokens pick their key.
+    #[error("key rotation requires kids on the current and the new key")]
+    RotationNeedsKid,
+    /// An OAuth request failed (a code replay also revoked the tokens minted from the code).
+    #[error("oauth request failed")]
+    OAuth(#[from] OAuthError),
+    /// The service was built without OAuth ([`AuthService::with_oauth`]).
+    #[error("oauth is not configured")]
+    OAuthDisabled,
+}
+
+impl From<RefreshError> for AuthError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::UnknownFamily => AuthError::UnknownFamily,
+            RefreshError::SubjectMismatch => AuthError::SubjectMismatch,
+            RefreshError::FamilyRevoked => AuthError::FamilyRevoked,
+            RefreshError::Reused { .. } => AuthError::RefreshReused,
+            RefreshError::FamilyExhausted => AuthError::FamilyExhausted,
+            RefreshError::StoreFull => AuthError::FamilyStoreFull,
+        }
+    }
+}
+
+/// The auth node: issuing, refresh rotation, OAuth, key rotation and the revocation feed.
+#[derive(Debug)]
+pub struct AuthService {
+    issuer: Issuer,
+    validator: Validator,
+    rules: TokenRules,
+    families: RefreshFamilies,
+    oauth: Option<OAuth>,
+    feed: Vec<(Instant, Revocation)>,
+    /// Absolute index of `feed[0]`: cursors stay valid when dead entries are dropped.
+    feed_base: usize,
+    previous_kid: Option<Kid>,
+    plants: Plants,
+}
+
+impl AuthService {
+    /// A service minting with `issuer` and checking presented refresh tokens against `ring`
+    /// (which must hold the issuer's verification key) under `rules`.
+    pub fn new(issuer: Issuer, ring: KeyRing, rules: TokenRules, plants: Plants) -> Self {
+        Self {
+            issuer,
+            validator: Validator::new(ring, rules.clone()).with_plants(plants),
+            rules,
+            families: RefreshFamilies::new(DEFAULT_MAX_FAMILIES, plants),
+            oauth: None,
+            feed: Vec::with_capacity(FEED_RESERVE),
+            feed_base: 0,
+            previous_kid: None,
+            plants,
+        }
+    }
+
+    /// Enables OAuth with codes derived from `secret` (at least 32 bytes).
+    pub fn with_oauth(mut self, secret: &[u8], config: OAuthConfig) -> Result<Self, AuthError> {
+        self.oauth = Some(OAuth::new(secret, config, self.plants)?);
+        Ok(self)
+    }
+
+    /// Logs `user` in: a new refresh family with a first access and refresh token.
+    pub fn login(
+        &mut self,
+        now: Instant,
+        user: &UserId,
+        permissions: Permissions,
+    ) -> Result<TokenPair, AuthError> {
+        let family = self.families.next_family(now)?;
+        let pair = self.mint_pair(now, user, permissions, None, family)?;
+        self.families.start(
+            pair.family.clone(),
+            user.clone(),
+            pair.refresh.jti.clone(),
+            &issued(&pair),
+        );
+        Ok(pair)
+    }
+
+    /// Rotates a refresh token: a new access and refresh token of the same family. The
+    /// presented token is single-use; presenting a used one revokes the whole family and
+    /// fails with [`AuthError::RefreshReused`]. Of two refreshes with the same token, the
+    /// first wins and the second is a reuse.
+    pub fn refresh(&mut self, now: Instant, refresh_token: &[u8]) -> Result<TokenPair, AuthError> {
+        let claims = self
+            .validator
+            .validate(refresh_token, now, TokenType::Refresh)
+            .map_err(AuthError::InvalidRefresh)?;
+        let family = claims.family().cloned().ok_or(AuthError::MissingFamily)?;
+        match self
+            .families
+            .check(now, &family, claims.sub(), claims.jti())
+        {
+            Ok(()) => {}
+            Err(RefreshError::Reused { revoke }) => {
+                for (jti, exp) in revoke {
+                    self.publish(now, Revocation::Jti { jti, exp });
+                }
+                return Err(AuthError::RefreshReused);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let email = claims.email().map(str::to_string);
+        let pair = self.mint_pair(
+            now,
+            claims.sub(),
+            claims.permissions().clone(),
+            email,
+            family,
+        )?;
+        self.families
+            .rotated(&pair.family, pair.refresh.jti.clone(), &issued(&pair));
+        Ok(pair)
+    }
+
+    /// Revokes one token until its `exp`.
+    pub fn revoke(&mut self, now: Instant, jti: &Jti, exp: Instant) {
+        self.publish(
+            now,
+            Revocation::Jti {
+                jti: jti.clone(),
+                exp,
+            },
+        );
+    }
+
+    /// Revokes every token of `user` issued before `now` (logout everywhere, password change).
+    pub fn logout_everywhere(&mut self, now: Instant, user: &UserId) {
+        self.publish(
+            now,
+            Revocation::User {
+                user: user.clone(),
+                not_before: now,
+            },
+        );
+    }
+
+    /// The revocations published at or after absolute position `cursor`, as
+    /// `(issued_at, revocation)`. The gateway keeps `cursor + returned.len()` for its next
+    /// pull. Entries dropped by [`AuthService::prune`] no longer matter to any validator.
+    pub fn feed_since(&self, cursor: usize) -> &[(Instant, Revocation)] {
+        let start = cursor.saturating_sub(self.feed_base);
+        self.feed.get(start..).unwrap_or(&[])
+    }
+
+    /// The absolute position after the last published revocation.
+    pub fn feed_end(&self) -> usize {
+        self.feed_base + self.feed.len()
+    }
+
+    /// Rotates the signing key: `new` (with its `verify` half added to the ring) signs from
+    /// now on; the key it replaces stays valid as the previous key; the previous-but-one is
+    /// retired, so its tokens fail with `key_retired`. The ring thus holds current + previous.
+    pub fn rotate_key(
+        &mut self,
+        new: SigningKey,
+        verify: &VerifyKey,
+    ) -> Result<KeyRotation, AuthError> {
+        let current = new.kid().cloned().ok_or(AuthError::RotationNeedsKid)?;
+        let previous = self
+            .issuer
+            .key()
+            .kid()
+            .cloned()
+            .ok_or(AuthError::RotationNeedsKid)?;
+        let ring = self.validator.ring_mut();
+        match verify {
+            VerifyKey::Hmac(secret) => ring.add_hmac(Some(current.clone()), new.alg(), secret)?,
+            VerifyKey::PublicPem(pem) => {
+                ring.add_public_pem(Some(current.clone()), new.alg(), pem)?;
+            }
+        }
+        let retired = self.previous_kid.take();
+        if let Some(kid) = &retired {
+            self.validator.ring_mut().retire(kid)?;
+        }
+        self.previous_kid = Some(previous.clone());
+        self.issuer.replace_key(new);
+        Ok(KeyRotation {
+            current,
+            previous,
+            retired,
+        })
+    }
+
+    /// Starts an OAuth authorization for the authenticated `req.user`.
+    pub fn authorize(
+        &mut self,
+        now: Instant,
+        req: &AuthorizeRequest<'_>,
+    ) -> Result<AuthorizationCode, AuthError> {
+        let oauth = self.oauth.as_mut().ok_or(AuthError::OAuthDisabled)?;
+        Ok(oauth.authorize(now, req)?)
+    }
+
+    /// Redeems an authorization code: on success a new family is logged in and its tokens
+    /// are returned in the response body. A replayed code fails and revokes every token
+    /// minted from it (and the family it started).
+    pub fn callback(
+        &mut self,
+        now: Instant,
+        req: &CallbackRequest<'_>,
+    ) -> Result<TokenResponse, AuthError> {
+        let oauth = self.oauth.as_mut().ok_or(AuthError::OAuthDisabled)?;
+        let grant = match oauth.callback(now, req) {
+            Ok(grant) => grant,
+            Err(OAuthError::CodeReplayed { revoke, family }) => {
+                for (jti, exp) in &revoke {
+                    self.revoke(now, jti, *exp);
+                }
+                if let Some(family) = &family {
+                    for (jti, exp) in self.families.revoke(now, family) {
+                        if !revoke.iter().any(|(j, _)| *j == jti) {
+                            self.revoke(now, &jti, exp);
+                        }
+                    }
+                }
+                return Err(OAuthError::CodeReplayed { revoke, family }.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let pair = self.login(now, &grant.user, grant.permissions)?;
+        if let Some(oauth) = self.oauth.as_mut() {
+            oauth.record_issued(&grant.code, &issued(&pair), Some(pair.family.clone()));
+        }
+        Ok(TokenResponse {
+            access_token: pair.access.token,
+            token_type: "Bearer",
+            expires_in: pair.access.exp.saturating_since(now).as_secs(),
+            refresh_token: pair.refresh.token,
+        })
+    }
+
+    /// Drops dead state: expired families, OAuth entries, validator entries, and feed entries
+    /// no validator can need any more (a revoked `jti` past its `exp` + leeway; a user epoch
+    /// older than the longest token lifetime + leeway).
+    pub fn prune(&mut self, now: Instant) {
+        self.families.prune(now);
+        if let Some(oauth) = self.oauth.as_mut() {
+            oauth.prune(now);
+        }
+        self.validator.prune(now);
+        let leeway = self.rules.leeway();
+        let longest = self
+            .rules
+            .lifetime_for(TokenType::Refresh)
+            .max(self.rules.lifetime_for(TokenType::Access))
+            .max(self.rules.lifetime_for(TokenType::Service));
+        let dead = self
+            .feed
+            .iter()
+            .take_while(|(_, r)| match r {
+                Revocation::Jti { exp, .. } => exp.saturating_add(leeway) <= now,
+                Revocation::User { not_before, .. } => {
+                    not_before.saturating_add(longest + leeway) <= now
+                }
+            })
+            .count();
+        self.feed.drain(..dead);
+        self.feed_base += dead;
+    }
+
+    /// The validator checking presented refresh tokens (it applies every published revocation).
+    pub fn validator(&self) -> &Validator {
+        &self.validator
+    }
+
+    /// The issuer (current signing key and rules).
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
+    /// Number of refresh families held (bounded-memory checks).
+    pub fn family_count(&self) -> usize {
+        self.families.len()
+    }
+
+    fn publish(&mut self, now: Instant, revocation: Revocation) {
+        self.validator.apply(&revocation);
+        self.feed.push((now, revocation));
+    }
+
+    fn mint_pair(
+        &mut self,
+        now: Instant,
+        user: &UserId,
+        permissions: Permissions,
+        email: Option<String>,
+        family: FamilyId,
+    ) -> Result<TokenPair, AuthError> {
+        let mut request = MintRequest {
+            sub: user.clone(),
+            token_type: TokenType::Access,
+            permissions,
+            ttl: self.rules.lifetime_for(TokenType::Access),
+            family: Some(family.clone()),
+            email,
+            svc_id: None,
+        };
+        let access = self.issuer.mint(now, &request)?;
+        request.token_type = TokenType::Refresh;
+        request.ttl = self.rules.lifetime_for(TokenType::Refresh);
+        let refresh = self.issuer.mint(now, &request)?;
+        Ok(TokenPair {
+            access,
+            refresh,
+            family,
+        })
+    }
+}
+
+fn issued(pair: &TokenPair) -> [(Jti, Instant); 2] {
+    [
+        (pair.access.jti.clone(), pair.access.exp),
+        (pair.refresh.jti.clone(), pair.refresh.exp),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::Algorithm;
+
+    const SECRET: &[u8] = b"auth-service-test-secret-0123456789";
+
+    fn t(secs: u64) -> Instant {
+        Instant::from_unix_secs(1_700_000_000 + secs)
+    }
+
+    fn kid(s: &str) -> Kid {
+        Kid::parse(s).unwrap()
+    }
+
+    fn service(plants: Plants) -> AuthService {
+        let key = SigningKey::hmac(Some(kid("k1")), Algorithm::HS256, SECRET).unwrap();
+        let mut ring = KeyRing::new();
+        ring.add_hmac(Some(kid("k1")), Algorithm::HS256, SECRET)
+            .unwrap();
+        let rules = TokenRules::default();
+        AuthService::new(Issuer::new(key, rules.clone()), ring, rules, plants)
+    }
+
+    fn alice() -> UserId {
+        UserId::parse("alice").unwrap()
+    }
+
+    #[test]
+    fn refresh_same_token_twice_second_is_reuse_and_revokes_family() {
+        let mut s = service(Plants::NONE);
+        let first = s.login(t(0), &alice(), Permissions::empty()).unwrap();
+        let second = s.refresh(t(10), first.refresh.token.as_bytes()).unwrap();
+        assert_eq!(second.family, first.family);
+        assert_ne!(second.refresh.jti, first.refresh.jti);
+        let again = s.refresh(t(11), first.refresh.token.as_bytes());
+        assert!(matches!(again, Err(AuthError::RefreshReused)), "{again:?}");
+        let revoked: Vec<&Jti> = s
+            .feed_since(0)
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Revocation::Jti { jti, .. } => Some(jti),
+                Revocation::User { .. } => None,
+            })
+            .collect();
+        for jti in [
+            &first.access.jti,
+            &first.refresh.jti,
+            &second.access.jti,
+            &second.refresh.jti,
+        ] {
+            assert!(revoked.contains(&jti), "{jti} not revoked");
+        }
+        // The thief's fresh refresh token is dead too.
+        let stolen = s.refresh(t(12), second.refresh.token.as_bytes());
+        assert!(
+            matches!(stolen, Err(AuthError::InvalidRefresh(ref e)) if e.code() == "revoked"),
+            "{stolen:?}"
+        );
+    }
+}
+
+#[cfg(all(test, feature = "planted-bugs"))]
+mod planted_tests {
+    use super::*;
+    use crate::plant::Plant;
+    use crate::token::Algorithm;
+
+    const SECRET: &[u8] = b"auth-service-test-secret-0123456789";
+
+    #[test]
+    fn planted_refresh_reusable_reuse_succeeds_and_revokes_nothing() {
+        let t = |s: u64| Instant::from_unix_secs(1_700_000_000 + s);
+        let alice = UserId::parse("alice").unwrap();
+        let run = |plants: Plants| {
+            let key = SigningKey::hmac(None, Algorithm::HS256, SECRET).unwrap();
+            let mut ring = KeyRing::new();
+            ring.add_hmac(None, Algorithm::HS256, SECRET).unwrap();
+            let rules = TokenRules::default();
+            let mut s = AuthService::new(Issuer::new(key, rules.clone()), ring, rules, plants);
+            let first = s.login(t(0), &alice, Permissions::empty()).unwrap();
+            s.refresh(t(1), first.refresh.token.as_bytes()).unwrap();
+            let reuse = s
+                .refresh(t(2), first.refresh.token.as_bytes())
+                .map(|p| p.family);
+            (reuse, s.feed_end(), first.family)
+        };
+        let (reuse, feed, _) = run(Plants::NONE);
+        assert!(matches!(reuse, Err(AuthError::RefreshReused)));
+        assert_eq!(feed, 4);
+        let (reuse, feed, family) = run(Plants::only(Plant::RefreshReusable));
+        assert_eq!(reuse.ok(), Some(family));
+        assert_eq!(feed, 0);
+    }
+}

@@ -1,0 +1,336 @@
+//! Refresh-token rotation: the families of refresh tokens and the single-use rule
+//! (PROTOCOL.md section 1, RFC 6819 5.2.2.3, OAuth 2.1 refresh-token rotation).
+//!
+//! This module owns the per-family bookkeeping: which refresh token is current, every token
+//! ever minted in the family (until it expires, so theft can revoke them all), and whether
+//! the family is revoked. It decides "rotate" or "reuse"; it must never mint or validate a
+//! token itself (the auth service does both) and never grow without bound: families and
+//! tokens per family are capped, and expired entries are dropped first.
+
+use std::collections::BTreeMap;
+
+use crate::plant::{Plants, planted};
+use crate::{FamilyId, Instant, Jti, UserId};
+
+/// Most families held at once (the default).
+pub const DEFAULT_MAX_FAMILIES: usize = 100_000;
+/// Most live tokens remembered per family; past it the family must log in again.
+pub const MAX_TOKENS_PER_FAMILY: usize = 1024;
+
+/// Why a presented refresh token does not rotate.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RefreshError {
+    /// The family is not (or no longer) known: log in again.
+    #[error("unknown refresh family")]
+    UnknownFamily,
+    /// The token's `sub` is not the family's user.
+    #[error("refresh token subject does not match its family")]
+    SubjectMismatch,
+    /// The family was revoked (an earlier reuse, or an OAuth code replay): log in again.
+    #[error("refresh family revoked")]
+    FamilyRevoked,
+    /// The token was already used: theft. The family has just been revoked; the caller must
+    /// publish revocations for `revoke`.
+    #[error("refresh token reused")]
+    Reused {
+        /// Every live token of the family, with its expiry.
+        revoke: Vec<(Jti, Instant)>,
+    },
+    /// The family holds [`MAX_TOKENS_PER_FAMILY`] live tokens: log in again.
+    #[error("refresh family exhausted")]
+    FamilyExhausted,
+    /// The store holds its maximum of live families: retry later.
+    #[error("refresh family store full")]
+    StoreFull,
+}
+
+#[derive(Clone, Debug)]
+struct Family {
+    user: UserId,
+    current: Jti,
+    issued: Vec<(Jti, Instant)>,
+    revoked: bool,
+    /// The latest `exp` of any token in the family: past it the entry is dead.
+    expires: Instant,
+}
+
+/// The refresh families of one auth service.
+#[derive(Clone, Debug)]
+pub struct RefreshFamilies {
+    families: BTreeMap<FamilyId, Family>,
+    max_families: usize,
+    counter: u64,
+    plants: Plants,
+}
+
+impl RefreshFamilies {
+    /// An empty store holding at most `max_families` live families.
+    pub fn new(max_families: usize, plants: Plants) -> Self {
+        Self {
+            families: BTreeMap::new(),
+            max_families,
+            counter: 0,
+            plants,
+        }
+    }
+
+    /// Reserves an id for a new family, making room by dropping dead families if needed.
+    pub fn next_family(&mut self, now: Instant) -> Result<FamilyId, RefreshError> {
+        if self.families.len() >= self.max_families {
+            self.prune(now);
+            if self.families.len() >= self.max_families {
+                return Err(RefreshError::StoreFull);
+            }
+        }
+        self.counter = self.counter.wrapping_add(1);
+        let Some(id) = FamilyId::parse(&format!("fam-{}", self.counter)) else {
+            unreachable!("fam- and a u64 is always a valid family id")
+        };
+        Ok(id)
+    }
+
+    /// Records a new family for `user` whose current refresh token is `refresh` and whose
+    /// first tokens are `issued`.
+    pub fn start(
+        &mut self,
+        family: FamilyId,
+        user: UserId,
+        refresh: Jti,
+        issued: &[(Jti, Instant)],
+    ) {
+        let expires = issued.iter().map(|(_, e)| *e).max().unwrap_or_default();
+        self.families.insert(
+            family,
+            Family {
+                user,
+                current: refresh,
+                issued: issued.to_vec(),
+                revoked: false,
+                expires,
+            },
+        );
+    }
+
+    /// Checks a validated refresh token `jti` of `family` for `user` before rotation.
+    /// The current token may rotate; any other token of the family is a reuse, which revokes
+    /// the family (with the `RefreshReusable` plant on, it may rotate too and revokes nothing).
+    pub fn check(
+        &mut self,
+        now: Instant,
+        family: &FamilyId,
+        user: &UserId,
+        jti: &Jti,
+    ) -> Result<(), RefreshError> {
+        let f = self
+            .families
+            .get_mut(family)
+            .ok_or(RefreshError::UnknownFamily)?;
+        if &f.user != user {
+            return Err(RefreshError::SubjectMismatch);
+        }
+        if f.revoked {
+            return Err(RefreshError::FamilyRevoked);
+        }
+        if &f.current != jti && !planted!(self.plants, RefreshReusable) {
+            f.revoked = true;
+            f.issued.retain(|(_, exp)| now < *exp);
+            return Err(RefreshError::Reused {
+                revoke: f.issued.clone(),
+            });
+        }
+        f.issued.retain(|(_, exp)| now < *exp);
+        if f.issued.len() + 2 > MAX_TOKENS_PER_FAMILY {
+            return Err(RefreshError::FamilyExhausted);
+        }
+        Ok(())
+    }
+
+    /// Completes a rotation that [`RefreshFamilies::check`] allowed: `refresh` becomes current
+    /// and `issued` joins the family.
+    pub fn rotated(&mut self, family: &FamilyId, refresh: Jti, issued: &[(Jti, Instant)]) {
+        if let Some(f) = self.families.get_mut(family) {
+            f.current = refresh;
+            for (jti, exp) in issued {
+                f.issued.push((jti.clone(), *exp));
+                f.expires = f.expires.max(*exp);
+            }
+        }
+    }
+
+    /// Revokes `family` (OAuth code replay) and returns its live tokens to revoke; empty if it
+    /// is unknown or already revoked.
+    pub fn revoke(&mut self, now: Instant, family: &FamilyId) -> Vec<(Jti, Instant)> {
+        match self.families.get_mut(family) {
+            Some(f) if !f.revoked => {
+                f.revoked = true;
+                f.issued.retain(|(_, exp)| now < *exp);
+                f.issued.clone()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Drops families whose every token has expired.
+    pub fn prune(&mut self, now: Instant) {
+        self.families.retain(|_, f| now < f.expires);
+    }
+
+    /// Number of families held (bounded-memory checks).
+    pub fn len(&self) -> usize {
+        self.families.len()
+    }
+
+    /// Whether no family is held.
+    pub fn is_empty(&self) -> bool {
+        self.families.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: u64) -> Instant {
+        Instant::from_unix_secs(1_000 + secs)
+    }
+
+    fn jti(s: &str) -> Jti {
+        Jti::parse(s).unwrap()
+    }
+
+    fn alice() -> UserId {
+        UserId::parse("alice").unwrap()
+    }
+
+    fn started(plants: Plants) -> (RefreshFamilies, FamilyId) {
+        let mut f = RefreshFamilies::new(4, plants);
+        let fam = f.next_family(t(0)).unwrap();
+        f.start(
+            fam.clone(),
+            alice(),
+            jti("r1"),
+            &[(jti("a1"), t(900)), (jti("r1"), t(9000))],
+        );
+        (f, fam)
+    }
+
+    #[test]
+    fn check_current_token_rotates_then_old_one_is_reuse() {
+        let (mut f, fam) = started(Plants::NONE);
+        assert_eq!(f.check(t(1), &fam, &alice(), &jti("r1")), Ok(()));
+        f.rotated(
+            &fam,
+            jti("r2"),
+            &[(jti("a2"), t(901)), (jti("r2"), t(9001))],
+        );
+        assert_eq!(f.check(t(2), &fam, &alice(), &jti("r2")), Ok(()));
+        // r1 is used: presenting it again revokes every live token of the family.
+        let r = f.check(t(950), &fam, &alice(), &jti("r1"));
+        assert_eq!(
+            r,
+            Err(RefreshError::Reused {
+                revoke: vec![(jti("r1"), t(9000)), (jti("r2"), t(9001))],
+            })
+        );
+        assert_eq!(
+            f.check(t(951), &fam, &alice(), &jti("r2")),
+            Err(RefreshError::FamilyRevoked)
+        );
+    }
+
+    #[test]
+    fn check_other_users_token_subject_mismatch() {
+        let (mut f, fam) = started(Plants::NONE);
+        let bob = UserId::parse("bob").unwrap();
+        assert_eq!(
+            f.check(t(1), &fam, &bob, &jti("r1")),
+            Err(RefreshError::SubjectMismatch)
+        );
+        assert_eq!(f.check(t(1), &fam, &alice(), &jti("r1")), Ok(()));
+    }
+
+    #[test]
+    fn check_unknown_family_rejected() {
+        let (mut f, _) = started(Plants::NONE);
+        let other = FamilyId::parse("fam-99").unwrap();
+        assert_eq!(
+            f.check(t(1), &other, &alice(), &jti("r1")),
+            Err(RefreshError::UnknownFamily)
+        );
+    }
+
+    #[test]
+    fn next_family_full_of_live_families_store_full_until_they_expire() {
+        let mut f = RefreshFamilies::new(2, Plants::NONE);
+        for _ in 0..2 {
+            let fam = f.next_family(t(0)).unwrap();
+            f.start(fam, alice(), jti("r"), &[(jti("r"), t(100))]);
+        }
+        assert_eq!(f.next_family(t(99)), Err(RefreshError::StoreFull));
+        assert_eq!(
+            f.next_family(t(100)).map(|id| id.to_string()).ok(),
+            Some("fam-3".into())
+        );
+        assert!(f.is_empty());
+    }
+
+    #[test]
+    fn check_family_at_token_cap_exhausted() {
+        let (mut f, fam) = started(Plants::NONE);
+        let many: Vec<(Jti, Instant)> = (0..MAX_TOKENS_PER_FAMILY - 3)
+            .map(|i| (jti(&format!("x{i}")), t(5000)))
+            .collect();
+        f.rotated(&fam, jti("r1"), &many);
+        assert_eq!(
+            f.check(t(1), &fam, &alice(), &jti("r1")),
+            Err(RefreshError::FamilyExhausted)
+        );
+        // Once the filler tokens expire there is room again.
+        assert_eq!(f.check(t(5000), &fam, &alice(), &jti("r1")), Ok(()));
+    }
+
+    #[test]
+    fn revoke_returns_live_tokens_once() {
+        let (mut f, fam) = started(Plants::NONE);
+        assert_eq!(f.revoke(t(900), &fam), vec![(jti("r1"), t(9000))]);
+        assert_eq!(f.revoke(t(901), &fam), Vec::new());
+        assert_eq!(
+            f.check(t(902), &fam, &alice(), &jti("r1")),
+            Err(RefreshError::FamilyRevoked)
+        );
+    }
+}
+
+#[cfg(all(test, feature = "planted-bugs"))]
+mod planted_tests {
+    use super::*;
+    use crate::plant::Plant;
+
+    #[test]
+    fn planted_refresh_reusable_old_token_rotates_and_family_survives() {
+        let t = Instant::from_unix_secs;
+        let alice = UserId::parse("alice").unwrap();
+        let (r1, r2) = (Jti::parse("r1").unwrap(), Jti::parse("r2").unwrap());
+        let run = |plants: Plants| {
+            let mut f = RefreshFamilies::new(4, plants);
+            let fam = f.next_family(t(0)).unwrap();
+            f.start(
+                fam.clone(),
+                alice.clone(),
+                r1.clone(),
+                &[(r1.clone(), t(100))],
+            );
+            f.check(t(1), &fam, &alice, &r1).unwrap();
+            f.rotated(&fam, r2.clone(), &[(r2.clone(), t(101))]);
+            let reuse = f.check(t(2), &fam, &alice, &r1);
+            let current = f.check(t(3), &fam, &alice, &r2);
+            (reuse, current)
+        };
+        let (reuse, current) = run(Plants::NONE);
+        assert!(matches!(reuse, Err(RefreshError::Reused { .. })));
+        assert_eq!(current, Err(RefreshError::FamilyRevoked));
+        let (reuse, current) = run(Plants::only(Plant::RefreshReusable));
+        assert_eq!(reuse, Ok(()));
+        assert_eq!(current, Ok(()));
+    }
+}

@@ -1,0 +1,72 @@
+//! The `gauntlet` command line: the clap types and the dispatch to each command.
+//!
+//! Each command lives in its own file here (`token.rs`, ...) and owns its arguments, its
+//! error type and its output. This module owns the top-level `Cli`, the `Command` enum and
+//! the mapping to an [`Outcome`]. It must never decide protocol questions itself: commands
+//! call into `gauntlet-core` / `gauntlet-sim` and only parse, print and map exit codes.
+
+use std::io::{self, Read, Write};
+
+use clap::{Parser, Subcommand};
+
+mod token;
+
+/// Gauntlet: simulate, fuzz and inspect the JWT-authenticated WebSocket gateway.
+#[derive(Debug, Parser)]
+#[command(name = "gauntlet", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Every `gauntlet` subcommand.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Mint and verify JWTs with the gateway's own rules.
+    Token(token::TokenCommand),
+}
+
+/// How a command ended, when it ran to completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Exit code 0.
+    Success,
+    /// Exit code 1: the input was checked and rejected (e.g. an invalid token).
+    Failure,
+}
+
+/// A command that could not run to completion (exit code 1).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// The `token` command failed.
+    #[error(transparent)]
+    Token(#[from] token::TokenCliError),
+    /// Writing the output failed.
+    #[error("writing output")]
+    Io(#[from] io::Error),
+}
+
+impl CliError {
+    /// Whether the error is a closed stdout (`gauntlet ... | head`), which is not a failure.
+    pub(crate) fn is_broken_pipe(&self) -> bool {
+        match self {
+            CliError::Io(e) => e.kind() == io::ErrorKind::BrokenPipe,
+            CliError::Token(e) => e.is_broken_pipe(),
+        }
+    }
+}
+
+impl Cli {
+    /// Runs the parsed command with the given standard streams.
+    pub(crate) fn run(
+        self,
+        stdin: &mut dyn Read,
+        stdout: &mut dyn Write,
+        stderr: &mut dyn Write,
+    ) -> Result<Outcome, CliError> {
+        match self.command {
+            Command::Token(cmd) => Ok(cmd.run(stdin, stdout, stderr)?),
+        }
+    }
+}
