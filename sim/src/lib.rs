@@ -1,3 +1,30 @@
 //! # gauntlet-sim
 //!
 //! The deterministic simulator and the library behind the `gauntlet` command-line tool.
+//!
+//! One `u64` seed determines a whole run: the seeded RNG ([`SimRng`]) forks named
+//! sub-streams, a discrete-event [`Scheduler`] orders everything on virtual time
+//! ([`gauntlet_core::Instant`]), and a simulated [`Network`] carries messages between nodes
+//! with the faults of a [`FaultPlan`]. The simulation path never reads the wall clock or the
+//! OS RNG and never spawns threads; only the drivers at the edge do (the seed [`runner`]
+//! runs independent seeds on threads, the progress bar and the CLI's seed pick read the
+//! wall clock), and nothing they observe reaches a seed's result.
+//!
+//! Main parts:
+//! * [`rng`]: the only RNG; [`clock`]: the event queue;
+//! * [`network`] and [`faults`]: links, latency, drop/duplicate/reorder/corrupt, partitions;
+//! * [`config`]: validated run configuration; [`runner`]: seed ranges, shards, jobs;
+//! * [`report`] (human and JSON Lines), [`trace`] (Chrome trace events), [`progress`].
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod faults;
+pub mod network;
+pub mod rng;
+
+pub use clock::{ScheduleError, Scheduler};
+pub use faults::{Fault, FaultPlan, FaultPlanError, FaultPreset, Latency, TimedFault};
+pub use network::{
+    Endpoint, Fate, LinkConfig, NetStats, Network, NodeId, Partition, Payload, Transmit,
+};
+pub use rng::SimRng;
