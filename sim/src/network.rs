@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::faults::{FaultPlan, Latency};
 use crate::rng::SimRng;
 
-/// Link state entries kept before pruning idle ones; bounds memory by in-flight links.
+/// Link state entries kept before the first pruning of idle ones.
 const LINK_STATE_PRUNE_AT: usize = 4096;
 /// Partitions held at once; older expired ones are pruned first.
 pub const MAX_PARTITIONS: usize = 4096;
@@ -291,6 +291,9 @@ pub struct Network {
     default_link: LinkConfig,
     links: BTreeMap<(NodeId, NodeId), LinkConfig>,
     state: BTreeMap<(NodeId, NodeId), LinkState>,
+    /// Size of `state` that triggers the next pruning: twice what survived the last one, so
+    /// pruning is amortised O(1) per send and memory stays within twice the busy links.
+    prune_at: usize,
     partitions: Vec<Partition>,
     rng: SimRng,
     stats: NetStats,
@@ -312,6 +315,7 @@ impl Network {
             default_link,
             links: BTreeMap::new(),
             state: BTreeMap::new(),
+            prune_at: LINK_STATE_PRUNE_AT,
             partitions: Vec::new(),
             rng,
             stats: NetStats::default(),
@@ -380,10 +384,11 @@ impl Network {
             self.stats.corrupted += 1;
         }
 
-        if self.state.len() >= LINK_STATE_PRUNE_AT {
+        if self.state.len() >= self.prune_at {
             // Idle links carry no ordering constraint any more: any new delivery lands after.
             self.state
                 .retain(|_, s| s.last_delivery > now || s.busy_until > now);
+            self.prune_at = LINK_STATE_PRUNE_AT.max(self.state.len().saturating_mul(2));
         }
         let state = self.state.entry((from, to)).or_insert(LinkState {
             last_delivery: now,
