@@ -21,6 +21,7 @@ pub mod clock;
 pub mod faults;
 pub mod network;
 pub mod rng;
+pub mod runner;
 
 pub use clock::{ScheduleError, Scheduler};
 pub use faults::{Fault, FaultPlan, FaultPlanError, FaultPreset, Latency, TimedFault};
@@ -28,3 +29,7 @@ pub use network::{
     Endpoint, Fate, LinkConfig, NetStats, Network, NodeId, Partition, Payload, Transmit,
 };
 pub use rng::SimRng;
+pub use runner::{
+    RangeError, RunOptions, SeedOutcome, SeedRange, SeedResult, Shard, Summary, Violation,
+    append_failure, run_seeds,
+};
