@@ -18,12 +18,17 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod config;
 pub mod faults;
 pub mod network;
 pub mod rng;
 pub mod runner;
 
 pub use clock::{ScheduleError, Scheduler};
+pub use config::{
+    ConfigError, DurationParseError, Faults, Output, SimConfig, SimConfigBuilder, format_duration,
+    parse_duration,
+};
 pub use faults::{Fault, FaultPlan, FaultPlanError, FaultPreset, Latency, TimedFault};
 pub use network::{
     Endpoint, Fate, LinkConfig, NetStats, Network, NodeId, Partition, Payload, Transmit,
