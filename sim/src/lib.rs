@@ -24,6 +24,7 @@ pub mod network;
 pub mod report;
 pub mod rng;
 pub mod runner;
+pub mod trace;
 
 pub use clock::{ScheduleError, Scheduler};
 pub use config::{
@@ -40,3 +41,4 @@ pub use runner::{
     RangeError, RunOptions, SeedOutcome, SeedRange, SeedResult, Shard, Summary, Violation,
     append_failure, run_seeds,
 };
+pub use trace::{Scope, TraceWriter};
