@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod faults;
 pub mod network;
+pub mod progress;
 pub mod report;
 pub mod rng;
 pub mod runner;
@@ -35,6 +36,7 @@ pub use faults::{Fault, FaultPlan, FaultPlanError, FaultPreset, Latency, TimedFa
 pub use network::{
     Endpoint, Fate, LinkConfig, NetStats, Network, NodeId, Partition, Payload, Transmit,
 };
+pub use progress::Progress;
 pub use report::{HumanReporter, JsonReporter, Reporter};
 pub use rng::SimRng;
 pub use runner::{
