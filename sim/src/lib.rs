@@ -25,6 +25,7 @@ pub mod progress;
 pub mod report;
 pub mod rng;
 pub mod runner;
+pub mod sim_args;
 pub mod trace;
 
 pub use clock::{ScheduleError, Scheduler};
@@ -43,4 +44,5 @@ pub use runner::{
     RangeError, RunOptions, SeedOutcome, SeedRange, SeedResult, Shard, Summary, Violation,
     append_failure, run_seeds,
 };
+pub use sim_args::SimArgs;
 pub use trace::{Scope, TraceWriter};
