@@ -189,7 +189,7 @@ pub enum Output {
     /// Human-readable lines and a summary table.
     #[default]
     Human,
-    /// JSON Lines (see [`crate::report`]).
+    /// JSON Lines (see [`JsonReporter`](crate::JsonReporter)).
     Json,
 }
 

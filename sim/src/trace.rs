@@ -22,20 +22,20 @@ pub const WORLD_TRACK: u64 = 0;
 /// The single process id of a simulation trace.
 const PID: u32 = 1;
 
-/// Scope of an instant event: how much of the timeline it marks.
+/// TraceScope of an instant event: how much of the timeline it marks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub enum TraceScope {
     /// Only its own track.
     Track,
     /// The whole trace (a vertical line across every track).
     Global,
 }
 
-impl Scope {
+impl TraceScope {
     fn code(self) -> &'static str {
         match self {
-            Scope::Track => "t",
-            Scope::Global => "g",
+            TraceScope::Track => "t",
+            TraceScope::Global => "g",
         }
     }
 }
@@ -118,7 +118,7 @@ impl<W: Write> TraceWriter<W> {
         &mut self,
         at: Instant,
         tid: u64,
-        scope: Scope,
+        scope: TraceScope,
         name: &str,
         args: &[(&str, &str)],
     ) -> io::Result<()> {
@@ -197,7 +197,7 @@ mod tests {
         w.instant(
             t(42_000),
             WORLD_TRACK,
-            Scope::Global,
+            TraceScope::Global,
             "partition",
             &[("to", "client3")],
         )
