@@ -680,6 +680,31 @@ mod tests {
     }
 
     #[test]
+    fn fifo_holds_across_link_state_pruning() {
+        let mut n = net(LinkConfig {
+            latency: Latency::Uniform {
+                lo_us: 0,
+                hi_us: 20_000,
+            },
+            ..quiet_link()
+        });
+        let watched = NodeId::client(0);
+        let mut arrivals = Vec::new();
+        // 3 x 4096 other links force several prunings while `watched` keeps sending.
+        for i in 0..12_288u32 {
+            let now = Instant::from_nanos(u64::from(i) * 10_000);
+            let other = NodeId::client(1 + i);
+            let _ = n.send(now, other, NodeId::GATEWAY, vec![0u8]);
+            if i % 4 == 0 {
+                let tx = n.send(now, watched, NodeId::GATEWAY, vec![0u8]);
+                arrivals.extend(tx.into_iter().map(|(at, _)| at));
+            }
+        }
+        assert_eq!(arrivals.len(), 3072);
+        assert!(arrivals.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
     fn same_seed_same_fates() {
         let link = LinkConfig::from_plan(&FaultPlan::chaos());
         let run = || -> Vec<(Fate, Vec<Instant>)> {

@@ -362,52 +362,55 @@ fn timed<F: Fn(u64) -> SeedOutcome>(run: &F, seed: u64) -> SeedResult {
 /// Runs the seeds of `opts` and passes each result to `sink` in ascending seed order.
 ///
 /// `run` must be deterministic in its seed; it is called from `opts.jobs` threads at once.
-/// A panic in `run` is a bug and propagates once the other workers finish.
-pub fn run_seeds<F, S>(opts: &RunOptions, run: F, mut sink: S) -> Summary
+/// If `sink` fails (e.g. stdout is a closed pipe), no further seed is started and the error
+/// is returned once running seeds finish. A panic in `run` is a bug and propagates once the
+/// other workers finish.
+pub fn run_seeds<F, S, E>(opts: &RunOptions, run: F, mut sink: S) -> Result<Summary, E>
 where
     F: Fn(u64) -> SeedOutcome + Sync,
-    S: FnMut(&SeedResult),
+    S: FnMut(&SeedResult) -> Result<(), E>,
 {
     let started = wall_now();
     let mut summary = Summary::default();
-    let mut emit = |r: SeedResult, summary: &mut Summary| {
+    let mut emit = |r: SeedResult| -> Result<(), E> {
         summary.add(&r.outcome);
-        sink(&r);
+        sink(&r)
     };
     let jobs = opts.jobs.get().min(MAX_JOBS);
     if jobs == 1 {
         for seed in opts.seeds.shard_seeds(opts.shard) {
             let r = timed(&run, seed);
             let failed = !r.outcome.passed();
-            emit(r, &mut summary);
+            emit(r)?;
             if failed && opts.stop_on_failure {
                 break;
             }
         }
     } else {
-        run_parallel(opts, jobs, &run, |r| emit(r, &mut summary));
+        run_parallel(opts, jobs, &run, emit)?;
     }
     summary.wall = started.elapsed();
-    summary
+    Ok(summary)
 }
 
 /// The multi-threaded path of [`run_seeds`]: workers claim the shard's seeds in ascending
 /// order from a shared counter; the calling thread reorders results by seed.
-fn run_parallel<F, S>(opts: &RunOptions, jobs: usize, run: &F, mut emit: S)
+fn run_parallel<F, S, E>(opts: &RunOptions, jobs: usize, run: &F, mut emit: S) -> Result<(), E>
 where
     F: Fn(u64) -> SeedOutcome + Sync,
-    S: FnMut(SeedResult),
+    S: FnMut(SeedResult) -> Result<(), E>,
 {
     let seeds = opts.seeds;
     let shard = opts.shard;
     let total = seeds.shard_len(shard);
     let step = u64::from(shard.count);
     let Some(first) = seeds.shard_seeds(shard).next() else {
-        return;
+        return Ok(());
     };
     let next = AtomicU64::new(0);
-    // Lowest failing seed so far (u64::MAX: none); workers claim no seed above it.
-    let lowest_failure = AtomicU64::new(u64::MAX);
+    // Highest seed still worth starting: lowered to the lowest failing seed with
+    // stop-on-failure, and to nothing once the sink fails.
+    let claim_limit = AtomicU64::new(u64::MAX);
     let stop_on_failure = opts.stop_on_failure;
     let (tx, rx) = mpsc::channel::<SeedResult>();
 
@@ -418,7 +421,7 @@ where
         for _ in 0..jobs {
             let tx = tx.clone();
             let next = &next;
-            let lowest_failure = &lowest_failure;
+            let claim_limit = &claim_limit;
             scope.spawn(move || {
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
@@ -426,12 +429,12 @@ where
                         return;
                     }
                     let seed = first + k * step;
-                    if stop_on_failure && seed > lowest_failure.load(Ordering::Relaxed) {
+                    if seed > claim_limit.load(Ordering::Relaxed) {
                         return;
                     }
                     let r = timed(run, seed);
-                    if !r.outcome.passed() {
-                        lowest_failure.fetch_min(seed, Ordering::Relaxed);
+                    if stop_on_failure && !r.outcome.passed() {
+                        claim_limit.fetch_min(seed, Ordering::Relaxed);
                     }
                     if tx.send(r).is_err() {
                         return;
@@ -445,19 +448,26 @@ where
         let mut pending: BTreeMap<u64, SeedResult> = BTreeMap::new();
         let mut expected = first;
         let mut done = false;
-        for r in rx {
+        for r in &rx {
             pending.insert(r.outcome.seed, r);
             while !done {
                 let Some(r) = pending.remove(&expected) else {
                     break;
                 };
                 let failed = !r.outcome.passed();
-                emit(r);
+                if let Err(e) = emit(r) {
+                    // Start nothing new; workers finish their current seed and see the
+                    // closed channel or the limit.
+                    claim_limit.store(0, Ordering::Relaxed);
+                    next.store(total, Ordering::Relaxed);
+                    return Err(e);
+                }
                 done = failed && stop_on_failure;
                 expected = expected.saturating_add(step);
             }
         }
-    });
+        Ok(())
+    })
 }
 
 /// Appends one line `seed<TAB>invariant<TAB>repro command` to the failures file, creating it
@@ -502,7 +512,11 @@ mod tests {
 
     fn collect(o: &RunOptions) -> (Vec<SeedOutcome>, Summary) {
         let mut got = Vec::new();
-        let summary = run_seeds(o, fake, |r| got.push(r.outcome.clone()));
+        let summary = run_seeds(o, fake, |r| {
+            got.push(r.outcome.clone());
+            Ok::<(), ()>(())
+        })
+        .unwrap();
         (got, summary)
     }
 
@@ -625,6 +639,77 @@ mod tests {
         assert_eq!(s1.events, (0..60).map(|s| s * 10 + 1).sum::<u64>());
     }
 
+    /// A tiny world built from the real pieces: clients ping the gateway over a chaos
+    /// network, the gateway echoes; the hash covers every delivery.
+    fn mini_world(seed: u64) -> SeedOutcome {
+        use crate::{FaultPreset, LinkConfig, Network, NodeId, Scheduler, SimRng};
+        use gauntlet_core::Instant;
+        use sha2::{Digest, Sha256};
+
+        let root = SimRng::new(seed);
+        let plan = FaultPreset::Swarm.plan(seed);
+        let mut net = Network::new(LinkConfig::from_plan(&plan), root.fork("network"));
+        let mut workload = root.fork("workload");
+        let start = Instant::from_unix_secs(1_700_000_000);
+        let mut sched = Scheduler::new(start, 100_000);
+        let mut hash = Sha256::new();
+        for c in 0..20u32 {
+            let at = start.saturating_add(
+                workload.uniform_duration(Duration::ZERO, Duration::from_millis(100)),
+            );
+            sched
+                .schedule(at, (NodeId::client(c), NodeId::GATEWAY, vec![0u8; 8]))
+                .unwrap();
+        }
+        while let Some((now, (from, to, mut msg))) = sched.pop() {
+            hash.update(now.as_nanos().to_le_bytes());
+            hash.update(from.to_string());
+            hash.update(&msg);
+            let hops = msg.first().copied().unwrap_or(0);
+            if hops >= 30 {
+                continue;
+            }
+            if let Some(first) = msg.first_mut() {
+                *first = hops + 1;
+            }
+            for (at, m) in net.send(now, to, from, msg) {
+                sched.schedule(at, (to, from, m)).unwrap();
+            }
+        }
+        SeedOutcome {
+            seed,
+            events: sched.popped(),
+            simulated: sched.now().saturating_since(start),
+            state_hash: hash.finalize().into(),
+            violation: None,
+        }
+    }
+
+    #[test]
+    fn mini_world_outcomes_independent_of_jobs_and_shards() {
+        let run = |o: &RunOptions| -> Vec<SeedOutcome> {
+            let mut got = Vec::new();
+            run_seeds(o, mini_world, |r| {
+                got.push(r.outcome.clone());
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            got
+        };
+        let one = run(&opts("0..12", "0/1", 1, false));
+        assert_eq!(run(&opts("0..12", "0/1", 2, false)), one);
+        let mut sharded = run(&opts("0..12", "0/2", 2, false));
+        sharded.extend(run(&opts("0..12", "1/2", 1, false)));
+        sharded.sort_by_key(|o| o.seed);
+        assert_eq!(sharded, one);
+        // The seed matters: different seeds, different worlds.
+        let mut hashes: Vec<[u8; 32]> = one.iter().map(|o| o.state_hash).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), 12);
+        assert!(one.iter().all(|o| o.events > 0));
+    }
+
     #[test]
     fn run_respects_shard() {
         let (got, _) = collect(&opts("0..30", "1/3", 2, false));
@@ -639,6 +724,23 @@ mod tests {
             let seeds: Vec<u64> = got.iter().map(|o| o.seed).collect();
             assert_eq!(seeds, (1..=7).collect::<Vec<u64>>(), "jobs {jobs}");
             assert_eq!((summary.passed, summary.failed), (6, 1));
+        }
+    }
+
+    #[test]
+    fn sink_error_stops_the_run_and_is_returned() {
+        for jobs in [1, 3] {
+            let mut seen = Vec::new();
+            let err = run_seeds(&opts("0..1000", "0/1", jobs, false), fake, |r| {
+                seen.push(r.outcome.seed);
+                if r.outcome.seed == 4 {
+                    Err("pipe closed")
+                } else {
+                    Ok(())
+                }
+            });
+            assert_eq!(err, Err("pipe closed"), "jobs {jobs}");
+            assert_eq!(seen, [0, 1, 2, 3, 4], "jobs {jobs}");
         }
     }
 
