@@ -52,8 +52,8 @@ pub use progress::Progress;
 pub use report::{HumanReporter, JsonReporter, MAX_LAST_EVENTS, Reporter, SCHEMA, hex};
 pub use rng::SimRng;
 pub use runner::{
-    MAX_FAILED_SEEDS, MAX_JOBS, RangeError, RunOptions, SeedOutcome, SeedRange, SeedResult, Shard,
-    Summary, Violation, append_failure, run_seeds,
+    MAX_FAILED_SEEDS, MAX_JOBS, RangeError, RunError, RunOptions, SeedOutcome, SeedRange,
+    SeedResult, Shard, Summary, Violation, append_failure, run, run_seeds,
 };
 pub use sim_args::SimArgs;
 pub use trace::{TraceScope, TraceWriter, WORLD_TRACK};

@@ -7,6 +7,9 @@
 //! `--jobs`. With stop-on-failure the run stops at the lowest failing seed, and every seed
 //! below it is still run and reported, so even the stopping point is independent of `jobs`.
 //!
+//! [`run`] ties a whole `gauntlet sim` invocation together on top of it: reporter, progress
+//! bar, failures file.
+//!
 //! This is the one place in the simulator that spawns threads and reads the wall clock
 //! (to report wall time per seed); neither reaches a [`SeedOutcome`].
 
@@ -15,13 +18,17 @@ use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde::Serialize;
+
+use crate::config::SimConfig;
+use crate::progress::Progress;
+use crate::report::Reporter;
 
 /// Longest `A..B` or `I/N` argument accepted (two u64s and a separator fit easily).
 const MAX_ARG_LEN: usize = 64;
@@ -470,6 +477,63 @@ where
     })
 }
 
+/// Why a run stopped before reporting every seed (violations are results, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Writing the report failed (e.g. stdout closed; the CLI treats a broken pipe as success).
+    #[error("writing the report failed")]
+    Report(#[source] io::Error),
+    /// Appending a failing seed to the failures file failed.
+    #[error("appending to failures file {path:?} failed")]
+    Failures {
+        /// The failures file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Runs every seed of `cfg` through `world` and reports: the start, each seed in seed order
+/// (a failing seed is appended to the failures file *before* it is printed, so a lost log
+/// loses nothing), the progress bar on stderr, and the summary.
+///
+/// `world(cfg, seed)` is the whole simulation of one seed; it must be deterministic.
+pub fn run<F>(cfg: &SimConfig, world: F, reporter: &mut dyn Reporter) -> Result<Summary, RunError>
+where
+    F: Fn(&SimConfig, u64) -> SeedOutcome + Sync,
+{
+    reporter.start(cfg).map_err(RunError::Report)?;
+    let mut progress = Progress::for_run(cfg);
+    let summary = run_seeds(
+        &cfg.run_options(),
+        |seed| world(cfg, seed),
+        |r: &SeedResult| {
+            progress.seed_done(r);
+            if let Some(v) = &r.outcome.violation {
+                let seed = r.outcome.seed;
+                append_failure(
+                    cfg.failures_path(),
+                    seed,
+                    &v.invariant,
+                    &cfg.repro_command(seed),
+                )
+                .map_err(|source| RunError::Failures {
+                    path: cfg.failures_path().to_path_buf(),
+                    source,
+                })?;
+            }
+            progress
+                .suspend(|| reporter.seed(cfg, r))
+                .map_err(RunError::Report)
+        },
+    );
+    progress.finish();
+    let summary = summary?;
+    reporter.summary(cfg, &summary).map_err(RunError::Report)?;
+    Ok(summary)
+}
+
 /// Appends one line `seed<TAB>invariant<TAB>repro command` to the failures file, creating it
 /// if needed, so a failing seed survives the loss of a CI log.
 pub fn append_failure(path: &Path, seed: u64, invariant: &str, repro: &str) -> io::Result<()> {
@@ -753,6 +817,44 @@ mod tests {
         };
         assert_eq!(s.events_per_sec(), 2_000);
         assert_eq!(Summary::default().events_per_sec(), 0);
+    }
+
+    #[test]
+    fn run_reports_in_order_and_records_failures() {
+        use crate::JsonReporter;
+
+        let dir = std::env::temp_dir().join(format!("gauntlet-run-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let failures = dir.join("failures.txt");
+        let cfg = SimConfig::builder()
+            .seeds(SeedRange::new(5, 16).unwrap())
+            .jobs(2)
+            .users(3)
+            .failures(failures.clone())
+            .output(crate::Output::Json)
+            .build()
+            .unwrap();
+        let mut reporter = JsonReporter::new(Vec::new());
+        let summary = run(&cfg, |_, seed| fake(seed), &mut reporter).unwrap();
+        assert_eq!((summary.seeds, summary.failed), (11, 2));
+
+        let text = String::from_utf8(reporter.into_inner()).unwrap();
+        let kinds: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string())
+            .collect();
+        assert_eq!(kinds.first().map(String::as_str), Some("\"start\""));
+        assert_eq!(kinds.last().map(String::as_str), Some("\"summary\""));
+        assert_eq!(kinds.iter().filter(|k| *k == "\"violation\"").count(), 2);
+        assert_eq!(kinds.iter().filter(|k| *k == "\"progress\"").count(), 11);
+
+        let recorded = std::fs::read_to_string(&failures).unwrap();
+        assert_eq!(
+            recorded,
+            "7\tisolation\tgauntlet sim --seed 7 --users 3 --duration 1m --faults mild\n\
+             14\tisolation\tgauntlet sim --seed 14 --users 3 --duration 1m --faults mild\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
