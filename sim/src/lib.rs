@@ -56,4 +56,4 @@ pub use runner::{
     SeedResult, Shard, Summary, Violation, append_failure, run, run_seeds,
 };
 pub use sim_args::SimArgs;
-pub use trace::{TraceScope, TraceWriter, WORLD_TRACK};
+pub use trace::{TraceScope, TraceWriter, WORLD_TRACK, conn_track};

@@ -28,7 +28,8 @@ const LINK_STATE_PRUNE_AT: usize = 4096;
 pub const MAX_PARTITIONS: usize = 4096;
 
 /// A node of the simulated network: the gateway, the auth service, or client `i`.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct NodeId(u32);
 
 impl NodeId {
@@ -83,18 +84,6 @@ impl Endpoint {
             Endpoint::Node(n) => n == node,
             Endpoint::AnyClient => node.client_index().is_some(),
         }
-    }
-}
-
-impl Serialize for NodeId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u32(self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for NodeId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        u32::deserialize(d).map(NodeId)
     }
 }
 

@@ -3,9 +3,9 @@
 //!
 //! [`TraceWriter`] streams events straight to a [`Write`] as a JSON array (the "JSON Array
 //! Format" of the Trace Event Format spec), so memory stays constant however long the run.
-//! Conventions: one process (`pid` 1, named after the run), one track (`tid`) per
-//! connection, named with a metadata event; runs are `B`/`E` or `X` spans on their
-//! connection's track; faults and violations are `i` instants (global scope when they are
+//! Conventions: one process (`pid` 1, named after the run), one track (`tid`, see
+//! [`conn_track`]) per connection, named with a metadata event; runs are `B`/`E` or `X`
+//! spans on their connection's track; faults and violations are `i` instants (global scope when they are
 //! not tied to one connection, on [`WORLD_TRACK`]). Timestamps are microseconds since the
 //! run's start with nanosecond precision, printed with integer arithmetic so the file is
 //! byte-identical across platforms.
@@ -19,6 +19,11 @@ use gauntlet_core::Instant;
 
 /// The track for events not tied to a connection (faults, violations, the scheduler).
 pub const WORLD_TRACK: u64 = 0;
+
+/// The track of connection number `conn` (shifted by one so it never lands on [`WORLD_TRACK`]).
+pub fn conn_track(conn: u64) -> u64 {
+    conn.saturating_add(1)
+}
 /// The single process id of a simulation trace.
 const PID: u32 = 1;
 
@@ -250,6 +255,13 @@ mod tests {
         assert_eq!(e[6]["ts"].as_f64(), Some(42.0));
         // Integer formatting: exactly three decimals, no exponent.
         assert!(text.contains("\"ts\":2000.250"));
+    }
+
+    #[test]
+    fn conn_tracks_never_collide_with_world_track() {
+        assert_ne!(conn_track(0), WORLD_TRACK);
+        assert_ne!(conn_track(0), conn_track(1));
+        assert_eq!(conn_track(u64::MAX), u64::MAX);
     }
 
     #[test]
