@@ -24,6 +24,7 @@
 //!   [`TraceWriter`]), `progress` (the stderr bar, [`Progress`]).
 #![forbid(unsafe_code)]
 
+mod checker;
 mod clock;
 mod config;
 mod faults;
@@ -32,8 +33,12 @@ mod progress;
 mod report;
 mod rng;
 mod runner;
+mod scenario;
 mod sim_args;
+mod simulate;
 mod trace;
+mod workload;
+mod world;
 
 pub use clock::{ScheduleError, Scheduler};
 pub use config::{
@@ -55,5 +60,10 @@ pub use runner::{
     MAX_FAILED_SEEDS, MAX_JOBS, RangeError, RunError, RunOptions, SeedOutcome, SeedRange,
     SeedResult, Shard, Summary, Violation, append_failure, run, run_seeds,
 };
+pub use scenario::{Mix, Op, Scenario};
 pub use sim_args::SimArgs;
+pub use simulate::{DEFAULT_THINK_MS, SimError, plants_from, run_scenario, run_seed, scenario_for};
 pub use trace::{TraceScope, TraceWriter, WORLD_TRACK, conn_track};
+pub use world::{
+    EPOCH_SECS, LIVENESS, NoSink, RunResult, SIM_SEND_QUEUE, Sink, World, gateway_config,
+};

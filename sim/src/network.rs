@@ -317,6 +317,13 @@ impl Network {
         self.links.insert((from, to), config);
     }
 
+    /// Replaces the configuration of every link without an override (e.g. faults off for
+    /// the liveness phase), and drops the overrides.
+    pub fn set_default(&mut self, config: LinkConfig) {
+        self.default_link = config;
+        self.links.clear();
+    }
+
     /// Forgets per-link overrides and ordering state involving `node` (it crashed or left).
     pub fn forget(&mut self, node: NodeId) {
         self.links.retain(|(a, b), _| *a != node && *b != node);

@@ -136,7 +136,10 @@ impl Validator {
             .saturating_add(self.rules.leeway())
             .saturating_add(self.rules.max_iat_future());
         self.revocations.prune(now, self.rules.leeway(), max_age);
-        self.cache.prune(now);
+        // The planted bug ignores `exp` everywhere in the cache: hits and expiry alike.
+        if !planted!(self.plants, CacheIgnoresExp) {
+            self.cache.prune(now);
+        }
     }
 
     /// The key ring.

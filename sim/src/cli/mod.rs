@@ -9,6 +9,7 @@ use std::io::{self, Read, Write};
 
 use clap::{Parser, Subcommand};
 
+mod sim;
 mod token;
 
 /// Gauntlet: simulate, fuzz and inspect the JWT-authenticated WebSocket gateway.
@@ -23,6 +24,9 @@ pub(crate) struct Cli {
 /// Every `gauntlet` subcommand.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Run the deterministic simulation: users, attackers and faults against the gateway,
+    /// with every invariant checked after every step.
+    Sim(gauntlet_sim::SimArgs),
     /// Mint and verify JWTs with the gateway's own rules.
     Token(token::TokenCommand),
 }
@@ -42,6 +46,9 @@ pub(crate) enum CliError {
     /// The `token` command failed.
     #[error(transparent)]
     Token(#[from] token::TokenCliError),
+    /// The `sim` command failed.
+    #[error(transparent)]
+    Sim(#[from] sim::SimCliError),
     /// Writing the output failed.
     #[error("writing output")]
     Io(#[from] io::Error),
@@ -53,6 +60,7 @@ impl CliError {
         match self {
             CliError::Io(e) => e.kind() == io::ErrorKind::BrokenPipe,
             CliError::Token(e) => e.is_broken_pipe(),
+            CliError::Sim(e) => e.is_broken_pipe(),
         }
     }
 }
@@ -67,6 +75,7 @@ impl Cli {
     ) -> Result<Outcome, CliError> {
         match self.command {
             Command::Token(cmd) => Ok(cmd.run(stdin, stdout, stderr)?),
+            Command::Sim(args) => Ok(sim::run_sim(args, stdout, stderr)?),
         }
     }
 }
