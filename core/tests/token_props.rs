@@ -163,7 +163,7 @@ proptest! {
 
     #[test]
     fn single_byte_change_rejected(
-        kid in prop::sample::select(vec!["hs", "ec", "ed"]),
+        kid in prop::sample::select(vec!["hs", "hs-encode", "ec", "ed"]),
         pos in any::<prop::sample::Index>(),
         byte in any::<u8>(),
     ) {
