@@ -418,6 +418,28 @@ mod tests {
     }
 
     #[test]
+    fn validate_duplicate_among_many_unknown_keys_malformed() {
+        let h = r#"{"alg":"HS256","kid":"hs"}"#;
+        let sign = |p: &str| sign_raw(h, p, Algorithm::HS256, &hs_key());
+        let extra: String = (0..20).map(|i| format!(r#""x{i}":{i},"#)).collect();
+        let distinct = base_claims()
+            .to_string()
+            .replacen('{', &format!("{{{extra}"), 1);
+        assert_eq!(code(&sign(&distinct)), "accepted");
+        for dup in ["x0", "x7", "x8", "x19"] {
+            let p = distinct.replacen('{', &format!(r#"{{"{dup}":0,"#), 1);
+            assert_eq!(
+                check(&sign(&p)),
+                Err(TokenError::malformed(
+                    TokenPart::Payload,
+                    MalformedReason::DuplicateKey
+                )),
+                "{dup}"
+            );
+        }
+    }
+
+    #[test]
     fn validate_non_json_or_non_object_malformed() {
         let h = r#"{"alg":"HS256","kid":"hs"}"#;
         let sign = |p: &str| sign_raw(h, p, Algorithm::HS256, &hs_key());
