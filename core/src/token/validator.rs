@@ -186,6 +186,13 @@ mod tests {
     }
 
     #[test]
+    fn validator_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Validator>();
+        assert_send_sync::<Claims>();
+    }
+
+    #[test]
     fn validator_second_call_hits_cache_with_same_claims() {
         let mut v = validator();
         let token = hs(&base_claims());
