@@ -20,9 +20,10 @@ mod enabled {
     pub enum Plant {
         /// A user's events are sent to every connected user, not only the owner.
         BroadcastLeak,
-        /// The run id is used where the owner's user id belongs (ownership checks on runs).
+        /// The run id is taken where the owner's user id belongs: `stop_agent` cancels any run.
         RunIdAsUserId,
-        /// The thread id is used where the owner's user id belongs (ownership checks on threads).
+        /// The thread id is used where the owner's user id belongs: a thread's events are
+        /// routed to the user whose id equals the thread id.
         ThreadIdAsUserId,
         /// Events are appended to the outbox (acknowledged) but never forwarded to live connections.
         AckWithoutForward,
@@ -30,7 +31,8 @@ mod enabled {
         ResumeSkips,
         /// A stale revocation view fails open: handshakes and reauth are accepted anyway.
         RevocationFailOpen,
-        /// A validation-cache hit does not re-check `exp`.
+        /// The validation cache ignores `exp`: a hit skips the expiry check and entries are
+        /// never expired.
         CacheIgnoresExp,
         /// The header's `alg` picks the verification algorithm instead of the key.
         AlgFromHeader,
@@ -96,7 +98,9 @@ mod enabled {
                 Plant::RevocationFailOpen => {
                     "a stale revocation view accepts new handshakes and reauth"
                 }
-                Plant::CacheIgnoresExp => "a validation-cache hit does not re-check expiry",
+                Plant::CacheIgnoresExp => {
+                    "the validation cache ignores exp: hits skip the expiry check, entries never expire"
+                }
                 Plant::AlgFromHeader => "the token header's alg selects the verification algorithm",
                 Plant::OauthStateUnchecked => "the OAuth callback does not check state",
                 Plant::RefreshReusable => {

@@ -34,6 +34,7 @@ mod report;
 mod rng;
 mod runner;
 mod scenario;
+mod shrink;
 mod sim_args;
 mod simulate;
 mod trace;
@@ -61,6 +62,7 @@ pub use runner::{
     SeedResult, Shard, Summary, Violation, append_failure, run, run_seeds,
 };
 pub use scenario::{Mix, Op, Scenario};
+pub use shrink::{ShrinkError, Shrunk, shrink};
 pub use sim_args::SimArgs;
 pub use simulate::{DEFAULT_THINK_MS, SimError, plants_from, run_scenario, run_seed, scenario_for};
 pub use trace::{TraceScope, TraceWriter, WORLD_TRACK, conn_track};

@@ -9,6 +9,9 @@ use std::io::{self, Read, Write};
 
 use clap::{Parser, Subcommand};
 
+mod plants;
+mod replay;
+mod shrink;
 mod sim;
 mod token;
 
@@ -27,6 +30,12 @@ pub(crate) enum Command {
     /// Run the deterministic simulation: users, attackers and faults against the gateway,
     /// with every invariant checked after every step.
     Sim(gauntlet_sim::SimArgs),
+    /// Fold a journal into a fresh gateway and print its state hash (exit 1 on mismatch).
+    Replay(replay::ReplayArgs),
+    /// Minimise a failing seed to a small scenario file that still fails.
+    Shrink(shrink::ShrinkArgs),
+    /// List the planted bugs `--plant` can switch on (builds with `--features planted-bugs`).
+    Plants,
     /// Mint and verify JWTs with the gateway's own rules.
     Token(token::TokenCommand),
 }
@@ -49,6 +58,12 @@ pub(crate) enum CliError {
     /// The `sim` command failed.
     #[error(transparent)]
     Sim(#[from] sim::SimCliError),
+    /// The `replay` command failed.
+    #[error(transparent)]
+    Replay(#[from] replay::ReplayCliError),
+    /// The `shrink` command failed.
+    #[error(transparent)]
+    Shrink(#[from] shrink::ShrinkCliError),
     /// Writing the output failed.
     #[error("writing output")]
     Io(#[from] io::Error),
@@ -61,6 +76,7 @@ impl CliError {
             CliError::Io(e) => e.kind() == io::ErrorKind::BrokenPipe,
             CliError::Token(e) => e.is_broken_pipe(),
             CliError::Sim(e) => e.is_broken_pipe(),
+            CliError::Replay(_) | CliError::Shrink(_) => false,
         }
     }
 }
@@ -76,6 +92,9 @@ impl Cli {
         match self.command {
             Command::Token(cmd) => Ok(cmd.run(stdin, stdout, stderr)?),
             Command::Sim(args) => Ok(sim::run_sim(args, stdout, stderr)?),
+            Command::Replay(args) => Ok(replay::run_replay(&args, stdout, stderr)?),
+            Command::Shrink(args) => Ok(shrink::run_shrink(args, stdout, stderr)?),
+            Command::Plants => Ok(plants::run_plants(stdout)?),
         }
     }
 }

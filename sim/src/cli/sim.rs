@@ -7,7 +7,8 @@
 use std::io::Write;
 
 use gauntlet_sim::{
-    HumanReporter, JsonReporter, Output, Reporter, RunError, SimArgs, SimConfig, run, run_seed,
+    HumanReporter, JsonReporter, Output, Reporter, RunError, Scenario, SimArgs, SimConfig,
+    SimError, run, run_seed,
 };
 
 use super::Outcome;
@@ -21,6 +22,9 @@ pub(crate) enum SimCliError {
     /// Reporting or the failures file failed.
     #[error(transparent)]
     Run(#[from] RunError),
+    /// The scenario file could not be loaded.
+    #[error(transparent)]
+    Scenario(#[from] SimError),
     /// Writing to stderr failed.
     #[error("writing to stderr")]
     Io(#[from] std::io::Error),
@@ -37,6 +41,20 @@ pub(crate) fn run_sim(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<Outcome, SimCliError> {
+    if let Some(path) = &args.scenario {
+        // A scenario file carries its own seed and population; the header and the repro
+        // line should say so rather than show defaults that the file overrides.
+        let scenario_error = |reason: String| SimError::Scenario {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| scenario_error(e.to_string()))?;
+        let sc = Scenario::from_json(&text).map_err(|e| scenario_error(e.to_string()))?;
+        args.seed = Some(sc.seed);
+        args.seeds = None;
+        args.users = u64::from(sc.users);
+        args.duration = sc.duration();
+    }
     if let Some(seed) = args.pick_seed_if_missing() {
         // Printed first, so a run that dies still names its seed (TigerBeetle's SEED=).
         writeln!(stderr, "SEED={seed}")?;

@@ -1,0 +1,122 @@
+//! Whole simulations through the library: determinism, replay, shrinking, and that every
+//! planted bug is caught while the correct gateway passes the same seeds.
+
+use std::path::PathBuf;
+
+use gauntlet_sim::{FaultPreset, Mix, Scenario, run_scenario};
+
+fn scenario(seed: u64, users: u32, preset: FaultPreset, plant: Option<&str>) -> Scenario {
+    Scenario {
+        seed,
+        users,
+        duration_ms: 60_000,
+        adversary_share: 0.1,
+        faults: preset.plan(seed),
+        mix: Mix::default(),
+        plant: plant.map(str::to_string),
+        think_ms: gauntlet_sim::DEFAULT_THINK_MS,
+    }
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gauntlet-sim-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name)
+}
+
+#[test]
+fn same_seed_gives_byte_identical_journal_and_hash() {
+    let sc = scenario(7, 40, FaultPreset::Chaos, None);
+    let (a, b) = (temp("a.jsonl"), temp("b.jsonl"));
+    let ra = run_scenario(&sc, Some(&a), None).expect("run a");
+    let rb = run_scenario(&sc, Some(&b), None).expect("run b");
+    assert!(ra.violation.is_none(), "{:?}", ra.violation);
+    assert_eq!(ra.state_hash, rb.state_hash);
+    assert_eq!(ra.events, rb.events);
+    let (ja, jb) = (std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"));
+    assert!(ja.len() > 10_000, "journal of {} bytes", ja.len());
+    assert_eq!(ja, jb);
+    let other =
+        run_scenario(&scenario(8, 40, FaultPreset::Chaos, None), None, None).expect("run c");
+    assert_ne!(other.state_hash, ra.state_hash);
+}
+
+#[test]
+fn journal_of_a_run_replays_to_its_state_hash() {
+    let sc = scenario(3, 30, FaultPreset::Chaos, None);
+    let path = temp("replay.jsonl");
+    let r = run_scenario(&sc, Some(&path), None).expect("run");
+    let text = std::fs::read_to_string(&path).expect("journal");
+    let replayed = gauntlet_core::replay_journal(&text).expect("replays");
+    assert_eq!(replayed.gateway.state_hash(), r.state_hash);
+    assert_eq!(
+        replayed.recorded_hash.as_deref(),
+        Some(r.state_hash.as_str())
+    );
+    assert_eq!(replayed.entries, r.log_entries);
+}
+
+#[test]
+fn correct_gateway_passes_every_fault_preset() {
+    for preset in [
+        FaultPreset::None,
+        FaultPreset::Mild,
+        FaultPreset::Chaos,
+        FaultPreset::Swarm,
+    ] {
+        for seed in 0..6 {
+            let r = run_scenario(&scenario(seed, 50, preset, None), None, None).expect("run");
+            assert!(
+                r.violation.is_none(),
+                "{preset:?} seed {seed}: {:?}",
+                r.violation
+            );
+            assert!(
+                r.ops > 50,
+                "{preset:?} seed {seed}: only {} operations",
+                r.ops
+            );
+        }
+    }
+}
+
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn every_planted_bug_is_caught_within_fifty_seeds() {
+    let mut report = Vec::new();
+    for plant in gauntlet_core::Plant::ALL {
+        let found = (0..50).find_map(|seed| {
+            let r = run_scenario(
+                &scenario(seed, 50, FaultPreset::Chaos, Some(plant.name())),
+                None,
+                None,
+            )
+            .expect("run");
+            r.violation.map(|v| (seed, v.invariant))
+        });
+        let (seed, invariant) =
+            found.unwrap_or_else(|| panic!("{plant} was not caught in 50 seeds"));
+        report.push(format!("{plant}: seed {seed} ({invariant})"));
+    }
+    println!("{}", report.join("\n"));
+}
+
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn shrink_reduces_a_planted_failure_to_a_handful_of_operations() {
+    let sc = scenario(0, 50, FaultPreset::Chaos, Some("resume-skips"));
+    let s = gauntlet_sim::shrink(&sc, 300).expect("shrinks");
+    assert_eq!(s.invariant, "delivery");
+    assert!(
+        s.ops_after <= 10 && s.ops_after < s.ops_before,
+        "{} -> {}",
+        s.ops_before,
+        s.ops_after
+    );
+    assert!(s.scenario.users <= 4, "{} users", s.scenario.users);
+    let again = run_scenario(&s.scenario, None, None).expect("run");
+    assert_eq!(
+        again.violation.map(|v| v.invariant).as_deref(),
+        Some("delivery")
+    );
+}
