@@ -279,7 +279,7 @@ fn evaluate(
             let ratio = bench.median_ns / (f.median_ns * scale);
             let (target, met) = match t {
                 Target::MaxRatio(max) if max < 1.0 => (
-                    format!("<= {max:.3}x ({:.0}x faster)", 1.0 / max),
+                    format!("<= {max:.3}x ({:.1}x faster)", 1.0 / max),
                     Some(ratio <= max),
                 ),
                 Target::MaxRatio(max) => (format!("<= {max}x"), Some(ratio <= max)),
