@@ -195,6 +195,8 @@ fn run_benches(o: &Options) -> Result<(), ReportError> {
     if let Some(name) = &o.save_baseline {
         cmd.args(["--save-baseline", name]);
     }
+    // Criterion's own output goes to stderr, so stdout carries only the table.
+    cmd.stdout(std::process::Stdio::from(std::io::stderr()));
     eprintln!("bench-report: running {cmd:?}");
     let status = cmd
         .status()
