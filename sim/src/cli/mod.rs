@@ -9,6 +9,8 @@ use std::io::{self, Read, Write};
 
 use clap::{Parser, Subcommand};
 
+mod probe;
+mod serve;
 mod token;
 
 /// Gauntlet: simulate, fuzz and inspect the JWT-authenticated WebSocket gateway.
@@ -25,6 +27,10 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Mint and verify JWTs with the gateway's own rules.
     Token(token::TokenCommand),
+    /// Run the gateway on real sockets (tokio + tungstenite).
+    Serve(serve::ServeCommand),
+    /// Check a running gateway against PROTOCOL.md from the outside.
+    Probe(probe::ProbeCommand),
 }
 
 /// How a command ended, when it ran to completion.
@@ -42,6 +48,12 @@ pub(crate) enum CliError {
     /// The `token` command failed.
     #[error(transparent)]
     Token(#[from] token::TokenCliError),
+    /// The `serve` command failed.
+    #[error(transparent)]
+    Serve(#[from] serve::ServeError),
+    /// The `probe` command failed.
+    #[error(transparent)]
+    Probe(#[from] probe::ProbeCliError),
     /// Writing the output failed.
     #[error("writing output")]
     Io(#[from] io::Error),
@@ -53,6 +65,8 @@ impl CliError {
         match self {
             CliError::Io(e) => e.kind() == io::ErrorKind::BrokenPipe,
             CliError::Token(e) => e.is_broken_pipe(),
+            CliError::Serve(e) => e.is_broken_pipe(),
+            CliError::Probe(e) => e.is_broken_pipe(),
         }
     }
 }
@@ -67,6 +81,8 @@ impl Cli {
     ) -> Result<Outcome, CliError> {
         match self.command {
             Command::Token(cmd) => Ok(cmd.run(stdin, stdout, stderr)?),
+            Command::Serve(cmd) => Ok(cmd.run(stdout, stderr)?),
+            Command::Probe(cmd) => Ok(cmd.run(stdout)?),
         }
     }
 }
