@@ -105,7 +105,11 @@ impl Driver {
         mut self,
         mut rx: mpsc::Receiver<Cmd>,
     ) -> Result<ServerReport, ServerError> {
-        let mut feed = tokio::time::interval(FEED_INTERVAL);
+        // The first feed goes in before any command is read: without it every early
+        // handshake would be refused 503 (the gateway fails closed on a stale feed).
+        self.deliver_feed()?;
+        let first = tokio::time::Instant::now() + FEED_INTERVAL;
+        let mut feed = tokio::time::interval_at(first, FEED_INTERVAL);
         feed.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let wait = self
@@ -121,9 +125,7 @@ impl Driver {
                     self.step(Input::Tick)?;
                 }
                 _ = feed.tick() => {
-                    let revocations = std::mem::take(&mut self.pending);
-                    let as_of = wall_clock();
-                    self.step(Input::Auth(AuthUpdate::Feed { as_of, revocations }))?;
+                    self.deliver_feed()?;
                     if let Some(j) = self.journal.as_mut() {
                         j.sync_if_dirty()?;
                     }
@@ -139,6 +141,14 @@ impl Driver {
             j.finish(&self.gw)?;
         }
         Ok(report)
+    }
+
+    /// The revocation feed pump: this server is the gateway's view of the auth service, so
+    /// it delivers the revocations queued since the last delivery, stamped with the time now.
+    fn deliver_feed(&mut self) -> Result<(), ServerError> {
+        let revocations = std::mem::take(&mut self.pending);
+        let as_of = wall_clock();
+        self.step(Input::Auth(AuthUpdate::Feed { as_of, revocations }))
     }
 
     fn on_cmd(&mut self, cmd: Cmd) -> Result<(), ServerError> {
