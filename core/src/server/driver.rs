@@ -24,6 +24,8 @@ use crate::token::Revocation;
 
 /// Revocations waiting for the next feed delivery; more are refused (the feed runs every second).
 pub(crate) const MAX_PENDING_REVOCATIONS: usize = 100_000;
+/// Commands handled per wake-up before timers and the feed get a look in.
+const DRAIN_BATCH: usize = 256;
 /// Distinct (status, code) pairs tracked for `/metrics`; codes are `&'static str` so the set is
 /// small anyway, this only bounds it by construction.
 const MAX_METRIC_KEYS: usize = 256;
@@ -111,16 +113,32 @@ impl Driver {
         let first = tokio::time::Instant::now() + FEED_INTERVAL;
         let mut feed = tokio::time::interval_at(first, FEED_INTERVAL);
         feed.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        'serve: loop {
             let wait = self
                 .gw
                 .next_deadline()
                 .map(|d| d.saturating_since(wall_clock()));
             tokio::select! {
-                cmd = rx.recv() => match cmd {
-                    Some(Cmd::Shutdown) | None => break,
-                    Some(cmd) => self.on_cmd(cmd)?,
-                },
+                cmd = rx.recv() => {
+                    // Drain what is already queued before re-arming the timer and the select:
+                    // under load that setup, not the gateway, would otherwise dominate.
+                    let mut next = cmd;
+                    let mut budget = DRAIN_BATCH;
+                    loop {
+                        match next {
+                            Some(Cmd::Shutdown) | None => break 'serve,
+                            Some(cmd) => self.on_cmd(cmd)?,
+                        }
+                        budget -= 1;
+                        if budget == 0 {
+                            break;
+                        }
+                        match rx.try_recv() {
+                            Ok(cmd) => next = Some(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 () = sleep_for(wait) => {
                     self.step(Input::Tick)?;
                 }
