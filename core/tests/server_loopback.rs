@@ -65,7 +65,7 @@ struct Running {
 
 impl Running {
     async fn start(config: Config, plants: Plants, journal: Option<PathBuf>) -> Running {
-        let options = ServerOptions {
+        Self::start_with(ServerOptions {
             addr: "127.0.0.1:0".parse().unwrap(),
             config,
             ring: ring(),
@@ -75,7 +75,11 @@ impl Running {
                 fsync: FsyncPolicy::Always,
             }),
             revocations_file: None,
-        };
+        })
+        .await
+    }
+
+    async fn start_with(options: ServerOptions) -> Running {
         let server = Server::bind(options).await.unwrap();
         let addr = server.local_addr().unwrap();
         let startup = server.startup().clone();
@@ -520,9 +524,13 @@ async fn revocation_closes_live_connection() {
 }
 
 fn temp_journal(name: &str) -> PathBuf {
+    temp_file(name, "journal.jsonl")
+}
+
+fn temp_file(name: &str, file: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gauntlet-server-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("journal.jsonl");
+    let path = dir.join(file);
     let _ = std::fs::remove_file(&path);
     path
 }
@@ -643,6 +651,71 @@ async fn probe_fails_against_planted_broadcast_leak() {
             .map(|c| c.name.as_str())
             .collect();
         assert_eq!(failed, vec!["isolation_other_user_sees_nothing"]);
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_file_appended_line_closes_connection() {
+    bounded(async {
+        let path = temp_file("revfile", "revocations.jsonl");
+        std::fs::write(&path, "").unwrap();
+        let server = Running::start_with(ServerOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            config: test_config(),
+            ring: ring(),
+            plants: Plants::NONE,
+            journal: None,
+            revocations_file: Some(path.clone()),
+        })
+        .await;
+        let (mut ws, _) = connect(server.addr, &mint(&access_claims("fay", "jti-fay", 600))).await;
+        let (mut other, _) = connect(server.addr, &token("gil")).await;
+        let line = serde_json::to_string(&Revocation::User {
+            user: gauntlet_core::UserId::parse("fay").unwrap(),
+            not_before: Instant::from_unix_secs(now_secs() + 1),
+        })
+        .unwrap();
+        std::fs::write(&path, format!("not json\n{line}\n")).unwrap();
+        let code = close_code_within(&mut ws, Duration::from_secs(4)).await;
+        assert_eq!(code, Some((1008, "token revoked".to_string())));
+        send(&mut other, json!({"type": "ping"})).await;
+        assert_eq!(next_json(&mut other).await.unwrap()["type"], "pong");
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_over_ip_rate_answers_429_with_retry_after() {
+    bounded(async {
+        let mut config = test_config();
+        config.limits.ip_handshake_rate = gauntlet_core::Rate {
+            per_second: 1,
+            burst: 2,
+        };
+        let server = Running::start(config, Plants::NONE, None).await;
+        let _a = connect(server.addr, &token("ivy")).await;
+        let _b = connect(server.addr, &token("ivy")).await;
+        let third = connect_with(
+            server.addr,
+            &[("authorization", format!("Bearer {}", token("ivy")))],
+            None,
+        )
+        .await;
+        let Err(WsError::Http(response)) = third else {
+            panic!("expected 429, got {:?}", third.map(|_| ()));
+        };
+        assert_eq!(response.status().as_u16(), 429);
+        let retry: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(retry, 1);
+        let body: Value = serde_json::from_slice(response.body().as_ref().unwrap()).unwrap();
+        assert_eq!(body["error"], "ip_rate_limited");
         server.shutdown().await;
     })
     .await;

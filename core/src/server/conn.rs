@@ -35,6 +35,10 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// After one side of a session ends, how long the other gets to finish (flush queued frames,
 /// or read the peer's reply to our close frame).
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Longest a single write or flush may block: a peer that stops reading fills the kernel's
+/// buffer, `Input::Sent` stops, the gateway closes it as a slow consumer (1013), and this
+/// bound makes sure the socket itself is dropped even if that close frame cannot be written.
+const WRITE_STALL: Duration = Duration::from_secs(10);
 /// Frames written before one flush and one `Input::Sent` report.
 const WRITE_BATCH: usize = 64;
 /// tungstenite checks UTF-8 itself and keeps only a lossy copy of a bad text frame, so the
@@ -326,7 +330,8 @@ async fn write_loop(
         while let Some(msg) = next.take() {
             match msg {
                 WriterMsg::Text(frame) => {
-                    if sink.feed(Message::text(&*frame)).await.is_err() {
+                    let fed = tokio::time::timeout(WRITE_STALL, sink.feed(Message::text(&*frame)));
+                    if !matches!(fed.await, Ok(Ok(()))) {
                         return;
                     }
                     written += 1;
@@ -337,7 +342,10 @@ async fn write_loop(
                 WriterMsg::Close(code, reason) => close = Some((code, reason)),
             }
         }
-        if sink.flush().await.is_err() {
+        if !matches!(
+            tokio::time::timeout(WRITE_STALL, sink.flush()).await,
+            Ok(Ok(()))
+        ) {
             return;
         }
         if written > 0 {
@@ -354,7 +362,7 @@ async fn write_loop(
                 code: code.as_u16().into(),
                 reason: reason.into(),
             };
-            let _ = sink.send(Message::Close(Some(frame))).await;
+            let _ = tokio::time::timeout(WRITE_STALL, sink.send(Message::Close(Some(frame)))).await;
             return;
         }
     }
