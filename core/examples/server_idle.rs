@@ -49,7 +49,7 @@ fn child() {
             revocations_file: None,
         };
         let server = Server::bind(options).await.unwrap();
-        println!("{}", server.local_addr().unwrap());
+        println!("{}", server.local_addr());
         // Runs until the parent kills it.
         let _ = server.run(std::future::pending()).await;
     });

@@ -72,7 +72,7 @@ async fn gateway_server() -> SocketAddr {
         revocations_file: None,
     };
     let server = Server::bind(options).await.unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     tokio::spawn(server.run(std::future::pending()));
     addr
 }

@@ -81,7 +81,7 @@ impl Running {
 
     async fn start_with(options: ServerOptions) -> Running {
         let server = Server::bind(options).await.unwrap();
-        let addr = server.local_addr().unwrap();
+        let addr = server.local_addr();
         let startup = server.startup().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
@@ -576,8 +576,19 @@ async fn graceful_shutdown_sends_1001_and_footers_journal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_from_journal_keeps_user_stream() {
+    restart_keeps_user_stream("restart", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_after_crash_without_footer_keeps_user_stream() {
+    restart_keeps_user_stream("crash", true).await;
+}
+
+/// Runs a user's agent run, stops the server (cleanly, or as a crash that left neither the
+/// footer nor the last newline), restarts on the same journal and resumes the stream.
+async fn restart_keeps_user_stream(name: &str, crash: bool) {
     bounded(async {
-        let path = temp_journal("restart");
+        let path = temp_journal(name);
         let server = Running::start(test_config(), Plants::NONE, Some(path.clone())).await;
         assert_eq!(server.startup, Startup::Fresh);
         let (mut ws, _) = connect(server.addr, &token("ria")).await;
@@ -592,6 +603,13 @@ async fn restart_from_journal_keeps_user_stream() {
             .filter(|f| f.get("seq").is_some())
             .collect();
         server.shutdown().await;
+        if crash {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let body = text.trim_end();
+            let cut = body.get(..body.rfind('\n').unwrap()).unwrap();
+            assert!(body.get(cut.len()..).unwrap().contains("footer"));
+            std::fs::write(&path, cut).unwrap();
+        }
 
         let server = Running::start(test_config(), Plants::NONE, Some(path.clone())).await;
         assert!(matches!(server.startup, Startup::Resumed { entries, .. } if entries > 0));

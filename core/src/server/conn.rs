@@ -179,10 +179,10 @@ impl Connection {
     }
 }
 
-// tungstenite's `Callback` fixes the error type to an unboxed `http::Response`.
-#[allow(clippy::result_large_err)]
 /// The upgrade response for the gateway's verdict: the `jwt` subprotocol when the token came
 /// that way, or the refusal's HTTP status with a JSON body and `Retry-After` when retryable.
+// tungstenite's `Callback` fixes the error type to an unboxed `http::Response`.
+#[allow(clippy::result_large_err)]
 fn answer(decision: HandshakeDecision, mut response: Response) -> Result<Response, ErrorResponse> {
     match decision {
         HandshakeDecision::Accept { subprotocol, .. } => {

@@ -70,24 +70,22 @@ impl JournalFile {
         };
         let replayed = replay_journal(&text)?;
         let max_conn = max_conn_id(&text);
-        let file = OpenOptions::new().write(true).open(path).map_err(io_err)?;
         let keep = if replayed.recorded_hash.is_some() {
             // The footer is the last non-empty line: continue the document where it ended.
-            let trimmed = text.trim_end();
-            trimmed.rfind('\n').map_or(0, |i| i + 1)
-        } else if text.ends_with('\n') {
-            text.len()
+            text.trim_end().rfind('\n').map_or(0, |i| i + 1)
         } else {
-            // A crash mid-line left a partial entry that replay rejected, or a complete last
-            // line without its newline: add the newline so appends start on a new line.
-            file.set_len(text.len() as u64).map_err(io_err)?;
-            let mut f = OpenOptions::new().append(true).open(path).map_err(io_err)?;
-            f.write_all(b"\n").map_err(io_err)?;
-            text.len() + 1
+            text.len()
         };
-        file.set_len(keep as u64).map_err(io_err)?;
-        drop(file);
-        let file = OpenOptions::new().append(true).open(path).map_err(io_err)?;
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(keep as u64))
+            .map_err(io_err)?;
+        let mut file = OpenOptions::new().append(true).open(path).map_err(io_err)?;
+        if keep > 0 && !text.get(..keep).unwrap_or_default().ends_with('\n') {
+            // A run that stopped without a footer may leave its last line unterminated.
+            file.write_all(b"\n").map_err(io_err)?;
+        }
         file.sync_all().map_err(io_err)?;
         Ok(Some(Recovered {
             replayed,

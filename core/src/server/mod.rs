@@ -141,6 +141,7 @@ pub enum Startup {
 /// A bound, not yet running server.
 pub struct Server {
     listener: TcpListener,
+    local_addr: SocketAddr,
     driver: Driver,
     shared: Arc<conn::Shared>,
     revocations_file: Option<PathBuf>,
@@ -208,13 +209,14 @@ impl Server {
                 }
             },
         };
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServerError::Bind { addr, source })?;
+        let bind_err = |source| ServerError::Bind { addr, source };
+        let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+        let local_addr = listener.local_addr().map_err(bind_err)?;
         let gw_config = gateway.config().clone();
         let shared = Arc::new(conn::Shared::new(&gw_config, ring));
         Ok(Server {
             listener,
+            local_addr,
             driver: Driver::new(gateway, journal),
             shared,
             revocations_file,
@@ -224,13 +226,8 @@ impl Server {
     }
 
     /// The bound address (the real port when bound to port 0).
-    pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
-        self.listener
-            .local_addr()
-            .map_err(|source| ServerError::Bind {
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                source,
-            })
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
     }
 
     /// How the gateway came up.
@@ -246,6 +243,7 @@ impl Server {
     ) -> Result<ServerReport, ServerError> {
         let Server {
             listener,
+            local_addr: _,
             driver,
             shared,
             revocations_file,

@@ -183,7 +183,7 @@ impl ServeCommand {
             .map_err(ServeError::Runtime)?;
         runtime.block_on(async {
             let server = Server::bind(options).await?;
-            let addr = server.local_addr()?;
+            let addr = server.local_addr();
             writeln!(stdout, "listening on ws://{addr}/ws")?;
             stdout.flush()?;
             if let Startup::Resumed {
