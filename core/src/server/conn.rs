@@ -55,6 +55,9 @@ pub(crate) struct Shared {
     /// For `POST /revocations`, which checks a service token outside the gateway.
     pub(crate) ring: KeyRing,
     pub(crate) rules: TokenRules,
+    /// Most sockets served at once: the gateway's connection limit plus room for requests
+    /// that have not upgraded (yet).
+    pub(crate) max_sockets: usize,
 }
 
 impl Shared {
@@ -72,6 +75,11 @@ impl Shared {
             writer_capacity: config.limits.send_queue_capacity.saturating_add(2),
             ring,
             rules: config.tokens.clone(),
+            max_sockets: config
+                .limits
+                .max_connections
+                .saturating_add(super::PRE_UPGRADE_SLACK)
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
         }
     }
 }
@@ -84,6 +92,8 @@ pub(crate) struct Connection {
     pub(crate) cmd: mpsc::Sender<Cmd>,
     /// Dropped when the task ends: shutdown waits for every clone to go.
     pub(crate) _alive: mpsc::Sender<()>,
+    /// This socket's place under [`Shared::max_sockets`].
+    pub(crate) _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// The parsed request head.
@@ -219,6 +229,7 @@ fn answer(decision: HandshakeDecision, mut response: Response) -> Result<Respons
 async fn peek_head(stream: &TcpStream) -> Result<Head, HeadError> {
     let mut buf = vec![0u8; MAX_HEAD_BYTES];
     let mut seen = 0;
+    let mut backoff = Duration::from_millis(1);
     loop {
         let n = stream.peek(&mut buf).await.map_err(|_| HeadError::Gone)?;
         if n == 0 {
@@ -254,8 +265,12 @@ async fn peek_head(stream: &TcpStream) -> Result<Head, HeadError> {
             }
             Ok(httparse::Status::Partial) if n < MAX_HEAD_BYTES => {
                 if n == seen {
-                    // `peek` returns at once while bytes are buffered: wait for more to arrive.
-                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    // `peek` returns at once while bytes are buffered, so a client that dribbles
+                    // its head is polled, backing off to 50 ms (and cut off by HEAD_TIMEOUT).
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(50));
+                } else {
+                    backoff = Duration::from_millis(1);
                 }
                 seen = n;
             }

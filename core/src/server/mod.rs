@@ -51,6 +51,9 @@ pub const READ_BUFFER_SIZE: usize = 4096;
 pub const FRAME_SLACK_BYTES: usize = 4096;
 /// How long shutdown waits for connections to carry out their 1001 close.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// Sockets served at once beyond the gateway's `max_connections`: room for handshakes and
+/// plain HTTP requests in progress. Past it, new sockets are dropped on accept.
+pub const PRE_UPGRADE_SLACK: usize = 1024;
 /// Commands queued to the gateway task before readers wait (backpressure on sockets).
 const CMD_CAPACITY: usize = 4096;
 
@@ -257,6 +260,7 @@ impl Server {
         }
         // Every connection task holds a clone; when all are gone, `recv` returns `None`.
         let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+        let slots = Arc::new(tokio::sync::Semaphore::new(shared.max_sockets));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -270,6 +274,11 @@ impl Server {
                 }
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        // Bounded: a socket over the limit is closed at once, before any read.
+                        let Ok(slot) = slots.clone().try_acquire_owned() else {
+                            drop(stream);
+                            continue;
+                        };
                         next_conn += 1;
                         let task = conn::Connection {
                             conn: crate::ids::ConnId::new(next_conn),
@@ -277,6 +286,7 @@ impl Server {
                             shared: shared.clone(),
                             cmd: cmd_tx.clone(),
                             _alive: alive_tx.clone(),
+                            _slot: slot,
                         };
                         tokio::spawn(task.serve(stream));
                     }
