@@ -181,6 +181,10 @@ impl Server {
             revocations_file,
         } = options;
         config.validate()?;
+        // Bound first: a server that cannot listen must not touch the journal.
+        let bind_err = |source| ServerError::Bind { addr, source };
+        let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+        let local_addr = listener.local_addr().map_err(bind_err)?;
         let now = wall_clock();
         let (gateway, journal, startup, next_conn) = match journal {
             None => (
@@ -212,9 +216,6 @@ impl Server {
                 }
             },
         };
-        let bind_err = |source| ServerError::Bind { addr, source };
-        let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
-        let local_addr = listener.local_addr().map_err(bind_err)?;
         let gw_config = gateway.config().clone();
         let shared = Arc::new(conn::Shared::new(&gw_config, ring));
         Ok(Server {
