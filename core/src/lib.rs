@@ -54,6 +54,7 @@ pub use gateway::{
 pub use journal::{JOURNAL_SCHEMA, JournalLine, MAX_JOURNAL_BYTES, Replayed, replay_journal};
 pub use log::{CloseReason, CredentialKind, Event, Identity, LogEntry};
 pub use outbox::StreamEntry;
+pub use protocol::StreamKind;
 pub use ratelimit::{Rate, TokenBucket};
 pub use state::ReplayError;
 

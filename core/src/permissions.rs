@@ -22,9 +22,14 @@ pub const MAX_PERMISSIONS: usize = 50;
 ///
 /// 1..=64 characters of `[A-Za-z0-9_:.-]`. A trailing `:*` is also accepted, because the
 /// wildcard grants of PROTOCOL.md section 2 (`x:*`, `system:*`) must be expressible; `*`
-/// anywhere else is rejected.
+/// anywhere else is rejected. Stored inline (no allocation): tokens carry up to 50 of these
+/// and every validation builds them.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Permission(Box<str>);
+pub struct Permission {
+    len: u8,
+    /// ASCII; zero after `len`.
+    bytes: [u8; MAX_PERMISSION_LEN],
+}
 
 fn plain_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'.' | b'-')
@@ -33,6 +38,7 @@ fn plain_char(b: u8) -> bool {
 impl Permission {
     /// Parses a permission; `None` if it is empty, too long or has a forbidden character.
     pub fn parse(s: &str) -> Option<Self> {
+        let len = u8::try_from(s.len()).ok()?;
         if s.is_empty() || s.len() > MAX_PERMISSION_LEN {
             return None;
         }
@@ -40,23 +46,30 @@ impl Permission {
         if body.is_empty() || !body.bytes().all(plain_char) {
             return None;
         }
-        Some(Self(Box::from(s)))
+        let mut bytes = [0; MAX_PERMISSION_LEN];
+        bytes.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
+        Some(Self { len, bytes })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
     }
 
     /// The permission string.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII is ever stored, so this never falls back.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 
     /// Whether this grant covers `required`.
     pub fn grants(&self, required: &str) -> bool {
-        let g = self.as_str();
-        if g == required || g == "system:*" {
+        let (g, required) = (self.as_bytes(), required.as_bytes());
+        if g == required || g == b"system:*" {
             return true;
         }
         // `x:*` covers `x:<anything>`: strip the `*`, keep the `:` so `x:*` does not cover `xy:a`.
-        match g.strip_suffix('*') {
-            Some(prefix) if prefix.ends_with(':') => {
+        match g.strip_suffix(b"*") {
+            Some(prefix) if prefix.ends_with(b":") => {
                 required.len() > prefix.len() && required.starts_with(prefix)
             }
             _ => false,
@@ -66,19 +79,19 @@ impl Permission {
 
 impl fmt::Debug for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Permission({:?})", &*self.0)
+        write!(f, "Permission({:?})", self.as_str())
     }
 }
 
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl Serialize for Permission {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -106,7 +119,7 @@ impl Permissions {
     pub fn is_admin(&self) -> bool {
         self.0
             .iter()
-            .any(|p| matches!(p.as_str(), "admin" | "admin:*"))
+            .any(|p| matches!(p.as_bytes(), b"admin" | b"admin:*"))
     }
 
     /// The grants, in token order.

@@ -1,3 +1,69 @@
 //! # gauntlet-sim
 //!
 //! The deterministic simulator and the library behind the `gauntlet` command-line tool.
+//!
+//! One `u64` seed determines a whole run: the seeded RNG ([`SimRng`]) forks named
+//! sub-streams, a discrete-event [`Scheduler`] orders everything on virtual time
+//! ([`gauntlet_core::Instant`]), and a simulated [`Network`] carries messages between nodes
+//! with the faults of a [`FaultPlan`]. The simulation path never reads the wall clock or the
+//! OS RNG and never spawns threads. Only the drivers at the edge do: [`run_seeds`] runs
+//! independent seeds on threads and times them, the [`Progress`] bar and
+//! [`SimArgs::pick_seed_if_missing`] read the wall clock; nothing they observe reaches a
+//! seed's [`SeedOutcome`].
+//!
+//! This crate does not implement any gateway logic: it drives `gauntlet-core`'s gateway.
+//!
+//! Main parts:
+//! * `rng`: the only RNG ([`SimRng`]); `clock`: the event queue ([`Scheduler`]);
+//! * `network` and `faults`: links, latency, drop, duplicate, reorder, corruption,
+//!   partitions ([`Network`]), and the plan of every fault ([`FaultPlan`], [`FaultPreset`]);
+//! * `config` and `sim_args`: the validated run configuration ([`SimConfig`]) and the
+//!   `gauntlet sim` arguments ([`SimArgs`]);
+//! * `runner`: seed ranges, shards and jobs ([`run_seeds`]);
+//! * `report` (human and JSON Lines, [`Reporter`]), `trace` (Chrome trace events,
+//!   [`TraceWriter`]), `progress` (the stderr bar, [`Progress`]).
+#![forbid(unsafe_code)]
+
+mod checker;
+mod clock;
+mod config;
+mod faults;
+mod network;
+mod progress;
+mod report;
+mod rng;
+mod runner;
+mod scenario;
+mod sim_args;
+mod simulate;
+mod trace;
+mod workload;
+mod world;
+
+pub use clock::{ScheduleError, Scheduler};
+pub use config::{
+    ConfigError, DEFAULT_FAILURES_FILE, DurationParseError, Faults, MAX_DURATION, MAX_USERS,
+    Output, SEED_PLACEHOLDER, SimConfig, SimConfigBuilder, format_duration, parse_duration,
+};
+pub use faults::{
+    Fault, FaultPlan, FaultPlanError, FaultPreset, Latency, MAX_FAULT_MS, MAX_RATE_PER_HOUR,
+    MAX_TIMELINE, TimedFault,
+};
+pub use network::{
+    Endpoint, Fate, LinkConfig, MAX_PARTITIONS, NetStats, Network, NetworkError, NodeId, Partition,
+    Payload, Transmit, corrupt,
+};
+pub use progress::Progress;
+pub use report::{HumanReporter, JsonReporter, MAX_LAST_EVENTS, Reporter, SCHEMA, hex};
+pub use rng::SimRng;
+pub use runner::{
+    MAX_FAILED_SEEDS, MAX_JOBS, RangeError, RunError, RunOptions, SeedOutcome, SeedRange,
+    SeedResult, Shard, Summary, Violation, append_failure, run, run_seeds,
+};
+pub use scenario::{Mix, Op, Scenario};
+pub use sim_args::SimArgs;
+pub use simulate::{DEFAULT_THINK_MS, SimError, plants_from, run_scenario, run_seed, scenario_for};
+pub use trace::{TraceScope, TraceWriter, WORLD_TRACK, conn_track};
+pub use world::{
+    EPOCH_SECS, LIVENESS, NoSink, RunResult, SIM_SEND_QUEUE, Sink, World, gateway_config,
+};

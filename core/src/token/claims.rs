@@ -3,17 +3,19 @@
 //! so code holding one never re-checks it. This module must never accept a malformed claim
 //! as absent: a present `null`, wrong type or out-of-range value is `invalid_claim`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::permissions::{MAX_PERMISSIONS, Permission, Permissions};
 use crate::{FamilyId, Instant, Jti, Kid, UserId};
 
 use super::error::TokenError;
-use super::jws::Val;
+use super::jws::{AStr, Accept, Accepting, Key, SeenKeys, Skip, Slot, duplicate};
 
 /// Longest `email` claim, in bytes (RFC 5321 path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
@@ -138,28 +140,153 @@ impl Claims {
     }
 }
 
-/// The payload members validation reads, in the order `RawClaims::from_members` takes them.
-pub(crate) const MEMBERS: [&str; 12] = [
-    "iss",
-    "sub",
-    "jti",
-    "aud",
-    "exp",
-    "iat",
-    "token_type",
-    "nbf",
-    "permissions",
-    "email",
-    "svc_id",
-    "fam",
-];
+/// Accepts a NumericDate as the protocol allows it: a non-negative integer number of
+/// seconds that fits an [`Instant`]. A float is accepted only when it has no fractional
+/// part (`1.0`), since some JSON encoders emit integral numbers that way; `1.5`,
+/// negatives, strings, `null` and out-of-range values such as `1e308` are invalid.
+struct ANumericDate;
 
-/// Claims with every type, length and range checked, but not yet compared against the
-/// rules (issuer, audience, times).
-pub(crate) struct RawClaims<'de> {
-    pub(crate) iss: std::borrow::Cow<'de, str>,
-    pub(crate) aud: Vec<std::borrow::Cow<'de, str>>,
-    pub(crate) claims: Claims,
+impl<'de> Accept<'de> for ANumericDate {
+    type Out = Instant;
+    fn unsigned(self, n: u64) -> Option<Instant> {
+        (n <= MAX_NUMERIC_DATE).then(|| Instant::from_unix_secs(n))
+    }
+    fn float(self, f: f64) -> Option<Instant> {
+        // The range check comes first, so the cast below is exact.
+        #[allow(clippy::cast_precision_loss)]
+        let max = MAX_NUMERIC_DATE as f64;
+        if !(f.is_finite() && f >= 0.0 && f <= max && f.fract() == 0.0) {
+            return None;
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        self.unsigned(f as u64)
+    }
+}
+
+/// Accepts `aud` (a string or an array of strings) and reports whether it names the
+/// audience the expected token type needs. Nothing is allocated.
+struct AAudience<'a> {
+    wanted: &'a str,
+}
+
+impl<'de> Accept<'de> for AAudience<'_> {
+    type Out = bool;
+    fn string(self, s: Cow<'de, str>) -> Option<bool> {
+        Some(s == self.wanted)
+    }
+    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<bool>, A::Error> {
+        let (mut found, mut valid) = (false, true);
+        while let Some(item) = seq.next_element_seed(Accepting(AStr))? {
+            match item {
+                Some(s) => found |= s == self.wanted,
+                None => valid = false,
+            }
+        }
+        Ok(valid.then_some(found))
+    }
+}
+
+/// Accepts `permissions`: an array of at most 50 valid permission strings.
+struct APermissions;
+
+impl<'de> Accept<'de> for APermissions {
+    type Out = Permissions;
+    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Permissions>, A::Error> {
+        let mut grants = Vec::new();
+        let mut valid = true;
+        while let Some(item) = seq.next_element_seed(Accepting(AStr))? {
+            // Past the limit keep walking (the JSON must still be checked) but store nothing.
+            match item.as_deref().and_then(Permission::parse) {
+                Some(p) if valid && grants.len() < MAX_PERMISSIONS => grants.push(p),
+                _ => valid = false,
+            }
+        }
+        Ok(if valid {
+            Permissions::new(grants)
+        } else {
+            None
+        })
+    }
+}
+
+/// Accepts `token_type`.
+struct ATokenType;
+
+impl<'de> Accept<'de> for ATokenType {
+    type Out = TokenType;
+    fn string(self, s: Cow<'de, str>) -> Option<TokenType> {
+        s.parse().ok()
+    }
+}
+
+/// The payload, parsed once: strings borrowed from the decoded payload where possible,
+/// every member typed, unknown members only checked for duplicate keys.
+#[derive(Default)]
+pub(crate) struct Payload<'de> {
+    iss: Slot<Cow<'de, str>>,
+    sub: Slot<Cow<'de, str>>,
+    jti: Slot<Cow<'de, str>>,
+    /// Whether `aud` names the audience the seed was asked for.
+    aud: Slot<bool>,
+    exp: Slot<Instant>,
+    iat: Slot<Instant>,
+    nbf: Slot<Instant>,
+    token_type: Slot<TokenType>,
+    permissions: Slot<Permissions>,
+    email: Slot<Cow<'de, str>>,
+    svc_id: Slot<Cow<'de, str>>,
+    fam: Slot<Cow<'de, str>>,
+}
+
+/// Parses a payload, checking `aud` against `audience`.
+pub(crate) struct PayloadSeed<'a> {
+    pub(crate) audience: &'a str,
+}
+
+impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
+    type Value = Payload<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PayloadSeed<'_> {
+    type Value = Payload<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a json object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Payload<'de>, A::Error> {
+        let mut p = Payload::default();
+        let mut seen = SeenKeys::new();
+        while let Some(Key(k)) = map.next_key()? {
+            match k.as_ref() {
+                "iss" => p.iss.fill(&mut map, AStr)?,
+                "sub" => p.sub.fill(&mut map, AStr)?,
+                "jti" => p.jti.fill(&mut map, AStr)?,
+                "aud" => p.aud.fill(
+                    &mut map,
+                    AAudience {
+                        wanted: self.audience,
+                    },
+                )?,
+                "exp" => p.exp.fill(&mut map, ANumericDate)?,
+                "iat" => p.iat.fill(&mut map, ANumericDate)?,
+                "nbf" => p.nbf.fill(&mut map, ANumericDate)?,
+                "token_type" => p.token_type.fill(&mut map, ATokenType)?,
+                "permissions" => p.permissions.fill(&mut map, APermissions)?,
+                "email" => p.email.fill(&mut map, AStr)?,
+                "svc_id" => p.svc_id.fill(&mut map, AStr)?,
+                "fam" => p.fam.fill(&mut map, AStr)?,
+                _ => {
+                    if !seen.insert(k) {
+                        return Err(duplicate());
+                    }
+                    map.next_value::<Skip>()?;
+                }
+            }
+        }
+        Ok(p)
+    }
 }
 
 fn missing(claim: &'static str) -> TokenError {
@@ -170,130 +297,70 @@ fn invalid(claim: &'static str) -> TokenError {
     TokenError::InvalidClaim { claim }
 }
 
-fn required<'a, 'de>(
-    v: &'a Option<Val<'de>>,
-    claim: &'static str,
-) -> Result<&'a Val<'de>, TokenError> {
-    v.as_ref().ok_or(missing(claim))
-}
-
-fn string<'a, 'de>(v: &'a Val<'de>, claim: &'static str) -> Result<&'a str, TokenError> {
-    match v {
-        Val::Str(s) => Ok(s),
-        _ => Err(invalid(claim)),
+fn required<T>(slot: Slot<T>, claim: &'static str) -> Result<T, TokenError> {
+    match slot {
+        Slot::Valid(v) => Ok(v),
+        Slot::Absent => Err(missing(claim)),
+        Slot::Invalid => Err(invalid(claim)),
     }
 }
 
-/// A JWT NumericDate as the protocol allows it: a non-negative integer number of seconds
-/// that fits an [`Instant`]. A float is accepted only when it has no fractional part
-/// (`1.0`), since some JSON encoders emit integral numbers that way; `1.5`, negatives,
-/// strings, `null` and out-of-range values such as `1e308` are invalid.
-fn numeric_date(v: &Val<'_>, claim: &'static str) -> Result<Instant, TokenError> {
-    let secs = match *v {
-        Val::UInt(n) => n,
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Val::Float(f)
-            if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f <= MAX_NUMERIC_DATE as f64 =>
-        {
-            f as u64
-        }
-        _ => return Err(invalid(claim)),
-    };
-    if secs > MAX_NUMERIC_DATE {
-        return Err(invalid(claim));
+fn optional<T>(slot: Slot<T>, claim: &'static str) -> Result<Option<T>, TokenError> {
+    match slot {
+        Slot::Valid(v) => Ok(Some(v)),
+        Slot::Absent => Ok(None),
+        Slot::Invalid => Err(invalid(claim)),
     }
-    Ok(Instant::from_unix_secs(secs))
 }
 
-fn permissions(v: &Val<'_>) -> Result<Permissions, TokenError> {
-    let Val::Array(items) = v else {
-        return Err(TokenError::BadPermissions);
-    };
-    if items.len() > MAX_PERMISSIONS {
-        return Err(TokenError::BadPermissions);
-    }
-    let grants = items
-        .iter()
-        .map(|item| match item {
-            Val::Str(s) => Permission::parse(s).ok_or(TokenError::BadPermissions),
-            _ => Err(TokenError::BadPermissions),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Permissions::new(grants).ok_or(TokenError::BadPermissions)
+/// `svc_id`: 1..=128 characters, no control characters.
+fn svc_id(s: &str) -> Option<Arc<str>> {
+    let n = s.chars().count();
+    (n > 0 && n <= MAX_SVC_ID_LEN && !s.chars().any(char::is_control)).then(|| Arc::from(s))
 }
 
-impl<'de> RawClaims<'de> {
-    /// Type-checks the members named by [`MEMBERS`]. Required claims are checked in a fixed
-    /// order, so a token with several problems always reports the same one.
-    pub(crate) fn from_members(
-        members: [Option<Val<'de>>; MEMBERS.len()],
-        kid: Option<Kid>,
-    ) -> Result<Self, TokenError> {
-        let [
-            iss,
-            sub,
-            jti,
-            aud,
-            exp,
-            iat,
-            token_type,
-            nbf,
-            perms,
-            email,
-            svc_id,
-            fam,
-        ] = members;
-        let iss = match required(&iss, "iss")? {
-            Val::Str(s) => s.clone(),
-            _ => return Err(invalid("iss")),
+/// The rule-level facts of a payload, beyond the [`Claims`] themselves.
+pub(crate) struct Checked {
+    pub(crate) issuer_ok: bool,
+    pub(crate) audience_ok: bool,
+    pub(crate) claims: Claims,
+}
+
+impl Payload<'_> {
+    /// Checks presence, types, lengths and ranges. Claims are checked in a fixed order
+    /// (`iss`, `sub`, `jti`, `aud`, `exp`, `iat`, `token_type`, then the optional ones), so
+    /// a token with several problems always reports the same one.
+    pub(crate) fn check(self, issuer: &str, kid: Option<Kid>) -> Result<Checked, TokenError> {
+        let issuer_ok = required(self.iss, "iss")? == issuer;
+        let sub = required(self.sub, "sub")?;
+        let sub = UserId::parse(&sub).ok_or(invalid("sub"))?;
+        let jti = required(self.jti, "jti")?;
+        let jti = Jti::parse(&jti).ok_or(invalid("jti"))?;
+        let audience_ok = required(self.aud, "aud")?;
+        let exp = required(self.exp, "exp")?;
+        let iat = required(self.iat, "iat")?;
+        let token_type = required(self.token_type, "token_type")?;
+        let nbf = optional(self.nbf, "nbf")?;
+        let permissions = match self.permissions {
+            Slot::Valid(p) => p,
+            Slot::Absent => Permissions::empty(),
+            Slot::Invalid => return Err(TokenError::BadPermissions),
         };
-        let sub = UserId::parse(string(required(&sub, "sub")?, "sub")?).ok_or(invalid("sub"))?;
-        let jti = Jti::parse(string(required(&jti, "jti")?, "jti")?).ok_or(invalid("jti"))?;
-        let aud = match aud {
-            None => return Err(missing("aud")),
-            Some(Val::Str(s)) => vec![s],
-            Some(Val::Array(items)) => items
-                .into_iter()
-                .map(|v| match v {
-                    Val::Str(s) => Ok(s),
-                    _ => Err(invalid("aud")),
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            Some(_) => return Err(invalid("aud")),
+        let email = match optional(self.email, "email")? {
+            Some(e) if e.len() > MAX_EMAIL_LEN => return Err(invalid("email")),
+            e => e.map(|e| Arc::from(e.as_ref())),
         };
-        let exp = numeric_date(required(&exp, "exp")?, "exp")?;
-        let iat = numeric_date(required(&iat, "iat")?, "iat")?;
-        let token_type = string(required(&token_type, "token_type")?, "token_type")?
-            .parse::<TokenType>()
-            .map_err(|_| invalid("token_type"))?;
-        let nbf = nbf.as_ref().map(|v| numeric_date(v, "nbf")).transpose()?;
-        let permissions = match &perms {
-            None => Permissions::empty(),
-            Some(v) => permissions(v)?,
-        };
-        let email = match &email {
+        let svc_id = match optional(self.svc_id, "svc_id")? {
+            Some(s) => Some(svc_id(&s).ok_or(invalid("svc_id"))?),
             None => None,
-            Some(Val::Str(s)) if s.len() <= MAX_EMAIL_LEN => Some(Arc::from(s.as_ref())),
-            Some(_) => return Err(invalid("email")),
         };
-        let svc_id = match &svc_id {
+        let family = match optional(self.fam, "fam")? {
+            Some(f) => Some(FamilyId::parse(&f).ok_or(invalid("fam"))?),
             None => None,
-            Some(Val::Str(s))
-                if !s.is_empty()
-                    && s.chars().count() <= MAX_SVC_ID_LEN
-                    && !s.chars().any(char::is_control) =>
-            {
-                Some(Arc::from(s.as_ref()))
-            }
-            Some(_) => return Err(invalid("svc_id")),
         };
-        let family = match &fam {
-            None => None,
-            Some(v) => Some(FamilyId::parse(string(v, "fam")?).ok_or(invalid("fam"))?),
-        };
-        Ok(RawClaims {
-            iss,
-            aud,
+        Ok(Checked {
+            issuer_ok,
+            audience_ok,
             claims: Claims {
                 sub,
                 jti,

@@ -3,7 +3,6 @@
 //! Keys come from raw secrets, public PEMs or an RFC 7517 JWKS. The ring decides the
 //! algorithm of a token; it must never take an algorithm or a key from the token itself.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -18,6 +17,7 @@ use sha2::{Sha256, Sha384, Sha512};
 use crate::Kid;
 
 use super::error::KeyError;
+use super::jws::known_header;
 
 /// Shortest HMAC secret accepted (PROTOCOL.md section 1).
 pub const MIN_HMAC_SECRET_LEN: usize = 32;
@@ -208,6 +208,9 @@ pub(crate) struct KeyEntry {
     #[cfg(feature = "planted-bugs")]
     source: Vec<u8>,
     retired: bool,
+    /// The encoded header `jsonwebtoken` writes for this key, if it has a kid (see
+    /// `jws::known_header`).
+    known_header: Option<Box<[u8]>>,
 }
 
 impl fmt::Debug for KeyEntry {
@@ -278,7 +281,6 @@ fn verify_public(alg: Algorithm, key: &DecodingKey, message: &[u8], signature: &
 #[derive(Clone, Debug, Default)]
 pub struct KeyRing {
     keys: Vec<KeyEntry>,
-    by_kid: BTreeMap<Kid, usize>,
     /// Bumped on every change, so caches of validation results can tell they are stale.
     generation: u64,
 }
@@ -427,17 +429,14 @@ impl KeyRing {
         if self.keys.len() >= MAX_KEYS {
             return Err(KeyError::TooManyKeys { max: MAX_KEYS });
         }
-        match &kid {
-            Some(k) if self.by_kid.contains_key(k) => return Err(KeyError::DuplicateKid),
-            Some(k) => {
-                self.by_kid.insert(k.clone(), self.keys.len());
-            }
-            None if self.keys.iter().any(|e| e.kid.is_none()) => {
-                return Err(KeyError::DuplicateKid);
-            }
-            None => {}
+        // Also at most one key without a kid: such a key is only usable as the ring's
+        // only key, and two would be indistinguishable.
+        if self.keys.iter().any(|e| e.kid == kid) {
+            return Err(KeyError::DuplicateKid);
         }
+        let known_header = kid.as_ref().and_then(|k| known_header(k, alg));
         self.keys.push(KeyEntry {
+            known_header,
             kid,
             alg,
             material,
@@ -452,8 +451,11 @@ impl KeyRing {
     /// Retires the key `kid`: from now on its tokens fail with `key_retired`, including
     /// tokens already in a validator's cache.
     pub fn retire(&mut self, kid: &Kid) -> Result<(), KeyError> {
-        let i = *self.by_kid.get(kid).ok_or(KeyError::UnknownKid)?;
-        let entry = self.keys.get_mut(i).ok_or(KeyError::UnknownKid)?;
+        let entry = self
+            .keys
+            .iter_mut()
+            .find(|e| e.kid.as_ref() == Some(kid))
+            .ok_or(KeyError::UnknownKid)?;
         entry.retired = true;
         self.generation = self.generation.wrapping_add(1);
         Ok(())
@@ -472,15 +474,23 @@ impl KeyRing {
     /// The key for a token's `kid`: by id, or the ring's only key when there is no `kid`.
     pub(crate) fn select(&self, kid: Option<&str>) -> Option<&KeyEntry> {
         match kid {
-            Some(k) => {
-                let kid = Kid::parse(k)?;
-                self.keys.get(*self.by_kid.get(&kid)?)
-            }
+            // A linear scan over at most `MAX_KEYS` keys: no allocation for the lookup key.
+            Some(k) => self
+                .keys
+                .iter()
+                .find(|e| e.kid.as_ref().is_some_and(|kid| kid.as_str() == k)),
             None => match self.keys.as_slice() {
                 [only] => Some(only),
                 _ => None,
             },
         }
+    }
+
+    /// The key whose known header segment is exactly `segment`, if any.
+    pub(crate) fn by_known_header(&self, segment: &[u8]) -> Option<&KeyEntry> {
+        self.keys
+            .iter()
+            .find(|e| e.known_header.as_deref() == Some(segment))
     }
 
     pub(crate) fn generation(&self) -> u64 {

@@ -6,11 +6,11 @@
 use crate::Instant;
 use crate::plant::Plants;
 
-use super::claims::{Claims, MEMBERS, RawClaims, TokenType};
+use super::claims::{Claims, PayloadSeed, TokenType};
 use super::error::{TokenError, TokenPart};
 #[cfg(test)]
 use super::jws::verify_signature;
-use super::jws::{self, parse_object};
+use super::jws::{self, Scratch, parse_json};
 use super::keys::KeyRing;
 use super::rules::TokenRules;
 
@@ -38,18 +38,23 @@ pub(crate) fn validate_with(
     expected: TokenType,
     plants: Plants,
 ) -> Result<Claims, TokenError> {
-    let verified = jws::verify(token, ring, rules, plants)?;
-    let members = parse_object(TokenPart::Payload, &verified.payload, MEMBERS)?;
-    let raw = RawClaims::from_members(members, verified.key.kid().cloned())?;
-    if raw.iss != rules.issuer {
+    let mut scratch = Scratch::new();
+    let verified = jws::verify(token, ring, rules, plants, &mut scratch)?;
+    let audience = rules.audience_for(expected);
+    let payload = parse_json(
+        TokenPart::Payload,
+        verified.payload,
+        PayloadSeed { audience },
+    )?;
+    let checked = payload.check(&rules.issuer, verified.key.kid().cloned())?;
+    if !checked.issuer_ok {
         return Err(TokenError::WrongIssuer);
     }
-    let claims = raw.claims;
+    let claims = checked.claims;
     if claims.token_type() != expected {
         return Err(TokenError::WrongTokenType);
     }
-    let audience = rules.audience_for(expected);
-    if !raw.aud.iter().any(|a| a == audience) {
+    if !checked.audience_ok {
         return Err(TokenError::WrongAudience);
     }
     check_times(&claims, now, rules)?;
@@ -413,6 +418,28 @@ mod tests {
     }
 
     #[test]
+    fn validate_duplicate_among_many_unknown_keys_malformed() {
+        let h = r#"{"alg":"HS256","kid":"hs"}"#;
+        let sign = |p: &str| sign_raw(h, p, Algorithm::HS256, &hs_key());
+        let extra: String = (0..20).map(|i| format!(r#""x{i}":{i},"#)).collect();
+        let distinct = base_claims()
+            .to_string()
+            .replacen('{', &format!("{{{extra}"), 1);
+        assert_eq!(code(&sign(&distinct)), "accepted");
+        for dup in ["x0", "x7", "x8", "x19"] {
+            let p = distinct.replacen('{', &format!(r#"{{"{dup}":0,"#), 1);
+            assert_eq!(
+                check(&sign(&p)),
+                Err(TokenError::malformed(
+                    TokenPart::Payload,
+                    MalformedReason::DuplicateKey
+                )),
+                "{dup}"
+            );
+        }
+    }
+
+    #[test]
     fn validate_non_json_or_non_object_malformed() {
         let h = r#"{"alg":"HS256","kid":"hs"}"#;
         let sign = |p: &str| sign_raw(h, p, Algorithm::HS256, &hs_key());
@@ -687,6 +714,50 @@ mod tests {
             verify_signature(forged.as_bytes(), &ring(), &TokenRules::default()),
             Err(TokenError::BadSignature)
         );
+    }
+
+    #[test]
+    fn validate_jsonwebtoken_encoded_header_uses_known_header_same_rules() {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some("hs".to_string());
+        let token = jsonwebtoken::encode(&header, &base_claims(), &hs_key()).unwrap();
+        let segment = token.split('.').next().unwrap();
+        let r = ring();
+        assert_eq!(
+            r.by_known_header(segment.as_bytes()).and_then(|k| k.kid()),
+            Some(&kid("hs"))
+        );
+        assert_eq!(check(&token).map(|c| c.kid().cloned()), Ok(Some(kid("hs"))));
+        // Same header, wrong secret: the shortcut skips parsing, never the signature.
+        let forged = jsonwebtoken::encode(
+            &header,
+            &base_claims(),
+            &EncodingKey::from_secret(&[9u8; 32]).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(check(&forged), Err(TokenError::BadSignature));
+        let mut retired = ring();
+        retired.retire(&kid("hs")).unwrap();
+        let got = validate(
+            token.as_bytes(),
+            now(),
+            &retired,
+            &TokenRules::default(),
+            TokenType::Access,
+        );
+        assert_eq!(got, Err(TokenError::KeyRetired));
+    }
+
+    #[test]
+    fn known_header_parses_to_its_own_key_for_every_algorithm() {
+        for alg in Algorithm::ALL {
+            let encoded = jws::known_header(&kid("k1"), alg).unwrap();
+            let json =
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &encoded)
+                    .unwrap();
+            let v: Value = serde_json::from_slice(&json).unwrap();
+            assert_eq!(v, json!({"typ": "JWT", "alg": alg.name(), "kid": "k1"}));
+        }
     }
 
     #[cfg(feature = "planted-bugs")]

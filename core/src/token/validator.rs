@@ -136,7 +136,10 @@ impl Validator {
             .saturating_add(self.rules.leeway())
             .saturating_add(self.rules.max_iat_future());
         self.revocations.prune(now, self.rules.leeway(), max_age);
-        self.cache.prune(now);
+        // The planted bug ignores `exp` everywhere in the cache: hits and expiry alike.
+        if !planted!(self.plants, CacheIgnoresExp) {
+            self.cache.prune(now);
+        }
     }
 
     /// The key ring.
@@ -180,6 +183,13 @@ mod tests {
 
     fn secs(s: u64) -> Instant {
         Instant::from_unix_secs(s)
+    }
+
+    #[test]
+    fn validator_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Validator>();
+        assert_send_sync::<Claims>();
     }
 
     #[test]

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod probe;
 mod serve;
+mod sim;
 mod token;
 
 /// Gauntlet: simulate, fuzz and inspect the JWT-authenticated WebSocket gateway.
@@ -25,6 +26,9 @@ pub(crate) struct Cli {
 /// Every `gauntlet` subcommand.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Run the deterministic simulation: users, attackers and faults against the gateway,
+    /// with every invariant checked after every step.
+    Sim(gauntlet_sim::SimArgs),
     /// Mint and verify JWTs with the gateway's own rules.
     Token(token::TokenCommand),
     /// Run the gateway on real sockets (tokio + tungstenite).
@@ -48,6 +52,9 @@ pub(crate) enum CliError {
     /// The `token` command failed.
     #[error(transparent)]
     Token(#[from] token::TokenCliError),
+    /// The `sim` command failed.
+    #[error(transparent)]
+    Sim(#[from] sim::SimCliError),
     /// The `serve` command failed.
     #[error(transparent)]
     Serve(#[from] serve::ServeError),
@@ -65,6 +72,7 @@ impl CliError {
         match self {
             CliError::Io(e) => e.kind() == io::ErrorKind::BrokenPipe,
             CliError::Token(e) => e.is_broken_pipe(),
+            CliError::Sim(e) => e.is_broken_pipe(),
             CliError::Serve(e) => e.is_broken_pipe(),
             CliError::Probe(e) => e.is_broken_pipe(),
         }
@@ -81,6 +89,7 @@ impl Cli {
     ) -> Result<Outcome, CliError> {
         match self.command {
             Command::Token(cmd) => Ok(cmd.run(stdin, stdout, stderr)?),
+            Command::Sim(args) => Ok(sim::run_sim(args, stdout, stderr)?),
             Command::Serve(cmd) => Ok(cmd.run(stdout, stderr)?),
             Command::Probe(cmd) => Ok(cmd.run(stdout)?),
         }

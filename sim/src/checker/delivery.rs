@@ -1,0 +1,191 @@
+//! Delivery: every stream event a connection receives is byte-identical to the log's, none
+//! twice, live events in order, `resume` picks up exactly after the client's `last_seq` (or
+//! says where the retained stream starts), and at quiescence every open connection has every
+//! event of its user's stream since it opened.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use gauntlet_core::{ConnId, Event, UserId};
+
+use super::{Checker, EndState, Failure, Obs};
+
+#[derive(Default)]
+struct ConnTrack {
+    live_from: u64,
+    live_last: u64,
+    backfill_last: u64,
+    received: BTreeSet<u64>,
+    resume_from: Option<u64>,
+    gap_oldest: Option<u64>,
+}
+
+#[derive(Default)]
+pub(crate) struct DeliveryChecker {
+    streams: BTreeMap<UserId, Vec<Arc<str>>>,
+    conns: BTreeMap<ConnId, ConnTrack>,
+}
+
+const NAME: &str = "delivery";
+
+impl DeliveryChecker {
+    fn on_log(&mut self, entries: &[gauntlet_core::LogEntry]) -> Result<(), Failure> {
+        for e in entries {
+            match &e.event {
+                Event::StreamAppended { user, entry } => {
+                    let s = self.streams.entry(user.clone()).or_default();
+                    if entry.seq.get() != s.len() as u64 + 1 {
+                        return Err(Failure::new(
+                            NAME,
+                            format!("{user}: seq {} appended after {}", entry.seq.get(), s.len()),
+                        ));
+                    }
+                    s.push(entry.frame.clone());
+                }
+                Event::SessionOpened { conn, identity, .. } => {
+                    let live_from = self.streams.get(&identity.user).map_or(0, Vec::len) as u64 + 1;
+                    self.conns.insert(
+                        *conn,
+                        ConnTrack {
+                            live_from,
+                            ..ConnTrack::default()
+                        },
+                    );
+                }
+                Event::SessionClosed { conn, .. } => {
+                    self.conns.remove(conn);
+                }
+                Event::Restarted => self.conns.clear(),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn on_frame(
+        &mut self,
+        conn: ConnId,
+        user: &UserId,
+        frame: &Arc<str>,
+        json: &serde_json::Value,
+    ) -> Result<(), Failure> {
+        let Some(t) = self.conns.get_mut(&conn) else {
+            return Ok(());
+        };
+        let kind = json.get("type").and_then(|v| v.as_str()).unwrap_or("");
+        if kind == "error" && json.get("code").and_then(|v| v.as_str()) == Some("RESUME_GAP") {
+            t.gap_oldest = json.get("oldest_seq").and_then(serde_json::Value::as_u64);
+            return Ok(());
+        }
+        if kind == "resumed" {
+            let from = json
+                .get("from_seq")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
+            let asked = t.resume_from.map_or(0, |l| l + 1);
+            if from != asked && Some(from) != t.gap_oldest {
+                return Err(Failure::new(
+                    NAME,
+                    format!(
+                        "{conn}: resume after {} started at {from} without a RESUME_GAP",
+                        asked.saturating_sub(1)
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+        let Some(seq) = json.get("seq").and_then(serde_json::Value::as_u64) else {
+            return Ok(());
+        };
+        let stored = self
+            .streams
+            .get(user)
+            .and_then(|s| s.get(seq.saturating_sub(1) as usize));
+        if stored.map(|f| &**f) != Some(&**frame) {
+            return Err(Failure::new(
+                NAME,
+                format!("{conn}: seq {seq} of {user} differs from the log"),
+            ));
+        }
+        if !t.received.insert(seq) {
+            return Err(Failure::new(
+                NAME,
+                format!("{conn}: seq {seq} delivered twice"),
+            ));
+        }
+        if seq >= t.live_from {
+            if seq <= t.live_last {
+                return Err(Failure::new(
+                    NAME,
+                    format!("{conn}: live seq {seq} after {}", t.live_last),
+                ));
+            }
+            t.live_last = seq;
+        } else {
+            if seq <= t.backfill_last {
+                return Err(Failure::new(
+                    NAME,
+                    format!("{conn}: resumed seq {seq} after {}", t.backfill_last),
+                ));
+            }
+            if t.backfill_last == 0 {
+                let expected = t.resume_from.map_or(1, |l| l + 1);
+                if seq != expected && Some(seq) != t.gap_oldest {
+                    return Err(Failure::new(
+                        NAME,
+                        format!("{conn}: resume after {} began with seq {seq}", expected - 1),
+                    ));
+                }
+            }
+            t.backfill_last = seq;
+        }
+        Ok(())
+    }
+}
+
+impl Checker for DeliveryChecker {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn observe(&mut self, obs: &Obs<'_>) -> Result<(), Failure> {
+        match obs {
+            Obs::Log(entries) => self.on_log(entries),
+            Obs::Frame {
+                conn,
+                session_user,
+                frame,
+                json,
+                ..
+            } => self.on_frame(*conn, session_user, frame, json),
+            Obs::ResumeSent { conn, last_seq } => {
+                if let Some(t) = self.conns.get_mut(conn) {
+                    t.resume_from = Some(*last_seq);
+                    t.backfill_last = 0;
+                    t.gap_oldest = None;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn finish(&mut self, end: &EndState<'_>) -> Result<(), Failure> {
+        if !end.quiescent {
+            return Ok(());
+        }
+        for (conn, user) in end.open {
+            let Some(t) = self.conns.get(conn) else {
+                continue;
+            };
+            let total = self.streams.get(user).map_or(0, Vec::len) as u64;
+            if let Some(missing) = (t.live_from..=total).find(|s| !t.received.contains(s)) {
+                return Err(Failure::new(
+                    NAME,
+                    format!("{conn} of {user} never received seq {missing} (of {total})"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,35 @@
+//! User isolation: a connection only ever receives its own user's events.
+
+use super::{Checker, EndState, Failure, Obs};
+
+#[derive(Default)]
+pub(crate) struct IsolationChecker;
+
+impl Checker for IsolationChecker {
+    fn name(&self) -> &'static str {
+        "isolation"
+    }
+
+    fn observe(&mut self, obs: &Obs<'_>) -> Result<(), Failure> {
+        if let Obs::Frame {
+            conn,
+            session_user,
+            json,
+            ..
+        } = obs
+            && let Some(owner) = json.get("user_id").and_then(|u| u.as_str())
+            && owner != session_user.as_str()
+        {
+            let kind = json.get("type").and_then(|t| t.as_str()).unwrap_or("?");
+            return Err(Failure::new(
+                self.name(),
+                format!("{conn} of user {session_user} received {kind} of user {owner}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _end: &EndState<'_>) -> Result<(), Failure> {
+        Ok(())
+    }
+}

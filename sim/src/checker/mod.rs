@@ -1,0 +1,127 @@
+//! Invariants as code: one checker per invariant, each fed the same stream of
+//! observations and asked again at the end of the run.
+//!
+//! Checkers see only what the world observes: the gateway's event log, what each client
+//! connection received, handshake verdicts with the ground truth about the credential used,
+//! and the gateway's size counters. They never reach into core internals, so a checker
+//! cannot be fooled by the code it checks (TigerBeetle routes replica events the same way).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use gauntlet_core::{ConnId, GatewayStats, Instant, LogEntry, UserId};
+
+mod auth;
+mod bounds;
+mod delivery;
+mod five_events;
+mod isolation;
+mod rate_limit;
+
+pub(crate) use auth::{AuthChecker, CredTruth};
+pub(crate) use bounds::BoundsChecker;
+pub(crate) use delivery::DeliveryChecker;
+pub(crate) use five_events::FiveEventsChecker;
+pub(crate) use isolation::IsolationChecker;
+pub(crate) use rate_limit::RateLimitChecker;
+
+/// One thing the world saw.
+#[derive(Debug)]
+pub(crate) enum Obs<'a> {
+    /// The gateway appended these log entries.
+    Log(&'a [LogEntry]),
+    /// A handshake got its verdict.
+    Handshake {
+        at: Instant,
+        truth: &'a CredTruth,
+        accepted_as: Option<&'a UserId>,
+        reject_code: Option<&'static str>,
+    },
+    /// A client connection received a text frame (already parsed once).
+    Frame {
+        conn: ConnId,
+        session_user: &'a UserId,
+        frame: &'a Arc<str>,
+        json: &'a serde_json::Value,
+    },
+    /// A client connection asked to resume from `last_seq`.
+    ResumeSent { conn: ConnId, last_seq: u64 },
+    /// A text frame reached the gateway; `accepted` means it was charged to the user's bucket.
+    Inbound {
+        at: Instant,
+        user: &'a UserId,
+        accepted: bool,
+    },
+    /// A `reauth` was answered `reauthenticated`.
+    Reauthed { at: Instant, truth: &'a CredTruth },
+    /// The auth service issued a revocation (at true time `at`).
+    Revocation {
+        at: Instant,
+        revocation: &'a gauntlet_core::token::Revocation,
+    },
+    /// The auth service answered a flow it must have refused.
+    AuthServiceMisbehaved { what: String },
+    /// Size counters, sampled.
+    Stats(&'a GatewayStats),
+}
+
+/// A failed invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub(crate) invariant: &'static str,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(invariant: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            invariant,
+            message: message.into(),
+        }
+    }
+}
+
+/// What the end-of-run checks need.
+pub(crate) struct EndState<'a> {
+    /// Connections still open at the end, with their user.
+    pub(crate) open: &'a BTreeMap<ConnId, UserId>,
+    /// Whether the run reached quiescence (liveness phase finished with no fault).
+    pub(crate) quiescent: bool,
+}
+
+/// A checker of one invariant.
+pub(crate) trait Checker {
+    /// The invariant's name (its module).
+    fn name(&self) -> &'static str;
+    /// Checks one observation.
+    fn observe(&mut self, obs: &Obs<'_>) -> Result<(), Failure>;
+    /// Checks what must hold once the run is over.
+    fn finish(&mut self, end: &EndState<'_>) -> Result<(), Failure>;
+}
+
+/// Every checker, in a fixed order.
+pub(crate) struct Checkers {
+    list: Vec<Box<dyn Checker + Send>>,
+}
+
+impl Checkers {
+    pub(crate) fn new(config: &gauntlet_core::Config) -> Self {
+        let list: Vec<Box<dyn Checker + Send>> = vec![
+            Box::new(IsolationChecker),
+            Box::new(FiveEventsChecker::default()),
+            Box::new(DeliveryChecker::default()),
+            Box::new(AuthChecker::new(config)),
+            Box::new(RateLimitChecker::new(config.limits.user_rate)),
+            Box::new(BoundsChecker::new(config)),
+        ];
+        Self { list }
+    }
+
+    pub(crate) fn observe(&mut self, obs: &Obs<'_>) -> Result<(), Failure> {
+        self.list.iter_mut().try_for_each(|c| c.observe(obs))
+    }
+
+    pub(crate) fn finish(&mut self, end: &EndState<'_>) -> Result<(), Failure> {
+        self.list.iter_mut().try_for_each(|c| c.finish(end))
+    }
+}

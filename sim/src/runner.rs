@@ -1,0 +1,875 @@
+//! Running many seeds: seed ranges, shards, worker threads, the failures file.
+//!
+//! [`run_seeds`] runs a closure `seed -> SeedOutcome` over the seeds of a [`SeedRange`]
+//! that belong to a [`Shard`] (`seed % N == I`), on `jobs` threads, and hands results to a
+//! sink **in seed order** whatever the thread count: each seed's run is single-threaded and
+//! independent, so the outcomes, and the order they are reported in, do not depend on
+//! `--jobs`. With stop-on-failure the run stops at the lowest failing seed, and every seed
+//! below it is still run and reported, so even the stopping point is independent of `jobs`.
+//!
+//! [`run`] ties a whole `gauntlet sim` invocation together on top of it: reporter, progress
+//! bar, failures file.
+//!
+//! This is the one place in the simulator that spawns threads and reads the wall clock
+//! (to report wall time per seed); neither reaches a [`SeedOutcome`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::SimConfig;
+use crate::progress::Progress;
+use crate::report::Reporter;
+
+/// Longest `A..B` or `I/N` argument accepted (two u64s and a separator fit easily).
+const MAX_ARG_LEN: usize = 64;
+/// Failing seeds remembered in a [`Summary`]; the count is always exact.
+pub const MAX_FAILED_SEEDS: usize = 1000;
+/// Largest `--jobs`.
+pub const MAX_JOBS: usize = 1024;
+
+/// Why a `--seeds A..B` or `--shard I/N` argument was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    /// The argument is longer than any valid one.
+    #[error("argument too long ({len} bytes, max {MAX_ARG_LEN})")]
+    TooLong {
+        /// Its length.
+        len: usize,
+    },
+    /// `--seeds` is not of the form `A..B`.
+    #[error("expected a seed range A..B (B exclusive), got {0:?}")]
+    SeedSyntax(String),
+    /// `--shard` is not of the form `I/N`.
+    #[error("expected a shard I/N, got {0:?}")]
+    ShardSyntax(String),
+    /// A number does not parse as a `u64` (or `u32` for shards).
+    #[error("invalid number {0:?}")]
+    Number(String),
+    /// `A..B` with `B <= A` contains no seed.
+    #[error("empty seed range {start}..{end}")]
+    EmptySeeds {
+        /// Start (inclusive).
+        start: u64,
+        /// End (exclusive).
+        end: u64,
+    },
+    /// `I/0`: there is no shard of zero.
+    #[error("shard count must be at least 1")]
+    ZeroShards,
+    /// `I/N` with `I >= N`.
+    #[error("shard index {index} out of range for {count} shards")]
+    ShardIndex {
+        /// The index.
+        index: u32,
+        /// The shard count.
+        count: u32,
+    },
+}
+
+/// A non-empty range of seeds, inclusive at both ends internally (so any `u64` can be a
+/// single seed) and written `A..B` with `B` exclusive, like a Rust range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeedRange {
+    first: u64,
+    last: u64,
+}
+
+impl SeedRange {
+    /// Just `seed`.
+    pub const fn single(seed: u64) -> Self {
+        Self {
+            first: seed,
+            last: seed,
+        }
+    }
+
+    /// `start..end` (end exclusive); empty ranges are an error.
+    pub fn new(start: u64, end: u64) -> Result<Self, RangeError> {
+        if end <= start {
+            return Err(RangeError::EmptySeeds { start, end });
+        }
+        Ok(Self {
+            first: start,
+            last: end - 1,
+        })
+    }
+
+    /// The first seed.
+    pub const fn first(&self) -> u64 {
+        self.first
+    }
+
+    /// The last seed (inclusive).
+    pub const fn last(&self) -> u64 {
+        self.last
+    }
+
+    /// Number of seeds (saturating at `u64::MAX` for the full range).
+    pub const fn len(&self) -> u64 {
+        (self.last - self.first).saturating_add(1)
+    }
+
+    /// Always false: a range holds at least one seed.
+    pub const fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Whether this is a single seed.
+    pub const fn is_single(&self) -> bool {
+        self.first == self.last
+    }
+
+    /// The seeds of this range that belong to `shard`, ascending.
+    pub fn shard_seeds(&self, shard: Shard) -> impl Iterator<Item = u64> + use<> {
+        let count = u64::from(shard.count);
+        let index = u64::from(shard.index);
+        // First seed >= `first` with seed % count == index.
+        let offset = (index + count - self.first % count) % count;
+        let last = self.last;
+        let start = self.first.checked_add(offset);
+        let step = usize::try_from(count).unwrap_or(usize::MAX);
+        start
+            .into_iter()
+            .flat_map(move |s| (s..=last).step_by(step))
+    }
+
+    /// Number of seeds of this range in `shard`.
+    pub fn shard_len(&self, shard: Shard) -> u64 {
+        let count = u64::from(shard.count);
+        let index = u64::from(shard.index);
+        let offset = (index + count - self.first % count) % count;
+        match self.first.checked_add(offset) {
+            Some(s) if s <= self.last => (self.last - s) / count + 1,
+            _ => 0,
+        }
+    }
+}
+
+impl fmt::Display for SeedRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..{}", self.first, u128::from(self.last) + 1)
+    }
+}
+
+impl Serialize for SeedRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+fn parse_num<T: FromStr>(s: &str) -> Result<T, RangeError> {
+    // `u64::from_str` accepts a leading '+'; a seed is written plainly.
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RangeError::Number(s.to_owned()));
+    }
+    s.parse().map_err(|_| RangeError::Number(s.to_owned()))
+}
+
+impl FromStr for SeedRange {
+    type Err = RangeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() > MAX_ARG_LEN {
+            return Err(RangeError::TooLong { len: s.len() });
+        }
+        let (a, b) = s
+            .split_once("..")
+            .ok_or_else(|| RangeError::SeedSyntax(s.to_owned()))?;
+        Self::new(parse_num(a)?, parse_num(b)?)
+    }
+}
+
+/// Shard `index` of `count`: seed `s` belongs to it when `s % count == index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    index: u32,
+    count: u32,
+}
+
+impl Shard {
+    /// The whole range (`0/1`).
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Shard `index` of `count`.
+    pub fn new(index: u32, count: u32) -> Result<Self, RangeError> {
+        if count == 0 {
+            return Err(RangeError::ZeroShards);
+        }
+        if index >= count {
+            return Err(RangeError::ShardIndex { index, count });
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Whether `seed` belongs to this shard.
+    pub fn contains(&self, seed: u64) -> bool {
+        seed % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Serialize for Shard {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = RangeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() > MAX_ARG_LEN {
+            return Err(RangeError::TooLong { len: s.len() });
+        }
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| RangeError::ShardSyntax(s.to_owned()))?;
+        Self::new(parse_num(i)?, parse_num(n)?)
+    }
+}
+
+/// An invariant violation found in one seed's run, as the reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The invariant's name (its checker module, e.g. `isolation`).
+    pub invariant: String,
+    /// The step (popped event number) at which the checker failed.
+    pub step: u64,
+    /// What was wrong, in one line.
+    pub message: String,
+    /// The last events before the failure, oldest first (reports show at most
+    /// [`crate::report::MAX_LAST_EVENTS`]).
+    pub last_events: Vec<String>,
+}
+
+/// The deterministic result of one seed's run: a pure function of the seed and config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedOutcome {
+    /// The seed.
+    pub seed: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Virtual time covered.
+    pub simulated: Duration,
+    /// Hash of the final gateway state (SHA-256).
+    pub state_hash: [u8; 32],
+    /// The first violation, if any invariant failed.
+    pub violation: Option<Violation>,
+}
+
+impl SeedOutcome {
+    /// Whether every invariant held.
+    pub fn passed(&self) -> bool {
+        self.violation.is_none()
+    }
+}
+
+/// A seed's outcome plus the wall time it took (which is not deterministic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedResult {
+    /// The deterministic part.
+    pub outcome: SeedOutcome,
+    /// Wall-clock time of the run.
+    pub wall: Duration,
+}
+
+/// How to run a seed range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Seeds to consider.
+    pub seeds: SeedRange,
+    /// Which of them this process runs.
+    pub shard: Shard,
+    /// Worker threads.
+    pub jobs: NonZeroUsize,
+    /// Stop after the lowest failing seed.
+    pub stop_on_failure: bool,
+}
+
+/// Totals over a run, in seed order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Seeds run.
+    pub seeds: u64,
+    /// Seeds where every invariant held.
+    pub passed: u64,
+    /// Seeds with a violation.
+    pub failed: u64,
+    /// The first [`MAX_FAILED_SEEDS`] failing seeds, ascending.
+    pub failed_seeds: Vec<u64>,
+    /// Events over all seeds.
+    pub events: u64,
+    /// Virtual time over all seeds.
+    pub simulated: Duration,
+    /// Wall time of the whole run (not the sum over seeds: threads overlap).
+    pub wall: Duration,
+}
+
+impl Summary {
+    fn add(&mut self, r: &SeedOutcome) {
+        self.seeds += 1;
+        self.events = self.events.saturating_add(r.events);
+        self.simulated = self.simulated.saturating_add(r.simulated);
+        if r.passed() {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+            if self.failed_seeds.len() < MAX_FAILED_SEEDS {
+                self.failed_seeds.push(r.seed);
+            }
+        }
+    }
+
+    /// Events per wall-clock second (integer, 0 for a zero-length run).
+    pub fn events_per_sec(&self) -> u64 {
+        let nanos = self.wall.as_nanos();
+        if nanos == 0 {
+            return 0;
+        }
+        u64::try_from(u128::from(self.events) * 1_000_000_000 / nanos).unwrap_or(u64::MAX)
+    }
+}
+
+/// The wall clock, read only to report how long things took.
+#[allow(clippy::disallowed_methods)] // wall time is reported, never fed into a seed's run
+fn wall_now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+fn timed<F: Fn(u64) -> SeedOutcome>(run: &F, seed: u64) -> SeedResult {
+    let started = wall_now();
+    let outcome = run(seed);
+    SeedResult {
+        outcome,
+        wall: started.elapsed(),
+    }
+}
+
+/// Runs the seeds of `opts` and passes each result to `sink` in ascending seed order.
+///
+/// `run` must be deterministic in its seed; it is called from `opts.jobs` threads at once.
+/// If `sink` fails (e.g. stdout is a closed pipe), no further seed is started and the error
+/// is returned once running seeds finish. A panic in `run` is a bug and propagates once the
+/// other workers finish.
+pub fn run_seeds<F, S, E>(opts: &RunOptions, run: F, mut sink: S) -> Result<Summary, E>
+where
+    F: Fn(u64) -> SeedOutcome + Sync,
+    S: FnMut(&SeedResult) -> Result<(), E>,
+{
+    let started = wall_now();
+    let mut summary = Summary::default();
+    let mut emit = |r: SeedResult| -> Result<(), E> {
+        summary.add(&r.outcome);
+        sink(&r)
+    };
+    let jobs = opts.jobs.get().min(MAX_JOBS);
+    if jobs == 1 {
+        for seed in opts.seeds.shard_seeds(opts.shard) {
+            let r = timed(&run, seed);
+            let failed = !r.outcome.passed();
+            emit(r)?;
+            if failed && opts.stop_on_failure {
+                break;
+            }
+        }
+    } else {
+        run_parallel(opts, jobs, &run, emit)?;
+    }
+    summary.wall = started.elapsed();
+    Ok(summary)
+}
+
+/// The multi-threaded path of [`run_seeds`]: workers claim the shard's seeds in ascending
+/// order from a shared counter; the calling thread reorders results by seed.
+fn run_parallel<F, S, E>(opts: &RunOptions, jobs: usize, run: &F, mut emit: S) -> Result<(), E>
+where
+    F: Fn(u64) -> SeedOutcome + Sync,
+    S: FnMut(SeedResult) -> Result<(), E>,
+{
+    let seeds = opts.seeds;
+    let shard = opts.shard;
+    let total = seeds.shard_len(shard);
+    let step = u64::from(shard.count);
+    let Some(first) = seeds.shard_seeds(shard).next() else {
+        return Ok(());
+    };
+    let next = AtomicU64::new(0);
+    // Highest seed still worth starting: lowered to the lowest failing seed with
+    // stop-on-failure, and to nothing once the sink fails.
+    let claim_limit = AtomicU64::new(u64::MAX);
+    let stop_on_failure = opts.stop_on_failure;
+    let (tx, rx) = mpsc::channel::<SeedResult>();
+
+    // Threads are allowed here only: seeds are independent single-threaded runs, results are
+    // reordered by seed below, so nothing observable depends on scheduling.
+    #[allow(clippy::disallowed_methods)]
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let tx = tx.clone();
+            let next = &next;
+            let claim_limit = &claim_limit;
+            scope.spawn(move || {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= total {
+                        return;
+                    }
+                    let seed = first + k * step;
+                    if seed > claim_limit.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let r = timed(run, seed);
+                    if stop_on_failure && !r.outcome.passed() {
+                        claim_limit.fetch_min(seed, Ordering::Relaxed);
+                    }
+                    if tx.send(r).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+
+        // Emit in seed order: hold results until every lower seed has arrived.
+        let mut pending: BTreeMap<u64, SeedResult> = BTreeMap::new();
+        let mut expected = first;
+        let mut done = false;
+        for r in &rx {
+            pending.insert(r.outcome.seed, r);
+            while !done {
+                let Some(r) = pending.remove(&expected) else {
+                    break;
+                };
+                let failed = !r.outcome.passed();
+                if let Err(e) = emit(r) {
+                    // Start nothing new; workers finish their current seed and see the
+                    // closed channel or the limit.
+                    claim_limit.store(0, Ordering::Relaxed);
+                    next.store(total, Ordering::Relaxed);
+                    return Err(e);
+                }
+                done = failed && stop_on_failure;
+                expected = expected.saturating_add(step);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Why a run stopped before reporting every seed (violations are results, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Writing the report failed (e.g. stdout closed; the CLI treats a broken pipe as success).
+    #[error("writing the report failed")]
+    Report(#[source] io::Error),
+    /// Appending a failing seed to the failures file failed.
+    #[error("appending to failures file {path:?} failed")]
+    Failures {
+        /// The failures file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Runs every seed of `cfg` through `world` and reports: the start, each seed in seed order
+/// (a failing seed is appended to the failures file *before* it is printed, so a lost log
+/// loses nothing), the progress bar on stderr, and the summary.
+///
+/// `world(cfg, seed)` is the whole simulation of one seed; it must be deterministic.
+pub fn run<F>(cfg: &SimConfig, world: F, reporter: &mut dyn Reporter) -> Result<Summary, RunError>
+where
+    F: Fn(&SimConfig, u64) -> SeedOutcome + Sync,
+{
+    reporter.start(cfg).map_err(RunError::Report)?;
+    let mut progress = Progress::for_run(cfg);
+    let summary = run_seeds(
+        &cfg.run_options(),
+        |seed| world(cfg, seed),
+        |r: &SeedResult| {
+            progress.seed_done(r);
+            if let Some(v) = &r.outcome.violation {
+                let seed = r.outcome.seed;
+                append_failure(
+                    cfg.failures_path(),
+                    seed,
+                    &v.invariant,
+                    &cfg.repro_command(seed),
+                )
+                .map_err(|source| RunError::Failures {
+                    path: cfg.failures_path().to_path_buf(),
+                    source,
+                })?;
+            }
+            progress
+                .suspend(|| reporter.seed(cfg, r))
+                .map_err(RunError::Report)
+        },
+    );
+    progress.finish();
+    let summary = summary?;
+    reporter.summary(cfg, &summary).map_err(RunError::Report)?;
+    Ok(summary)
+}
+
+/// Appends one line `seed<TAB>invariant<TAB>repro command` to the failures file, creating it
+/// if needed, so a failing seed survives the loss of a CI log.
+pub fn append_failure(path: &Path, seed: u64, invariant: &str, repro: &str) -> io::Result<()> {
+    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    // Tabs and newlines inside fields would break the line format.
+    let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
+    writeln!(f, "{seed}\t{}\t{}", clean(invariant), clean(repro))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake world: deterministic in the seed; seeds divisible by 7 (except 0) fail.
+    fn fake(seed: u64) -> SeedOutcome {
+        let mut hash = [0u8; 32];
+        hash[..8].copy_from_slice(&seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+        SeedOutcome {
+            seed,
+            events: seed * 10 + 1,
+            simulated: Duration::from_millis(seed),
+            state_hash: hash,
+            violation: (seed.is_multiple_of(7) && seed > 0).then(|| Violation {
+                invariant: "isolation".into(),
+                step: seed,
+                message: format!("seed {seed}"),
+                last_events: vec![],
+            }),
+        }
+    }
+
+    fn opts(seeds: &str, shard: &str, jobs: usize, stop: bool) -> RunOptions {
+        RunOptions {
+            seeds: seeds.parse().unwrap(),
+            shard: shard.parse().unwrap(),
+            jobs: NonZeroUsize::new(jobs).unwrap(),
+            stop_on_failure: stop,
+        }
+    }
+
+    fn collect(o: &RunOptions) -> (Vec<SeedOutcome>, Summary) {
+        let mut got = Vec::new();
+        let summary = run_seeds(o, fake, |r| {
+            got.push(r.outcome.clone());
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        (got, summary)
+    }
+
+    #[test]
+    fn seed_range_parse_valid_and_display_round_trips() {
+        let r: SeedRange = "3..10".parse().unwrap();
+        assert_eq!((r.first(), r.last(), r.len()), (3, 9, 7));
+        assert_eq!(r.to_string(), "3..10");
+        assert_eq!(
+            SeedRange::single(u64::MAX).to_string(),
+            "18446744073709551615..18446744073709551616"
+        );
+    }
+
+    #[test]
+    fn seed_range_parse_errors_are_typed() {
+        assert_eq!(
+            "5..5".parse::<SeedRange>(),
+            Err(RangeError::EmptySeeds { start: 5, end: 5 })
+        );
+        assert_eq!(
+            "9..2".parse::<SeedRange>(),
+            Err(RangeError::EmptySeeds { start: 9, end: 2 })
+        );
+        assert_eq!(
+            "12".parse::<SeedRange>(),
+            Err(RangeError::SeedSyntax("12".into()))
+        );
+        assert_eq!(
+            "1..x".parse::<SeedRange>(),
+            Err(RangeError::Number("x".into()))
+        );
+        assert_eq!(
+            "+1..4".parse::<SeedRange>(),
+            Err(RangeError::Number("+1".into()))
+        );
+        assert_eq!(
+            "0..18446744073709551616".parse::<SeedRange>(),
+            Err(RangeError::Number("18446744073709551616".into()))
+        );
+        assert_eq!(
+            "1".repeat(65).parse::<SeedRange>(),
+            Err(RangeError::TooLong { len: 65 })
+        );
+    }
+
+    #[test]
+    fn shard_parse_errors_are_typed() {
+        assert_eq!("2/4".parse::<Shard>().unwrap().to_string(), "2/4");
+        assert_eq!("0/0".parse::<Shard>(), Err(RangeError::ZeroShards));
+        assert_eq!(
+            "4/4".parse::<Shard>(),
+            Err(RangeError::ShardIndex { index: 4, count: 4 })
+        );
+        assert_eq!(
+            "1-4".parse::<Shard>(),
+            Err(RangeError::ShardSyntax("1-4".into()))
+        );
+        assert_eq!("a/4".parse::<Shard>(), Err(RangeError::Number("a".into())));
+    }
+
+    #[test]
+    fn shard_seeds_are_exactly_the_matching_residues() {
+        let range: SeedRange = "5..40".parse().unwrap();
+        for count in 1..6u32 {
+            let mut union = Vec::new();
+            for index in 0..count {
+                let shard = Shard::new(index, count).unwrap();
+                let seeds: Vec<u64> = range.shard_seeds(shard).collect();
+                let expected: Vec<u64> = (5..40)
+                    .filter(|s| s % u64::from(count) == u64::from(index))
+                    .collect();
+                assert_eq!(seeds, expected);
+                assert_eq!(range.shard_len(shard), expected.len() as u64);
+                union.extend(seeds);
+            }
+            union.sort_unstable();
+            assert_eq!(union, (5..40).collect::<Vec<u64>>());
+        }
+    }
+
+    #[test]
+    fn shard_of_tiny_range_can_be_empty() {
+        let range = SeedRange::single(4);
+        let shard = Shard::new(2, 3).unwrap();
+        assert_eq!(range.shard_seeds(shard).count(), 0);
+        assert_eq!(range.shard_len(shard), 0);
+        let (got, summary) = collect(&RunOptions {
+            seeds: range,
+            shard,
+            jobs: NonZeroUsize::new(2).unwrap(),
+            stop_on_failure: false,
+        });
+        assert!(got.is_empty());
+        assert_eq!(summary.seeds, 0);
+    }
+
+    #[test]
+    fn shard_range_near_u64_max_does_not_overflow() {
+        let range = SeedRange::single(u64::MAX);
+        let seeds: Vec<u64> = range.shard_seeds(Shard::new(0, 5).unwrap()).collect();
+        assert_eq!(seeds, [u64::MAX]);
+    }
+
+    #[test]
+    fn run_results_independent_of_jobs_and_in_seed_order() {
+        let (one, s1) = collect(&opts("0..60", "0/1", 1, false));
+        let expected: Vec<SeedOutcome> = (0..60).map(fake).collect();
+        assert_eq!(one, expected);
+        for jobs in [2, 3, 8] {
+            let (many, s) = collect(&opts("0..60", "0/1", jobs, false));
+            assert_eq!(many, one, "jobs {jobs}");
+            assert_eq!(
+                (s.seeds, s.passed, s.failed),
+                (s1.seeds, s1.passed, s1.failed)
+            );
+            assert_eq!(s.failed_seeds, s1.failed_seeds);
+        }
+        assert_eq!(s1.failed_seeds, [7, 14, 21, 28, 35, 42, 49, 56]);
+        assert_eq!(s1.events, (0..60).map(|s| s * 10 + 1).sum::<u64>());
+    }
+
+    /// A tiny world built from the real pieces: clients ping the gateway over a chaos
+    /// network, the gateway echoes; the hash covers every delivery.
+    fn mini_world(seed: u64) -> SeedOutcome {
+        use crate::{FaultPreset, LinkConfig, Network, NodeId, Scheduler, SimRng};
+        use gauntlet_core::Instant;
+        use sha2::{Digest, Sha256};
+
+        let root = SimRng::new(seed);
+        let plan = FaultPreset::Swarm.plan(seed);
+        let mut net = Network::new(LinkConfig::from_plan(&plan), root.fork("network"));
+        let mut workload = root.fork("workload");
+        let start = Instant::from_unix_secs(1_700_000_000);
+        let mut sched = Scheduler::new(start, 100_000);
+        let mut hash = Sha256::new();
+        for c in 0..20u32 {
+            let at = start.saturating_add(
+                workload.uniform_duration(Duration::ZERO, Duration::from_millis(100)),
+            );
+            sched
+                .schedule(at, (NodeId::client(c), NodeId::GATEWAY, vec![0u8; 8]))
+                .unwrap();
+        }
+        while let Some((now, (from, to, mut msg))) = sched.pop() {
+            hash.update(now.as_nanos().to_le_bytes());
+            hash.update(from.to_string());
+            hash.update(&msg);
+            let hops = msg.first().copied().unwrap_or(0);
+            if hops >= 30 {
+                continue;
+            }
+            if let Some(first) = msg.first_mut() {
+                *first = hops + 1;
+            }
+            for (at, m) in net.send(now, to, from, msg) {
+                sched.schedule(at, (to, from, m)).unwrap();
+            }
+        }
+        SeedOutcome {
+            seed,
+            events: sched.popped(),
+            simulated: sched.now().saturating_since(start),
+            state_hash: hash.finalize().into(),
+            violation: None,
+        }
+    }
+
+    #[test]
+    fn mini_world_outcomes_independent_of_jobs_and_shards() {
+        let run = |o: &RunOptions| -> Vec<SeedOutcome> {
+            let mut got = Vec::new();
+            run_seeds(o, mini_world, |r| {
+                got.push(r.outcome.clone());
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            got
+        };
+        let one = run(&opts("0..12", "0/1", 1, false));
+        assert_eq!(run(&opts("0..12", "0/1", 2, false)), one);
+        let mut sharded = run(&opts("0..12", "0/2", 2, false));
+        sharded.extend(run(&opts("0..12", "1/2", 1, false)));
+        sharded.sort_by_key(|o| o.seed);
+        assert_eq!(sharded, one);
+        // The seed matters: different seeds, different worlds.
+        let mut hashes: Vec<[u8; 32]> = one.iter().map(|o| o.state_hash).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), 12);
+        assert!(one.iter().all(|o| o.events > 0));
+    }
+
+    #[test]
+    fn run_respects_shard() {
+        let (got, _) = collect(&opts("0..30", "1/3", 2, false));
+        let seeds: Vec<u64> = got.iter().map(|o| o.seed).collect();
+        assert_eq!(seeds, (0..30).filter(|s| s % 3 == 1).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn stop_on_failure_stops_at_lowest_failure_for_any_jobs() {
+        for jobs in [1, 2, 4] {
+            let (got, summary) = collect(&opts("1..40", "0/1", jobs, true));
+            let seeds: Vec<u64> = got.iter().map(|o| o.seed).collect();
+            assert_eq!(seeds, (1..=7).collect::<Vec<u64>>(), "jobs {jobs}");
+            assert_eq!((summary.passed, summary.failed), (6, 1));
+        }
+    }
+
+    #[test]
+    fn sink_error_stops_the_run_and_is_returned() {
+        for jobs in [1, 3] {
+            let mut seen = Vec::new();
+            let err = run_seeds(&opts("0..1000", "0/1", jobs, false), fake, |r| {
+                seen.push(r.outcome.seed);
+                if r.outcome.seed == 4 {
+                    Err("pipe closed")
+                } else {
+                    Ok(())
+                }
+            });
+            assert_eq!(err, Err("pipe closed"), "jobs {jobs}");
+            assert_eq!(seen, [0, 1, 2, 3, 4], "jobs {jobs}");
+        }
+    }
+
+    #[test]
+    fn summary_events_per_sec_is_integer_ratio() {
+        let s = Summary {
+            events: 3_000,
+            wall: Duration::from_millis(1_500),
+            ..Summary::default()
+        };
+        assert_eq!(s.events_per_sec(), 2_000);
+        assert_eq!(Summary::default().events_per_sec(), 0);
+    }
+
+    #[test]
+    fn run_reports_in_order_and_records_failures() {
+        use crate::JsonReporter;
+
+        let dir = std::env::temp_dir().join(format!("gauntlet-run-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let failures = dir.join("failures.txt");
+        let cfg = SimConfig::builder()
+            .seeds(SeedRange::new(5, 16).unwrap())
+            .jobs(2)
+            .users(3)
+            .failures(failures.clone())
+            .output(crate::Output::Json)
+            .build()
+            .unwrap();
+        let mut reporter = JsonReporter::new(Vec::new());
+        let summary = run(&cfg, |_, seed| fake(seed), &mut reporter).unwrap();
+        assert_eq!((summary.seeds, summary.failed), (11, 2));
+
+        let text = String::from_utf8(reporter.into_inner()).unwrap();
+        let kinds: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string())
+            .collect();
+        assert_eq!(kinds.first().map(String::as_str), Some("\"start\""));
+        assert_eq!(kinds.last().map(String::as_str), Some("\"summary\""));
+        assert_eq!(kinds.iter().filter(|k| *k == "\"violation\"").count(), 2);
+        assert_eq!(kinds.iter().filter(|k| *k == "\"progress\"").count(), 11);
+
+        let recorded = std::fs::read_to_string(&failures).unwrap();
+        assert_eq!(
+            recorded,
+            "7\tisolation\tgauntlet sim --seed 7 --users 3 --duration 1m --faults mild\n\
+             14\tisolation\tgauntlet sim --seed 14 --users 3 --duration 1m --faults mild\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn append_failure_appends_one_clean_line_per_call() {
+        let dir = std::env::temp_dir().join(format!("gauntlet-runner-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("failures.txt");
+        let _ = std::fs::remove_file(&path);
+        append_failure(&path, 7, "isolation", "gauntlet sim --seed 7").unwrap();
+        append_failure(&path, 9, "five\tevents", "gauntlet sim\n--seed 9").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "7\tisolation\tgauntlet sim --seed 7\n9\tfive events\tgauntlet sim --seed 9\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,200 @@
+//! Scenarios: everything that defines one simulated run besides the code under test, as a
+//! file the shrinker writes and `gauntlet sim --scenario FILE` replays.
+//!
+//! A scenario is the seed, the population, the duration, the fault plan and the operation
+//! mix (how often each client operation is chosen). Zeroing a weight removes that operation
+//! from the run, which is how the shrinker minimises a failing workload.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::FaultPlan;
+
+/// A client operation. Honest ones are what real users do; the others are attacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Send a `user_message` (starting an agent run).
+    Message,
+    /// Stop one of the client's own runs.
+    StopOwnRun,
+    /// Subscribe to one of the client's own threads.
+    Subscribe,
+    /// `ping` or `heartbeat`.
+    Ping,
+    /// Rotate the refresh token.
+    Refresh,
+    /// Two refreshes with the same token at once (exactly one may win).
+    ConcurrentRefresh,
+    /// `reauth` with the current access token.
+    Reauth,
+    /// Open more tabs, sometimes past the per-user cap.
+    ExtraTabs,
+    /// Close one connection.
+    CloseTab,
+    /// Revoke the access token and drop every connection.
+    Logout,
+    /// Revoke every token of the user.
+    LogoutEverywhere,
+    /// Log in through OAuth code + PKCE instead of the password path.
+    OAuthLogin,
+    /// A system broadcast (only the operator user holds the permission).
+    Broadcast,
+    /// Attack: a token with a tampered signature.
+    Forged,
+    /// Attack: `alg: none` in any case, with or without a signature.
+    AlgNone,
+    /// Attack: HS256 signed with the RSA public key's PEM as secret.
+    KeyConfusion,
+    /// Attack: a real but expired token.
+    Expired,
+    /// Attack: reuse a cached token after it expired.
+    StaleCached,
+    /// Attack: a token after its own logout.
+    Revoked,
+    /// Attack: a refresh token as an access token.
+    RefreshAsAccess,
+    /// Attack: stop other users' runs.
+    CrossRun,
+    /// Attack: post into or subscribe to other users' threads, or name a thread after a user.
+    CrossThread,
+    /// Attack: flood past the rate limit.
+    Flood,
+    /// Attack: oversized, binary, invalid UTF-8 and malformed frames.
+    BadFrames,
+    /// Attack: OAuth callback with a forged state, a replayed code or a wrong verifier.
+    OAuthAttack,
+    /// Attack: present an already-used refresh token.
+    RefreshReuse,
+}
+
+impl Op {
+    /// Whether the operation is an attack (drawn by adversaries only).
+    pub fn is_attack(self) -> bool {
+        self >= Op::Forged
+    }
+}
+
+/// How often each operation is drawn (relative weights; 0 = never).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Mix(pub BTreeMap<Op, u32>);
+
+impl Default for Mix {
+    fn default() -> Self {
+        use Op::*;
+        let w = [
+            (Message, 40),
+            (StopOwnRun, 4),
+            (Subscribe, 4),
+            (Ping, 8),
+            (Refresh, 4),
+            (ConcurrentRefresh, 1),
+            (Reauth, 3),
+            (ExtraTabs, 3),
+            (CloseTab, 4),
+            (Logout, 1),
+            (LogoutEverywhere, 1),
+            (OAuthLogin, 2),
+            (Broadcast, 1),
+            (Forged, 3),
+            (AlgNone, 3),
+            (KeyConfusion, 3),
+            (Expired, 3),
+            (StaleCached, 3),
+            (Revoked, 4),
+            (RefreshAsAccess, 2),
+            (CrossRun, 4),
+            (CrossThread, 4),
+            (Flood, 2),
+            (BadFrames, 3),
+            (OAuthAttack, 3),
+            (RefreshReuse, 3),
+        ];
+        Mix(w.into_iter().collect())
+    }
+}
+
+impl Mix {
+    /// The weight of `op`.
+    pub fn weight(&self, op: Op) -> u32 {
+        self.0.get(&op).copied().unwrap_or(0)
+    }
+
+    /// The operations with a non-zero weight.
+    pub fn active(&self) -> impl Iterator<Item = Op> + '_ {
+        self.0.iter().filter(|(_, w)| **w > 0).map(|(op, _)| *op)
+    }
+}
+
+/// One run, fully specified.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The seed.
+    pub seed: u64,
+    /// Simulated users.
+    pub users: u32,
+    /// Length of the safety phase, in milliseconds.
+    pub duration_ms: u64,
+    /// Share of users that are adversaries, 0.0..=1.0.
+    pub adversary_share: f64,
+    /// The faults.
+    pub faults: FaultPlan,
+    /// The operation mix.
+    pub mix: Mix,
+    /// The planted bug switched on, by name, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plant: Option<String>,
+    /// Mean think time between a client's operations, in milliseconds.
+    pub think_ms: u64,
+}
+
+impl Scenario {
+    /// The safety phase's length.
+    pub fn duration(&self) -> Duration {
+        Duration::from_millis(self.duration_ms)
+    }
+
+    /// Parses a scenario file.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The scenario as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attacks_are_the_ops_after_forged() {
+        assert!(!Op::Broadcast.is_attack());
+        assert!(Op::Forged.is_attack() && Op::RefreshReuse.is_attack());
+        let mix = Mix::default();
+        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 13);
+        assert_eq!(mix.active().filter(|o| !o.is_attack()).count(), 13);
+    }
+
+    #[test]
+    fn scenario_round_trips_and_rejects_unknown_fields() {
+        let s = Scenario {
+            seed: 3,
+            users: 4,
+            duration_ms: 1000,
+            adversary_share: 0.5,
+            faults: FaultPlan::none(),
+            mix: Mix::default(),
+            plant: Some("resume-skips".into()),
+            think_ms: 500,
+        };
+        assert_eq!(Scenario::from_json(&s.to_json()).ok(), Some(s));
+        assert!(Scenario::from_json(r#"{"seed":1,"bogus":2}"#).is_err());
+    }
+}

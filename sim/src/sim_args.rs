@@ -1,0 +1,298 @@
+//! The raw arguments of `gauntlet sim` (clap derive) and their conversion to a [`SimConfig`].
+//!
+//! Like ripgrep's low-level/high-level argument split, [`SimArgs`] only holds what the user
+//! typed (each value already syntax-checked by its parser: seed ranges, shards, durations,
+//! fault presets), and `SimConfig::try_from` does the cross-field validation. The one
+//! impure step, picking a seed from the wall clock when none was given, is a separate,
+//! explicit call ([`SimArgs::pick_seed_if_missing`]) so the caller can print the seed first.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{
+    ConfigError, DEFAULT_FAILURES_FILE, Faults, Output, SimConfig, parse_duration,
+};
+use crate::faults::FaultPreset;
+use crate::runner::{SeedRange, Shard};
+
+/// `gauntlet sim`: run the deterministic simulation for one seed or a range of seeds.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct SimArgs {
+    /// Run exactly this seed (default: a seed picked from the clock, printed first).
+    #[arg(long, conflicts_with = "seeds")]
+    pub seed: Option<u64>,
+
+    /// Run every seed in A..B (B exclusive), e.g. `0..100`.
+    #[arg(long, value_name = "A..B")]
+    pub seeds: Option<SeedRange>,
+
+    /// Run only the seeds s with s % N == I (split a range across CI jobs).
+    #[arg(long, value_name = "I/N", default_value = "0/1")]
+    pub shard: Shard,
+
+    /// Worker threads; results do not depend on it.
+    #[arg(long, short = 'j', value_name = "J", default_value_t = 1)]
+    pub jobs: usize,
+
+    /// Simulated users (1..=100000).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub users: u64,
+
+    /// Simulated time of the safety phase: `500ms`, `30s`, `10m`, `1h`, `1h30m` (max 24h).
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Fault preset: none, mild, chaos, or swarm (a different fault mix per seed).
+    #[arg(long, value_name = "PRESET", default_value = "mild")]
+    pub faults: FaultPreset,
+
+    /// Share of users that are adversaries, in [0, 1].
+    #[arg(long, value_name = "SHARE", default_value_t = 0.1)]
+    pub adversaries: f64,
+
+    /// Write the event log as JSON Lines (with several seeds, put `{seed}` in the name).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub log: Option<PathBuf>,
+
+    /// Write a Chrome trace (opens in Perfetto; with several seeds, put `{seed}` in the name).
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
+
+    /// Print results as JSON Lines on stdout (no progress bar).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print only violations and the summary (no progress bar).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Append failing seeds to this file.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_FAILURES_FILE)]
+    pub failures: PathBuf,
+
+    /// Stop at the lowest failing seed (every lower seed still runs).
+    #[arg(long)]
+    pub stop_on_failure: bool,
+
+    /// Run a scenario file written by `gauntlet shrink` (its fault plan and workload).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+
+    /// Switch on a planted bug (needs a build with `--features planted-bugs`; see `gauntlet plants`).
+    #[arg(long, value_name = "NAME")]
+    pub plant: Option<String>,
+}
+
+impl SimArgs {
+    /// If neither `--seed` nor `--seeds` was given, sets `--seed` from the wall clock and
+    /// returns it, so the caller prints it before anything else (a failing run can then
+    /// always be reproduced). Returns `None` when a seed was given.
+    pub fn pick_seed_if_missing(&mut self) -> Option<u64> {
+        if self.seed.is_some() || self.seeds.is_some() {
+            return None;
+        }
+        let seed = wall_clock_seed();
+        self.seed = Some(seed);
+        Some(seed)
+    }
+}
+
+/// A seed from the wall clock's nanoseconds.
+#[allow(clippy::disallowed_methods)] // the CLI edge: the seed is printed, then everything derives from it
+fn wall_clock_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    // Keep the low, fast-moving bits; truncation is intended.
+    nanos as u64
+}
+
+impl TryFrom<SimArgs> for SimConfig {
+    type Error = ConfigError;
+
+    fn try_from(a: SimArgs) -> Result<Self, Self::Error> {
+        let mut b = SimConfig::builder()
+            .shard(a.shard)
+            .jobs(a.jobs)
+            .stop_on_failure(a.stop_on_failure)
+            .users(a.users)
+            .duration(a.duration)
+            .faults(Faults::Preset(a.faults))
+            .adversary_share(a.adversaries)
+            .log(a.log)
+            .trace(a.trace)
+            .failures(a.failures)
+            .scenario(a.scenario)
+            .plant(a.plant)
+            .output(if a.json { Output::Json } else { Output::Human })
+            .quiet(a.quiet);
+        if let Some(seed) = a.seed {
+            b = b.seed(seed);
+        }
+        if let Some(seeds) = a.seeds {
+            b = b.seeds(seeds);
+        }
+        b.build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::path::Path;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<SimArgs, clap::Error> {
+        let argv = std::iter::once("gauntlet-sim").chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|c| c.sim)
+    }
+
+    #[test]
+    fn full_flag_set_converts_to_config() {
+        let args = parse(&[
+            "--seeds",
+            "10..20",
+            "--shard",
+            "1/2",
+            "--jobs",
+            "3",
+            "--users",
+            "50",
+            "--duration",
+            "10m",
+            "--faults",
+            "chaos",
+            "--adversaries",
+            "0.3",
+            "--log",
+            "out-{seed}.jsonl",
+            "--json",
+            "--failures",
+            "f.txt",
+            "--plant",
+            "broadcast_to_all",
+        ])
+        .unwrap();
+        let cfg = SimConfig::try_from(args).unwrap();
+        assert_eq!(cfg.seeds(), SeedRange::new(10, 20).unwrap());
+        assert_eq!(cfg.shard(), Shard::new(1, 2).unwrap());
+        assert_eq!(cfg.jobs().get(), 3);
+        assert_eq!(cfg.users(), 50);
+        assert_eq!(cfg.duration(), Duration::from_secs(600));
+        assert_eq!(cfg.faults(), &Faults::Preset(FaultPreset::Chaos));
+        assert_eq!(cfg.adversary_share(), 0.3);
+        assert_eq!(cfg.log_path(12), Some(PathBuf::from("out-12.jsonl")));
+        assert_eq!(cfg.output(), Output::Json);
+        assert_eq!(cfg.failures_path(), Path::new("f.txt"));
+        assert_eq!(cfg.plant(), Some("broadcast_to_all"));
+    }
+
+    #[test]
+    fn defaults_match_documented_values() {
+        let cfg = SimConfig::try_from(parse(&["--seed", "5"]).unwrap()).unwrap();
+        assert_eq!(cfg.seeds(), SeedRange::single(5));
+        assert_eq!(cfg.shard(), Shard::ALL);
+        assert_eq!(cfg.users(), 100);
+        assert_eq!(cfg.duration(), Duration::from_secs(60));
+        assert_eq!(cfg.faults(), &Faults::Preset(FaultPreset::Mild));
+        assert_eq!(cfg.failures_path(), Path::new(DEFAULT_FAILURES_FILE));
+        assert_eq!(cfg.output(), Output::Human);
+        assert!(!cfg.quiet() && !cfg.stop_on_failure());
+    }
+
+    #[test]
+    fn seed_and_seeds_conflict_is_usage_error() {
+        let err = parse(&["--seed", "1", "--seeds", "0..4"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for args in [
+            &["--duration", "10"][..],
+            &["--seeds", "5..5"],
+            &["--shard", "3/3"],
+            &["--faults", "loud"],
+            &["--users=-1"],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_fail_conversion() {
+        let args = parse(&["--seed", "1", "--users", "0"]).unwrap();
+        assert_eq!(SimConfig::try_from(args), Err(ConfigError::Users(0)));
+        let args = parse(&["--seed", "1", "--duration", "25h"]).unwrap();
+        assert_eq!(
+            SimConfig::try_from(args),
+            Err(ConfigError::DurationTooLong(Duration::from_secs(25 * 3600)))
+        );
+        let args = parse(&["--seeds", "0..3", "--trace", "t.json"]).unwrap();
+        assert!(matches!(
+            SimConfig::try_from(args),
+            Err(ConfigError::NeedsSeedPlaceholder { flag: "trace", .. })
+        ));
+    }
+
+    #[test]
+    fn pick_seed_only_when_missing() {
+        let mut given = parse(&["--seeds", "0..3"]).unwrap();
+        assert_eq!(given.pick_seed_if_missing(), None);
+        assert_eq!(given.seed, None);
+
+        let mut missing = parse(&[]).unwrap();
+        assert_eq!(
+            SimConfig::try_from(missing.clone()),
+            Err(ConfigError::NoSeed)
+        );
+        let picked = missing.pick_seed_if_missing().unwrap();
+        assert_eq!(missing.seed, Some(picked));
+        let cfg = SimConfig::try_from(missing).unwrap();
+        assert_eq!(cfg.seeds(), SeedRange::single(picked));
+    }
+
+    #[test]
+    fn repro_command_parses_back_to_same_config() {
+        let cfg = SimConfig::try_from(
+            parse(&[
+                "--seeds",
+                "0..50",
+                "--users",
+                "50",
+                "--duration",
+                "90s",
+                "--faults",
+                "swarm",
+                "--adversaries",
+                "0.25",
+                "--plant",
+                "refresh_reusable",
+            ])
+            .unwrap(),
+        )
+        .unwrap();
+        let repro = cfg.repro_command(17);
+        let argv: Vec<&str> = repro.split(' ').skip(2).collect();
+        let again = SimConfig::try_from(parse(&argv).unwrap()).unwrap();
+        assert_eq!(again.seeds(), SeedRange::single(17));
+        assert_eq!(again.users(), cfg.users());
+        assert_eq!(again.duration(), cfg.duration());
+        assert_eq!(again.faults(), cfg.faults());
+        assert_eq!(again.adversary_share(), cfg.adversary_share());
+        assert_eq!(again.plant(), cfg.plant());
+    }
+}

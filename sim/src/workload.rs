@@ -1,0 +1,109 @@
+//! Credentials the simulated adversaries present: tampered, `alg: none` and key-confused
+//! tokens built from real ones. Honest clients only ever use what the auth service minted.
+//!
+//! Everything here is a pure function of its inputs (no RNG of its own), so the world's
+//! seeded choices fully determine what is sent.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+/// The RSA public key the gateway's ring holds for service tokens (kid `rs-svc`): the
+/// classic key-confusion attack signs HS256 with exactly these bytes.
+pub(crate) const RS_PUBLIC_PEM: &[u8] = include_bytes!("../../corpora/tokens/keys/rs256.pub.pem");
+/// The kid of that key in the ring.
+pub(crate) const RS_KID: &str = "rs-svc";
+
+/// The token with one signature character changed (staying canonical base64url).
+pub(crate) fn tamper_signature(token: &str) -> String {
+    let Some(dot) = token.rfind('.') else {
+        return format!("{token}x");
+    };
+    let mut bytes = token.as_bytes().to_vec();
+    let i = (dot + 4).min(bytes.len().saturating_sub(2));
+    if let Some(b) = bytes.get_mut(i) {
+        *b = if *b == b'A' { b'B' } else { b'A' };
+    }
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// The decoded payload of a compact JWS (empty object if it is not one).
+pub(crate) fn payload_of(token: &str) -> Value {
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| json!({}))
+}
+
+/// `alg: none` (in one of four spellings) over the payload of a real token, with or
+/// without the original signature.
+pub(crate) fn alg_none(token: &str, variant: u64) -> String {
+    let spelling = ["none", "None", "NONE", "nOnE"][(variant % 4) as usize];
+    let header = URL_SAFE_NO_PAD.encode(json!({ "alg": spelling, "typ": "JWT" }).to_string());
+    let mut parts = token.splitn(3, '.');
+    let payload = parts.nth(1).unwrap_or("");
+    let sig = if (variant / 4).is_multiple_of(2) {
+        ""
+    } else {
+        parts.next().unwrap_or("")
+    };
+    format!("{header}.{payload}.{sig}")
+}
+
+/// HS256 over `claims`, keyed with the RSA public key's PEM, naming the RSA key's kid.
+pub(crate) fn key_confusion(claims: &Value) -> String {
+    let header =
+        URL_SAFE_NO_PAD.encode(json!({ "alg": "HS256", "kid": RS_KID, "typ": "JWT" }).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let input = format!("{header}.{payload}");
+    let sig = jsonwebtoken::EncodingKey::from_secret(RS_PUBLIC_PEM)
+        .and_then(|k| {
+            jsonwebtoken::crypto::sign(input.as_bytes(), &k, jsonwebtoken::Algorithm::HS256)
+        })
+        .unwrap_or_default();
+    format!("{input}.{sig}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str =
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJlLWJ5dGVzLWhlcmUtMTIzNDU2Nzg5MA";
+
+    #[test]
+    fn tampering_changes_only_the_signature() {
+        let t = tamper_signature(T);
+        assert_ne!(t, T);
+        assert_eq!(
+            t.rsplit_once('.').map(|p| p.0),
+            T.rsplit_once('.').map(|p| p.0)
+        );
+    }
+
+    #[test]
+    fn alg_none_keeps_payload_and_varies_spelling_and_signature() {
+        let a = alg_none(T, 1);
+        assert_eq!(payload_of(&a)["sub"], "u");
+        assert!(a.ends_with('.'));
+        let b = alg_none(T, 6);
+        assert!(b.ends_with("MA"));
+        let header: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(b.split('.').next().unwrap_or(""))
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        assert_eq!(header["alg"], "NONE");
+    }
+
+    #[test]
+    fn key_confusion_token_names_the_rsa_kid() {
+        let t = key_confusion(&json!({"sub": "victim"}));
+        assert_eq!(payload_of(&t)["sub"], "victim");
+        assert_eq!(t.split('.').count(), 3);
+        assert!(t.split('.').nth(2).is_some_and(|s| s.len() == 43));
+    }
+}

@@ -1,0 +1,875 @@
+//! Simulated clients: honest users and adversaries, each a small state machine woken by the
+//! scheduler. Every choice comes from the client's own RNG fork, so adding a client or an
+//! operation never shifts what the others do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gauntlet_core::auth_service::TokenPair;
+use gauntlet_core::oauth::{AuthorizeRequest, CallbackRequest, s256_challenge};
+use gauntlet_core::permissions::{Permission, Permissions};
+use gauntlet_core::protocol::{ClientFrame, HandshakeRequest, token_subprotocol};
+use gauntlet_core::token::{MintRequest, TokenType};
+use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadId, UserId};
+use serde_json::Value;
+
+use super::{
+    AuthAnswer, AuthCall, Client, Conn, ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, Sized, Tokens, Up,
+    World,
+};
+use crate::checker::{CredTruth, Obs};
+use crate::network::NodeId;
+use crate::scenario::Op;
+use crate::workload;
+
+const OAUTH_CLIENT: &str = "gauntlet-web";
+const OAUTH_REDIRECT: &str = "https://app.example/callback";
+const VERIFIER: &str = "gauntlet-pkce-verifier-0123456789-abcdefghijklmnop";
+
+#[derive(Clone, Copy)]
+enum Method {
+    Bearer,
+    Subprotocol,
+    Ticket,
+}
+
+impl World<'_> {
+    fn client(&mut self, i: u32) -> Option<&mut Client> {
+        self.clients.get_mut(i as usize)
+    }
+
+    pub(super) fn wake(&mut self, i: u32) {
+        let think = std::time::Duration::from_millis(self.sc.think_ms.max(1));
+        let Some(c) = self.clients.get_mut(i as usize) else {
+            return;
+        };
+        let next = c.rng.exp_duration(think);
+        let (adversary, has_tokens, awaiting, no_conn) = (
+            c.adversary,
+            c.tokens.is_some(),
+            c.awaiting_auth,
+            c.conns.is_empty(),
+        );
+        self.after(next.max(Duration::from_millis(10)), Ev::Wake(i));
+        if awaiting || self.now < self.clients[i as usize].not_before {
+            return;
+        }
+        if !self.safety && adversary {
+            return;
+        }
+        if let Some((token, truth, at)) = self.clients[i as usize].saved.clone()
+            && self.now >= at
+            && self.safety
+        {
+            self.clients[i as usize].saved = None;
+            self.ops += 1;
+            return self.connect_with(i, &token, truth, Method::Bearer);
+        }
+        if !has_tokens {
+            let oauth = self.pick(i, &[Op::OAuthLogin]).is_some()
+                && self.clients[i as usize].rng.chance(0.5);
+            return self.auth_request(
+                i,
+                if oauth {
+                    AuthCall::OAuthLogin
+                } else {
+                    AuthCall::Login
+                },
+            );
+        }
+        let expiring = self.clients[i as usize]
+            .tokens
+            .as_ref()
+            .is_some_and(|t| self.now.saturating_add(Duration::from_secs(20)) >= t.access_exp);
+        if expiring {
+            let refresh = self.clients[i as usize]
+                .tokens
+                .as_ref()
+                .map(|t| t.refresh.clone())
+                .unwrap_or_default();
+            return self.auth_request(i, AuthCall::Refresh(refresh));
+        }
+        if no_conn {
+            let method = match self.clients[i as usize].rng.index(3) {
+                0 => Method::Bearer,
+                1 => Method::Subprotocol,
+                _ => Method::Ticket,
+            };
+            return self.connect(i, method);
+        }
+        if !self.safety {
+            return;
+        }
+        let attack = adversary && self.clients[i as usize].rng.chance(0.6);
+        let ops: Vec<Op> = self
+            .sc
+            .mix
+            .active()
+            .filter(|o| o.is_attack() == attack && *o != Op::OAuthLogin)
+            .collect();
+        if let Some(op) = self.pick(i, &ops) {
+            self.ops += 1;
+            self.note(format!("{} {op:?}", self.clients[i as usize].user));
+            self.perform(i, op);
+        }
+    }
+
+    /// Draws one of `ops` by the scenario's weights, from client `i`'s RNG.
+    fn pick(&mut self, i: u32, ops: &[Op]) -> Option<Op> {
+        let total: u64 = ops.iter().map(|o| u64::from(self.sc.mix.weight(*o))).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut r = self.clients.get_mut(i as usize)?.rng.range(0..total);
+        for op in ops {
+            let w = u64::from(self.sc.mix.weight(*op));
+            if r < w {
+                return Some(*op);
+            }
+            r -= w;
+        }
+        None
+    }
+
+    fn open_conn(&mut self, i: u32) -> Option<ConnId> {
+        let c = self.clients.get_mut(i as usize)?;
+        let open: Vec<ConnId> = c
+            .conns
+            .iter()
+            .copied()
+            .filter(|id| self.conns.get(id).is_some_and(Conn::is_open))
+            .collect();
+        let k = c.rng.index(open.len().max(1));
+        open.get(k).copied()
+    }
+
+    fn send_frame(&mut self, conn: ConnId, frame: &ClientFrame) {
+        let text = frame.to_json(None);
+        self.up(conn, Up::Text(conn, text.into_bytes()));
+    }
+
+    fn perform(&mut self, i: u32, op: Op) {
+        let Some(conn) = self.open_conn(i) else {
+            return self.connect(i, Method::Bearer);
+        };
+        let user = self.clients[i as usize].user.clone();
+        match op {
+            Op::Message => {
+                let c = &mut self.clients[i as usize];
+                let thread = match c.rng.index(10) {
+                    0..=4 if !c.threads.is_empty() => {
+                        c.threads.get(c.rng.index(c.threads.len())).cloned()
+                    }
+                    0..=7 => {
+                        c.threads_made += 1;
+                        ThreadId::parse(&format!("{}-t{}", c.user, c.threads_made))
+                    }
+                    _ => None,
+                };
+                let content = format!("question {}", c.rng.range(0..1000));
+                // Now and then a user fires several questions at once (parallel agent runs).
+                let burst = if c.rng.chance(0.15) {
+                    2 + c.rng.index(5)
+                } else {
+                    1
+                };
+                for _ in 0..burst {
+                    let f = ClientFrame::UserMessage {
+                        content: content.clone(),
+                        thread_id: thread.clone(),
+                    };
+                    self.send_frame(conn, &f);
+                }
+            }
+            Op::StopOwnRun => {
+                let c = &mut self.clients[i as usize];
+                if let Some(run) = c.runs.get(c.rng.index(c.runs.len().max(1))).copied() {
+                    self.stop_requests.entry(run).or_default().insert(user);
+                    self.send_frame(conn, &ClientFrame::StopAgent { run_id: run });
+                }
+            }
+            Op::Subscribe => {
+                let c = &mut self.clients[i as usize];
+                if let Some(t) = c.threads.get(c.rng.index(c.threads.len().max(1))).cloned() {
+                    self.send_frame(conn, &ClientFrame::SubscribeThread { thread_id: t });
+                }
+            }
+            Op::Ping => {
+                let f = if self.clients[i as usize].rng.chance(0.5) {
+                    ClientFrame::Ping
+                } else {
+                    ClientFrame::Heartbeat
+                };
+                self.send_frame(conn, &f);
+            }
+            Op::Refresh | Op::ConcurrentRefresh => {
+                let refresh = self.clients[i as usize]
+                    .tokens
+                    .as_ref()
+                    .map(|t| t.refresh.clone())
+                    .unwrap_or_default();
+                if op == Op::ConcurrentRefresh {
+                    self.clients[i as usize].awaiting_auth = false;
+                    self.auth_request(i, AuthCall::Refresh(refresh.clone()));
+                    self.clients[i as usize].awaiting_auth = false;
+                }
+                self.auth_request(i, AuthCall::Refresh(refresh));
+            }
+            Op::Reauth => {
+                if let Some(t) = &self.clients[i as usize].tokens {
+                    let (token, truth) = (t.access.clone(), t.truth.clone());
+                    self.clients[i as usize].reauth_truth = Some(truth);
+                    self.send_frame(conn, &ClientFrame::Reauth { token });
+                }
+            }
+            Op::ExtraTabs => {
+                let n = 1 + self.clients[i as usize].rng.index(4);
+                for _ in 0..n {
+                    self.connect(i, Method::Bearer);
+                }
+            }
+            Op::CloseTab => self.close_conn(i, conn),
+            Op::Logout => {
+                if let Some(t) = self.clients[i as usize].tokens.take() {
+                    let jti = workload::payload_of(&t.access)["jti"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string();
+                    self.auth_request(
+                        i,
+                        AuthCall::Logout {
+                            jti,
+                            exp: t.access_exp,
+                        },
+                    );
+                }
+                let conns: Vec<ConnId> = self.clients[i as usize].conns.iter().copied().collect();
+                for c in conns {
+                    self.close_conn(i, c);
+                }
+            }
+            Op::LogoutEverywhere => {
+                self.clients[i as usize].tokens = None;
+                self.clients[i as usize].not_before =
+                    self.now.saturating_add(Duration::from_secs(2));
+                self.auth_request(i, AuthCall::LogoutEverywhere);
+            }
+            Op::OAuthLogin => {}
+            Op::Broadcast => {
+                if i == 0 {
+                    self.send_frame(
+                        conn,
+                        &ClientFrame::Broadcast {
+                            text: "maintenance at noon".into(),
+                        },
+                    );
+                }
+            }
+            _ => self.attack(i, op, conn, user),
+        }
+    }
+
+    fn attack(&mut self, i: u32, op: Op, conn: ConnId, user: UserId) {
+        let Some(t) = self.clients[i as usize].tokens.as_ref() else {
+            return;
+        };
+        let (access, refresh) = (t.access.clone(), t.refresh.clone());
+        let victim = {
+            let n = self.sc.users.max(1);
+            let v = self.clients[i as usize].rng.range(0..u64::from(n)) as u32;
+            self.clients
+                .get(v as usize)
+                .map(|c| c.user.clone())
+                .unwrap_or_else(|| user.clone())
+        };
+        let variant = self.clients[i as usize].rng.next_u64();
+        match op {
+            Op::Forged => self.connect_with(
+                i,
+                &workload::tamper_signature(&access),
+                CredTruth::Bad("forged"),
+                Method::Bearer,
+            ),
+            Op::AlgNone => self.connect_with(
+                i,
+                &workload::alg_none(&access, variant),
+                CredTruth::Bad("alg-none"),
+                Method::Subprotocol,
+            ),
+            Op::KeyConfusion => {
+                let mut claims = workload::payload_of(&access);
+                claims["sub"] = Value::String(victim.to_string());
+                self.connect_with(
+                    i,
+                    &workload::key_confusion(&claims),
+                    CredTruth::Bad("key-confused"),
+                    Method::Bearer,
+                );
+            }
+            Op::Expired | Op::StaleCached => {
+                let (when, ttl) = if op == Op::Expired {
+                    (
+                        self.auth_now().saturating_sub(Duration::from_secs(120)),
+                        Duration::from_secs(60),
+                    )
+                } else {
+                    (self.auth_now(), Duration::from_secs(5))
+                };
+                let req = MintRequest {
+                    sub: user.clone(),
+                    token_type: TokenType::Access,
+                    permissions: Permissions::empty(),
+                    ttl,
+                    family: None,
+                    email: None,
+                    svc_id: None,
+                };
+                let Ok(m) = self.attacker_issuer.mint(when, &req) else {
+                    return;
+                };
+                let truth = CredTruth::Access {
+                    user,
+                    jti: m.jti.clone(),
+                    iat_auth: when,
+                    exp: m.exp,
+                };
+                if op == Op::StaleCached {
+                    let later = m
+                        .exp
+                        .saturating_add(self.config.tokens.leeway())
+                        .saturating_add(Duration::from_secs(1));
+                    self.clients[i as usize].saved = Some((m.token.clone(), truth.clone(), later));
+                }
+                self.connect_with(i, &m.token, truth, Method::Bearer);
+            }
+            Op::Revoked => {
+                if let Some(t) = self.clients[i as usize].tokens.take() {
+                    let jti = workload::payload_of(&t.access)["jti"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string();
+                    let staleness =
+                        Duration::from_millis(self.config.limits.max_revocation_staleness_ms);
+                    let later = self
+                        .now
+                        .saturating_add(staleness)
+                        .saturating_add(Duration::from_secs(2));
+                    self.clients[i as usize].saved =
+                        Some((t.access.clone(), t.truth.clone(), later));
+                    self.auth_request(
+                        i,
+                        AuthCall::Logout {
+                            jti,
+                            exp: t.access_exp,
+                        },
+                    );
+                }
+            }
+            Op::RefreshAsAccess => {
+                self.connect_with(i, &refresh, CredTruth::WrongType, Method::Bearer)
+            }
+            Op::CrossRun => {
+                let top = self
+                    .gateway
+                    .as_ref()
+                    .map_or(1, |_| self.journal.len() as u64 / 8 + 1);
+                let run = RunId::new(1 + self.clients[i as usize].rng.range(0..top.max(1)));
+                self.stop_requests.entry(run).or_default().insert(user);
+                self.send_frame(conn, &ClientFrame::StopAgent { run_id: run });
+            }
+            Op::CrossThread => {
+                let other = ThreadId::parse(&format!("{victim}-t1"));
+                let named = ThreadId::parse(victim.as_str());
+                let frame = match variant % 3 {
+                    0 => other.map(|t| ClientFrame::SubscribeThread { thread_id: t }),
+                    1 => Some(ClientFrame::UserMessage {
+                        content: "hijack".into(),
+                        thread_id: other,
+                    }),
+                    _ => Some(ClientFrame::UserMessage {
+                        content: "mirror".into(),
+                        thread_id: named,
+                    }),
+                };
+                if let Some(f) = frame {
+                    self.send_frame(conn, &f);
+                }
+            }
+            Op::Flood => {
+                for _ in 0..40 {
+                    self.send_frame(conn, &ClientFrame::Ping);
+                }
+            }
+            Op::BadFrames => match variant % 4 {
+                0 => self.up(
+                    conn,
+                    Up::Text(conn, vec![b' '; self.config.limits.max_frame_bytes + 1]),
+                ),
+                1 => self.up(conn, Up::Binary(conn)),
+                2 => self.up(conn, Up::Text(conn, vec![b'"', 0xc3, 0x28, b'"'])),
+                _ => self.up(
+                    conn,
+                    Up::Text(conn, b"{\"type\":\"user_message\",\"payload\":".to_vec()),
+                ),
+            },
+            Op::OAuthAttack => self.auth_request(i, AuthCall::OAuthAttack(variant % 3)),
+            Op::RefreshReuse => {
+                let old = self.clients[i as usize].used_refresh.last().cloned();
+                if let Some(old) = old {
+                    self.auth_request(i, AuthCall::RefreshReuse(old));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn close_conn(&mut self, i: u32, conn: ConnId) {
+        self.up(conn, Up::Closed(conn));
+        self.conns.remove(&conn);
+        if let Some(c) = self.client(i) {
+            c.conns.remove(&conn);
+        }
+    }
+
+    fn connect(&mut self, i: u32, method: Method) {
+        let Some(t) = self.clients.get(i as usize).and_then(|c| c.tokens.as_ref()) else {
+            return;
+        };
+        let (token, truth) = (t.access.clone(), t.truth.clone());
+        if let Method::Ticket = method {
+            let tx = self.net.send(
+                self.now,
+                NodeId::client(i),
+                NodeId::GATEWAY,
+                Sized(token.len()),
+            );
+            for (at, _) in tx.into_iter().take(1) {
+                self.at(at, Ev::ToGateway(Up::Ticket(i, token.clone())));
+            }
+            return;
+        }
+        self.connect_with(i, &token, truth, method);
+    }
+
+    fn connect_with(&mut self, i: u32, token: &str, truth: CredTruth, method: Method) {
+        self.next_conn += 1;
+        let conn = ConnId::new(self.next_conn);
+        let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+            10,
+            (i >> 16) as u8,
+            (i >> 8) as u8,
+            i as u8,
+        ));
+        let req = HandshakeRequest::new(ip);
+        let req = match method {
+            Method::Bearer => req.header("Authorization", &format!("Bearer {token}")),
+            Method::Subprotocol => req.header("Sec-WebSocket-Protocol", &token_subprotocol(token)),
+            Method::Ticket => req.with_query(&format!("ticket={token}")),
+        };
+        self.conns.insert(
+            conn,
+            Conn {
+                client: i,
+                phase: ConnPhase::Connecting,
+                user: None,
+                truth,
+                last_up: self.now,
+                last_down: self.now,
+                unread: 0,
+                broken: false,
+            },
+        );
+        if let Some(c) = self.client(i) {
+            c.conns.insert(conn);
+        }
+        self.up(conn, Up::Handshake(conn, req));
+    }
+
+    pub(super) fn deliver_to_client(&mut self, i: u32, down: Down) {
+        match down {
+            Down::Verdict(conn, HandshakeDecision::Accept { .. }) => {
+                let known = self
+                    .clients
+                    .get(i as usize)
+                    .is_some_and(|c| c.conns.contains(&conn));
+                let Some(c) = self.conns.get_mut(&conn).filter(|_| known) else {
+                    // The client gave up on this handshake: close the socket the server opened.
+                    return self.after(Duration::from_millis(1), Ev::ToGateway(Up::Closed(conn)));
+                };
+                c.phase = ConnPhase::Open;
+                let last = self.clients[i as usize].last_seq;
+                if last > 0 {
+                    self.observe(&Obs::ResumeSent {
+                        conn,
+                        last_seq: last,
+                    });
+                    self.send_frame(
+                        conn,
+                        &ClientFrame::Resume {
+                            last_seq: Seq::new(last),
+                        },
+                    );
+                }
+            }
+            Down::Verdict(conn, HandshakeDecision::Reject { status, code, .. }) => {
+                self.conns.remove(&conn);
+                if let Some(c) = self.client(i) {
+                    c.conns.remove(&conn);
+                    if status.as_u16() == 401
+                        && matches!(
+                            code,
+                            "expired" | "revoked" | "key_retired" | "unknown_key" | "too_old"
+                        )
+                    {
+                        c.tokens = None;
+                    }
+                }
+            }
+            Down::Frame(conn, frame) => self.on_frame(i, conn, frame),
+            Down::Close(conn, code) => {
+                self.conns.remove(&conn);
+                let now = self.now;
+                if let Some(c) = self.client(i) {
+                    c.conns.remove(&conn);
+                    if code == Some(1008) && c.tokens.as_ref().is_some_and(|t| now >= t.access_exp)
+                    {
+                        c.tokens = None;
+                    }
+                }
+            }
+            Down::Ticket(Some(ticket)) => {
+                let truth = self
+                    .clients
+                    .get(i as usize)
+                    .and_then(|c| c.tokens.as_ref())
+                    .map(|t| t.truth.clone());
+                if let Some(truth) = truth {
+                    self.connect_with(i, &ticket, truth, Method::Ticket);
+                }
+            }
+            Down::Ticket(None) => {}
+            Down::HandshakeTimeout(conn) => {
+                if self
+                    .conns
+                    .get(&conn)
+                    .is_some_and(|c| c.phase == ConnPhase::Connecting)
+                {
+                    self.conns.remove(&conn);
+                    if let Some(c) = self.client(i) {
+                        c.conns.remove(&conn);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self, i: u32, conn: ConnId, frame: Arc<str>) {
+        let Some(user) = self.conns.get(&conn).and_then(|c| c.user.clone()) else {
+            return;
+        };
+        let json: Value = serde_json::from_str(&frame).unwrap_or_default();
+        self.observe(&Obs::Frame {
+            conn,
+            session_user: &user,
+            frame: &frame,
+            json: &json,
+        });
+        let slow = self.clients.get(i as usize).is_some_and(|c| c.slow);
+        if slow {
+            // A slow reader takes `slow_consumer_delay_ms` per frame, one after another.
+            let delay = Duration::from_millis(self.sc.faults.slow_consumer_delay_ms);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.unread += 1;
+                let at = self.now.saturating_add(
+                    delay.saturating_mul(u32::try_from(c.unread).unwrap_or(u32::MAX)),
+                );
+                self.at(at, Ev::Consumed(conn, 1));
+            }
+        } else {
+            self.gw(gauntlet_core::Input::Sent { conn, frames: 1 });
+        }
+        let kind = json.get("type").and_then(Value::as_str).unwrap_or("");
+        let Some(c) = self.clients.get_mut(i as usize) else {
+            return;
+        };
+        if let Some(seq) = json.get("seq").and_then(Value::as_u64) {
+            if seq == c.last_seq + 1 {
+                c.last_seq = seq;
+                while c.ahead.remove(&(c.last_seq + 1)) {
+                    c.last_seq += 1;
+                }
+            } else if seq > c.last_seq {
+                c.ahead.insert(seq);
+            }
+        }
+        match kind {
+            "message_accepted" => {
+                if let Some(run) = json
+                    .get("run_id")
+                    .and_then(Value::as_str)
+                    .and_then(RunId::parse)
+                {
+                    c.runs.push(run);
+                }
+                if let Some(t) = json
+                    .get("thread_id")
+                    .and_then(Value::as_str)
+                    .and_then(ThreadId::parse)
+                    && !c.threads.contains(&t)
+                    && c.threads.len() < 32
+                {
+                    c.threads.push(t);
+                }
+            }
+            "agent_completed" | "agent_failed" | "agent_cancelled" => {
+                if let Some(run) = json
+                    .get("run_id")
+                    .and_then(Value::as_str)
+                    .and_then(RunId::parse)
+                {
+                    c.runs.retain(|r| *r != run);
+                }
+            }
+            "reauthenticated" => {
+                if let Some(truth) = c.reauth_truth.take() {
+                    self.observe(&Obs::Reauthed {
+                        at: self.now,
+                        truth: &truth,
+                    });
+                }
+            }
+            "error" if json.get("code").and_then(Value::as_str) == Some("RESUME_GAP") => {
+                if let Some(oldest) = json.get("oldest_seq").and_then(Value::as_u64) {
+                    c.last_seq = c.last_seq.max(oldest.saturating_sub(1));
+                    c.ahead.retain(|s| *s > oldest);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn auth_request(&mut self, i: u32, call: AuthCall) {
+        if let Some(c) = self.client(i) {
+            if c.awaiting_auth {
+                return;
+            }
+            c.awaiting_auth = true;
+        }
+        let tx = self
+            .net
+            .send(self.now, NodeId::client(i), NodeId::AUTH, Sized(512));
+        let mut delivered = false;
+        for (at, _) in tx.into_iter().take(1) {
+            delivered = true;
+            self.at(at, Ev::AuthCall(i, call.clone()));
+        }
+        if !delivered || self.auth_down {
+            self.after(HANDSHAKE_TIMEOUT, Ev::AuthAnswer(i, AuthAnswer::Failed));
+        }
+    }
+
+    pub(super) fn auth_call(&mut self, i: u32, call: AuthCall) {
+        if self.auth_down {
+            return self.after(HANDSHAKE_TIMEOUT, Ev::AuthAnswer(i, AuthAnswer::Failed));
+        }
+        let now = self.auth_now();
+        let Some(user) = self.clients.get(i as usize).map(|c| c.user.clone()) else {
+            return;
+        };
+        let perms = if i == 0 {
+            Permission::parse("system:broadcast")
+                .and_then(|p| Permissions::new(vec![p]))
+                .unwrap_or_else(Permissions::empty)
+        } else {
+            Permissions::empty()
+        };
+        let answer = match call {
+            AuthCall::Login => self
+                .auth
+                .login(now, &user, perms)
+                .map(|p| AuthAnswer::Tokens(Box::new(p)))
+                .unwrap_or(AuthAnswer::Failed),
+            AuthCall::OAuthLogin => match self.oauth_flow(now, &user, &perms, 0) {
+                Some(p) => AuthAnswer::Tokens(Box::new(p)),
+                None => AuthAnswer::Failed,
+            },
+            AuthCall::Refresh(token) => {
+                let reused = self.refreshed.contains(&token);
+                match self.auth.refresh(now, token.as_bytes()) {
+                    Ok(pair) => {
+                        if reused {
+                            self.observe(&Obs::AuthServiceMisbehaved {
+                                what: format!("refresh token of {user} accepted a second time"),
+                            });
+                        }
+                        self.refreshed.insert(token.clone());
+                        if let Some(c) = self.client(i) {
+                            c.used_refresh.push(token);
+                            if c.used_refresh.len() > 4 {
+                                c.used_refresh.remove(0);
+                            }
+                        }
+                        AuthAnswer::Tokens(Box::new(pair))
+                    }
+                    Err(_) => {
+                        self.refreshed.insert(token);
+                        AuthAnswer::Failed
+                    }
+                }
+            }
+            AuthCall::RefreshReuse(token) => {
+                if self.auth.refresh(now, token.as_bytes()).is_ok() {
+                    self.observe(&Obs::AuthServiceMisbehaved {
+                        what: format!("used refresh token of {user} accepted again"),
+                    });
+                }
+                AuthAnswer::Failed
+            }
+            AuthCall::Logout { jti, exp } => {
+                if let Some(jti) = Jti::parse(&jti) {
+                    self.auth.revoke(now, &jti, exp);
+                }
+                AuthAnswer::LoggedOut
+            }
+            AuthCall::LogoutEverywhere => {
+                self.auth.logout_everywhere(now, &user);
+                AuthAnswer::LoggedOut
+            }
+            AuthCall::OAuthAttack(kind) => {
+                if self.oauth_flow(now, &user, &perms, kind + 1).is_some() {
+                    let what =
+                        ["forged state", "replayed code", "wrong verifier"][(kind % 3) as usize];
+                    self.observe(&Obs::AuthServiceMisbehaved {
+                        what: format!("oauth callback with a {what} issued tokens"),
+                    });
+                }
+                AuthAnswer::Failed
+            }
+        };
+        self.publish_revocations();
+        let tx = self
+            .net
+            .send(self.now, NodeId::AUTH, NodeId::client(i), Sized(512));
+        match tx.into_iter().next() {
+            Some((at, _)) => self.at(at, Ev::AuthAnswer(i, answer)),
+            None => self.after(HANDSHAKE_TIMEOUT, Ev::AuthAnswer(i, AuthAnswer::Failed)),
+        }
+    }
+
+    /// Runs an OAuth code flow; `attack` 0 is honest, 1 forges the state, 2 replays the
+    /// code, 3 sends a wrong verifier. Returns tokens only when the final callback succeeded.
+    fn oauth_flow(
+        &mut self,
+        now: Instant,
+        user: &UserId,
+        perms: &Permissions,
+        attack: u64,
+    ) -> Option<TokenPair> {
+        let state = format!("state-{}-{}", user, self.step);
+        let challenge = s256_challenge(VERIFIER);
+        let req = AuthorizeRequest {
+            user,
+            permissions: perms,
+            client_id: OAUTH_CLIENT,
+            redirect_uri: OAUTH_REDIRECT,
+            code_challenge: &challenge,
+            method: "S256",
+            state: &state,
+        };
+        let code = self.auth.authorize(now, &req).ok()?;
+        let forged_state = format!("{state}-forged");
+        fn cb<'a>(code: &'a str, state: &'a str, verifier: &'a str) -> CallbackRequest<'a> {
+            CallbackRequest {
+                code,
+                state,
+                code_verifier: verifier,
+                redirect_uri: OAUTH_REDIRECT,
+                client_id: OAUTH_CLIENT,
+            }
+        }
+        let code = code.code;
+        const WRONG: &str = "gauntlet-pkce-verifier-0123456789-WRONGWRONGWRONGWRO";
+        let result = match attack {
+            0 => self.auth.callback(now, &cb(&code, &state, VERIFIER)),
+            1 => self.auth.callback(now, &cb(&code, &forged_state, VERIFIER)),
+            2 => {
+                let _ = self.auth.callback(now, &cb(&code, &state, VERIFIER));
+                self.auth.callback(now, &cb(&code, &state, VERIFIER))
+            }
+            _ => self.auth.callback(now, &cb(&code, &state, WRONG)),
+        };
+        let resp = result.ok()?;
+        let access = resp.access_token;
+        let refresh = resp.refresh_token;
+        let family = workload::payload_of(&refresh)["fam"]
+            .as_str()
+            .and_then(gauntlet_core::FamilyId::parse)?;
+        let minted = |token: String| -> Option<gauntlet_core::token::Minted> {
+            let p = workload::payload_of(&token);
+            Some(gauntlet_core::token::Minted {
+                jti: Jti::parse(p["jti"].as_str()?)?,
+                exp: Instant::from_unix_secs(p["exp"].as_u64()?),
+                token,
+            })
+        };
+        Some(TokenPair {
+            access: minted(access)?,
+            refresh: minted(refresh)?,
+            family,
+        })
+    }
+
+    /// Tells the auth checker about revocations the auth service just issued (true time).
+    fn publish_revocations(&mut self) {
+        let end = self.auth.feed_end();
+        if end == self.auth_seen {
+            return;
+        }
+        let new: Vec<_> = self
+            .auth
+            .feed_since(self.auth_seen)
+            .iter()
+            .map(|(_, r)| r.clone())
+            .collect();
+        self.auth_seen = end;
+        for r in &new {
+            self.observe(&Obs::Revocation {
+                at: self.now,
+                revocation: r,
+            });
+        }
+    }
+
+    pub(super) fn auth_answer(&mut self, i: u32, answer: AuthAnswer) {
+        let now = self.now;
+        let Some(c) = self.client(i) else { return };
+        c.awaiting_auth = false;
+        match answer {
+            AuthAnswer::Tokens(pair) => {
+                let p = workload::payload_of(&pair.access.token);
+                let iat = Instant::from_unix_secs(p["iat"].as_u64().unwrap_or(0));
+                let truth = CredTruth::Access {
+                    user: c.user.clone(),
+                    jti: pair.access.jti.clone(),
+                    iat_auth: iat,
+                    exp: pair.access.exp,
+                };
+                c.tokens = Some(Tokens {
+                    access: pair.access.token.clone(),
+                    truth,
+                    refresh: pair.refresh.token.clone(),
+                    access_exp: pair.access.exp,
+                });
+            }
+            AuthAnswer::Failed => {
+                if c.tokens
+                    .as_ref()
+                    .is_some_and(|t| now.saturating_add(Duration::from_secs(20)) >= t.access_exp)
+                {
+                    c.tokens = None;
+                }
+            }
+            AuthAnswer::LoggedOut => {}
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The world's plumbing: calling the gateway and carrying out its outputs, moving messages
+//! over the simulated network with WebSocket (TCP) semantics per connection, and faults.
+
+use std::time::Duration;
+
+use gauntlet_core::Event;
+use gauntlet_core::auth_service::VerifyKey;
+use gauntlet_core::token::{Algorithm, SigningKey};
+use gauntlet_core::{
+    AuthUpdate, ConnId, Gateway, HandshakeDecision, Input, JournalLine, Kid, Outputs, StreamKind,
+};
+
+use super::{
+    ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, STATS_EVERY, Sized, Up, World, hs_secret, ring_of,
+};
+use crate::checker::{Failure, Obs};
+use crate::faults::Fault;
+use crate::network::{NodeId, Payload};
+
+impl World<'_> {
+    /// Calls the gateway (if it is up) and carries out what it asks.
+    pub(super) fn gw(&mut self, input: Input) {
+        let Some(g) = self.gateway.as_mut() else {
+            return;
+        };
+        let out = g.handle(self.now, input);
+        self.gw_calls += 1;
+        self.carry_out(out);
+        if self.gw_calls.is_multiple_of(STATS_EVERY)
+            && let Some(g) = &self.gateway
+        {
+            let stats = g.stats();
+            self.observe(&Obs::Stats(&stats));
+        }
+    }
+
+    pub(super) fn carry_out(&mut self, out: Outputs) {
+        if !out.events.is_empty() {
+            for e in &out.events {
+                self.sink.journal(&JournalLine::Entry(e.clone()));
+                self.track_log(e);
+            }
+            self.observe(&Obs::Log(&out.events));
+            self.journal.extend(out.events);
+        }
+        if let Some((conn, decision)) = out.handshake {
+            self.verdict(conn, decision);
+        }
+        for (conn, frame) in out.sends {
+            self.down(conn, Down::Frame(conn, frame));
+        }
+        for (conn, code, _) in out.closes {
+            self.down(conn, Down::Close(conn, Some(code.as_u16())));
+        }
+        for (request, answer) in out.tickets {
+            // The request id is the asking client's index.
+            let ticket = answer.ok().map(|t| t.ticket);
+            self.send_down(
+                u32::try_from(request).unwrap_or(u32::MAX),
+                Down::Ticket(ticket),
+            );
+        }
+        self.arm_gateway_timer(out.next_deadline);
+    }
+
+    fn track_log(&mut self, e: &gauntlet_core::LogEntry) {
+        match &e.event {
+            Event::StreamAppended { user, entry } => {
+                if entry.kind == StreamKind::AgentCancelled
+                    && let Some(run) = entry.run
+                {
+                    let asked = self
+                        .stop_requests
+                        .remove(&run)
+                        .is_some_and(|by| by.contains(user));
+                    if !asked {
+                        self.fail(Failure::new(
+                            "isolation",
+                            format!("{run} of {user} was cancelled by another user"),
+                        ));
+                    }
+                }
+                if entry.kind.is_terminal()
+                    && let Some(run) = entry.run
+                {
+                    self.stop_requests.remove(&run);
+                    if let Some((start, track)) = self.run_spans.remove(&run) {
+                        self.sink.span(
+                            track,
+                            &format!("{run} {}", entry.kind.as_str()),
+                            start,
+                            self.now,
+                        );
+                    }
+                } else if entry.kind == StreamKind::AgentStarted
+                    && let Some(run) = entry.run
+                {
+                    // Runs are drawn on the track of one of the owner's connections.
+                    let track = self
+                        .conn_spans
+                        .keys()
+                        .find(|c| self.conns.get(c).and_then(|x| x.user.as_ref()) == Some(user))
+                        .map_or(0, |c| c.get());
+                    self.run_spans.insert(run, (self.now, track));
+                }
+            }
+            Event::SessionOpened { conn, .. } => {
+                self.conn_spans.insert(*conn, self.now);
+            }
+            Event::SessionClosed { conn, reason } => {
+                if let Some(start) = self.conn_spans.remove(conn) {
+                    self.sink.span(
+                        conn.get(),
+                        &format!("{conn} ({})", reason.text()),
+                        start,
+                        self.now,
+                    );
+                }
+            }
+            Event::Restarted => {
+                self.note("gateway restarted from its log".into());
+                let open: Vec<(ConnId, gauntlet_core::Instant)> =
+                    std::mem::take(&mut self.conn_spans).into_iter().collect();
+                for (conn, start) in open {
+                    self.sink
+                        .span(conn.get(), &format!("{conn} (crash)"), start, self.now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn arm_gateway_timer(&mut self, deadline: Option<gauntlet_core::Instant>) {
+        let Some(at) = deadline else { return };
+        if self.draining || self.gw_timer.is_some_and(|(t, _)| t <= at) {
+            return;
+        }
+        self.gw_timer_gen += 1;
+        let generation = self.gw_timer_gen;
+        self.gw_timer = Some((at, generation));
+        self.at(at, Ev::GatewayTimer(generation));
+    }
+
+    /// A handshake verdict travels back to the client.
+    fn verdict(&mut self, conn: ConnId, decision: HandshakeDecision) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let client = c.client;
+        let (accepted_as, reject_code) = match &decision {
+            HandshakeDecision::Accept { user, .. } => (Some(user.clone()), None),
+            HandshakeDecision::Reject { code, .. } => (None, Some(*code)),
+        };
+        let truth = c.truth.clone();
+        self.observe(&Obs::Handshake {
+            at: self.now,
+            truth: &truth,
+            accepted_as: accepted_as.as_ref(),
+            reject_code,
+        });
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.user = accepted_as;
+        }
+        self.send_down(client, Down::Verdict(conn, decision));
+    }
+
+    /// A frame or close for a connection: FIFO per connection, and a lost message kills the
+    /// connection (a WebSocket rides on TCP: it does not lose frames, it breaks).
+    fn down(&mut self, conn: ConnId, msg: Down) {
+        let Some(c) = self.conns.get(&conn).filter(|c| !c.broken) else {
+            return;
+        };
+        let (client, last) = (c.client, c.last_down);
+        let len = match &msg {
+            Down::Frame(_, f) => f.len(),
+            _ => 8,
+        };
+        let tx = self.net.send(
+            self.now,
+            NodeId::GATEWAY,
+            NodeId::client(client),
+            Sized(len),
+        );
+        let mut deliveries = tx.into_iter();
+        match deliveries.next() {
+            Some((at, _)) => {
+                let at = at.max(last.saturating_add(Duration::from_nanos(1)));
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.last_down = at;
+                }
+                self.at(at, Ev::ToClient(client, msg));
+            }
+            None => self.reset(conn),
+        }
+    }
+
+    /// Non-connection traffic back to a client (tickets, verdicts): may be lost.
+    pub(super) fn send_down(&mut self, client: u32, msg: Down) {
+        let tx = self
+            .net
+            .send(self.now, NodeId::GATEWAY, NodeId::client(client), Sized(64));
+        let mut deliveries = tx.into_iter();
+        match (deliveries.next(), msg) {
+            (Some((at, _)), msg) => self.at(at, Ev::ToClient(client, msg)),
+            (None, Down::Verdict(conn, HandshakeDecision::Accept { .. })) => {
+                // The 101 was lost: the server thinks the socket is open; the client gives up.
+                self.after(
+                    HANDSHAKE_TIMEOUT,
+                    Ev::ToClient(client, Down::HandshakeTimeout(conn)),
+                );
+                self.after(HANDSHAKE_TIMEOUT, Ev::ToGateway(Up::Closed(conn)));
+            }
+            (None, Down::Verdict(conn, _)) => self.after(
+                HANDSHAKE_TIMEOUT,
+                Ev::ToClient(client, Down::HandshakeTimeout(conn)),
+            ),
+            (None, Down::Ticket(_)) => {
+                self.after(HANDSHAKE_TIMEOUT, Ev::ToClient(client, Down::Ticket(None)))
+            }
+            (None, _) => {}
+        }
+    }
+
+    /// Client-to-gateway traffic on a connection: FIFO, corruption possible, loss resets.
+    pub(super) fn up(&mut self, conn: ConnId, msg: Up) {
+        let Some(c) = self.conns.get(&conn).filter(|c| !c.broken) else {
+            return;
+        };
+        let (client, last) = (c.client, c.last_up);
+        let (len, bytes) = match &msg {
+            Up::Text(_, b) => (b.len(), Some(b.clone())),
+            _ => (16, None),
+        };
+        let tx = self.net.send(
+            self.now,
+            NodeId::client(client),
+            NodeId::GATEWAY,
+            Wire(len, bytes),
+        );
+        let mut deliveries = tx.into_iter();
+        match deliveries.next() {
+            Some((at, wire)) => {
+                let at = at.max(last.saturating_add(Duration::from_nanos(1)));
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.last_up = at;
+                }
+                let msg = match (msg, wire.1) {
+                    (Up::Text(c, _), Some(b)) => Up::Text(c, b),
+                    (m, _) => m,
+                };
+                self.at(at, Ev::ToGateway(msg));
+            }
+            None if matches!(msg, Up::Handshake(..)) => {
+                self.after(
+                    HANDSHAKE_TIMEOUT,
+                    Ev::ToClient(client, Down::HandshakeTimeout(conn)),
+                );
+            }
+            None => self.reset(conn),
+        }
+    }
+
+    /// The transport under a connection died: both ends learn it (the gateway as a peer close).
+    pub(super) fn reset(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.broken) else {
+            return;
+        };
+        c.broken = true;
+        let client = c.client;
+        self.after(Duration::from_millis(1), Ev::ToGateway(Up::Closed(conn)));
+        self.after(
+            Duration::from_millis(1),
+            Ev::ToClient(client, Down::Close(conn, None)),
+        );
+    }
+
+    pub(super) fn deliver_to_gateway(&mut self, up: Up) {
+        if self.gateway.is_none() {
+            return;
+        }
+        match up {
+            Up::Handshake(conn, request) => self.gw(Input::Handshake { conn, request }),
+            Up::Text(conn, data) => {
+                let user = self.conns.get(&conn).and_then(|c| c.user.clone());
+                let max = self.config.limits.max_frame_bytes;
+                let chargeable = data.len() <= max && std::str::from_utf8(&data).is_ok();
+                let Some(g) = self.gateway.as_mut() else {
+                    return;
+                };
+                let out = g.handle(self.now, Input::Text { conn, data });
+                self.gw_calls += 1;
+                let limited = out
+                    .sends
+                    .iter()
+                    .any(|(c, f)| *c == conn && f.contains("\"RATE_LIMITED\""));
+                let had_session = out.closes.iter().any(|(c, ..)| *c == conn)
+                    || out.sends.iter().any(|(c, _)| *c == conn)
+                    || !out.events.is_empty();
+                if let Some(user) = user
+                    && chargeable
+                    && had_session
+                {
+                    self.observe(&Obs::Inbound {
+                        at: self.now,
+                        user: &user,
+                        accepted: !limited,
+                    });
+                }
+                self.carry_out(out);
+            }
+            Up::Binary(conn) => self.gw(Input::Binary { conn, len: 4 }),
+            Up::Closed(conn) => self.gw(Input::Closed { conn }),
+            Up::Ticket(client, token) => {
+                self.gw(Input::IssueTicket {
+                    request: u64::from(client),
+                    authorization: Some(format!("Bearer {token}")),
+                });
+            }
+        }
+    }
+
+    pub(super) fn fault(&mut self, f: Fault) {
+        self.sink.instant(0, f.name(), self.now);
+        self.note(format!("fault: {}", f.name()));
+        match f {
+            Fault::Partition(p) => {
+                if self.net.partition(self.now, p).is_err() {
+                    self.fail(Failure::new("bounds", "partition table full"));
+                }
+                // Connections across the cut die when they next carry a frame (see `down`/`up`).
+            }
+            Fault::ClientCrash { client } => {
+                let conns: Vec<ConnId> = self
+                    .clients
+                    .get(client as usize)
+                    .map(|c| c.conns.iter().copied().collect())
+                    .unwrap_or_default();
+                for conn in conns {
+                    // The client vanishes: the gateway learns it only from the transport.
+                    self.after(Duration::from_secs(2), Ev::ToGateway(Up::Closed(conn)));
+                    self.conns.remove(&conn);
+                }
+                if let Some(c) = self.clients.get_mut(client as usize) {
+                    c.conns.clear();
+                }
+            }
+            Fault::GatewayCrash { downtime } => {
+                if self.gateway.take().is_some() {
+                    self.gw_timer = None;
+                    let conns: Vec<(ConnId, u32)> =
+                        self.conns.iter().map(|(id, c)| (*id, c.client)).collect();
+                    for (conn, client) in conns {
+                        self.after(
+                            Duration::from_millis(1),
+                            Ev::ToClient(client, Down::Close(conn, None)),
+                        );
+                    }
+                    self.after(downtime, Ev::GatewayRestart);
+                }
+            }
+            Fault::AuthOutage { duration } => {
+                self.auth_down = true;
+                self.after(duration, Ev::AuthBack);
+            }
+            Fault::KeyRotation => self.rotate_key(),
+        }
+    }
+
+    fn rotate_key(&mut self) {
+        let n = self.next_key;
+        self.next_key += 1;
+        let Some(kid) = Kid::parse(&format!("hs-{n}")) else {
+            return;
+        };
+        let secret = hs_secret(n);
+        let (Ok(key), Ok(attacker)) = (
+            SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &secret),
+            SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &secret),
+        ) else {
+            return;
+        };
+        match self.auth.rotate_key(key, &VerifyKey::Hmac(secret.clone())) {
+            Ok(rotation) => {
+                if let Some(retired) = rotation.retired {
+                    for k in &mut self.keys {
+                        if k.0 == retired {
+                            k.2 = true;
+                        }
+                    }
+                }
+                self.keys.push((kid, secret, false));
+                self.attacker_issuer.replace_key(attacker);
+                match ring_of(&self.keys) {
+                    Ok(ring) => self.gw(Input::Auth(AuthUpdate::Keys(Box::new(ring)))),
+                    Err(e) => self.fail(Failure::new("config", e)),
+                }
+            }
+            Err(e) => self.fail(Failure::new("config", format!("key rotation: {e}"))),
+        }
+    }
+
+    pub(super) fn restart_gateway(&mut self) {
+        let ring = match ring_of(&self.keys) {
+            Ok(r) => r,
+            Err(e) => return self.fail(Failure::new("config", e)),
+        };
+        match Gateway::replay(
+            self.config.clone(),
+            ring,
+            self.plants,
+            self.journal.iter().cloned(),
+        ) {
+            Ok(mut g) => {
+                let out = g.restart(self.now);
+                self.gateway = Some(g);
+                self.carry_out(out);
+                // The restarted gateway has no fresh feed yet; the next poll brings one.
+            }
+            Err(e) => self.fail(Failure::new(
+                "replay",
+                format!("restart from the log failed: {e}"),
+            )),
+        }
+    }
+}
+
+/// A client frame on the wire: its length and, for text frames, its bytes (corruptible).
+#[derive(Clone)]
+pub(super) struct Wire(usize, Option<Vec<u8>>);
+
+impl Payload for Wire {
+    fn wire_len(&self) -> usize {
+        self.0
+    }
+    fn corrupt(&mut self, rng: &mut crate::rng::SimRng) -> bool {
+        match &mut self.1 {
+            Some(b) => crate::network::corrupt(b, rng),
+            None => false,
+        }
+    }
+}
+
+impl super::Conn {
+    pub(super) fn is_open(&self) -> bool {
+        self.phase == ConnPhase::Open
+    }
+}

@@ -1,0 +1,632 @@
+//! The simulated world: one gateway, one auth service and many clients on a simulated
+//! network, driven by a discrete-event scheduler from one seed.
+//!
+//! The world is a thin driver: every protocol, auth and routing decision is made by
+//! `gauntlet-core` (`Gateway`, `AuthService`); the world only moves real bytes between
+//! nodes, injects faults, chooses client behaviour from the seed, and feeds what it sees to
+//! the invariant checkers. A run has a safety phase (faults on, invariants checked after every
+//! step) and a liveness phase (faults off, network healed, clients only recover), then drains
+//! the network and checks what must hold at quiescence, including that the gateway's log
+//! replays to the live state hash.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gauntlet_core::auth_service::{AuthService, TokenPair};
+use gauntlet_core::oauth::OAuthConfig;
+use gauntlet_core::protocol::HandshakeRequest;
+use gauntlet_core::token::{Algorithm, Environment, Issuer, KeyRing, SigningKey, TokenRules};
+use gauntlet_core::{
+    AuthUpdate, Config, ConnId, Gateway, HandshakeDecision, Input, Instant, JournalLine, Kid,
+    LogEntry, Plants, RunId, ThreadId, UserId,
+};
+
+use crate::checker::{Checkers, CredTruth, EndState, Failure, Obs};
+use crate::faults::Fault;
+use crate::network::{LinkConfig, Network, NodeId, Payload};
+use crate::rng::SimRng;
+use crate::scenario::Scenario;
+use crate::workload;
+
+/// Where simulated time starts (a fixed, realistic Unix time: 2027-01-15).
+pub const EPOCH_SECS: u64 = 1_800_000_000;
+/// How long the liveness phase lasts after the safety phase.
+pub const LIVENESS: Duration = Duration::from_secs(30);
+/// Events kept for the violation report.
+const RECENT: usize = 24;
+/// Scheduler capacity: a run that needs more is a bug in the world.
+const MAX_QUEUED: usize = 4_000_000;
+/// How often the auth service pushes its revocation feed to the gateway.
+const FEED_EVERY: Duration = Duration::from_secs(1);
+/// How often the bounds checker samples the gateway's sizes (in gateway calls).
+const STATS_EVERY: u64 = 256;
+/// A handshake that got no answer is abandoned after this long.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Something scheduled.
+enum Ev {
+    Wake(u32),
+    ToGateway(Up),
+    ToClient(u32, Down),
+    AuthCall(u32, AuthCall),
+    AuthAnswer(u32, AuthAnswer),
+    Consumed(ConnId, usize),
+    GatewayTimer(u64),
+    FeedPoll,
+    FeedArrives { as_of: Instant, upto: usize },
+    Fault(Fault),
+    GatewayRestart,
+    AuthBack,
+    SafetyEnds,
+    LivenessEnds,
+}
+
+enum Up {
+    Handshake(ConnId, HandshakeRequest),
+    Text(ConnId, Vec<u8>),
+    Binary(ConnId),
+    Closed(ConnId),
+    Ticket(u32, String),
+}
+
+enum Down {
+    Verdict(ConnId, HandshakeDecision),
+    Frame(ConnId, Arc<str>),
+    Close(ConnId, Option<u16>),
+    Ticket(Option<String>),
+    HandshakeTimeout(ConnId),
+}
+
+#[derive(Clone)]
+enum AuthCall {
+    Login,
+    OAuthLogin,
+    Refresh(String),
+    Logout { jti: String, exp: Instant },
+    LogoutEverywhere,
+    OAuthAttack(u64),
+    RefreshReuse(String),
+}
+
+enum AuthAnswer {
+    Tokens(Box<TokenPair>),
+    Failed,
+    LoggedOut,
+}
+
+/// A message's size for the network model (control messages are small).
+#[derive(Clone)]
+struct Sized(usize);
+
+impl Payload for Sized {
+    fn wire_len(&self) -> usize {
+        self.0
+    }
+    fn corrupt(&mut self, _rng: &mut SimRng) -> bool {
+        false
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ConnPhase {
+    Connecting,
+    Open,
+}
+
+struct Conn {
+    client: u32,
+    phase: ConnPhase,
+    /// Who the gateway says this is (after accept).
+    user: Option<UserId>,
+    truth: CredTruth,
+    last_up: Instant,
+    last_down: Instant,
+    /// Frames delivered but not yet consumed (slow consumers).
+    unread: usize,
+    /// The transport died: nothing more crosses this connection in either direction.
+    broken: bool,
+}
+
+struct Tokens {
+    access: String,
+    truth: CredTruth,
+    refresh: String,
+    access_exp: Instant,
+}
+
+struct Client {
+    user: UserId,
+    adversary: bool,
+    slow: bool,
+    rng: SimRng,
+    tokens: Option<Tokens>,
+    used_refresh: Vec<String>,
+    awaiting_auth: bool,
+    conns: BTreeSet<ConnId>,
+    /// Highest seq received with no gap below it, and those received above it.
+    last_seq: u64,
+    ahead: BTreeSet<u64>,
+    runs: Vec<RunId>,
+    threads: Vec<ThreadId>,
+    threads_made: u32,
+    reauth_truth: Option<CredTruth>,
+    /// A token the adversary keeps for a later attack, with when to use it.
+    saved: Option<(String, CredTruth, Instant)>,
+    not_before: Instant,
+}
+
+/// The result of one run.
+pub struct RunResult {
+    /// Events processed.
+    pub events: u64,
+    /// Virtual time covered.
+    pub simulated: Duration,
+    /// Final gateway state hash (hex).
+    pub state_hash: String,
+    /// The first violation.
+    pub violation: Option<crate::runner::Violation>,
+    /// Client operations performed.
+    pub ops: u64,
+    /// Gateway log entries.
+    pub log_entries: usize,
+}
+
+/// Hooks for outputs that leave the simulation (log and trace files).
+pub trait Sink {
+    /// A journal line (header, entry or footer).
+    fn journal(&mut self, line: &JournalLine);
+    /// A span on a track (track 0 is the world, others are connections).
+    fn span(&mut self, track: u64, name: &str, start: Instant, end: Instant);
+    /// A point event (a fault, a violation) on a track.
+    fn instant(&mut self, track: u64, name: &str, at: Instant);
+}
+
+/// A sink that keeps nothing.
+pub struct NoSink;
+
+impl Sink for NoSink {
+    fn journal(&mut self, _line: &JournalLine) {}
+    fn span(&mut self, _track: u64, _name: &str, _start: Instant, _end: Instant) {}
+    fn instant(&mut self, _track: u64, _name: &str, _at: Instant) {}
+}
+
+/// The world.
+pub struct World<'s> {
+    sc: Scenario,
+    config: Config,
+    plants: Plants,
+    now: Instant,
+    start: Instant,
+    sched: crate::clock::Scheduler<Ev>,
+    net: Network,
+    rng: SimRng,
+    gateway: Option<Gateway>,
+    journal: Vec<LogEntry>,
+    gw_timer: Option<(Instant, u64)>,
+    gw_timer_gen: u64,
+    gw_calls: u64,
+    feed_cursor: usize,
+    auth: AuthService,
+    auth_seen: usize,
+    auth_down: bool,
+    skew: Duration,
+    skew_ahead: bool,
+    keys: Vec<(Kid, Vec<u8>, bool)>,
+    next_key: u32,
+    attacker_issuer: Issuer,
+    clients: Vec<Client>,
+    conns: BTreeMap<ConnId, Conn>,
+    next_conn: u64,
+    checkers: Checkers,
+    stop_requests: BTreeMap<RunId, BTreeSet<UserId>>,
+    refreshed: BTreeSet<String>,
+    /// Open trace spans: runs (start, track) and sessions (start).
+    run_spans: BTreeMap<RunId, (Instant, u64)>,
+    conn_spans: BTreeMap<ConnId, Instant>,
+    recent: VecDeque<String>,
+    step: u64,
+    ops: u64,
+    safety: bool,
+    draining: bool,
+    failure: Option<(Failure, u64, Vec<String>)>,
+    sink: &'s mut dyn Sink,
+}
+
+fn hs_secret(n: u32) -> Vec<u8> {
+    format!("gauntlet-sim-hs256-key-{n:04}-0123456789abcdef").into_bytes()
+}
+
+fn user_name(i: u32) -> UserId {
+    let name = if i == 0 {
+        "ops".to_string()
+    } else {
+        format!("u{i}")
+    };
+    UserId::parse(&name).unwrap_or_else(|| unreachable!("generated user ids are valid"))
+}
+
+/// Per-connection send queue in simulated runs: far below the production 1024 so that slow
+/// consumers overflow within seconds and the 1013-then-resume path runs in most seeds.
+pub const SIM_SEND_QUEUE: usize = 16;
+
+/// The gateway config every simulated run uses: protocol defaults, the `test` environment's
+/// short token lifetimes (so expiry and refresh happen within minutes), a small send queue
+/// ([`SIM_SEND_QUEUE`]), and the run's seed.
+pub fn gateway_config(seed: u64) -> Config {
+    let mut config = Config::default();
+    config.tokens.environment = Environment::Test;
+    config.limits.send_queue_capacity = SIM_SEND_QUEUE;
+    config.seed = seed;
+    config
+}
+
+impl<'s> World<'s> {
+    /// Builds the world for `sc`; nothing happens until [`World::run`].
+    pub fn new(sc: Scenario, plants: Plants, sink: &'s mut dyn Sink) -> Result<Self, String> {
+        let config = gateway_config(sc.seed);
+        let root = SimRng::new(sc.seed);
+        let start = Instant::from_unix_secs(EPOCH_SECS);
+        let rules: TokenRules = config.tokens.clone();
+        let kid = Kid::parse("hs-0").ok_or("kid")?;
+        let key = SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &hs_secret(0))
+            .map_err(|e| e.to_string())?;
+        let attacker_key = SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &hs_secret(0))
+            .map_err(|e| e.to_string())?;
+        let keys = vec![(kid, hs_secret(0), false)];
+        let ring = ring_of(&keys)?;
+        let auth = AuthService::new(
+            Issuer::new(key, rules.clone()),
+            ring.clone(),
+            rules.clone(),
+            plants,
+        )
+        .with_oauth(&sc.seed.to_le_bytes().repeat(4), OAuthConfig::default())
+        .map_err(|e| e.to_string())?;
+        let gateway =
+            Gateway::with_plants(config.clone(), ring, plants).map_err(|e| e.to_string())?;
+        let mut skew_rng = root.fork("skew");
+        let skew_ms = sc.faults.draw_clock_skew_ms(&mut skew_rng);
+        let net = Network::new(LinkConfig::from_plan(&sc.faults), root.fork("network"));
+        let mut wl = root.fork("workload");
+        let adversaries = ((f64::from(sc.users) * sc.adversary_share).round() as u32)
+            .min(sc.users.saturating_sub(1));
+        let clients = (0..sc.users)
+            .map(|i| Client {
+                user: user_name(i),
+                adversary: i >= sc.users - adversaries,
+                slow: wl.chance(sc.faults.slow_consumer),
+                rng: root.fork_indexed("client", u64::from(i)),
+                tokens: None,
+                used_refresh: Vec::new(),
+                awaiting_auth: false,
+                conns: BTreeSet::new(),
+                last_seq: 0,
+                ahead: BTreeSet::new(),
+                runs: Vec::new(),
+                threads: Vec::new(),
+                threads_made: 0,
+                reauth_truth: None,
+                saved: None,
+                not_before: start,
+            })
+            .collect();
+        let checkers = Checkers::new(&config);
+        let w = World {
+            sched: crate::clock::Scheduler::new(start, MAX_QUEUED),
+            config,
+            plants,
+            now: start,
+            start,
+            net,
+            rng: wl,
+            gateway: Some(gateway),
+            journal: Vec::new(),
+            gw_timer: None,
+            gw_timer_gen: 0,
+            gw_calls: 0,
+            feed_cursor: 0,
+            auth,
+            auth_seen: 0,
+            auth_down: false,
+            skew: Duration::from_millis(skew_ms.unsigned_abs()),
+            skew_ahead: skew_ms >= 0,
+            keys,
+            next_key: 1,
+            attacker_issuer: Issuer::new(attacker_key, rules),
+            clients,
+            conns: BTreeMap::new(),
+            next_conn: 0,
+            checkers,
+            stop_requests: BTreeMap::new(),
+            refreshed: BTreeSet::new(),
+            run_spans: BTreeMap::new(),
+            conn_spans: BTreeMap::new(),
+            recent: VecDeque::new(),
+            step: 0,
+            ops: 0,
+            safety: true,
+            draining: false,
+            failure: None,
+            sink,
+            sc,
+        };
+        w.sink.journal(&JournalLine::Header {
+            schema: 1,
+            config: Box::new(w.config.clone()),
+            plants,
+        });
+        Ok(w)
+    }
+
+    fn auth_now(&self) -> Instant {
+        if self.skew_ahead {
+            self.now.saturating_add(self.skew)
+        } else {
+            self.now.saturating_sub(self.skew)
+        }
+    }
+
+    fn at(&mut self, at: Instant, ev: Ev) {
+        // The scheduler refuses only the past (a world bug) or overflow (bounded by design).
+        let at = at.max(self.now);
+        if self.sched.schedule(at, ev).is_err() {
+            self.fail(Failure::new("bounds", "simulation event queue overflow"));
+        }
+    }
+
+    fn after(&mut self, d: Duration, ev: Ev) {
+        let at = self.now.saturating_add(d);
+        self.at(at, ev);
+    }
+
+    fn note(&mut self, s: String) {
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(format!(
+            "{} {s}",
+            self.now.saturating_since(self.start).as_millis()
+        ));
+    }
+
+    fn fail(&mut self, f: Failure) {
+        if self.failure.is_none() {
+            self.sink
+                .instant(0, &format!("violation: {}", f.invariant), self.now);
+            self.failure = Some((f, self.step, self.recent.iter().cloned().collect()));
+        }
+    }
+
+    fn observe(&mut self, obs: &Obs<'_>) {
+        if self.failure.is_some() {
+            return;
+        }
+        if let Err(f) = self.checkers.observe(obs) {
+            self.fail(f);
+        }
+    }
+
+    /// Runs the scenario to the end and reports.
+    pub fn run(mut self) -> RunResult {
+        let safety_end = self.start.saturating_add(self.sc.duration());
+        let timeline = self.sc.faults.timeline(
+            &SimRng::new(self.sc.seed).fork("faults"),
+            self.start,
+            self.sc.duration(),
+            self.sc.users,
+        );
+        match timeline {
+            Ok(faults) => {
+                for f in faults {
+                    self.at(f.at, Ev::Fault(f.fault));
+                }
+            }
+            Err(e) => self.fail(Failure::new("config", e.to_string())),
+        }
+        for i in 0..self.sc.users {
+            let d = self.rng.uniform_duration(
+                Duration::ZERO,
+                Duration::from_millis(self.sc.think_ms.max(1)),
+            );
+            self.after(d, Ev::Wake(i));
+        }
+        self.after(Duration::ZERO, Ev::FeedPoll);
+        self.at(safety_end, Ev::SafetyEnds);
+        self.at(safety_end.saturating_add(LIVENESS), Ev::LivenessEnds);
+        while let Some((at, ev)) = self.sched.pop() {
+            if self.failure.is_some() {
+                break;
+            }
+            // Once draining, timers and wake-ups are dropped unseen: only traffic in flight moves.
+            if self.draining
+                && matches!(
+                    ev,
+                    Ev::Wake(_) | Ev::GatewayTimer(_) | Ev::FeedPoll | Ev::Fault(_)
+                )
+            {
+                continue;
+            }
+            self.now = at;
+            self.step += 1;
+            self.dispatch(ev);
+        }
+        self.finish()
+    }
+
+    fn finish(mut self) -> RunResult {
+        if self.gateway.is_none() {
+            self.restart_gateway();
+        }
+        let open: BTreeMap<ConnId, UserId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.phase == ConnPhase::Open)
+            .filter_map(|(id, c)| c.user.clone().map(|u| (*id, u)))
+            .collect();
+        if self.failure.is_none()
+            && let Some(g) = &self.gateway
+        {
+            let stats = g.stats();
+            self.observe(&Obs::Stats(&stats));
+        }
+        if self.failure.is_none()
+            && let Err(f) = self.checkers.finish(&EndState {
+                open: &open,
+                quiescent: true,
+            })
+        {
+            self.fail(f);
+        }
+        let state_hash = self
+            .gateway
+            .as_ref()
+            .map(Gateway::state_hash)
+            .unwrap_or_default();
+        if self.failure.is_none() {
+            let replayed = Gateway::replay(
+                self.config.clone(),
+                KeyRing::new(),
+                self.plants,
+                self.journal.iter().cloned(),
+            );
+            match replayed {
+                Ok(g) if g.state_hash() == state_hash => {}
+                Ok(g) => self.fail(Failure::new(
+                    "replay",
+                    format!(
+                        "log replays to {} but the gateway is at {state_hash}",
+                        g.state_hash()
+                    ),
+                )),
+                Err(e) => self.fail(Failure::new("replay", format!("log does not replay: {e}"))),
+            }
+        }
+        if let Some(g) = &self.gateway {
+            self.sink.journal(&JournalLine::Footer {
+                state_hash: state_hash.clone(),
+                last_seq: g.last_log_seq(),
+            });
+        }
+        let violation = self
+            .failure
+            .map(|(f, step, last_events)| crate::runner::Violation {
+                invariant: f.invariant.to_string(),
+                step,
+                message: f.message,
+                last_events,
+            });
+        RunResult {
+            events: self.step,
+            simulated: self.now.saturating_since(self.start),
+            state_hash,
+            violation,
+            ops: self.ops,
+            log_entries: self.journal.len(),
+        }
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Wake(i) => {
+                if self.safety || !self.draining {
+                    self.wake(i);
+                }
+            }
+            Ev::ToGateway(up) => self.deliver_to_gateway(up),
+            Ev::ToClient(i, down) => self.deliver_to_client(i, down),
+            Ev::AuthCall(i, call) => self.auth_call(i, call),
+            Ev::AuthAnswer(i, a) => self.auth_answer(i, a),
+            Ev::Consumed(conn, n) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.unread = c.unread.saturating_sub(n);
+                }
+                self.gw(Input::Sent { conn, frames: n });
+            }
+            Ev::GatewayTimer(generation) => {
+                if self.gw_timer.is_some_and(|(_, g)| g == generation) {
+                    self.gw_timer = None;
+                    self.gw(Input::Tick);
+                }
+            }
+            Ev::FeedPoll => {
+                if !self.draining {
+                    self.after(FEED_EVERY, Ev::FeedPoll);
+                }
+                if !self.auth_down {
+                    let (as_of, upto) = (self.now, self.auth.feed_end());
+                    for (at, _) in self
+                        .net
+                        .send(self.now, NodeId::AUTH, NodeId::GATEWAY, Sized(64))
+                    {
+                        self.at(at, Ev::FeedArrives { as_of, upto });
+                    }
+                }
+            }
+            Ev::FeedArrives { as_of, upto } => {
+                if self.gateway.is_some() {
+                    let start = self.feed_cursor;
+                    let revocations: Vec<_> = self
+                        .auth
+                        .feed_since(start)
+                        .iter()
+                        .take(upto.saturating_sub(start))
+                        .map(|(_, r)| r.clone())
+                        .collect();
+                    self.feed_cursor = self.feed_cursor.max(upto);
+                    self.gw(Input::Auth(AuthUpdate::Feed { as_of, revocations }));
+                }
+            }
+            Ev::Fault(f) => {
+                if self.safety {
+                    self.fault(f);
+                }
+            }
+            Ev::GatewayRestart => {
+                if self.gateway.is_none() {
+                    self.restart_gateway();
+                }
+            }
+            Ev::AuthBack => self.auth_down = false,
+            Ev::SafetyEnds => {
+                self.safety = false;
+                self.net.heal();
+                self.net
+                    .set_default(LinkConfig::from_plan(&crate::faults::FaultPlan::none()));
+                self.auth_down = false;
+                if self.gateway.is_none() {
+                    self.restart_gateway();
+                }
+                self.note("safety phase over: faults off, network healed".into());
+            }
+            Ev::LivenessEnds => {
+                self.draining = true;
+                self.gw_timer = None;
+                self.note("liveness phase over: draining".into());
+            }
+        }
+    }
+}
+
+fn ring_of(keys: &[(Kid, Vec<u8>, bool)]) -> Result<KeyRing, String> {
+    let mut ring = KeyRing::new();
+    for (kid, secret, _) in keys {
+        ring.add_hmac(Some(kid.clone()), Algorithm::HS256, secret)
+            .map_err(|e| e.to_string())?;
+    }
+    ring.add_public_pem(
+        Kid::parse(workload::RS_KID),
+        Algorithm::RS256,
+        workload::RS_PUBLIC_PEM,
+    )
+    .map_err(|e| e.to_string())?;
+    for (kid, _, retired) in keys {
+        if *retired {
+            ring.retire(kid).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(ring)
+}
+
+mod clients;
+mod driver;
