@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 mod plants;
 mod replay;
 mod shrink;
+mod probe;
+mod serve;
 mod sim;
 mod token;
 
@@ -38,6 +40,10 @@ pub(crate) enum Command {
     Plants,
     /// Mint and verify JWTs with the gateway's own rules.
     Token(token::TokenCommand),
+    /// Run the gateway on real sockets (tokio + tungstenite).
+    Serve(serve::ServeCommand),
+    /// Check a running gateway against PROTOCOL.md from the outside.
+    Probe(probe::ProbeCommand),
 }
 
 /// How a command ended, when it ran to completion.
@@ -64,6 +70,12 @@ pub(crate) enum CliError {
     /// The `shrink` command failed.
     #[error(transparent)]
     Shrink(#[from] shrink::ShrinkCliError),
+    /// The `serve` command failed.
+    #[error(transparent)]
+    Serve(#[from] serve::ServeError),
+    /// The `probe` command failed.
+    #[error(transparent)]
+    Probe(#[from] probe::ProbeCliError),
     /// Writing the output failed.
     #[error("writing output")]
     Io(#[from] io::Error),
@@ -77,6 +89,8 @@ impl CliError {
             CliError::Token(e) => e.is_broken_pipe(),
             CliError::Sim(e) => e.is_broken_pipe(),
             CliError::Replay(_) | CliError::Shrink(_) => false,
+            CliError::Serve(e) => e.is_broken_pipe(),
+            CliError::Probe(e) => e.is_broken_pipe(),
         }
     }
 }
@@ -95,6 +109,8 @@ impl Cli {
             Command::Replay(args) => Ok(replay::run_replay(&args, stdout, stderr)?),
             Command::Shrink(args) => Ok(shrink::run_shrink(args, stdout, stderr)?),
             Command::Plants => Ok(plants::run_plants(stdout)?),
+            Command::Serve(cmd) => Ok(cmd.run(stdout, stderr)?),
+            Command::Probe(cmd) => Ok(cmd.run(stdout)?),
         }
     }
 }

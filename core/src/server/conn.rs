@@ -1,0 +1,384 @@
+//! One accepted TCP connection: read the request head without consuming it, route plain HTTP
+//! to [`super::http`], and for a WebSocket upgrade ask the gateway task for its verdict
+//! *before* tungstenite accepts, then pump frames both ways until either side closes.
+//!
+//! It turns socket events into gateway inputs and gateway outputs into socket writes, and
+//! nothing else: no frame is inspected here beyond what tungstenite itself enforces.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::driver::{Cmd, WriterMsg};
+use super::{FRAME_SLACK_BYTES, READ_BUFFER_SIZE, http};
+use crate::config::Config;
+use crate::gateway::{HandshakeDecision, Input};
+use crate::ids::ConnId;
+use crate::protocol::{HandshakeRequest, MAX_HANDSHAKE_BYTES, MAX_HEADERS};
+use crate::token::{KeyRing, TokenRules};
+
+/// Longest request head (request line + headers) read: the gateway's own handshake bound
+/// plus room for the request line and the WebSocket headers it does not count.
+pub(crate) const MAX_HEAD_BYTES: usize = MAX_HANDSHAKE_BYTES + 4096;
+/// How long a client has to send its request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// After one side of a session ends, how long the other gets to finish (flush queued frames,
+/// or read the peer's reply to our close frame).
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Longest a single write or flush may block: a peer that stops reading fills the kernel's
+/// buffer, `Input::Sent` stops, the gateway closes it as a slow consumer (1013), and this
+/// bound makes sure the socket itself is dropped even if that close frame cannot be written.
+const WRITE_STALL: Duration = Duration::from_secs(10);
+/// Frames written before one flush and one `Input::Sent` report.
+const WRITE_BATCH: usize = 64;
+/// tungstenite checks UTF-8 itself and keeps only a lossy copy of a bad text frame, so the
+/// reader hands the gateway this payload instead: not UTF-8, so the gateway applies its own
+/// rule (close 1007) and logs it like any other invalid frame.
+const NOT_UTF8: &[u8] = &[0xFF];
+
+/// What every connection task shares: fixed at startup.
+pub(crate) struct Shared {
+    pub(crate) ws_config: WebSocketConfig,
+    /// The writer channel's capacity: the gateway's send queue bound plus the close frame,
+    /// so a writer never refuses a frame the gateway's flow control allowed.
+    pub(crate) writer_capacity: usize,
+    /// For `POST /revocations`, which checks a service token outside the gateway.
+    pub(crate) ring: KeyRing,
+    pub(crate) rules: TokenRules,
+    /// Most sockets served at once: the gateway's connection limit plus room for requests
+    /// that have not upgraded (yet).
+    pub(crate) max_sockets: usize,
+}
+
+impl Shared {
+    pub(crate) fn new(config: &Config, ring: KeyRing) -> Self {
+        let max = config
+            .limits
+            .max_frame_bytes
+            .saturating_add(FRAME_SLACK_BYTES);
+        let ws_config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_SIZE)
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max));
+        Self {
+            ws_config,
+            writer_capacity: config.limits.send_queue_capacity.saturating_add(2),
+            ring,
+            rules: config.tokens.clone(),
+            max_sockets: config
+                .limits
+                .max_connections
+                .saturating_add(super::PRE_UPGRADE_SLACK)
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
+        }
+    }
+}
+
+/// One accepted socket and what it needs.
+pub(crate) struct Connection {
+    pub(crate) conn: ConnId,
+    pub(crate) peer: SocketAddr,
+    pub(crate) shared: std::sync::Arc<Shared>,
+    pub(crate) cmd: mpsc::Sender<Cmd>,
+    /// Dropped when the task ends: shutdown waits for every clone to go.
+    pub(crate) _alive: mpsc::Sender<()>,
+    /// This socket's place under [`Shared::max_sockets`].
+    pub(crate) _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// The parsed request head.
+pub(crate) struct Head {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) query: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
+    /// Bytes of the head, including the blank line.
+    pub(crate) len: usize,
+}
+
+impl Head {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn is_websocket_upgrade(&self) -> bool {
+        self.header("upgrade")
+            .is_some_and(|u| u.to_ascii_lowercase().contains("websocket"))
+    }
+}
+
+/// Why a request head could not be read.
+#[derive(Debug)]
+pub(crate) enum HeadError {
+    /// The peer went away or sent nothing in time.
+    Gone,
+    /// Not HTTP/1.x, too many headers, or longer than [`MAX_HEAD_BYTES`].
+    Bad,
+}
+
+impl Connection {
+    pub(crate) async fn serve(self, mut stream: TcpStream) {
+        let head = match tokio::time::timeout(HEAD_TIMEOUT, peek_head(&stream)).await {
+            Ok(Ok(head)) => head,
+            Ok(Err(HeadError::Bad)) => {
+                let _ = http::respond_error(&mut stream, 400, "bad_request").await;
+                return;
+            }
+            Ok(Err(HeadError::Gone)) | Err(_) => return,
+        };
+        if head.is_websocket_upgrade() {
+            self.websocket(stream, head).await;
+        } else {
+            http::serve(stream, head, &self.shared, &self.cmd).await;
+        }
+    }
+
+    async fn websocket(self, stream: TcpStream, head: Head) {
+        let conn = self.conn;
+        let request = HandshakeRequest {
+            path: head.path,
+            query: head.query,
+            headers: head.headers,
+            peer: self.peer.ip(),
+        };
+        let (writer, frames) = mpsc::channel(self.shared.writer_capacity);
+        let (reply, verdict) = oneshot::channel();
+        let asked = Cmd::Handshake {
+            conn,
+            request,
+            writer,
+            reply,
+        };
+        if self.cmd.send(asked).await.is_err() {
+            return;
+        }
+        let Ok(decision) = verdict.await else {
+            return;
+        };
+        let accepted = matches!(decision, HandshakeDecision::Accept { .. });
+        #[allow(clippy::result_large_err)] // the `Callback` signature is tungstenite's
+        let callback = move |_: &Request, response: Response| answer(decision, response);
+        let upgraded = tokio_tungstenite::accept_hdr_async_with_config(
+            stream,
+            callback,
+            Some(self.shared.ws_config),
+        )
+        .await;
+        match upgraded {
+            Ok(ws) if accepted => session(ws, conn, frames, &self.cmd).await,
+            // A refusal was answered with its HTTP status inside the callback.
+            _ => {
+                if accepted {
+                    let _ = self.cmd.send(Cmd::Input(Input::Closed { conn })).await;
+                }
+            }
+        }
+    }
+}
+
+/// The upgrade response for the gateway's verdict: the `jwt` subprotocol when the token came
+/// that way, or the refusal's HTTP status with a JSON body and `Retry-After` when retryable.
+// tungstenite's `Callback` fixes the error type to an unboxed `http::Response`.
+#[allow(clippy::result_large_err)]
+fn answer(decision: HandshakeDecision, mut response: Response) -> Result<Response, ErrorResponse> {
+    match decision {
+        HandshakeDecision::Accept { subprotocol, .. } => {
+            if let Some(p) = subprotocol {
+                response
+                    .headers_mut()
+                    .insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(p));
+            }
+            Ok(response)
+        }
+        HandshakeDecision::Reject {
+            status,
+            code,
+            retry_after_ms,
+        } => {
+            let body = http::error_body(code, retry_after_ms);
+            let mut r = ErrorResponse::new(Some(body));
+            *r.status_mut() =
+                StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::UNAUTHORIZED);
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            if let Some(ms) = retry_after_ms {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
+            }
+            Err(r)
+        }
+    }
+}
+
+/// Reads the request head without consuming it, so tungstenite can read it again.
+async fn peek_head(stream: &TcpStream) -> Result<Head, HeadError> {
+    let mut buf = vec![0u8; MAX_HEAD_BYTES];
+    let mut seen = 0;
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        let n = stream.peek(&mut buf).await.map_err(|_| HeadError::Gone)?;
+        if n == 0 {
+            return Err(HeadError::Gone);
+        }
+        let bytes = buf.get(..n).ok_or(HeadError::Bad)?;
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS + 16];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(bytes) {
+            Ok(httparse::Status::Complete(len)) => {
+                let target = req.path.ok_or(HeadError::Bad)?;
+                let (path, query) = match target.split_once('?') {
+                    Some((p, q)) => (p.to_string(), Some(q.to_string())),
+                    None => (target.to_string(), None),
+                };
+                let headers = req
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect();
+                return Ok(Head {
+                    method: req.method.unwrap_or_default().to_string(),
+                    path,
+                    query,
+                    headers,
+                    len,
+                });
+            }
+            Ok(httparse::Status::Partial) if n < MAX_HEAD_BYTES => {
+                if n == seen {
+                    // `peek` returns at once while bytes are buffered, so a client that dribbles
+                    // its head is polled, backing off to 50 ms (and cut off by HEAD_TIMEOUT).
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(50));
+                } else {
+                    backoff = Duration::from_millis(1);
+                }
+                seen = n;
+            }
+            _ => return Err(HeadError::Bad),
+        }
+    }
+}
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Pumps one upgraded connection until either side ends it.
+async fn session(ws: Ws, conn: ConnId, frames: mpsc::Receiver<WriterMsg>, cmd: &mpsc::Sender<Cmd>) {
+    let (sink, stream) = ws.split();
+    let reader = read_loop(stream, conn, cmd.clone());
+    let writer = write_loop(sink, frames, conn, cmd.clone());
+    tokio::pin!(reader, writer);
+    tokio::select! {
+        () = &mut reader => {
+            // The peer is gone: the gateway drops the writer channel, the writer drains and ends.
+            let _ = cmd.send(Cmd::Input(Input::Closed { conn })).await;
+            let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer).await;
+        }
+        () = &mut writer => {
+            // We sent a close (or the gateway let go): read the peer's close reply, briefly.
+            let _ = tokio::time::timeout(CLOSE_GRACE, &mut reader).await;
+            let _ = cmd.send(Cmd::Input(Input::Closed { conn })).await;
+        }
+    }
+}
+
+async fn read_loop(mut stream: SplitStream<Ws>, conn: ConnId, cmd: mpsc::Sender<Cmd>) {
+    while let Some(msg) = stream.next().await {
+        let input = match msg {
+            Ok(Message::Text(text)) => Input::Text {
+                conn,
+                data: text.as_bytes().to_vec(),
+            },
+            Ok(Message::Binary(data)) => Input::Binary {
+                conn,
+                len: data.len(),
+            },
+            // Pings are answered by tungstenite; a close is answered on the next read.
+            Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => {
+                continue;
+            }
+            Err(WsError::Utf8(_)) => Input::Text {
+                conn,
+                data: NOT_UTF8.to_vec(),
+            },
+            Err(WsError::Capacity(_)) => {
+                let _ = cmd.send(Cmd::Oversize { conn }).await;
+                return;
+            }
+            Err(_) => return,
+        };
+        if cmd.send(Cmd::Input(input)).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write_loop(
+    mut sink: SplitSink<Ws, Message>,
+    mut frames: mpsc::Receiver<WriterMsg>,
+    conn: ConnId,
+    cmd: mpsc::Sender<Cmd>,
+) {
+    while let Some(first) = frames.recv().await {
+        let mut written = 0usize;
+        let mut close = None;
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                WriterMsg::Text(frame) => {
+                    let fed = tokio::time::timeout(WRITE_STALL, sink.feed(Message::text(&*frame)));
+                    if !matches!(fed.await, Ok(Ok(()))) {
+                        return;
+                    }
+                    written += 1;
+                    if written < WRITE_BATCH {
+                        next = frames.try_recv().ok();
+                    }
+                }
+                WriterMsg::Close(code, reason) => close = Some((code, reason)),
+            }
+        }
+        if !matches!(
+            tokio::time::timeout(WRITE_STALL, sink.flush()).await,
+            Ok(Ok(()))
+        ) {
+            return;
+        }
+        if written > 0 {
+            let sent = Input::Sent {
+                conn,
+                frames: written,
+            };
+            if cmd.send(Cmd::Input(sent)).await.is_err() {
+                return;
+            }
+        }
+        if let Some((code, reason)) = close {
+            let frame = CloseFrame {
+                code: code.as_u16().into(),
+                reason: reason.into(),
+            };
+            let _ = tokio::time::timeout(WRITE_STALL, sink.send(Message::Close(Some(frame)))).await;
+            return;
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! The gateway task: the one owner of the [`Gateway`], the only caller of `handle`.
+//!
+//! It receives [`Cmd`]s from connection and HTTP tasks over one bounded channel, runs the
+//! gateway's timer (sleeping until `next_deadline`, then `Input::Tick`) and the revocation
+//! feed pump, appends every emitted event to the journal *before* any frame of the same
+//! call goes out, and distributes sends and closes to per-connection writer channels. It
+//! keeps counters for `/metrics` and never makes a protocol decision.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::journal_file::JournalFile;
+use super::{FEED_INTERVAL, ServerError, ServerReport, wall_clock};
+use crate::error::CloseCode;
+use crate::gateway::{
+    AuthUpdate, Gateway, HandshakeDecision, Input, IssuedTicket, Outputs, TicketRefusal,
+};
+use crate::ids::ConnId;
+use crate::protocol::HandshakeRequest;
+use crate::token::Revocation;
+
+/// Revocations waiting for the next feed delivery; more are refused (the feed runs every second).
+pub(crate) const MAX_PENDING_REVOCATIONS: usize = 100_000;
+/// Commands handled per wake-up before timers and the feed get a look in.
+const DRAIN_BATCH: usize = 256;
+/// Distinct (status, code) pairs tracked for `/metrics`; codes are `&'static str` so the set is
+/// small anyway, this only bounds it by construction.
+const MAX_METRIC_KEYS: usize = 256;
+
+/// What a connection's writer task is asked to do.
+#[derive(Debug)]
+pub(crate) enum WriterMsg {
+    /// Write this text frame, then report it with `Input::Sent`.
+    Text(Arc<str>),
+    /// Send a close frame with this code and reason, then stop.
+    Close(CloseCode, &'static str),
+}
+
+/// A request to the gateway task.
+pub(crate) enum Cmd {
+    /// An upgrade request; `writer` receives the connection's frames if it is accepted.
+    Handshake {
+        conn: ConnId,
+        request: HandshakeRequest,
+        writer: mpsc::Sender<WriterMsg>,
+        reply: oneshot::Sender<HandshakeDecision>,
+    },
+    /// A frame, a flow-control report or a disconnect from a connection task.
+    Input(Input),
+    /// A frame over tungstenite's size limit: the transport cannot hand it to the gateway.
+    Oversize { conn: ConnId },
+    /// `POST /tickets`.
+    Ticket {
+        authorization: Option<String>,
+        reply: oneshot::Sender<Result<IssuedTicket, TicketRefusal>>,
+    },
+    /// Revocations for the next feed delivery (`POST /revocations`, the watched file).
+    Revoke {
+        revocations: Vec<Revocation>,
+        reply: Option<oneshot::Sender<Result<usize, usize>>>,
+    },
+    /// `GET /metrics`.
+    Metrics(oneshot::Sender<String>),
+    /// Close everything with 1001, footer the journal and stop.
+    Shutdown,
+}
+
+#[derive(Default)]
+struct Counters {
+    handshakes_accepted: u64,
+    handshake_failures: BTreeMap<(u16, &'static str), u64>,
+    messages_in: u64,
+    messages_out: u64,
+    closes: BTreeMap<u16, u64>,
+    peer_disconnects: u64,
+    tickets_issued: u64,
+    revocations: u64,
+}
+
+/// The gateway task's state.
+pub(crate) struct Driver {
+    gw: Gateway,
+    journal: Option<JournalFile>,
+    writers: BTreeMap<ConnId, mpsc::Sender<WriterMsg>>,
+    pending: Vec<Revocation>,
+    counters: Counters,
+    next_ticket: u64,
+}
+
+impl Driver {
+    pub(crate) fn new(gw: Gateway, journal: Option<JournalFile>) -> Self {
+        Self {
+            gw,
+            journal,
+            writers: BTreeMap::new(),
+            pending: Vec::new(),
+            counters: Counters::default(),
+            next_ticket: 0,
+        }
+    }
+
+    /// Runs until `Cmd::Shutdown` (or every sender is gone), then footers the journal.
+    pub(crate) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Cmd>,
+    ) -> Result<ServerReport, ServerError> {
+        // The first feed goes in before any command is read: without it every early
+        // handshake would be refused 503 (the gateway fails closed on a stale feed).
+        self.deliver_feed()?;
+        let first = tokio::time::Instant::now() + FEED_INTERVAL;
+        let mut feed = tokio::time::interval_at(first, FEED_INTERVAL);
+        feed.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        'serve: loop {
+            let wait = self
+                .gw
+                .next_deadline()
+                .map(|d| d.saturating_since(wall_clock()));
+            tokio::select! {
+                cmd = rx.recv() => {
+                    // Drain what is already queued before re-arming the timer and the select:
+                    // under load that setup, not the gateway, would otherwise dominate.
+                    let mut next = cmd;
+                    let mut budget = DRAIN_BATCH;
+                    loop {
+                        match next {
+                            Some(Cmd::Shutdown) | None => break 'serve,
+                            Some(cmd) => self.on_cmd(cmd)?,
+                        }
+                        budget -= 1;
+                        if budget == 0 {
+                            break;
+                        }
+                        match rx.try_recv() {
+                            Ok(cmd) => next = Some(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                () = sleep_for(wait) => {
+                    self.step(Input::Tick)?;
+                }
+                _ = feed.tick() => {
+                    self.deliver_feed()?;
+                    if let Some(j) = self.journal.as_mut() {
+                        j.sync_if_dirty()?;
+                    }
+                }
+            }
+        }
+        self.step(Input::Shutdown)?;
+        let report = ServerReport {
+            state_hash: self.gw.state_hash(),
+            last_seq: self.gw.last_log_seq().get(),
+        };
+        if let Some(j) = self.journal.as_mut() {
+            j.finish(&self.gw)?;
+        }
+        Ok(report)
+    }
+
+    /// The revocation feed pump: this server is the gateway's view of the auth service, so
+    /// it delivers the revocations queued since the last delivery, stamped with the time now.
+    fn deliver_feed(&mut self) -> Result<(), ServerError> {
+        let revocations = std::mem::take(&mut self.pending);
+        let as_of = wall_clock();
+        self.step(Input::Auth(AuthUpdate::Feed { as_of, revocations }))
+    }
+
+    fn on_cmd(&mut self, cmd: Cmd) -> Result<(), ServerError> {
+        match cmd {
+            Cmd::Handshake {
+                conn,
+                request,
+                writer,
+                reply,
+            } => {
+                // Registered first: the accept's `connection_established` goes to this writer.
+                self.writers.insert(conn, writer);
+                let out = self.handle(Input::Handshake { conn, request });
+                let decision = out.handshake.clone().map(|(_, d)| d);
+                self.carry_out(out)?;
+                match &decision {
+                    Some(HandshakeDecision::Accept { .. }) => {
+                        self.counters.handshakes_accepted += 1
+                    }
+                    Some(HandshakeDecision::Reject { status, code, .. }) => {
+                        self.writers.remove(&conn);
+                        self.count_failure(status.as_u16(), code);
+                    }
+                    None => {
+                        self.writers.remove(&conn);
+                    }
+                }
+                if let Some(d) = decision {
+                    // The connection task may have gone; its socket closes with it.
+                    let _ = reply.send(d);
+                }
+            }
+            Cmd::Input(input) => {
+                match &input {
+                    Input::Text { .. } | Input::Binary { .. } => self.counters.messages_in += 1,
+                    Input::Closed { conn } if self.writers.remove(conn).is_some() => {
+                        self.counters.peer_disconnects += 1;
+                    }
+                    _ => {}
+                }
+                self.step(input)?;
+            }
+            Cmd::Oversize { conn } => {
+                // RFC 6455 section 7.4.1: 1009, the same code the gateway uses for its limit.
+                if let Some(w) = self.writers.remove(&conn) {
+                    let _ = w.try_send(WriterMsg::Close(CloseCode::TooBig, "frame too big"));
+                    *self
+                        .counters
+                        .closes
+                        .entry(CloseCode::TooBig.as_u16())
+                        .or_default() += 1;
+                }
+                self.step(Input::Closed { conn })?;
+            }
+            Cmd::Ticket {
+                authorization,
+                reply,
+            } => {
+                self.next_ticket += 1;
+                let request = self.next_ticket;
+                let mut out = self.handle(Input::IssueTicket {
+                    request,
+                    authorization,
+                });
+                let answer = out
+                    .tickets
+                    .iter()
+                    .position(|(r, _)| *r == request)
+                    .map(|i| out.tickets.swap_remove(i).1);
+                self.carry_out(out)?;
+                if let Some(answer) = answer {
+                    if answer.is_ok() {
+                        self.counters.tickets_issued += 1;
+                    }
+                    let _ = reply.send(answer);
+                }
+            }
+            Cmd::Revoke { revocations, reply } => {
+                let n = revocations.len();
+                let accepted = if self.pending.len().saturating_add(n) <= MAX_PENDING_REVOCATIONS {
+                    self.pending.extend(revocations);
+                    self.counters.revocations += n as u64;
+                    Ok(n)
+                } else {
+                    Err(MAX_PENDING_REVOCATIONS)
+                };
+                if let Some(reply) = reply {
+                    let _ = reply.send(accepted);
+                }
+            }
+            Cmd::Metrics(reply) => {
+                let _ = reply.send(self.render_metrics());
+            }
+            Cmd::Shutdown => {}
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, input: Input) -> Outputs {
+        self.gw.handle(wall_clock(), input)
+    }
+
+    fn step(&mut self, input: Input) -> Result<(), ServerError> {
+        let out = self.handle(input);
+        self.carry_out(out)
+    }
+
+    /// Carries out one call's outputs in the order [`Outputs`] documents: the journal first,
+    /// then sends, then closes. A writer that cannot take a frame (its task is gone, or it
+    /// overran a queue the gateway's own flow control bounds) is reported as disconnected.
+    fn carry_out(&mut self, out: Outputs) -> Result<(), ServerError> {
+        let mut lost: Vec<ConnId> = Vec::new();
+        let mut pending = out;
+        loop {
+            if let Some(j) = self.journal.as_mut() {
+                j.append(&pending.events)?;
+            }
+            for (conn, frame) in pending.sends {
+                let Some(w) = self.writers.get(&conn) else {
+                    continue;
+                };
+                if w.try_send(WriterMsg::Text(frame)).is_ok() {
+                    self.counters.messages_out += 1;
+                } else {
+                    self.writers.remove(&conn);
+                    lost.push(conn);
+                }
+            }
+            for (conn, code, reason) in pending.closes {
+                *self.counters.closes.entry(code.as_u16()).or_default() += 1;
+                if let Some(w) = self.writers.remove(&conn) {
+                    let _ = w.try_send(WriterMsg::Close(code, reason));
+                }
+            }
+            let Some(conn) = lost.pop() else {
+                return Ok(());
+            };
+            pending = self.handle(Input::Closed { conn });
+        }
+    }
+
+    fn count_failure(&mut self, status: u16, code: &'static str) {
+        let key = (status, code);
+        if self.counters.handshake_failures.len() < MAX_METRIC_KEYS
+            || self.counters.handshake_failures.contains_key(&key)
+        {
+            *self.counters.handshake_failures.entry(key).or_default() += 1;
+        }
+    }
+
+    fn render_metrics(&self) -> String {
+        use std::fmt::Write as _;
+        let s = self.gw.stats();
+        let c = &self.counters;
+        let mut m = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
+            let _ = writeln!(
+                m,
+                "# HELP gauntlet_{name} {help}\n# TYPE gauntlet_{name} {kind}"
+            );
+            for (labels, value) in samples {
+                let _ = writeln!(m, "gauntlet_{name}{labels} {value}");
+            }
+        };
+        let one = |v: String| vec![(String::new(), v)];
+        metric(
+            "connections",
+            "gauge",
+            "Open WebSocket sessions.",
+            &one(s.connections.to_string()),
+        );
+        metric(
+            "handshakes_accepted_total",
+            "counter",
+            "Upgrades the gateway accepted.",
+            &one(c.handshakes_accepted.to_string()),
+        );
+        let failures: Vec<(String, String)> = c
+            .handshake_failures
+            .iter()
+            .map(|((status, code), n)| {
+                (
+                    format!("{{status=\"{status}\",code=\"{code}\"}}"),
+                    n.to_string(),
+                )
+            })
+            .collect();
+        metric(
+            "auth_failures_total",
+            "counter",
+            "Handshakes refused before the upgrade, by HTTP status and reason.",
+            &failures,
+        );
+        metric(
+            "messages_in_total",
+            "counter",
+            "Frames read from clients.",
+            &one(c.messages_in.to_string()),
+        );
+        metric(
+            "messages_out_total",
+            "counter",
+            "Frames queued to clients.",
+            &one(c.messages_out.to_string()),
+        );
+        let closes: Vec<(String, String)> = c
+            .closes
+            .iter()
+            .map(|(code, n)| (format!("{{code=\"{code}\"}}"), n.to_string()))
+            .collect();
+        metric(
+            "closes_total",
+            "counter",
+            "Connections the server closed, by close code.",
+            &closes,
+        );
+        metric(
+            "peer_disconnects_total",
+            "counter",
+            "Connections the client closed or lost.",
+            &one(c.peer_disconnects.to_string()),
+        );
+        metric(
+            "send_queue_depth_max",
+            "gauge",
+            "The deepest per-connection send queue.",
+            &one(s.max_queue_depth.to_string()),
+        );
+        metric(
+            "outbox_events",
+            "gauge",
+            "Events held across all outboxes.",
+            &one(s.outbox_events.to_string()),
+        );
+        metric(
+            "active_runs",
+            "gauge",
+            "Agent runs in progress.",
+            &one(s.active_runs.to_string()),
+        );
+        metric(
+            "tickets_issued_total",
+            "counter",
+            "Tickets handed out by POST /tickets.",
+            &one(c.tickets_issued.to_string()),
+        );
+        metric(
+            "revocations_received_total",
+            "counter",
+            "Revocations queued for the feed.",
+            &one(c.revocations.to_string()),
+        );
+        metric(
+            "validation_cache_hits_total",
+            "counter",
+            "Token validation cache hits.",
+            &one(s.cache_hits.to_string()),
+        );
+        metric(
+            "validation_cache_misses_total",
+            "counter",
+            "Token validation cache misses.",
+            &one(s.cache_misses.to_string()),
+        );
+        let lookups = s.cache_hits.saturating_add(s.cache_misses);
+        #[allow(clippy::cast_precision_loss)]
+        let ratio = if lookups == 0 {
+            0.0
+        } else {
+            s.cache_hits as f64 / lookups as f64
+        };
+        metric(
+            "validation_cache_hit_ratio",
+            "gauge",
+            "Hits over lookups of the validation cache.",
+            &one(format!("{ratio}")),
+        );
+        m
+    }
+}
+
+async fn sleep_for(wait: Option<Duration>) {
+    match wait {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}

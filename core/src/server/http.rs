@@ -1,0 +1,280 @@
+//! Plain HTTP on the WebSocket port: `GET /healthz`, `GET /metrics`, `POST /tickets`,
+//! `POST /revocations`, and the watched revocations file.
+//!
+//! Tickets are the gateway's (`Input::IssueTicket`). `POST /revocations` is the one
+//! decision made outside the gateway: the caller must present a *service* token whose
+//! permissions allow `revocations:write`, checked with [`crate::token::validate`]; the
+//! revocations themselves reach the gateway only through the feed. Every body and line is
+//! bounded; nothing here panics on input.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use super::conn::{Head, Shared};
+use super::driver::{Cmd, MAX_PENDING_REVOCATIONS};
+use super::{FEED_INTERVAL, wall_clock};
+use crate::token::{Revocation, TokenType};
+
+/// Largest request body read.
+pub(crate) const MAX_BODY_BYTES: usize = 1 << 20;
+/// Most revocations in one `POST /revocations`.
+pub(crate) const MAX_REVOCATIONS_PER_REQUEST: usize = 10_000;
+/// Most bytes of the revocations file read per poll.
+const MAX_FILE_READ: u64 = 1 << 20;
+/// How long a client has to send its body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The permission a service token needs for `POST /revocations`.
+pub const REVOCATIONS_WRITE: &str = "revocations:write";
+
+/// A JSON error body: `{"error": code, "retry_after_ms"?: n}`.
+pub(crate) fn error_body(code: &str, retry_after_ms: Option<u64>) -> String {
+    match retry_after_ms {
+        Some(ms) => json!({"error": code, "retry_after_ms": ms}).to_string(),
+        None => json!({"error": code}).to_string(),
+    }
+}
+
+pub(crate) async fn respond_error(
+    stream: &mut TcpStream,
+    status: u16,
+    code: &str,
+) -> std::io::Result<()> {
+    respond(stream, status, "application/json", &error_body(code, None)).await
+}
+
+async fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        429 => "Too Many Requests",
+        _ => "Service Unavailable",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Serves one plain HTTP request (the head was peeked, not consumed) and closes.
+pub(crate) async fn serve(
+    mut stream: TcpStream,
+    head: Head,
+    shared: &Shared,
+    cmd: &mpsc::Sender<Cmd>,
+) {
+    let body = match read_body(&mut stream, &head).await {
+        Ok(body) => body,
+        Err(status) => {
+            let _ = respond_error(&mut stream, status, "bad_body").await;
+            return;
+        }
+    };
+    let (status, content_type, text) = route(&head, &body, shared, cmd).await;
+    let _ = respond(&mut stream, status, content_type, &text).await;
+}
+
+async fn read_body(stream: &mut TcpStream, head: &Head) -> Result<Vec<u8>, u16> {
+    let mut consumed = vec![0u8; head.len];
+    stream.read_exact(&mut consumed).await.map_err(|_| 400u16)?;
+    let len: usize = match head.header("content-length") {
+        Some(v) => v.trim().parse().map_err(|_| 400u16)?,
+        None => 0,
+    };
+    if len > MAX_BODY_BYTES {
+        return Err(413);
+    }
+    let mut body = vec![0u8; len];
+    match tokio::time::timeout(BODY_TIMEOUT, stream.read_exact(&mut body)).await {
+        Ok(Ok(_)) => Ok(body),
+        _ => Err(400),
+    }
+}
+
+async fn route(
+    head: &Head,
+    body: &[u8],
+    shared: &Shared,
+    cmd: &mpsc::Sender<Cmd>,
+) -> (u16, &'static str, String) {
+    const JSON: &str = "application/json";
+    let unavailable = (503, JSON, error_body("shutting_down", None));
+    match (head.method.as_str(), head.path.as_str()) {
+        ("GET", "/healthz") => (200, "text/plain", "ok\n".into()),
+        ("GET", "/metrics") => {
+            let (reply, answer) = oneshot::channel();
+            if cmd.send(Cmd::Metrics(reply)).await.is_err() {
+                return unavailable;
+            }
+            match answer.await {
+                Ok(text) => (200, "text/plain; version=0.0.4", text),
+                Err(_) => unavailable,
+            }
+        }
+        ("POST", "/tickets") => {
+            let (reply, answer) = oneshot::channel();
+            let authorization = head.header("authorization").map(str::to_string);
+            let asked = Cmd::Ticket {
+                authorization,
+                reply,
+            };
+            if cmd.send(asked).await.is_err() {
+                return unavailable;
+            }
+            match answer.await {
+                Ok(Ok(t)) => {
+                    let body =
+                        json!({"ticket": t.ticket, "expires_at_ms": t.expires.unix_millis()});
+                    (200, JSON, body.to_string())
+                }
+                Ok(Err(refusal)) => (
+                    refusal.status.as_u16(),
+                    JSON,
+                    error_body(refusal.code, None),
+                ),
+                Err(_) => unavailable,
+            }
+        }
+        ("POST", "/revocations") => revocations(head, body, shared, cmd).await,
+        ("GET", "/ws") => (400, JSON, error_body("websocket_upgrade_required", None)),
+        (_, "/healthz" | "/metrics" | "/tickets" | "/revocations") => {
+            (405, JSON, error_body("method_not_allowed", None))
+        }
+        _ => (404, JSON, error_body("not_found", None)),
+    }
+}
+
+async fn revocations(
+    head: &Head,
+    body: &[u8],
+    shared: &Shared,
+    cmd: &mpsc::Sender<Cmd>,
+) -> (u16, &'static str, String) {
+    const JSON: &str = "application/json";
+    let token = head
+        .header("authorization")
+        .and_then(|a| a.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    let Some(token) = token else {
+        return (401, JSON, error_body("missing_credential", None));
+    };
+    let claims = match crate::token::validate(
+        token.as_bytes(),
+        wall_clock(),
+        &shared.ring,
+        &shared.rules,
+        TokenType::Service,
+    ) {
+        Ok(c) => c,
+        Err(e) => return (401, JSON, error_body(e.code(), None)),
+    };
+    if !claims.permissions().allows(REVOCATIONS_WRITE) {
+        return (403, JSON, error_body("permission_denied", None));
+    }
+    let list: Vec<Revocation> = match serde_json::from_slice(body) {
+        Ok(list) => list,
+        Err(_) => return (400, JSON, error_body("bad_revocations", None)),
+    };
+    if list.len() > MAX_REVOCATIONS_PER_REQUEST {
+        return (413, JSON, error_body("too_many_revocations", None));
+    }
+    let (reply, answer) = oneshot::channel();
+    let asked = Cmd::Revoke {
+        revocations: list,
+        reply: Some(reply),
+    };
+    if cmd.send(asked).await.is_err() {
+        return (503, JSON, error_body("shutting_down", None));
+    }
+    match answer.await {
+        Ok(Ok(n)) => (202, JSON, json!({"accepted": n}).to_string()),
+        Ok(Err(_)) => (
+            429,
+            JSON,
+            error_body(
+                "revocation_backlog_full",
+                Some(FEED_INTERVAL.as_millis() as u64),
+            ),
+        ),
+        Err(_) => (503, JSON, error_body("shutting_down", None)),
+    }
+}
+
+/// Follows a JSON Lines file of revocations: every second, reads what was appended since the
+/// last complete line and queues it for the feed. Bad lines are skipped with a note on stderr.
+pub(crate) async fn watch_revocations(path: PathBuf, cmd: mpsc::Sender<Cmd>) {
+    let mut offset: u64 = 0;
+    let mut tick = tokio::time::interval(FEED_INTERVAL);
+    loop {
+        tick.tick().await;
+        let Ok(mut file) = tokio::fs::File::open(&path).await else {
+            continue;
+        };
+        let Ok(len) = file.metadata().await.map(|m| m.len()) else {
+            continue;
+        };
+        if len < offset {
+            // Truncated or replaced: start over.
+            offset = 0;
+        }
+        if len == offset || file.seek(std::io::SeekFrom::Start(offset)).await.is_err() {
+            continue;
+        }
+        let mut chunk = Vec::new();
+        if (&mut file)
+            .take(MAX_FILE_READ)
+            .read_to_end(&mut chunk)
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        let Some(end) = chunk.iter().rposition(|b| *b == b'\n') else {
+            continue;
+        };
+        let complete = chunk.get(..end).unwrap_or_default();
+        offset = offset.saturating_add(end as u64 + 1);
+        let mut batch = Vec::new();
+        for line in complete.split(|b| *b == b'\n') {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<Revocation>(line) {
+                Ok(r) if batch.len() < MAX_PENDING_REVOCATIONS => batch.push(r),
+                Ok(_) => {}
+                Err(e) => eprintln!(
+                    "gauntlet serve: {}: skipping a bad revocation line: {e}",
+                    path.display()
+                ),
+            }
+        }
+        if !batch.is_empty() {
+            let queued = Cmd::Revoke {
+                revocations: batch,
+                reply: None,
+            };
+            if cmd.send(queued).await.is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,805 @@
+//! `gauntlet probe`: black-box conformance and attack checks against any server that claims to
+//! speak PROTOCOL.md (ours or another implementation), over real sockets.
+//!
+//! It mints its own tokens with the server's HS256 secret (`jsonwebtoken` for well-formed ones,
+//! hand-built parts for `alg: none` and tampered ones), and judges only what a client can
+//! observe: HTTP statuses before the upgrade, frames, and close codes. It never looks inside
+//! the server. Each check uses fresh user ids so checks do not disturb each other.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::{SinkExt as _, StreamExt as _};
+use jsonwebtoken::{EncodingKey, Header};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::wall_clock;
+use crate::protocol::token_subprotocol;
+
+/// How long the probe waits for any one expected frame or close.
+const WAIT: Duration = Duration::from_secs(5);
+/// How long an agent run may take before the five-event check gives up.
+const RUN_WAIT: Duration = Duration::from_secs(20);
+/// How often a handshake refused with `429 ip_rate_limited` is retried after its `Retry-After`.
+const RATE_RETRIES: usize = 20;
+/// Frames kept per connection while waiting for something, so a flood cannot grow memory.
+const MAX_FRAMES: usize = 10_000;
+
+/// What to probe and how.
+#[derive(Clone, Debug)]
+pub struct ProbeOptions {
+    /// `ws://HOST:PORT/PATH` of the gateway.
+    pub target: String,
+    /// The HS256 secret the server validates access tokens with.
+    pub secret: Vec<u8>,
+    /// The server's largest accepted text frame (PROTOCOL.md default 8192).
+    pub max_frame_bytes: usize,
+}
+
+/// One check's outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// A stable name, `subject_expectation`.
+    pub name: String,
+    /// Whether the server behaved as PROTOCOL.md says.
+    pub passed: bool,
+    /// What was observed.
+    pub evidence: String,
+}
+
+/// Why the probe could not run at all (as opposed to a check failing).
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The target is not `ws://host:port/path`.
+    #[error("target must look like ws://HOST:PORT/PATH, got {0}")]
+    BadTarget(String),
+    /// The secret is unusable for HS256.
+    #[error("the secret is not a usable HS256 key")]
+    BadSecret,
+}
+
+struct Target {
+    authority: String,
+    path: String,
+}
+
+fn parse_target(t: &str) -> Result<Target, ProbeError> {
+    let rest = t
+        .strip_prefix("ws://")
+        .ok_or_else(|| ProbeError::BadTarget(t.into()))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (
+            rest.get(..i).unwrap_or_default(),
+            rest.get(i..).unwrap_or("/"),
+        ),
+        None => (rest, "/ws"),
+    };
+    if authority.is_empty() || !authority.contains(':') {
+        return Err(ProbeError::BadTarget(t.into()));
+    }
+    Ok(Target {
+        authority: authority.into(),
+        path: path.into(),
+    })
+}
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// An open client connection.
+struct Client {
+    ws: Ws,
+    subprotocol: Option<String>,
+    established: Option<Value>,
+}
+
+/// A handshake the server refused, or a transport failure (`status` 0).
+#[derive(Debug)]
+struct Refused {
+    status: u16,
+    body: String,
+}
+
+struct Prober {
+    target: Target,
+    key: EncodingKey,
+    max_frame_bytes: usize,
+    run_id: String,
+    users: u64,
+    jtis: u64,
+    checks: Vec<Check>,
+}
+
+/// Runs every check and returns them in a fixed order.
+pub async fn probe(options: &ProbeOptions) -> Result<Vec<Check>, ProbeError> {
+    let target = parse_target(&options.target)?;
+    let key = EncodingKey::from_secret(&options.secret).map_err(|_| ProbeError::BadSecret)?;
+    let mut p = Prober {
+        target,
+        key,
+        max_frame_bytes: options.max_frame_bytes,
+        run_id: format!("{:x}", wall_clock().as_nanos()),
+        users: 0,
+        jtis: 0,
+        checks: Vec::new(),
+    };
+    p.handshakes().await;
+    p.attack_tokens().await;
+    p.stream().await;
+    p.frames().await;
+    Ok(p.checks)
+}
+
+impl Prober {
+    fn record(&mut self, name: &str, passed: bool, evidence: impl Into<String>) {
+        self.checks.push(Check {
+            name: name.into(),
+            passed,
+            evidence: evidence.into(),
+        });
+    }
+
+    fn user(&mut self) -> String {
+        self.users += 1;
+        format!("probe-{}-{}", self.run_id, self.users)
+    }
+
+    fn claims(&mut self, sub: &str) -> Value {
+        self.jtis += 1;
+        let now = wall_clock().unix_secs();
+        json!({
+            "iss": "gauntlet-auth", "aud": "gauntlet-gateway", "sub": sub,
+            "jti": format!("probe-{}-{}", self.run_id, self.jtis),
+            "iat": now, "exp": now + 600, "token_type": "access",
+        })
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(jsonwebtoken::Algorithm::HS256),
+            claims,
+            &self.key,
+        )
+        .unwrap_or_default()
+    }
+
+    fn token(&mut self, sub: &str) -> String {
+        let c = self.claims(sub);
+        self.sign(&c)
+    }
+
+    async fn connect(
+        &self,
+        headers: &[(&str, String)],
+        query: Option<&str>,
+    ) -> Result<Client, Refused> {
+        let transport = |e: String| Refused { status: 0, body: e };
+        for _ in 0..RATE_RETRIES {
+            let url = match query {
+                Some(q) => format!("ws://{}{}?{q}", self.target.authority, self.target.path),
+                None => format!("ws://{}{}", self.target.authority, self.target.path),
+            };
+            let mut req = url
+                .into_client_request()
+                .map_err(|e| transport(e.to_string()))?;
+            for (name, value) in headers {
+                let v = HeaderValue::from_str(value).map_err(|e| transport(e.to_string()))?;
+                let name =
+                    tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                        .map_err(|e| transport(e.to_string()))?;
+                req.headers_mut().append(name, v);
+            }
+            let stream = TcpStream::connect(&self.target.authority)
+                .await
+                .map_err(|e| transport(e.to_string()))?;
+            let config = WebSocketConfig::default()
+                .read_buffer_size(super::READ_BUFFER_SIZE)
+                .max_message_size(Some(1 << 20));
+            match tokio_tungstenite::client_async_with_config(req, stream, Some(config)).await {
+                Ok((ws, response)) => {
+                    let subprotocol = response
+                        .headers()
+                        .get("sec-websocket-protocol")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    let mut client = Client {
+                        ws,
+                        subprotocol,
+                        established: None,
+                    };
+                    client.established = client
+                        .next_json(WAIT)
+                        .await
+                        .filter(|f| f["type"] == "connection_established");
+                    return Ok(client);
+                }
+                Err(WsError::Http(response)) => {
+                    let status = response.status().as_u16();
+                    let body = response
+                        .body()
+                        .as_ref()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .unwrap_or_default();
+                    if status == 429 && body.contains("ip_rate_limited") {
+                        let wait = serde_json::from_str::<Value>(&body)
+                            .ok()
+                            .and_then(|v| v["retry_after_ms"].as_u64())
+                            .unwrap_or(200)
+                            .clamp(50, 2000);
+                        tokio::time::sleep(Duration::from_millis(wait)).await;
+                        continue;
+                    }
+                    return Err(Refused { status, body });
+                }
+                Err(e) => return Err(transport(e.to_string())),
+            }
+        }
+        Err(Refused {
+            status: 429,
+            body: "still rate limited after retries".into(),
+        })
+    }
+
+    async fn bearer(&self, token: &str) -> Result<Client, Refused> {
+        self.connect(&[("authorization", format!("Bearer {token}"))], None)
+            .await
+    }
+
+    /// A plain HTTP request on the gateway's port: (status, body).
+    async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> Result<(u16, String), String> {
+        let mut s = TcpStream::connect(&self.target.authority)
+            .await
+            .map_err(|e| e.to_string())?;
+        let auth = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n",
+            self.target.authority
+        );
+        s.write_all(req.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = Vec::new();
+        tokio::time::timeout(WAIT, (&mut s).take(1 << 20).read_to_end(&mut buf))
+            .await
+            .map_err(|_| "timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("not an HTTP response: {text:.60}"))?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        Ok((status, body))
+    }
+
+    // ---- handshake credential variants ------------------------------------------------
+
+    async fn handshakes(&mut self) {
+        let user = self.user();
+        let token = self.token(&user);
+        let r = self.bearer(&token).await;
+        let (ok, ev) = established_as(&r, &user);
+        self.record("handshake_bearer_accepted", ok, ev);
+
+        let user = self.user();
+        let token = self.token(&user);
+        let offered = format!("jwt, {}", token_subprotocol(&token));
+        let r = self
+            .connect(&[("sec-websocket-protocol", offered)], None)
+            .await;
+        let (ok, ev) = established_as(&r, &user);
+        let selected = r.as_ref().ok().and_then(|c| c.subprotocol.clone());
+        self.record(
+            "handshake_subprotocol_selects_jwt",
+            ok && selected.as_deref() == Some("jwt"),
+            format!("{ev}; selected subprotocol {selected:?}"),
+        );
+
+        let user = self.user();
+        let token = self.token(&user);
+        match self
+            .http("POST", "/tickets", Some(&format!("Bearer {token}")))
+            .await
+        {
+            Ok((200, body)) => {
+                let ticket = serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v["ticket"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let first = self.connect(&[], Some(&format!("ticket={ticket}"))).await;
+                let (ok, ev) = established_as(&first, &user);
+                self.record("handshake_ticket_accepted", ok, ev);
+                drop(first);
+                let again = self.connect(&[], Some(&format!("ticket={ticket}"))).await;
+                let (ok, ev) = refused_with(&again, 401);
+                self.record("handshake_ticket_single_use_401", ok, ev);
+            }
+            other => {
+                let ev = format!("POST /tickets answered {other:?}");
+                self.record("handshake_ticket_accepted", false, ev.clone());
+                self.record("handshake_ticket_single_use_401", false, ev);
+            }
+        }
+        let (status, _) = self
+            .http("POST", "/tickets", None)
+            .await
+            .unwrap_or((0, String::new()));
+        self.record(
+            "tickets_without_bearer_401",
+            status == 401,
+            format!("POST /tickets without a token answered {status}"),
+        );
+
+        let user = self.user();
+        let token = self.token(&user);
+        let r = self.connect(&[], Some(&format!("token={token}"))).await;
+        let (ok, ev) = refused_with(&r, 401);
+        self.record("handshake_query_token_refused_401", ok, ev);
+
+        let r = self.connect(&[], None).await;
+        let (ok, ev) = refused_with(&r, 401);
+        self.record("handshake_missing_credential_401", ok, ev);
+    }
+
+    // ---- the attack-token table -------------------------------------------------------
+
+    async fn attack_tokens(&mut self) {
+        let user = self.user();
+        let now = wall_clock().unix_secs();
+        let base = self.claims(&user);
+        let with = |changes: &[(&str, Value)], remove: &[&str]| {
+            let mut c = base.clone();
+            if let Some(o) = c.as_object_mut() {
+                for (k, v) in changes {
+                    o.insert((*k).to_string(), v.clone());
+                }
+                for k in remove {
+                    o.remove(*k);
+                }
+            }
+            c
+        };
+        let valid = self.sign(&base);
+        let mut attacks: Vec<(String, String)> = Vec::new();
+        let forged_key = EncodingKey::from_secret(b"not-the-server-secret-0123456789abcdef").ok();
+        let forged = forged_key
+            .and_then(|k| {
+                jsonwebtoken::encode(&Header::new(jsonwebtoken::Algorithm::HS256), &base, &k).ok()
+            })
+            .unwrap_or_default();
+        attacks.push(("forged_signature".into(), forged));
+        let payload = URL_SAFE_NO_PAD.encode(base.to_string());
+        for alg in ["none", "None", "NONE", "nOnE"] {
+            let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+            attacks.push((format!("alg_{alg}"), format!("{header}.{payload}.")));
+        }
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(jsonwebtoken::Algorithm::HS512),
+            &base,
+            &self.key,
+        )
+        .unwrap_or_default();
+        attacks.push(("alg_differs_from_key".into(), hs512));
+        let expired = with(
+            &[("iat", json!(now - 7200)), ("exp", json!(now - 3600))],
+            &[],
+        );
+        attacks.push(("expired".into(), self.sign(&expired)));
+        attacks.push((
+            "wrong_audience".into(),
+            self.sign(&with(&[("aud", json!("someone-else"))], &[])),
+        ));
+        attacks.push((
+            "wrong_issuer".into(),
+            self.sign(&with(&[("iss", json!("evil-auth"))], &[])),
+        ));
+        attacks.push((
+            "refresh_as_access".into(),
+            self.sign(&with(&[("token_type", json!("refresh"))], &[])),
+        ));
+        attacks.push((
+            "service_as_access".into(),
+            self.sign(&with(
+                &[
+                    ("token_type", json!("service")),
+                    ("aud", json!("gauntlet-services")),
+                    ("svc_id", json!("probe")),
+                ],
+                &[],
+            )),
+        ));
+        attacks.push((
+            "not_yet_valid".into(),
+            self.sign(&with(&[("nbf", json!(now + 3600))], &[])),
+        ));
+        attacks.push((
+            "issued_in_future".into(),
+            self.sign(&with(
+                &[("iat", json!(now + 3600)), ("exp", json!(now + 4200))],
+                &[],
+            )),
+        ));
+        attacks.push(("missing_sub".into(), self.sign(&with(&[], &["sub"]))));
+        attacks.push(("missing_exp".into(), self.sign(&with(&[], &["exp"]))));
+        attacks.push((
+            "string_exp".into(),
+            self.sign(&with(&[("exp", json!((now + 600).to_string()))], &[])),
+        ));
+        let other = self.user();
+        let swapped = URL_SAFE_NO_PAD.encode(with(&[("sub", json!(other))], &[]).to_string());
+        let mut parts = valid.split('.');
+        let (h, _, s) = (
+            parts.next().unwrap_or(""),
+            parts.next(),
+            parts.next().unwrap_or(""),
+        );
+        attacks.push(("tampered_payload".into(), format!("{h}.{swapped}.{s}")));
+        let padding = "x".repeat(5000);
+        attacks.push((
+            "oversized_token".into(),
+            self.sign(&with(&[("email", json!(padding))], &[])),
+        ));
+        attacks.push(("not_a_jwt".into(), "not.a.jwt".into()));
+        for (name, token) in attacks {
+            let r = self.bearer(&token).await;
+            let (ok, ev) = refused_with(&r, 401);
+            self.record(&format!("token_{name}_401"), ok, ev);
+        }
+    }
+
+    // ---- the event stream: five events, isolation, cross-user ids, resume ------------
+
+    async fn stream(&mut self) {
+        let (alice, bob) = (self.user(), self.user());
+        let (ta, tb) = (self.token(&alice), self.token(&bob));
+        let (Ok(mut a), Ok(mut b)) = (self.bearer(&ta).await, self.bearer(&tb).await) else {
+            for name in [
+                "user_message_five_events_in_order",
+                "client_user_id_ignored",
+                "isolation_other_user_sees_nothing",
+                "cross_user_stop_agent_forbidden",
+                "cross_user_subscribe_thread_forbidden",
+                "cross_user_thread_message_forbidden",
+                "resume_replays_without_gap",
+            ] {
+                self.record(name, false, "could not connect two users");
+            }
+            return;
+        };
+        let msg = json!({
+            "type": "user_message", "user_id": bob,
+            "payload": {"content": "probe: hello", "user_id": bob},
+        });
+        a.send_json(&msg).await;
+        let accepted = a
+            .wait_for(WAIT, |f| {
+                f["type"] == "message_accepted" || f["type"] == "error"
+            })
+            .await;
+        let accepted = accepted.last().cloned().unwrap_or(Value::Null);
+        let run = accepted["run_id"].as_str().unwrap_or_default().to_string();
+        let thread = accepted["thread_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        // While the run is live, bob tries to touch it.
+        b.send_json(&json!({"type": "stop_agent", "payload": {"run_id": run}}))
+            .await;
+        let stop = b.wait_for(WAIT, |f| f["type"] == "error").await;
+        let mut bob_saw = stop.clone();
+        let stop_code = stop
+            .last()
+            .map(|f| f["code"].clone())
+            .unwrap_or(Value::Null);
+        self.record(
+            "cross_user_stop_agent_forbidden",
+            stop_code == "FORBIDDEN",
+            format!("stop_agent on another user's run {run}: {stop_code}"),
+        );
+        b.send_json(&json!({"type": "subscribe_thread", "payload": {"thread_id": thread}}))
+            .await;
+        let sub = b
+            .wait_for(WAIT, |f| f["type"] == "error" || f["type"] == "subscribed")
+            .await;
+        bob_saw.extend(sub.iter().cloned());
+        let sub = sub.last().cloned().unwrap_or(Value::Null);
+        self.record(
+            "cross_user_subscribe_thread_forbidden",
+            sub["type"] == "error" && sub["code"] == "FORBIDDEN",
+            format!("subscribe_thread on another user's thread: {sub}"),
+        );
+        b.send_json(&json!({"type": "user_message", "payload": {"content": "mine now", "thread_id": thread}}))
+            .await;
+        let post = b
+            .wait_for(WAIT, |f| {
+                f["type"] == "error" || f["type"] == "message_accepted"
+            })
+            .await;
+        bob_saw.extend(post.iter().cloned());
+        let post = post.last().cloned().unwrap_or(Value::Null);
+        self.record(
+            "cross_user_thread_message_forbidden",
+            post["type"] == "error" && post["code"] == "FORBIDDEN",
+            format!("user_message into another user's thread: {post}"),
+        );
+
+        let frames = a.wait_for(RUN_WAIT, is_terminal).await;
+        let events: Vec<&Value> = frames.iter().filter(|f| f.get("seq").is_some()).collect();
+        let kinds: Vec<&str> = events
+            .iter()
+            .map(|f| f["type"].as_str().unwrap_or("?"))
+            .collect();
+        let seqs: Vec<u64> = events.iter().filter_map(|f| f["seq"].as_u64()).collect();
+        let in_order = seqs.windows(2).all(|w| matches!(w, [x, y] if *y == *x + 1));
+        let five_ok = !run.is_empty()
+            && kinds.first() == Some(&"agent_started")
+            && kinds
+                .last()
+                .is_some_and(|k| ["agent_completed", "agent_failed"].contains(k))
+            && kinds.iter().filter(|k| is_terminal_kind(k)).count() == 1
+            && in_order
+            && events
+                .iter()
+                .all(|f| f["run_id"] == run.as_str() && f["thread_id"] == thread.as_str());
+        self.record(
+            "user_message_five_events_in_order",
+            five_ok,
+            format!("run {run}: {kinds:?} seqs {seqs:?}"),
+        );
+        let owners: Vec<&Value> = events.iter().map(|f| &f["user_id"]).collect();
+        self.record(
+            "client_user_id_ignored",
+            !events.is_empty() && owners.iter().all(|u| **u == alice.as_str()),
+            format!("sent user_id {bob}; events carried {:?}", dedup(&owners)),
+        );
+        let leaked = b.wait_for(Duration::from_millis(300), |_| false).await;
+        bob_saw.extend(leaked);
+        let foreign: Vec<&Value> = bob_saw
+            .iter()
+            .filter(|f| f.get("user_id").is_some_and(|u| *u != bob.as_str()))
+            .collect();
+        self.record(
+            "isolation_other_user_sees_nothing",
+            foreign.is_empty(),
+            format!("{} frames for another user reached {bob}", foreign.len()),
+        );
+        drop(a);
+
+        let latest = seqs.last().copied().unwrap_or(0);
+        let from = latest.min(2);
+        let ta2 = self.token(&alice);
+        match self.bearer(&ta2).await {
+            Ok(mut again) => {
+                let reported = again
+                    .established
+                    .as_ref()
+                    .and_then(|e| e["latest_seq"].as_u64())
+                    .unwrap_or(0);
+                again
+                    .send_json(&json!({"type": "resume", "payload": {"last_seq": from}}))
+                    .await;
+                let got = again
+                    .wait_for(WAIT, |f| f["type"] == "resumed" || f["type"] == "error")
+                    .await;
+                let replayed: Vec<u64> = got.iter().filter_map(|f| f["seq"].as_u64()).collect();
+                let want: Vec<u64> = (from + 1..=latest).collect();
+                self.record(
+                    "resume_replays_without_gap",
+                    latest > 0 && reported == latest && replayed == want,
+                    format!("latest_seq {reported} (expected {latest}); resume from {from} gave {replayed:?}"),
+                );
+            }
+            Err(r) => self.record(
+                "resume_replays_without_gap",
+                false,
+                format!("reconnect refused: {r:?}"),
+            ),
+        }
+    }
+
+    // ---- frame rules --------------------------------------------------------------------
+
+    async fn frames(&mut self) {
+        let Some(mut c) = self.fresh().await else {
+            return self.record("malformed_json_bad_message", false, "could not connect");
+        };
+        c.send_text("{not json").await;
+        let err = c.wait_for(WAIT, |f| f["type"] == "error").await;
+        let code = err.last().map(|f| f["code"].clone()).unwrap_or(Value::Null);
+        c.send_json(&json!({"type": "ping"})).await;
+        let pong = c.wait_for(WAIT, |f| f["type"] == "pong").await;
+        let open = pong.last().is_some_and(|f| f["type"] == "pong");
+        self.record(
+            "malformed_json_bad_message",
+            code == "BAD_MESSAGE" && open,
+            format!("error code {code}; connection still answers ping: {open}"),
+        );
+        c.send_json(&json!({"type": "launch_missiles", "payload": {}}))
+            .await;
+        let err = c.wait_for(WAIT, |f| f["type"] == "error").await;
+        let code = err.last().map(|f| f["code"].clone()).unwrap_or(Value::Null);
+        self.record(
+            "unknown_type_error",
+            code == "UNKNOWN_TYPE",
+            format!("error code {code}"),
+        );
+        drop(c);
+
+        if let Some(mut c) = self.fresh().await {
+            for _ in 0..60 {
+                c.send_json(&json!({"type": "ping"})).await;
+            }
+            let got = c.wait_for(WAIT, |f| f["code"] == "RATE_LIMITED").await;
+            let limited = got.iter().any(|f| f["code"] == "RATE_LIMITED");
+            let retry = got
+                .iter()
+                .find(|f| f["code"] == "RATE_LIMITED")
+                .map(|f| f["retry_after_ms"].clone());
+            self.record(
+                "flood_rate_limited",
+                limited && retry.as_ref().is_some_and(Value::is_u64),
+                format!("60 pings at once: RATE_LIMITED seen {limited}, retry_after_ms {retry:?}"),
+            );
+        } else {
+            self.record("flood_rate_limited", false, "could not connect");
+        }
+
+        let big = "a".repeat(self.max_frame_bytes + 1);
+        let cases: [(&str, Message, u16); 3] = [
+            ("oversized_frame_closes_1009", Message::text(big), 1009),
+            (
+                "binary_frame_closes_1003",
+                Message::binary(vec![1u8, 2, 3]),
+                1003,
+            ),
+            (
+                "invalid_utf8_closes_1007",
+                Message::Frame(Frame::message(
+                    vec![0x7B, 0xFF, 0xFE, 0x7D],
+                    OpCode::Data(Data::Text),
+                    true,
+                )),
+                1007,
+            ),
+        ];
+        for (name, msg, want) in cases {
+            match self.fresh().await {
+                Some(mut c) => {
+                    let _ = c.ws.send(msg).await;
+                    let code = c.close_code(WAIT).await;
+                    self.record(
+                        name,
+                        code == Some(want),
+                        format!("close code {code:?}, want {want}"),
+                    );
+                }
+                None => self.record(name, false, "could not connect"),
+            }
+        }
+    }
+
+    async fn fresh(&mut self) -> Option<Client> {
+        let user = self.user();
+        let token = self.token(&user);
+        self.bearer(&token).await.ok()
+    }
+}
+
+impl Client {
+    async fn send_json(&mut self, v: &Value) {
+        self.send_text(&v.to_string()).await;
+    }
+
+    async fn send_text(&mut self, t: &str) {
+        let _ = self.ws.send(Message::text(t)).await;
+    }
+
+    async fn next_json(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??;
+            match msg {
+                Ok(Message::Text(t)) => return serde_json::from_str(t.as_str()).ok(),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Frames until one matches `done` (included) or `wait` passes; all kept in `seen` too.
+    async fn wait_for(&mut self, wait: Duration, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut got = Vec::new();
+        while got.len() < MAX_FRAMES {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(f) = self.next_json(left).await else {
+                break;
+            };
+            let stop = done(&f);
+            got.push(f);
+            if stop {
+                break;
+            }
+        }
+        got
+    }
+
+    /// Reads until the server's close frame; its code, or `None` if none came in time.
+    async fn close_code(&mut self, wait: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??
+            {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+fn is_terminal_kind(k: &str) -> bool {
+    matches!(k, "agent_completed" | "agent_failed" | "agent_cancelled")
+}
+
+fn is_terminal(f: &Value) -> bool {
+    f["type"].as_str().is_some_and(is_terminal_kind)
+}
+
+fn dedup(v: &[&Value]) -> Vec<String> {
+    let mut out: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn established_as(r: &Result<Client, Refused>, user: &str) -> (bool, String) {
+    match r {
+        Ok(c) => match &c.established {
+            Some(e) if e["user_id"] == user => {
+                (true, format!("upgraded; connection_established for {user}"))
+            }
+            Some(e) => (
+                false,
+                format!("connection_established names {}", e["user_id"]),
+            ),
+            None => (false, "upgraded but no connection_established".into()),
+        },
+        Err(r) => (false, format!("refused: {} {}", r.status, r.body)),
+    }
+}
+
+fn refused_with(r: &Result<Client, Refused>, status: u16) -> (bool, String) {
+    match r {
+        Ok(_) => (false, "the upgrade was accepted".into()),
+        Err(r) => (
+            r.status == status,
+            format!("HTTP {} {}", r.status, r.body.trim()),
+        ),
+    }
+}

@@ -1,0 +1,740 @@
+//! The real server on loopback sockets (PROTOCOL.md sections 4, 5, 7, 8): every test binds
+//! port 0, drives real tokio-tungstenite clients with real HS256 tokens on the wall clock,
+//! is bounded by a timeout and stops its own server.
+#![cfg(feature = "server")]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use gauntlet_core::protocol::token_subprotocol;
+use gauntlet_core::server::probe::{ProbeOptions, probe};
+use gauntlet_core::server::{
+    FsyncPolicy, JournalOptions, Server, ServerError, ServerOptions, ServerReport, Startup,
+    wall_clock,
+};
+use gauntlet_core::token::{Algorithm, KeyRing, Revocation};
+use gauntlet_core::{
+    CloseReason, Config, Event, Instant, JournalLine, Jti, LogEntry, Plants, replay_journal,
+};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+const SECRET: &[u8] = b"gauntlet-loopback-secret-0123456789abcdef";
+/// Every test finishes well inside this, or fails.
+const TEST_BUDGET: Duration = Duration::from_secs(60);
+const WAIT: Duration = Duration::from_secs(5);
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Fast agent runs, no leeway (so a short token expires in seconds) and a handshake rate
+/// loopback tests cannot trip by accident.
+fn test_config() -> Config {
+    Config::from_json(
+        r#"{"tokens":{"leeway_secs":0},
+            "limits":{"ip_handshake_rate":{"per_second":1000,"burst":1000}},
+            "agent":{"min_step_ms":5,"max_step_ms":30},
+            "seed":7}"#,
+    )
+    .unwrap()
+}
+
+fn ring() -> KeyRing {
+    let mut r = KeyRing::new();
+    r.add_hmac(None, Algorithm::HS256, SECRET).unwrap();
+    r
+}
+
+struct Running {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<ServerReport, ServerError>>,
+    startup: Startup,
+}
+
+impl Running {
+    async fn start(config: Config, plants: Plants, journal: Option<PathBuf>) -> Running {
+        Self::start_with(ServerOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            config,
+            ring: ring(),
+            plants,
+            journal: journal.map(|path| JournalOptions {
+                path,
+                fsync: FsyncPolicy::Always,
+            }),
+            revocations_file: None,
+        })
+        .await
+    }
+
+    async fn start_with(options: ServerOptions) -> Running {
+        let server = Server::bind(options).await.unwrap();
+        let addr = server.local_addr();
+        let startup = server.startup().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Running {
+            addr,
+            stop: Some(stop),
+            task,
+            startup,
+        }
+    }
+
+    async fn shutdown(mut self) -> ServerReport {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.unwrap().unwrap()
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn now_secs() -> u64 {
+    wall_clock().unix_secs()
+}
+
+fn mint(claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET).unwrap(),
+    )
+    .unwrap()
+}
+
+fn access_claims(sub: &str, jti: &str, ttl: u64) -> Value {
+    let now = now_secs();
+    json!({"iss": "gauntlet-auth", "aud": "gauntlet-gateway", "sub": sub, "jti": jti,
+           "iat": now, "exp": now + ttl, "token_type": "access"})
+}
+
+fn token(sub: &str) -> String {
+    mint(&access_claims(sub, &format!("jti-{sub}"), 600))
+}
+
+async fn connect_with(
+    addr: SocketAddr,
+    headers: &[(&str, String)],
+    query: Option<&str>,
+) -> Result<(Ws, Option<String>), WsError> {
+    let url = match query {
+        Some(q) => format!("ws://{addr}/ws?{q}"),
+        None => format!("ws://{addr}/ws"),
+    };
+    let mut req = url.into_client_request().unwrap();
+    for (name, value) in headers {
+        let name =
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+        req.headers_mut()
+            .append(name, HeaderValue::from_str(value).unwrap());
+    }
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let (ws, response) =
+        tokio_tungstenite::client_async_with_config(req, stream, Some(config)).await?;
+    let sub = response
+        .headers()
+        .get("sec-websocket-protocol")
+        .map(|v| v.to_str().unwrap().to_string());
+    Ok((ws, sub))
+}
+
+/// Connects with a bearer token and returns the socket and its `connection_established`.
+async fn connect(addr: SocketAddr, token: &str) -> (Ws, Value) {
+    let (mut ws, _) = connect_with(addr, &[("authorization", format!("Bearer {token}"))], None)
+        .await
+        .unwrap();
+    let hello = next_json(&mut ws).await.unwrap();
+    assert_eq!(hello["type"], "connection_established");
+    (ws, hello)
+}
+
+async fn next_json(ws: &mut Ws) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.ok()?? {
+            Ok(Message::Text(t)) => return Some(serde_json::from_str(t.as_str()).unwrap()),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Frames up to and including the first that matches `done`.
+async fn until(ws: &mut Ws, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut got = Vec::new();
+    while let Some(f) = next_json(ws).await {
+        let stop = done(&f);
+        got.push(f);
+        if stop {
+            break;
+        }
+    }
+    got
+}
+
+fn terminal(f: &Value) -> bool {
+    ["agent_completed", "agent_failed", "agent_cancelled"]
+        .contains(&f["type"].as_str().unwrap_or(""))
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::text(v.to_string())).await.unwrap();
+}
+
+/// The close code the server sent, reading past any other frames.
+async fn close_code(ws: &mut Ws) -> Option<u16> {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.ok()?? {
+            Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let auth = auth
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let status = buf.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, buf.split_once("\r\n\r\n").unwrap().1.to_string())
+}
+
+fn stream_seqs(frames: &[Value]) -> Vec<u64> {
+    frames.iter().filter_map(|f| f["seq"].as_u64()).collect()
+}
+
+async fn bounded<F: Future<Output = ()>>(f: F) {
+    tokio::time::timeout(TEST_BUDGET, f)
+        .await
+        .expect("test exceeded its time budget");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_token_refused_401_before_upgrade() {
+    bounded(async {
+        let server = Running::start(test_config(), Plants::NONE, None).await;
+        let forged = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &access_claims("mallory", "jti-mallory", 600),
+            &jsonwebtoken::EncodingKey::from_secret(b"some-other-secret-0123456789abcdef").unwrap(),
+        )
+        .unwrap();
+        let refused = connect_with(
+            server.addr,
+            &[("authorization", format!("Bearer {forged}"))],
+            None,
+        )
+        .await;
+        let Err(WsError::Http(response)) = refused else {
+            panic!("expected an HTTP refusal, got {:?}", refused.map(|_| ()));
+        };
+        assert_eq!(response.status().as_u16(), 401);
+        let body: Value = serde_json::from_slice(response.body().as_ref().unwrap()).unwrap();
+        assert_eq!(body["error"], "bad_signature");
+        let (status, metrics) = http(server.addr, "GET", "/metrics", None, "").await;
+        assert_eq!(status, 200);
+        assert!(
+            metrics
+                .contains(r#"gauntlet_auth_failures_total{status="401",code="bad_signature"} 1"#),
+            "{metrics}"
+        );
+        assert!(metrics.contains("gauntlet_connections 0"), "{metrics}");
+        assert_eq!(
+            http(server.addr, "GET", "/healthz", None, "").await,
+            (200, "ok\n".to_string())
+        );
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subprotocol_token_selects_jwt() {
+    bounded(async {
+        let server = Running::start(test_config(), Plants::NONE, None).await;
+        let offered = format!("jwt, {}", token_subprotocol(&token("sam")));
+        let (mut ws, selected) =
+            connect_with(server.addr, &[("sec-websocket-protocol", offered)], None)
+                .await
+                .unwrap();
+        assert_eq!(selected.as_deref(), Some("jwt"));
+        let hello = next_json(&mut ws).await.unwrap();
+        assert_eq!(hello["user_id"], "sam");
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_message_yields_five_events_in_order() {
+    bounded(async {
+        let server = Running::start(test_config(), Plants::NONE, None).await;
+        let (mut ws, hello) = connect(server.addr, &token("ada")).await;
+        assert_eq!(hello["latest_seq"], 0);
+        send(
+            &mut ws,
+            json!({"type": "user_message", "payload": {"content": "hi"}}),
+        )
+        .await;
+        let frames = until(&mut ws, terminal).await;
+        let accepted = &frames[0];
+        assert_eq!(accepted["type"], "message_accepted");
+        let events: Vec<&Value> = frames.iter().filter(|f| f.get("seq").is_some()).collect();
+        let kinds: Vec<&str> = events.iter().map(|f| f["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds.first(), Some(&"agent_started"));
+        assert!(terminal(events.last().unwrap()), "{kinds:?}");
+        let seqs = stream_seqs(&frames);
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+        for e in &events {
+            assert_eq!(e["user_id"], "ada");
+            assert_eq!(e["run_id"], accepted["run_id"]);
+            assert_eq!(e["thread_id"], accepted["thread_id"]);
+        }
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_see_only_their_own_events() {
+    bounded(async {
+        let server = Running::start(test_config(), Plants::NONE, None).await;
+        let (mut a, _) = connect(server.addr, &token("alice")).await;
+        let (mut b, _) = connect(server.addr, &token("bob")).await;
+        send(
+            &mut a,
+            json!({"type": "user_message", "user_id": "bob", "payload": {"content": "a"}}),
+        )
+        .await;
+        send(
+            &mut b,
+            json!({"type": "user_message", "payload": {"content": "b"}}),
+        )
+        .await;
+        let fa = until(&mut a, terminal).await;
+        let fb = until(&mut b, terminal).await;
+        for (frames, me) in [(&fa, "alice"), (&fb, "bob")] {
+            let owners: Vec<&Value> = frames.iter().filter_map(|f| f.get("user_id")).collect();
+            assert!(!owners.is_empty());
+            assert!(owners.iter().all(|u| *u == me), "{me} saw {owners:?}");
+        }
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_close_with_protocol_codes() {
+    bounded(async {
+        let server = Running::start(test_config(), Plants::NONE, None).await;
+        let bad_utf8 = Frame::message(vec![b'{', 0xFF, b'}'], OpCode::Data(Data::Text), true);
+        let cases: Vec<(Message, u16)> = vec![
+            (Message::text("x".repeat(8193)), 1009),
+            // Past tungstenite's own limit (max_frame_bytes + 4096): the server closes it itself.
+            (Message::text("x".repeat(8192 + 4096 + 1)), 1009),
+            (Message::binary(vec![0u8; 4]), 1003),
+            (Message::Frame(bad_utf8), 1007),
+        ];
+        for (i, (msg, want)) in cases.into_iter().enumerate() {
+            let (mut ws, _) = connect(server.addr, &token(&format!("frames-{i}"))).await;
+            ws.send(msg).await.unwrap();
+            assert_eq!(close_code(&mut ws).await, Some(want), "case {i}");
+        }
+        let (_, metrics) = http(server.addr, "GET", "/metrics", None, "").await;
+        assert!(
+            metrics.contains(r#"gauntlet_closes_total{code="1009"} 2"#),
+            "{metrics}"
+        );
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flood_gets_rate_limited() {
+    bounded(async {
+        let server = Running::start(test_config(), Plants::NONE, None).await;
+        let (mut ws, _) = connect(server.addr, &token("flooder")).await;
+        for _ in 0..40 {
+            send(&mut ws, json!({"type": "ping"})).await;
+        }
+        let frames = until(&mut ws, |f| f["code"] == "RATE_LIMITED").await;
+        let pongs = frames.iter().filter(|f| f["type"] == "pong").count();
+        // The burst is 20 (PROTOCOL.md section 5); at 10/s a slow sender may earn a few more.
+        assert!(
+            (20..40).contains(&pongs),
+            "{pongs} pongs before RATE_LIMITED"
+        );
+        let limited = frames.last().unwrap();
+        assert_eq!(limited["code"], "RATE_LIMITED");
+        assert!(limited["retry_after_ms"].as_u64().unwrap() > 0);
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_resume_has_no_gap() {
+    bounded(async {
+        let server = Running::start(test_config(), Plants::NONE, None).await;
+        let (mut ws, _) = connect(server.addr, &token("rhea")).await;
+        send(
+            &mut ws,
+            json!({"type": "user_message", "payload": {"content": "go"}}),
+        )
+        .await;
+        let first = until(&mut ws, |f| f["type"] == "agent_started").await;
+        let seen = stream_seqs(&first);
+        assert_eq!(seen, vec![1]);
+        drop(ws);
+        // Let the run finish while rhea is away.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let (mut ws, hello) = connect(server.addr, &token("rhea")).await;
+        let latest = hello["latest_seq"].as_u64().unwrap();
+        assert!(latest >= 2, "latest_seq {latest}");
+        send(
+            &mut ws,
+            json!({"type": "resume", "payload": {"last_seq": 1}}),
+        )
+        .await;
+        let resumed = until(&mut ws, |f| f["type"] == "resumed").await;
+        assert_eq!(stream_seqs(&resumed), (2..=latest).collect::<Vec<_>>());
+        assert_eq!(resumed.last().unwrap()["count"], latest - 1);
+        assert!(terminal(&resumed[resumed.len() - 2]));
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_expiry_closes_1008() {
+    bounded(async {
+        let server = Running::start(test_config(), Plants::NONE, None).await;
+        let short = mint(&access_claims("eve", "jti-short", 2));
+        let (mut ws, _) = connect(server.addr, &short).await;
+        let started = wall_clock();
+        let code = close_code_within(&mut ws, Duration::from_secs(6)).await;
+        assert_eq!(code, Some((1008, "token expired".to_string())));
+        assert!(wall_clock().saturating_since(started) >= Duration::from_millis(500));
+        server.shutdown().await;
+    })
+    .await;
+}
+
+async fn close_code_within(ws: &mut Ws, wait: Duration) -> Option<(u16, String)> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await.ok()?? {
+            Ok(Message::Close(frame)) => {
+                return frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+            }
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_closes_live_connection() {
+    bounded(async {
+        let server = Running::start(test_config(), Plants::NONE, None).await;
+        let victim = mint(&access_claims("vic", "jti-vic", 600));
+        let (mut ws, _) = connect(server.addr, &victim).await;
+        let now = now_secs();
+        let service = |perms: Value| {
+            mint(
+                &json!({"iss": "gauntlet-auth", "aud": "gauntlet-services", "sub": "auth-node",
+                         "jti": "svc-1", "iat": now, "exp": now + 600, "token_type": "service",
+                         "svc_id": "auth", "permissions": perms}),
+            )
+        };
+        let body = serde_json::to_string(&vec![Revocation::Jti {
+            jti: Jti::parse("jti-vic").unwrap(),
+            exp: Instant::from_unix_secs(now + 600),
+        }])
+        .unwrap();
+        let weak = service(json!(["threads:read"]));
+        assert_eq!(
+            http(server.addr, "POST", "/revocations", Some(&weak), &body)
+                .await
+                .0,
+            403
+        );
+        assert_eq!(
+            http(server.addr, "POST", "/revocations", Some(&victim), &body)
+                .await
+                .0,
+            401
+        );
+        let strong = service(json!(["revocations:write"]));
+        let (status, answer) =
+            http(server.addr, "POST", "/revocations", Some(&strong), &body).await;
+        assert_eq!((status, answer.as_str()), (202, r#"{"accepted":1}"#));
+        let code = close_code_within(&mut ws, Duration::from_secs(4)).await;
+        assert_eq!(code.map(|c| c.0), Some(1008));
+        let again = connect_with(
+            server.addr,
+            &[("authorization", format!("Bearer {victim}"))],
+            None,
+        )
+        .await;
+        assert!(matches!(again, Err(WsError::Http(r)) if r.status() == 401));
+        server.shutdown().await;
+    })
+    .await;
+}
+
+fn temp_journal(name: &str) -> PathBuf {
+    temp_file(name, "journal.jsonl")
+}
+
+fn temp_file(name: &str, file: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gauntlet-server-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(file);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_sends_1001_and_footers_journal() {
+    bounded(async {
+        let path = temp_journal("shutdown");
+        let server = Running::start(test_config(), Plants::NONE, Some(path.clone())).await;
+        let (mut ws, _) = connect(server.addr, &token("gus")).await;
+        send(&mut ws, json!({"type": "ping"})).await;
+        assert_eq!(next_json(&mut ws).await.unwrap()["type"], "pong");
+        let closing = tokio::spawn(async move { close_code(&mut ws).await });
+        let report = server.shutdown().await;
+        assert_eq!(closing.await.unwrap(), Some(1001));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let replayed = replay_journal(&text).unwrap();
+        assert_eq!(
+            replayed.recorded_hash.as_deref(),
+            Some(report.state_hash.as_str())
+        );
+        assert_eq!(replayed.gateway.state_hash(), report.state_hash);
+        let closed_by_shutdown: Vec<LogEntry> = text
+            .lines()
+            .filter_map(|l| match serde_json::from_str::<JournalLine>(l).unwrap() {
+                JournalLine::Entry(e) => Some(e),
+                _ => None,
+            })
+            .filter(|e| {
+                matches!(
+                    e.event,
+                    Event::SessionClosed {
+                        reason: CloseReason::Shutdown,
+                        ..
+                    }
+                )
+            })
+            .collect();
+        assert_eq!(closed_by_shutdown.len(), 1, "{text}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_from_journal_keeps_user_stream() {
+    restart_keeps_user_stream("restart", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_after_crash_without_footer_keeps_user_stream() {
+    restart_keeps_user_stream("crash", true).await;
+}
+
+/// Runs a user's agent run, stops the server (cleanly, or as a crash that left neither the
+/// footer nor the last newline), restarts on the same journal and resumes the stream.
+async fn restart_keeps_user_stream(name: &str, crash: bool) {
+    bounded(async {
+        let path = temp_journal(name);
+        let server = Running::start(test_config(), Plants::NONE, Some(path.clone())).await;
+        assert_eq!(server.startup, Startup::Fresh);
+        let (mut ws, _) = connect(server.addr, &token("ria")).await;
+        send(
+            &mut ws,
+            json!({"type": "user_message", "payload": {"content": "remember"}}),
+        )
+        .await;
+        let before = until(&mut ws, terminal).await;
+        let before: Vec<Value> = before
+            .into_iter()
+            .filter(|f| f.get("seq").is_some())
+            .collect();
+        server.shutdown().await;
+        if crash {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let body = text.trim_end();
+            let cut = body.get(..body.rfind('\n').unwrap()).unwrap();
+            assert!(body.get(cut.len()..).unwrap().contains("footer"));
+            std::fs::write(&path, cut).unwrap();
+        }
+
+        let server = Running::start(test_config(), Plants::NONE, Some(path.clone())).await;
+        assert!(matches!(server.startup, Startup::Resumed { entries, .. } if entries > 0));
+        let (mut ws, hello) = connect(server.addr, &token("ria")).await;
+        assert_eq!(hello["latest_seq"].as_u64().unwrap(), before.len() as u64);
+        send(
+            &mut ws,
+            json!({"type": "resume", "payload": {"last_seq": 0}}),
+        )
+        .await;
+        let mut after = until(&mut ws, |f| f["type"] == "resumed").await;
+        after.pop();
+        assert_eq!(
+            after, before,
+            "the replayed stream must be byte-for-byte the original"
+        );
+        let report = server.shutdown().await;
+        let replayed = replay_journal(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(replayed.recorded_hash, Some(report.state_hash));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_passes_against_our_server() {
+    bounded(async {
+        let server = Running::start(test_config(), Plants::NONE, None).await;
+        let options = ProbeOptions {
+            target: server.url(),
+            secret: SECRET.to_vec(),
+            max_frame_bytes: 8192,
+        };
+        let checks = probe(&options).await.unwrap();
+        let failed: Vec<_> = checks.iter().filter(|c| !c.passed).collect();
+        assert!(failed.is_empty(), "{failed:#?}");
+        assert!(checks.len() >= 30, "only {} checks ran", checks.len());
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[cfg(feature = "planted-bugs")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_fails_against_planted_broadcast_leak() {
+    use gauntlet_core::Plant;
+    bounded(async {
+        let server = Running::start(test_config(), Plants::only(Plant::BroadcastLeak), None).await;
+        let options = ProbeOptions {
+            target: server.url(),
+            secret: SECRET.to_vec(),
+            max_frame_bytes: 8192,
+        };
+        let checks = probe(&options).await.unwrap();
+        let failed: Vec<&str> = checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(failed, vec!["isolation_other_user_sees_nothing"]);
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_file_appended_line_closes_connection() {
+    bounded(async {
+        let path = temp_file("revfile", "revocations.jsonl");
+        std::fs::write(&path, "").unwrap();
+        let server = Running::start_with(ServerOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            config: test_config(),
+            ring: ring(),
+            plants: Plants::NONE,
+            journal: None,
+            revocations_file: Some(path.clone()),
+        })
+        .await;
+        let (mut ws, _) = connect(server.addr, &mint(&access_claims("fay", "jti-fay", 600))).await;
+        let (mut other, _) = connect(server.addr, &token("gil")).await;
+        let line = serde_json::to_string(&Revocation::User {
+            user: gauntlet_core::UserId::parse("fay").unwrap(),
+            not_before: Instant::from_unix_secs(now_secs() + 1),
+        })
+        .unwrap();
+        std::fs::write(&path, format!("not json\n{line}\n")).unwrap();
+        let code = close_code_within(&mut ws, Duration::from_secs(4)).await;
+        assert_eq!(code, Some((1008, "token revoked".to_string())));
+        send(&mut other, json!({"type": "ping"})).await;
+        assert_eq!(next_json(&mut other).await.unwrap()["type"], "pong");
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_over_ip_rate_answers_429_with_retry_after() {
+    bounded(async {
+        let mut config = test_config();
+        config.limits.ip_handshake_rate = gauntlet_core::Rate {
+            per_second: 1,
+            burst: 2,
+        };
+        let server = Running::start(config, Plants::NONE, None).await;
+        let _a = connect(server.addr, &token("ivy")).await;
+        let _b = connect(server.addr, &token("ivy")).await;
+        let third = connect_with(
+            server.addr,
+            &[("authorization", format!("Bearer {}", token("ivy")))],
+            None,
+        )
+        .await;
+        let Err(WsError::Http(response)) = third else {
+            panic!("expected 429, got {:?}", third.map(|_| ()));
+        };
+        assert_eq!(response.status().as_u16(), 429);
+        let retry: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(retry, 1);
+        let body: Value = serde_json::from_slice(response.body().as_ref().unwrap()).unwrap();
+        assert_eq!(body["error"], "ip_rate_limited");
+        server.shutdown().await;
+    })
+    .await;
+}
