@@ -18,6 +18,9 @@ struct ConnTrack {
     received: BTreeSet<u64>,
     resume_from: Option<u64>,
     gap_oldest: Option<u64>,
+    /// A frame the client sent here was corrupted: whatever resume the gateway saw, it may
+    /// not be the one the client asked for.
+    intent_unknown: bool,
 }
 
 #[derive(Default)]
@@ -77,6 +80,9 @@ impl DeliveryChecker {
             t.gap_oldest = json.get("oldest_seq").and_then(serde_json::Value::as_u64);
             return Ok(());
         }
+        if kind == "resumed" && t.intent_unknown {
+            return Ok(());
+        }
         if kind == "resumed" {
             let from = json
                 .get("from_seq")
@@ -128,7 +134,7 @@ impl DeliveryChecker {
                     format!("{conn}: resumed seq {seq} after {}", t.backfill_last),
                 ));
             }
-            if t.backfill_last == 0 {
+            if t.backfill_last == 0 && !t.intent_unknown {
                 let expected = t.resume_from.map_or(1, |l| l + 1);
                 if seq != expected && Some(seq) != t.gap_oldest {
                     return Err(Failure::new(
@@ -158,6 +164,12 @@ impl Checker for DeliveryChecker {
                 json,
                 ..
             } => self.on_frame(*conn, session_user, frame, json),
+            Obs::RequestCorrupted { conn } => {
+                if let Some(t) = self.conns.get_mut(conn) {
+                    t.intent_unknown = true;
+                }
+                Ok(())
+            }
             Obs::ResumeSent { conn, last_seq } => {
                 if let Some(t) = self.conns.get_mut(conn) {
                     t.resume_from = Some(*last_seq);

@@ -44,6 +44,8 @@ pub(crate) enum Obs<'a> {
         frame: &'a Arc<str>,
         json: &'a serde_json::Value,
     },
+    /// The network corrupted a frame a client sent on `conn`: its intent is unknown.
+    RequestCorrupted { conn: ConnId },
     /// A client connection asked to resume from `last_seq`.
     ResumeSent { conn: ConnId, last_seq: u64 },
     /// A text frame reached the gateway; `accepted` means it was charged to the user's bucket.

@@ -10,10 +10,10 @@ use std::io::{self, Read, Write};
 use clap::{Parser, Subcommand};
 
 mod plants;
-mod replay;
-mod shrink;
 mod probe;
+mod replay;
 mod serve;
+mod shrink;
 mod sim;
 mod token;
 

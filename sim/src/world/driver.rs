@@ -72,7 +72,8 @@ impl World<'_> {
                     let asked = self
                         .stop_requests
                         .remove(&run)
-                        .is_some_and(|by| by.contains(user));
+                        .is_some_and(|by| by.contains(user))
+                        || self.corrupted_senders.contains(user);
                     if !asked {
                         self.fail(Failure::new(
                             "isolation",
@@ -95,17 +96,14 @@ impl World<'_> {
                 } else if entry.kind == StreamKind::AgentStarted
                     && let Some(run) = entry.run
                 {
-                    // Runs are drawn on the track of one of the owner's connections.
-                    let track = self
-                        .conn_spans
-                        .keys()
-                        .find(|c| self.conns.get(c).and_then(|x| x.user.as_ref()) == Some(user))
-                        .map_or(0, |c| c.get());
+                    // Runs are drawn on the track of the owner's latest session.
+                    let track = self.user_track.get(user).map_or(0, |c| c.get());
                     self.run_spans.insert(run, (self.now, track));
                 }
             }
-            Event::SessionOpened { conn, .. } => {
+            Event::SessionOpened { conn, identity, .. } => {
                 self.conn_spans.insert(*conn, self.now);
+                self.user_track.insert(identity.user.clone(), *conn);
             }
             Event::SessionClosed { conn, reason } => {
                 if let Some(start) = self.conn_spans.remove(conn) {
@@ -237,6 +235,15 @@ impl World<'_> {
             NodeId::GATEWAY,
             Wire(len, bytes),
         );
+        if tx.fate.corrupted {
+            // The bytes the gateway gets are not what the client meant: a corrupted resume or
+            // stop_agent may name other seqs or runs, so checkers must not hold the client's
+            // intent against what the gateway does with them.
+            self.observe(&Obs::RequestCorrupted { conn });
+            if let Some(user) = self.conns.get(&conn).and_then(|c| c.user.clone()) {
+                self.corrupted_senders.insert(user);
+            }
+        }
         let mut deliveries = tx.into_iter();
         match deliveries.next() {
             Some((at, wire)) => {

@@ -40,7 +40,7 @@ const MAX_QUEUED: usize = 4_000_000;
 /// How often the auth service pushes its revocation feed to the gateway.
 const FEED_EVERY: Duration = Duration::from_secs(1);
 /// How often the bounds checker samples the gateway's sizes (in gateway calls).
-const STATS_EVERY: u64 = 256;
+const STATS_EVERY: u64 = 2048;
 /// A handshake that got no answer is abandoned after this long.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -221,9 +221,12 @@ pub struct World<'s> {
     checkers: Checkers,
     stop_requests: BTreeMap<RunId, BTreeSet<UserId>>,
     refreshed: BTreeSet<String>,
+    /// Users whose frames the network corrupted at least once (their intent is unknown).
+    corrupted_senders: BTreeSet<UserId>,
     /// Open trace spans: runs (start, track) and sessions (start).
     run_spans: BTreeMap<RunId, (Instant, u64)>,
     conn_spans: BTreeMap<ConnId, Instant>,
+    user_track: BTreeMap<UserId, ConnId>,
     recent: VecDeque<String>,
     step: u64,
     ops: u64,
@@ -340,8 +343,10 @@ impl<'s> World<'s> {
             checkers,
             stop_requests: BTreeMap::new(),
             refreshed: BTreeSet::new(),
+            corrupted_senders: BTreeSet::new(),
             run_spans: BTreeMap::new(),
             conn_spans: BTreeMap::new(),
+            user_track: BTreeMap::new(),
             recent: VecDeque::new(),
             step: 0,
             ops: 0,
