@@ -18,6 +18,7 @@ mod conn;
 mod driver;
 mod http;
 mod journal_file;
+pub mod load;
 pub mod probe;
 
 use std::future::Future;

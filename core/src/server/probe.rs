@@ -69,12 +69,12 @@ pub enum ProbeError {
     BadSecret,
 }
 
-struct Target {
-    authority: String,
-    path: String,
+pub(super) struct Target {
+    pub(super) authority: String,
+    pub(super) path: String,
 }
 
-fn parse_target(t: &str) -> Result<Target, ProbeError> {
+pub(super) fn parse_target(t: &str) -> Result<Target, ProbeError> {
     let rest = t
         .strip_prefix("ws://")
         .ok_or_else(|| ProbeError::BadTarget(t.into()))?;

@@ -9,6 +9,7 @@ use std::io::{self, Read, Write};
 
 use clap::{Parser, Subcommand};
 
+mod load;
 mod plants;
 mod probe;
 mod replay;
@@ -42,6 +43,8 @@ pub(crate) enum Command {
     Token(token::TokenCommand),
     /// Run the gateway on real sockets (tokio + tungstenite).
     Serve(serve::ServeCommand),
+    /// Drive a running gateway with real WebSocket clients and check what they receive.
+    Load(load::LoadCommand),
     /// Check a running gateway against PROTOCOL.md from the outside.
     Probe(probe::ProbeCommand),
 }
@@ -73,6 +76,9 @@ pub(crate) enum CliError {
     /// The `serve` command failed.
     #[error(transparent)]
     Serve(#[from] serve::ServeError),
+    /// The `load` command failed.
+    #[error(transparent)]
+    Load(#[from] load::LoadCliError),
     /// The `probe` command failed.
     #[error(transparent)]
     Probe(#[from] probe::ProbeCliError),
@@ -91,6 +97,7 @@ impl CliError {
             CliError::Replay(_) | CliError::Shrink(_) => false,
             CliError::Serve(e) => e.is_broken_pipe(),
             CliError::Probe(e) => e.is_broken_pipe(),
+            CliError::Load(e) => e.is_broken_pipe(),
         }
     }
 }
@@ -111,6 +118,7 @@ impl Cli {
             Command::Plants => Ok(plants::run_plants(stdout)?),
             Command::Serve(cmd) => Ok(cmd.run(stdout, stderr)?),
             Command::Probe(cmd) => Ok(cmd.run(stdout)?),
+            Command::Load(cmd) => Ok(cmd.run(stdout)?),
         }
     }
 }

@@ -1,0 +1,394 @@
+//! `gauntlet load`: real tokio-tungstenite clients against a running gateway, checking on
+//! what they actually receive the invariants observable from outside, and measuring event
+//! delivery latency.
+//!
+//! Each simulated user mints its own access token (HS256, the server's secret), first tries a
+//! forged copy (which must be refused before any upgrade), then connects, chats, and every few
+//! seconds drops its connection and reconnects with `resume`. Checked on every frame: only the
+//! user's own events arrive (isolation), no `seq` twice on a connection, the five events of
+//! each run in order, and no gap across reconnects (or an explicit `RESUME_GAP`). Latency is
+//! the frame's gateway `timestamp` to its arrival, for live (not resumed) events. Every loop
+//! is bounded by the run's deadline; nothing here decides protocol questions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use hdrhistogram::Histogram;
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::probe::{Target, parse_target};
+use super::wall_clock;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// `ws://HOST:PORT/PATH` of the gateway.
+    pub target: String,
+    /// The HS256 secret the server validates access tokens with.
+    pub secret: Vec<u8>,
+    /// Concurrent users.
+    pub users: u32,
+    /// How long to run.
+    pub duration: Duration,
+    /// Time between two messages of one user.
+    pub message_every: Duration,
+    /// Time between a user's deliberate reconnects.
+    pub reconnect_every: Duration,
+}
+
+/// What happened.
+#[derive(Clone, Debug, Default)]
+pub struct LoadReport {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Handshakes refused for a reason other than a forged token (rate limits, 503).
+    pub refused: u64,
+    /// Forged tokens refused (one per user).
+    pub forged_refused: u64,
+    /// `user_message`s sent.
+    pub messages_sent: u64,
+    /// Frames received.
+    pub frames_received: u64,
+    /// Stream events (frames with a `seq`) received.
+    pub events_received: u64,
+    /// Runs seen from `agent_started` to a terminal event.
+    pub runs_completed: u64,
+    /// Live event delivery latency, microseconds: p50, p99, p99.9, max.
+    pub latency_us: [u64; 4],
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Invariant violations, with evidence (empty when everything held).
+    pub violations: Vec<String>,
+}
+
+/// Why the load run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The target is not `ws://HOST:PORT/PATH`.
+    #[error("target must be ws://HOST:PORT/PATH, got {0:?}")]
+    BadTarget(String),
+    /// The secret could not key HS256.
+    #[error("the secret is not a usable HS256 key")]
+    Secret,
+    /// A latency histogram could not be built.
+    #[error("histogram: {0}")]
+    Histogram(String),
+}
+
+/// Most violations kept per user (the first ones are the interesting ones).
+const MAX_VIOLATIONS: usize = 8;
+const WAIT: Duration = Duration::from_secs(5);
+
+struct UserOutcome {
+    report: LoadReport,
+    latency: Histogram<u64>,
+}
+
+/// Runs the load and returns the merged report.
+pub async fn load(options: &LoadOptions) -> Result<LoadReport, LoadError> {
+    let target =
+        parse_target(&options.target).map_err(|_| LoadError::BadTarget(options.target.clone()))?;
+    let key = EncodingKey::from_secret(&options.secret).map_err(|_| LoadError::Secret)?;
+    let started = tokio::time::Instant::now();
+    let deadline = started + options.duration;
+    let mut tasks = Vec::new();
+    for i in 0..options.users {
+        let (target, key, opts) = (
+            Target {
+                authority: target.authority.clone(),
+                path: target.path.clone(),
+            },
+            key.clone(),
+            options.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            run_user(i, &target, &key, &opts, deadline).await
+        }));
+    }
+    let mut total = LoadReport::default();
+    let mut latency = Histogram::<u64>::new(3).map_err(|e| LoadError::Histogram(e.to_string()))?;
+    for t in tasks {
+        match t.await {
+            Ok(Ok(u)) => {
+                merge(&mut total, &u.report);
+                latency
+                    .add(&u.latency)
+                    .map_err(|e| LoadError::Histogram(e.to_string()))?;
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(e) => total
+                .violations
+                .push(format!("a client task panicked: {e}")),
+        }
+    }
+    total.elapsed = started.elapsed();
+    total.latency_us = [
+        latency.value_at_quantile(0.5),
+        latency.value_at_quantile(0.99),
+        latency.value_at_quantile(0.999),
+        latency.max(),
+    ];
+    Ok(total)
+}
+
+fn merge(total: &mut LoadReport, u: &LoadReport) {
+    total.connections += u.connections;
+    total.refused += u.refused;
+    total.forged_refused += u.forged_refused;
+    total.messages_sent += u.messages_sent;
+    total.frames_received += u.frames_received;
+    total.events_received += u.events_received;
+    total.runs_completed += u.runs_completed;
+    total.violations.extend(u.violations.iter().cloned());
+}
+
+fn mint(key: &EncodingKey, user: &str, jti: &str, ttl: Duration) -> String {
+    let now = wall_clock().unix_secs();
+    let claims = json!({
+        "iss": "gauntlet-auth", "aud": "gauntlet-gateway", "sub": user, "jti": jti,
+        "iat": now, "nbf": now, "exp": now + ttl.as_secs(), "token_type": "access",
+    });
+    jsonwebtoken::encode(&Header::new(jsonwebtoken::Algorithm::HS256), &claims, key)
+        .unwrap_or_default()
+}
+
+type Ws = WebSocketStream<TcpStream>;
+
+enum Connect {
+    Open(Box<Ws>, Value),
+    Refused(u16),
+    Failed(String),
+}
+
+async fn connect(target: &Target, token: &str) -> Connect {
+    let Ok(mut req) = format!("ws://{}{}", target.authority, target.path).into_client_request()
+    else {
+        return Connect::Failed("bad url".into());
+    };
+    let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) else {
+        return Connect::Failed("bad token".into());
+    };
+    req.headers_mut().insert("authorization", v);
+    let stream = match TcpStream::connect(&target.authority).await {
+        Ok(s) => s,
+        Err(e) => return Connect::Failed(e.to_string()),
+    };
+    let config = WebSocketConfig::default().read_buffer_size(super::READ_BUFFER_SIZE);
+    match tokio_tungstenite::client_async_with_config(req, stream, Some(config)).await {
+        Ok((mut ws, _)) => match next_json(&mut ws, WAIT).await {
+            Some(v) if v["type"] == "connection_established" => Connect::Open(Box::new(ws), v),
+            other => Connect::Failed(format!("no connection_established: {other:?}")),
+        },
+        Err(WsError::Http(r)) => Connect::Refused(r.status().as_u16()),
+        Err(e) => Connect::Failed(e.to_string()),
+    }
+}
+
+async fn next_json(ws: &mut Ws, wait: Duration) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(wait, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(t.as_str()).ok(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// What one user tracks across its connections.
+#[derive(Default)]
+struct Stream {
+    last_seq: u64,
+    ahead: BTreeSet<u64>,
+    runs: BTreeMap<String, Vec<String>>,
+}
+
+impl Stream {
+    fn note(&mut self, seq: u64) {
+        if seq == self.last_seq + 1 {
+            self.last_seq = seq;
+            while self.ahead.remove(&(self.last_seq + 1)) {
+                self.last_seq += 1;
+            }
+        } else if seq > self.last_seq {
+            self.ahead.insert(seq);
+        }
+    }
+}
+
+async fn run_user(
+    i: u32,
+    target: &Target,
+    key: &EncodingKey,
+    opts: &LoadOptions,
+    deadline: tokio::time::Instant,
+) -> Result<UserOutcome, LoadError> {
+    let user = format!("load-u{i}");
+    let mut r = LoadReport::default();
+    let mut latency = Histogram::<u64>::new(3).map_err(|e| LoadError::Histogram(e.to_string()))?;
+    let violate = |r: &mut LoadReport, m: String| {
+        if r.violations.len() < MAX_VIOLATIONS {
+            r.violations.push(format!("{user}: {m}"));
+        }
+    };
+    let ttl = opts.duration + Duration::from_secs(300);
+    let token = mint(
+        key,
+        &user,
+        &format!("{user}-{}", wall_clock().as_nanos()),
+        ttl,
+    );
+    let forged = {
+        let mut t = token.clone().into_bytes();
+        let i = t.len().saturating_sub(10);
+        if let Some(b) = t.get_mut(i) {
+            *b = if *b == b'A' { b'B' } else { b'A' };
+        }
+        String::from_utf8(t).unwrap_or_default()
+    };
+    loop {
+        match connect(target, &forged).await {
+            Connect::Refused(401) => {
+                r.forged_refused += 1;
+                break;
+            }
+            Connect::Refused(429 | 503) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Connect::Open(..) => {
+                violate(&mut r, "a forged token was accepted".into());
+                break;
+            }
+            _ => break,
+        }
+    }
+    let mut stream = Stream::default();
+    let mut sent = 0u64;
+    while tokio::time::Instant::now() < deadline {
+        let (mut ws, hello) = match connect(target, &token).await {
+            Connect::Open(ws, hello) => (ws, hello),
+            Connect::Refused(_) => {
+                r.refused += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            Connect::Failed(e) => {
+                violate(&mut r, format!("connect failed: {e}"));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        r.connections += 1;
+        if hello["user_id"] != user.as_str() {
+            violate(
+                &mut r,
+                format!("connection_established names {}", hello["user_id"]),
+            );
+        }
+        let live_from = hello["latest_seq"].as_u64().unwrap_or(0) + 1;
+        let asked = stream.last_seq;
+        if asked > 0 {
+            let _ = ws
+                .send(Message::text(
+                    json!({"type":"resume","payload":{"last_seq":asked}}).to_string(),
+                ))
+                .await;
+        }
+        let mut on_conn: BTreeSet<u64> = BTreeSet::new();
+        let reconnect_at = (tokio::time::Instant::now() + opts.reconnect_every).min(deadline);
+        let mut next_msg = tokio::time::Instant::now();
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= reconnect_at {
+                break;
+            }
+            if now >= next_msg {
+                sent += 1;
+                let m = json!({"type":"user_message","payload":{"content":format!("load {sent}"),"thread_id":format!("{user}-t{}", sent % 3)}});
+                if ws.send(Message::text(m.to_string())).await.is_err() {
+                    break;
+                }
+                r.messages_sent += 1;
+                next_msg = now + opts.message_every;
+            }
+            let wait = next_msg
+                .min(reconnect_at)
+                .saturating_duration_since(tokio::time::Instant::now());
+            let Ok(msg) = tokio::time::timeout(wait.max(Duration::from_millis(1)), ws.next()).await
+            else {
+                continue;
+            };
+            let v: Value = match msg {
+                Some(Ok(Message::Text(t))) => serde_json::from_str(t.as_str()).unwrap_or_default(),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => continue,
+            };
+            r.frames_received += 1;
+            if let Some(owner) = v["user_id"].as_str()
+                && owner != user
+            {
+                violate(&mut r, format!("received an event of {owner}"));
+            }
+            if v["type"] == "error" && v["code"] == "RESUME_GAP" {
+                let oldest = v["oldest_seq"].as_u64().unwrap_or(0);
+                stream.last_seq = stream.last_seq.max(oldest.saturating_sub(1));
+                stream.ahead.retain(|s| *s > oldest);
+            }
+            if v["type"] == "resumed" && v["from_seq"].as_u64() != Some(asked + 1) {
+                violate(
+                    &mut r,
+                    format!("resume after {asked} started at {}", v["from_seq"]),
+                );
+            }
+            let Some(seq) = v["seq"].as_u64() else {
+                continue;
+            };
+            r.events_received += 1;
+            if !on_conn.insert(seq) {
+                violate(&mut r, format!("seq {seq} twice on one connection"));
+            }
+            stream.note(seq);
+            if seq >= live_from
+                && let Some(ts) = v["timestamp"].as_u64()
+            {
+                let micros = wall_clock().as_nanos() / 1000;
+                let _ = latency.record(micros.saturating_sub(ts * 1000));
+            }
+            let (Some(run), Some(kind)) = (v["run_id"].as_str(), v["type"].as_str()) else {
+                continue;
+            };
+            let events = stream.runs.entry(run.to_string()).or_default();
+            if events.is_empty() && kind != "agent_started" {
+                violate(&mut r, format!("{run}: {kind} before agent_started"));
+            }
+            if events.last().is_some_and(|k| {
+                matches!(
+                    k.as_str(),
+                    "agent_completed" | "agent_failed" | "agent_cancelled"
+                )
+            }) {
+                violate(&mut r, format!("{run}: {kind} after its terminal event"));
+            }
+            events.push(kind.to_string());
+            if matches!(kind, "agent_completed" | "agent_failed" | "agent_cancelled") {
+                r.runs_completed += 1;
+                stream.runs.remove(run);
+            }
+        }
+        let _ = ws.close(None).await;
+    }
+    if let Some(missing) = stream.ahead.first() {
+        violate(
+            &mut r,
+            format!("gap: have up to {}, then {missing}", stream.last_seq),
+        );
+    }
+    Ok(UserOutcome { report: r, latency })
+}

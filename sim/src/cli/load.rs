@@ -1,0 +1,131 @@
+//! `gauntlet load`: real WebSocket clients against a running gateway, with the invariants
+//! observable from outside checked on what they receive (`gauntlet_core::server::load`).
+//!
+//! This file owns the flags, reading the secret and rendering. Exit 1 on any violation.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use gauntlet_core::server::load::{LoadError, LoadOptions, load};
+use gauntlet_sim::parse_duration;
+
+use super::Outcome;
+use super::serve::{SECRET_ENV, ServeError, read_file};
+
+/// `gauntlet load`: drive a running server with real clients.
+#[derive(Debug, Args)]
+pub(crate) struct LoadCommand {
+    /// The gateway's WebSocket URL.
+    #[arg(long, value_name = "ws://HOST:PORT/ws")]
+    target: String,
+    /// Concurrent users (each one connection at a time, reconnecting with resume).
+    #[arg(long, default_value_t = 100)]
+    users: u32,
+    /// How long to run, e.g. 30s, 2m.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Time between two messages of one user (the default rate limit is 10 msg/s per user).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    message_every: Duration,
+    /// Time between a user's deliberate reconnects (each followed by `resume`).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    reconnect_every: Duration,
+    /// File holding the server's HS256 secret (default: the GAUNTLET_HS256_SECRET variable).
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+}
+
+/// Why `gauntlet load` could not run.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadCliError {
+    /// The secret could not be read.
+    #[error(transparent)]
+    Secret(#[from] ServeError),
+    /// No secret given.
+    #[error("no secret: give --secret-file or set {SECRET_ENV}")]
+    NoSecret,
+    /// The load could not start.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The async runtime could not start.
+    #[error("starting the tokio runtime")]
+    Runtime(#[source] io::Error),
+    /// Writing the output failed.
+    #[error("writing output")]
+    Output(#[from] io::Error),
+}
+
+impl LoadCliError {
+    /// Whether this is a closed stdout.
+    pub(crate) fn is_broken_pipe(&self) -> bool {
+        matches!(self, LoadCliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl LoadCommand {
+    /// Runs the load and prints the report.
+    pub(crate) fn run(self, stdout: &mut dyn Write) -> Result<Outcome, LoadCliError> {
+        let secret = match &self.secret_file {
+            Some(path) => read_file(path)?,
+            // Read at the CLI edge only, so the secret never sits in argv.
+            None => std::env::var_os(SECRET_ENV)
+                .map(|s| s.as_encoded_bytes().to_vec())
+                .ok_or(LoadCliError::NoSecret)?,
+        };
+        let options = LoadOptions {
+            target: self.target,
+            secret,
+            users: self.users,
+            duration: self.duration,
+            message_every: self.message_every,
+            reconnect_every: self.reconnect_every,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(LoadCliError::Runtime)?;
+        let r = runtime.block_on(load(&options))?;
+        let secs = r.elapsed.as_secs_f64().max(1e-9);
+        writeln!(stdout, "users          {}", options.users)?;
+        writeln!(
+            stdout,
+            "connections    {} ({} refused and retried)",
+            r.connections, r.refused
+        )?;
+        writeln!(
+            stdout,
+            "forged tokens  {} refused of {}",
+            r.forged_refused, options.users
+        )?;
+        writeln!(
+            stdout,
+            "messages sent  {} ({:.0}/s)",
+            r.messages_sent,
+            r.messages_sent as f64 / secs
+        )?;
+        writeln!(
+            stdout,
+            "frames in      {} ({:.0}/s), {} stream events",
+            r.frames_received,
+            r.frames_received as f64 / secs,
+            r.events_received
+        )?;
+        writeln!(stdout, "runs finished  {}", r.runs_completed)?;
+        let [p50, p99, p999, max] = r.latency_us;
+        writeln!(
+            stdout,
+            "latency        p50 {p50} us  p99 {p99} us  p99.9 {p999} us  max {max} us"
+        )?;
+        writeln!(stdout, "violations     {}", r.violations.len())?;
+        for v in &r.violations {
+            writeln!(stdout, "  {v}")?;
+        }
+        Ok(if r.violations.is_empty() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        })
+    }
+}
