@@ -15,6 +15,7 @@ mod fixtures;
 mod frame;
 mod handshake;
 mod journal;
+mod oauth;
 mod reference;
 mod token;
 
@@ -23,6 +24,7 @@ use thiserror::Error;
 pub use frame::{frame_route, frame_route_with};
 pub use handshake::{handshake, handshake_with};
 pub use journal::{log_replay, log_replay_with};
+pub use oauth::{oauth_flow, oauth_flow_with};
 pub use token::{
     TokenCheck, TypedTokenCheck, token_bytes, token_bytes_with, token_claims, token_claims_with,
 };
@@ -145,6 +147,15 @@ pub enum OracleViolation {
         expected: String,
         /// The identity the gateway chose.
         actual: String,
+    },
+    /// The auth service issued or rotated tokens for a flow that is not complete, matching and
+    /// first-use, or a code replay or refresh reuse did not revoke what it must.
+    #[error("auth flow step {step}: {why}")]
+    AuthFlow {
+        /// Which operation (0-based).
+        step: usize,
+        /// What the model says went wrong.
+        why: String,
     },
     /// A journal the gateway wrote did not replay to the state it recorded.
     #[error("a journal of {entries} entries did not replay to its footer: {why}")]
