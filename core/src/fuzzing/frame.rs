@@ -26,9 +26,12 @@ const ERROR_WINDOW: Duration = Duration::from_secs(60);
 
 /// A first line equal to this grants A `system:broadcast`.
 pub(crate) const BROADCAST_DIRECTIVE: &[u8] = b"#broadcast";
+/// A line equal to this lets 10 s pass without a revocation feed (the view goes stale).
+pub(crate) const STALE_DIRECTIVE: &[u8] = b"#stale";
+const STALE_STEP: Duration = Duration::from_secs(10);
 /// B's thread and run, created during setup.
 pub(crate) const B_THREAD: &str = "bob-thread";
-pub(crate) const B_RUN: &str = "run-1";
+pub(crate) const B_RUN: &str = "run-2";
 
 const DIRECT_TYPES: [&str; 8] = [
     "connection_established",
@@ -73,7 +76,9 @@ pub fn frame_route(data: &[u8]) -> Result<(), OracleViolation> {
 /// `frame_route` on a gateway with `plants` switched on.
 ///
 /// The input is split on `\n` into at most 64 frames; an empty line lets 5 s pass instead,
-/// and a first line `#broadcast` grants A `system:broadcast`. Oracle: B receives only its
+/// a line `#stale` lets 10 s pass without a revocation feed, and a first line `#broadcast`
+/// grants A `system:broadcast`. Before A connects, an earlier connection of alice ran one
+/// agent run, so `resume` has history to send. Oracle: B receives only its
 /// own stream (user `bob`, its thread and run, gap-free `seq`; system notices only when A
 /// may broadcast); A receives only documented frames, never another user's, with
 /// documented error codes; B is never closed; A is closed exactly when the protocol says:
@@ -90,8 +95,10 @@ pub fn frame_route_with(data: &[u8], plants: Plants) -> Result<(), OracleViolati
         if w.a_closed {
             break;
         }
-        if frame.is_empty() {
-            let seen = w.drive.advance(IDLE_STEP, true);
+        if frame.is_empty() || frame == STALE_DIRECTIVE {
+            let stale = !frame.is_empty();
+            let step = if stale { STALE_STEP } else { IDLE_STEP };
+            let seen = w.drive.advance(step, !stale);
             w.check(&seen, index, None)?;
             continue;
         }
@@ -138,6 +145,22 @@ impl World {
         let secs = now.unix_secs();
         let a_token = fixtures::access_token("alice", "jti-alice", secs, 600, perms)?;
         let b_token = fixtures::access_token("bob", "jti-bob", secs, 600, &[])?;
+        // Alice's history: a finished run on an earlier connection, before A exists.
+        let earlier = ConnId::new(3);
+        let request =
+            HandshakeRequest::new(peer(1)).header("Authorization", &format!("Bearer {a_token}"));
+        drive.input(Input::Handshake {
+            conn: earlier,
+            request,
+        });
+        drive.input(Input::Text {
+            conn: earlier,
+            data: br#"{"type":"user_message","payload":{"content":"earlier"}}"#.to_vec(),
+        });
+        for _ in 0..5 {
+            drive.advance(Duration::from_secs(1), true);
+        }
+        drive.input(Input::Closed { conn: earlier });
         for (conn, token, n) in [(A, a_token, 1), (B, b_token, 2)] {
             let request =
                 HandshakeRequest::new(peer(n)).header("Authorization", &format!("Bearer {token}"));

@@ -2,7 +2,7 @@ use super::*;
 
 #[test]
 fn frame_route_ping_and_resume_keep_connection_open() {
-    let input = b"{\"type\":\"ping\"}\n{\"type\":\"resume\",\"payload\":{\"last_seq\":0}}\n\n{\"type\":\"stop_agent\",\"payload\":{\"run_id\":\"run-1\"}}";
+    let input = b"{\"type\":\"ping\"}\n{\"type\":\"resume\",\"payload\":{\"last_seq\":0}}\n\n{\"type\":\"stop_agent\",\"payload\":{\"run_id\":\"run-2\"}}";
     assert_eq!(frame_route(input), Ok(()));
 }
 
