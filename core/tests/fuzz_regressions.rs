@@ -96,3 +96,34 @@ fn token_bytes_corpus_holds_attack_table() {
 fn oauth_flow_corpus_satisfies_oracle() {
     assert!(replay("oauth_flow", fuzzing::oauth_flow) >= 20);
 }
+
+/// libFuzzer refuses to start on a malformed dictionary, so check the syntax here: every
+/// target has one, and each line is a comment or one quoted entry.
+#[test]
+fn dictionaries_exist_and_parse() {
+    let targets = [
+        "token_bytes",
+        "token_claims",
+        "frame_route",
+        "handshake",
+        "log_replay",
+        "oauth_flow",
+    ];
+    for t in targets {
+        let path = corpora().join("dict").join(format!("{t}.dict"));
+        let text = fs::read_to_string(&path).unwrap();
+        let entries = text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .inspect(|l| {
+                let inner = l.strip_prefix('"').and_then(|l| l.strip_suffix('"'));
+                assert!(
+                    inner.is_some_and(|i| !i.is_empty()),
+                    "{}: bad entry {l:?}",
+                    path.display()
+                );
+            })
+            .count();
+        assert!(entries >= 10, "{t}.dict has {entries} entries");
+    }
+}
