@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::drive::Drive;
 use super::{OracleViolation, capped, fixtures};
-use crate::protocol::HandshakeRequest;
+use crate::protocol::{HandshakeRequest, MAX_HANDSHAKE_BYTES, MAX_HEADERS as MAX_HEADERS_READ};
 use crate::token::{Algorithm, Revocation};
 use crate::{Config, ConnId, Gateway, HandshakeDecision, Input, Instant, Jti, Plants};
 
@@ -54,6 +54,8 @@ pub(crate) enum Header {
     Subprotocols(Vec<Proto>),
     Origin(String),
     Raw(String, String),
+    /// A header of `len` bytes, to reach the request size bound.
+    Huge(u16),
 }
 
 /// One offered subprotocol.
@@ -104,7 +106,8 @@ pub fn handshake(data: &[u8]) -> Result<(), OracleViolation> {
 
 /// `handshake` on a gateway with `plants` switched on.
 ///
-/// Oracle: an accepted request has a path of `/ws`, an allowed `Origin` when an allow-list
+/// Oracle: an accepted request has a path of `/ws`, is within the handshake size bounds
+/// (`protocol::MAX_HEADERS`, `protocol::MAX_HANDSHAKE_BYTES`), has an allowed `Origin` when an allow-list
 /// is set, a fresh revocation view, and presents (in protocol order: `Authorization`, then
 /// a `jwt.` subprotocol, then `?ticket=`, then `?token=` when enabled) a credential that is
 /// valid now for a real user; the accepted identity is that credential's `sub`; a ticket is
@@ -306,6 +309,16 @@ impl Model<'_> {
         if req.path != "/ws" {
             return Err("a path other than /ws".into());
         }
+        let bytes: usize = req
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len())
+            .sum::<usize>()
+            + req.query.as_ref().map_or(0, String::len)
+            + req.path.len();
+        if req.headers.len() > MAX_HEADERS_READ || bytes > MAX_HANDSHAKE_BYTES {
+            return Err("a request over the handshake size bounds".into());
+        }
         let origin = req
             .headers
             .iter()
@@ -506,6 +519,7 @@ fn build_request(
             }
             Header::Origin(o) => req.header("Origin", o),
             Header::Raw(n, v) => req.header(n, v),
+            Header::Huge(len) => req.header("X-Padding", &"p".repeat(usize::from(*len))),
         };
     }
     req.query = query.map(|q| match q {
@@ -597,6 +611,9 @@ fn gen_header(u: &mut Unstructured<'_>) -> Header {
                     })
                     .collect(),
             )
+        }
+        4 if u.ratio(1u8, 8u8).unwrap_or(false) => {
+            Header::Huge(u.int_in_range(8000u16..=17_000).unwrap_or(8000))
         }
         4 => Header::Origin(if u.arbitrary().unwrap_or(false) {
             ALLOWED_ORIGIN.into()

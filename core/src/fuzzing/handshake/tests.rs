@@ -132,3 +132,38 @@ fn handshake_revocation_fail_open_plant_is_caught() {
     );
     assert_eq!(run_case(&case(steps), Plants::NONE), Ok(()));
 }
+
+#[test]
+fn model_refuses_requests_over_the_size_bounds() {
+    let pool = pool().unwrap();
+    let mut model = Model {
+        pool: &pool,
+        revoked: Vec::new(),
+        tickets: Vec::new(),
+        last_feed: fixtures::now(),
+        origin_list: false,
+        query_tokens: false,
+    };
+    let alice = pool.first().map(|t| t.token.clone()).unwrap();
+    let ok = HandshakeRequest::new(ip(0)).header("Authorization", &format!("Bearer {alice}"));
+    assert_eq!(model.judge(&ok, fixtures::now()), Ok("alice"));
+    let huge = ok.header("X-Padding", &"p".repeat(MAX_HANDSHAKE_BYTES));
+    assert_eq!(
+        model.judge(&huge, fixtures::now()),
+        Err("a request over the handshake size bounds".to_string())
+    );
+    let steps = vec![Step::Request {
+        path_ok: true,
+        headers: vec![
+            Header::Authorization {
+                name: "Authorization",
+                scheme: "Bearer",
+                token: 0,
+            },
+            Header::Huge(17_000),
+        ],
+        query: None,
+        peer: 0,
+    }];
+    assert_eq!(run_case(&case(steps), Plants::NONE), Ok(()));
+}
