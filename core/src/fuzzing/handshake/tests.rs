@@ -21,6 +21,7 @@ fn case(steps: Vec<Step>) -> Case {
     }
 }
 
+#[cfg(feature = "planted-bugs")]
 fn index_of(jti: &str) -> Pick {
     pool().unwrap().iter().position(|t| t.jti == jti).unwrap()
 }
