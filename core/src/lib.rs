@@ -36,6 +36,8 @@ mod state;
 mod time;
 
 pub mod auth_service;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod oauth;
 pub mod permissions;
 pub mod protocol;

@@ -1,0 +1,367 @@
+//! The token harnesses. `token_bytes` runs arbitrary bytes through the validator and checks
+//! it against the uncached `token::validate` and a bare `jsonwebtoken::decode`;
+//! `token_claims` builds a header and claim set from the input, signs it with the real
+//! HMAC keys so the claim rules are reached, and checks the verdict against the reference
+//! in `reference.rs`. Neither may read a clock: every check runs at the fixed fuzz time.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use arbitrary::Unstructured;
+
+use super::fixtures;
+use super::reference::{self, Json, render_object};
+use super::{OracleViolation, capped, evidence};
+use crate::Instant;
+use crate::token::{Claims, TokenError, TokenRules, TokenType, Validator, validate};
+
+/// Every `TokenError` code PROTOCOL.md section 1 and `TokenError`'s docs name.
+pub(crate) const DOCUMENTED_TOKEN_CODES: [&str; 20] = [
+    "too_long",
+    "malformed",
+    "algorithm_none",
+    "algorithm_mismatch",
+    "unknown_key",
+    "key_retired",
+    "forbidden_header",
+    "critical_header",
+    "bad_signature",
+    "missing_claim",
+    "invalid_claim",
+    "wrong_issuer",
+    "wrong_audience",
+    "wrong_token_type",
+    "expired",
+    "not_yet_valid",
+    "issued_in_future",
+    "too_old",
+    "bad_permissions",
+    "revoked",
+];
+
+/// How long after the first check the second one runs: past an access token's lifetime,
+/// so a cached positive that skipped the time rules shows up.
+const LATER: Duration = Duration::from_secs(1000);
+
+/// PROTOCOL.md section 1: "max token length, checked before any decoding".
+const MAX_TOKEN_LEN: usize = 4096;
+
+/// A validator under test for `token_bytes`: token bytes and time in, verdict out.
+pub type TokenCheck<'a> = dyn FnMut(&[u8], Instant) -> Result<Claims, TokenError> + 'a;
+
+/// A validator under test for `token_claims`: token bytes, time and expected type in.
+pub type TypedTokenCheck<'a> =
+    dyn FnMut(&[u8], Instant, TokenType) -> Result<Claims, TokenError> + 'a;
+
+fn verdict(r: &Result<Claims, TokenError>) -> String {
+    match r {
+        Ok(c) => format!("accepted({})", c.sub()),
+        Err(e) => e.code().to_string(),
+    }
+}
+
+/// A fresh gateway-configured validator (default rules, the fixture ring, a cache).
+fn fresh_validator() -> Result<Validator, OracleViolation> {
+    Ok(Validator::new(fixtures::ring()?, TokenRules::default()))
+}
+
+/// `token_bytes`: the input, as a token, through a fresh [`Validator`] (see [`token_bytes_with`]).
+pub fn token_bytes(data: &[u8]) -> Result<(), OracleViolation> {
+    let mut v = fresh_validator()?;
+    token_bytes_with(data, &mut |t, now| v.validate(t, now, TokenType::Access))
+}
+
+/// `token_bytes` against the validator `check` (called with the token and the time).
+///
+/// Oracle: a rejection carries a documented code; a token over 4096 bytes is `too_long` and
+/// nothing else is; the verdict equals the uncached `token::validate` at the fuzz time and
+/// again 1000 s later (so the second call, a cache hit, must re-check time); and an
+/// accepted token is also accepted by a bare `jsonwebtoken::decode` with the same key,
+/// issuer and audience (ours is never looser than the library).
+pub fn token_bytes_with(data: &[u8], check: &mut TokenCheck<'_>) -> Result<(), OracleViolation> {
+    let token = capped(data);
+    let ring = fixtures::ring()?;
+    let rules = TokenRules::default();
+    let t0 = fixtures::now();
+    for at in [t0, t0.saturating_add(LATER)] {
+        let actual = check(token, at);
+        if let Err(e) = &actual
+            && !DOCUMENTED_TOKEN_CODES.contains(&e.code())
+        {
+            return Err(OracleViolation::UndocumentedTokenCode {
+                code: e.code().to_string(),
+            });
+        }
+        let too_long = matches!(actual, Err(TokenError::TooLong { .. }));
+        if too_long != (token.len() > MAX_TOKEN_LEN) {
+            return Err(OracleViolation::LengthRule {
+                len: token.len(),
+                verdict: verdict(&actual),
+            });
+        }
+        if let Ok(claims) = &actual {
+            library_accepts(token, claims)?;
+        }
+        let expected = validate(token, at, &ring, &rules, TokenType::Access);
+        if verdict(&actual) != verdict(&expected) {
+            return Err(OracleViolation::CacheDisagrees {
+                at: at.unix_secs(),
+                actual: verdict(&actual),
+                expected: verdict(&expected),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A bare `jsonwebtoken::decode` with the key our validator selected, the same algorithm,
+/// issuer and audience. Time rules are left to our own check: the library reads the wall
+/// clock, which the harness must not.
+fn library_accepts(token: &[u8], claims: &Claims) -> Result<(), OracleViolation> {
+    let looser = |reason: String| OracleViolation::LooserThanJsonwebtoken {
+        reason,
+        token: evidence(token, 200),
+    };
+    let kid = claims
+        .kid()
+        .ok_or_else(|| looser("accepted without a kid from a ring of many keys".into()))?;
+    let (alg, key) =
+        fixtures::decoding_key(kid.as_str()).ok_or_else(|| looser(format!("kid {kid}")))?;
+    let mut validation = jsonwebtoken::Validation::new(alg.to_jsonwebtoken());
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.set_issuer(&["gauntlet-auth"]);
+    validation.set_audience(&["gauntlet-gateway"]);
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+        .map(|_| ())
+        .map_err(|e| looser(e.to_string()))
+}
+
+/// A generated claim set: which HMAC key signs it, the type it is checked as, and its
+/// payload members in order (names may repeat).
+#[derive(Clone, Debug)]
+pub(crate) struct ClaimsCase {
+    pub(crate) kid: &'static str,
+    pub(crate) expected: TokenType,
+    pub(crate) payload: Vec<(String, Json)>,
+}
+
+/// `token_claims`: a claim set built from the input, signed with the real key, through a
+/// fresh [`Validator`] (see [`token_claims_with`]).
+pub fn token_claims(data: &[u8]) -> Result<(), OracleViolation> {
+    let mut v = fresh_validator()?;
+    token_claims_with(data, &mut |t, now, ty| v.validate(t, now, ty))
+}
+
+/// `token_claims` against the validator `check` (token, time, expected type).
+///
+/// Oracle: the verdict equals the reference check of PROTOCOL.md section 1: accepted
+/// exactly when the reference finds no broken rule, and otherwise rejected with the code of
+/// one of the rules the reference finds broken.
+pub fn token_claims_with(
+    data: &[u8],
+    check: &mut TypedTokenCheck<'_>,
+) -> Result<(), OracleViolation> {
+    let mut u = Unstructured::new(capped(data));
+    let case = gen_case(&mut u);
+    run_claims_case(&case, check)
+}
+
+pub(crate) fn run_claims_case(
+    case: &ClaimsCase,
+    check: &mut TypedTokenCheck<'_>,
+) -> Result<(), OracleViolation> {
+    let (alg, secret) =
+        fixtures::hmac_secret(case.kid).ok_or(OracleViolation::Fixture { what: "hmac kid" })?;
+    let header = format!(
+        r#"{{"alg":"{}","kid":"{}","typ":"JWT"}}"#,
+        alg.name(),
+        case.kid
+    );
+    let mut payload = String::new();
+    render_object(&case.payload, &mut payload);
+    let token = fixtures::sign_raw(header.as_bytes(), payload.as_bytes(), alg, secret)?;
+    let now = fixtures::now();
+    let allowed: BTreeSet<&str> = if token.len() > MAX_TOKEN_LEN {
+        BTreeSet::from(["too_long"])
+    } else {
+        reference::violations(&case.payload, case.expected, now.unix_secs())
+    };
+    let actual = check(token.as_bytes(), now, case.expected);
+    let agrees = match &actual {
+        Ok(_) => allowed.is_empty(),
+        Err(e) => allowed.contains(e.code()),
+    };
+    if agrees {
+        return Ok(());
+    }
+    Err(OracleViolation::ReferenceDisagrees {
+        actual: verdict(&actual),
+        allowed: if allowed.is_empty() {
+            "accepted".into()
+        } else {
+            allowed.into_iter().collect::<Vec<_>>().join("|")
+        },
+        payload: evidence(payload.as_bytes(), 600),
+    })
+}
+
+/// The claim names the generator edits: the spec's, the gateway's `fam`, and a stranger.
+const NAMES: [&str; 14] = [
+    "iss",
+    "sub",
+    "jti",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "token_type",
+    "permissions",
+    "email",
+    "svc_id",
+    "fam",
+    "user_id",
+    "extra",
+];
+
+/// Strings that hit the rules' interesting values.
+const STRINGS: [&str; 16] = [
+    "gauntlet-auth",
+    "gauntlet-gateway",
+    "gauntlet-services",
+    "access",
+    "refresh",
+    "service",
+    "user-1",
+    "admin:*",
+    "system:broadcast",
+    "threads:read",
+    "",
+    "*",
+    "a b",
+    "u1@example.com",
+    "ACCESS",
+    "svc-1",
+];
+
+const MAX_EDITS: usize = 12;
+const MAX_ARRAY: usize = 56;
+const MAX_NESTED: usize = 4;
+
+fn gen_case(u: &mut Unstructured<'_>) -> ClaimsCase {
+    let kid = *u.choose(&["hs256", "hs384", "hs512"]).unwrap_or(&"hs256");
+    let base_type = *u
+        .choose(&[TokenType::Access, TokenType::Refresh, TokenType::Service])
+        .unwrap_or(&TokenType::Access);
+    let expected = if u.ratio(7u8, 8u8).unwrap_or(true) {
+        base_type
+    } else {
+        *u.choose(&[TokenType::Access, TokenType::Refresh, TokenType::Service])
+            .unwrap_or(&TokenType::Access)
+    };
+    let mut payload = base_claims(base_type);
+    let edits = u.int_in_range(0..=MAX_EDITS).unwrap_or(0);
+    for _ in 0..edits {
+        let name = (*u.choose(&NAMES).unwrap_or(&"extra")).to_string();
+        match u.int_in_range(0u8..=3).unwrap_or(0) {
+            0 => payload.retain(|(k, _)| *k != name),
+            1 => payload.push((name, gen_value(u, 0))),
+            _ => match payload.iter_mut().find(|(k, _)| *k == name) {
+                Some((_, v)) => *v = gen_value(u, 0),
+                None => payload.push((name, gen_value(u, 0))),
+            },
+        }
+    }
+    ClaimsCase {
+        kid,
+        expected,
+        payload,
+    }
+}
+
+/// A claim set the reference accepts for `ty` at the fuzz time.
+pub(crate) fn base_claims(ty: TokenType) -> Vec<(String, Json)> {
+    let now = super::FUZZ_NOW_SECS;
+    let aud = match ty {
+        TokenType::Service => "gauntlet-services",
+        TokenType::Access | TokenType::Refresh => "gauntlet-gateway",
+    };
+    let s = |v: &str| Json::Str(v.to_string());
+    let mut c = vec![
+        ("iss".to_string(), s("gauntlet-auth")),
+        ("sub".to_string(), s("user-1")),
+        ("jti".to_string(), s("jti-1")),
+        ("aud".to_string(), s(aud)),
+        ("exp".to_string(), Json::UInt(now + 600)),
+        ("iat".to_string(), Json::UInt(now - 60)),
+        ("token_type".to_string(), s(ty.as_str())),
+    ];
+    if ty == TokenType::Service {
+        c.push(("svc_id".to_string(), s("svc-1")));
+    }
+    c
+}
+
+fn gen_value(u: &mut Unstructured<'_>, depth: u8) -> Json {
+    let now = super::FUZZ_NOW_SECS;
+    let kinds = if depth == 0 { 14u8 } else { 11 };
+    match u.int_in_range(0..=kinds).unwrap_or(0) {
+        0 => Json::Null,
+        1 => Json::Bool(u.arbitrary().unwrap_or(false)),
+        2 => Json::UInt(u.arbitrary().unwrap_or(0)),
+        3 => Json::Int(i64::from(u.int_in_range(i32::MIN..=-1).unwrap_or(-1))),
+        4 => match u.arbitrary::<f64>() {
+            Ok(f) if f.is_finite() => Json::Float(f),
+            _ => Json::Float(1.5),
+        },
+        5 | 6 => {
+            let offset = i64::from(u.int_in_range(-100_000i32..=100_000).unwrap_or(0));
+            Json::UInt(now.saturating_add_signed(offset))
+        }
+        7 => {
+            let offset = i64::from(u.int_in_range(-2_000i32..=2_000).unwrap_or(0));
+            #[allow(clippy::cast_precision_loss)]
+            let f = now.saturating_add_signed(offset) as f64;
+            Json::Float(if u.ratio(1u8, 2u8).unwrap_or(false) {
+                f + 0.5
+            } else {
+                f
+            })
+        }
+        8 | 9 => Json::Str((*u.choose(&STRINGS).unwrap_or(&"")).to_string()),
+        10 => {
+            let c = *u
+                .choose(&['a', 'é', '\u{7}', '\u{1F600}', '-'])
+                .unwrap_or(&'a');
+            let n = u.int_in_range(0usize..=300).unwrap_or(0);
+            Json::Str(std::iter::repeat_n(c, n).collect())
+        }
+        11 => {
+            let s: &str = u.arbitrary().unwrap_or("");
+            Json::Str(s.chars().take(300).collect())
+        }
+        12 => {
+            let n = u.int_in_range(0..=MAX_ARRAY).unwrap_or(0);
+            Json::Arr((0..n).map(|_| gen_value(u, depth + 1)).collect())
+        }
+        13 => {
+            let n = u.int_in_range(0..=MAX_NESTED).unwrap_or(0);
+            Json::Obj(
+                (0..n)
+                    .map(|_| {
+                        let k = (*u.choose(&["a", "b", "sub"]).unwrap_or(&"a")).to_string();
+                        (k, gen_value(u, depth + 1))
+                    })
+                    .collect(),
+            )
+        }
+        _ => {
+            let n = u.int_in_range(0..=52).unwrap_or(0);
+            Json::Arr((0..n).map(|i| Json::Str(format!("res{i}:read"))).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

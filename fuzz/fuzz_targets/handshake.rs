@@ -1,0 +1,8 @@
+//! `handshake`: see `gauntlet_core::fuzzing::handshake` for the input format and the oracle.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Err(v) = gauntlet_core::fuzzing::handshake(data) {
+        panic!("oracle violated: {v}");
+    }
+});

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs one fuzz target with its seed corpus and dictionary on stable Rust (RUSTC_BOOTSTRAP).
+#
+#   fuzz/run.sh <target> [seconds] [extra libFuzzer flags...]
+#
+# New interesting inputs go to fuzz/work/<target>/ (not committed); the committed seeds in
+# corpora/<target>/ are read, never written. Crashes land in fuzz/artifacts/<target>/.
+# Exit status: 0 when the time ran out without a crash, non-zero (and the artifact path
+# printed) on a crash, leak, timeout or oracle violation.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+target="${1:?usage: fuzz/run.sh <target> [seconds] [libFuzzer flags...]}"
+secs="${2:-60}"
+shift $(( $# >= 2 ? 2 : 1 ))
+
+case "$target" in
+  token_bytes)  max_len=8192 ;;
+  frame_route)  max_len=20000 ;;
+  log_replay)   max_len=65536 ;;
+  token_claims|handshake|oauth_flow) max_len=4096 ;;
+  *) echo "unknown target $target (see fuzz/Cargo.toml)" >&2; exit 2 ;;
+esac
+
+seeds="$here/../corpora/$target"
+dict="$here/../corpora/dict/$target.dict"
+work="$here/work/$target"
+mkdir -p "$work" "$here/artifacts/$target"
+
+cd "$here"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$target" "$work" "$seeds" -- \
+  -dict="$dict" -max_total_time="$secs" -max_len="$max_len" \
+  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  echo "fuzz/run.sh: $target failed (exit $status)" >&2
+  grep -Eo '(Test unit written to|artifact_prefix=.*; Test unit written to) [^ ]+' "$log" \
+    | sed 's/^/fuzz\/run.sh: crash artifact: /' >&2 || true
+fi
+exit "$status"
