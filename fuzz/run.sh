@@ -19,6 +19,7 @@ case "$target" in
   frame_route)  max_len=20000 ;;
   log_replay)   max_len=65536 ;;
   token_claims|handshake|oauth_flow) max_len=4096 ;;
+  scenario)     max_len=128 ;;
   *) echo "unknown target $target (see fuzz/Cargo.toml)" >&2; exit 2 ;;
 esac
 

@@ -28,6 +28,7 @@ mod checker;
 mod clock;
 mod config;
 mod faults;
+mod fuzz_scenario;
 mod network;
 mod progress;
 mod report;
@@ -50,6 +51,7 @@ pub use faults::{
     Fault, FaultPlan, FaultPlanError, FaultPreset, Latency, MAX_FAULT_MS, MAX_RATE_PER_HOUR,
     MAX_TIMELINE, TimedFault,
 };
+pub use fuzz_scenario::{FUZZ_MAX_DURATION_MS, FUZZ_MAX_USERS, fuzz_scenario, scenario_from_bytes};
 pub use network::{
     Endpoint, Fate, LinkConfig, MAX_PARTITIONS, NetStats, Network, NetworkError, NodeId, Partition,
     Payload, Transmit, corrupt,
