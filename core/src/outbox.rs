@@ -87,6 +87,15 @@ impl Outbox {
     }
 }
 
+/// A run id serialized through its `Display` form without allocating a `String` per event.
+struct RunIdText(RunId);
+
+impl Serialize for RunIdText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
 /// Renders a stream event in the outbound envelope of PROTOCOL.md section 5.
 pub(crate) fn render_stream_frame(
     kind: StreamKind,
@@ -106,7 +115,7 @@ pub(crate) fn render_stream_frame(
         #[serde(skip_serializing_if = "Option::is_none")]
         thread_id: Option<&'a ThreadId>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        run_id: Option<String>,
+        run_id: Option<RunIdText>,
         timestamp: u64,
         payload: &'a serde_json::Value,
     }
@@ -115,7 +124,7 @@ pub(crate) fn render_stream_frame(
         seq,
         user_id: user,
         thread_id: thread,
-        run_id: run.map(|r| r.to_string()),
+        run_id: run.map(RunIdText),
         timestamp: at.unix_millis(),
         payload,
     };

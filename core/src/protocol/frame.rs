@@ -425,6 +425,15 @@ impl ServerFrame {
 
     /// Renders the frame as the JSON text sent on the wire.
     pub fn render(&self) -> Arc<str> {
+        // The two replies to keep-alives are the hottest frames and have a fixed shape, so they
+        // are written directly; the bytes are exactly what serde_json writes for them.
+        match self {
+            ServerFrame::Pong { message_id } => return render_ack("pong", message_id.as_deref()),
+            ServerFrame::HeartbeatAck { message_id } => {
+                return render_ack("heartbeat_ack", message_id.as_deref());
+            }
+            _ => {}
+        }
         // Serializing these plain structs cannot fail; fall back to an internal error frame
         // rather than panicking if a future variant ever could.
         serde_json::to_string(self)
@@ -437,12 +446,72 @@ impl ServerFrame {
     }
 }
 
+/// Renders `{"type":"<kind>"}` or `{"type":"<kind>","message_id":<id>}` without serde.
+fn render_ack(kind: &str, message_id: Option<&str>) -> Arc<str> {
+    let id_len = message_id.map_or(0, str::len);
+    let mut out = String::with_capacity(32 + kind.len() + id_len);
+    out.push_str(r#"{"type":""#);
+    out.push_str(kind);
+    out.push('"');
+    if let Some(id) = message_id {
+        out.push_str(r#","message_id":"#);
+        push_json_str(&mut out, id);
+    }
+    out.push('}');
+    Arc::from(out)
+}
+
+/// Appends `s` as a JSON string literal, byte-identical to serde_json's output.
+fn push_json_str(out: &mut String, s: &str) {
+    let needs_escape = s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+    if needs_escape {
+        // Rare: defer to serde_json for its exact escape forms. Serializing a str cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\"")));
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn decode(s: &str) -> Result<ClientFrame, ProtocolError> {
         decode_inbound(s).map(|i| i.frame)
+    }
+
+    #[test]
+    fn render_ack_any_message_id_matches_serde() {
+        let ids = [
+            None,
+            Some(""),
+            Some("m-1"),
+            Some("quote\" back\\ slash"),
+            Some("ctl\n\t\u{1}\u{1f}"),
+            Some("uni é ✓ / </script>"),
+        ];
+        for id in ids {
+            for frame in [
+                ServerFrame::Pong {
+                    message_id: id.map(String::from),
+                },
+                ServerFrame::HeartbeatAck {
+                    message_id: id.map(String::from),
+                },
+            ] {
+                let via_serde = serde_json::to_string(&frame).unwrap();
+                assert_eq!(&*frame.render(), via_serde.as_str(), "{id:?}");
+            }
+        }
+        assert_eq!(
+            &*ServerFrame::Pong {
+                message_id: Some("m\"1".into())
+            }
+            .render(),
+            r#"{"type":"pong","message_id":"m\"1"}"#
+        );
     }
 
     #[test]

@@ -17,7 +17,34 @@ use super::claims::Claims;
 /// Hash state for the token map. A fixed key keeps the core deterministic (no OS
 /// randomness); that is safe against collision flooding because only tokens whose
 /// signature verified are ever inserted, and those only the issuer can mint.
-type FixedState = BuildHasherDefault<DefaultHasher>;
+type FixedState = BuildHasherDefault<TailHasher>;
+
+/// Bytes of each written slice that are hashed: the tail of a compact JWS is its signature
+/// (43 to 86+ base64url chars), which already differs between any two tokens an issuer mints,
+/// so hashing the whole ~400-byte token buys nothing. Equality is still decided by comparing
+/// the full token bytes on a hit, so a hash collision costs one compare, never a false hit.
+const HASHED_TAIL: usize = 32;
+
+/// SipHash-1-3 (std's `DefaultHasher`, fixed key) over the length and last [`HASHED_TAIL`]
+/// bytes of each slice. `[u8]` and `Arc<[u8]>` hash through the same calls, so lookups by
+/// `&[u8]` stay consistent with the stored keys.
+#[derive(Default)]
+struct TailHasher(DefaultHasher);
+
+impl std::hash::Hasher for TailHasher {
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let start = bytes.len().saturating_sub(HASHED_TAIL);
+        self.0.write(bytes.get(start..).unwrap_or(bytes));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0.write_usize(n);
+    }
+}
 
 // The map is only ever looked up by key and never iterated, so its order cannot leak into
 // any output; the BTreeMap index below gives deterministic eviction.
