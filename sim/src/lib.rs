@@ -28,6 +28,7 @@ mod checker;
 mod clock;
 mod config;
 mod faults;
+mod frame_view;
 mod network;
 mod progress;
 mod report;
