@@ -1,35 +1,43 @@
-//! `sim/events_1000_users`: events per second of the gateway under a seeded workload of 1000
-//! connected users. Until the simulator exists this is `EventsDriver`, a seeded driver loop
-//! over the gateway alone (no network model, no faults, no checkers); see its docs. One
-//! iteration is 10 000 rounds (10 virtual seconds) from a freshly connected gateway (the
-//! 1000 handshakes are setup, unmeasured). Elements = inputs handled + frames sent, the same
-//! count every iteration for the fixed seed.
+//! `sim/events_1000_users`: events per second of the real simulator
+//! ([`gauntlet_sim::run_scenario`]) on a fixed scenario: 1000 users, 30 virtual seconds,
+//! the `chaos` fault preset, one fixed seed, no log or trace files. It measures the whole
+//! world: clients, network model, faults, the gateway and every invariant checker.
+//! Elements = `RunResult.events`, the same count every iteration for the fixed seed.
 
 mod common;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use gauntlet_benches::EventsDriver;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gauntlet_sim::{FaultPreset, Faults, SimConfig, run_scenario, scenario_for};
 
 const SEED: u64 = 0x6a75_6e74_6c65_7431;
-const USERS: usize = 1000;
-const ROUNDS: u64 = 10_000;
+const USERS: u64 = 1000;
+const DURATION: Duration = Duration::from_secs(30);
 
 fn sim_benches(c: &mut Criterion) {
-    let expected = EventsDriver::new(SEED, USERS).expect("driver").run(ROUNDS);
-    assert_eq!(expected.closes, 0, "a healthy workload closes nobody");
+    let cfg = SimConfig::builder()
+        .seed(SEED)
+        .users(USERS)
+        .duration(DURATION)
+        .faults(Faults::Preset(FaultPreset::Chaos))
+        .quiet(true)
+        .build()
+        .expect("config");
+    let sc = scenario_for(&cfg, SEED).expect("scenario");
+    let expected = run_scenario(&sc, None, None).expect("run");
+    assert!(expected.violation.is_none(), "{:?}", expected.violation);
+    assert!(expected.events > 0, "a run processes events");
     let mut g = c.benchmark_group("sim");
     g.sample_size(10);
-    g.throughput(Throughput::Elements(expected.elements()));
+    g.throughput(Throughput::Elements(expected.events));
     g.bench_function("events_1000_users", |b| {
-        b.iter_batched(
-            || EventsDriver::new(SEED, USERS).expect("driver"),
-            |mut d| {
-                let run = d.run(ROUNDS);
-                assert_eq!(run, expected, "same seed, same work");
-                d
-            },
-            BatchSize::PerIteration,
-        )
+        b.iter(|| {
+            let run = run_scenario(&sc, None, None).expect("run");
+            assert_eq!(run.events, expected.events, "same seed, same work");
+            assert_eq!(run.state_hash, expected.state_hash, "same seed, same state");
+            run
+        })
     });
     g.finish();
 }

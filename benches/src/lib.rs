@@ -1,18 +1,15 @@
 //! Shared fixtures for the Gauntlet benches (issue 6): the committed test keys, real tokens
 //! minted with `jsonwebtoken`, a gateway driven through [`Gateway::handle`](gauntlet_core::Gateway::handle)
-//! on a manual clock, the floors each bench is compared with, and the seeded driver loop
-//! behind `sim/events_1000_users`.
+//! on a manual clock, and the floors each bench is compared with.
 //!
 //! Everything here is deterministic (fixed keys, fixed clock, seeded RNG) so criterion, the
 //! instruction-count gate and the tests all measure the same work. It never reads the wall
 //! clock: the benches own timing. Fixture failures are a typed [`FixtureError`], never a panic.
 
-mod drive;
 mod fixture;
 mod floors;
 mod tokens;
 
-pub use drive::{EventsDriver, EventsRun};
 pub use fixture::{ACK_EVERY, GatewayFixture, bench_config, frame_field};
 pub use floors::{
     FloorClaims, FloorEnvelope, FloorError, FloorKind, FloorQueues, HmacFloor, floor_map,

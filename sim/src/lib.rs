@@ -29,6 +29,7 @@ mod clock;
 mod config;
 mod faults;
 mod fuzz_scenario;
+mod frame_view;
 mod network;
 mod progress;
 mod report;

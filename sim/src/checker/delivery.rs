@@ -9,6 +9,7 @@ use std::sync::Arc;
 use gauntlet_core::{ConnId, Event, UserId};
 
 use super::{Checker, EndState, Failure, Obs};
+use crate::frame_view::FrameView;
 
 #[derive(Default)]
 struct ConnTrack {
@@ -70,24 +71,21 @@ impl DeliveryChecker {
         conn: ConnId,
         user: &UserId,
         frame: &Arc<str>,
-        json: &serde_json::Value,
+        json: &FrameView<'_>,
     ) -> Result<(), Failure> {
         let Some(t) = self.conns.get_mut(&conn) else {
             return Ok(());
         };
-        let kind = json.get("type").and_then(|v| v.as_str()).unwrap_or("");
-        if kind == "error" && json.get("code").and_then(|v| v.as_str()) == Some("RESUME_GAP") {
-            t.gap_oldest = json.get("oldest_seq").and_then(serde_json::Value::as_u64);
+        let kind = json.kind();
+        if kind == "error" && json.code() == Some("RESUME_GAP") {
+            t.gap_oldest = json.oldest_seq();
             return Ok(());
         }
         if kind == "resumed" && t.intent_unknown {
             return Ok(());
         }
         if kind == "resumed" {
-            let from = json
-                .get("from_seq")
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0);
+            let from = json.resumed_from().unwrap_or(0);
             let asked = t.resume_from.map_or(0, |l| l + 1);
             if from != asked && Some(from) != t.gap_oldest {
                 return Err(Failure::new(
@@ -100,7 +98,7 @@ impl DeliveryChecker {
             }
             return Ok(());
         }
-        let Some(seq) = json.get("seq").and_then(serde_json::Value::as_u64) else {
+        let Some(seq) = json.seq() else {
             return Ok(());
         };
         let stored = self

@@ -44,16 +44,21 @@ impl Checker for FiveEventsChecker {
             if !t.started && kind != "agent_started" {
                 return fail(format!("{kind} before agent_started"));
             }
-            let payload: serde_json::Value = serde_json::from_str(&entry.frame).unwrap_or_default();
-            let exec = payload["payload"]["execution_id"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
+            // Only tool events need the payload: parsing every frame was a top cost.
+            let exec = || {
+                let payload: serde_json::Value =
+                    serde_json::from_str(&entry.frame).unwrap_or_default();
+                payload["payload"]["execution_id"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            };
             match kind {
                 "agent_started" if t.started => return fail("a second agent_started".into()),
                 "agent_started" => t.started = true,
-                "tool_executing" => t.open_tools.push(exec),
+                "tool_executing" => t.open_tools.push(exec()),
                 "tool_completed" => {
+                    let exec = exec();
                     let Some(i) = t.open_tools.iter().position(|x| *x == exec) else {
                         return fail(format!("tool_completed {exec} without tool_executing"));
                     };

@@ -17,10 +17,10 @@ impl Checker for IsolationChecker {
             json,
             ..
         } = obs
-            && let Some(owner) = json.get("user_id").and_then(|u| u.as_str())
+            && let Some(owner) = json.user_id()
             && owner != session_user.as_str()
         {
-            let kind = json.get("type").and_then(|t| t.as_str()).unwrap_or("?");
+            let kind = json.kind_opt().unwrap_or("?");
             return Err(Failure::new(
                 self.name(),
                 format!("{conn} of user {session_user} received {kind} of user {owner}"),

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use gauntlet_core::{ConnId, GatewayStats, Instant, LogEntry, UserId};
 
+use crate::frame_view::FrameView;
+
 mod auth;
 mod bounds;
 mod delivery;
@@ -42,7 +44,7 @@ pub(crate) enum Obs<'a> {
         conn: ConnId,
         session_user: &'a UserId,
         frame: &'a Arc<str>,
-        json: &'a serde_json::Value,
+        json: &'a FrameView<'a>,
     },
     /// The network corrupted a frame a client sent on `conn`: its intent is unknown.
     RequestCorrupted { conn: ConnId },

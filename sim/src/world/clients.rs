@@ -11,7 +11,8 @@ use gauntlet_core::permissions::{Permission, Permissions};
 use gauntlet_core::protocol::{ClientFrame, HandshakeRequest, token_subprotocol};
 use gauntlet_core::token::{MintRequest, TokenType};
 use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadId, UserId};
-use serde_json::Value;
+
+use crate::frame_view::FrameView;
 
 use super::{
     AuthAnswer, AuthCall, Client, Conn, ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, Sized, Tokens, Up,
@@ -298,7 +299,7 @@ impl World<'_> {
             ),
             Op::KeyConfusion => {
                 let mut claims = workload::payload_of(&access);
-                claims["sub"] = Value::String(victim.to_string());
+                claims["sub"] = serde_json::Value::String(victim.to_string());
                 self.connect_with(
                     i,
                     &workload::key_confusion(&claims),
@@ -567,7 +568,7 @@ impl World<'_> {
         let Some(user) = self.conns.get(&conn).and_then(|c| c.user.clone()) else {
             return;
         };
-        let json: Value = serde_json::from_str(&frame).unwrap_or_default();
+        let json = FrameView::parse(&frame);
         self.observe(&Obs::Frame {
             conn,
             session_user: &user,
@@ -588,11 +589,11 @@ impl World<'_> {
         } else {
             self.gw(gauntlet_core::Input::Sent { conn, frames: 1 });
         }
-        let kind = json.get("type").and_then(Value::as_str).unwrap_or("");
+        let kind = json.kind();
         let Some(c) = self.clients.get_mut(i as usize) else {
             return;
         };
-        if let Some(seq) = json.get("seq").and_then(Value::as_u64) {
+        if let Some(seq) = json.seq() {
             if seq == c.last_seq + 1 {
                 c.last_seq = seq;
                 while c.ahead.remove(&(c.last_seq + 1)) {
@@ -604,17 +605,10 @@ impl World<'_> {
         }
         match kind {
             "message_accepted" => {
-                if let Some(run) = json
-                    .get("run_id")
-                    .and_then(Value::as_str)
-                    .and_then(RunId::parse)
-                {
+                if let Some(run) = json.run_id().and_then(RunId::parse) {
                     c.runs.push(run);
                 }
-                if let Some(t) = json
-                    .get("thread_id")
-                    .and_then(Value::as_str)
-                    .and_then(ThreadId::parse)
+                if let Some(t) = json.thread_id().and_then(ThreadId::parse)
                     && !c.threads.contains(&t)
                     && c.threads.len() < 32
                 {
@@ -622,11 +616,7 @@ impl World<'_> {
                 }
             }
             "agent_completed" | "agent_failed" | "agent_cancelled" => {
-                if let Some(run) = json
-                    .get("run_id")
-                    .and_then(Value::as_str)
-                    .and_then(RunId::parse)
-                {
+                if let Some(run) = json.run_id().and_then(RunId::parse) {
                     c.runs.retain(|r| *r != run);
                 }
             }
@@ -638,8 +628,8 @@ impl World<'_> {
                     });
                 }
             }
-            "error" if json.get("code").and_then(Value::as_str) == Some("RESUME_GAP") => {
-                if let Some(oldest) = json.get("oldest_seq").and_then(Value::as_u64) {
+            "error" if json.code() == Some("RESUME_GAP") => {
+                if let Some(oldest) = json.oldest_seq() {
                     c.last_seq = c.last_seq.max(oldest.saturating_sub(1));
                     c.ahead.retain(|s| *s > oldest);
                 }
