@@ -9,6 +9,7 @@ use std::io::{self, Read, Write};
 
 use clap::{Parser, Subcommand};
 
+mod files;
 mod load;
 mod plants;
 mod probe;

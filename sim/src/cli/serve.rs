@@ -4,8 +4,7 @@
 //! address. Everything the server does is `gauntlet_core::server`'s. Secrets come from a file
 //! or the `GAUNTLET_HS256_SECRET` environment variable, never from argv (which `ps` shows).
 
-use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -267,19 +266,13 @@ impl ServeCommand {
 
 /// Reads a key, secret or config file, refusing anything over [`MAX_FILE`].
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ServeError> {
-    let read_err = |source| ServeError::ReadFile {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = fs::File::open(path).map_err(read_err)?;
-    let mut buf = Vec::new();
-    file.take(MAX_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(read_err)?;
-    if buf.len() as u64 > MAX_FILE {
-        return Err(ServeError::FileTooLarge {
+    super::files::read_bounded(path, MAX_FILE).map_err(|e| match e {
+        Some(source) => ServeError::ReadFile {
             path: path.to_path_buf(),
-        });
-    }
-    Ok(buf)
+            source,
+        },
+        None => ServeError::FileTooLarge {
+            path: path.to_path_buf(),
+        },
+    })
 }

@@ -6,7 +6,6 @@
 //! files, never taken from argv. The wall clock is read here, at the CLI edge, only when
 //! `--now` is not given.
 
-use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -405,21 +404,15 @@ fn key_error(path: &Path, source: KeyError) -> TokenCliError {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, TokenCliError> {
-    let read_err = |source| TokenCliError::ReadFile {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = fs::File::open(path).map_err(read_err)?;
-    let mut buf = Vec::new();
-    file.take(MAX_KEY_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(read_err)?;
-    if buf.len() as u64 > MAX_KEY_FILE {
-        return Err(TokenCliError::FileTooLarge {
+    super::files::read_bounded(path, MAX_KEY_FILE).map_err(|e| match e {
+        Some(source) => TokenCliError::ReadFile {
             path: path.to_path_buf(),
-        });
-    }
-    Ok(buf)
+            source,
+        },
+        None => TokenCliError::FileTooLarge {
+            path: path.to_path_buf(),
+        },
+    })
 }
 
 /// `--now`, or the system clock: the CLI is a driver at the edge, the one place where reading
