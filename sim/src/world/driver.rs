@@ -20,11 +20,20 @@ use crate::network::{NodeId, Payload};
 impl World<'_> {
     /// Calls the gateway (if it is up) and carries out what it asks.
     pub(super) fn gw(&mut self, input: Input) {
-        let Some(g) = self.gateway.as_mut() else {
-            return;
-        };
-        let out = g.handle(self.now, input);
+        if let Some(out) = self.call_gateway(input) {
+            self.after_call(out);
+        }
+    }
+
+    /// One gateway call, counted; `None` while the gateway is down.
+    fn call_gateway(&mut self, input: Input) -> Option<Outputs> {
+        let g = self.gateway.as_mut()?;
         self.gw_calls += 1;
+        Some(g.handle(self.now, input))
+    }
+
+    /// Carries out a call's outputs and samples the gateway's sizes every [`STATS_EVERY`] calls.
+    fn after_call(&mut self, out: Outputs) {
         self.carry_out(out);
         if self.gw_calls.is_multiple_of(STATS_EVERY)
             && let Some(g) = &self.gateway
@@ -291,11 +300,9 @@ impl World<'_> {
                 let user = self.conns.get(&conn).and_then(|c| c.user.clone());
                 let max = self.config.limits.max_frame_bytes;
                 let chargeable = data.len() <= max && std::str::from_utf8(&data).is_ok();
-                let Some(g) = self.gateway.as_mut() else {
+                let Some(out) = self.call_gateway(Input::Text { conn, data }) else {
                     return;
                 };
-                let out = g.handle(self.now, Input::Text { conn, data });
-                self.gw_calls += 1;
                 let limited = out
                     .sends
                     .iter()
@@ -313,7 +320,7 @@ impl World<'_> {
                         accepted: !limited,
                     });
                 }
-                self.carry_out(out);
+                self.after_call(out);
             }
             Up::Binary(conn) => self.gw(Input::Binary { conn, len: 4 }),
             Up::Closed(conn) => self.gw(Input::Closed { conn }),
