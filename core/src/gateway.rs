@@ -289,6 +289,16 @@ impl Gateway {
         self.apply(entry)
     }
 
+    /// A fresh gateway validating with `ring`, holding this (replayed) gateway's folded
+    /// state and revocations, with its soft state rebuilt as after a replay.
+    pub(crate) fn restored(&self, ring: KeyRing) -> Result<Self, ConfigError> {
+        let mut g = Self::with_plants(self.config.clone(), ring, self.plants)?;
+        g.state = self.state.clone();
+        g.validator.copy_revocations_from(&self.validator);
+        g.finish_replay();
+        Ok(g)
+    }
+
     /// Rebuilds soft state for the sessions and runs a replay restored.
     pub(crate) fn finish_replay(&mut self) {
         self.live.clear();

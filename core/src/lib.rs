@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod agent;
+mod checkpoint;
 mod config;
 mod error;
 mod gateway;
@@ -47,6 +48,7 @@ pub mod token;
 pub mod server;
 
 pub use agent::{AGENT_NAME, AgentStep, plan as agent_plan};
+pub use checkpoint::Checkpoint;
 pub use config::{AgentConfig, Config, ConfigError, Limits};
 pub use error::{CloseCode, ErrorCode, HttpStatus};
 pub use gateway::{

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{Harness, ring};
 use gauntlet_core::token::Revocation;
 use gauntlet_core::{
-    ConnId, Event, Gateway, Input, Jti, LogEntry, LogSeq, Plants, ReplayError, UserId,
+    Checkpoint, ConnId, Event, Gateway, Input, Jti, LogEntry, LogSeq, Plants, ReplayError, UserId,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -309,5 +309,60 @@ fn journal_round_trips_and_detects_tampering() {
     assert!(matches!(
         replay_journal("garbage"),
         Err(ReplayError::Parse { .. })
+    ));
+}
+
+#[test]
+fn checkpoint_folded_in_steps_restores_what_a_full_replay_builds() {
+    let h = random_run(7, 2000);
+    let mut cp = Checkpoint::new(h.config.clone(), Plants::NONE).expect("config");
+    for (i, e) in h.log.iter().enumerate() {
+        cp.fold(e).expect("fold");
+        if i % 400 == 399 || i + 1 == h.log.len() {
+            let prefix = h.log[..=i].to_vec();
+            let mut full =
+                Gateway::replay(h.config.clone(), ring(), Plants::NONE, prefix).expect("replay");
+            assert_eq!(
+                cp.state_hash(),
+                full.state_hash(),
+                "after {} entries",
+                i + 1
+            );
+            let mut restored = cp.restore(ring()).expect("restore");
+            let (a, b) = (full.restart(h.now), restored.restart(h.now));
+            assert_eq!(a.events, b.events, "after {} entries", i + 1);
+            assert_eq!(a.next_deadline, b.next_deadline);
+            assert_eq!(full.state_hash(), restored.state_hash());
+        }
+    }
+    assert_eq!(cp.state_hash(), h.gw.state_hash());
+}
+
+#[test]
+fn gateway_restored_from_checkpoint_keeps_the_feed_revocations() {
+    let mut h = Harness::new();
+    let t = h.token_with("alice", 300, json!({}));
+    let jti = Jti::parse(&Harness::jti_of(&t)).expect("jti");
+    h.feed(vec![Revocation::Jti {
+        jti,
+        exp: h.now.saturating_add(Duration::from_secs(900)),
+    }]);
+    let mut cp = Checkpoint::new(h.config.clone(), Plants::NONE).expect("config");
+    for e in &h.log {
+        cp.fold(e).expect("fold");
+    }
+    h.gw = cp.restore(ring()).expect("restore");
+    h.feed(vec![]);
+    let req = h.bearer(&t);
+    let (_, decision) = h.handshake(req);
+    assert!(
+        matches!(decision, gauntlet_core::HandshakeDecision::Reject { status, code: "revoked", .. } if status.as_u16() == 401),
+        "{decision:?}"
+    );
+    let fresh = h.token_with("alice", 300, json!({}));
+    let req = h.bearer(&fresh);
+    assert!(matches!(
+        h.handshake(req).1,
+        gauntlet_core::HandshakeDecision::Accept { .. }
     ));
 }

@@ -163,6 +163,12 @@ impl Validator {
         self.cache.stats()
     }
 
+    /// Takes over `other`'s revocations (a gateway restored from a checkpoint folded them
+    /// from the log; the cache is not copied, it is a pure optimisation).
+    pub(crate) fn copy_revocations_from(&mut self, other: &Validator) {
+        self.revocations = other.revocations.clone();
+    }
+
     /// Number of revocation entries held (jtis plus user cut-offs).
     pub fn revocation_count(&self) -> usize {
         self.revocations.len()
