@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::config::AgentConfig;
 use crate::ids::RunId;
+use crate::payload::Payload;
 use crate::protocol::StreamKind;
 
 /// The agent name every run reports.
@@ -22,14 +23,14 @@ const TOOLS: [&str; 4] = ["search", "calculator", "code_runner", "retriever"];
 const MAX_TASK_ECHO: usize = 256;
 
 /// One event a run will emit, `delay` after the previous one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AgentStep {
     /// What the event is.
     pub kind: StreamKind,
     /// Time after the previous step (zero for `agent_started`).
     pub delay: Duration,
     /// The event's payload.
-    pub payload: serde_json::Value,
+    pub payload: Payload,
 }
 
 /// The full, deterministic plan of a run: `agent_started` first, then thinking steps and
@@ -44,7 +45,10 @@ pub fn plan(config: &AgentConfig, seed: u64, run: RunId, task: &str) -> Vec<Agen
     let mut steps = vec![AgentStep {
         kind: StreamKind::AgentStarted,
         delay: Duration::ZERO,
-        payload: serde_json::json!({ "agent_name": AGENT_NAME, "task": task }),
+        payload: Payload::object()
+            .str("agent_name", AGENT_NAME)
+            .str("task", &task)
+            .finish(),
     }];
     let thinking = rng.random_range(0..=config.max_thinking);
     let tools = rng.random_range(0..=config.max_tools);
@@ -65,7 +69,12 @@ pub fn plan(config: &AgentConfig, seed: u64, run: RunId, task: &str) -> Vec<Agen
             steps.push(AgentStep {
                 kind: StreamKind::AgentThinking,
                 delay: delay(&mut rng),
-                payload: serde_json::json!({ "reasoning": format!("step {thought}: considering the request") }),
+                payload: Payload::object()
+                    .str(
+                        "reasoning",
+                        &format!("step {thought}: considering the request"),
+                    )
+                    .finish(),
             });
         } else {
             tool_no += 1;
@@ -76,18 +85,30 @@ pub fn plan(config: &AgentConfig, seed: u64, run: RunId, task: &str) -> Vec<Agen
             steps.push(AgentStep {
                 kind: StreamKind::ToolExecuting,
                 delay: delay(&mut rng),
-                payload: serde_json::json!({
-                    "tool_name": tool, "args": { "query": format!("q{tool_no}") }, "execution_id": execution_id,
-                }),
+                payload: Payload::object()
+                    .object(
+                        "args",
+                        &Payload::object()
+                            .str("query", &format!("q{tool_no}"))
+                            .finish(),
+                    )
+                    .str("execution_id", &execution_id)
+                    .str("tool_name", tool)
+                    .finish(),
             });
             steps.push(AgentStep {
                 kind: StreamKind::ToolCompleted,
                 delay: duration,
-                payload: serde_json::json!({
-                    "tool_name": tool, "execution_id": execution_id,
-                    "result": if success { "ok" } else { "tool error" },
-                    "duration_ms": u64::try_from(duration.as_millis()).unwrap_or(u64::MAX), "success": success,
-                }),
+                payload: Payload::object()
+                    .u64(
+                        "duration_ms",
+                        u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+                    )
+                    .str("execution_id", &execution_id)
+                    .str("result", if success { "ok" } else { "tool error" })
+                    .bool("success", success)
+                    .str("tool_name", tool)
+                    .finish(),
             });
         }
     }
@@ -96,21 +117,27 @@ pub fn plan(config: &AgentConfig, seed: u64, run: RunId, task: &str) -> Vec<Agen
         AgentStep {
             kind: StreamKind::AgentFailed,
             delay: delay(&mut rng),
-            payload: serde_json::json!({ "error": "the agent gave up" }),
+            payload: Payload::object().str("error", "the agent gave up").finish(),
         }
     } else {
         AgentStep {
             kind: StreamKind::AgentCompleted,
             delay: delay(&mut rng),
-            payload: serde_json::json!({ "status": "completed", "final_response": format!("answer after {tool_no} tool calls") }),
+            payload: Payload::object()
+                .str(
+                    "final_response",
+                    &format!("answer after {tool_no} tool calls"),
+                )
+                .str("status", "completed")
+                .finish(),
         }
     });
     steps
 }
 
 /// The payload of `agent_cancelled`.
-pub(crate) fn cancelled_payload() -> serde_json::Value {
-    serde_json::json!({ "reason": "stopped by user" })
+pub(crate) fn cancelled_payload() -> Payload {
+    Payload::object().str("reason", "stopped by user").finish()
 }
 
 #[cfg(test)]
@@ -135,8 +162,9 @@ mod tests {
         );
         let mut open: Vec<String> = Vec::new();
         for s in steps {
-            let id = s
-                .payload
+            let payload: serde_json::Value =
+                serde_json::from_str(s.payload.as_json()).unwrap_or_default();
+            let id = payload
                 .get("execution_id")
                 .and_then(|v| v.as_str())
                 .map(str::to_string);
@@ -193,8 +221,9 @@ mod tests {
     #[test]
     fn task_echo_is_bounded_on_char_boundary() {
         let p = plan(&AgentConfig::default(), 0, RunId::new(1), &"é".repeat(1000));
-        let task = p[0]
-            .payload
+        let payload: serde_json::Value =
+            serde_json::from_str(p[0].payload.as_json()).unwrap_or_default();
+        let task = payload
             .get("task")
             .and_then(|t| t.as_str())
             .map(|t| t.chars().count());

@@ -20,6 +20,7 @@ use crate::error::{CloseCode, ErrorCode, HttpStatus};
 use crate::ids::{ConnId, LogSeq, RunId, Seq, UserId};
 use crate::log::{CloseReason, CredentialKind, Event, Identity, LogEntry};
 use crate::outbox::{StreamEntry, render_stream_frame};
+use crate::payload::Payload;
 use crate::plant::{Plants, planted};
 use crate::protocol::{
     Credential, CredentialError, HandshakeRequest, JWT_SUBPROTOCOL, ServerFrame, StreamKind,
@@ -811,7 +812,7 @@ impl Gateway {
         kind: StreamKind,
         thread: Option<crate::ids::ThreadId>,
         run: Option<RunId>,
-        payload: &serde_json::Value,
+        payload: &Payload,
     ) {
         let seq = self.state.latest_seq(user).next();
         let frame = render_stream_frame(kind, seq, user, thread.as_ref(), run, ctx.now, payload);
@@ -988,13 +989,39 @@ impl Gateway {
         if !newer && revocations.is_empty() {
             return;
         }
-        self.emit(ctx, Event::FeedSynced { as_of, revocations });
-        let revoked: Vec<ConnId> = self
-            .state
-            .sessions
+        // Only a new revocation can end a session (each was checked when it opened or
+        // reauthenticated); a user-wide one can only end that user's sessions.
+        let scan_all = revocations
             .iter()
-            .filter(|(_, s)| self.identity_revoked(&s.identity))
-            .map(|(c, _)| *c)
+            .any(|r| matches!(r, Revocation::Jti { .. }));
+        let users: Vec<UserId> = revocations
+            .iter()
+            .filter_map(|r| match r {
+                Revocation::User { user, .. } => Some(user.clone()),
+                Revocation::Jti { .. } => None,
+            })
+            .collect();
+        self.emit(ctx, Event::FeedSynced { as_of, revocations });
+        let mut candidates: Vec<ConnId> = if scan_all {
+            self.state.sessions.keys().copied().collect()
+        } else {
+            users
+                .iter()
+                .filter_map(|u| self.state.by_user.get(u))
+                .flatten()
+                .copied()
+                .collect()
+        };
+        candidates.sort_unstable();
+        candidates.dedup();
+        let revoked: Vec<ConnId> = candidates
+            .into_iter()
+            .filter(|c| {
+                self.state
+                    .sessions
+                    .get(c)
+                    .is_some_and(|s| self.identity_revoked(&s.identity))
+            })
             .collect();
         for conn in revoked {
             self.close(ctx, conn, CloseReason::TokenRevoked);

@@ -29,6 +29,7 @@ mod ids;
 mod journal;
 mod log;
 mod outbox;
+mod payload;
 mod plant;
 mod ratelimit;
 mod router;
@@ -58,6 +59,7 @@ pub use gateway::{
 pub use journal::{JOURNAL_SCHEMA, JournalLine, MAX_JOURNAL_BYTES, Replayed, replay_journal};
 pub use log::{CloseReason, CredentialKind, Event, Identity, LogEntry};
 pub use outbox::StreamEntry;
+pub use payload::Payload;
 pub use protocol::StreamKind;
 pub use ratelimit::{Rate, TokenBucket};
 pub use state::ReplayError;

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::payload::{Payload, write_json_str};
+
 use crate::ids::{RunId, Seq, ThreadId, UserId};
 use crate::protocol::StreamKind;
 use crate::time::Instant;
@@ -87,16 +89,9 @@ impl Outbox {
     }
 }
 
-/// A run id serialized through its `Display` form without allocating a `String` per event.
-struct RunIdText(RunId);
-
-impl Serialize for RunIdText {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
-    }
-}
-
-/// Renders a stream event in the outbound envelope of PROTOCOL.md section 5.
+/// Renders a stream event in the outbound envelope of PROTOCOL.md section 5: `type`, `seq`,
+/// `user_id`, `thread_id` and `run_id` when present, `timestamp`, then the payload spliced in
+/// as it was rendered once.
 pub(crate) fn render_stream_frame(
     kind: StreamKind,
     seq: Seq,
@@ -104,33 +99,27 @@ pub(crate) fn render_stream_frame(
     thread: Option<&ThreadId>,
     run: Option<RunId>,
     at: Instant,
-    payload: &serde_json::Value,
+    payload: &Payload,
 ) -> Arc<str> {
-    #[derive(Serialize)]
-    struct Envelope<'a> {
-        #[serde(rename = "type")]
-        kind: StreamKind,
-        seq: Seq,
-        user_id: &'a UserId,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        thread_id: Option<&'a ThreadId>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        run_id: Option<RunIdText>,
-        timestamp: u64,
-        payload: &'a serde_json::Value,
+    use std::io::Write as _;
+    let body = payload.as_json();
+    let mut buf = Vec::with_capacity(120 + body.len());
+    buf.extend_from_slice(b"{\"type\":\"");
+    buf.extend_from_slice(kind.as_str().as_bytes());
+    // Writing into a Vec cannot fail.
+    let _ = write!(buf, "\",\"seq\":{},\"user_id\":", seq.get());
+    write_json_str(&mut buf, user.as_str());
+    if let Some(t) = thread {
+        buf.extend_from_slice(b",\"thread_id\":");
+        write_json_str(&mut buf, t.as_str());
     }
-    let env = Envelope {
-        kind,
-        seq,
-        user_id: user,
-        thread_id: thread,
-        run_id: run.map(RunIdText),
-        timestamp: at.unix_millis(),
-        payload,
-    };
-    serde_json::to_string(&env)
-        .map(Arc::from)
-        .unwrap_or_else(|_| Arc::from("{}"))
+    if let Some(r) = run {
+        let _ = write!(buf, ",\"run_id\":\"{r}\"");
+    }
+    let _ = write!(buf, ",\"timestamp\":{},\"payload\":", at.unix_millis());
+    buf.extend_from_slice(body.as_bytes());
+    buf.push(b'}');
+    String::from_utf8(buf).map_or_else(|_| Arc::from("{}"), Arc::from)
 }
 
 #[cfg(test)]
@@ -187,21 +176,54 @@ mod tests {
     }
 
     #[test]
-    fn stream_frame_has_documented_envelope() {
-        let user = UserId::parse("u1").unwrap_or_else(|| unreachable!());
+    fn stream_frame_bytes_equal_the_serde_rendering_of_the_envelope() {
+        let user = UserId::parse("u\"1é").unwrap_or_else(|| unreachable!());
+        let thread = ThreadId::parse("t\\x").unwrap_or_else(|| unreachable!());
+        let payload = Payload::object().str("agent_name", "a").finish();
         let f = render_stream_frame(
             StreamKind::AgentStarted,
             Seq::new(3),
             &user,
-            ThreadId::parse("t").as_ref(),
+            Some(&thread),
             Some(RunId::new(9)),
             Instant::from_unix_millis(1234),
-            &serde_json::json!({"agent_name":"a"}),
+            &payload,
         );
-        let v: serde_json::Value = serde_json::from_str(&f).unwrap_or_default();
+        // serde_json renders struct fields in declaration order: the envelope's order.
+        #[derive(Serialize)]
+        struct Envelope<'a> {
+            #[serde(rename = "type")]
+            kind: &'a str,
+            seq: u64,
+            user_id: &'a str,
+            thread_id: &'a str,
+            run_id: &'a str,
+            timestamp: u64,
+            payload: serde_json::Value,
+        }
+        let expected = serde_json::to_string(&Envelope {
+            kind: "agent_started",
+            seq: 3,
+            user_id: "u\"1é",
+            thread_id: "t\\x",
+            run_id: "run-9",
+            timestamp: 1234,
+            payload: serde_json::json!({"agent_name":"a"}),
+        })
+        .unwrap_or_default();
+        assert_eq!(&*f, expected);
+        let notice = render_stream_frame(
+            StreamKind::SystemNotice,
+            Seq::new(1),
+            &user,
+            None,
+            None,
+            Instant::from_unix_millis(5),
+            &payload,
+        );
         assert_eq!(
-            v,
-            serde_json::json!({"type":"agent_started","seq":3,"user_id":"u1","thread_id":"t","run_id":"run-9","timestamp":1234,"payload":{"agent_name":"a"}})
+            &*notice,
+            r#"{"type":"system_notice","seq":1,"user_id":"u\"1é","timestamp":5,"payload":{"agent_name":"a"}}"#
         );
     }
 }

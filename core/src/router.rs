@@ -9,6 +9,7 @@ use crate::error::ErrorCode;
 use crate::gateway::{Ctx, Gateway, resume_gap};
 use crate::ids::{ConnId, RunId, Seq, ThreadId, UserId};
 use crate::log::Event;
+use crate::payload::Payload;
 use crate::plant::planted;
 use crate::protocol::{ClientFrame, Inbound, ServerFrame, StreamKind};
 use crate::session::Backfill;
@@ -305,7 +306,10 @@ impl Gateway {
             return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::BadMessage, msg));
         }
         let users: Vec<UserId> = self.state().by_user.keys().cloned().collect();
-        let payload = serde_json::json!({ "text": text, "from": user.as_str() });
+        let payload = Payload::object()
+            .str("from", user.as_str())
+            .str("text", &text)
+            .finish();
         for u in users {
             self.append_stream(ctx, &u, StreamKind::SystemNotice, None, None, &payload);
         }

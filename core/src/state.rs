@@ -171,8 +171,10 @@ impl State {
 
     /// SHA-256 over the canonical JSON of the durable state (every map is ordered).
     pub(crate) fn hash(&self) -> String {
-        let bytes = serde_json::to_vec(self).unwrap_or_default();
-        hex(&Sha256::digest(&bytes))
+        // Streamed into the digest: the state of a large world renders to hundreds of MB.
+        let mut digest = DigestWriter(Sha256::new());
+        let _ = serde_json::to_writer(&mut digest, self);
+        hex(&digest.0.finalize())
     }
 
     /// Folds one entry in. On error the state is unchanged.
@@ -399,6 +401,20 @@ impl State {
         } else if let Some(next) = r.plan.get(r.next_step) {
             r.next_at = at.saturating_add(next.delay);
         }
+        Ok(())
+    }
+}
+
+/// Feeds everything written to it into a SHA-256 digest.
+struct DigestWriter(Sha256);
+
+impl std::io::Write for DigestWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }

@@ -1,0 +1,150 @@
+//! Stream-event payloads, rendered to JSON once when they are made.
+//!
+//! A payload is built by the agent model or the router and then copied into every frame and
+//! every replayed plan that carries it, so it is stored as its final compact JSON text (keys
+//! in sorted order, exactly as `serde_json` renders an object) and spliced, never re-rendered.
+//! This module never decides what a payload says; it only writes what it is given.
+
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+
+/// A JSON object, already rendered compactly.
+#[derive(Clone, Debug)]
+pub struct Payload(Arc<RawValue>);
+
+impl Payload {
+    /// The compact JSON text of the object.
+    pub fn as_json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Starts an object; keys must be added in ascending order.
+    pub(crate) fn object() -> ObjectWriter {
+        ObjectWriter {
+            buf: Vec::with_capacity(96),
+            last_key: None,
+        }
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_json() == other.as_json()
+    }
+}
+
+impl Eq for Payload {}
+
+impl Serialize for Payload {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// Writes one JSON object field by field, in the key order `serde_json` uses for objects.
+pub(crate) struct ObjectWriter {
+    buf: Vec<u8>,
+    last_key: Option<&'static str>,
+}
+
+impl ObjectWriter {
+    fn key(&mut self, key: &'static str) {
+        debug_assert!(
+            self.last_key.is_none_or(|k| k < key),
+            "payload keys out of order"
+        );
+        self.buf
+            .push(if self.last_key.is_none() { b'{' } else { b',' });
+        self.last_key = Some(key);
+        write_json_str(&mut self.buf, key);
+        self.buf.push(b':');
+    }
+
+    /// Adds a string field.
+    pub(crate) fn str(mut self, key: &'static str, value: &str) -> Self {
+        self.key(key);
+        write_json_str(&mut self.buf, value);
+        self
+    }
+
+    /// Adds an unsigned integer field.
+    pub(crate) fn u64(mut self, key: &'static str, value: u64) -> Self {
+        self.key(key);
+        self.buf.extend_from_slice(value.to_string().as_bytes());
+        self
+    }
+
+    /// Adds a boolean field.
+    pub(crate) fn bool(mut self, key: &'static str, value: bool) -> Self {
+        self.key(key);
+        self.buf
+            .extend_from_slice(if value { b"true" } else { b"false" });
+        self
+    }
+
+    /// Adds a nested object field.
+    pub(crate) fn object(mut self, key: &'static str, value: &Payload) -> Self {
+        self.key(key);
+        self.buf.extend_from_slice(value.as_json().as_bytes());
+        self
+    }
+
+    /// The finished object.
+    pub(crate) fn finish(mut self) -> Payload {
+        if self.last_key.is_none() {
+            self.buf.push(b'{');
+        }
+        self.buf.push(b'}');
+        // The writer only emits valid JSON, so neither step can fail; an empty object is
+        // the safe answer if one ever did.
+        let raw = String::from_utf8(self.buf)
+            .ok()
+            .and_then(|s| RawValue::from_string(s).ok());
+        debug_assert!(raw.is_some(), "payload writer produced invalid JSON");
+        Payload(Arc::from(raw.unwrap_or_else(empty_object)))
+    }
+}
+
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_string()).unwrap_or_else(|_| unreachable!("{{}} is JSON"))
+}
+
+/// Appends `s` as a JSON string literal, escaped as `serde_json` escapes it.
+pub(crate) fn write_json_str(buf: &mut Vec<u8>, s: &str) {
+    let mut ser = serde_json::Serializer::new(buf);
+    // Writing into a Vec cannot fail.
+    let _ = ser.serialize_str(s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn payload_bytes_equal_serde_json_rendering_of_the_same_object() {
+        let inner = Payload::object().str("query", "q\"1\n").finish();
+        let p = Payload::object()
+            .object("args", &inner)
+            .bool("b", false)
+            .u64("duration_ms", 1234)
+            .str("text", "é \u{1} \\ </script>")
+            .finish();
+        let expected = json!({
+            "text": "é \u{1} \\ </script>",
+            "duration_ms": 1234,
+            "args": {"query": "q\"1\n"},
+            "b": false,
+        })
+        .to_string();
+        assert_eq!(p.as_json(), expected);
+        assert_eq!(serde_json::to_string(&p).ok().as_deref(), Some(&*expected));
+    }
+
+    #[test]
+    fn empty_payload_is_an_empty_object() {
+        assert_eq!(Payload::object().finish().as_json(), "{}");
+    }
+}
