@@ -19,7 +19,7 @@ use crate::config::{Config, ConfigError, Limits};
 use crate::error::{CloseCode, ErrorCode, HttpStatus};
 use crate::ids::{ConnId, LogSeq, RunId, Seq, UserId};
 use crate::log::{CloseReason, CredentialKind, Event, Identity, LogEntry};
-use crate::outbox::{StreamEntry, render_stream_frame};
+use crate::outbox::{StreamEntry, StreamHead, render_stream_frame};
 use crate::payload::Payload;
 use crate::plant::{Plants, planted};
 use crate::protocol::{
@@ -226,6 +226,8 @@ pub struct Gateway {
     ip_buckets: BTreeMap<IpAddr, TokenBucket>,
     timers: TimerTable<TimerKind>,
     ticket_key: [u8; 32],
+    /// Reused by frame rendering; holds nothing between calls.
+    scratch: Vec<u8>,
 }
 
 /// What a handler produced, before events are stamped and applied.
@@ -262,6 +264,7 @@ impl Gateway {
             ip_buckets: BTreeMap::new(),
             timers: TimerTable::default(),
             ticket_key,
+            scratch: Vec::new(),
         })
     }
 
@@ -741,11 +744,17 @@ impl Gateway {
             return self.close(ctx, conn, CloseReason::InvalidUtf8);
         };
         let rate = self.config.limits.user_rate;
-        let bucket = self
-            .user_buckets
-            .entry(user.clone())
-            .or_insert_with(|| TokenBucket::new(rate, ctx.now));
-        if let Err(wait) = bucket.try_take(ctx.now) {
+        // Look up before inserting: `entry` would need an owned key on every frame.
+        let taken = match self.user_buckets.get_mut(&user) {
+            Some(bucket) => bucket.try_take(ctx.now),
+            None => {
+                let mut bucket = TokenBucket::new(rate, ctx.now);
+                let taken = bucket.try_take(ctx.now);
+                self.user_buckets.insert(user.clone(), bucket);
+                taken
+            }
+        };
+        if let Err(wait) = taken {
             let frame = ServerFrame::Error {
                 code: ErrorCode::RateLimited,
                 message: "rate limit exceeded".into(),
@@ -815,7 +824,15 @@ impl Gateway {
         payload: &Payload,
     ) {
         let seq = self.state.latest_seq(user).next();
-        let frame = render_stream_frame(kind, seq, user, thread.as_ref(), run, ctx.now, payload);
+        let head = StreamHead {
+            kind,
+            seq,
+            user,
+            thread: thread.as_ref(),
+            run,
+            at: ctx.now,
+        };
+        let frame = render_stream_frame(&head, payload, &mut self.scratch);
         let entry = StreamEntry {
             seq,
             at: ctx.now,

@@ -89,37 +89,45 @@ impl Outbox {
     }
 }
 
+/// The envelope fields of one stream event, before its payload.
+pub(crate) struct StreamHead<'a> {
+    pub(crate) kind: StreamKind,
+    pub(crate) seq: Seq,
+    pub(crate) user: &'a UserId,
+    pub(crate) thread: Option<&'a ThreadId>,
+    pub(crate) run: Option<RunId>,
+    pub(crate) at: Instant,
+}
+
 /// Renders a stream event in the outbound envelope of PROTOCOL.md section 5: `type`, `seq`,
 /// `user_id`, `thread_id` and `run_id` when present, `timestamp`, then the payload spliced in
-/// as it was rendered once.
+/// as it was rendered once. `scratch` is reused between calls so the frame costs one
+/// allocation, its own.
 pub(crate) fn render_stream_frame(
-    kind: StreamKind,
-    seq: Seq,
-    user: &UserId,
-    thread: Option<&ThreadId>,
-    run: Option<RunId>,
-    at: Instant,
+    head: &StreamHead<'_>,
     payload: &Payload,
+    scratch: &mut Vec<u8>,
 ) -> Arc<str> {
     use std::io::Write as _;
     let body = payload.as_json();
-    let mut buf = Vec::with_capacity(120 + body.len());
+    let buf = scratch;
+    buf.clear();
     buf.extend_from_slice(b"{\"type\":\"");
-    buf.extend_from_slice(kind.as_str().as_bytes());
+    buf.extend_from_slice(head.kind.as_str().as_bytes());
     // Writing into a Vec cannot fail.
-    let _ = write!(buf, "\",\"seq\":{},\"user_id\":", seq.get());
-    write_json_str(&mut buf, user.as_str());
-    if let Some(t) = thread {
+    let _ = write!(buf, "\",\"seq\":{},\"user_id\":", head.seq.get());
+    write_json_str(buf, head.user.as_str());
+    if let Some(t) = head.thread {
         buf.extend_from_slice(b",\"thread_id\":");
-        write_json_str(&mut buf, t.as_str());
+        write_json_str(buf, t.as_str());
     }
-    if let Some(r) = run {
+    if let Some(r) = head.run {
         let _ = write!(buf, ",\"run_id\":\"{r}\"");
     }
-    let _ = write!(buf, ",\"timestamp\":{},\"payload\":", at.unix_millis());
+    let _ = write!(buf, ",\"timestamp\":{},\"payload\":", head.at.unix_millis());
     buf.extend_from_slice(body.as_bytes());
     buf.push(b'}');
-    String::from_utf8(buf).map_or_else(|_| Arc::from("{}"), Arc::from)
+    std::str::from_utf8(buf).map_or_else(|_| Arc::from("{}"), Arc::from)
 }
 
 #[cfg(test)]
@@ -180,15 +188,15 @@ mod tests {
         let user = UserId::parse("u\"1é").unwrap_or_else(|| unreachable!());
         let thread = ThreadId::parse("t\\x").unwrap_or_else(|| unreachable!());
         let payload = Payload::object().str("agent_name", "a").finish();
-        let f = render_stream_frame(
-            StreamKind::AgentStarted,
-            Seq::new(3),
-            &user,
-            Some(&thread),
-            Some(RunId::new(9)),
-            Instant::from_unix_millis(1234),
-            &payload,
-        );
+        let head = StreamHead {
+            kind: StreamKind::AgentStarted,
+            seq: Seq::new(3),
+            user: &user,
+            thread: Some(&thread),
+            run: Some(RunId::new(9)),
+            at: Instant::from_unix_millis(1234),
+        };
+        let f = render_stream_frame(&head, &payload, &mut Vec::new());
         // serde_json renders struct fields in declaration order: the envelope's order.
         #[derive(Serialize)]
         struct Envelope<'a> {
@@ -212,15 +220,15 @@ mod tests {
         })
         .unwrap_or_default();
         assert_eq!(&*f, expected);
-        let notice = render_stream_frame(
-            StreamKind::SystemNotice,
-            Seq::new(1),
-            &user,
-            None,
-            None,
-            Instant::from_unix_millis(5),
-            &payload,
-        );
+        let head = StreamHead {
+            kind: StreamKind::SystemNotice,
+            seq: Seq::new(1),
+            user: &user,
+            thread: None,
+            run: None,
+            at: Instant::from_unix_millis(5),
+        };
+        let notice = render_stream_frame(&head, &payload, &mut Vec::new());
         assert_eq!(
             &*notice,
             r#"{"type":"system_notice","seq":1,"user_id":"u\"1é","timestamp":5,"payload":{"agent_name":"a"}}"#

@@ -10,14 +10,15 @@ use std::sync::Arc;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
-/// A JSON object, already rendered compactly.
-#[derive(Clone, Debug)]
-pub struct Payload(Arc<RawValue>);
+/// A JSON object, already rendered compactly (only [`ObjectWriter`] makes one, so the text
+/// is always valid JSON).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payload(Arc<str>);
 
 impl Payload {
     /// The compact JSON text of the object.
     pub fn as_json(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// Starts an object; keys must be added in ascending order.
@@ -29,17 +30,12 @@ impl Payload {
     }
 }
 
-impl PartialEq for Payload {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_json() == other.as_json()
-    }
-}
-
-impl Eq for Payload {}
-
 impl Serialize for Payload {
+    /// Embeds the object as JSON (for state hashing, which is rare: the copy is fine there).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        RawValue::from_string(self.0.to_string())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
     }
 }
 
@@ -71,8 +67,10 @@ impl ObjectWriter {
 
     /// Adds an unsigned integer field.
     pub(crate) fn u64(mut self, key: &'static str, value: u64) -> Self {
+        use std::io::Write as _;
         self.key(key);
-        self.buf.extend_from_slice(value.to_string().as_bytes());
+        // Writing into a Vec cannot fail.
+        let _ = write!(self.buf, "{value}");
         self
     }
 
@@ -97,18 +95,11 @@ impl ObjectWriter {
             self.buf.push(b'{');
         }
         self.buf.push(b'}');
-        // The writer only emits valid JSON, so neither step can fail; an empty object is
-        // the safe answer if one ever did.
-        let raw = String::from_utf8(self.buf)
-            .ok()
-            .and_then(|s| RawValue::from_string(s).ok());
-        debug_assert!(raw.is_some(), "payload writer produced invalid JSON");
-        Payload(Arc::from(raw.unwrap_or_else(empty_object)))
+        // Only whole UTF-8 strings were written, so this cannot fail; an empty object is
+        // the safe answer if it ever did.
+        let text = std::str::from_utf8(&self.buf).unwrap_or("{}");
+        Payload(Arc::from(text))
     }
-}
-
-fn empty_object() -> Box<RawValue> {
-    RawValue::from_string("{}".to_string()).unwrap_or_else(|_| unreachable!("{{}} is JSON"))
 }
 
 /// Appends `s` as a JSON string literal, escaped as `serde_json` escapes it.
@@ -140,6 +131,9 @@ mod tests {
         })
         .to_string();
         assert_eq!(p.as_json(), expected);
+        assert!(
+            serde_json::from_str::<serde_json::Value>(p.as_json()).is_ok_and(|v| v.is_object())
+        );
         assert_eq!(serde_json::to_string(&p).ok().as_deref(), Some(&*expected));
     }
 

@@ -5,27 +5,39 @@
 //! frame with a documented code and the connection stays open (the protocol-error budget
 //! decides otherwise). Handlers change durable state only by emitting events.
 
+use std::borrow::Cow;
+
 use crate::error::ErrorCode;
 use crate::gateway::{Ctx, Gateway, resume_gap};
 use crate::ids::{ConnId, RunId, Seq, ThreadId, UserId};
 use crate::log::Event;
 use crate::payload::Payload;
 use crate::plant::planted;
-use crate::protocol::{ClientFrame, Inbound, ServerFrame, StreamKind};
+use crate::protocol::{ClientFrame, Inbound, ServerFrame, StreamKind, render_ack};
 use crate::session::Backfill;
 
 /// Attempts at finding a free generated thread id before giving up.
 const THREAD_ID_ATTEMPTS: u64 = 8;
 
 impl Gateway {
-    pub(crate) fn route(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, inbound: Inbound) {
+    pub(crate) fn route(
+        &mut self,
+        ctx: &mut Ctx,
+        conn: ConnId,
+        user: &UserId,
+        inbound: Inbound<'_>,
+    ) {
         let message_id = inbound.message_id;
         match inbound.frame {
-            ClientFrame::Ping => self.send_direct(ctx, conn, &ServerFrame::Pong { message_id }),
+            ClientFrame::Ping => {
+                self.push_frame(ctx, conn, render_ack("pong", message_id.as_deref()));
+            }
             ClientFrame::Heartbeat => {
-                self.send_direct(ctx, conn, &ServerFrame::HeartbeatAck { message_id })
+                let ack = render_ack("heartbeat_ack", message_id.as_deref());
+                self.push_frame(ctx, conn, ack);
             }
             ClientFrame::UserMessage { content, thread_id } => {
+                let message_id = message_id.map(Cow::into_owned);
                 self.user_message(ctx, conn, user, message_id, content, thread_id);
             }
             ClientFrame::StopAgent { run_id } => self.stop_agent(ctx, conn, user, run_id),

@@ -307,12 +307,15 @@ impl State {
                 );
             }
             Event::StreamAppended { user, entry } => {
-                if let Some(run) = entry.run {
-                    self.advance_run(seq, at, run, user, entry.kind)?;
-                }
-                let outbox = self.outboxes.entry(user.clone()).or_default();
+                // Every check before any change, so a rejected entry leaves the state as it
+                // was (a user's first event must not leave an empty outbox behind either).
+                let mut fresh = None;
+                let outbox = match self.outboxes.get_mut(user) {
+                    Some(o) => o,
+                    None => fresh.insert(Outbox::default()),
+                };
                 let expected = outbox.next_seq();
-                if !outbox.push(entry.clone()) {
+                if entry.seq != expected {
                     return Err(ReplayError::StreamSeq {
                         seq,
                         user: user.clone(),
@@ -320,11 +323,26 @@ impl State {
                         found: entry.seq,
                     });
                 }
+                if let Some(run) = entry.run {
+                    advance_run(
+                        &mut self.runs,
+                        &mut self.runs_per_user,
+                        (seq, at),
+                        run,
+                        user,
+                        entry.kind,
+                    )?;
+                }
+                let pushed = outbox.push(entry.clone());
+                debug_assert!(pushed, "seq checked above");
                 outbox.trim(
                     at,
                     config.limits.outbox_max_events,
                     config_retention(config),
                 );
+                if let Some(o) = fresh {
+                    self.outboxes.insert(user.clone(), o);
+                }
             }
             Event::TicketIssued {
                 digest,
@@ -374,35 +392,33 @@ impl State {
             }
         }
     }
+}
 
-    /// Checks a run event against the plan and moves the run on (or ends it).
-    fn advance_run(
-        &mut self,
-        seq: LogSeq,
-        at: Instant,
-        run: RunId,
-        user: &UserId,
-        kind: StreamKind,
-    ) -> Result<(), ReplayError> {
-        let r = self
-            .runs
-            .get_mut(&run)
-            .ok_or(ReplayError::Run { seq, run })?;
-        let planned = r.plan.get(r.next_step).map(|s| s.kind);
-        let follows = kind == StreamKind::AgentCancelled || planned == Some(kind);
-        if !follows || r.owner != *user {
-            return Err(ReplayError::Run { seq, run });
-        }
-        r.next_step += 1;
-        if kind.is_terminal() {
-            let owner = r.owner.clone();
-            self.runs.remove(&run);
-            drop_one(&mut self.runs_per_user, &owner);
-        } else if let Some(next) = r.plan.get(r.next_step) {
-            r.next_at = at.saturating_add(next.delay);
-        }
-        Ok(())
+/// Moves `run` past its next planned step, which must be `kind` (or a cancel) of `user`;
+/// removes it after a terminal step. Changes nothing on error.
+fn advance_run(
+    runs: &mut BTreeMap<RunId, RunRecord>,
+    runs_per_user: &mut BTreeMap<UserId, usize>,
+    (seq, at): (LogSeq, Instant),
+    run: RunId,
+    user: &UserId,
+    kind: StreamKind,
+) -> Result<(), ReplayError> {
+    let r = runs.get_mut(&run).ok_or(ReplayError::Run { seq, run })?;
+    let planned = r.plan.get(r.next_step).map(|s| s.kind);
+    let follows = kind == StreamKind::AgentCancelled || planned == Some(kind);
+    if !follows || r.owner != *user {
+        return Err(ReplayError::Run { seq, run });
     }
+    r.next_step += 1;
+    if kind.is_terminal() {
+        let owner = r.owner.clone();
+        runs.remove(&run);
+        drop_one(runs_per_user, &owner);
+    } else if let Some(next) = r.plan.get(r.next_step) {
+        r.next_at = at.saturating_add(next.delay);
+    }
+    Ok(())
 }
 
 /// Feeds everything written to it into a SHA-256 digest.

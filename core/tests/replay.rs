@@ -366,3 +366,27 @@ fn gateway_restored_from_checkpoint_keeps_the_feed_revocations() {
         gauntlet_core::HandshakeDecision::Accept { .. }
     ));
 }
+
+#[test]
+fn rejected_stream_entry_leaves_the_folded_state_unchanged() {
+    let h = random_run(3, 1500);
+    let at = h
+        .log
+        .iter()
+        .position(
+            |e| matches!(&e.event, Event::StreamAppended { entry, .. } if entry.run.is_some()),
+        )
+        .expect("a run event");
+    let mut cp = Checkpoint::new(h.config.clone(), Plants::NONE).expect("config");
+    for e in &h.log[..at] {
+        cp.fold(e).expect("fold");
+    }
+    let before = cp.state_hash();
+    let mut bad = h.log[at].clone();
+    if let Event::StreamAppended { entry, .. } = &mut bad.event {
+        entry.seq = entry.seq.next();
+    }
+    assert!(matches!(cp.fold(&bad), Err(ReplayError::StreamSeq { .. })));
+    assert_eq!(cp.state_hash(), before, "a refused entry changed the state");
+    cp.fold(&h.log[at]).expect("the genuine entry still folds");
+}

@@ -1,5 +1,6 @@
 //! Inbound and outbound frames: what a client may send, what the gateway sends back.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -49,9 +50,10 @@ impl ProtocolError {
 
 /// A decoded inbound message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Inbound {
-    /// The client's optional correlation id, echoed in direct replies.
-    pub message_id: Option<String>,
+pub struct Inbound<'a> {
+    /// The client's optional correlation id, echoed in direct replies (borrowed from the
+    /// frame unless it had escapes).
+    pub message_id: Option<Cow<'a, str>>,
     /// What the client asked for.
     pub frame: ClientFrame,
 }
@@ -163,10 +165,10 @@ struct Envelope<'a> {
     kind: Kind,
     #[serde(borrow, default)]
     payload: Option<&'a RawValue>,
-    #[serde(default)]
-    message_id: Option<String>,
-    #[serde(default)]
-    thread_id: Option<String>,
+    #[serde(borrow, default)]
+    message_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    thread_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -205,7 +207,7 @@ struct BroadcastBody {
 const MAX_MESSAGE_ID_LEN: usize = 128;
 
 /// Decodes one inbound text frame. The caller has already checked size and UTF-8.
-pub fn decode_inbound(text: &str) -> Result<Inbound, ProtocolError> {
+pub fn decode_inbound(text: &str) -> Result<Inbound<'_>, ProtocolError> {
     let env: Envelope<'_> =
         serde_json::from_str(text).map_err(|e| ProtocolError::Json(e.to_string()))?;
     if env
@@ -224,7 +226,7 @@ pub fn decode_inbound(text: &str) -> Result<Inbound, ProtocolError> {
         Kind::Heartbeat => ClientFrame::Heartbeat,
         Kind::UserMessage => {
             let b: UserMessageBody = body("user_message", payload)?;
-            let thread = b.thread_id.or(env.thread_id);
+            let thread = b.thread_id.or(env.thread_id.map(Cow::into_owned));
             let thread_id = thread.map(|t| thread_id("user_message", &t)).transpose()?;
             ClientFrame::UserMessage {
                 content: b.content,
@@ -446,8 +448,23 @@ impl ServerFrame {
     }
 }
 
-/// Renders `{"type":"<kind>"}` or `{"type":"<kind>","message_id":<id>}` without serde.
-fn render_ack(kind: &str, message_id: Option<&str>) -> Arc<str> {
+/// Renders `{"type":"<kind>"}` or `{"type":"<kind>","message_id":<id>}` without serde, in
+/// one allocation when the id needs no escaping (keep-alives are the hottest replies).
+pub(crate) fn render_ack(kind: &str, message_id: Option<&str>) -> Arc<str> {
+    let mut stack = StackText::default();
+    let fits = stack.push(r#"{"type":""#)
+        && stack.push(kind)
+        && stack.push("\"")
+        && message_id.is_none_or(|id| {
+            !id.bytes().any(needs_escape)
+                && stack.push(r#","message_id":""#)
+                && stack.push(id)
+                && stack.push("\"")
+        })
+        && stack.push("}");
+    if let Some(text) = stack.as_str().filter(|_| fits) {
+        return Arc::from(text);
+    }
     let id_len = message_id.map_or(0, str::len);
     let mut out = String::with_capacity(32 + kind.len() + id_len);
     out.push_str(r#"{"type":""#);
@@ -461,10 +478,48 @@ fn render_ack(kind: &str, message_id: Option<&str>) -> Arc<str> {
     Arc::from(out)
 }
 
+/// A short text built on the stack; `push` refuses what does not fit.
+struct StackText {
+    buf: [u8; 192],
+    len: usize,
+}
+
+impl Default for StackText {
+    fn default() -> Self {
+        Self {
+            buf: [0; 192],
+            len: 0,
+        }
+    }
+}
+
+impl StackText {
+    fn push(&mut self, s: &str) -> bool {
+        let end = self.len + s.len();
+        match self.buf.get_mut(self.len..end) {
+            Some(dst) => {
+                dst.copy_from_slice(s.as_bytes());
+                self.len = end;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        self.buf
+            .get(..self.len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+    }
+}
+
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
 /// Appends `s` as a JSON string literal, byte-identical to serde_json's output.
 fn push_json_str(out: &mut String, s: &str) {
-    let needs_escape = s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
-    if needs_escape {
+    if s.bytes().any(needs_escape) {
         // Rare: defer to serde_json for its exact escape forms. Serializing a str cannot fail.
         out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\"")));
     } else {

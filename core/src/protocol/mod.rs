@@ -14,6 +14,7 @@
 mod frame;
 mod handshake;
 
+pub(crate) use frame::render_ack;
 pub use frame::{
     CRITICAL_EVENTS, ClientFrame, Inbound, ProtocolError, ServerFrame, StreamKind, decode_inbound,
 };
