@@ -6,7 +6,7 @@
 use crate::Instant;
 use crate::plant::Plants;
 
-use super::claims::{Claims, PayloadSeed, TokenType};
+use super::claims::{Claims, Payload, PayloadSeed, TokenType};
 use super::error::{TokenError, TokenPart};
 #[cfg(test)]
 use super::jws::verify_signature;
@@ -41,10 +41,14 @@ pub(crate) fn validate_with(
     let mut scratch = Scratch::new();
     let verified = jws::verify(token, ring, rules, plants, &mut scratch)?;
     let audience = rules.audience_for(expected);
-    let payload = parse_json(
+    let mut payload = Payload::default();
+    parse_json(
         TokenPart::Payload,
         verified.payload,
-        PayloadSeed { audience },
+        PayloadSeed {
+            audience,
+            out: &mut payload,
+        },
     )?;
     let checked = payload.check(&rules.issuer, verified.key.kid().cloned())?;
     if !checked.issuer_ok {
