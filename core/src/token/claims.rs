@@ -71,72 +71,101 @@ impl FromStr for TokenType {
 }
 
 /// The claims of a token that passed every rule. Only validation creates one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Claims {
-    sub: UserId,
-    jti: Jti,
-    token_type: TokenType,
-    exp: Instant,
-    iat: Instant,
-    nbf: Option<Instant>,
-    permissions: Permissions,
-    #[serde(serialize_with = "opt_str")]
-    email: Option<Arc<str>>,
-    #[serde(serialize_with = "opt_str")]
-    svc_id: Option<Arc<str>>,
-    #[serde(rename = "fam")]
-    family: Option<FamilyId>,
-    kid: Option<Kid>,
+///
+/// Shared behind one `Arc`: a cache hit hands out a clone, and one reference-count update
+/// (instead of one per string member) keeps the hit close to a bare map lookup.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Claims(Arc<fields::Claims>);
+
+/// The members themselves, named `Claims` so `Debug` and `Serialize` read as before.
+mod fields {
+    use std::sync::Arc;
+
+    use serde::Serialize;
+
+    use super::TokenType;
+    use crate::permissions::Permissions;
+    use crate::{FamilyId, Instant, Jti, Kid, UserId};
+
+    #[derive(Debug, PartialEq, Eq, Serialize)]
+    pub(super) struct Claims {
+        pub(super) sub: UserId,
+        pub(super) jti: Jti,
+        pub(super) token_type: TokenType,
+        pub(super) exp: Instant,
+        pub(super) iat: Instant,
+        pub(super) nbf: Option<Instant>,
+        pub(super) permissions: Permissions,
+        #[serde(serialize_with = "opt_str")]
+        pub(super) email: Option<Arc<str>>,
+        #[serde(serialize_with = "opt_str")]
+        pub(super) svc_id: Option<Arc<str>>,
+        #[serde(rename = "fam")]
+        pub(super) family: Option<FamilyId>,
+        pub(super) kid: Option<Kid>,
+    }
+
+    fn opt_str<S: serde::Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_deref().serialize(s)
+    }
 }
 
-fn opt_str<S: serde::Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
-    v.as_deref().serialize(s)
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for Claims {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
 }
 
 impl Claims {
     /// The user (`sub`).
     pub fn sub(&self) -> &UserId {
-        &self.sub
+        &self.0.sub
     }
     /// The token id (`jti`).
     pub fn jti(&self) -> &Jti {
-        &self.jti
+        &self.0.jti
     }
     /// The token type (`token_type`).
     pub fn token_type(&self) -> TokenType {
-        self.token_type
+        self.0.token_type
     }
     /// Expiry (`exp`).
     pub fn exp(&self) -> Instant {
-        self.exp
+        self.0.exp
     }
     /// Issue time (`iat`).
     pub fn iat(&self) -> Instant {
-        self.iat
+        self.0.iat
     }
     /// Not-before (`nbf`), if the token has one.
     pub fn nbf(&self) -> Option<Instant> {
-        self.nbf
+        self.0.nbf
     }
     /// Granted permissions (empty when the claim is absent).
     pub fn permissions(&self) -> &Permissions {
-        &self.permissions
+        &self.0.permissions
     }
     /// The user's email, if present.
     pub fn email(&self) -> Option<&str> {
-        self.email.as_deref()
+        self.0.email.as_deref()
     }
     /// The calling service (`svc_id`); always present on service tokens.
     pub fn svc_id(&self) -> Option<&str> {
-        self.svc_id.as_deref()
+        self.0.svc_id.as_deref()
     }
     /// The refresh family (`fam`): on refresh tokens and the access tokens minted with them.
     pub fn family(&self) -> Option<&FamilyId> {
-        self.family.as_ref()
+        self.0.family.as_ref()
     }
     /// The id of the key that verified the token (header `kid`), if it had one.
     pub fn kid(&self) -> Option<&Kid> {
-        self.kid.as_ref()
+        self.0.kid.as_ref()
     }
 }
 
@@ -238,25 +267,27 @@ pub(crate) struct Payload<'de> {
     fam: Slot<Cow<'de, str>>,
 }
 
-/// Parses a payload, checking `aud` against `audience`.
-pub(crate) struct PayloadSeed<'a> {
+/// Parses a payload into `out`, checking `aud` against `audience`. Filled in place rather
+/// than returned, so the members are not copied through every layer of the parser.
+pub(crate) struct PayloadSeed<'a, 'de> {
     pub(crate) audience: &'a str,
+    pub(crate) out: &'a mut Payload<'de>,
 }
 
-impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
-    type Value = Payload<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+impl<'de> DeserializeSeed<'de> for PayloadSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for PayloadSeed<'_> {
-    type Value = Payload<'de>;
+impl<'de> Visitor<'de> for PayloadSeed<'_, 'de> {
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a json object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Payload<'de>, A::Error> {
-        let mut p = Payload::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let p = self.out;
         let mut seen = SeenKeys::new();
         while let Some(Key(k)) = map.next_key()? {
             match k.as_ref() {
@@ -285,7 +316,7 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
                 }
             }
         }
-        Ok(p)
+        Ok(())
     }
 }
 
@@ -361,7 +392,7 @@ impl Payload<'_> {
         Ok(Checked {
             issuer_ok,
             audience_ok,
-            claims: Claims {
+            claims: Claims(Arc::new(fields::Claims {
                 sub,
                 jti,
                 token_type,
@@ -373,7 +404,7 @@ impl Payload<'_> {
                 svc_id,
                 family,
                 kid,
-            },
+            })),
         })
     }
 }

@@ -56,10 +56,10 @@ fn split(token: &[u8]) -> Result<Parts<'_>, TokenError> {
     })
 }
 
-/// Decoded bytes kept on the stack: enough for tokens of about 2 KB, far above the usual
-/// few hundred bytes. Zeroing it is part of every validation, so it is not sized for the
-/// 4 KB worst case.
-const STACK_SCRATCH: usize = 1536;
+/// Decoded bytes kept on the stack: enough for tokens of about 1 KB (an RS256 token with a
+/// usual payload included), above the usual few hundred bytes. Zeroing it is part of every
+/// validation, so it is not sized for the 4 KB worst case.
+const STACK_SCRATCH: usize = 768;
 
 /// Room for a token's decoded parts: on the stack for usual tokens (no allocation on the
 /// hot path), on the heap for larger ones.
@@ -333,8 +333,20 @@ pub(crate) fn parse_json<'de, S: DeserializeSeed<'de>>(
     if first != Some(&b'{') {
         return Err(TokenError::malformed(part, MalformedReason::NotObject));
     }
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let parsed = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    // Valid UTF-8 throughout (the usual case) is checked once here rather than string by
+    // string inside the parser. Anything else takes the byte parser, so a payload that is
+    // not UTF-8 reports exactly the error it always did (a duplicate key before the bad
+    // byte, say).
+    let parsed = match std::str::from_utf8(json) {
+        Ok(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v))
+        }
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_slice(json);
+            seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v))
+        }
+    };
     parsed.map_err(|e| {
         // Our visitors only raise data errors for duplicate keys; everything else is syntax.
         let reason = if e.is_data() {

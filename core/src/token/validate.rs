@@ -6,7 +6,7 @@
 use crate::Instant;
 use crate::plant::Plants;
 
-use super::claims::{Claims, PayloadSeed, TokenType};
+use super::claims::{Claims, Payload, PayloadSeed, TokenType};
 use super::error::{TokenError, TokenPart};
 #[cfg(test)]
 use super::jws::verify_signature;
@@ -41,10 +41,14 @@ pub(crate) fn validate_with(
     let mut scratch = Scratch::new();
     let verified = jws::verify(token, ring, rules, plants, &mut scratch)?;
     let audience = rules.audience_for(expected);
-    let payload = parse_json(
+    let mut payload = Payload::default();
+    parse_json(
         TokenPart::Payload,
         verified.payload,
-        PayloadSeed { audience },
+        PayloadSeed {
+            audience,
+            out: &mut payload,
+        },
     )?;
     let checked = payload.check(&rules.issuer, verified.key.kid().cloned())?;
     if !checked.issuer_ok {
@@ -437,6 +441,33 @@ mod tests {
                 "{dup}"
             );
         }
+    }
+
+    #[test]
+    fn validate_payload_not_utf8_keeps_first_error() {
+        let sign = |payload: &[u8]| {
+            let input = format!("{}.{}", b64(br#"{"alg":"HS256","kid":"hs"}"#), b64(payload));
+            let sig = jsonwebtoken::crypto::sign(
+                input.as_bytes(),
+                &hs_key(),
+                jsonwebtoken::Algorithm::HS256,
+            )
+            .unwrap();
+            format!("{input}.{sig}")
+        };
+        let m = |reason| Err(TokenError::malformed(TokenPart::Payload, reason));
+        let valid = base_claims().to_string();
+        let rest = &valid.as_bytes()[1..];
+        // A lone continuation byte (0xBF) is not UTF-8; the duplicate before it still wins.
+        let dup_then_bad = [br#"{"a":1,"a":2,"b":""#.as_slice(), b"\xBF\",", rest].concat();
+        assert_eq!(
+            check(&sign(&dup_then_bad)),
+            m(MalformedReason::DuplicateKey)
+        );
+        let bad_first = [b"{\"b\":\"\xBF\",".as_slice(), &valid.as_bytes()[1..]].concat();
+        assert_eq!(check(&sign(&bad_first)), m(MalformedReason::Json));
+        let accepted = valid.replacen('{', "{\"b\":\"\u{e9}\",", 1);
+        assert_eq!(code(&sign(accepted.as_bytes())), "accepted");
     }
 
     #[test]
