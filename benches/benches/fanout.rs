@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gauntlet_benches::{ACK_EVERY, FloorQueues, GatewayFixture, bench_config};
-use gauntlet_core::ConnId;
+use gauntlet_core::{ConnId, Outputs};
 
 const BROADCAST: &[u8] = br#"{"type":"broadcast","payload":{"text":"maintenance at 02:00 UTC"}}"#;
 
@@ -42,10 +42,11 @@ fn bench_broadcast(
     let (mut fx, all) = setup(users, conns);
     let sender = all[0];
     let mut rounds = 0;
+    let mut out = Outputs::default();
     c.throughput(Throughput::Elements(conns as u64));
     c.bench_function(id, |b| {
         b.iter(|| {
-            let out = fx.text(sender, black_box(BROADCAST).to_vec());
+            fx.text_into(sender, black_box(BROADCAST).to_vec(), &mut out);
             rounds += 1;
             if rounds == ACK_EVERY {
                 for conn in &all {
@@ -53,9 +54,13 @@ fn bench_broadcast(
                 }
                 rounds = 0;
             }
-            out
         })
     });
+    assert_eq!(
+        out.sends.len(),
+        conns,
+        "the last broadcast reached every connection"
+    );
     let stats = fx.gateway().stats();
     assert_eq!(stats.connections, conns, "no connection was closed");
 }

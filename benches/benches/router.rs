@@ -1,7 +1,8 @@
-//! `router/*`: one inbound text frame through the whole gateway path (`Gateway::handle` with
-//! `Input::Text` on an authenticated connection: size and UTF-8 checks, the rate bucket,
-//! envelope decode, routing, reply rendering), beside a typed `serde_json` parse of the same
-//! bytes. Sends are acknowledged with `Input::Sent` every `ACK_EVERY` frames.
+//! `router/*`: one inbound text frame through the whole gateway path (`Gateway::handle_into`
+//! with `Input::Text` on an authenticated connection and a reused `Outputs`, as the drivers
+//! call it: size and UTF-8 checks, the rate bucket, envelope decode, routing, reply
+//! rendering), beside a typed `serde_json` parse of the same bytes. Sends are acknowledged
+//! with `Input::Sent` every `ACK_EVERY` frames.
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gauntlet_benches::{ACK_EVERY, GatewayFixture, bench_config, floor_serde_typed, frame_field};
+use gauntlet_core::Outputs;
 
 const PING: &[u8] = br#"{"type":"ping","message_id":"m-1"}"#;
 const USER_MESSAGE: &[u8] =
@@ -21,17 +23,22 @@ fn router_benches(c: &mut Criterion) {
     let mut fx = GatewayFixture::new(bench_config()).expect("gateway");
     let conn = fx.connect("user-ping", &[]).expect("connect");
     let mut sent = 0;
+    let mut out = Outputs::default();
     g.bench_function("parse_route_ping", |b| {
         b.iter(|| {
-            let out = fx.text(conn, black_box(PING).to_vec());
+            fx.text_into(conn, black_box(PING).to_vec(), &mut out);
             sent += out.sends.len();
             if sent >= ACK_EVERY {
                 drop(fx.ack(conn, sent));
                 sent = 0;
             }
-            out
         })
     });
+    assert_eq!(
+        out.sends.first().map(|(_, f)| &**f),
+        Some(r#"{"type":"pong","message_id":"m-1"}"#),
+        "the last ping was answered"
+    );
     assert_eq!(
         fx.gateway().stats().connections,
         1,

@@ -88,6 +88,13 @@ impl GatewayFixture {
         self.handle(Input::Text { conn, data })
     }
 
+    /// A text frame on `conn`, through `Gateway::handle_into` with the caller's reused
+    /// `out` (how a driver that keeps one `Outputs` calls the gateway).
+    pub fn text_into(&mut self, conn: ConnId, data: Vec<u8>, out: &mut Outputs) {
+        self.gw
+            .handle_into(self.now, Input::Text { conn, data }, out);
+    }
+
     /// Reports `frames` frames written to `conn`.
     pub fn ack(&mut self, conn: ConnId, frames: usize) -> Outputs {
         self.handle(Input::Sent { conn, frames })

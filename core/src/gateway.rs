@@ -186,6 +186,18 @@ enum TimerKind {
     Sweep,
 }
 
+impl Outputs {
+    /// Empties every list (keeping its capacity) and the handshake verdict and deadline.
+    pub fn clear(&mut self) {
+        self.handshake = None;
+        self.sends.clear();
+        self.closes.clear();
+        self.tickets.clear();
+        self.events.clear();
+        self.next_deadline = None;
+    }
+}
+
 /// Counters and sizes for metrics and the simulator's bounds checks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GatewayStats {
@@ -231,9 +243,9 @@ pub struct Gateway {
 }
 
 /// What a handler produced, before events are stamped and applied.
-pub(crate) struct Ctx {
+pub(crate) struct Ctx<'o> {
     pub(crate) now: Instant,
-    pub(crate) out: Outputs,
+    pub(crate) out: &'o mut Outputs,
 }
 
 impl Gateway {
@@ -314,25 +326,31 @@ impl Gateway {
 
     /// Crash recovery: every connection is gone. Appends `Restarted` and re-arms the runs.
     pub fn restart(&mut self, now: Instant) -> Outputs {
-        let mut ctx = Ctx {
-            now,
-            out: Outputs::default(),
-        };
+        let mut out = Outputs::default();
+        let mut ctx = Ctx { now, out: &mut out };
         self.emit(&mut ctx, Event::Restarted);
         self.live.clear();
         self.rebuild_timers();
-        self.finish(ctx)
+        self.finish(&mut ctx);
+        out
     }
 
     /// The only mutator. `now` must never decrease between calls (a smaller `now` is
     /// treated as equal to the last one). Every output must be carried out as documented
     /// on [`Outputs`]. Never panics on any input.
     pub fn handle(&mut self, now: Instant, input: Input) -> Outputs {
+        let mut out = Outputs::default();
+        self.handle_into(now, input, &mut out);
+        out
+    }
+
+    /// [`Gateway::handle`] into a caller-owned [`Outputs`], which is cleared first and whose
+    /// buffers are reused: a driver that keeps one `Outputs` allocates nothing per call for
+    /// the output lists themselves.
+    pub fn handle_into(&mut self, now: Instant, input: Input, out: &mut Outputs) {
+        out.clear();
         let now = now.max(self.state.last_at);
-        let mut ctx = Ctx {
-            now,
-            out: Outputs::default(),
-        };
+        let mut ctx = Ctx { now, out };
         match input {
             Input::Handshake { conn, request } => {
                 let decision = self.handshake(&mut ctx, conn, &request);
@@ -374,7 +392,7 @@ impl Gateway {
                 }
             }
         }
-        self.finish(ctx)
+        self.finish(&mut ctx);
     }
 
     /// When the next timer is due, if any.
@@ -454,9 +472,8 @@ impl Gateway {
         }
     }
 
-    fn finish(&mut self, mut ctx: Ctx) -> Outputs {
+    fn finish(&self, ctx: &mut Ctx<'_>) {
         ctx.out.next_deadline = self.timers.next_deadline();
-        ctx.out
     }
 
     fn rebuild_timers(&mut self) {
@@ -736,19 +753,19 @@ impl Gateway {
         let Some(session) = self.state.sessions.get(&conn) else {
             return;
         };
-        let user = session.identity.user.clone();
         if data.len() > self.config.limits.max_frame_bytes {
             return self.close(ctx, conn, CloseReason::FrameTooBig);
         }
         let Ok(text) = String::from_utf8(data) else {
             return self.close(ctx, conn, CloseReason::InvalidUtf8);
         };
-        let rate = self.config.limits.user_rate;
-        // Look up before inserting: `entry` would need an owned key on every frame.
-        let taken = match self.user_buckets.get_mut(&user) {
+        // The user is borrowed from the session until a handler needs `&mut self`: the
+        // keep-alives, the most frequent frames, never need an owned copy.
+        let user = &session.identity.user;
+        let taken = match self.user_buckets.get_mut(user) {
             Some(bucket) => bucket.try_take(ctx.now),
             None => {
-                let mut bucket = TokenBucket::new(rate, ctx.now);
+                let mut bucket = TokenBucket::new(self.config.limits.user_rate, ctx.now);
                 let taken = bucket.try_take(ctx.now);
                 self.user_buckets.insert(user.clone(), bucket);
                 taken
@@ -765,7 +782,15 @@ impl Gateway {
             return self.reply_error(ctx, conn, frame);
         }
         match crate::protocol::decode_inbound(&text) {
-            Ok(inbound) => self.route(ctx, conn, &user, inbound),
+            Ok(inbound) => match crate::router::keepalive_reply(&inbound) {
+                Some(reply) => {
+                    self.push_frame(ctx, conn, reply);
+                }
+                None => {
+                    let user = user.clone();
+                    self.route(ctx, conn, &user, inbound);
+                }
+            },
             Err(e) => self.reply_error(ctx, conn, ServerFrame::error(e.code(), e.to_string())),
         }
     }

@@ -6,6 +6,7 @@
 //! decides otherwise). Handlers change durable state only by emitting events.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::error::ErrorCode;
 use crate::gateway::{Ctx, Gateway, resume_gap};
@@ -27,15 +28,13 @@ impl Gateway {
         user: &UserId,
         inbound: Inbound<'_>,
     ) {
+        if let Some(reply) = keepalive_reply(&inbound) {
+            self.push_frame(ctx, conn, reply);
+            return;
+        }
         let message_id = inbound.message_id;
         match inbound.frame {
-            ClientFrame::Ping => {
-                self.push_frame(ctx, conn, render_ack("pong", message_id.as_deref()));
-            }
-            ClientFrame::Heartbeat => {
-                let ack = render_ack("heartbeat_ack", message_id.as_deref());
-                self.push_frame(ctx, conn, ack);
-            }
+            ClientFrame::Ping | ClientFrame::Heartbeat => {}
             ClientFrame::UserMessage { content, thread_id } => {
                 let message_id = message_id.map(Cow::into_owned);
                 self.user_message(ctx, conn, user, message_id, content, thread_id);
@@ -326,4 +325,15 @@ impl Gateway {
             self.append_stream(ctx, &u, StreamKind::SystemNotice, None, None, &payload);
         }
     }
+}
+
+/// The reply to a keep-alive (`ping`, `heartbeat`): it needs no identity and no state, so
+/// the gateway answers it before routing.
+pub(crate) fn keepalive_reply(inbound: &Inbound<'_>) -> Option<Arc<str>> {
+    let kind = match inbound.frame {
+        ClientFrame::Ping => "pong",
+        ClientFrame::Heartbeat => "heartbeat_ack",
+        _ => return None,
+    };
+    Some(render_ack(kind, inbound.message_id.as_deref()))
 }
