@@ -41,8 +41,14 @@ fn bench_broadcast(
 ) {
     let (mut fx, all) = setup(users, conns);
     let sender = all[0];
-    let mut rounds = 0;
     let mut out = Outputs::default();
+    fx.text_into(sender, BROADCAST.to_vec(), &mut out);
+    assert_eq!(
+        out.sends.len(),
+        conns,
+        "a broadcast reaches every connection"
+    );
+    let mut rounds = 1;
     c.throughput(Throughput::Elements(conns as u64));
     c.bench_function(id, |b| {
         b.iter(|| {

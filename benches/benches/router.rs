@@ -22,8 +22,14 @@ fn router_benches(c: &mut Criterion) {
 
     let mut fx = GatewayFixture::new(bench_config()).expect("gateway");
     let conn = fx.connect("user-ping", &[]).expect("connect");
-    let mut sent = 0;
     let mut out = Outputs::default();
+    fx.text_into(conn, PING.to_vec(), &mut out);
+    assert_eq!(
+        out.sends.first().map(|(_, f)| &**f),
+        Some(r#"{"type":"pong","message_id":"m-1"}"#),
+        "a ping is answered"
+    );
+    let mut sent = out.sends.len();
     g.bench_function("parse_route_ping", |b| {
         b.iter(|| {
             fx.text_into(conn, black_box(PING).to_vec(), &mut out);
@@ -34,11 +40,6 @@ fn router_benches(c: &mut Criterion) {
             }
         })
     });
-    assert_eq!(
-        out.sends.first().map(|(_, f)| &**f),
-        Some(r#"{"type":"pong","message_id":"m-1"}"#),
-        "the last ping was answered"
-    );
     assert_eq!(
         fx.gateway().stats().connections,
         1,

@@ -108,23 +108,28 @@ pub(crate) fn render_stream_frame(
     payload: &Payload,
     scratch: &mut Vec<u8>,
 ) -> Arc<str> {
-    use std::io::Write as _;
+    let mut num = itoa::Buffer::new();
     let body = payload.as_json();
     let buf = scratch;
     buf.clear();
     buf.extend_from_slice(b"{\"type\":\"");
     buf.extend_from_slice(head.kind.as_str().as_bytes());
-    // Writing into a Vec cannot fail.
-    let _ = write!(buf, "\",\"seq\":{},\"user_id\":", head.seq.get());
+    buf.extend_from_slice(b"\",\"seq\":");
+    buf.extend_from_slice(num.format(head.seq.get()).as_bytes());
+    buf.extend_from_slice(b",\"user_id\":");
     write_json_str(buf, head.user.as_str());
     if let Some(t) = head.thread {
         buf.extend_from_slice(b",\"thread_id\":");
         write_json_str(buf, t.as_str());
     }
     if let Some(r) = head.run {
-        let _ = write!(buf, ",\"run_id\":\"{r}\"");
+        buf.extend_from_slice(b",\"run_id\":\"run-");
+        buf.extend_from_slice(num.format(r.get()).as_bytes());
+        buf.push(b'"');
     }
-    let _ = write!(buf, ",\"timestamp\":{},\"payload\":", head.at.unix_millis());
+    buf.extend_from_slice(b",\"timestamp\":");
+    buf.extend_from_slice(num.format(head.at.unix_millis()).as_bytes());
+    buf.extend_from_slice(b",\"payload\":");
     buf.extend_from_slice(body.as_bytes());
     buf.push(b'}');
     std::str::from_utf8(buf).map_or_else(|_| Arc::from("{}"), Arc::from)

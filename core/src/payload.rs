@@ -67,10 +67,9 @@ impl ObjectWriter {
 
     /// Adds an unsigned integer field.
     pub(crate) fn u64(mut self, key: &'static str, value: u64) -> Self {
-        use std::io::Write as _;
         self.key(key);
-        // Writing into a Vec cannot fail.
-        let _ = write!(self.buf, "{value}");
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
         self
     }
 
