@@ -137,7 +137,27 @@ enum ReportError {
     },
 }
 
+const HELP: &str = "\
+bench-report: run the criterion benches of gauntlet-benches in a short mode (or read an earlier
+run) and print each bench beside its floor: median, floor median, ratio, target, PASS/FAIL.
+
+usage: bench-report [--no-run] [--full] [--save-baseline NAME | --read NAME] [--criterion-dir DIR]
+
+  --no-run              do not run the benches; report the results already on disk
+  --full                run with criterion's default (longer) timings instead of the short mode
+  --save-baseline NAME  run and also save the results as criterion baseline NAME
+  --read NAME           report baseline NAME (saved earlier) instead of the latest run
+  --criterion-dir DIR   where criterion keeps its results (default: <workspace>/target/criterion)
+  -h, --help            print this help
+
+Compare two branches: on the first, `bench-report --save-baseline main`; on the second,
+`cargo bench -p gauntlet-benches -- --baseline main` prints criterion's change per bench.
+Exit status: 0 when the table printed (targets met or not), 2 on bad usage, missing results or
+a failed bench run.
+";
+
 struct Options {
+    help: bool,
     run: bool,
     full: bool,
     save_baseline: Option<String>,
@@ -148,6 +168,7 @@ struct Options {
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, ReportError> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut o = Options {
+        help: false,
         run: true,
         full: false,
         save_baseline: None,
@@ -161,6 +182,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, ReportE
                 .ok_or_else(|| ReportError::Usage(format!("{flag} needs a value")))
         };
         match a.as_str() {
+            "-h" | "--help" => o.help = true,
             "--no-run" => o.run = false,
             "--full" => o.full = true,
             "--save-baseline" => o.save_baseline = Some(value("--save-baseline")?),
@@ -390,6 +412,9 @@ fn report(o: &Options) -> Result<String, ReportError> {
 
 fn main() -> ExitCode {
     let result = parse_args(std::env::args().skip(1)).and_then(|o| {
+        if o.help {
+            return Ok(HELP.to_string());
+        }
         if o.run {
             run_benches(&o)?;
         }
@@ -416,6 +441,14 @@ mod tests {
             median_ns,
             elements: None,
         }
+    }
+
+    #[test]
+    fn help_flag_is_recognised_and_skips_the_run() {
+        let o = parse_args(["--help".to_string()]).ok();
+        assert!(o.is_some_and(|o| o.help));
+        let err = parse_args(["--frobnicate".to_string()]).err();
+        assert!(matches!(err, Some(ReportError::Usage(m)) if m.contains("--frobnicate")));
     }
 
     #[test]
