@@ -373,7 +373,7 @@ impl World<'_> {
                 let top = self
                     .gateway
                     .as_ref()
-                    .map_or(1, |_| self.journal.len() as u64 / 8 + 1);
+                    .map_or(1, |_| self.log_len as u64 / 8 + 1);
                 let run = RunId::new(1 + self.clients[i as usize].rng.range(0..top.max(1)));
                 self.stop_requests.entry(run).or_default().insert(user);
                 self.send_frame(conn, &ClientFrame::StopAgent { run_id: run });
