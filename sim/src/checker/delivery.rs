@@ -10,6 +10,7 @@ use gauntlet_core::{ConnId, Event, UserId};
 
 use super::{Checker, EndState, Failure, Obs};
 use crate::frame_view::FrameView;
+use crate::user_map::UserMap;
 
 #[derive(Default)]
 struct ConnTrack {
@@ -26,7 +27,7 @@ struct ConnTrack {
 
 #[derive(Default)]
 pub(crate) struct DeliveryChecker {
-    streams: BTreeMap<UserId, Vec<Arc<str>>>,
+    streams: UserMap<Vec<Arc<str>>>,
     conns: BTreeMap<ConnId, ConnTrack>,
 }
 

@@ -483,7 +483,7 @@ impl World<'_> {
         if let Some(c) = self.client(i) {
             c.conns.insert(conn);
         }
-        self.up(conn, Up::Handshake(conn, req));
+        self.up(conn, Up::Handshake(conn, Box::new(req)));
     }
 
     pub(super) fn deliver_to_client(&mut self, i: u32, down: Down) {

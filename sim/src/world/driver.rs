@@ -298,7 +298,10 @@ impl World<'_> {
             return;
         }
         match up {
-            Up::Handshake(conn, request) => self.gw(Input::Handshake { conn, request }),
+            Up::Handshake(conn, request) => self.gw(Input::Handshake {
+                conn,
+                request: *request,
+            }),
             Up::Text(conn, data) => {
                 let user = self.conns.get(&conn).and_then(|c| c.user.clone());
                 let max = self.config.limits.max_frame_bytes;

@@ -27,6 +27,7 @@ use crate::faults::Fault;
 use crate::network::{LinkConfig, Network, NodeId, Payload};
 use crate::rng::SimRng;
 use crate::scenario::Scenario;
+use crate::user_map::UserMap;
 use crate::workload;
 
 /// Where simulated time starts (a fixed, realistic Unix time: 2027-01-15).
@@ -66,7 +67,8 @@ enum Ev {
 }
 
 enum Up {
-    Handshake(ConnId, HandshakeRequest),
+    /// Boxed: every queued event is as large as the largest variant, and handshakes are rare.
+    Handshake(ConnId, Box<HandshakeRequest>),
     Text(ConnId, Vec<u8>),
     Binary(ConnId),
     Closed(ConnId),
@@ -239,7 +241,7 @@ pub struct World<'s> {
     /// Open trace spans: runs (start, track) and sessions (start).
     run_spans: BTreeMap<RunId, (Instant, u64)>,
     conn_spans: BTreeMap<ConnId, Instant>,
-    user_track: BTreeMap<UserId, ConnId>,
+    user_track: UserMap<ConnId>,
     recent: VecDeque<String>,
     step: u64,
     ops: u64,
@@ -362,7 +364,7 @@ impl<'s> World<'s> {
             corrupted_senders: BTreeSet::new(),
             run_spans: BTreeMap::new(),
             conn_spans: BTreeMap::new(),
-            user_track: BTreeMap::new(),
+            user_track: UserMap::default(),
             recent: VecDeque::new(),
             step: 0,
             ops: 0,
