@@ -128,7 +128,7 @@ impl World<'_> {
                 }
             }
             Event::Restarted => {
-                self.note("gateway restarted from its log".into());
+                self.note(format_args!("gateway restarted from its log"));
                 let open: Vec<(ConnId, gauntlet_core::Instant)> =
                     std::mem::take(&mut self.conn_spans).into_iter().collect();
                 for (conn, start) in open {
@@ -341,7 +341,7 @@ impl World<'_> {
 
     pub(super) fn fault(&mut self, f: Fault) {
         self.sink.instant(0, f.name(), self.now);
-        self.note(format!("fault: {}", f.name()));
+        self.note(format_args!("fault: {}", f.name()));
         match f {
             Fault::Partition(p) => {
                 if self.net.partition(self.now, p).is_err() {

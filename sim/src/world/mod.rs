@@ -10,6 +10,7 @@
 //! replays to the live state hash.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use crate::checker::{Checkers, CredTruth, EndState, Failure, Obs};
 use crate::faults::Fault;
 use crate::network::{LinkConfig, Network, NodeId, Payload};
 use crate::rng::SimRng;
-use crate::scenario::Scenario;
+use crate::scenario::{Op, Scenario};
 use crate::user_map::UserMap;
 use crate::workload;
 
@@ -243,6 +244,9 @@ pub struct World<'s> {
     conn_spans: BTreeMap<ConnId, Instant>,
     user_track: UserMap<ConnId>,
     recent: VecDeque<String>,
+    /// The operations a woken client draws from, by the scenario's mix: honest, then attacks
+    /// (computed once: the mix never changes during a run).
+    menus: [Vec<Op>; 2],
     step: u64,
     ops: u64,
     safety: bool,
@@ -366,6 +370,12 @@ impl<'s> World<'s> {
             conn_spans: BTreeMap::new(),
             user_track: UserMap::default(),
             recent: VecDeque::new(),
+            menus: [false, true].map(|attack| {
+                sc.mix
+                    .active()
+                    .filter(|o| o.is_attack() == attack && *o != Op::OAuthLogin)
+                    .collect()
+            }),
             step: 0,
             ops: 0,
             safety: true,
@@ -403,14 +413,18 @@ impl<'s> World<'s> {
         self.at(at, ev);
     }
 
-    fn note(&mut self, s: String) {
-        if self.recent.len() == RECENT {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(format!(
-            "{} {s}",
-            self.now.saturating_since(self.start).as_millis()
-        ));
+    fn note(&mut self, what: std::fmt::Arguments<'_>) {
+        // The oldest line's buffer is reused: a note per operation must not allocate.
+        let mut line = if self.recent.len() == RECENT {
+            self.recent.pop_front().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        line.clear();
+        let ms = self.now.saturating_since(self.start).as_millis();
+        // Writing into a String cannot fail.
+        let _ = write!(line, "{ms} {what}");
+        self.recent.push_back(line);
     }
 
     /// Folds the unfolded tail into the checkpoint and drops it. After the first entry that
@@ -633,12 +647,14 @@ impl<'s> World<'s> {
                 if self.gateway.is_none() {
                     self.restart_gateway();
                 }
-                self.note("safety phase over: faults off, network healed".into());
+                self.note(format_args!(
+                    "safety phase over: faults off, network healed"
+                ));
             }
             Ev::LivenessEnds => {
                 self.draining = true;
                 self.gw_timer = None;
-                self.note("liveness phase over: draining".into());
+                self.note(format_args!("liveness phase over: draining"));
             }
         }
     }
