@@ -54,6 +54,7 @@ pub(crate) struct FrameView<'a> {
     seq: Scalar<'a>,
     oldest_seq: Scalar<'a>,
     from_seq: Scalar<'a>,
+    execution_id: Scalar<'a>,
 }
 
 impl<'a> FrameView<'a> {
@@ -113,6 +114,11 @@ impl<'a> FrameView<'a> {
     pub(crate) fn resumed_from(&self) -> Option<u64> {
         self.from_seq.as_u64()
     }
+
+    /// `payload.execution_id`, when `payload` is an object and it is a string.
+    pub(crate) fn execution_id(&self) -> Option<&str> {
+        self.execution_id.as_str()
+    }
 }
 
 /// The keys the view keeps; every other key's value is skipped.
@@ -125,6 +131,8 @@ enum Key {
     Seq,
     OldestSeq,
     FromSeq,
+    Payload,
+    ExecutionId,
     Other,
 }
 
@@ -147,6 +155,8 @@ impl Visitor<'_> for KeyVisitor {
             "seq" => Key::Seq,
             "oldest_seq" => Key::OldestSeq,
             "from_seq" => Key::FromSeq,
+            "payload" => Key::Payload,
+            "execution_id" => Key::ExecutionId,
             _ => Key::Other,
         })
     }
@@ -212,6 +222,67 @@ impl<'de> de::Deserialize<'de> for Scalar<'de> {
     }
 }
 
+/// The `payload` field, reduced to its `execution_id` (absent unless it is an object).
+struct Payload<'a>(Scalar<'a>);
+
+struct PayloadVisitor;
+
+impl<'de> Visitor<'de> for PayloadVisitor {
+    type Value = Payload<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Payload<'de>, E> {
+        Ok(Payload(Scalar::Other))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Payload<'de>, E> {
+        Ok(Payload(Scalar::Other))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Payload<'de>, E> {
+        Ok(Payload(Scalar::Other))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Payload<'de>, E> {
+        Ok(Payload(Scalar::Other))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Payload<'de>, E> {
+        Ok(Payload(Scalar::Other))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Payload<'de>, E> {
+        Ok(Payload(Scalar::Other))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Payload<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Payload(Scalar::Other))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Payload<'de>, A::Error> {
+        let mut exec = Scalar::Other;
+        // Repeated keys overwrite, as `serde_json::Value` does.
+        while let Some(key) = map.next_key::<Key>()? {
+            if matches!(key, Key::ExecutionId) {
+                exec = map.next_value::<Scalar<'de>>()?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Payload(exec))
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Payload<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(PayloadVisitor)
+    }
+}
+
 struct ViewVisitor;
 
 impl<'de> Visitor<'de> for ViewVisitor {
@@ -234,7 +305,11 @@ impl<'de> Visitor<'de> for ViewVisitor {
                 Key::Seq => &mut v.seq,
                 Key::OldestSeq => &mut v.oldest_seq,
                 Key::FromSeq => &mut v.from_seq,
-                Key::Other => {
+                Key::Payload => {
+                    v.execution_id = map.next_value::<Payload<'de>>()?.0;
+                    continue;
+                }
+                Key::ExecutionId | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
@@ -272,6 +347,11 @@ mod tests {
             "oldest_seq of {frame}"
         );
         assert_eq!(v.resumed_from(), get_u64("from_seq"), "from_seq of {frame}");
+        let exec = r
+            .get("payload")
+            .and_then(|p| p.get("execution_id"))
+            .and_then(Value::as_str);
+        assert_eq!(v.execution_id(), exec, "execution_id of {frame}");
     }
 
     #[test]
@@ -335,6 +415,25 @@ mod tests {
             assert_eq!(v, FrameView::default(), "{f:?}");
             assert_matches_value(f);
         }
+    }
+
+    #[test]
+    fn parse_payload_execution_id_matches_value() {
+        for f in [
+            r#"{"type":"tool_executing","payload":{"args":{"execution_id":"inner"},"execution_id":"run-2-exec-1"}}"#,
+            r#"{"payload":{"execution_id":"a"},"payload":{"tool_name":"x"}}"#,
+            r#"{"payload":{"execution_id":"a","execution_id":"b"}}"#,
+            r#"{"payload":{"execution_id":7}}"#,
+            r#"{"payload":"execution_id","execution_id":"top"}"#,
+            r#"{"payload":[{"execution_id":"a"}]}"#,
+            r#"{"payload":{"execution_id":"esc"}}"#,
+        ] {
+            assert_matches_value(f);
+        }
+        let v = FrameView::parse(
+            r#"{"payload":{"args":{"execution_id":"inner"},"execution_id":"run-2-exec-1"}}"#,
+        );
+        assert_eq!(v.execution_id(), Some("run-2-exec-1"));
     }
 
     #[test]

@@ -40,6 +40,7 @@ mod shrink;
 mod sim_args;
 mod simulate;
 mod trace;
+mod user_map;
 mod workload;
 mod world;
 

@@ -9,7 +9,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use gauntlet_core::{Instant, JournalLine, Plants};
+use gauntlet_core::{Instant, JournalLine, LogEntry, Plants};
 
 use crate::config::SimConfig;
 use crate::runner::{SeedOutcome, Violation};
@@ -220,6 +220,13 @@ impl Sink for FileSink {
             let r = writeln!(w, "{}", line.render());
             let path = path.clone();
             self.note(&path, r);
+        }
+    }
+
+    fn entry(&mut self, entry: &LogEntry) {
+        // Only a sink that writes pays for the owned line.
+        if self.log.is_some() {
+            self.journal(&JournalLine::Entry(entry.clone()));
         }
     }
 

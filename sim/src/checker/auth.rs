@@ -13,6 +13,7 @@ use gauntlet_core::token::Revocation;
 use gauntlet_core::{Instant, Jti, UserId};
 
 use super::{Checker, EndState, Failure, Obs};
+use crate::user_map::UserMap;
 
 /// What the world knows about a credential it presented.
 #[derive(Clone, Debug)]
@@ -36,7 +37,7 @@ pub(crate) struct AuthChecker {
     /// jti -> (true time issued).
     revoked_jti: BTreeMap<Jti, Instant>,
     /// user -> list of (not_before in auth time, true time issued).
-    revoked_user: BTreeMap<UserId, Vec<(Instant, Instant)>>,
+    revoked_user: UserMap<Vec<(Instant, Instant)>>,
 }
 
 const NAME: &str = "auth";
@@ -47,7 +48,7 @@ impl AuthChecker {
             leeway: config.tokens.leeway(),
             staleness: Duration::from_millis(config.limits.max_revocation_staleness_ms),
             revoked_jti: BTreeMap::new(),
-            revoked_user: BTreeMap::new(),
+            revoked_user: UserMap::default(),
         }
     }
 

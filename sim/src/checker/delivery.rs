@@ -3,20 +3,22 @@
 //! says where the retained stream starts), and at quiescence every open connection has every
 //! event of its user's stream since it opened.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gauntlet_core::{ConnId, Event, UserId};
 
+use super::seq_set::SeqSet;
 use super::{Checker, EndState, Failure, Obs};
 use crate::frame_view::FrameView;
+use crate::user_map::UserMap;
 
 #[derive(Default)]
 struct ConnTrack {
     live_from: u64,
     live_last: u64,
     backfill_last: u64,
-    received: BTreeSet<u64>,
+    received: SeqSet,
     resume_from: Option<u64>,
     gap_oldest: Option<u64>,
     /// A frame the client sent here was corrupted: whatever resume the gateway saw, it may
@@ -26,7 +28,7 @@ struct ConnTrack {
 
 #[derive(Default)]
 pub(crate) struct DeliveryChecker {
-    streams: BTreeMap<UserId, Vec<Arc<str>>>,
+    streams: UserMap<Vec<Arc<str>>>,
     conns: BTreeMap<ConnId, ConnTrack>,
 }
 
@@ -105,7 +107,9 @@ impl DeliveryChecker {
             .streams
             .get(user)
             .and_then(|s| s.get(seq.saturating_sub(1) as usize));
-        if stored.map(|f| &**f) != Some(&**frame) {
+        // The same allocation is the same bytes; anything else is compared byte by byte.
+        let same = stored.is_some_and(|f| Arc::ptr_eq(f, frame) || **f == **frame);
+        if !same {
             return Err(Failure::new(
                 NAME,
                 format!("{conn}: seq {seq} of {user} differs from the log"),
@@ -189,7 +193,7 @@ impl Checker for DeliveryChecker {
                 continue;
             };
             let total = self.streams.get(user).map_or(0, Vec::len) as u64;
-            if let Some(missing) = (t.live_from..=total).find(|s| !t.received.contains(s)) {
+            if let Some(missing) = t.received.first_missing(t.live_from, total) {
                 return Err(Failure::new(
                     NAME,
                     format!("{conn} of {user} never received seq {missing} (of {total})"),

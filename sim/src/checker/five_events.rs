@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use gauntlet_core::{Event, RunId};
 
 use super::{Checker, EndState, Failure, Obs};
+use crate::frame_view::FrameView;
 
 #[derive(Default)]
 struct RunTrack {
@@ -44,12 +45,10 @@ impl Checker for FiveEventsChecker {
             if !t.started && kind != "agent_started" {
                 return fail(format!("{kind} before agent_started"));
             }
-            // Only tool events need the payload: parsing every frame was a top cost.
+            // Only tool events need the payload, and only its `execution_id`.
             let exec = || {
-                let payload: serde_json::Value =
-                    serde_json::from_str(&entry.frame).unwrap_or_default();
-                payload["payload"]["execution_id"]
-                    .as_str()
+                FrameView::parse(&entry.frame)
+                    .execution_id()
                     .unwrap_or("")
                     .to_string()
             };

@@ -19,6 +19,7 @@ mod delivery;
 mod five_events;
 mod isolation;
 mod rate_limit;
+mod seq_set;
 
 pub(crate) use auth::{AuthChecker, CredTruth};
 pub(crate) use bounds::BoundsChecker;

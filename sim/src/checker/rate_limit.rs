@@ -1,16 +1,17 @@
 //! Rate limits hold: in any window of length T a user gets at most `burst + rate * T`
 //! frames through (a token bucket's bound), checked for T = 1 s and 5 s.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use gauntlet_core::{Instant, Rate, UserId};
+use gauntlet_core::{Instant, Rate};
 
 use super::{Checker, EndState, Failure, Obs};
+use crate::user_map::UserMap;
 
 pub(crate) struct RateLimitChecker {
     rate: Rate,
-    accepted: BTreeMap<UserId, VecDeque<Instant>>,
+    accepted: UserMap<VecDeque<Instant>>,
 }
 
 const WINDOWS: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(5)];
@@ -19,7 +20,7 @@ impl RateLimitChecker {
     pub(crate) fn new(rate: Rate) -> Self {
         Self {
             rate,
-            accepted: BTreeMap::new(),
+            accepted: UserMap::default(),
         }
     }
 }

@@ -20,7 +20,8 @@ use super::{
 };
 use crate::checker::{CredTruth, Obs};
 use crate::network::NodeId;
-use crate::scenario::Op;
+use crate::rng::SimRng;
+use crate::scenario::{Mix, Op};
 use crate::workload;
 
 const OAUTH_CLIENT: &str = "gauntlet-web";
@@ -102,34 +103,22 @@ impl World<'_> {
             return;
         }
         let attack = adversary && self.clients[i as usize].rng.chance(0.6);
-        let ops: Vec<Op> = self
-            .sc
-            .mix
-            .active()
-            .filter(|o| o.is_attack() == attack && *o != Op::OAuthLogin)
-            .collect();
-        if let Some(op) = self.pick(i, &ops) {
+        let Some(c) = self.clients.get_mut(i as usize) else {
+            return;
+        };
+        let menu = &self.menus[usize::from(attack)];
+        if let Some(op) = pick(&self.sc.mix, &mut c.rng, menu) {
             self.ops += 1;
-            self.note(format!("{} {op:?}", self.clients[i as usize].user));
+            let user = c.user.clone();
+            self.note(format_args!("{user} {op:?}"));
             self.perform(i, op);
         }
     }
 
     /// Draws one of `ops` by the scenario's weights, from client `i`'s RNG.
     fn pick(&mut self, i: u32, ops: &[Op]) -> Option<Op> {
-        let total: u64 = ops.iter().map(|o| u64::from(self.sc.mix.weight(*o))).sum();
-        if total == 0 {
-            return None;
-        }
-        let mut r = self.clients.get_mut(i as usize)?.rng.range(0..total);
-        for op in ops {
-            let w = u64::from(self.sc.mix.weight(*op));
-            if r < w {
-                return Some(*op);
-            }
-            r -= w;
-        }
-        None
+        let c = self.clients.get_mut(i as usize)?;
+        pick(&self.sc.mix, &mut c.rng, ops)
     }
 
     fn open_conn(&mut self, i: u32) -> Option<ConnId> {
@@ -373,7 +362,7 @@ impl World<'_> {
                 let top = self
                     .gateway
                     .as_ref()
-                    .map_or(1, |_| self.journal.len() as u64 / 8 + 1);
+                    .map_or(1, |_| self.log_len as u64 / 8 + 1);
                 let run = RunId::new(1 + self.clients[i as usize].rng.range(0..top.max(1)));
                 self.stop_requests.entry(run).or_default().insert(user);
                 self.send_frame(conn, &ClientFrame::StopAgent { run_id: run });
@@ -483,7 +472,7 @@ impl World<'_> {
         if let Some(c) = self.client(i) {
             c.conns.insert(conn);
         }
-        self.up(conn, Up::Handshake(conn, req));
+        self.up(conn, Up::Handshake(conn, Box::new(req)));
     }
 
     pub(super) fn deliver_to_client(&mut self, i: u32, down: Down) {
@@ -862,4 +851,21 @@ impl World<'_> {
             AuthAnswer::LoggedOut => {}
         }
     }
+}
+
+/// Draws one of `ops` by `mix`'s weights from `rng` (none when they all weigh 0).
+fn pick(mix: &Mix, rng: &mut SimRng, ops: &[Op]) -> Option<Op> {
+    let total: u64 = ops.iter().map(|o| u64::from(mix.weight(*o))).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut r = rng.range(0..total);
+    for op in ops {
+        let w = u64::from(mix.weight(*op));
+        if r < w {
+            return Some(*op);
+        }
+        r -= w;
+    }
+    None
 }

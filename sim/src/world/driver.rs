@@ -6,12 +6,11 @@ use std::time::Duration;
 use gauntlet_core::Event;
 use gauntlet_core::auth_service::VerifyKey;
 use gauntlet_core::token::{Algorithm, SigningKey};
-use gauntlet_core::{
-    AuthUpdate, ConnId, Gateway, HandshakeDecision, Input, JournalLine, Kid, Outputs, StreamKind,
-};
+use gauntlet_core::{AuthUpdate, ConnId, HandshakeDecision, Input, Kid, Outputs, StreamKind};
 
 use super::{
-    ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, STATS_EVERY, Sized, Up, World, hs_secret, ring_of,
+    ConnPhase, Down, Ev, FOLD_EVERY, HANDSHAKE_TIMEOUT, STATS_EVERY, Sized, Up, World, hs_secret,
+    ring_of,
 };
 use crate::checker::{Failure, Obs};
 use crate::faults::Fault;
@@ -46,11 +45,15 @@ impl World<'_> {
     pub(super) fn carry_out(&mut self, out: Outputs) {
         if !out.events.is_empty() {
             for e in &out.events {
-                self.sink.journal(&JournalLine::Entry(e.clone()));
+                self.sink.entry(e);
                 self.track_log(e);
             }
             self.observe(&Obs::Log(&out.events));
-            self.journal.extend(out.events);
+            self.log_len += out.events.len();
+            self.tail.extend(out.events);
+            if self.tail.len() >= FOLD_EVERY {
+                self.fold_tail();
+            }
         }
         if let Some((conn, decision)) = out.handshake {
             self.verdict(conn, decision);
@@ -125,7 +128,7 @@ impl World<'_> {
                 }
             }
             Event::Restarted => {
-                self.note("gateway restarted from its log".into());
+                self.note(format_args!("gateway restarted from its log"));
                 let open: Vec<(ConnId, gauntlet_core::Instant)> =
                     std::mem::take(&mut self.conn_spans).into_iter().collect();
                 for (conn, start) in open {
@@ -295,7 +298,10 @@ impl World<'_> {
             return;
         }
         match up {
-            Up::Handshake(conn, request) => self.gw(Input::Handshake { conn, request }),
+            Up::Handshake(conn, request) => self.gw(Input::Handshake {
+                conn,
+                request: *request,
+            }),
             Up::Text(conn, data) => {
                 let user = self.conns.get(&conn).and_then(|c| c.user.clone());
                 let max = self.config.limits.max_frame_bytes;
@@ -335,7 +341,7 @@ impl World<'_> {
 
     pub(super) fn fault(&mut self, f: Fault) {
         self.sink.instant(0, f.name(), self.now);
-        self.note(format!("fault: {}", f.name()));
+        self.note(format_args!("fault: {}", f.name()));
         match f {
             Fault::Partition(p) => {
                 if self.net.partition(self.now, p).is_err() {
@@ -418,12 +424,12 @@ impl World<'_> {
             Ok(r) => r,
             Err(e) => return self.fail(Failure::new("config", e)),
         };
-        match Gateway::replay(
-            self.config.clone(),
-            ring,
-            self.plants,
-            self.journal.iter().cloned(),
-        ) {
+        self.fold_tail();
+        if let Some(e) = &self.fold_error {
+            let message = format!("restart from the log failed: {e}");
+            return self.fail(Failure::new("replay", message));
+        }
+        match self.checkpoint.restore(ring) {
             Ok(mut g) => {
                 let out = g.restart(self.now);
                 self.gateway = Some(g);

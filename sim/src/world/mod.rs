@@ -10,6 +10,7 @@
 //! replays to the live state hash.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,15 +19,16 @@ use gauntlet_core::oauth::OAuthConfig;
 use gauntlet_core::protocol::HandshakeRequest;
 use gauntlet_core::token::{Algorithm, Environment, Issuer, KeyRing, SigningKey, TokenRules};
 use gauntlet_core::{
-    AuthUpdate, Config, ConnId, Gateway, HandshakeDecision, Input, Instant, JournalLine, Kid,
-    LogEntry, Plants, RunId, ThreadId, UserId,
+    AuthUpdate, Checkpoint, Config, ConnId, Gateway, HandshakeDecision, Input, Instant,
+    JournalLine, Kid, LogEntry, Plants, RunId, ThreadId, UserId,
 };
 
 use crate::checker::{Checkers, CredTruth, EndState, Failure, Obs};
 use crate::faults::Fault;
 use crate::network::{LinkConfig, Network, NodeId, Payload};
 use crate::rng::SimRng;
-use crate::scenario::Scenario;
+use crate::scenario::{Op, Scenario};
+use crate::user_map::UserMap;
 use crate::workload;
 
 /// Where simulated time starts (a fixed, realistic Unix time: 2027-01-15).
@@ -39,6 +41,9 @@ const RECENT: usize = 24;
 const MAX_QUEUED: usize = 4_000_000;
 /// How often the auth service pushes its revocation feed to the gateway.
 const FEED_EVERY: Duration = Duration::from_secs(1);
+/// Log entries kept unfolded before they are folded into the checkpoint and dropped: the
+/// world holds at most this many entries, not the whole log.
+const FOLD_EVERY: usize = 4096;
 /// How often the bounds checker samples the gateway's sizes (in gateway calls).
 const STATS_EVERY: u64 = 2048;
 /// A handshake that got no answer is abandoned after this long.
@@ -63,7 +68,8 @@ enum Ev {
 }
 
 enum Up {
-    Handshake(ConnId, HandshakeRequest),
+    /// Boxed: every queued event is as large as the largest variant, and handshakes are rare.
+    Handshake(ConnId, Box<HandshakeRequest>),
     Text(ConnId, Vec<u8>),
     Binary(ConnId),
     Closed(ConnId),
@@ -174,8 +180,10 @@ pub struct RunResult {
 
 /// Hooks for outputs that leave the simulation (log and trace files).
 pub trait Sink {
-    /// A journal line (header, entry or footer).
+    /// A journal header or footer line.
     fn journal(&mut self, line: &JournalLine);
+    /// A journal entry line, borrowed: a sink that keeps nothing must not cost a clone.
+    fn entry(&mut self, entry: &LogEntry);
     /// A span on a track (track 0 is the world, others are connections).
     fn span(&mut self, track: u64, name: &str, start: Instant, end: Instant);
     /// A point event (a fault, a violation) on a track.
@@ -187,6 +195,7 @@ pub struct NoSink;
 
 impl Sink for NoSink {
     fn journal(&mut self, _line: &JournalLine) {}
+    fn entry(&mut self, _entry: &LogEntry) {}
     fn span(&mut self, _track: u64, _name: &str, _start: Instant, _end: Instant) {}
     fn instant(&mut self, _track: u64, _name: &str, _at: Instant) {}
 }
@@ -195,14 +204,21 @@ impl Sink for NoSink {
 pub struct World<'s> {
     sc: Scenario,
     config: Config,
-    plants: Plants,
     now: Instant,
     start: Instant,
     sched: crate::clock::Scheduler<Ev>,
     net: Network,
     rng: SimRng,
     gateway: Option<Gateway>,
-    journal: Vec<LogEntry>,
+    /// The fold of every log entry up to the tail: what a restart and the final replay
+    /// check start from, so the world never keeps (or refolds) the whole log.
+    checkpoint: Checkpoint,
+    /// Log entries not folded into the checkpoint yet (at most [`FOLD_EVERY`]).
+    tail: Vec<LogEntry>,
+    /// The first entry the checkpoint refused: the log does not replay past it.
+    fold_error: Option<String>,
+    /// Log entries the gateway has appended in this run.
+    log_len: usize,
     gw_timer: Option<(Instant, u64)>,
     gw_timer_gen: u64,
     gw_calls: u64,
@@ -226,8 +242,11 @@ pub struct World<'s> {
     /// Open trace spans: runs (start, track) and sessions (start).
     run_spans: BTreeMap<RunId, (Instant, u64)>,
     conn_spans: BTreeMap<ConnId, Instant>,
-    user_track: BTreeMap<UserId, ConnId>,
+    user_track: UserMap<ConnId>,
     recent: VecDeque<String>,
+    /// The operations a woken client draws from, by the scenario's mix: honest, then attacks
+    /// (computed once: the mix never changes during a run).
+    menus: [Vec<Op>; 2],
     step: u64,
     ops: u64,
     safety: bool,
@@ -288,6 +307,7 @@ impl<'s> World<'s> {
         .map_err(|e| e.to_string())?;
         let gateway =
             Gateway::with_plants(config.clone(), ring, plants).map_err(|e| e.to_string())?;
+        let checkpoint = Checkpoint::new(config.clone(), plants).map_err(|e| e.to_string())?;
         let mut skew_rng = root.fork("skew");
         let skew_ms = sc.faults.draw_clock_skew_ms(&mut skew_rng);
         let net = Network::new(LinkConfig::from_plan(&sc.faults), root.fork("network"));
@@ -318,13 +338,15 @@ impl<'s> World<'s> {
         let w = World {
             sched: crate::clock::Scheduler::new(start, MAX_QUEUED),
             config,
-            plants,
             now: start,
             start,
             net,
             rng: wl,
             gateway: Some(gateway),
-            journal: Vec::new(),
+            checkpoint,
+            tail: Vec::new(),
+            fold_error: None,
+            log_len: 0,
             gw_timer: None,
             gw_timer_gen: 0,
             gw_calls: 0,
@@ -346,8 +368,14 @@ impl<'s> World<'s> {
             corrupted_senders: BTreeSet::new(),
             run_spans: BTreeMap::new(),
             conn_spans: BTreeMap::new(),
-            user_track: BTreeMap::new(),
+            user_track: UserMap::default(),
             recent: VecDeque::new(),
+            menus: [false, true].map(|attack| {
+                sc.mix
+                    .active()
+                    .filter(|o| o.is_attack() == attack && *o != Op::OAuthLogin)
+                    .collect()
+            }),
             step: 0,
             ops: 0,
             safety: true,
@@ -385,14 +413,32 @@ impl<'s> World<'s> {
         self.at(at, ev);
     }
 
-    fn note(&mut self, s: String) {
-        if self.recent.len() == RECENT {
-            self.recent.pop_front();
+    fn note(&mut self, what: std::fmt::Arguments<'_>) {
+        // The oldest line's buffer is reused: a note per operation must not allocate.
+        let mut line = if self.recent.len() == RECENT {
+            self.recent.pop_front().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        line.clear();
+        let ms = self.now.saturating_since(self.start).as_millis();
+        // Writing into a String cannot fail.
+        let _ = write!(line, "{ms} {what}");
+        self.recent.push_back(line);
+    }
+
+    /// Folds the unfolded tail into the checkpoint and drops it. After the first entry that
+    /// does not fold, nothing more folds (a replay stops at its first error too).
+    fn fold_tail(&mut self) {
+        if self.fold_error.is_none() {
+            for e in &self.tail {
+                if let Err(err) = self.checkpoint.fold(e) {
+                    self.fold_error = Some(err.to_string());
+                    break;
+                }
+            }
         }
-        self.recent.push_back(format!(
-            "{} {s}",
-            self.now.saturating_since(self.start).as_millis()
-        ));
+        self.tail.clear();
     }
 
     fn fail(&mut self, f: Failure) {
@@ -489,22 +535,21 @@ impl<'s> World<'s> {
             .map(Gateway::state_hash)
             .unwrap_or_default();
         if self.failure.is_none() {
-            let replayed = Gateway::replay(
-                self.config.clone(),
-                KeyRing::new(),
-                self.plants,
-                self.journal.iter().cloned(),
-            );
-            match replayed {
-                Ok(g) if g.state_hash() == state_hash => {}
-                Ok(g) => self.fail(Failure::new(
-                    "replay",
-                    format!(
-                        "log replays to {} but the gateway is at {state_hash}",
-                        g.state_hash()
-                    ),
-                )),
-                Err(e) => self.fail(Failure::new("replay", format!("log does not replay: {e}"))),
+            // Still a fold of the entire log from an empty gateway, never a copy of live memory.
+            self.fold_tail();
+            match &self.fold_error {
+                None if self.checkpoint.state_hash() == state_hash => {}
+                None => {
+                    let replayed = self.checkpoint.state_hash();
+                    self.fail(Failure::new(
+                        "replay",
+                        format!("log replays to {replayed} but the gateway is at {state_hash}"),
+                    ));
+                }
+                Some(e) => {
+                    let message = format!("log does not replay: {e}");
+                    self.fail(Failure::new("replay", message));
+                }
             }
         }
         if let Some(g) = &self.gateway {
@@ -527,7 +572,7 @@ impl<'s> World<'s> {
             state_hash,
             violation,
             ops: self.ops,
-            log_entries: self.journal.len(),
+            log_entries: self.log_len,
         }
     }
 
@@ -602,12 +647,14 @@ impl<'s> World<'s> {
                 if self.gateway.is_none() {
                     self.restart_gateway();
                 }
-                self.note("safety phase over: faults off, network healed".into());
+                self.note(format_args!(
+                    "safety phase over: faults off, network healed"
+                ));
             }
             Ev::LivenessEnds => {
                 self.draining = true;
                 self.gw_timer = None;
-                self.note("liveness phase over: draining".into());
+                self.note(format_args!("liveness phase over: draining"));
             }
         }
     }
