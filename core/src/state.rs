@@ -171,9 +171,14 @@ impl State {
 
     /// SHA-256 over the canonical JSON of the durable state (every map is ordered).
     pub(crate) fn hash(&self) -> String {
-        // Streamed into the digest: the state of a large world renders to hundreds of MB.
-        let mut digest = DigestWriter(Sha256::new());
-        let _ = serde_json::to_writer(&mut digest, self);
+        // Streamed into the digest (the state of a large world renders to hundreds of MB)
+        // through a buffer: serde_json writes in pieces of a few bytes.
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, DigestWriter(Sha256::new()));
+        let _ = serde_json::to_writer(&mut w, self);
+        let (mut digest, unwritten) = w.into_parts();
+        if let Ok(rest) = unwritten {
+            digest.0.update(&rest);
+        }
         hex(&digest.0.finalize())
     }
 
