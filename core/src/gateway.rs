@@ -1032,28 +1032,17 @@ impl Gateway {
             return;
         }
         // Only a new revocation can end a session (each was checked when it opened or
-        // reauthenticated); a user-wide one can only end that user's sessions.
-        let scan_all = revocations
-            .iter()
-            .any(|r| matches!(r, Revocation::Jti { .. }));
-        let users: Vec<UserId> = revocations
+        // reauthenticated), and only the sessions of the revoked token or user.
+        let mut candidates: Vec<ConnId> = revocations
             .iter()
             .filter_map(|r| match r {
-                Revocation::User { user, .. } => Some(user.clone()),
-                Revocation::Jti { .. } => None,
+                Revocation::Jti { jti, .. } => self.state.by_jti.get(jti),
+                Revocation::User { user, .. } => self.state.by_user.get(user),
             })
+            .flatten()
+            .copied()
             .collect();
         self.emit(ctx, Event::FeedSynced { as_of, revocations });
-        let mut candidates: Vec<ConnId> = if scan_all {
-            self.state.sessions.keys().copied().collect()
-        } else {
-            users
-                .iter()
-                .filter_map(|u| self.state.by_user.get(u))
-                .flatten()
-                .copied()
-                .collect()
-        };
         candidates.sort_unstable();
         candidates.dedup();
         let revoked: Vec<ConnId> = candidates

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::agent::{self, AgentStep};
 use crate::config::Config;
-use crate::ids::{ConnId, LogSeq, RunId, Seq, ThreadId, UserId};
+use crate::ids::{ConnId, Jti, LogSeq, RunId, Seq, ThreadId, UserId};
 use crate::log::{CredentialKind, Event, Identity, LogEntry};
 use crate::outbox::Outbox;
 use crate::plant::{Plants, planted};
@@ -146,6 +146,10 @@ pub(crate) struct State {
     /// Index: a user's open connections (derived from `sessions`).
     #[serde(skip)]
     pub(crate) by_user: BTreeMap<UserId, BTreeSet<ConnId>>,
+    /// Index: the open connections authenticated by each token (derived from `sessions`),
+    /// so a revoked `jti` finds its sessions without a scan.
+    #[serde(skip)]
+    pub(crate) by_jti: BTreeMap<Jti, BTreeSet<ConnId>>,
 }
 
 fn bump(map: &mut BTreeMap<UserId, usize>, user: &UserId) {
@@ -232,6 +236,10 @@ impl State {
                     .entry(identity.user.clone())
                     .or_default()
                     .insert(*conn);
+                self.by_jti
+                    .entry(identity.jti.clone())
+                    .or_default()
+                    .insert(*conn);
                 self.sessions.insert(
                     *conn,
                     SessionRecord {
@@ -251,14 +259,19 @@ impl State {
                 if s.identity.user != identity.user {
                     return Err(ReplayError::Connection { seq, conn: *conn });
                 }
-                s.identity = identity.clone();
+                let old = std::mem::replace(&mut s.identity, identity.clone());
+                unindex(&mut self.by_jti, &old.jti, *conn);
+                self.by_jti
+                    .entry(identity.jti.clone())
+                    .or_default()
+                    .insert(*conn);
             }
             Event::SessionClosed { conn, .. } => {
                 let s = self
                     .sessions
                     .remove(conn)
                     .ok_or(ReplayError::Connection { seq, conn: *conn })?;
-                self.forget_conn(*conn, &s.identity.user, plants);
+                self.forget_conn(*conn, &s.identity, plants);
             }
             Event::Subscribed { conn, thread } => {
                 if !self.threads.contains_key(thread) {
@@ -372,30 +385,20 @@ impl State {
                     .ok_or(ReplayError::Ticket { seq })?;
             }
             Event::Restarted => {
-                let conns: Vec<(ConnId, UserId)> = self
-                    .sessions
-                    .iter()
-                    .map(|(c, s)| (*c, s.identity.user.clone()))
-                    .collect();
-                for (conn, user) in conns {
-                    self.sessions.remove(&conn);
-                    self.forget_conn(conn, &user, plants);
+                for (conn, s) in std::mem::take(&mut self.sessions) {
+                    self.forget_conn(conn, &s.identity, plants);
                 }
             }
         }
         Ok(())
     }
 
-    fn forget_conn(&mut self, conn: ConnId, user: &UserId, plants: Plants) {
+    fn forget_conn(&mut self, conn: ConnId, identity: &Identity, plants: Plants) {
         if !planted!(plants, CapNotReleased) {
-            drop_one(&mut self.cap_slots, user);
+            drop_one(&mut self.cap_slots, &identity.user);
         }
-        if let Some(set) = self.by_user.get_mut(user) {
-            set.remove(&conn);
-            if set.is_empty() {
-                self.by_user.remove(user);
-            }
-        }
+        unindex(&mut self.by_user, &identity.user, conn);
+        unindex(&mut self.by_jti, &identity.jti, conn);
     }
 }
 
@@ -424,6 +427,16 @@ fn advance_run(
         r.next_at = at.saturating_add(next.delay);
     }
     Ok(())
+}
+
+/// Removes `conn` from `key`'s set in an index, dropping the set when it empties.
+fn unindex<K: Ord>(index: &mut BTreeMap<K, BTreeSet<ConnId>>, key: &K, conn: ConnId) {
+    if let Some(set) = index.get_mut(key) {
+        set.remove(&conn);
+        if set.is_empty() {
+            index.remove(key);
+        }
+    }
 }
 
 /// Feeds everything written to it into a SHA-256 digest.

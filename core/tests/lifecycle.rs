@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::Harness;
 use gauntlet_core::token::Revocation;
-use gauntlet_core::{Config, Input, Jti, UserId};
+use gauntlet_core::{Config, Gateway, Input, Jti, Plants, UserId};
 use serde_json::{Value, json};
 
 fn run_to_completion(h: &mut Harness, conn: gauntlet_core::ConnId, n: usize) {
@@ -204,4 +204,32 @@ fn shutdown_closes_every_connection_1001() {
         );
     }
     assert_eq!(h.gw.stats().connections, 0);
+}
+
+#[test]
+fn revocation_follows_reauth_and_survives_a_replay() {
+    let mut h = Harness::new();
+    let t1 = h.token("alice");
+    let a = h.connect_with(&t1);
+    let t2 = h.token_with("alice", 600, json!({}));
+    h.send_json(a, json!({"type":"reauth","payload":{"token":t2}}));
+    // Sessions come back from the log as records (no restart): the index must be rebuilt.
+    h.gw = Gateway::replay(
+        h.config.clone(),
+        common::ring(),
+        Plants::NONE,
+        h.log.clone(),
+    )
+    .expect("replay");
+    let exp = h.now.saturating_add(Duration::from_secs(600));
+    let old = Jti::parse(&Harness::jti_of(&t1)).expect("jti");
+    h.feed(vec![Revocation::Jti { jti: old, exp }]);
+    assert_eq!(
+        h.close_code(a),
+        None,
+        "the session now rests on the new token"
+    );
+    let new = Jti::parse(&Harness::jti_of(&t2)).expect("jti");
+    h.feed(vec![Revocation::Jti { jti: new, exp }]);
+    assert_eq!(h.close_code(a), Some(1008));
 }
