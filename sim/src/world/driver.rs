@@ -28,7 +28,9 @@ impl World<'_> {
     fn call_gateway(&mut self, input: Input) -> Option<Outputs> {
         let g = self.gateway.as_mut()?;
         self.gw_calls += 1;
-        Some(g.handle(self.now, input))
+        let mut out = std::mem::take(&mut self.spare_outputs);
+        g.handle_into(self.now, input, &mut out);
+        Some(out)
     }
 
     /// Carries out a call's outputs and samples the gateway's sizes every [`STATS_EVERY`] calls.
@@ -42,7 +44,8 @@ impl World<'_> {
         }
     }
 
-    pub(super) fn carry_out(&mut self, out: Outputs) {
+    /// Carries out a call's outputs, then keeps their (emptied) buffers for the next call.
+    pub(super) fn carry_out(&mut self, mut out: Outputs) {
         if !out.events.is_empty() {
             for e in &out.events {
                 self.sink.entry(e);
@@ -50,21 +53,21 @@ impl World<'_> {
             }
             self.observe(&Obs::Log(&out.events));
             self.log_len += out.events.len();
-            self.tail.extend(out.events);
+            self.tail.append(&mut out.events);
             if self.tail.len() >= FOLD_EVERY {
                 self.fold_tail();
             }
         }
-        if let Some((conn, decision)) = out.handshake {
+        if let Some((conn, decision)) = out.handshake.take() {
             self.verdict(conn, decision);
         }
-        for (conn, frame) in out.sends {
+        for (conn, frame) in out.sends.drain(..) {
             self.down(conn, Down::Frame(conn, frame));
         }
-        for (conn, code, _) in out.closes {
+        for (conn, code, _) in out.closes.drain(..) {
             self.down(conn, Down::Close(conn, Some(code.as_u16())));
         }
-        for (request, answer) in out.tickets {
+        for (request, answer) in out.tickets.drain(..) {
             // The request id is the asking client's index.
             let ticket = answer.ok().map(|t| t.ticket);
             self.send_down(
@@ -73,6 +76,7 @@ impl World<'_> {
             );
         }
         self.arm_gateway_timer(out.next_deadline);
+        self.spare_outputs = out;
     }
 
     fn track_log(&mut self, e: &gauntlet_core::LogEntry) {

@@ -20,7 +20,7 @@ use gauntlet_core::protocol::HandshakeRequest;
 use gauntlet_core::token::{Algorithm, Environment, Issuer, KeyRing, SigningKey, TokenRules};
 use gauntlet_core::{
     AuthUpdate, Checkpoint, Config, ConnId, Gateway, HandshakeDecision, Input, Instant,
-    JournalLine, Kid, LogEntry, Plants, RunId, ThreadId, UserId,
+    JournalLine, Kid, LogEntry, Outputs, Plants, RunId, ThreadId, UserId,
 };
 
 use crate::checker::{Checkers, CredTruth, EndState, Failure, Obs};
@@ -210,6 +210,8 @@ pub struct World<'s> {
     net: Network,
     rng: SimRng,
     gateway: Option<Gateway>,
+    /// The output buffers of the last gateway call, emptied and reused by the next one.
+    spare_outputs: Outputs,
     /// The fold of every log entry up to the tail: what a restart and the final replay
     /// check start from, so the world never keeps (or refolds) the whole log.
     checkpoint: Checkpoint,
@@ -343,6 +345,7 @@ impl<'s> World<'s> {
             net,
             rng: wl,
             gateway: Some(gateway),
+            spare_outputs: Outputs::default(),
             checkpoint,
             tail: Vec::new(),
             fold_error: None,
