@@ -759,8 +759,7 @@ impl Gateway {
         let Ok(text) = String::from_utf8(data) else {
             return self.close(ctx, conn, CloseReason::InvalidUtf8);
         };
-        // The user is borrowed from the session until a handler needs `&mut self`: the
-        // keep-alives, the most frequent frames, never need an owned copy.
+        // Borrowed: the keep-alives, the most frequent frames, never need an owned copy.
         let user = &session.identity.user;
         let taken = match self.user_buckets.get_mut(user) {
             Some(bucket) => bucket.try_take(ctx.now),
@@ -782,15 +781,7 @@ impl Gateway {
             return self.reply_error(ctx, conn, frame);
         }
         match crate::protocol::decode_inbound(&text) {
-            Ok(inbound) => match crate::router::keepalive_reply(&inbound) {
-                Some(reply) => {
-                    self.push_frame(ctx, conn, reply);
-                }
-                None => {
-                    let user = user.clone();
-                    self.route(ctx, conn, &user, inbound);
-                }
-            },
+            Ok(inbound) => self.route(ctx, conn, inbound),
             Err(e) => self.reply_error(ctx, conn, ServerFrame::error(e.code(), e.to_string())),
         }
     }

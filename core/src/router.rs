@@ -21,19 +21,25 @@ use crate::session::Backfill;
 const THREAD_ID_ATTEMPTS: u64 = 8;
 
 impl Gateway {
-    pub(crate) fn route(
-        &mut self,
-        ctx: &mut Ctx,
-        conn: ConnId,
-        user: &UserId,
-        inbound: Inbound<'_>,
-    ) {
+    /// Handles one decoded message on an open session. Keep-alives are answered first: they
+    /// need no identity, so only the other messages copy the session's user.
+    pub(crate) fn route(&mut self, ctx: &mut Ctx, conn: ConnId, inbound: Inbound<'_>) {
         if let Some(reply) = keepalive_reply(&inbound) {
             self.push_frame(ctx, conn, reply);
             return;
         }
+        let Some(user) = self
+            .state()
+            .sessions
+            .get(&conn)
+            .map(|s| s.identity.user.clone())
+        else {
+            return;
+        };
+        let user = &user;
         let message_id = inbound.message_id;
         match inbound.frame {
+            // Answered above by `keepalive_reply`.
             ClientFrame::Ping | ClientFrame::Heartbeat => {}
             ClientFrame::UserMessage { content, thread_id } => {
                 let message_id = message_id.map(Cow::into_owned);
@@ -327,9 +333,8 @@ impl Gateway {
     }
 }
 
-/// The reply to a keep-alive (`ping`, `heartbeat`): it needs no identity and no state, so
-/// the gateway answers it before routing.
-pub(crate) fn keepalive_reply(inbound: &Inbound<'_>) -> Option<Arc<str>> {
+/// The reply to a keep-alive (`ping`, `heartbeat`): it needs no identity and no state.
+fn keepalive_reply(inbound: &Inbound<'_>) -> Option<Arc<str>> {
     let kind = match inbound.frame {
         ClientFrame::Ping => "pong",
         ClientFrame::Heartbeat => "heartbeat_ack",
