@@ -42,7 +42,7 @@ fn bench_broadcast(
     let (mut fx, all) = setup(users, conns);
     let sender = all[0];
     let mut out = Outputs::default();
-    fx.text_into(sender, BROADCAST.to_vec(), &mut out);
+    fx.text_into(sender, BROADCAST, &mut out);
     assert_eq!(
         out.sends.len(),
         conns,
@@ -52,7 +52,7 @@ fn bench_broadcast(
     c.throughput(Throughput::Elements(conns as u64));
     c.bench_function(id, |b| {
         b.iter(|| {
-            fx.text_into(sender, black_box(BROADCAST).to_vec(), &mut out);
+            fx.text_into(sender, black_box(BROADCAST), &mut out);
             rounds += 1;
             if rounds == ACK_EVERY {
                 for conn in &all {

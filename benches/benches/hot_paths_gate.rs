@@ -83,7 +83,7 @@ fn validate_cached(input: (String, Validator)) -> (Result<Claims, TokenError>, V
 #[bench::ping(connected(1))]
 fn parse_route(input: (GatewayFixture, ConnId)) -> (Outputs, GatewayFixture) {
     let (mut fx, conn) = input;
-    let out = fx.text(conn, black_box(PING).to_vec());
+    let out = fx.text(conn, black_box(PING));
     black_box((out, fx))
 }
 
@@ -91,7 +91,7 @@ fn parse_route(input: (GatewayFixture, ConnId)) -> (Outputs, GatewayFixture) {
 #[bench::send_to_user_10_conns(connected(10))]
 fn fanout(input: (GatewayFixture, ConnId)) -> (Outputs, GatewayFixture) {
     let (mut fx, conn) = input;
-    let out = fx.text(conn, black_box(BROADCAST).to_vec());
+    let out = fx.text(conn, black_box(BROADCAST));
     black_box((out, fx))
 }
 

@@ -23,7 +23,7 @@ fn router_benches(c: &mut Criterion) {
     let mut fx = GatewayFixture::new(bench_config()).expect("gateway");
     let conn = fx.connect("user-ping", &[]).expect("connect");
     let mut out = Outputs::default();
-    fx.text_into(conn, PING.to_vec(), &mut out);
+    fx.text_into(conn, PING, &mut out);
     assert_eq!(
         out.sends.first().map(|(_, f)| &**f),
         Some(r#"{"type":"pong","message_id":"m-1"}"#),
@@ -32,7 +32,7 @@ fn router_benches(c: &mut Criterion) {
     let mut sent = out.sends.len();
     g.bench_function("parse_route_ping", |b| {
         b.iter(|| {
-            fx.text_into(conn, black_box(PING).to_vec(), &mut out);
+            fx.text_into(conn, black_box(PING), &mut out);
             sent += out.sends.len();
             if sent >= ACK_EVERY {
                 drop(fx.ack(conn, sent));
@@ -56,7 +56,7 @@ fn router_benches(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let data = USER_MESSAGE.to_vec();
-                let (out, took) = common::timed(|| fx.text(conn, black_box(data)));
+                let (out, took) = common::timed(|| fx.text(conn, black_box(&data)));
                 total += took;
                 let run = out
                     .sends
@@ -66,7 +66,7 @@ fn router_benches(c: &mut Criterion) {
                 let mut sent = out.sends.len();
                 drop(out);
                 let stop = format!(r#"{{"type":"stop_agent","payload":{{"run_id":"{run}"}}}}"#);
-                sent += fx.text(conn, stop.into_bytes()).sends.len();
+                sent += fx.text(conn, stop.as_bytes()).sends.len();
                 drop(fx.ack(conn, sent));
             }
             total

@@ -79,18 +79,18 @@ impl GatewayFixture {
     }
 
     /// `Gateway::handle` at the fixture's clock.
-    pub fn handle(&mut self, input: Input) -> Outputs {
+    pub fn handle(&mut self, input: Input<'_>) -> Outputs {
         self.gw.handle(self.now, input)
     }
 
     /// A text frame on `conn`.
-    pub fn text(&mut self, conn: ConnId, data: Vec<u8>) -> Outputs {
+    pub fn text(&mut self, conn: ConnId, data: &[u8]) -> Outputs {
         self.handle(Input::Text { conn, data })
     }
 
     /// A text frame on `conn`, through `Gateway::handle_into` with the caller's reused
     /// `out` (how a driver that keeps one `Outputs` calls the gateway).
-    pub fn text_into(&mut self, conn: ConnId, data: Vec<u8>, out: &mut Outputs) {
+    pub fn text_into(&mut self, conn: ConnId, data: &[u8], out: &mut Outputs) {
         self.gw
             .handle_into(self.now, Input::Text { conn, data }, out);
     }
@@ -168,7 +168,7 @@ mod tests {
     fn fixture_ping_one_pong_to_sender() {
         let mut fx = GatewayFixture::new(bench_config()).unwrap();
         let a = fx.connect("user-a", &[]).unwrap();
-        let out = fx.text(a, br#"{"type":"ping","message_id":"m-1"}"#.to_vec());
+        let out = fx.text(a, br#"{"type":"ping","message_id":"m-1"}"#);
         assert_eq!(out.sends.len(), 1);
         let (conn, frame) = &out.sends[0];
         assert_eq!(*conn, a);
@@ -182,10 +182,7 @@ mod tests {
         let conns: Vec<ConnId> = (0..10)
             .map(|_| fx.connect("user-b", &["system:broadcast"]).unwrap())
             .collect();
-        let out = fx.text(
-            conns[0],
-            br#"{"type":"broadcast","payload":{"text":"hi"}}"#.to_vec(),
-        );
+        let out = fx.text(conns[0], br#"{"type":"broadcast","payload":{"text":"hi"}}"#);
         let mut got: Vec<ConnId> = out.sends.iter().map(|(c, _)| *c).collect();
         got.sort();
         assert_eq!(got, conns);

@@ -35,8 +35,10 @@ use crate::token::{Claims, KeyRing, Revocation, TokenError, TokenType, Validator
 /// there is anything to sweep.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// One thing that happened to the gateway.
-pub enum Input {
+/// One thing that happened to the gateway. A text frame's bytes are borrowed: the gateway
+/// keeps nothing of them but what it parses out, so a driver hands over its read buffer
+/// without a copy.
+pub enum Input<'a> {
     /// An upgrade request for a connection id the driver chose (unique per gateway run).
     Handshake {
         /// The connection.
@@ -49,7 +51,7 @@ pub enum Input {
         /// The connection.
         conn: ConnId,
         /// The payload bytes.
-        data: Vec<u8>,
+        data: &'a [u8],
     },
     /// A binary frame (its content is never read).
     Binary {
@@ -85,7 +87,7 @@ pub enum Input {
     Shutdown,
 }
 
-impl fmt::Debug for Input {
+impl fmt::Debug for Input<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Input::Handshake { conn, request } => write!(f, "Handshake({conn}, {request:?})"),
@@ -338,7 +340,7 @@ impl Gateway {
     /// The only mutator. `now` must never decrease between calls (a smaller `now` is
     /// treated as equal to the last one). Every output must be carried out as documented
     /// on [`Outputs`]. Never panics on any input.
-    pub fn handle(&mut self, now: Instant, input: Input) -> Outputs {
+    pub fn handle(&mut self, now: Instant, input: Input<'_>) -> Outputs {
         let mut out = Outputs::default();
         self.handle_into(now, input, &mut out);
         out
@@ -347,7 +349,7 @@ impl Gateway {
     /// [`Gateway::handle`] into a caller-owned [`Outputs`], which is cleared first and whose
     /// buffers are reused: a driver that keeps one `Outputs` allocates nothing per call for
     /// the output lists themselves.
-    pub fn handle_into(&mut self, now: Instant, input: Input, out: &mut Outputs) {
+    pub fn handle_into(&mut self, now: Instant, input: Input<'_>, out: &mut Outputs) {
         out.clear();
         let now = now.max(self.state.last_at);
         let mut ctx = Ctx { now, out };
@@ -749,14 +751,14 @@ impl Gateway {
 
     // ---- frames ---------------------------------------------------------------------
 
-    fn on_text(&mut self, ctx: &mut Ctx, conn: ConnId, data: Vec<u8>) {
+    fn on_text(&mut self, ctx: &mut Ctx, conn: ConnId, data: &[u8]) {
         let Some(session) = self.state.sessions.get(&conn) else {
             return;
         };
         if data.len() > self.config.limits.max_frame_bytes {
             return self.close(ctx, conn, CloseReason::FrameTooBig);
         }
-        let Ok(text) = String::from_utf8(data) else {
+        let Ok(text) = std::str::from_utf8(data) else {
             return self.close(ctx, conn, CloseReason::InvalidUtf8);
         };
         // Borrowed: the keep-alives, the most frequent frames, never need an owned copy.
@@ -780,7 +782,7 @@ impl Gateway {
             };
             return self.reply_error(ctx, conn, frame);
         }
-        match crate::protocol::decode_inbound(&text) {
+        match crate::protocol::decode_inbound(text) {
             Ok(inbound) => self.route(ctx, conn, inbound),
             Err(e) => self.reply_error(ctx, conn, ServerFrame::error(e.code(), e.to_string())),
         }

@@ -274,13 +274,13 @@ fn oversized_binary_and_invalid_utf8_frames_close_with_their_codes() {
     let big = h.connect("a");
     h.input(Input::Text {
         conn: big,
-        data: vec![b' '; 8193],
+        data: &[b' '; 8193],
     });
     assert_eq!(h.close_code(big), Some(1009));
     let ok = h.connect("b");
     h.input(Input::Text {
         conn: ok,
-        data: format!("{{\"type\":\"ping\"}}{}", " ".repeat(8192 - 15)).into_bytes(),
+        data: format!("{{\"type\":\"ping\"}}{}", " ".repeat(8192 - 15)).as_bytes(),
     });
     assert_eq!((h.close_code(ok), h.of_type(ok, "pong").len()), (None, 1));
     let bin = h.connect("c");
@@ -289,7 +289,7 @@ fn oversized_binary_and_invalid_utf8_frames_close_with_their_codes() {
     let utf = h.connect("d");
     h.input(Input::Text {
         conn: utf,
-        data: vec![b'"', 0xff, 0xfe, b'"'],
+        data: &[b'"', 0xff, 0xfe, b'"'],
     });
     assert_eq!(h.close_code(utf), Some(1007));
 }

@@ -106,7 +106,7 @@ pub fn frame_route_with(data: &[u8], plants: Plants) -> Result<(), OracleViolati
         w.check(&seen, index, None)?;
         let seen = w.drive.input(Input::Text {
             conn: A,
-            data: frame.to_vec(),
+            data: frame,
         });
         let expected = w.expected_close(frame, &seen);
         w.check(&seen, index, expected)?;
@@ -155,7 +155,7 @@ impl World {
         });
         drive.input(Input::Text {
             conn: earlier,
-            data: br#"{"type":"user_message","payload":{"content":"earlier"}}"#.to_vec(),
+            data: br#"{"type":"user_message","payload":{"content":"earlier"}}"#,
         });
         for _ in 0..5 {
             drive.advance(Duration::from_secs(1), true);
@@ -174,7 +174,7 @@ impl World {
         );
         let seen = drive.input(Input::Text {
             conn: B,
-            data: start.into_bytes(),
+            data: start.as_bytes(),
         });
         let b_seq = last_seq(&seen, B);
         if b_seq == 0 {

@@ -127,7 +127,7 @@ pub(crate) fn record_run(
                 let msg = u.choose(&MESSAGES).copied().unwrap_or("{}");
                 drive.input(Input::Text {
                     conn,
-                    data: msg.as_bytes().to_vec(),
+                    data: msg.as_bytes(),
                 });
             }
             4 => {

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 
 use super::driver::{Cmd, WriterMsg};
 use super::{FRAME_SLACK_BYTES, READ_BUFFER_SIZE, http};
@@ -304,21 +304,21 @@ async fn session(ws: Ws, conn: ConnId, frames: mpsc::Receiver<WriterMsg>, cmd: &
 async fn read_loop(mut stream: SplitStream<Ws>, conn: ConnId, cmd: mpsc::Sender<Cmd>) {
     while let Some(msg) = stream.next().await {
         let input = match msg {
-            Ok(Message::Text(text)) => Input::Text {
+            Ok(Message::Text(text)) => Cmd::Text {
                 conn,
-                data: text.as_bytes().to_vec(),
+                data: text.into(),
             },
-            Ok(Message::Binary(data)) => Input::Binary {
+            Ok(Message::Binary(data)) => Cmd::Input(Input::Binary {
                 conn,
                 len: data.len(),
-            },
+            }),
             // Pings are answered by tungstenite; a close is answered on the next read.
             Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => {
                 continue;
             }
-            Err(WsError::Utf8(_)) => Input::Text {
+            Err(WsError::Utf8(_)) => Cmd::Text {
                 conn,
-                data: NOT_UTF8.to_vec(),
+                data: Bytes::from_static(NOT_UTF8),
             },
             Err(WsError::Capacity(_)) => {
                 let _ = cmd.send(Cmd::Oversize { conn }).await;
@@ -326,7 +326,7 @@ async fn read_loop(mut stream: SplitStream<Ws>, conn: ConnId, cmd: mpsc::Sender<
             }
             Err(_) => return,
         };
-        if cmd.send(Cmd::Input(input)).await.is_err() {
+        if cmd.send(input).await.is_err() {
             return;
         }
     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Bytes;
 
 use super::journal_file::JournalFile;
 use super::{FEED_INTERVAL, ServerError, ServerReport, wall_clock};
@@ -48,8 +49,10 @@ pub(crate) enum Cmd {
         writer: mpsc::Sender<WriterMsg>,
         reply: oneshot::Sender<HandshakeDecision>,
     },
-    /// A frame, a flow-control report or a disconnect from a connection task.
-    Input(Input),
+    /// A text frame's bytes from a connection task, handed over without a copy.
+    Text { conn: ConnId, data: Bytes },
+    /// A flow-control report, a binary frame or a disconnect from a connection task.
+    Input(Input<'static>),
     /// A frame over tungstenite's size limit: the transport cannot hand it to the gateway.
     Oversize { conn: ConnId },
     /// `POST /tickets`.
@@ -199,9 +202,13 @@ impl Driver {
                     let _ = reply.send(d);
                 }
             }
+            Cmd::Text { conn, data } => {
+                self.counters.messages_in += 1;
+                self.step(Input::Text { conn, data: &data })?;
+            }
             Cmd::Input(input) => {
                 match &input {
-                    Input::Text { .. } | Input::Binary { .. } => self.counters.messages_in += 1,
+                    Input::Binary { .. } => self.counters.messages_in += 1,
                     Input::Closed { conn } if self.writers.remove(conn).is_some() => {
                         self.counters.peer_disconnects += 1;
                     }

@@ -186,7 +186,7 @@ impl Harness {
     pub fn send(&mut self, conn: ConnId, text: &str) -> Out {
         self.input(Input::Text {
             conn,
-            data: text.as_bytes().to_vec(),
+            data: text.as_bytes(),
         })
     }
 

@@ -310,7 +310,7 @@ impl World<'_> {
                 let user = self.conns.get(&conn).and_then(|c| c.user.clone());
                 let max = self.config.limits.max_frame_bytes;
                 let chargeable = data.len() <= max && std::str::from_utf8(&data).is_ok();
-                let Some(out) = self.call_gateway(Input::Text { conn, data }) else {
+                let Some(out) = self.call_gateway(Input::Text { conn, data: &data }) else {
                     return;
                 };
                 let limited = out
