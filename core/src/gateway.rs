@@ -205,12 +205,13 @@ impl Outputs {
 pub struct GatewayStats {
     /// Open sessions.
     pub connections: usize,
-    /// The deepest send queue.
-    pub max_queue_depth: usize,
+    /// The deepest any send queue has been since this gateway started (a high-water mark:
+    /// a bounds check reading it sees every transient overflow, not just one sample).
+    pub peak_queue_depth: usize,
     /// Events held across all outboxes.
     pub outbox_events: usize,
-    /// The largest single outbox.
-    pub max_outbox_len: usize,
+    /// The longest any outbox has been after an append, over the folded log.
+    pub peak_outbox_len: usize,
     /// Unredeemed tickets.
     pub tickets: usize,
     /// Tracked per-IP buckets.
@@ -242,6 +243,8 @@ pub struct Gateway {
     ticket_key: [u8; 32],
     /// Reused by frame rendering; holds nothing between calls.
     scratch: Vec<u8>,
+    /// High-water mark of `LiveConn::queued`, kept so [`Gateway::stats`] never scans.
+    peak_queue_depth: usize,
 }
 
 /// What a handler produced, before events are stamped and applied.
@@ -279,6 +282,7 @@ impl Gateway {
             timers: TimerTable::default(),
             ticket_key,
             scratch: Vec::new(),
+            peak_queue_depth: 0,
         })
     }
 
@@ -427,15 +431,9 @@ impl Gateway {
         let cache = self.validator.cache_stats();
         GatewayStats {
             connections: self.state.sessions.len(),
-            max_queue_depth: self.live.values().map(|l| l.queued).max().unwrap_or(0),
-            outbox_events: self.state.outboxes.values().map(|o| o.len()).sum(),
-            max_outbox_len: self
-                .state
-                .outboxes
-                .values()
-                .map(|o| o.len())
-                .max()
-                .unwrap_or(0),
+            peak_queue_depth: self.peak_queue_depth,
+            outbox_events: self.state.outbox_events,
+            peak_outbox_len: self.state.peak_outbox_len,
             tickets: self.state.tickets.len(),
             ip_buckets: self.ip_buckets.len(),
             active_runs: self.state.runs.len(),
@@ -821,6 +819,7 @@ impl Gateway {
             return false;
         }
         l.queued += 1;
+        self.peak_queue_depth = self.peak_queue_depth.max(l.queued);
         ctx.out.sends.push((conn, frame));
         true
     }

@@ -150,6 +150,12 @@ pub(crate) struct State {
     /// so a revoked `jti` finds its sessions without a scan.
     #[serde(skip)]
     pub(crate) by_jti: BTreeMap<Jti, BTreeSet<ConnId>>,
+    /// Events held across all outboxes (derived, so stats never scan the outboxes).
+    #[serde(skip)]
+    pub(crate) outbox_events: usize,
+    /// The longest any outbox has been after an append (derived; a high-water mark).
+    #[serde(skip)]
+    pub(crate) peak_outbox_len: usize,
 }
 
 fn bump(map: &mut BTreeMap<UserId, usize>, user: &UserId) {
@@ -351,6 +357,7 @@ impl State {
                         entry.kind,
                     )?;
                 }
+                let before = outbox.len();
                 let pushed = outbox.push(entry.clone());
                 debug_assert!(pushed, "seq checked above");
                 outbox.trim(
@@ -358,6 +365,9 @@ impl State {
                     config.limits.outbox_max_events,
                     config_retention(config),
                 );
+                let after = outbox.len();
+                self.outbox_events = self.outbox_events - before + after;
+                self.peak_outbox_len = self.peak_outbox_len.max(after);
                 if let Some(o) = fresh {
                     self.outboxes.insert(user.clone(), o);
                 }

@@ -233,3 +233,30 @@ fn revocation_follows_reauth_and_survives_a_replay() {
     h.feed(vec![Revocation::Jti { jti: new, exp }]);
     assert_eq!(h.close_code(a), Some(1008));
 }
+
+#[test]
+fn stats_track_outbox_sizes_through_trimming_and_replay() {
+    let mut cfg = Config::default();
+    cfg.limits.outbox_max_events = 7;
+    let mut h = Harness::with(cfg.clone(), Plants::NONE);
+    let (a, b) = (h.connect("alice"), h.connect("bob"));
+    run_to_completion(&mut h, a, 3);
+    run_to_completion(&mut h, b, 1);
+    let (sent_a, sent_b) = (h.seqs(a).len(), h.seqs(b).len());
+    assert!(
+        sent_a > 7,
+        "alice's stream outgrew her outbox ({sent_a} events)"
+    );
+    let stats = h.gw.stats();
+    assert_eq!(stats.outbox_events, 7 + sent_b.min(7));
+    assert_eq!(stats.peak_outbox_len, 7);
+    assert!(stats.peak_queue_depth >= 1);
+    let replayed =
+        Gateway::replay(cfg, common::ring(), Plants::NONE, h.log.clone()).expect("replay");
+    let folded = replayed.stats();
+    assert_eq!(
+        (folded.outbox_events, folded.peak_outbox_len),
+        (stats.outbox_events, stats.peak_outbox_len)
+    );
+    assert_eq!(folded.peak_queue_depth, 0, "send queues are soft state");
+}

@@ -144,7 +144,7 @@ fn unbounded_queue_never_closes_slow_consumers() {
         }
         assert_eq!(h.close_code(slow), closed, "plants {plants:?}");
         if closed.is_none() {
-            assert_eq!(h.gw.stats().max_queue_depth, 5);
+            assert_eq!(h.gw.stats().peak_queue_depth, 5);
         }
     }
 }

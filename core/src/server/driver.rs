@@ -397,10 +397,10 @@ impl Driver {
             &one(c.peer_disconnects.to_string()),
         );
         metric(
-            "send_queue_depth_max",
+            "send_queue_depth_peak",
             "gauge",
-            "The deepest per-connection send queue.",
-            &one(s.max_queue_depth.to_string()),
+            "The deepest any connection's send queue has been since the server started.",
+            &one(s.peak_queue_depth.to_string()),
         );
         metric(
             "outbox_events",

@@ -92,8 +92,8 @@ impl Checker for BoundsChecker {
             }
             Obs::Stats(s) => {
                 let checks = [
-                    ("send queue", s.max_queue_depth, l.send_queue_capacity),
-                    ("outbox", s.max_outbox_len, l.outbox_max_events),
+                    ("send queue", s.peak_queue_depth, l.send_queue_capacity),
+                    ("outbox", s.peak_outbox_len, l.outbox_max_events),
                     ("tickets", s.tickets, l.max_tickets),
                     ("tracked IPs", s.ip_buckets, l.max_tracked_ips),
                     (
