@@ -34,7 +34,7 @@ pub struct StreamEntry {
 }
 
 /// A user's retained stream and the next seq to assign.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Outbox {
     latest: Seq,
     entries: VecDeque<StreamEntry>,
@@ -79,6 +79,22 @@ impl Outbox {
         {
             self.entries.pop_front();
         }
+    }
+
+    /// Writes the outbox's part of the state hash: `latest` and the entry count as u64 LE,
+    /// then per entry the JSON of `(seq, at, kind, thread, run)` and the frame as a u64 LE
+    /// length and its raw bytes. Frames are JSON already: escaping them into a JSON string
+    /// again made hashing a large world's state a tenth of a simulation's time.
+    pub(crate) fn hash_into(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        w.write_all(&self.latest.get().to_le_bytes())?;
+        w.write_all(&(self.entries.len() as u64).to_le_bytes())?;
+        for e in &self.entries {
+            serde_json::to_writer(&mut *w, &(e.seq, e.at, e.kind, &e.thread, e.run))
+                .map_err(std::io::Error::other)?;
+            w.write_all(&(e.frame.len() as u64).to_le_bytes())?;
+            w.write_all(e.frame.as_bytes())?;
+        }
+        Ok(())
     }
 
     /// The retained event with this seq.
@@ -160,6 +176,52 @@ mod tests {
         assert_eq!(o.latest(), Seq::new(2));
         assert_eq!(o.get(Seq::new(2)).map(|e| &*e.frame), Some("f2"));
         assert_eq!(o.get(Seq::new(3)), None);
+    }
+
+    fn hash_bytes(o: &Outbox) -> Vec<u8> {
+        let mut out = Vec::new();
+        o.hash_into(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn hash_encoding_carries_frames_raw_and_tells_every_field_apart() {
+        let mut o = Outbox::default();
+        assert!(o.push(entry(1, 5)));
+        let bytes = hash_bytes(&o);
+        let frame_at = bytes.len() - 2;
+        assert_eq!(
+            &bytes[frame_at..],
+            b"f1",
+            "the frame is written unescaped, last"
+        );
+        assert_eq!(&bytes[frame_at - 8..frame_at], &2u64.to_le_bytes());
+        let variants = [
+            StreamEntry {
+                frame: Arc::from("f2"),
+                ..entry(1, 5)
+            },
+            StreamEntry {
+                at: Instant::from_unix_secs(6),
+                ..entry(1, 5)
+            },
+            StreamEntry {
+                kind: StreamKind::AgentStarted,
+                ..entry(1, 5)
+            },
+            StreamEntry {
+                run: Some(RunId::new(1)),
+                ..entry(1, 5)
+            },
+        ];
+        for v in variants {
+            let mut other = Outbox::default();
+            assert!(other.push(v.clone()));
+            assert_ne!(hash_bytes(&other), bytes, "{v:?}");
+        }
+        let mut same = Outbox::default();
+        assert!(same.push(entry(1, 5)));
+        assert_eq!(hash_bytes(&same), bytes);
     }
 
     #[test]

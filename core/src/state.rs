@@ -7,6 +7,7 @@
 //! gateway, not here, and is rebuilt empty after a restart, as in a real process.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -140,6 +141,8 @@ pub(crate) struct State {
     pub(crate) runs: BTreeMap<RunId, RunRecord>,
     pub(crate) runs_per_user: BTreeMap<UserId, usize>,
     pub(crate) next_run: RunId,
+    /// Hashed after the rest by [`State::hash`], frames as raw bytes.
+    #[serde(skip)]
     pub(crate) outboxes: BTreeMap<UserId, Outbox>,
     pub(crate) tickets: BTreeMap<String, TicketRecord>,
     pub(crate) tickets_issued: u64,
@@ -179,12 +182,19 @@ impl State {
             .map_or(Seq::default(), Outbox::latest)
     }
 
-    /// SHA-256 over the canonical JSON of the durable state (every map is ordered).
+    /// SHA-256 over a canonical encoding of the durable state (every map is ordered): the
+    /// compact JSON of everything but the outboxes, then each outbox in user order as its
+    /// user's JSON followed by [`Outbox::hash_into`].
     pub(crate) fn hash(&self) -> String {
         // Streamed into the digest (the state of a large world renders to hundreds of MB)
         // through a buffer: serde_json writes in pieces of a few bytes.
         let mut w = std::io::BufWriter::with_capacity(64 * 1024, DigestWriter(Sha256::new()));
         let _ = serde_json::to_writer(&mut w, self);
+        let _ = w.write_all(&(self.outboxes.len() as u64).to_le_bytes());
+        for (user, outbox) in &self.outboxes {
+            let _ = serde_json::to_writer(&mut w, user);
+            let _ = outbox.hash_into(&mut w);
+        }
         let (mut digest, unwritten) = w.into_parts();
         if let Ok(rest) = unwritten {
             digest.0.update(&rest);
