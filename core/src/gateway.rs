@@ -24,6 +24,7 @@ use crate::payload::Payload;
 use crate::plant::{Plants, planted};
 use crate::protocol::{
     Credential, CredentialError, HandshakeRequest, JWT_SUBPROTOCOL, ServerFrame, StreamKind,
+    WireFrame,
 };
 use crate::ratelimit::TokenBucket;
 use crate::session::LiveConn;
@@ -170,7 +171,7 @@ pub struct Outputs {
     /// The handshake verdict, for `Input::Handshake`.
     pub handshake: Option<(ConnId, HandshakeDecision)>,
     /// Text frames to write, in order. Report each with `Input::Sent` once written.
-    pub sends: Vec<(ConnId, Arc<str>)>,
+    pub sends: Vec<(ConnId, WireFrame)>,
     /// Connections to close with a code and reason, after their sends.
     pub closes: Vec<(ConnId, CloseCode, &'static str)>,
     /// Answers to `Input::IssueTicket`.
@@ -809,7 +810,7 @@ impl Gateway {
     }
 
     /// Queues a frame for one connection, closing it as a slow consumer when its queue is full.
-    pub(crate) fn push_frame(&mut self, ctx: &mut Ctx, conn: ConnId, frame: Arc<str>) -> bool {
+    pub(crate) fn push_frame(&mut self, ctx: &mut Ctx, conn: ConnId, frame: WireFrame) -> bool {
         let cap = self.config.limits.send_queue_capacity;
         let Some(l) = self.live.get_mut(&conn) else {
             return false;
@@ -881,7 +882,7 @@ impl Gateway {
                 .unwrap_or_default()
         };
         for conn in targets {
-            self.push_frame(ctx, conn, frame.clone());
+            self.push_frame(ctx, conn, WireFrame::from(Arc::clone(&frame)));
         }
     }
 
@@ -924,7 +925,7 @@ impl Gateway {
                         b.cursor = next;
                         b.sent += 1;
                     }
-                    if !self.push_frame(ctx, conn, frame) {
+                    if !self.push_frame(ctx, conn, WireFrame::from(frame)) {
                         return;
                     }
                 }

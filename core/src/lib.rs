@@ -60,7 +60,7 @@ pub use journal::{JOURNAL_SCHEMA, JournalLine, MAX_JOURNAL_BYTES, Replayed, repl
 pub use log::{CloseReason, CredentialKind, Event, Identity, LogEntry};
 pub use outbox::StreamEntry;
 pub use payload::Payload;
-pub use protocol::StreamKind;
+pub use protocol::{StreamKind, WireFrame};
 pub use ratelimit::{Rate, TokenBucket};
 pub use state::ReplayError;
 

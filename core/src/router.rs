@@ -6,7 +6,6 @@
 //! decides otherwise). Handlers change durable state only by emitting events.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use crate::error::ErrorCode;
 use crate::gateway::{Ctx, Gateway, resume_gap};
@@ -14,7 +13,7 @@ use crate::ids::{ConnId, RunId, Seq, ThreadId, UserId};
 use crate::log::Event;
 use crate::payload::Payload;
 use crate::plant::planted;
-use crate::protocol::{ClientFrame, Inbound, ServerFrame, StreamKind, render_ack};
+use crate::protocol::{ClientFrame, Inbound, ServerFrame, StreamKind, WireFrame, render_ack};
 use crate::session::Backfill;
 
 /// Attempts at finding a free generated thread id before giving up.
@@ -334,7 +333,7 @@ impl Gateway {
 }
 
 /// The reply to a keep-alive (`ping`, `heartbeat`): it needs no identity and no state.
-fn keepalive_reply(inbound: &Inbound<'_>) -> Option<Arc<str>> {
+fn keepalive_reply(inbound: &Inbound<'_>) -> Option<WireFrame> {
     let kind = match inbound.frame {
         ClientFrame::Ping => "pong",
         ClientFrame::Heartbeat => "heartbeat_ack",

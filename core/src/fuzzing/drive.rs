@@ -3,9 +3,9 @@
 //! revocation feed fresh on request, and collects what the gateway asked for. It makes no
 //! protocol decisions and never judges outputs; the harnesses do.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use crate::protocol::WireFrame;
 use crate::token::Revocation;
 use crate::{AuthUpdate, ConnId, Gateway, HandshakeDecision, Input, Instant, LogEntry, Outputs};
 
@@ -16,7 +16,7 @@ const MAX_ACK_ROUNDS: usize = 64;
 #[derive(Default)]
 pub(crate) struct Observed {
     pub(crate) handshake: Option<(ConnId, HandshakeDecision)>,
-    pub(crate) sends: Vec<(ConnId, Arc<str>)>,
+    pub(crate) sends: Vec<(ConnId, WireFrame)>,
     pub(crate) closes: Vec<(ConnId, u16)>,
     pub(crate) tickets: Vec<(u64, Option<String>)>,
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::WireFrame;
 use crate::error::ErrorCode;
 use crate::ids::{ConnId, RunId, Seq, ThreadId, UserId};
 
@@ -426,7 +427,7 @@ impl ServerFrame {
     }
 
     /// Renders the frame as the JSON text sent on the wire.
-    pub fn render(&self) -> Arc<str> {
+    pub fn render(&self) -> WireFrame {
         // The two replies to keep-alives are the hottest frames and have a fixed shape, so they
         // are written directly; the bytes are exactly what serde_json writes for them.
         match self {
@@ -439,31 +440,24 @@ impl ServerFrame {
         // Serializing these plain structs cannot fail; fall back to an internal error frame
         // rather than panicking if a future variant ever could.
         serde_json::to_string(self)
-            .map(Arc::from)
+            .map(WireFrame::from)
             .unwrap_or_else(|_| {
-                Arc::from(
+                WireFrame::from(Arc::<str>::from(
                     r#"{"type":"error","code":"BAD_MESSAGE","message":"encode","retryable":false}"#,
-                )
+                ))
             })
     }
 }
 
-/// Renders `{"type":"<kind>"}` or `{"type":"<kind>","message_id":<id>}` without serde, in
-/// one allocation when the id needs no escaping (keep-alives are the hottest replies).
-pub(crate) fn render_ack(kind: &str, message_id: Option<&str>) -> Arc<str> {
-    let mut stack = StackText::default();
-    let fits = stack.push(r#"{"type":""#)
-        && stack.push(kind)
-        && stack.push("\"")
-        && message_id.is_none_or(|id| {
-            !id.bytes().any(needs_escape)
-                && stack.push(r#","message_id":""#)
-                && stack.push(id)
-                && stack.push("\"")
-        })
-        && stack.push("}");
-    if let Some(text) = stack.as_str().filter(|_| fits) {
-        return Arc::from(text);
+/// Renders `{"type":"<kind>"}` or `{"type":"<kind>","message_id":<id>}` without serde; inline
+/// (no allocation) when it is short and the id needs no escaping, as keep-alive replies are.
+pub(crate) fn render_ack(kind: &str, message_id: Option<&str>) -> WireFrame {
+    match message_id {
+        None => return WireFrame::concat(&[r#"{"type":""#, kind, r#""}"#]),
+        Some(id) if !id.bytes().any(needs_escape) => {
+            return WireFrame::concat(&[r#"{"type":""#, kind, r#"","message_id":""#, id, r#""}"#]);
+        }
+        Some(_) => {}
     }
     let id_len = message_id.map_or(0, str::len);
     let mut out = String::with_capacity(32 + kind.len() + id_len);
@@ -475,42 +469,7 @@ pub(crate) fn render_ack(kind: &str, message_id: Option<&str>) -> Arc<str> {
         push_json_str(&mut out, id);
     }
     out.push('}');
-    Arc::from(out)
-}
-
-/// A short text built on the stack; `push` refuses what does not fit.
-struct StackText {
-    buf: [u8; 192],
-    len: usize,
-}
-
-impl Default for StackText {
-    fn default() -> Self {
-        Self {
-            buf: [0; 192],
-            len: 0,
-        }
-    }
-}
-
-impl StackText {
-    fn push(&mut self, s: &str) -> bool {
-        let end = self.len + s.len();
-        match self.buf.get_mut(self.len..end) {
-            Some(dst) => {
-                dst.copy_from_slice(s.as_bytes());
-                self.len = end;
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn as_str(&self) -> Option<&str> {
-        self.buf
-            .get(..self.len)
-            .and_then(|b| std::str::from_utf8(b).ok())
-    }
+    WireFrame::from(out)
 }
 
 fn needs_escape(b: u8) -> bool {

@@ -13,6 +13,7 @@
 
 mod frame;
 mod handshake;
+mod wire;
 
 pub(crate) use frame::render_ack;
 pub use frame::{
@@ -22,3 +23,4 @@ pub use handshake::{
     Credential, CredentialError, HandshakeRequest, JWT_SUBPROTOCOL, MAX_HANDSHAKE_BYTES,
     MAX_HEADERS, token_subprotocol,
 };
+pub use wire::WireFrame;

@@ -7,7 +7,6 @@
 //! keeps counters for `/metrics` and never makes a protocol decision.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -20,7 +19,7 @@ use crate::gateway::{
     AuthUpdate, Gateway, HandshakeDecision, Input, IssuedTicket, Outputs, TicketRefusal,
 };
 use crate::ids::ConnId;
-use crate::protocol::HandshakeRequest;
+use crate::protocol::{HandshakeRequest, WireFrame};
 use crate::token::Revocation;
 
 /// Revocations waiting for the next feed delivery; more are refused (the feed runs every second).
@@ -35,7 +34,7 @@ const MAX_METRIC_KEYS: usize = 256;
 #[derive(Debug)]
 pub(crate) enum WriterMsg {
     /// Write this text frame, then report it with `Input::Sent`.
-    Text(Arc<str>),
+    Text(WireFrame),
     /// Send a close frame with this code and reason, then stop.
     Close(CloseCode, &'static str),
 }

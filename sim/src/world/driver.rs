@@ -62,7 +62,7 @@ impl World<'_> {
             self.verdict(conn, decision);
         }
         for (conn, frame) in out.sends.drain(..) {
-            self.down(conn, Down::Frame(conn, frame));
+            self.down(conn, Down::Frame(conn, frame.into_shared()));
         }
         for (conn, code, _) in out.closes.drain(..) {
             self.down(conn, Down::Close(conn, Some(code.as_u16())));
