@@ -265,7 +265,7 @@ fn journal_round_trips_and_detects_tampering() {
     let h = random_run(11, 800);
     let mut lines = vec![
         JournalLine::Header {
-            schema: 1,
+            schema: gauntlet_core::JOURNAL_SCHEMA,
             config: Box::new(h.config.clone()),
             plants: Plants::NONE,
         }
@@ -306,6 +306,27 @@ fn journal_round_trips_and_detects_tampering() {
         replay_journal(&lines[1..].join("\n")),
         Err(ReplayError::Parse { line: 1, .. })
     ));
+    // A journal of the previous schema (its footer hashed frames differently) is refused
+    // as unsupported, not reported as a hash mismatch.
+    let mut old = lines.clone();
+    old[0] = JournalLine::Header {
+        schema: gauntlet_core::JOURNAL_SCHEMA - 1,
+        config: Box::new(h.config.clone()),
+        plants: Plants::NONE,
+    }
+    .render();
+    match replay_journal(&old.join("\n")) {
+        Err(ReplayError::Parse { line: 1, reason }) => {
+            assert_eq!(
+                reason,
+                format!("unsupported schema {}", gauntlet_core::JOURNAL_SCHEMA - 1)
+            );
+        }
+        other => panic!(
+            "expected an unsupported schema, got {:?}",
+            other.map(|r| r.entries)
+        ),
+    }
     assert!(matches!(
         replay_journal("garbage"),
         Err(ReplayError::Parse { .. })
