@@ -388,7 +388,7 @@ impl<'s> World<'s> {
             sc,
         };
         w.sink.journal(&JournalLine::Header {
-            schema: 1,
+            schema: gauntlet_core::JOURNAL_SCHEMA,
             config: Box::new(w.config.clone()),
             plants,
         });
