@@ -244,6 +244,8 @@ pub struct Gateway {
     ticket_key: [u8; 32],
     /// Reused by frame rendering; holds nothing between calls.
     scratch: Vec<u8>,
+    /// Reused by fan-out for the target connections; holds nothing between calls.
+    targets: Vec<ConnId>,
     /// High-water mark of `LiveConn::queued`, kept so [`Gateway::stats`] never scans.
     peak_queue_depth: usize,
 }
@@ -283,6 +285,7 @@ impl Gateway {
             timers: TimerTable::default(),
             ticket_key,
             scratch: Vec::new(),
+            targets: Vec::new(),
             peak_queue_depth: 0,
         })
     }
@@ -869,21 +872,22 @@ impl Gateway {
         if planted!(self.plants, AckWithoutForward) {
             return;
         }
-        let targets: Vec<ConnId> = if planted!(self.plants, BroadcastLeak) {
-            self.state.sessions.keys().copied().collect()
+        let mut targets = std::mem::take(&mut self.targets);
+        if planted!(self.plants, BroadcastLeak) {
+            targets.extend(self.state.sessions.keys().copied());
         } else {
             let routed_user = match &thread {
                 Some(t) if planted!(self.plants, ThreadIdAsUserId) => UserId::parse(t.as_str()),
                 _ => Some(user.clone()),
             };
-            routed_user
-                .and_then(|u| self.state.by_user.get(&u))
-                .map(|set| set.iter().copied().collect())
-                .unwrap_or_default()
-        };
-        for conn in targets {
+            if let Some(set) = routed_user.and_then(|u| self.state.by_user.get(&u)) {
+                targets.extend(set.iter().copied());
+            }
+        }
+        for conn in targets.drain(..) {
             self.push_frame(ctx, conn, WireFrame::from(Arc::clone(&frame)));
         }
+        self.targets = targets;
     }
 
     /// Sends as much of a pending `resume` backlog as the connection's queue allows.
