@@ -46,7 +46,7 @@ fn connected(conns: usize) -> (GatewayFixture, ConnId) {
     (fx, first.expect("at least one connection"))
 }
 
-fn handshake_ready() -> (GatewayFixture, Input) {
+fn handshake_ready() -> (GatewayFixture, Input<'static>) {
     let mut fx = GatewayFixture::new(bench_config()).expect("gateway");
     let claims = PeerClaims::access("user-0001", "jti-0001", &[]);
     let token = fx
