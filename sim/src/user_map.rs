@@ -1,17 +1,25 @@
-//! Per-user tables for the simulation's hot paths: a user's entry is found by hashing its
-//! id once instead of comparing it against the ids along a B-tree path (one string compare
-//! and one pointer chase per level, the largest flat cost of a 10k-user run).
+//! Per-user and per-connection tables for the simulation's hot paths: an entry is found by
+//! hashing its id once instead of comparing it against the ids along a B-tree path (one
+//! compare and one pointer chase per level, the largest flat cost of a 10k-user run).
 //!
-//! A [`UserMap`] is for lookups only: it must never be iterated, so that hash order cannot
-//! reach any output (that is why clippy's `HashMap` ban is lifted for this one alias).
+//! An [`IdMap`] ([`UserMap`], [`ConnMap`]) is for lookups only: hash order must never reach
+//! any output (that is why clippy's `HashMap` ban is lifted for this one alias). Code that must
+//! visit every entry sorts the keys first or reduces them with an order-free `min`.
 
 use std::hash::{BuildHasherDefault, Hasher};
 
-use gauntlet_core::UserId;
+use gauntlet_core::{ConnId, UserId};
+
+/// A lookup-only map keyed by a small id (never iterate it in hash order: sort first, or
+/// reduce with an order-free operation such as `min`).
+#[allow(clippy::disallowed_types)] // lookup-only by contract (module doc): no order reaches output
+pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// A lookup-only map keyed by user (never iterate it: its order is the hash order).
-#[allow(clippy::disallowed_types)] // lookup-only by contract (module doc): no order reaches output
-pub(crate) type UserMap<V> = std::collections::HashMap<UserId, V, BuildHasherDefault<IdHasher>>;
+pub(crate) type UserMap<V> = IdMap<UserId, V>;
+
+/// A lookup-only map keyed by connection (never iterate it in hash order: sort first).
+pub(crate) type ConnMap<V> = IdMap<ConnId, V>;
 
 /// A fixed multiply-rotate hash (the `FxHash` scheme) for short, trusted ids: fast, and the
 /// same on every run. Not collision-resistant against chosen keys; sim ids are generated.
@@ -43,6 +51,10 @@ impl Hasher for IdHasher {
         self.add(u64::from(i));
     }
 
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
     fn finish(&self) -> u64 {
         self.hash
     }
@@ -66,6 +78,20 @@ mod tests {
         assert_eq!(m.get(&user("u0")), Some(&0));
         assert_eq!(m.get(&user("u999")), Some(&999));
         assert_eq!(m.get(&user("u1000")), None);
+    }
+
+    #[test]
+    fn conn_map_lookup_finds_each_connections_own_value() {
+        let mut m: ConnMap<u64> = ConnMap::default();
+        for i in 0..5000u64 {
+            m.insert(ConnId::new(i), i * 3);
+        }
+        m.remove(&ConnId::new(7));
+        assert_eq!(m.len(), 4999);
+        assert_eq!(m.get(&ConnId::new(0)), Some(&0));
+        assert_eq!(m.get(&ConnId::new(4999)), Some(&14_997));
+        assert_eq!(m.get(&ConnId::new(7)), None);
+        assert_eq!(m.get(&ConnId::new(5000)), None);
     }
 
     #[test]

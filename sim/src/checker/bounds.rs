@@ -2,16 +2,15 @@
 //! addresses stay within their configured limits; a user never holds more sessions than
 //! the cap, and is never refused for the cap while holding fewer (the cap is released).
 
-use std::collections::BTreeMap;
-
 use gauntlet_core::{Config, ConnId, Event, UserId};
 
 use super::{Checker, EndState, Failure, Obs};
+use crate::user_map::{ConnMap, UserMap};
 
 pub(crate) struct BoundsChecker {
     config: Config,
-    sessions: BTreeMap<ConnId, UserId>,
-    per_user: BTreeMap<UserId, usize>,
+    sessions: ConnMap<UserId>,
+    per_user: UserMap<usize>,
 }
 
 const NAME: &str = "bounds";
@@ -20,8 +19,8 @@ impl BoundsChecker {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
             config: config.clone(),
-            sessions: BTreeMap::new(),
-            per_user: BTreeMap::new(),
+            sessions: ConnMap::default(),
+            per_user: UserMap::default(),
         }
     }
 
@@ -43,7 +42,8 @@ impl Checker for BoundsChecker {
     }
 
     fn observe(&mut self, obs: &Obs<'_>) -> Result<(), Failure> {
-        let l = self.config.limits.clone();
+        let l = &self.config.limits;
+        let cap = l.max_connections_per_user;
         match obs {
             Obs::Log(entries) => {
                 for e in entries.iter() {
@@ -52,13 +52,10 @@ impl Checker for BoundsChecker {
                             self.sessions.insert(*conn, identity.user.clone());
                             let n = self.per_user.entry(identity.user.clone()).or_default();
                             *n += 1;
-                            if *n > l.max_connections_per_user {
+                            if *n > cap {
                                 return Err(Failure::new(
                                     NAME,
-                                    format!(
-                                        "{} holds {n} sessions (cap {})",
-                                        identity.user, l.max_connections_per_user
-                                    ),
+                                    format!("{} holds {n} sessions (cap {})", identity.user, cap),
                                 ));
                             }
                         }
@@ -79,7 +76,7 @@ impl Checker for BoundsChecker {
             } => {
                 if let super::CredTruth::Access { user, .. } = truth {
                     let held = self.per_user.get(user).copied().unwrap_or(0);
-                    if held < l.max_connections_per_user {
+                    if held < cap {
                         return Err(Failure::new(
                             NAME,
                             format!(

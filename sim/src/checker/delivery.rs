@@ -3,7 +3,6 @@
 //! says where the retained stream starts), and at quiescence every open connection has every
 //! event of its user's stream since it opened.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gauntlet_core::{ConnId, Event, UserId};
@@ -11,7 +10,7 @@ use gauntlet_core::{ConnId, Event, UserId};
 use super::seq_set::SeqSet;
 use super::{Checker, EndState, Failure, Obs};
 use crate::frame_view::FrameView;
-use crate::user_map::UserMap;
+use crate::user_map::{ConnMap, UserMap};
 
 #[derive(Default)]
 struct ConnTrack {
@@ -29,7 +28,7 @@ struct ConnTrack {
 #[derive(Default)]
 pub(crate) struct DeliveryChecker {
     streams: UserMap<Vec<Arc<str>>>,
-    conns: BTreeMap<ConnId, ConnTrack>,
+    conns: ConnMap<ConnTrack>,
 }
 
 const NAME: &str = "delivery";
@@ -39,7 +38,11 @@ impl DeliveryChecker {
         for e in entries {
             match &e.event {
                 Event::StreamAppended { user, entry } => {
-                    let s = self.streams.entry(user.clone()).or_default();
+                    // Looked up before inserting: an existing user costs no id clone.
+                    let s = match self.streams.get_mut(user) {
+                        Some(s) => s,
+                        None => self.streams.entry(user.clone()).or_default(),
+                    };
                     if entry.seq.get() != s.len() as u64 + 1 {
                         return Err(Failure::new(
                             NAME,

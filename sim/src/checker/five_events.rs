@@ -3,12 +3,11 @@
 //!
 //! Read from the gateway's log, the authoritative order of each user's stream.
 
-use std::collections::BTreeMap;
-
-use gauntlet_core::{Event, RunId};
+use gauntlet_core::{Event, RunId, StreamKind};
 
 use super::{Checker, EndState, Failure, Obs};
 use crate::frame_view::FrameView;
+use crate::user_map::IdMap;
 
 #[derive(Default)]
 struct RunTrack {
@@ -19,7 +18,8 @@ struct RunTrack {
 
 #[derive(Default)]
 pub(crate) struct FiveEventsChecker {
-    runs: BTreeMap<RunId, RunTrack>,
+    /// Every run seen (lookup-only: `finish` reports the smallest unended id, not hash order).
+    runs: IdMap<RunId, RunTrack>,
 }
 
 impl Checker for FiveEventsChecker {
@@ -36,35 +36,38 @@ impl Checker for FiveEventsChecker {
                 continue;
             };
             let Some(run) = entry.run else { continue };
-            let kind = entry.kind.as_str();
+            let kind = entry.kind;
             let t = self.runs.entry(run).or_default();
             let fail = |m: String| Err(Failure::new("five_events", format!("{run}: {m}")));
             if t.ended {
-                return fail(format!("{kind} after the terminal event"));
+                return fail(format!("{} after the terminal event", kind.as_str()));
             }
-            if !t.started && kind != "agent_started" {
-                return fail(format!("{kind} before agent_started"));
+            if !t.started && kind != StreamKind::AgentStarted {
+                return fail(format!("{} before agent_started", kind.as_str()));
             }
             // Only tool events need the payload, and only its `execution_id`.
-            let exec = || {
-                FrameView::parse(&entry.frame)
-                    .execution_id()
-                    .unwrap_or("")
-                    .to_string()
-            };
+            let view = || FrameView::parse(&entry.frame);
             match kind {
-                "agent_started" if t.started => return fail("a second agent_started".into()),
-                "agent_started" => t.started = true,
-                "tool_executing" => t.open_tools.push(exec()),
-                "tool_completed" => {
-                    let exec = exec();
-                    let Some(i) = t.open_tools.iter().position(|x| *x == exec) else {
+                StreamKind::AgentStarted if t.started => {
+                    return fail("a second agent_started".into());
+                }
+                StreamKind::AgentStarted => t.started = true,
+                StreamKind::ToolExecuting => {
+                    t.open_tools
+                        .push(view().execution_id().unwrap_or("").to_string());
+                }
+                StreamKind::ToolCompleted => {
+                    let view = view();
+                    let exec = view.execution_id().unwrap_or("");
+                    let Some(i) = t.open_tools.iter().position(|x| x == exec) else {
                         return fail(format!("tool_completed {exec} without tool_executing"));
                     };
                     t.open_tools.remove(i);
                 }
-                "agent_completed" | "agent_failed" | "agent_cancelled" => {
-                    if kind == "agent_completed" && !t.open_tools.is_empty() {
+                StreamKind::AgentCompleted
+                | StreamKind::AgentFailed
+                | StreamKind::AgentCancelled => {
+                    if kind == StreamKind::AgentCompleted && !t.open_tools.is_empty() {
                         return fail(format!(
                             "completed with tools still running: {:?}",
                             t.open_tools
@@ -72,7 +75,7 @@ impl Checker for FiveEventsChecker {
                     }
                     t.ended = true;
                 }
-                _ => {}
+                StreamKind::AgentThinking | StreamKind::SystemNotice => {}
             }
         }
         Ok(())
@@ -82,8 +85,10 @@ impl Checker for FiveEventsChecker {
         if !end.quiescent {
             return Ok(());
         }
-        match self.runs.iter().find(|(_, t)| !t.ended) {
-            Some((run, _)) => Err(Failure::new(
+        // The smallest unended run, as a walk in id order would find first.
+        let unended = self.runs.iter().filter(|(_, t)| !t.ended).map(|(r, _)| r);
+        match unended.min() {
+            Some(run) => Err(Failure::new(
                 self.name(),
                 format!("{run} never ended (liveness)"),
             )),

@@ -241,9 +241,10 @@ impl World<'_> {
             return;
         };
         let (client, last) = (c.client, c.last_up);
-        let (len, bytes) = match &msg {
-            Up::Text(_, b) => (b.len(), Some(b.clone())),
-            _ => (16, None),
+        // The bytes travel in the wire message (which may corrupt them) and are put back after.
+        let (msg, len, bytes) = match msg {
+            Up::Text(c, b) => (Up::Text(c, Vec::new()), b.len(), Some(b)),
+            m => (m, 16, None),
         };
         let tx = self.net.send(
             self.now,
@@ -371,8 +372,10 @@ impl World<'_> {
             Fault::GatewayCrash { downtime } => {
                 if self.gateway.take().is_some() {
                     self.gw_timer = None;
-                    let conns: Vec<(ConnId, u32)> =
+                    let mut conns: Vec<(ConnId, u32)> =
                         self.conns.iter().map(|(id, c)| (*id, c.client)).collect();
+                    // Closes are scheduled in connection order, never in hash order.
+                    conns.sort_unstable_by_key(|(id, _)| *id);
                     for (conn, client) in conns {
                         self.after(
                             Duration::from_millis(1),

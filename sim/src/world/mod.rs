@@ -28,7 +28,7 @@ use crate::faults::Fault;
 use crate::network::{LinkConfig, Network, NodeId, Payload};
 use crate::rng::SimRng;
 use crate::scenario::{Op, Scenario};
-use crate::user_map::UserMap;
+use crate::user_map::{ConnMap, UserMap};
 use crate::workload;
 
 /// Where simulated time starts (a fixed, realistic Unix time: 2027-01-15).
@@ -234,7 +234,8 @@ pub struct World<'s> {
     next_key: u32,
     attacker_issuer: Issuer,
     clients: Vec<Client>,
-    conns: BTreeMap<ConnId, Conn>,
+    /// Lookup-only (see [`ConnMap`]): a whole-table walk sorts the ids first.
+    conns: ConnMap<Conn>,
     next_conn: u64,
     checkers: Checkers,
     stop_requests: BTreeMap<RunId, BTreeSet<UserId>>,
@@ -363,7 +364,7 @@ impl<'s> World<'s> {
             next_key: 1,
             attacker_issuer: Issuer::new(attacker_key, rules),
             clients,
-            conns: BTreeMap::new(),
+            conns: ConnMap::default(),
             next_conn: 0,
             checkers,
             stop_requests: BTreeMap::new(),
@@ -512,6 +513,7 @@ impl<'s> World<'s> {
         if self.gateway.is_none() {
             self.restart_gateway();
         }
+        // Collected into a B-tree: the hash order of `conns` does not reach the checkers.
         let open: BTreeMap<ConnId, UserId> = self
             .conns
             .iter()
