@@ -9,8 +9,6 @@
 //!
 //! This module must never read the wall clock.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use gauntlet_core::Instant;
@@ -33,42 +31,111 @@ pub enum ScheduleError {
         /// The configured bound.
         limit: usize,
     },
+    /// The run scheduled 2^40 events (about twelve days at a million events per second):
+    /// the insertion counter that breaks ties would wrap.
+    #[error("event sequence numbers exhausted")]
+    SeqExhausted,
 }
 
-/// A pending event's place in the heap: ordered by `(at, seq)` only. The event itself waits
-/// in a slab slot, so a sift moves 24 bytes instead of the whole event (the largest variant
-/// of the world's event enum sets the size of every one).
-#[derive(Debug, Clone, Copy)]
-struct Key {
-    at: Instant,
-    seq: u64,
-    slot: u32,
+/// Bits of a key that name the event's slab slot (the rest of the low half is the seq).
+const SLOT_BITS: u32 = 24;
+/// Most events pending at once: every pending event needs its own slot.
+const MAX_SLOTS: usize = 1 << SLOT_BITS;
+/// First insertion seq that no longer fits beside the slot.
+const SEQ_END: u64 = 1 << (64 - SLOT_BITS);
+/// Children per heap node: a node's four children share one or two cache lines, and the
+/// tree is half as deep as a binary one, so a pop touches half as many lines.
+const ARITY: usize = 4;
+
+/// A pending event's heap key: `at` (ns) in the high half, then the insertion seq, then the
+/// slot. Unique (the seq is) and ordered exactly by `(at, seq)`, so one integer compare does
+/// what comparing the pair did. The event itself waits in its slot, off the heap.
+fn key(at: Instant, seq: u64, slot: u32) -> u128 {
+    (u128::from(at.as_nanos()) << 64) | u128::from(seq << SLOT_BITS) | u128::from(slot)
 }
 
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+fn key_at(key: u128) -> Instant {
+    // The high half is exactly the `u64` the key was built from.
+    Instant::from_nanos(u64::try_from(key >> 64).unwrap_or(u64::MAX))
+}
+
+fn key_slot(key: u128) -> usize {
+    (key as usize) & (MAX_SLOTS - 1)
+}
+
+/// A 4-ary min-heap of unique keys.
+#[derive(Debug, Default)]
+struct KeyHeap {
+    keys: Vec<u128>,
+}
+
+impl KeyHeap {
+    fn push(&mut self, key: u128) {
+        // Sift up through a hole: parents move down until `key` fits.
+        let mut hole = self.keys.len();
+        self.keys.push(key);
+        while hole > 0 {
+            let parent = (hole - 1) / ARITY;
+            let p = self.keys[parent];
+            if p < key {
+                break;
+            }
+            self.keys[hole] = p;
+            hole = parent;
+        }
+        self.keys[hole] = key;
     }
-}
 
-impl Eq for Key {}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
+    fn peek(&self) -> Option<u128> {
+        self.keys.first().copied()
     }
-}
 
-impl Ord for Key {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
+    fn pop(&mut self) -> Option<u128> {
+        let last = self.keys.pop()?;
+        let Some(&top) = self.keys.first() else {
+            return Some(last);
+        };
+        // Sift the last key down from the root through a hole: the least child moves up
+        // until `last` is below all of them.
+        let n = self.keys.len();
+        let mut hole = 0;
+        loop {
+            let first = hole * ARITY + 1;
+            if first >= n {
+                break;
+            }
+            let mut least = first;
+            let mut least_key = self.keys[first];
+            for child in first + 1..(first + ARITY).min(n) {
+                let k = self.keys[child];
+                if k < least_key {
+                    least = child;
+                    least_key = k;
+                }
+            }
+            if last < least_key {
+                break;
+            }
+            self.keys[hole] = least_key;
+            hole = least;
+        }
+        self.keys[hole] = last;
+        Some(top)
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 }
 
 /// A discrete-event scheduler on virtual time, ordered by time then insertion order.
 #[derive(Debug)]
 pub struct Scheduler<E> {
-    queue: BinaryHeap<Reverse<Key>>,
+    queue: KeyHeap,
     /// Events by slot; a slot is `None` while free. Never longer than `limit`.
     slots: Vec<Option<E>>,
     /// Free slots, reused last-freed first.
@@ -81,16 +148,16 @@ pub struct Scheduler<E> {
 
 impl<E> Scheduler<E> {
     /// An empty scheduler starting at `start`, holding at most `limit` pending events
-    /// (a limit past `u32::MAX` slots is treated as `u32::MAX`).
+    /// (a limit past 2^24 is treated as 2^24).
     pub fn new(start: Instant, limit: usize) -> Self {
         Self {
-            queue: BinaryHeap::new(),
+            queue: KeyHeap::default(),
             slots: Vec::new(),
             free: Vec::new(),
             now: start,
             next_seq: 0,
             popped: 0,
-            limit: limit.min(u32::MAX as usize),
+            limit: limit.min(MAX_SLOTS),
         }
     }
 
@@ -102,6 +169,9 @@ impl<E> Scheduler<E> {
         if self.queue.len() >= self.limit {
             return Err(ScheduleError::Full { limit: self.limit });
         }
+        if self.next_seq >= SEQ_END {
+            return Err(ScheduleError::SeqExhausted);
+        }
         let slot = match self.free.pop() {
             Some(slot) => {
                 if let Some(s) = self.slots.get_mut(slot as usize) {
@@ -110,7 +180,7 @@ impl<E> Scheduler<E> {
                 slot
             }
             None => {
-                // Fewer than `limit <= u32::MAX` events are pending, and every slot is in use.
+                // Fewer than `limit <= MAX_SLOTS` events are pending and every slot is in use.
                 let slot = u32::try_from(self.slots.len())
                     .map_err(|_| ScheduleError::Full { limit: self.limit })?;
                 self.slots.push(Some(event));
@@ -119,7 +189,7 @@ impl<E> Scheduler<E> {
         };
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.queue.push(Reverse(Key { at, seq, slot }));
+        self.queue.push(key(at, seq, slot));
         Ok(())
     }
 
@@ -130,19 +200,21 @@ impl<E> Scheduler<E> {
 
     /// Removes the earliest event (ties: first scheduled) and advances `now` to its time.
     pub fn pop(&mut self) -> Option<(Instant, E)> {
-        let Reverse(key) = self.queue.pop()?;
+        let key = self.queue.pop()?;
+        let (at, slot) = (key_at(key), key_slot(key));
         // Every key names a filled slot: `schedule` fills it and only this pop empties it.
         let event = self
             .slots
-            .get_mut(key.slot as usize)
+            .get_mut(slot)
             .and_then(Option::take)
             .unwrap_or_else(|| unreachable!("scheduler key without an event"));
-        self.free.push(key.slot);
+        // `slot < MAX_SLOTS = 2^24`, so it fits.
+        self.free.push(slot as u32);
         // `schedule` refuses the past, so the queue never holds an event before `now`.
-        debug_assert!(key.at >= self.now);
-        self.now = key.at;
+        debug_assert!(at >= self.now);
+        self.now = at;
         self.popped += 1;
-        Some((key.at, event))
+        Some((at, event))
     }
 
     /// The current virtual time: the time of the last popped event, or the start.
@@ -152,7 +224,7 @@ impl<E> Scheduler<E> {
 
     /// The time of the next event, if any.
     pub fn peek_time(&self) -> Option<Instant> {
-        self.queue.peek().map(|Reverse(k)| k.at)
+        self.queue.peek().map(key_at)
     }
 
     /// Number of pending events.
@@ -261,6 +333,51 @@ mod tests {
         // At most 51 events were ever pending at once, so no more slots exist than that.
         assert!(s.slots.len() <= 51, "{} slots", s.slots.len());
         assert_eq!(s.popped(), 100);
+    }
+
+    #[test]
+    fn key_orders_by_time_then_seq_whatever_the_slot() {
+        let a = key(t(5), 7, MAX_SLOTS as u32 - 1);
+        let b = key(t(5), 8, 0);
+        let c = key(t(6), 0, 3);
+        assert!(a < b && b < c);
+        assert_eq!((key_at(a), key_slot(a)), (t(5), MAX_SLOTS - 1));
+        assert_eq!((key_at(c), key_slot(c)), (t(6), 3));
+    }
+
+    #[test]
+    fn key_heap_pops_every_key_in_ascending_order() {
+        let mut heap = KeyHeap::default();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut pushed = Vec::new();
+        for seq in 0..2000u64 {
+            // A fixed xorshift stream: many ties on time, all distinct seqs.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = key(t(x % 50), seq, (x >> 40) as u32 & 0xff);
+            heap.push(k);
+            pushed.push(k);
+            if seq % 3 == 0 {
+                let min = pushed.iter().copied().min().unwrap();
+                assert_eq!(heap.pop(), Some(min));
+                pushed.retain(|k| *k != min);
+            }
+        }
+        pushed.sort_unstable();
+        let rest: Vec<u128> = std::iter::from_fn(|| heap.pop()).collect();
+        assert_eq!(rest, pushed);
+        assert!(heap.is_empty());
+    }
+
+    #[test]
+    fn schedule_after_seq_space_is_exhausted_is_refused() {
+        let mut s = Scheduler::new(t(0), 10);
+        s.next_seq = SEQ_END - 1;
+        s.schedule(t(1), 'a').unwrap();
+        assert_eq!(s.schedule(t(1), 'b'), Err(ScheduleError::SeqExhausted));
+        assert_eq!(s.pop(), Some((t(1), 'a')));
+        assert!(s.is_empty());
     }
 
     #[test]
