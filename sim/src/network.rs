@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::{FaultPlan, Latency};
 use crate::rng::SimRng;
+use crate::user_map::IdMap;
 
 /// Link state entries kept before the first pruning of idle ones.
 const LINK_STATE_PRUNE_AT: usize = 4096;
@@ -279,7 +280,9 @@ struct LinkState {
 pub struct Network {
     default_link: LinkConfig,
     links: BTreeMap<(NodeId, NodeId), LinkConfig>,
-    state: BTreeMap<(NodeId, NodeId), LinkState>,
+    /// Lookup-only (pruned with order-free `retain`): one hashed probe per send instead of a
+    /// B-tree walk over every busy link of a large world.
+    state: IdMap<(NodeId, NodeId), LinkState>,
     /// Size of `state` that triggers the next pruning: twice what survived the last one, so
     /// pruning is amortised O(1) per send and memory stays within twice the busy links.
     prune_at: usize,
@@ -303,7 +306,7 @@ impl Network {
         Self {
             default_link,
             links: BTreeMap::new(),
-            state: BTreeMap::new(),
+            state: IdMap::default(),
             prune_at: LINK_STATE_PRUNE_AT,
             partitions: Vec::new(),
             rng,

@@ -554,16 +554,24 @@ impl World<'_> {
     }
 
     fn on_frame(&mut self, i: u32, conn: ConnId, frame: Arc<str>) {
-        let Some(user) = self.conns.get(&conn).and_then(|c| c.user.clone()) else {
+        // The session's user is borrowed from `conns` while only the checkers change: a frame
+        // costs no id clone.
+        let Some(user) = self.conns.get(&conn).and_then(|c| c.user.as_ref()) else {
             return;
         };
         let json = FrameView::parse(&frame);
-        self.observe(&Obs::Frame {
-            conn,
-            session_user: &user,
-            frame: &frame,
-            json: &json,
-        });
+        let checked = match self.failure {
+            Some(_) => Ok(()),
+            None => self.checkers.observe(&Obs::Frame {
+                conn,
+                session_user: user,
+                frame: &frame,
+                json: &json,
+            }),
+        };
+        if let Err(f) = checked {
+            self.fail(f);
+        }
         let slow = self.clients.get(i as usize).is_some_and(|c| c.slow);
         if slow {
             // A slow reader takes `slow_consumer_delay_ms` per frame, one after another.
