@@ -245,4 +245,8 @@ impl Sink for FileSink {
             self.note(&path, r);
         }
     }
+
+    fn keeps_spans(&self) -> bool {
+        self.trace.is_some()
+    }
 }

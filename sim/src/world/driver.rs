@@ -101,7 +101,9 @@ impl World<'_> {
                     && let Some(run) = entry.run
                 {
                     self.stop_requests.remove(&run);
-                    if let Some((start, track)) = self.run_spans.remove(&run) {
+                    if self.spans
+                        && let Some((start, track)) = self.run_spans.remove(&run)
+                    {
                         self.sink.span(
                             track,
                             &format!("{run} {}", entry.kind.as_str()),
@@ -110,6 +112,7 @@ impl World<'_> {
                         );
                     }
                 } else if entry.kind == StreamKind::AgentStarted
+                    && self.spans
                     && let Some(run) = entry.run
                 {
                     // Runs are drawn on the track of the owner's latest session.
@@ -117,11 +120,11 @@ impl World<'_> {
                     self.run_spans.insert(run, (self.now, track));
                 }
             }
-            Event::SessionOpened { conn, identity, .. } => {
+            Event::SessionOpened { conn, identity, .. } if self.spans => {
                 self.conn_spans.insert(*conn, self.now);
                 self.user_track.insert(identity.user.clone(), *conn);
             }
-            Event::SessionClosed { conn, reason } => {
+            Event::SessionClosed { conn, reason } if self.spans => {
                 if let Some(start) = self.conn_spans.remove(conn) {
                     self.sink.span(
                         conn.get(),

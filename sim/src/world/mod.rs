@@ -188,6 +188,11 @@ pub trait Sink {
     fn span(&mut self, track: u64, name: &str, start: Instant, end: Instant);
     /// A point event (a fault, a violation) on a track.
     fn instant(&mut self, track: u64, name: &str, at: Instant);
+    /// Whether this sink keeps spans. Asked once per run: a world whose sink keeps none
+    /// does not track open runs and sessions or name their spans.
+    fn keeps_spans(&self) -> bool {
+        true
+    }
 }
 
 /// A sink that keeps nothing.
@@ -198,6 +203,9 @@ impl Sink for NoSink {
     fn entry(&mut self, _entry: &LogEntry) {}
     fn span(&mut self, _track: u64, _name: &str, _start: Instant, _end: Instant) {}
     fn instant(&mut self, _track: u64, _name: &str, _at: Instant) {}
+    fn keeps_spans(&self) -> bool {
+        false
+    }
 }
 
 /// The world.
@@ -242,6 +250,8 @@ pub struct World<'s> {
     refreshed: BTreeSet<String>,
     /// Users whose frames the network corrupted at least once (their intent is unknown).
     corrupted_senders: BTreeSet<UserId>,
+    /// Whether the sink keeps spans (when not, the span tables below stay empty).
+    spans: bool,
     /// Open trace spans: runs (start, track) and sessions (start).
     run_spans: BTreeMap<RunId, (Instant, u64)>,
     conn_spans: BTreeMap<ConnId, Instant>,
@@ -370,6 +380,7 @@ impl<'s> World<'s> {
             stop_requests: BTreeMap::new(),
             refreshed: BTreeSet::new(),
             corrupted_senders: BTreeSet::new(),
+            spans: sink.keeps_spans(),
             run_spans: BTreeMap::new(),
             conn_spans: BTreeMap::new(),
             user_track: UserMap::default(),
