@@ -3,23 +3,27 @@
 //!
 //! Read from the gateway's log, the authoritative order of each user's stream.
 
+use std::collections::BTreeMap;
+
 use gauntlet_core::{Event, RunId, StreamKind};
 
+use super::seq_set::SeqSet;
 use super::{Checker, EndState, Failure, Obs};
 use crate::frame_view::FrameView;
-use crate::user_map::IdMap;
 
 #[derive(Default)]
 struct RunTrack {
     started: bool,
-    ended: bool,
     open_tools: Vec<String>,
 }
 
 #[derive(Default)]
 pub(crate) struct FiveEventsChecker {
-    /// Every run seen (lookup-only: `finish` reports the smallest unended id, not hash order).
-    runs: IdMap<RunId, RunTrack>,
+    /// Runs seen and not ended yet: a small table however long the run.
+    open: BTreeMap<RunId, RunTrack>,
+    /// Runs that ended, as id ranges: the gateway numbers runs in order and they end in
+    /// roughly that order, so this is about one range per run still open.
+    ended: SeqSet,
 }
 
 impl Checker for FiveEventsChecker {
@@ -37,11 +41,11 @@ impl Checker for FiveEventsChecker {
             };
             let Some(run) = entry.run else { continue };
             let kind = entry.kind;
-            let t = self.runs.entry(run).or_default();
             let fail = |m: String| Err(Failure::new("five_events", format!("{run}: {m}")));
-            if t.ended {
+            if self.ended.contains(run.get()) {
                 return fail(format!("{} after the terminal event", kind.as_str()));
             }
+            let t = self.open.entry(run).or_default();
             if !t.started && kind != StreamKind::AgentStarted {
                 return fail(format!("{} before agent_started", kind.as_str()));
             }
@@ -73,7 +77,8 @@ impl Checker for FiveEventsChecker {
                             t.open_tools
                         ));
                     }
-                    t.ended = true;
+                    self.open.remove(&run);
+                    self.ended.insert(run.get());
                 }
                 StreamKind::AgentThinking | StreamKind::SystemNotice => {}
             }
@@ -85,14 +90,103 @@ impl Checker for FiveEventsChecker {
         if !end.quiescent {
             return Ok(());
         }
-        // The smallest unended run, as a walk in id order would find first.
-        let unended = self.runs.iter().filter(|(_, t)| !t.ended).map(|(r, _)| r);
-        match unended.min() {
+        match self.open.keys().next() {
             Some(run) => Err(Failure::new(
                 self.name(),
                 format!("{run} never ended (liveness)"),
             )),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use gauntlet_core::{Instant, LogEntry, LogSeq, Seq, StreamEntry, UserId};
+
+    use super::*;
+
+    fn appended(run: u64, kind: StreamKind, exec: &str) -> LogEntry {
+        LogEntry {
+            seq: LogSeq::new(1),
+            at: Instant::from_unix_secs(1),
+            event: Event::StreamAppended {
+                user: UserId::parse("u1").unwrap(),
+                entry: StreamEntry {
+                    seq: Seq::new(1),
+                    at: Instant::from_unix_secs(1),
+                    kind,
+                    thread: None,
+                    run: Some(RunId::new(run)),
+                    frame: Arc::from(format!(
+                        r#"{{"type":"x","payload":{{"execution_id":"{exec}"}}}}"#
+                    )),
+                },
+            },
+        }
+    }
+
+    fn feed(c: &mut FiveEventsChecker, run: u64, kind: StreamKind) -> Result<(), Failure> {
+        c.observe(&Obs::Log(&[appended(run, kind, "e1")]))
+    }
+
+    fn quiescent(c: &mut FiveEventsChecker) -> Result<(), Failure> {
+        c.finish(&EndState {
+            open: &BTreeMap::new(),
+            quiescent: true,
+        })
+    }
+
+    #[test]
+    fn event_after_terminal_fails_even_once_many_later_runs_ended() {
+        let mut c = FiveEventsChecker::default();
+        for run in 1..=50 {
+            feed(&mut c, run, StreamKind::AgentStarted).unwrap();
+        }
+        // Out of order, as runs of different users end.
+        for run in (1..=50).rev() {
+            feed(&mut c, run, StreamKind::AgentFailed).unwrap();
+        }
+        assert_eq!(quiescent(&mut c), Ok(()));
+        let err = feed(&mut c, 17, StreamKind::AgentThinking).unwrap_err();
+        assert_eq!(
+            err.message,
+            "run-17: agent_thinking after the terminal event"
+        );
+        let err = feed(&mut c, 3, StreamKind::AgentStarted).unwrap_err();
+        assert_eq!(err.message, "run-3: agent_started after the terminal event");
+    }
+
+    #[test]
+    fn unended_runs_report_the_smallest_id_at_quiescence() {
+        let mut c = FiveEventsChecker::default();
+        for run in [9, 4, 7, 2] {
+            feed(&mut c, run, StreamKind::AgentStarted).unwrap();
+        }
+        feed(&mut c, 2, StreamKind::AgentCompleted).unwrap();
+        feed(&mut c, 9, StreamKind::AgentCancelled).unwrap();
+        let err = quiescent(&mut c).unwrap_err();
+        assert_eq!(err.message, "run-4 never ended (liveness)");
+    }
+
+    #[test]
+    fn completed_with_an_open_tool_fails_and_a_paired_tool_passes() {
+        let mut c = FiveEventsChecker::default();
+        feed(&mut c, 1, StreamKind::AgentStarted).unwrap();
+        feed(&mut c, 1, StreamKind::ToolExecuting).unwrap();
+        feed(&mut c, 1, StreamKind::ToolCompleted).unwrap();
+        feed(&mut c, 1, StreamKind::AgentCompleted).unwrap();
+        feed(&mut c, 2, StreamKind::AgentStarted).unwrap();
+        feed(&mut c, 2, StreamKind::ToolExecuting).unwrap();
+        let err = feed(&mut c, 2, StreamKind::AgentCompleted).unwrap_err();
+        assert_eq!(
+            err.message,
+            r#"run-2: completed with tools still running: ["e1"]"#
+        );
+        let err = feed(&mut c, 5, StreamKind::ToolCompleted).unwrap_err();
+        assert_eq!(err.message, "run-5: tool_completed before agent_started");
     }
 }

@@ -46,6 +46,14 @@ impl SeqSet {
         true
     }
 
+    /// Whether `seq` was added.
+    pub(crate) fn contains(&self, seq: u64) -> bool {
+        let i = self.ranges.partition_point(|r| r.0 <= seq);
+        i.checked_sub(1)
+            .and_then(|j| self.ranges.get(j))
+            .is_some_and(|(_, last)| seq <= *last)
+    }
+
     /// The smallest seq in `from..=to` that was not added, if any.
     pub(crate) fn first_missing(&self, from: u64, to: u64) -> Option<u64> {
         let mut s = from;
@@ -78,6 +86,7 @@ mod tests {
         }
         for s in 0..310 {
             assert_eq!(set.first_missing(s, s).is_none(), model.contains(&s), "{s}");
+            assert_eq!(set.contains(s), model.contains(&s), "{s}");
         }
         for (from, to) in [(1, 300), (5, 50), (250, 320), (0, 0)] {
             let expected = (from..=to).find(|s| !model.contains(s));
