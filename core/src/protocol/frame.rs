@@ -1,7 +1,6 @@
 //! Inbound and outbound frames: what a client may send, what the gateway sends back.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -442,9 +441,9 @@ impl ServerFrame {
         serde_json::to_string(self)
             .map(WireFrame::from)
             .unwrap_or_else(|_| {
-                WireFrame::from(Arc::<str>::from(
+                WireFrame::from(
                     r#"{"type":"error","code":"BAD_MESSAGE","message":"encode","retryable":false}"#,
-                ))
+                )
             })
     }
 }

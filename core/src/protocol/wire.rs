@@ -78,12 +78,9 @@ impl From<&str> for WireFrame {
 }
 
 impl From<String> for WireFrame {
-    /// Inline when it fits (the `Arc` would be a second allocation and copy anyway).
+    /// As for `&str`: an `Arc<str>` copies the text out of the `String` either way.
     fn from(s: String) -> Self {
-        match ArrayString::from(&s) {
-            Ok(inline) => Self(Repr::Inline(inline)),
-            Err(_) => Self(Repr::Shared(Arc::from(s))),
-        }
+        Self::from(s.as_str())
     }
 }
 
