@@ -854,14 +854,14 @@ impl Gateway {
             at: ctx.now,
         };
         let frame = render_stream_frame(&head, payload, &mut self.scratch);
-        let entry = StreamEntry {
+        let entry = Arc::new(StreamEntry {
             seq,
             at: ctx.now,
             kind,
             thread: thread.clone(),
             run,
             frame: frame.clone(),
-        };
+        });
         self.emit(
             ctx,
             Event::StreamAppended {

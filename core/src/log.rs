@@ -5,6 +5,7 @@
 //! This module only defines the events and their encoding; it never decides anything.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -164,8 +165,9 @@ pub enum Event {
     StreamAppended {
         /// The outbox's user.
         user: UserId,
-        /// The stored event.
-        entry: StreamEntry,
+        /// The stored event, shared with the outbox that keeps it (and with any fold of the
+        /// same log), so folding an append copies a pointer, not the entry.
+        entry: Arc<StreamEntry>,
     },
     /// A single-use ticket was issued.
     TicketIssued {

@@ -37,7 +37,7 @@ pub struct StreamEntry {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Outbox {
     latest: Seq,
-    entries: VecDeque<StreamEntry>,
+    entries: VecDeque<Arc<StreamEntry>>,
 }
 
 impl Outbox {
@@ -63,7 +63,7 @@ impl Outbox {
 
     /// Appends `entry`, whose seq must be the next one. Returns false (and stores nothing)
     /// otherwise, so a corrupt log cannot create a gap.
-    pub(crate) fn push(&mut self, entry: StreamEntry) -> bool {
+    pub(crate) fn push(&mut self, entry: Arc<StreamEntry>) -> bool {
         if entry.seq != self.next_seq() {
             return false;
         }
@@ -101,7 +101,7 @@ impl Outbox {
     pub(crate) fn get(&self, seq: Seq) -> Option<&StreamEntry> {
         let first = self.entries.front()?.seq.get();
         let idx = usize::try_from(seq.get().checked_sub(first)?).ok()?;
-        self.entries.get(idx)
+        self.entries.get(idx).map(|e| &**e)
     }
 }
 
@@ -169,10 +169,10 @@ mod tests {
     #[test]
     fn push_requires_the_next_seq() {
         let mut o = Outbox::default();
-        assert!(!o.push(entry(2, 0)));
-        assert!(o.push(entry(1, 0)));
-        assert!(!o.push(entry(1, 0)));
-        assert!(o.push(entry(2, 0)));
+        assert!(!o.push(Arc::new(entry(2, 0))));
+        assert!(o.push(Arc::new(entry(1, 0))));
+        assert!(!o.push(Arc::new(entry(1, 0))));
+        assert!(o.push(Arc::new(entry(2, 0))));
         assert_eq!(o.latest(), Seq::new(2));
         assert_eq!(o.get(Seq::new(2)).map(|e| &*e.frame), Some("f2"));
         assert_eq!(o.get(Seq::new(3)), None);
@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn hash_encoding_carries_frames_raw_and_tells_every_field_apart() {
         let mut o = Outbox::default();
-        assert!(o.push(entry(1, 5)));
+        assert!(o.push(Arc::new(entry(1, 5))));
         let bytes = hash_bytes(&o);
         let frame_at = bytes.len() - 2;
         assert_eq!(
@@ -216,11 +216,11 @@ mod tests {
         ];
         for v in variants {
             let mut other = Outbox::default();
-            assert!(other.push(v.clone()));
+            assert!(other.push(Arc::new(v.clone())));
             assert_ne!(hash_bytes(&other), bytes, "{v:?}");
         }
         let mut same = Outbox::default();
-        assert!(same.push(entry(1, 5)));
+        assert!(same.push(Arc::new(entry(1, 5))));
         assert_eq!(hash_bytes(&same), bytes);
     }
 
@@ -228,7 +228,7 @@ mod tests {
     fn trim_keeps_count_and_age_bounds_but_not_seq() {
         let mut o = Outbox::default();
         for s in 1..=10 {
-            assert!(o.push(entry(s, s)));
+            assert!(o.push(Arc::new(entry(s, s))));
         }
         o.trim(Instant::from_unix_secs(10), 8, Duration::from_secs(100));
         assert_eq!((o.len(), o.oldest()), (8, Seq::new(3)));
@@ -241,7 +241,7 @@ mod tests {
     fn get_finds_retained_events_only() {
         let mut o = Outbox::default();
         for s in 1..=10 {
-            assert!(o.push(entry(s, 0)));
+            assert!(o.push(Arc::new(entry(s, 0))));
         }
         o.trim(Instant::EPOCH, 5, Duration::from_secs(1));
         assert_eq!(o.get(Seq::new(5)), None);

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -368,7 +369,7 @@ impl State {
                     )?;
                 }
                 let before = outbox.len();
-                let pushed = outbox.push(entry.clone());
+                let pushed = outbox.push(Arc::clone(entry));
                 debug_assert!(pushed, "seq checked above");
                 outbox.trim(
                     at,

@@ -405,7 +405,7 @@ fn rejected_stream_entry_leaves_the_folded_state_unchanged() {
     let before = cp.state_hash();
     let mut bad = h.log[at].clone();
     if let Event::StreamAppended { entry, .. } = &mut bad.event {
-        entry.seq = entry.seq.next();
+        std::sync::Arc::make_mut(entry).seq = entry.seq.next();
     }
     assert!(matches!(cp.fold(&bad), Err(ReplayError::StreamSeq { .. })));
     assert_eq!(cp.state_hash(), before, "a refused entry changed the state");

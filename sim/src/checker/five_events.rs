@@ -115,7 +115,7 @@ mod tests {
             at: Instant::from_unix_secs(1),
             event: Event::StreamAppended {
                 user: UserId::parse("u1").unwrap(),
-                entry: StreamEntry {
+                entry: Arc::new(StreamEntry {
                     seq: Seq::new(1),
                     at: Instant::from_unix_secs(1),
                     kind,
@@ -124,7 +124,7 @@ mod tests {
                     frame: Arc::from(format!(
                         r#"{{"type":"x","payload":{{"execution_id":"{exec}"}}}}"#
                     )),
-                },
+                }),
             },
         }
     }
