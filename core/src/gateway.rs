@@ -415,6 +415,11 @@ impl Gateway {
         self.state.hash()
     }
 
+    /// Whether `other` holds the same durable state (so the same state hash).
+    pub(crate) fn same_state(&self, other: &Gateway) -> bool {
+        self.state == other.state
+    }
+
     /// The last log seq appended.
     pub fn last_log_seq(&self) -> LogSeq {
         self.state.last_seq
