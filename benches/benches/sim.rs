@@ -11,6 +11,12 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gauntlet_sim::{FaultPreset, Faults, SimConfig, run_scenario, scenario_for};
 
+// The allocator `gauntlet` itself runs with (sim/src/main.rs), so this measures the
+// simulator as users run it. The other benches keep the system allocator: they measure core's
+// paths, and an embedder of core picks its own.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SEED: u64 = 0x6a75_6e74_6c65_7431;
 const USERS: u64 = 1000;
 const DURATION: Duration = Duration::from_secs(30);
