@@ -790,6 +790,7 @@ impl Gateway {
             return self.reply_error(ctx, conn, frame);
         }
         match crate::protocol::decode_inbound(text) {
+            Ok(inbound) if self.answer_keepalive(ctx, conn, &inbound) => {}
             Ok(inbound) => self.route(ctx, conn, inbound),
             Err(e) => self.reply_error(ctx, conn, ServerFrame::error(e.code(), e.to_string())),
         }
@@ -819,6 +820,16 @@ impl Gateway {
 
     /// Queues a frame for one connection, closing it as a slow consumer when its queue is full.
     pub(crate) fn push_frame(&mut self, ctx: &mut Ctx, conn: ConnId, frame: WireFrame) -> bool {
+        let admitted = self.admit_send(ctx, conn);
+        if admitted {
+            ctx.out.sends.push((conn, frame));
+        }
+        admitted
+    }
+
+    /// Counts one more frame into `conn`'s send queue, or closes it as a slow consumer when
+    /// the queue is full; the caller pushes the frame only when this says yes.
+    pub(crate) fn admit_send(&mut self, ctx: &mut Ctx, conn: ConnId) -> bool {
         let cap = self.config.limits.send_queue_capacity;
         let Some(l) = self.live.get_mut(&conn) else {
             return false;
@@ -829,7 +840,6 @@ impl Gateway {
         }
         l.queued += 1;
         self.peak_queue_depth = self.peak_queue_depth.max(l.queued);
-        ctx.out.sends.push((conn, frame));
         true
     }
 

@@ -13,20 +13,39 @@ use crate::ids::{ConnId, RunId, Seq, ThreadId, UserId};
 use crate::log::Event;
 use crate::payload::Payload;
 use crate::plant::planted;
-use crate::protocol::{ClientFrame, Inbound, ServerFrame, StreamKind, WireFrame, render_ack};
+use crate::protocol::{ClientFrame, Inbound, ServerFrame, StreamKind, WireFrame, render_ack_into};
 use crate::session::Backfill;
 
 /// Attempts at finding a free generated thread id before giving up.
 const THREAD_ID_ATTEMPTS: u64 = 8;
 
 impl Gateway {
-    /// Handles one decoded message on an open session. Keep-alives are answered first: they
-    /// need no identity, so only the other messages copy the session's user.
-    pub(crate) fn route(&mut self, ctx: &mut Ctx, conn: ConnId, inbound: Inbound<'_>) {
-        if let Some(reply) = keepalive_reply(&inbound) {
-            self.push_frame(ctx, conn, reply);
-            return;
+    /// Answers a keep-alive (`ping`, `heartbeat`), rendering the reply straight into its
+    /// send slot; false, doing nothing, for every other message. Keep-alives are the most
+    /// frequent frames and need no identity and no state.
+    pub(crate) fn answer_keepalive(
+        &mut self,
+        ctx: &mut Ctx,
+        conn: ConnId,
+        inbound: &Inbound<'_>,
+    ) -> bool {
+        let kind = match inbound.frame {
+            ClientFrame::Ping => "pong",
+            ClientFrame::Heartbeat => "heartbeat_ack",
+            _ => return false,
+        };
+        if self.admit_send(ctx, conn) {
+            ctx.out.sends.push((conn, WireFrame::EMPTY));
+            if let Some((_, frame)) = ctx.out.sends.last_mut() {
+                render_ack_into(frame, kind, inbound.message_id.as_deref());
+            }
         }
+        true
+    }
+
+    /// Handles one decoded message on an open session, other than a keep-alive (see
+    /// [`Gateway::answer_keepalive`]).
+    pub(crate) fn route(&mut self, ctx: &mut Ctx, conn: ConnId, inbound: Inbound<'_>) {
         let Some(user) = self
             .state()
             .sessions
@@ -38,7 +57,7 @@ impl Gateway {
         let user = &user;
         let message_id = inbound.message_id;
         match inbound.frame {
-            // Answered above by `keepalive_reply`.
+            // Answered before routing, by `answer_keepalive`.
             ClientFrame::Ping | ClientFrame::Heartbeat => {}
             ClientFrame::UserMessage { content, thread_id } => {
                 let message_id = message_id.map(Cow::into_owned);
@@ -330,14 +349,4 @@ impl Gateway {
             self.append_stream(ctx, &u, StreamKind::SystemNotice, None, None, &payload);
         }
     }
-}
-
-/// The reply to a keep-alive (`ping`, `heartbeat`): it needs no identity and no state.
-fn keepalive_reply(inbound: &Inbound<'_>) -> Option<WireFrame> {
-    let kind = match inbound.frame {
-        ClientFrame::Ping => "pong",
-        ClientFrame::Heartbeat => "heartbeat_ack",
-        _ => return None,
-    };
-    Some(render_ack(kind, inbound.message_id.as_deref()))
 }

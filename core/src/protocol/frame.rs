@@ -166,9 +166,36 @@ struct Envelope<'a> {
     #[serde(borrow, default)]
     payload: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    message_id: Option<Cow<'a, str>>,
+    message_id: Option<FrameStr<'a>>,
     #[serde(borrow, default)]
-    thread_id: Option<Cow<'a, str>>,
+    thread_id: Option<FrameStr<'a>>,
+}
+
+/// A string field of the envelope, borrowed from the frame unless it has escapes. serde's
+/// `borrow` does not reach through `Option<Cow<str>>` (that form always copies), and a
+/// keep-alive's `message_id` must not cost an allocation.
+struct FrameStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FrameStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> serde::de::Visitor<'de> for StrVisitor {
+            type Value = FrameStr<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(FrameStr(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(FrameStr(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                Ok(FrameStr(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(StrVisitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -213,7 +240,7 @@ pub fn decode_inbound(text: &str) -> Result<Inbound<'_>, ProtocolError> {
     if env
         .message_id
         .as_ref()
-        .is_some_and(|m| m.len() > MAX_MESSAGE_ID_LEN)
+        .is_some_and(|m| m.0.len() > MAX_MESSAGE_ID_LEN)
     {
         return Err(ProtocolError::Schema {
             kind: "envelope",
@@ -226,7 +253,7 @@ pub fn decode_inbound(text: &str) -> Result<Inbound<'_>, ProtocolError> {
         Kind::Heartbeat => ClientFrame::Heartbeat,
         Kind::UserMessage => {
             let b: UserMessageBody = body("user_message", payload)?;
-            let thread = b.thread_id.or(env.thread_id.map(Cow::into_owned));
+            let thread = b.thread_id.or(env.thread_id.map(|t| t.0.into_owned()));
             let thread_id = thread.map(|t| thread_id("user_message", &t)).transpose()?;
             ClientFrame::UserMessage {
                 content: b.content,
@@ -264,7 +291,7 @@ pub fn decode_inbound(text: &str) -> Result<Inbound<'_>, ProtocolError> {
         Kind::Unknown => return Err(ProtocolError::UnknownType(unknown_type_name(text))),
     };
     Ok(Inbound {
-        message_id: env.message_id,
+        message_id: env.message_id.map(|m| m.0),
         frame,
     })
 }
@@ -451,10 +478,17 @@ impl ServerFrame {
 /// Renders `{"type":"<kind>"}` or `{"type":"<kind>","message_id":<id>}` without serde; inline
 /// (no allocation) when it is short and the id needs no escaping, as keep-alive replies are.
 pub(crate) fn render_ack(kind: &str, message_id: Option<&str>) -> WireFrame {
+    let mut frame = WireFrame::EMPTY;
+    render_ack_into(&mut frame, kind, message_id);
+    frame
+}
+
+/// [`render_ack`] into an existing frame (a send slot), in place when it fits inline.
+pub(crate) fn render_ack_into(frame: &mut WireFrame, kind: &str, message_id: Option<&str>) {
     match message_id {
-        None => return WireFrame::concat(&[r#"{"type":""#, kind, r#""}"#]),
+        None => return frame.set_concat(&[r#"{"type":""#, kind, r#""}"#]),
         Some(id) if !id.bytes().any(needs_escape) => {
-            return WireFrame::concat(&[r#"{"type":""#, kind, r#"","message_id":""#, id, r#""}"#]);
+            return frame.set_concat(&[r#"{"type":""#, kind, r#"","message_id":""#, id, r#""}"#]);
         }
         Some(_) => {}
     }
@@ -468,7 +502,7 @@ pub(crate) fn render_ack(kind: &str, message_id: Option<&str>) -> WireFrame {
         push_json_str(&mut out, id);
     }
     out.push('}');
-    WireFrame::from(out)
+    *frame = WireFrame::from(out);
 }
 
 fn needs_escape(b: u8) -> bool {
@@ -578,6 +612,24 @@ mod tests {
                 text: "hello".into()
             })
         );
+    }
+
+    #[test]
+    fn envelope_strings_borrow_unless_escaped() {
+        let plain = decode_inbound(r#"{"type":"ping","message_id":"m-1"}"#).unwrap();
+        assert!(matches!(plain.message_id, Some(Cow::Borrowed("m-1"))));
+        let escaped = decode_inbound(r#"{"type":"ping","message_id":"m\"1"}"#).unwrap();
+        assert!(matches!(&escaped.message_id, Some(Cow::Owned(m)) if m == "m\"1"));
+        let thread =
+            decode(r#"{"type":"user_message","thread_id":"t\u002d1","payload":{"content":"x"}}"#);
+        assert!(
+            matches!(&thread, Ok(ClientFrame::UserMessage { thread_id: Some(t), .. }) if t.as_str() == "t-1"),
+            "{thread:?}"
+        );
+        let Err(ProtocolError::Json(e)) = decode(r#"{"type":"ping","message_id":5}"#) else {
+            panic!("a numeric message_id is refused");
+        };
+        assert!(e.contains("expected a string"), "{e}");
     }
 
     #[test]

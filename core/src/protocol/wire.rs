@@ -43,13 +43,23 @@ impl WireFrame {
         }
     }
 
-    /// Builds a frame from pieces, inline when they fit (no allocation), else shared.
-    pub(crate) fn concat(pieces: &[&str]) -> Self {
-        let mut inline = ArrayString::new();
-        if pieces.iter().all(|p| inline.try_push_str(p).is_ok()) {
-            return Self(Repr::Inline(inline));
+    /// An empty frame, held inline: a slot for [`WireFrame::set_concat`] to fill in place.
+    pub(crate) const EMPTY: Self = Self(Repr::Inline(ArrayString::new_const()));
+
+    /// Makes this frame the pieces joined, writing them in place when they fit inline: a
+    /// reply rendered straight into its send slot is never copied (a 64-byte frame built
+    /// piecewise and then moved stalls on store forwarding).
+    pub(crate) fn set_concat(&mut self, pieces: &[&str]) {
+        if matches!(self.0, Repr::Shared(_)) {
+            *self = Self::EMPTY;
         }
-        Self(Repr::Shared(Arc::from(pieces.concat())))
+        if let Repr::Inline(inline) = &mut self.0 {
+            inline.clear();
+            if pieces.iter().all(|p| inline.try_push_str(p).is_ok()) {
+                return;
+            }
+        }
+        self.0 = Repr::Shared(Arc::from(pieces.concat()));
     }
 }
 
@@ -108,13 +118,19 @@ impl fmt::Display for WireFrame {
 mod tests {
     use super::*;
 
+    fn concat(pieces: &[&str]) -> WireFrame {
+        let mut frame = WireFrame::EMPTY;
+        frame.set_concat(pieces);
+        frame
+    }
+
     #[test]
     fn short_frames_are_inline_and_long_ones_shared() {
-        let short = WireFrame::concat(&[r#"{"type":"pong""#, "}"]);
+        let short = concat(&[r#"{"type":"pong""#, "}"]);
         assert!(matches!(short.0, Repr::Inline(_)));
         assert_eq!(&*short, r#"{"type":"pong"}"#);
         let id = "x".repeat(INLINE_BYTES);
-        let long = WireFrame::concat(&[r#"{"id":""#, &id, r#""}"#]);
+        let long = concat(&[r#"{"id":""#, &id, r#""}"#]);
         assert!(matches!(long.0, Repr::Shared(_)));
         assert_eq!(long.as_str(), format!(r#"{{"id":"{id}"}}"#));
     }
@@ -122,11 +138,26 @@ mod tests {
     #[test]
     fn exactly_full_inline_storage_still_fits() {
         let full = "a".repeat(INLINE_BYTES);
-        assert!(matches!(WireFrame::concat(&[&full]).0, Repr::Inline(_)));
+        assert!(matches!(concat(&[&full]).0, Repr::Inline(_)));
         assert!(matches!(WireFrame::from(full.clone()).0, Repr::Inline(_)));
         let over = format!("{full}b");
         assert!(matches!(WireFrame::from(over.clone()).0, Repr::Shared(_)));
         assert_eq!(WireFrame::from(over.clone()).into_shared().as_ref(), over);
+    }
+
+    #[test]
+    fn set_concat_rewrites_a_used_slot_whatever_it_held() {
+        let mut slot = concat(&["x".repeat(INLINE_BYTES + 1).as_str()]);
+        assert!(matches!(slot.0, Repr::Shared(_)));
+        slot.set_concat(&["ab", "c"]);
+        assert!(matches!(slot.0, Repr::Inline(_)), "short text goes back inline");
+        assert_eq!(slot.as_str(), "abc");
+        slot.set_concat(&["d"]);
+        assert_eq!(slot.as_str(), "d", "nothing of the earlier text is left");
+        let long = "y".repeat(INLINE_BYTES);
+        slot.set_concat(&[&long, "z"]);
+        assert!(matches!(slot.0, Repr::Shared(_)));
+        assert_eq!(slot.as_str(), format!("{long}z"));
     }
 
     #[test]
@@ -138,7 +169,7 @@ mod tests {
 
     #[test]
     fn equality_is_by_text_across_representations() {
-        let inline = WireFrame::concat(&["a", "b"]);
+        let inline = concat(&["a", "b"]);
         assert_eq!(inline, WireFrame::from(Arc::<str>::from("ab")));
         assert_ne!(inline, WireFrame::from(Arc::<str>::from("ba")));
     }
