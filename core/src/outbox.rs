@@ -38,6 +38,9 @@ pub struct StreamEntry {
 pub(crate) struct Outbox {
     latest: Seq,
     entries: VecDeque<Arc<StreamEntry>>,
+    /// The front entry's `at` (`EPOCH` when empty), beside the queue: the age check on every
+    /// append must not follow a pointer to the oldest, coldest entry.
+    front_at: Instant,
 }
 
 impl Outbox {
@@ -53,7 +56,14 @@ impl Outbox {
 
     /// The oldest retained seq, or the next seq when nothing is retained.
     pub(crate) fn oldest(&self) -> Seq {
-        self.entries.front().map_or(self.next_seq(), |e| e.seq)
+        self.first_seq().map_or(self.next_seq(), Seq::new)
+    }
+
+    /// The front entry's seq, without reading the entry: the retained entries are exactly
+    /// the last `len` seqs.
+    fn first_seq(&self) -> Option<u64> {
+        let len = self.entries.len() as u64;
+        (len > 0).then(|| self.latest.get() + 1 - len)
     }
 
     /// Number of retained events.
@@ -68,6 +78,9 @@ impl Outbox {
             return false;
         }
         self.latest = entry.seq;
+        if self.entries.is_empty() {
+            self.front_at = entry.at;
+        }
         self.entries.push_back(entry);
         true
     }
@@ -75,9 +88,11 @@ impl Outbox {
     /// Drops events beyond `max_events` or older than `retention` at `now`.
     pub(crate) fn trim(&mut self, now: Instant, max_events: usize, retention: Duration) {
         let cutoff = now.saturating_sub(retention);
-        while self.entries.len() > max_events || self.entries.front().is_some_and(|e| e.at < cutoff)
+        while self.entries.len() > max_events
+            || (!self.entries.is_empty() && self.front_at < cutoff)
         {
             self.entries.pop_front();
+            self.front_at = self.entries.front().map_or(Instant::EPOCH, |e| e.at);
         }
     }
 
@@ -99,7 +114,7 @@ impl Outbox {
 
     /// The retained event with this seq.
     pub(crate) fn get(&self, seq: Seq) -> Option<&StreamEntry> {
-        let first = self.entries.front()?.seq.get();
+        let first = self.first_seq()?;
         let idx = usize::try_from(seq.get().checked_sub(first)?).ok()?;
         self.entries.get(idx).map(|e| &**e)
     }
@@ -235,6 +250,25 @@ mod tests {
         o.trim(Instant::from_unix_secs(15), 8, Duration::from_secs(10));
         assert_eq!((o.len(), o.oldest()), (6, Seq::new(5)));
         assert_eq!(o.next_seq(), Seq::new(11));
+    }
+
+    #[test]
+    fn trim_by_age_looks_at_the_front_only_and_follows_it() {
+        let mut o = Outbox::default();
+        for (s, at) in [(1, 50), (2, 5), (3, 100)] {
+            assert!(o.push(Arc::new(entry(s, at))));
+        }
+        o.trim(Instant::from_unix_secs(60), 10, Duration::from_secs(20));
+        assert_eq!((o.len(), o.oldest()), (3, Seq::new(1)), "the front is young enough");
+        o.trim(Instant::from_unix_secs(80), 10, Duration::from_secs(20));
+        assert_eq!((o.len(), o.oldest()), (1, Seq::new(3)), "each new front is checked");
+        o.trim(Instant::from_unix_secs(80), 0, Duration::from_secs(20));
+        assert_eq!((o.len(), o.oldest()), (0, Seq::new(4)));
+        assert!(o.push(Arc::new(entry(4, 200))));
+        o.trim(Instant::from_unix_secs(210), 10, Duration::from_secs(20));
+        assert_eq!(o.len(), 1, "an emptied outbox ages its next entry, not the last one");
+        o.trim(Instant::from_unix_secs(221), 10, Duration::from_secs(20));
+        assert_eq!(o.len(), 0);
     }
 
     #[test]
