@@ -259,14 +259,26 @@ mod tests {
             assert!(o.push(Arc::new(entry(s, at))));
         }
         o.trim(Instant::from_unix_secs(60), 10, Duration::from_secs(20));
-        assert_eq!((o.len(), o.oldest()), (3, Seq::new(1)), "the front is young enough");
+        assert_eq!(
+            (o.len(), o.oldest()),
+            (3, Seq::new(1)),
+            "the front is young enough"
+        );
         o.trim(Instant::from_unix_secs(80), 10, Duration::from_secs(20));
-        assert_eq!((o.len(), o.oldest()), (1, Seq::new(3)), "each new front is checked");
+        assert_eq!(
+            (o.len(), o.oldest()),
+            (1, Seq::new(3)),
+            "each new front is checked"
+        );
         o.trim(Instant::from_unix_secs(80), 0, Duration::from_secs(20));
         assert_eq!((o.len(), o.oldest()), (0, Seq::new(4)));
         assert!(o.push(Arc::new(entry(4, 200))));
         o.trim(Instant::from_unix_secs(210), 10, Duration::from_secs(20));
-        assert_eq!(o.len(), 1, "an emptied outbox ages its next entry, not the last one");
+        assert_eq!(
+            o.len(),
+            1,
+            "an emptied outbox ages its next entry, not the last one"
+        );
         o.trim(Instant::from_unix_secs(221), 10, Duration::from_secs(20));
         assert_eq!(o.len(), 0);
     }

@@ -89,15 +89,19 @@ impl ObjectWriter {
     }
 
     /// The finished object.
-    pub(crate) fn finish(mut self) -> Payload {
+    pub(crate) fn finish(self) -> Payload {
+        Payload(Arc::from(self.finish_string()))
+    }
+
+    /// The finished object's text, for a caller that needs no shared [`Payload`].
+    pub(crate) fn finish_string(mut self) -> String {
         if self.last_key.is_none() {
             self.buf.push(b'{');
         }
         self.buf.push(b'}');
         // Only whole UTF-8 strings were written, so this cannot fail; an empty object is
         // the safe answer if it ever did.
-        let text = std::str::from_utf8(&self.buf).unwrap_or("{}");
-        Payload(Arc::from(text))
+        String::from_utf8(self.buf).unwrap_or_else(|_| "{}".to_owned())
     }
 }
 

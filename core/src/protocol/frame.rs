@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 use super::WireFrame;
 use crate::error::ErrorCode;
 use crate::ids::{ConnId, RunId, Seq, ThreadId, UserId};
+use crate::payload::Payload;
 
 /// The five critical agent events a client must see for every run, in protocol order
 /// (the three terminal kinds share the last slot; `agent_completed` names it).
@@ -114,32 +115,34 @@ impl ClientFrame {
         }
     }
 
-    /// Encodes this frame as a client would send it (for simulated and real clients).
+    /// Encodes this frame as a client would send it (for simulated and real clients): keys in
+    /// sorted order, as `serde_json` renders an object, written without building one.
     pub fn to_json(&self, message_id: Option<&str>) -> String {
+        let body = Payload::object();
         let payload = match self {
-            ClientFrame::Ping | ClientFrame::Heartbeat => serde_json::json!({}),
-            ClientFrame::UserMessage { content, thread_id } => match thread_id {
-                Some(t) => serde_json::json!({ "content": content, "thread_id": t.as_str() }),
-                None => serde_json::json!({ "content": content }),
-            },
-            ClientFrame::StopAgent { run_id } => {
-                serde_json::json!({ "run_id": run_id.to_string() })
+            ClientFrame::Ping | ClientFrame::Heartbeat => body,
+            ClientFrame::UserMessage { content, thread_id } => {
+                let body = body.str("content", content);
+                match thread_id {
+                    Some(t) => body.str("thread_id", t.as_str()),
+                    None => body,
+                }
             }
-            ClientFrame::SubscribeThread { thread_id } => {
-                serde_json::json!({ "thread_id": thread_id.as_str() })
-            }
-            ClientFrame::Resume { last_seq } => serde_json::json!({ "last_seq": last_seq.get() }),
-            ClientFrame::Reauth { token } => serde_json::json!({ "token": token }),
-            ClientFrame::Broadcast { text } => serde_json::json!({ "text": text }),
-        };
-        let mut env = serde_json::json!({ "type": self.kind(), "payload": payload });
-        if let (Some(id), Some(obj)) = (message_id, env.as_object_mut()) {
-            obj.insert(
-                "message_id".into(),
-                serde_json::Value::String(id.to_string()),
-            );
+            ClientFrame::StopAgent { run_id } => body.str("run_id", &run_id.to_string()),
+            ClientFrame::SubscribeThread { thread_id } => body.str("thread_id", thread_id.as_str()),
+            ClientFrame::Resume { last_seq } => body.u64("last_seq", last_seq.get()),
+            ClientFrame::Reauth { token } => body.str("token", token),
+            ClientFrame::Broadcast { text } => body.str("text", text),
         }
-        env.to_string()
+        .finish();
+        let env = Payload::object();
+        let env = match message_id {
+            Some(id) => env.str("message_id", id),
+            None => env,
+        };
+        env.object("payload", &payload)
+            .str("type", self.kind())
+            .finish_string()
     }
 }
 
@@ -701,6 +704,64 @@ mod tests {
                     frame: f
                 })
             );
+        }
+    }
+
+    #[test]
+    fn client_frames_encode_exactly_as_serde_json_renders_them() {
+        let thread = ThreadId::parse("t\"1").unwrap_or_else(|| unreachable!());
+        let frames = [
+            (ClientFrame::Ping, serde_json::json!({})),
+            (ClientFrame::Heartbeat, serde_json::json!({})),
+            (
+                ClientFrame::UserMessage {
+                    content: "hi \u{1} é </x>".into(),
+                    thread_id: Some(thread.clone()),
+                },
+                serde_json::json!({"content": "hi \u{1} é </x>", "thread_id": "t\"1"}),
+            ),
+            (
+                ClientFrame::UserMessage {
+                    content: String::new(),
+                    thread_id: None,
+                },
+                serde_json::json!({"content": ""}),
+            ),
+            (
+                ClientFrame::StopAgent {
+                    run_id: RunId::new(7),
+                },
+                serde_json::json!({"run_id": "run-7"}),
+            ),
+            (
+                ClientFrame::SubscribeThread { thread_id: thread },
+                serde_json::json!({"thread_id": "t\"1"}),
+            ),
+            (
+                ClientFrame::Resume {
+                    last_seq: Seq::new(u64::MAX),
+                },
+                serde_json::json!({"last_seq": u64::MAX}),
+            ),
+            (
+                ClientFrame::Reauth {
+                    token: "a.b.c".into(),
+                },
+                serde_json::json!({"token": "a.b.c"}),
+            ),
+            (
+                ClientFrame::Broadcast { text: "\n".into() },
+                serde_json::json!({"text": "\n"}),
+            ),
+        ];
+        for (frame, payload) in frames {
+            for id in [None, Some("m-1"), Some("m\"\\2")] {
+                let mut env = serde_json::json!({"type": frame.kind(), "payload": payload});
+                if let (Some(id), Some(obj)) = (id, env.as_object_mut()) {
+                    obj.insert("message_id".into(), id.into());
+                }
+                assert_eq!(frame.to_json(id), env.to_string(), "{frame:?} {id:?}");
+            }
         }
     }
 

@@ -15,10 +15,10 @@ mod frame;
 mod handshake;
 mod wire;
 
+pub(crate) use frame::render_ack_into;
 pub use frame::{
     CRITICAL_EVENTS, ClientFrame, Inbound, ProtocolError, ServerFrame, StreamKind, decode_inbound,
 };
-pub(crate) use frame::render_ack_into;
 pub use handshake::{
     Credential, CredentialError, HandshakeRequest, JWT_SUBPROTOCOL, MAX_HANDSHAKE_BYTES,
     MAX_HEADERS, token_subprotocol,

@@ -150,7 +150,10 @@ mod tests {
         let mut slot = concat(&["x".repeat(INLINE_BYTES + 1).as_str()]);
         assert!(matches!(slot.0, Repr::Shared(_)));
         slot.set_concat(&["ab", "c"]);
-        assert!(matches!(slot.0, Repr::Inline(_)), "short text goes back inline");
+        assert!(
+            matches!(slot.0, Repr::Inline(_)),
+            "short text goes back inline"
+        );
         assert_eq!(slot.as_str(), "abc");
         slot.set_concat(&["d"]);
         assert_eq!(slot.as_str(), "d", "nothing of the earlier text is left");
