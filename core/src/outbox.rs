@@ -37,10 +37,9 @@ pub struct StreamEntry {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Outbox {
     latest: Seq,
-    entries: VecDeque<Arc<StreamEntry>>,
-    /// The front entry's `at` (`EPOCH` when empty), beside the queue: the age check on every
-    /// append must not follow a pointer to the oldest, coldest entry.
-    front_at: Instant,
+    /// Each entry beside its `at`: the age check on every append reads the queue, never the
+    /// oldest (coldest) entry itself.
+    entries: VecDeque<(Instant, Arc<StreamEntry>)>,
 }
 
 impl Outbox {
@@ -78,10 +77,7 @@ impl Outbox {
             return false;
         }
         self.latest = entry.seq;
-        if self.entries.is_empty() {
-            self.front_at = entry.at;
-        }
-        self.entries.push_back(entry);
+        self.entries.push_back((entry.at, entry));
         true
     }
 
@@ -89,10 +85,9 @@ impl Outbox {
     pub(crate) fn trim(&mut self, now: Instant, max_events: usize, retention: Duration) {
         let cutoff = now.saturating_sub(retention);
         while self.entries.len() > max_events
-            || (!self.entries.is_empty() && self.front_at < cutoff)
+            || self.entries.front().is_some_and(|(at, _)| *at < cutoff)
         {
             self.entries.pop_front();
-            self.front_at = self.entries.front().map_or(Instant::EPOCH, |e| e.at);
         }
     }
 
@@ -103,7 +98,7 @@ impl Outbox {
     pub(crate) fn hash_into(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
         w.write_all(&self.latest.get().to_le_bytes())?;
         w.write_all(&(self.entries.len() as u64).to_le_bytes())?;
-        for e in &self.entries {
+        for (_, e) in &self.entries {
             serde_json::to_writer(&mut *w, &(e.seq, e.at, e.kind, &e.thread, e.run))
                 .map_err(std::io::Error::other)?;
             w.write_all(&(e.frame.len() as u64).to_le_bytes())?;
@@ -116,7 +111,7 @@ impl Outbox {
     pub(crate) fn get(&self, seq: Seq) -> Option<&StreamEntry> {
         let first = self.first_seq()?;
         let idx = usize::try_from(seq.get().checked_sub(first)?).ok()?;
-        self.entries.get(idx).map(|e| &**e)
+        self.entries.get(idx).map(|(_, e)| &**e)
     }
 }
 
