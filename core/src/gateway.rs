@@ -853,51 +853,49 @@ impl Gateway {
     pub(crate) fn append_stream(
         &mut self,
         ctx: &mut Ctx,
-        user: &UserId,
+        user: UserId,
         kind: StreamKind,
         thread: Option<crate::ids::ThreadId>,
         run: Option<RunId>,
         payload: &Payload,
     ) {
-        let seq = self.state.latest_seq(user).next();
+        let seq = self.state.latest_seq(&user).next();
         let head = StreamHead {
             kind,
             seq,
-            user,
+            user: &user,
             thread: thread.as_ref(),
             run,
             at: ctx.now,
         };
         let frame = render_stream_frame(&head, payload, &mut self.scratch);
-        let entry = Arc::new(StreamEntry {
-            seq,
-            at: ctx.now,
-            kind,
-            thread: thread.clone(),
-            run,
-            frame: frame.clone(),
-        });
-        self.emit(
-            ctx,
-            Event::StreamAppended {
-                user: user.clone(),
-                entry,
-            },
-        );
-        if planted!(self.plants, AckWithoutForward) {
-            return;
-        }
+        // The targets are read before the event takes `user` (so it is never cloned); an
+        // append changes no session, so they are the same after it.
         let mut targets = std::mem::take(&mut self.targets);
         if planted!(self.plants, BroadcastLeak) {
             targets.extend(self.state.sessions.keys().copied());
         } else {
-            let routed_user = match &thread {
-                Some(t) if planted!(self.plants, ThreadIdAsUserId) => UserId::parse(t.as_str()),
-                _ => Some(user.clone()),
+            let set = match &thread {
+                Some(t) if planted!(self.plants, ThreadIdAsUserId) => {
+                    UserId::parse(t.as_str()).and_then(|u| self.state.by_user.get(&u))
+                }
+                _ => self.state.by_user.get(&user),
             };
-            if let Some(set) = routed_user.and_then(|u| self.state.by_user.get(&u)) {
+            if let Some(set) = set {
                 targets.extend(set.iter().copied());
             }
+        }
+        let entry = Arc::new(StreamEntry {
+            seq,
+            at: ctx.now,
+            kind,
+            thread,
+            run,
+            frame: frame.clone(),
+        });
+        self.emit(ctx, Event::StreamAppended { user, entry });
+        if planted!(self.plants, AckWithoutForward) {
+            targets.clear();
         }
         for conn in targets.drain(..) {
             self.push_frame(ctx, conn, WireFrame::from(Arc::clone(&frame)));
@@ -990,7 +988,7 @@ impl Gateway {
         let (owner, thread) = (r.owner.clone(), r.thread.clone());
         self.append_stream(
             ctx,
-            &owner,
+            owner,
             step.kind,
             Some(thread),
             Some(run),

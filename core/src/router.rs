@@ -164,7 +164,14 @@ impl Gateway {
             .get(&run)
             .and_then(|r| r.plan.first().cloned());
         if let Some(step) = first {
-            self.append_stream(ctx, user, step.kind, Some(thread), Some(run), &step.payload);
+            self.append_stream(
+                ctx,
+                user.clone(),
+                step.kind,
+                Some(thread),
+                Some(run),
+                &step.payload,
+            );
         }
         self.arm_run(run);
     }
@@ -195,7 +202,7 @@ impl Gateway {
         let payload = crate::agent::cancelled_payload();
         self.append_stream(
             ctx,
-            &owner,
+            owner,
             StreamKind::AgentCancelled,
             Some(thread),
             Some(run),
@@ -346,7 +353,7 @@ impl Gateway {
             .str("text", &text)
             .finish();
         for u in users {
-            self.append_stream(ctx, &u, StreamKind::SystemNotice, None, None, &payload);
+            self.append_stream(ctx, u, StreamKind::SystemNotice, None, None, &payload);
         }
     }
 }
