@@ -3,6 +3,7 @@
 //! A payload is built by the agent model or the router and then copied into every frame and
 //! every replayed plan that carries it, so it is stored as its final compact JSON text (keys
 //! in sorted order, exactly as `serde_json` renders an object) and spliced, never re-rendered.
+//! The same writer encodes the frames simulated clients send (`ClientFrame::to_json`).
 //! This module never decides what a payload says; it only writes what it is given.
 
 use std::sync::Arc;

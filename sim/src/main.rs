@@ -14,8 +14,8 @@ mod cli;
 use cli::{Cli, Outcome};
 
 // A large world allocates and frees hundreds of millions of small objects (frames, ids, map
-// nodes); glibc's allocator spent most of a 10k-user run coalescing free chunks
-// (`unlink_chunk`, `malloc_consolidate`), and mimalloc ran it 2.9x faster (issue 4 notes).
+// nodes); glibc's allocator spent much of a 10k-user run coalescing free chunks
+// (`unlink_chunk`, `malloc_consolidate`), and mimalloc ran it 1.5x faster (issue 4 notes).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
