@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
-/// A JSON object, already rendered compactly (only [`ObjectWriter`] makes one, so the text
+/// A JSON object, already rendered compactly (only `ObjectWriter` makes one, so the text
 /// is always valid JSON).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Payload(Arc<str>);

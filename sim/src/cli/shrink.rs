@@ -13,7 +13,7 @@ use super::Outcome;
 pub(crate) struct ShrinkArgs {
     #[command(flatten)]
     sim: SimArgs,
-    /// Where to write the minimised scenario (default: gauntlet-shrunk-<seed>.json).
+    /// Where to write the minimised scenario (default: gauntlet-shrunk-SEED.json, SEED the failing seed).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Most simulation runs to spend while shrinking.
