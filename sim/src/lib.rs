@@ -30,6 +30,7 @@ mod config;
 mod faults;
 mod frame_view;
 mod fuzz_scenario;
+mod id_map;
 mod network;
 mod progress;
 mod report;
@@ -40,7 +41,6 @@ mod shrink;
 mod sim_args;
 mod simulate;
 mod trace;
-mod user_map;
 mod workload;
 mod world;
 

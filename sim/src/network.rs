@@ -20,8 +20,8 @@ use gauntlet_core::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::{FaultPlan, Latency};
+use crate::id_map::IdMap;
 use crate::rng::SimRng;
-use crate::user_map::IdMap;
 
 /// Link state entries kept before the first pruning of idle ones.
 const LINK_STATE_PRUNE_AT: usize = 4096;

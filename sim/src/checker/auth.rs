@@ -13,7 +13,7 @@ use gauntlet_core::token::Revocation;
 use gauntlet_core::{Instant, Jti, UserId};
 
 use super::{Checker, EndState, Failure, Obs};
-use crate::user_map::UserMap;
+use crate::id_map::UserMap;
 
 /// What the world knows about a credential it presented.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 use gauntlet_core::{Config, ConnId, Event, UserId};
 
 use super::{Checker, EndState, Failure, Obs};
-use crate::user_map::{ConnMap, UserMap};
+use crate::id_map::{ConnMap, UserMap};
 
 pub(crate) struct BoundsChecker {
     config: Config,

@@ -10,7 +10,7 @@ use gauntlet_core::{ConnId, Event, UserId};
 use super::seq_set::SeqSet;
 use super::{Checker, EndState, Failure, Obs};
 use crate::frame_view::FrameView;
-use crate::user_map::{ConnMap, UserMap};
+use crate::id_map::{ConnMap, UserMap};
 
 #[derive(Default)]
 struct ConnTrack {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use gauntlet_core::{Instant, Rate};
 
 use super::{Checker, EndState, Failure, Obs};
-use crate::user_map::UserMap;
+use crate::id_map::UserMap;
 
 pub(crate) struct RateLimitChecker {
     rate: Rate,

@@ -25,10 +25,10 @@ use gauntlet_core::{
 
 use crate::checker::{Checkers, CredTruth, EndState, Failure, Obs};
 use crate::faults::Fault;
+use crate::id_map::{ConnMap, UserMap};
 use crate::network::{LinkConfig, Network, NodeId, Payload};
 use crate::rng::SimRng;
 use crate::scenario::{Op, Scenario};
-use crate::user_map::{ConnMap, UserMap};
 use crate::workload;
 
 /// Where simulated time starts (a fixed, realistic Unix time: 2027-01-15).
