@@ -16,7 +16,7 @@ use crate::frame_view::FrameView;
 
 use super::{
     AuthAnswer, AuthCall, Client, Conn, ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, Sized, Tokens, Up,
-    World,
+    World, check,
 };
 use crate::checker::{CredTruth, Obs};
 use crate::network::NodeId;
@@ -560,16 +560,13 @@ impl World<'_> {
             return;
         };
         let json = FrameView::parse(&frame);
-        let checked = match self.failure {
-            Some(_) => Ok(()),
-            None => self.checkers.observe(&Obs::Frame {
-                conn,
-                session_user: user,
-                frame: &frame,
-                json: &json,
-            }),
+        let obs = Obs::Frame {
+            conn,
+            session_user: user,
+            frame: &frame,
+            json: &json,
         };
-        if let Err(f) = checked {
+        if let Err(f) = check(self.failure.is_some(), &mut self.checkers, &obs) {
             self.fail(f);
         }
         let slow = self.clients.get(i as usize).is_some_and(|c| c.slow);

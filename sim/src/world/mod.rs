@@ -49,6 +49,17 @@ const STATS_EVERY: u64 = 2048;
 /// A handshake that got no answer is abandoned after this long.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What the checkers say of `obs`; nothing once the run has failed, since the first violation
+/// is the one reported. Takes the checkers alone so a caller may hold other parts of the
+/// world borrowed meanwhile.
+fn check(failed: bool, checkers: &mut Checkers, obs: &Obs<'_>) -> Result<(), Failure> {
+    if failed {
+        Ok(())
+    } else {
+        checkers.observe(obs)
+    }
+}
+
 /// Something scheduled.
 enum Ev {
     Wake(u32),
@@ -465,10 +476,7 @@ impl<'s> World<'s> {
     }
 
     fn observe(&mut self, obs: &Obs<'_>) {
-        if self.failure.is_some() {
-            return;
-        }
-        if let Err(f) = self.checkers.observe(obs) {
+        if let Err(f) = check(self.failure.is_some(), &mut self.checkers, obs) {
             self.fail(f);
         }
     }
