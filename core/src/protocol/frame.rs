@@ -488,40 +488,19 @@ pub(crate) fn render_ack(kind: &str, message_id: Option<&str>) -> WireFrame {
 
 /// [`render_ack`] into an existing frame (a send slot), in place when it fits inline.
 pub(crate) fn render_ack_into(frame: &mut WireFrame, kind: &str, message_id: Option<&str>) {
-    match message_id {
-        None => return frame.set_concat(&[r#"{"type":""#, kind, r#""}"#]),
-        Some(id) if !id.bytes().any(needs_escape) => {
-            return frame.set_concat(&[r#"{"type":""#, kind, r#"","message_id":""#, id, r#""}"#]);
-        }
-        Some(_) => {}
+    let Some(id) = message_id else {
+        return frame.set_concat(&[r#"{"type":""#, kind, r#""}"#]);
+    };
+    if !id.bytes().any(needs_escape) {
+        return frame.set_concat(&[r#"{"type":""#, kind, r#"","message_id":""#, id, r#""}"#]);
     }
-    let id_len = message_id.map_or(0, str::len);
-    let mut out = String::with_capacity(32 + kind.len() + id_len);
-    out.push_str(r#"{"type":""#);
-    out.push_str(kind);
-    out.push('"');
-    if let Some(id) = message_id {
-        out.push_str(r#","message_id":"#);
-        push_json_str(&mut out, id);
-    }
-    out.push('}');
-    *frame = WireFrame::from(out);
+    // Rare: the id needs escapes, in serde_json's exact forms. Serializing a str cannot fail.
+    let id = serde_json::to_string(id).unwrap_or_else(|_| String::from("\"\""));
+    frame.set_concat(&[r#"{"type":""#, kind, r#"","message_id":"#, &id, "}"]);
 }
 
 fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
-}
-
-/// Appends `s` as a JSON string literal, byte-identical to serde_json's output.
-fn push_json_str(out: &mut String, s: &str) {
-    if s.bytes().any(needs_escape) {
-        // Rare: defer to serde_json for its exact escape forms. Serializing a str cannot fail.
-        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\"")));
-    } else {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    }
 }
 
 #[cfg(test)]
