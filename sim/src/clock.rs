@@ -174,9 +174,9 @@ impl<E> Scheduler<E> {
         }
         let slot = match self.free.pop() {
             Some(slot) => {
-                if let Some(s) = self.slots.get_mut(slot as usize) {
-                    *s = Some(event);
-                }
+                // `pop` pushes a slot here only after emptying it, so the slot exists; were
+                // that ever broken, indexing fails here rather than the event vanishing.
+                self.slots[slot as usize] = Some(event);
                 slot
             }
             None => {
