@@ -8,12 +8,13 @@ mod common;
 
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use gauntlet_sim::{FaultPreset, Faults, SimConfig, run_scenario, scenario_for};
 
-// The allocator `gauntlet` itself runs with (sim/src/main.rs), so this measures the
-// simulator as users run it. The other benches keep the system allocator: they measure core's
-// paths, and an embedder of core picks its own.
+// The allocator `gauntlet` itself runs with (sim/src/main.rs), with the same settings (`main`
+// below relaunches like `gauntlet` does), so this measures the simulator as users run it. The
+// other benches keep the system allocator: they measure core's paths, and an embedder of core
+// picks its own.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -53,4 +54,10 @@ criterion_group! {
     config = common::config();
     targets = sim_benches
 }
-criterion_main!(benches);
+fn main() {
+    if let Some(status) = gauntlet_sim::relaunch::with_allocator_settings() {
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -8,8 +8,8 @@
 //! with the faults of a [`FaultPlan`]. The simulation path never reads the wall clock or the
 //! OS RNG and never spawns threads. Only the drivers at the edge do: [`run_seeds`] runs
 //! independent seeds on threads and times them, the [`Progress`] bar and
-//! [`SimArgs::pick_seed_if_missing`] read the wall clock; nothing they observe reaches a
-//! seed's [`SeedOutcome`].
+//! [`SimArgs::pick_seed_if_missing`] read the wall clock, and [`relaunch`] starts a process;
+//! nothing they observe reaches a seed's [`SeedOutcome`].
 //!
 //! This crate does not implement any gateway logic: it drives `gauntlet-core`'s gateway.
 //!
@@ -33,6 +33,7 @@ mod fuzz_scenario;
 mod id_map;
 mod network;
 mod progress;
+pub mod relaunch;
 mod report;
 mod rng;
 mod runner;

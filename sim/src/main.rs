@@ -16,11 +16,20 @@ use cli::{Cli, Outcome};
 // A large world allocates and frees hundreds of millions of small objects (frames, ids, map
 // nodes); glibc's allocator spent much of a 10k-user run coalescing free chunks
 // (`unlink_chunk`, `malloc_consolidate`), and mimalloc ran it 1.5x faster (issue 4 notes).
+// Its purge delay is set by relaunching (gauntlet_sim::relaunch says why).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.runs_a_world()
+        && let Some(status) = gauntlet_sim::relaunch::with_allocator_settings()
+    {
+        return status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .map_or(ExitCode::FAILURE, ExitCode::from);
+    }
     let mut stdin = io::stdin().lock();
     let mut stdout = io::stdout().lock();
     let mut stderr = io::stderr().lock();

@@ -104,6 +104,16 @@ impl CliError {
 }
 
 impl Cli {
+    /// Whether the command folds a world in memory (simulate, shrink, replay), the only
+    /// commands worth a relaunch with the allocator settings. Servers and clients are never
+    /// relaunched: a signal sent to the parent alone would leave the child running.
+    pub(crate) fn runs_a_world(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Sim(_) | Command::Replay(_) | Command::Shrink(_)
+        )
+    }
+
     /// Runs the parsed command with the given standard streams.
     pub(crate) fn run(
         self,
