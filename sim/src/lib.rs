@@ -59,7 +59,7 @@ pub use network::{
     Endpoint, Fate, LinkConfig, MAX_PARTITIONS, NetStats, Network, NetworkError, NodeId, Partition,
     Payload, Transmit, corrupt,
 };
-pub use progress::Progress;
+pub use progress::{Progress, Ticker};
 pub use report::{HumanReporter, JsonReporter, MAX_LAST_EVENTS, Reporter, SCHEMA, hex};
 pub use rng::SimRng;
 pub use runner::{
@@ -69,7 +69,10 @@ pub use runner::{
 pub use scenario::{Mix, Op, Scenario};
 pub use shrink::{ShrinkError, Shrunk, shrink};
 pub use sim_args::SimArgs;
-pub use simulate::{DEFAULT_THINK_MS, SimError, plants_from, run_scenario, run_seed, scenario_for};
+pub use simulate::{
+    DEFAULT_THINK_MS, SimError, plants_from, run_scenario, run_scenario_ticking, run_seed,
+    scenario_for,
+};
 pub use trace::{TraceScope, TraceWriter, WORLD_TRACK, conn_track};
 pub use world::{
     EPOCH_SECS, LIVENESS, NoSink, RunResult, SIM_SEND_QUEUE, Sink, World, gateway_config,

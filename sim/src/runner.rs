@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::SimConfig;
-use crate::progress::Progress;
+use crate::progress::{Progress, Ticker};
 use crate::report::Reporter;
 
 /// Longest `A..B` or `I/N` argument accepted (two u64s and a separator fit easily).
@@ -498,16 +498,18 @@ pub enum RunError {
 /// (a failing seed is appended to the failures file *before* it is printed, so a lost log
 /// loses nothing), the progress bar on stderr, and the summary.
 ///
-/// `world(cfg, seed)` is the whole simulation of one seed; it must be deterministic.
+/// `world(cfg, seed, ticker)` is the whole simulation of one seed, reporting its simulated
+/// time to `ticker` (the bar of a one-seed run); it must be deterministic.
 pub fn run<F>(cfg: &SimConfig, world: F, reporter: &mut dyn Reporter) -> Result<Summary, RunError>
 where
-    F: Fn(&SimConfig, u64) -> SeedOutcome + Sync,
+    F: Fn(&SimConfig, u64, &Ticker) -> SeedOutcome + Sync,
 {
     reporter.start(cfg).map_err(RunError::Report)?;
     let mut progress = Progress::for_run(cfg);
+    let ticker = progress.ticker();
     let summary = run_seeds(
         &cfg.run_options(),
-        |seed| world(cfg, seed),
+        |seed| world(cfg, seed, &ticker),
         |r: &SeedResult| {
             progress.seed_done(r);
             if let Some(v) = &r.outcome.violation {
@@ -835,7 +837,7 @@ mod tests {
             .build()
             .unwrap();
         let mut reporter = JsonReporter::new(Vec::new());
-        let summary = run(&cfg, |_, seed| fake(seed), &mut reporter).unwrap();
+        let summary = run(&cfg, |_, seed, _| fake(seed), &mut reporter).unwrap();
         assert_eq!((summary.seeds, summary.failed), (11, 2));
 
         let text = String::from_utf8(reporter.into_inner()).unwrap();

@@ -12,6 +12,7 @@ use std::time::Duration;
 use gauntlet_core::{Instant, JournalLine, LogEntry, Plants};
 
 use crate::config::SimConfig;
+use crate::progress::Ticker;
 use crate::runner::{SeedOutcome, Violation};
 use crate::scenario::{Mix, Scenario};
 use crate::trace::{TraceScope, TraceWriter};
@@ -97,8 +98,18 @@ pub fn run_scenario(
     log: Option<&Path>,
     trace: Option<&Path>,
 ) -> Result<RunResult, SimError> {
+    run_scenario_ticking(sc, log, trace, &Ticker::none())
+}
+
+/// [`run_scenario`], reporting how far simulated time has got to `ticker` as it goes.
+pub fn run_scenario_ticking(
+    sc: &Scenario,
+    log: Option<&Path>,
+    trace: Option<&Path>,
+    ticker: &Ticker,
+) -> Result<RunResult, SimError> {
     let plants = plants_from(sc.plant.as_deref())?;
-    let mut sink = FileSink::open(log, trace)?;
+    let mut sink = FileSink::open(log, trace, ticker)?;
     let result = World::new(sc.clone(), plants, &mut sink)
         .map_err(SimError::World)?
         .run();
@@ -106,13 +117,15 @@ pub fn run_scenario(
     Ok(result)
 }
 
-/// The runner's closure: one seed of the command line's configuration.
-pub fn run_seed(cfg: &SimConfig, seed: u64) -> SeedOutcome {
+/// The runner's closure: one seed of the command line's configuration, its simulated time
+/// reported to `ticker`.
+pub fn run_seed(cfg: &SimConfig, seed: u64, ticker: &Ticker) -> SeedOutcome {
     let run = scenario_for(cfg, seed).and_then(|sc| {
-        run_scenario(
+        run_scenario_ticking(
             &sc,
             cfg.log_path(seed).as_deref(),
             cfg.trace_path(seed).as_deref(),
+            ticker,
         )
     });
     match run {
@@ -150,10 +163,11 @@ fn hash_bytes(hex: &str) -> [u8; 32] {
 }
 
 /// Writes the journal and trace of one run, remembering the first I/O error.
-struct FileSink {
+struct FileSink<'t> {
     log: Option<(String, BufWriter<File>)>,
     trace: Option<(String, TraceWriter<BufWriter<File>>)>,
     error: Option<SimError>,
+    ticker: &'t Ticker,
 }
 
 fn create(path: &Path) -> Result<BufWriter<File>, SimError> {
@@ -165,8 +179,12 @@ fn create(path: &Path) -> Result<BufWriter<File>, SimError> {
         })
 }
 
-impl FileSink {
-    fn open(log: Option<&Path>, trace: Option<&Path>) -> Result<Self, SimError> {
+impl<'t> FileSink<'t> {
+    fn open(
+        log: Option<&Path>,
+        trace: Option<&Path>,
+        ticker: &'t Ticker,
+    ) -> Result<Self, SimError> {
         let log = log
             .map(|p| create(p).map(|w| (p.display().to_string(), w)))
             .transpose()?;
@@ -187,6 +205,7 @@ impl FileSink {
             log,
             trace,
             error: None,
+            ticker,
         })
     }
 
@@ -214,7 +233,7 @@ impl FileSink {
     }
 }
 
-impl Sink for FileSink {
+impl Sink for FileSink<'_> {
     fn journal(&mut self, line: &JournalLine) {
         if let Some((path, w)) = &mut self.log {
             let r = writeln!(w, "{}", line.render());
@@ -244,6 +263,10 @@ impl Sink for FileSink {
             let path = path.clone();
             self.note(&path, r);
         }
+    }
+
+    fn progress(&mut self, elapsed: Duration) {
+        self.ticker.simulated(elapsed);
     }
 
     fn keeps_spans(&self) -> bool {

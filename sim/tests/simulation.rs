@@ -120,3 +120,20 @@ fn shrink_reduces_a_planted_failure_to_a_handful_of_operations() {
         Some("delivery")
     );
 }
+
+#[test]
+fn a_run_reports_its_simulated_time_to_a_ticker_as_it_goes() {
+    let sc = scenario(5, 300, FaultPreset::Mild, None);
+    let planned = std::time::Duration::from_millis(sc.duration_ms) + gauntlet_sim::LIVENESS;
+    let bar = gauntlet_sim::Progress::simulated(planned, false);
+    let ticking = gauntlet_sim::run_scenario_ticking(&sc, None, None, &bar.ticker()).unwrap();
+    assert!(ticking.events > 1 << 16, "{} events", ticking.events);
+    let at = bar.position();
+    assert!(at > 0 && at <= 90_000, "bar at {at} ms");
+    // Reporting progress changes nothing in the run.
+    let quiet = run_scenario(&sc, None, None).unwrap();
+    assert_eq!(
+        (ticking.events, ticking.state_hash),
+        (quiet.events, quiet.state_hash)
+    );
+}

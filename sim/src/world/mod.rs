@@ -46,6 +46,8 @@ const FEED_EVERY: Duration = Duration::from_secs(1);
 const FOLD_EVERY: usize = 4096;
 /// How often the bounds checker samples the gateway's sizes (in gateway calls).
 const STATS_EVERY: u64 = 2048;
+/// How often the sink hears how far simulated time has got (in steps; a power of two).
+const PROGRESS_EVERY: u64 = 1 << 16;
 /// A handshake that got no answer is abandoned after this long.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -204,6 +206,9 @@ pub trait Sink {
     fn keeps_spans(&self) -> bool {
         true
     }
+    /// The run has simulated `elapsed` so far (every few tens of thousands of steps), for a
+    /// progress bar. Nothing a sink does with it may reach the run.
+    fn progress(&mut self, _elapsed: Duration) {}
 }
 
 /// A sink that keeps nothing.
@@ -523,6 +528,9 @@ impl<'s> World<'s> {
             }
             self.now = at;
             self.step += 1;
+            if self.step & (PROGRESS_EVERY - 1) == 0 {
+                self.sink.progress(self.now.saturating_since(self.start));
+            }
             self.dispatch(ev);
         }
         self.finish()
