@@ -4,8 +4,9 @@
 //! `gauntlet` and the simulator bench allocate with mimalloc, which by default hands memory
 //! freed for 10 ms back to the OS. A simulation frees and reuses memory all the time, so
 //! every such return was faulted in again and split the transparent huge pages under the
-//! heap: with purging off, 10 000 users x 10 simulated minutes ran in 93-103 s instead of
-//! 116-126 s, and 20 seeds of 1000 users in 8.5-9.0 s instead of 10.0 s (issue 4 notes).
+//! heap: with purging off, 10 000 users x 10 simulated minutes ran 10-20 % faster (93-111 s
+//! against 116-126 s, back to back), and 20 seeds of 1000 users in 8.5-9.0 s instead of
+//! 10.0 s (issue 4 notes).
 //! mimalloc reads its options from the environment at process start; setting one from
 //! inside takes `unsafe` FFI, which this workspace forbids. So a binary whose environment
 //! lacks the setting starts itself again with it set, passes its standard streams and
