@@ -11,7 +11,8 @@
 //! Fields are added in later versions of a schema but never renamed or retyped; a change
 //! that breaks readers bumps `schema`. Durations are integers in milliseconds, hashes are
 //! lowercase hex, and nothing is a float, so output is byte-stable across platforms
-//! (except the wall-clock fields `wall_ms` and `events_per_sec`).
+//! (except the fields measured on the machine: `wall_ms`, `events_per_sec` and
+//! `peak_rss_bytes`).
 //!
 //! * `start`: once, first.
 //!   `seeds` (`"A..B"`, B exclusive), `shard` (`"I/N"`), `jobs`, `users`, `duration_ms`,
@@ -24,14 +25,15 @@
 //! * `summary`: once, last.
 //!   `seeds`, `passed`, `failed`, `failed_seeds` (ascending, at most
 //!   [`crate::runner::MAX_FAILED_SEEDS`]), `events`, `simulated_ms`, `wall_ms`,
-//!   `events_per_sec`.
+//!   `events_per_sec`, `peak_rss_bytes` (the process's peak resident memory, or null where
+//!   the OS does not say; added within schema 1).
 //!
 //! ```text
 //! {"type":"start","schema":1,"seeds":"0..2","shard":"0/1","jobs":1,"users":10,"duration_ms":60000,"faults":"mild","plant":null}
 //! {"type":"progress","schema":1,"seed":0,"passed":true,"events":5120,"simulated_ms":60000,"wall_ms":12,"state_hash":"9f86...0a08"}
 //! {"type":"violation","schema":1,"seed":1,"invariant":"isolation","step":812,"message":"...","last_events":["..."],"repro":"gauntlet sim --seed 1 ..."}
 //! {"type":"progress","schema":1,"seed":1,"passed":false,"events":812,"simulated_ms":9100,"wall_ms":3,"state_hash":"5e88...42d1"}
-//! {"type":"summary","schema":1,"seeds":2,"passed":1,"failed":1,"failed_seeds":[1],"events":5932,"simulated_ms":69100,"wall_ms":15,"events_per_sec":395466}
+//! {"type":"summary","schema":1,"seeds":2,"passed":1,"failed":1,"failed_seeds":[1],"events":5932,"simulated_ms":69100,"wall_ms":15,"events_per_sec":395466,"peak_rss_bytes":52428800}
 //! ```
 
 use std::fmt::Write as _;
@@ -74,6 +76,26 @@ fn millis(d: Duration) -> u64 {
 /// Wall time as `1.234s` (integer arithmetic, so identical everywhere).
 fn seconds(d: Duration) -> String {
     format!("{}.{:03}s", d.as_secs(), d.subsec_millis())
+}
+
+/// A byte count in decimal units, three significant digits (`3.07 GB`, `307 KB`).
+fn bytes(n: u64) -> String {
+    let units = [(1_000_000_000, "GB"), (1_000_000, "MB"), (1_000, "KB")];
+    for (scale, unit) in units {
+        if n >= scale {
+            // Display only: the float rounding never reaches a run.
+            let v = n as f64 / scale as f64;
+            let digits = if v >= 100.0 {
+                0
+            } else if v >= 10.0 {
+                1
+            } else {
+                2
+            };
+            return format!("{v:.digits$} {unit}");
+        }
+    }
+    format!("{n} B")
 }
 
 fn last_events(events: &[String]) -> &[String] {
@@ -153,7 +175,7 @@ impl<W: Write> Reporter for HumanReporter<W> {
         Ok(())
     }
 
-    fn summary(&mut self, _cfg: &SimConfig, s: &Summary) -> io::Result<()> {
+    fn summary(&mut self, cfg: &SimConfig, s: &Summary) -> io::Result<()> {
         writeln!(
             self.out,
             "seeds      {} ({} passed, {} failed)",
@@ -163,6 +185,22 @@ impl<W: Write> Reporter for HumanReporter<W> {
         writeln!(self.out, "simulated  {}", format_duration(s.simulated))?;
         writeln!(self.out, "wall       {}", seconds(s.wall))?;
         writeln!(self.out, "events/s   {}", s.events_per_sec())?;
+        if !s.wall.is_zero() {
+            let ratio = s.simulated.as_secs_f64() / s.wall.as_secs_f64();
+            writeln!(self.out, "sim/wall   {ratio:.1}x")?;
+        }
+        if let Some(peak) = s.peak_rss {
+            write!(self.out, "peak rss   {}", bytes(peak))?;
+            // Per user only when one world was in memory at a time.
+            if (cfg.jobs().get() == 1 || s.seeds == 1) && cfg.users() > 0 {
+                write!(
+                    self.out,
+                    " ({} per user)",
+                    bytes(peak / u64::from(cfg.users()))
+                )?;
+            }
+            writeln!(self.out)?;
+        }
         if !s.failed_seeds.is_empty() {
             let list: Vec<String> = s.failed_seeds.iter().map(u64::to_string).collect();
             let more = if s.failed > s.failed_seeds.len() as u64 {
@@ -252,6 +290,7 @@ struct SummaryLine<'a> {
     simulated_ms: u64,
     wall_ms: u64,
     events_per_sec: u64,
+    peak_rss_bytes: Option<u64>,
 }
 
 impl<W: Write> Reporter for JsonReporter<W> {
@@ -307,6 +346,7 @@ impl<W: Write> Reporter for JsonReporter<W> {
             simulated_ms: millis(s.simulated),
             wall_ms: millis(s.wall),
             events_per_sec: s.events_per_sec(),
+            peak_rss_bytes: s.peak_rss,
         })?;
         self.out.flush()
     }
@@ -360,6 +400,7 @@ mod tests {
             events: 10_240,
             simulated: Duration::from_secs(120),
             wall: Duration::from_secs(2),
+            peak_rss: Some(3_068_932 * 1024),
         }
     }
 
@@ -436,6 +477,7 @@ mod tests {
         assert_eq!(s["simulated_ms"], 120_000);
         assert_eq!(s["wall_ms"], 2000);
         assert_eq!(s["events_per_sec"], 5120);
+        assert_eq!(s["peak_rss_bytes"], 3_068_932u64 * 1024);
     }
 
     fn human(quiet: bool) -> String {
@@ -462,7 +504,46 @@ mod tests {
         );
         assert!(out.contains("seeds      2 (1 passed, 1 failed)\n"));
         assert!(out.contains("events/s   5120\n"));
+        assert!(out.contains("sim/wall   60.0x\n"));
+        // Two seeds on one job: one world at a time, 10 users.
+        assert!(
+            out.contains("peak rss   3.14 GB (314 MB per user)\n"),
+            "{out}"
+        );
         assert!(out.contains("failed     1\n"));
+    }
+
+    #[test]
+    fn human_summary_gives_memory_per_user_only_for_one_world_at_a_time() {
+        let c = SimConfig::builder()
+            .seeds(SeedRange::new(0, 2).unwrap())
+            .users(10)
+            .jobs(2)
+            .build()
+            .unwrap();
+        let mut r = HumanReporter::new(Vec::new());
+        r.summary(&c, &summary()).unwrap();
+        let out = String::from_utf8(r.into_inner()).unwrap();
+        assert!(out.contains("peak rss   3.14 GB\n"), "{out}");
+        let mut r = HumanReporter::new(Vec::new());
+        let unknown = Summary {
+            peak_rss: None,
+            ..summary()
+        };
+        r.summary(&c, &unknown).unwrap();
+        assert!(
+            !String::from_utf8(r.into_inner())
+                .unwrap()
+                .contains("peak rss")
+        );
+    }
+
+    #[test]
+    fn byte_counts_keep_three_significant_digits() {
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(307_000), "307 KB");
+        assert_eq!(bytes(97_700_000), "97.7 MB");
+        assert_eq!(bytes(3_142_586_368), "3.14 GB");
     }
 
     #[test]

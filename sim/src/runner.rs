@@ -324,6 +324,10 @@ pub struct Summary {
     pub simulated: Duration,
     /// Wall time of the whole run (not the sum over seeds: threads overlap).
     pub wall: Duration,
+    /// The process's peak resident memory in bytes when the run ended, for sizing a machine
+    /// (with several jobs it covers every world that ran at once); `None` where the OS does
+    /// not say (it is read from Linux's `/proc/self/status`).
+    pub peak_rss: Option<u64>,
 }
 
 impl Summary {
@@ -349,6 +353,19 @@ impl Summary {
         }
         u64::try_from(u128::from(self.events) * 1_000_000_000 / nanos).unwrap_or(u64::MAX)
     }
+}
+
+/// The process's peak resident set (`VmHWM`), read only to report it.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_hwm(&status)
+}
+
+/// `VmHWM:   123456 kB` -> bytes.
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    let kb = line.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
+    kb.checked_mul(1024)
 }
 
 /// The wall clock, read only to report how long things took.
@@ -397,6 +414,7 @@ where
         run_parallel(opts, jobs, &run, emit)?;
     }
     summary.wall = started.elapsed();
+    summary.peak_rss = peak_rss();
     Ok(summary)
 }
 
@@ -807,6 +825,22 @@ mod tests {
             });
             assert_eq!(err, Err("pipe closed"), "jobs {jobs}");
             assert_eq!(seen, [0, 1, 2, 3, 4], "jobs {jobs}");
+        }
+    }
+
+    #[test]
+    fn peak_rss_is_read_from_vm_hwm() {
+        let status = "Name:\tgauntlet\nVmPeak:\t  900 kB\nVmHWM:\t  123456 kB\nVmRSS:\t 1 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(123_456 * 1024));
+        assert_eq!(parse_vm_hwm("VmRSS:\t1 kB\n"), None);
+        assert_eq!(parse_vm_hwm("VmHWM:\t12 MB\n"), None);
+        if cfg!(target_os = "linux") {
+            let s = run_seeds(&opts("0..2", "0/1", 1, false), fake, |_| Ok::<(), ()>(())).unwrap();
+            assert!(
+                s.peak_rss.is_some_and(|b| b > 1024 * 1024),
+                "{:?}",
+                s.peak_rss
+            );
         }
     }
 

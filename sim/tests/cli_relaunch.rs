@@ -72,13 +72,17 @@ fn a_purge_delay_the_user_chose_is_kept() {
     assert!(!stderr(&out).contains("option 'purge_delay': -1"));
 }
 
-/// Stdout and stderr without the wall-clock lines, which differ from run to run.
+/// Stdout and stderr without the lines measured on the machine, which differ from run to run.
 fn untimed(o: &Output) -> String {
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
     out.lines()
         .chain(err.lines())
-        .filter(|l| !l.starts_with("wall") && !l.starts_with("events/s"))
+        .filter(|l| {
+            !["wall", "events/s", "sim/wall", "peak rss"]
+                .iter()
+                .any(|m| l.starts_with(m))
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
