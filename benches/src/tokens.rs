@@ -179,7 +179,7 @@ impl TokenKit {
 }
 
 /// The `jsonwebtoken` peer, prepared once: decoding key and a validation with `exp`, `iss`
-/// and `aud` checked as the gateway's rules require (wall-clock `exp`: see [`FAR_EXP`]).
+/// and `aud` checked as the gateway's rules require (wall-clock `exp`: see `FAR_EXP`).
 pub fn jsonwebtoken_peer() -> Result<(DecodingKey, Validation), FixtureError> {
     let rules = TokenRules::default();
     let key = DecodingKey::from_secret(HS256_SECRET).map_err(key_err("hs256.secret"))?;
