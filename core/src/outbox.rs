@@ -158,7 +158,12 @@ pub(crate) fn render_stream_frame(
     buf.extend_from_slice(b",\"payload\":");
     buf.extend_from_slice(body.as_bytes());
     buf.push(b'}');
-    std::str::from_utf8(buf).map_or_else(|_| Arc::from("{}"), Arc::from)
+    // Every piece above is a `&str` or ASCII, so the frame is UTF-8; a failure here is a bug
+    // in this function, never input, and must not go out as a different frame.
+    match std::str::from_utf8(buf) {
+        Ok(frame) => Arc::from(frame),
+        Err(e) => unreachable!("a stream frame built from UTF-8 pieces is not UTF-8: {e}"),
+    }
 }
 
 #[cfg(test)]
