@@ -248,6 +248,8 @@ pub struct Gateway {
     targets: Vec<ConnId>,
     /// High-water mark of `LiveConn::queued`, kept so [`Gateway::stats`] never scans.
     peak_queue_depth: usize,
+    /// Frames refused by their user's rate bucket since this gateway started.
+    rate_limited: u64,
 }
 
 /// What a handler produced, before events are stamped and applied.
@@ -287,6 +289,7 @@ impl Gateway {
             scratch: Vec::new(),
             targets: Vec::new(),
             peak_queue_depth: 0,
+            rate_limited: 0,
         })
     }
 
@@ -433,6 +436,13 @@ impl Gateway {
     /// The config in force.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Frames refused by their user's rate bucket since this gateway started: the refusal
+    /// itself, which a driver cannot always see on the wire (the `RATE_LIMITED` reply is not
+    /// sent when the connection's send queue is full and it is closed as too slow instead).
+    pub fn rate_limited_frames(&self) -> u64 {
+        self.rate_limited
     }
 
     /// Sizes and counters.
@@ -780,6 +790,7 @@ impl Gateway {
             }
         };
         if let Err(wait) = taken {
+            self.rate_limited += 1;
             let frame = ServerFrame::Error {
                 code: ErrorCode::RateLimited,
                 message: "rate limit exceeded".into(),

@@ -314,13 +314,21 @@ impl World<'_> {
                 let user = self.conns.get(&conn).and_then(|c| c.user.clone());
                 let max = self.config.limits.max_frame_bytes;
                 let chargeable = data.len() <= max && std::str::from_utf8(&data).is_ok();
+                let refused_before = self
+                    .gateway
+                    .as_ref()
+                    .map(gauntlet_core::Gateway::rate_limited_frames);
                 let Some(out) = self.call_gateway(Input::Text { conn, data: &data }) else {
                     return;
                 };
-                let limited = out
-                    .sends
-                    .iter()
-                    .any(|(c, f)| *c == conn && f.contains("\"RATE_LIMITED\""));
+                // The gateway's own count, not its `RATE_LIMITED` reply: that reply is lost when
+                // the send queue is full and the connection is closed as too slow instead, and
+                // the refused frame would then count as let through.
+                let limited = self
+                    .gateway
+                    .as_ref()
+                    .map(gauntlet_core::Gateway::rate_limited_frames)
+                    != refused_before;
                 let had_session = out.closes.iter().any(|(c, ..)| *c == conn)
                     || out.sends.iter().any(|(c, _)| *c == conn)
                     || !out.events.is_empty();
