@@ -100,9 +100,12 @@ impl ObjectWriter {
             self.buf.push(b'{');
         }
         self.buf.push(b'}');
-        // Only whole UTF-8 strings were written, so this cannot fail; an empty object is
-        // the safe answer if it ever did.
-        String::from_utf8(self.buf).unwrap_or_else(|_| "{}".to_owned())
+        // Only whole UTF-8 strings were written, so this cannot fail: as in
+        // `render_stream_frame`, a failure is a bug here and must not become a different object.
+        match String::from_utf8(self.buf) {
+            Ok(text) => text,
+            Err(e) => unreachable!("an object written from UTF-8 strings is not UTF-8: {e}"),
+        }
     }
 }
 
