@@ -54,10 +54,11 @@ criterion_group! {
     config = common::config();
     targets = sim_benches
 }
-fn main() {
-    if let Some(status) = gauntlet_sim::relaunch::with_allocator_settings() {
-        std::process::exit(status.code().unwrap_or(1));
+fn main() -> std::process::ExitCode {
+    if let Some(code) = gauntlet_sim::relaunch::with_allocator_settings() {
+        return code;
     }
     benches();
     Criterion::default().configure_from_args().final_summary();
+    std::process::ExitCode::SUCCESS
 }

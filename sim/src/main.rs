@@ -23,12 +23,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.runs_a_world()
-        && let Some(status) = gauntlet_sim::relaunch::with_allocator_settings()
+        && let Some(code) = gauntlet_sim::relaunch::with_allocator_settings()
     {
-        return status
-            .code()
-            .and_then(|c| u8::try_from(c).ok())
-            .map_or(ExitCode::FAILURE, ExitCode::from);
+        return code;
     }
     let mut stdin = io::stdin().lock();
     let mut stdout = io::stdout().lock();

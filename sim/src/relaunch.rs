@@ -16,7 +16,7 @@
 //! goes back to the OS), and never relaunch twice: the child finds the variable set. A
 //! value the user already chose is kept.
 
-use std::process::{Command, ExitStatus};
+use std::process::{Command, ExitCode};
 
 /// mimalloc's delay, in ms, before freed memory goes back to the OS.
 pub const PURGE_DELAY_VAR: &str = "MIMALLOC_PURGE_DELAY";
@@ -24,16 +24,23 @@ pub const PURGE_DELAY_VAR: &str = "MIMALLOC_PURGE_DELAY";
 const PURGE_NEVER: &str = "-1";
 
 /// Runs this program again with [`PURGE_DELAY_VAR`] set when the environment lacks it, and
-/// returns the child's exit status. `None` means the caller goes on in this process: the
-/// variable was already set, or the relaunch could not start (the run is then only slower).
-pub fn with_allocator_settings() -> Option<ExitStatus> {
+/// returns the exit code to end with: the child's (1 if it died by a signal). `None` means
+/// the caller goes on in this process: the variable was already set, or the relaunch could
+/// not start (the run is then only slower).
+pub fn with_allocator_settings() -> Option<ExitCode> {
     if std::env::var_os(PURGE_DELAY_VAR).is_some() {
         return None;
     }
     let exe = std::env::current_exe().ok()?;
-    Command::new(exe)
+    let status = Command::new(exe)
         .args(std::env::args_os().skip(1))
         .env(PURGE_DELAY_VAR, PURGE_NEVER)
         .status()
-        .ok()
+        .ok()?;
+    Some(
+        status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .map_or(ExitCode::FAILURE, ExitCode::from),
+    )
 }
