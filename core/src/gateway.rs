@@ -19,7 +19,7 @@ use crate::config::{Config, ConfigError, Limits};
 use crate::error::{CloseCode, ErrorCode, HttpStatus};
 use crate::ids::{ConnId, LogSeq, RunId, Seq, UserId};
 use crate::log::{CloseReason, CredentialKind, Event, Identity, LogEntry};
-use crate::outbox::{StreamEntry, StreamHead, render_stream_frame};
+use crate::outbox::StreamEntry;
 use crate::payload::Payload;
 use crate::plant::{Plants, planted};
 use crate::protocol::{
@@ -871,15 +871,6 @@ impl Gateway {
         payload: &Payload,
     ) {
         let seq = self.state.latest_seq(&user).next();
-        let head = StreamHead {
-            kind,
-            seq,
-            user: &user,
-            thread: thread.as_ref(),
-            run,
-            at: ctx.now,
-        };
-        let frame = render_stream_frame(&head, payload, &mut self.scratch);
         // The targets are read before the event takes `user` (so it is never cloned); an
         // append changes no session, so they are the same after it.
         let mut targets = std::mem::take(&mut self.targets);
@@ -902,14 +893,18 @@ impl Gateway {
             kind,
             thread,
             run,
-            frame: frame.clone(),
+            payload: payload.clone(),
         });
+        // Rendered once for every connection it goes to, and not at all for a user with none.
+        let frame = (!targets.is_empty()).then(|| entry.render(&user, &mut self.scratch));
         self.emit(ctx, Event::StreamAppended { user, entry });
         if planted!(self.plants, AckWithoutForward) {
             targets.clear();
         }
-        for conn in targets.drain(..) {
-            self.push_frame(ctx, conn, WireFrame::from(Arc::clone(&frame)));
+        if let Some(frame) = frame {
+            for conn in targets.drain(..) {
+                self.push_frame(ctx, conn, WireFrame::from(Arc::clone(&frame)));
+            }
         }
         self.targets = targets;
     }
@@ -945,7 +940,11 @@ impl Gateway {
                 return;
             }
             let outbox = self.state.outboxes.get(&user);
-            match outbox.and_then(|o| o.get(next)).map(|e| e.frame.clone()) {
+            let scratch = &mut self.scratch;
+            match outbox
+                .and_then(|o| o.get(next))
+                .map(|e| e.render(&user, scratch))
+            {
                 Some(frame) => {
                     if let Some(l) = self.live.get_mut(&conn)
                         && let Some(b) = l.backfill.as_mut()

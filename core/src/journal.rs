@@ -1,7 +1,7 @@
-//! The journal: the event log as a self-describing JSON Lines document (schema 2).
+//! The journal: the event log as a self-describing JSON Lines document (schema 3).
 //!
 //! ```text
-//! {"kind":"header","schema":2,"config":{...},"plants":...}      first line
+//! {"kind":"header","schema":3,"config":{...},"plants":...}      first line
 //! {"kind":"entry","seq":1,"at":...,"event":{"type":...}}        one per log entry
 //! {"kind":"footer","state_hash":"<64 hex>","last_seq":N}        optional, last line
 //! ```
@@ -20,10 +20,11 @@ use crate::plant::Plants;
 use crate::state::ReplayError;
 use crate::token::KeyRing;
 
-/// The journal schema this build writes and reads. Schema 2 changed only what the footer's
-/// `state_hash` covers (retained frames as raw bytes); a schema-1 journal's lines still fold,
-/// but its footer would not match, so it is refused as unsupported rather than as corrupt.
-pub const JOURNAL_SCHEMA: u32 = 2;
+/// The journal schema this build writes and reads. Schema 2 changed what the footer's
+/// `state_hash` covers (retained frames as raw bytes). Schema 3 stores a stream entry's
+/// `payload` object instead of its rendered `frame`, and the hash covers payloads. A journal
+/// of an older schema is refused as unsupported rather than as corrupt.
+pub const JOURNAL_SCHEMA: u32 = 3;
 
 /// One line of a journal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

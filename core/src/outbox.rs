@@ -16,7 +16,13 @@ use crate::ids::{RunId, Seq, ThreadId, UserId};
 use crate::protocol::StreamKind;
 use crate::time::Instant;
 
-/// One stored stream event, already rendered for the wire.
+/// One stored stream event: the envelope fields and the payload, from which its frame is
+/// rendered for each send ([`StreamEntry::render`]).
+///
+/// The frame itself is not kept: with the 10-minute retention of PROTOCOL.md section 7 a
+/// large world holds every event it produced, and the envelope around the payload more than
+/// doubled what each one held (issue 4 notes). Rendering is a pure function of the entry and
+/// the user, so every rendering of an entry is the same bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamEntry {
     /// The user's stream position.
@@ -29,8 +35,33 @@ pub struct StreamEntry {
     pub thread: Option<ThreadId>,
     /// The run, for run events.
     pub run: Option<RunId>,
-    /// The frame exactly as sent (shared by every connection it fans out to).
-    pub frame: Arc<str>,
+    /// The event's payload object.
+    pub payload: Payload,
+}
+
+impl StreamEntry {
+    /// The frame `user`'s connections receive for this event. `scratch` is reused between
+    /// calls so the frame costs one allocation, its own.
+    pub fn render(&self, user: &UserId, scratch: &mut Vec<u8>) -> Arc<str> {
+        render_stream_frame(&self.head(user), &self.payload, scratch)
+    }
+
+    /// Writes the frame [`render`](Self::render) returns into `buf` (cleared first), for a
+    /// reader that compares it and needs no allocation.
+    pub fn write_frame(&self, user: &UserId, buf: &mut Vec<u8>) {
+        write_stream_frame(&self.head(user), &self.payload, buf);
+    }
+
+    fn head<'a>(&'a self, user: &'a UserId) -> StreamHead<'a> {
+        StreamHead {
+            kind: self.kind,
+            seq: self.seq,
+            user,
+            thread: self.thread.as_ref(),
+            run: self.run,
+            at: self.at,
+        }
+    }
 }
 
 /// A user's retained stream and the next seq to assign.
@@ -92,8 +123,8 @@ impl Outbox {
     }
 
     /// Writes the outbox's part of the state hash: `latest` and the entry count as u64 LE,
-    /// then per entry the JSON of `(seq, at, kind, thread, run)` and the frame as a u64 LE
-    /// length and its raw bytes. Frames are JSON already: escaping them into a JSON string
+    /// then per entry the JSON of `(seq, at, kind, thread, run)` and the payload as a u64 LE
+    /// length and its raw bytes. Payloads are JSON already: escaping them into a JSON string
     /// again made hashing a large world's state a tenth of a simulation's time.
     pub(crate) fn hash_into(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
         w.write_all(&self.latest.get().to_le_bytes())?;
@@ -101,8 +132,9 @@ impl Outbox {
         for (_, e) in &self.entries {
             serde_json::to_writer(&mut *w, &(e.seq, e.at, e.kind, &e.thread, e.run))
                 .map_err(std::io::Error::other)?;
-            w.write_all(&(e.frame.len() as u64).to_le_bytes())?;
-            w.write_all(e.frame.as_bytes())?;
+            let payload = e.payload.as_json();
+            w.write_all(&(payload.len() as u64).to_le_bytes())?;
+            w.write_all(payload.as_bytes())?;
         }
         Ok(())
     }
@@ -116,27 +148,38 @@ impl Outbox {
 }
 
 /// The envelope fields of one stream event, before its payload.
-pub(crate) struct StreamHead<'a> {
-    pub(crate) kind: StreamKind,
-    pub(crate) seq: Seq,
-    pub(crate) user: &'a UserId,
-    pub(crate) thread: Option<&'a ThreadId>,
-    pub(crate) run: Option<RunId>,
-    pub(crate) at: Instant,
+struct StreamHead<'a> {
+    kind: StreamKind,
+    seq: Seq,
+    user: &'a UserId,
+    thread: Option<&'a ThreadId>,
+    run: Option<RunId>,
+    at: Instant,
 }
 
-/// Renders a stream event in the outbound envelope of PROTOCOL.md section 5: `type`, `seq`,
-/// `user_id`, `thread_id` and `run_id` when present, `timestamp`, then the payload spliced in
-/// as it was rendered once. `scratch` is reused between calls so the frame costs one
+/// Renders a stream event in the outbound envelope of PROTOCOL.md section 5 (see
+/// [`write_stream_frame`]). `scratch` is reused between calls so the frame costs one
 /// allocation, its own.
-pub(crate) fn render_stream_frame(
+fn render_stream_frame(
     head: &StreamHead<'_>,
     payload: &Payload,
     scratch: &mut Vec<u8>,
 ) -> Arc<str> {
+    write_stream_frame(head, payload, scratch);
+    // Every piece is a `&str` or ASCII, so the frame is UTF-8; a failure here is a bug in
+    // `write_stream_frame`, never input, and must not go out as a different frame.
+    match std::str::from_utf8(scratch) {
+        Ok(frame) => Arc::from(frame),
+        Err(e) => unreachable!("a stream frame built from UTF-8 pieces is not UTF-8: {e}"),
+    }
+}
+
+/// Writes a stream event into `buf` (cleared first) in the outbound envelope: `type`, `seq`,
+/// `user_id`, `thread_id` and `run_id` when present, `timestamp`, then the payload spliced in
+/// as it was rendered once.
+fn write_stream_frame(head: &StreamHead<'_>, payload: &Payload, buf: &mut Vec<u8>) {
     let mut num = itoa::Buffer::new();
     let body = payload.as_json();
-    let buf = scratch;
     buf.clear();
     buf.extend_from_slice(b"{\"type\":\"");
     buf.extend_from_slice(head.kind.as_str().as_bytes());
@@ -158,12 +201,6 @@ pub(crate) fn render_stream_frame(
     buf.extend_from_slice(b",\"payload\":");
     buf.extend_from_slice(body.as_bytes());
     buf.push(b'}');
-    // Every piece above is a `&str` or ASCII, so the frame is UTF-8; a failure here is a bug
-    // in this function, never input, and must not go out as a different frame.
-    match std::str::from_utf8(buf) {
-        Ok(frame) => Arc::from(frame),
-        Err(e) => unreachable!("a stream frame built from UTF-8 pieces is not UTF-8: {e}"),
-    }
 }
 
 #[cfg(test)]
@@ -177,8 +214,12 @@ mod tests {
             kind: StreamKind::SystemNotice,
             thread: None,
             run: None,
-            frame: Arc::from(format!("f{seq}")),
+            payload: text(&format!("f{seq}")),
         }
+    }
+
+    fn text(t: &str) -> Payload {
+        Payload::object().str("text", t).finish()
     }
 
     #[test]
@@ -189,7 +230,10 @@ mod tests {
         assert!(!o.push(Arc::new(entry(1, 0))));
         assert!(o.push(Arc::new(entry(2, 0))));
         assert_eq!(o.latest(), Seq::new(2));
-        assert_eq!(o.get(Seq::new(2)).map(|e| &*e.frame), Some("f2"));
+        assert_eq!(
+            o.get(Seq::new(2)).map(|e| e.payload.as_json()),
+            Some(r#"{"text":"f2"}"#)
+        );
         assert_eq!(o.get(Seq::new(3)), None);
     }
 
@@ -200,20 +244,24 @@ mod tests {
     }
 
     #[test]
-    fn hash_encoding_carries_frames_raw_and_tells_every_field_apart() {
+    fn hash_encoding_carries_payloads_raw_and_tells_every_field_apart() {
         let mut o = Outbox::default();
         assert!(o.push(Arc::new(entry(1, 5))));
         let bytes = hash_bytes(&o);
-        let frame_at = bytes.len() - 2;
+        let payload = br#"{"text":"f1"}"#;
+        let payload_at = bytes.len() - payload.len();
         assert_eq!(
-            &bytes[frame_at..],
-            b"f1",
-            "the frame is written unescaped, last"
+            &bytes[payload_at..],
+            payload,
+            "the payload is written unescaped, last"
         );
-        assert_eq!(&bytes[frame_at - 8..frame_at], &2u64.to_le_bytes());
+        assert_eq!(
+            &bytes[payload_at - 8..payload_at],
+            &(payload.len() as u64).to_le_bytes()
+        );
         let variants = [
             StreamEntry {
-                frame: Arc::from("f2"),
+                payload: text("f2"),
                 ..entry(1, 5)
             },
             StreamEntry {
@@ -237,6 +285,33 @@ mod tests {
         let mut same = Outbox::default();
         assert!(same.push(Arc::new(entry(1, 5))));
         assert_eq!(hash_bytes(&same), bytes);
+    }
+
+    #[test]
+    fn render_wraps_the_payload_in_the_envelope_for_the_user() {
+        let user = UserId::parse("u\"7").unwrap();
+        let run = StreamEntry {
+            kind: StreamKind::ToolExecuting,
+            thread: ThreadId::parse("t-1"),
+            run: Some(RunId::new(9)),
+            ..entry(3, 1_800_000_000)
+        };
+        let expected = r#"{"type":"tool_executing","seq":3,"user_id":"u\"7","thread_id":"t-1","run_id":"run-9","timestamp":1800000000000,"payload":{"text":"f3"}}"#;
+        let mut scratch = Vec::new();
+        assert_eq!(&*run.render(&user, &mut scratch), expected);
+        let notice = entry(4, 1);
+        let mut buf = b"left over".to_vec();
+        notice.write_frame(&user, &mut buf);
+        assert_eq!(
+            std::str::from_utf8(&buf).unwrap(),
+            r#"{"type":"system_notice","seq":4,"user_id":"u\"7","timestamp":1000,"payload":{"text":"f4"}}"#
+        );
+        assert_eq!(
+            &*notice.render(&user, &mut scratch),
+            std::str::from_utf8(&buf).unwrap()
+        );
+        let parsed: serde_json::Value = serde_json::from_str(expected).unwrap();
+        assert_eq!(parsed["payload"]["text"], "f3");
     }
 
     #[test]

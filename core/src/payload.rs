@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 /// A JSON object, already rendered compactly (only `ObjectWriter` makes one, so the text
@@ -37,6 +37,18 @@ impl Serialize for Payload {
         RawValue::from_string(self.0.to_string())
             .map_err(serde::ser::Error::custom)?
             .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    /// Reads an embedded JSON object (a journal's stream entry) and keeps its compact
+    /// rendering. Objects are read through `serde_json::Value`, whose keys come out sorted, so
+    /// a payload this crate wrote reads back as the same bytes.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            v @ serde_json::Value::Object(_) => Ok(Payload(Arc::from(v.to_string()))),
+            _ => Err(serde::de::Error::custom("a payload must be a JSON object")),
+        }
     }
 }
 
@@ -120,6 +132,28 @@ pub(crate) fn write_json_str(buf: &mut Vec<u8>, s: &str) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn payload_reads_back_as_the_bytes_it_was_written_as() {
+        let inner = Payload::object().str("query", "q\"1\n").finish();
+        let p = Payload::object()
+            .object("args", &inner)
+            .bool("b", true)
+            .u64("n", u64::MAX)
+            .str("text", "é \u{1} </script>")
+            .finish();
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json, p.as_json());
+        let back: Payload = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+        for not_object in ["[]", "\"{}\"", "7", "null"] {
+            let err = serde_json::from_str::<Payload>(not_object).unwrap_err();
+            assert!(
+                err.to_string().contains("JSON object"),
+                "{not_object}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn payload_bytes_equal_serde_json_rendering_of_the_same_object() {

@@ -54,7 +54,6 @@ pub(crate) struct FrameView<'a> {
     seq: Scalar<'a>,
     oldest_seq: Scalar<'a>,
     from_seq: Scalar<'a>,
-    execution_id: Scalar<'a>,
 }
 
 impl<'a> FrameView<'a> {
@@ -114,14 +113,9 @@ impl<'a> FrameView<'a> {
     pub(crate) fn resumed_from(&self) -> Option<u64> {
         self.from_seq.as_u64()
     }
-
-    /// `payload.execution_id`, when `payload` is an object and it is a string.
-    pub(crate) fn execution_id(&self) -> Option<&str> {
-        self.execution_id.as_str()
-    }
 }
 
-/// The keys the view keeps; every other key's value is skipped.
+/// The keys the readers ask for; every other key's value is skipped.
 enum Key {
     Kind,
     Code,
@@ -131,7 +125,7 @@ enum Key {
     Seq,
     OldestSeq,
     FromSeq,
-    Payload,
+    /// Read only inside a stream entry's payload ([`payload_execution_id`]).
     ExecutionId,
     Other,
 }
@@ -155,7 +149,6 @@ impl Visitor<'_> for KeyVisitor {
             "seq" => Key::Seq,
             "oldest_seq" => Key::OldestSeq,
             "from_seq" => Key::FromSeq,
-            "payload" => Key::Payload,
             "execution_id" => Key::ExecutionId,
             _ => Key::Other,
         })
@@ -222,7 +215,24 @@ impl<'de> de::Deserialize<'de> for Scalar<'de> {
     }
 }
 
-/// The `payload` field, reduced to its `execution_id` (absent unless it is an object).
+/// The `execution_id` of a payload object on its own (a stream entry's payload): what
+/// `serde_json::from_str::<Value>(payload)` gives for that key when it is a string (a
+/// repeated key keeps its last value), and `None` for anything that is not one JSON object.
+pub(crate) fn payload_execution_id(payload: &str) -> Option<Cow<'_, str>> {
+    let mut de = serde_json::Deserializer::from_str(payload);
+    let Ok(Payload(exec)) = <Payload<'_> as de::Deserialize>::deserialize(&mut de) else {
+        return None;
+    };
+    if de.end().is_err() {
+        return None;
+    }
+    match exec {
+        Scalar::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// A payload, reduced to its `execution_id` (absent unless it is an object).
 struct Payload<'a>(Scalar<'a>);
 
 struct PayloadVisitor;
@@ -305,10 +315,6 @@ impl<'de> Visitor<'de> for ViewVisitor {
                 Key::Seq => &mut v.seq,
                 Key::OldestSeq => &mut v.oldest_seq,
                 Key::FromSeq => &mut v.from_seq,
-                Key::Payload => {
-                    v.execution_id = map.next_value::<Payload<'de>>()?.0;
-                    continue;
-                }
                 Key::ExecutionId | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -347,11 +353,29 @@ mod tests {
             "oldest_seq of {frame}"
         );
         assert_eq!(v.resumed_from(), get_u64("from_seq"), "from_seq of {frame}");
-        let exec = r
-            .get("payload")
-            .and_then(|p| p.get("execution_id"))
-            .and_then(Value::as_str);
-        assert_eq!(v.execution_id(), exec, "execution_id of {frame}");
+    }
+
+    #[test]
+    fn payload_execution_id_reads_a_payload_alone_as_value_does() {
+        for payload in [
+            r#"{"args":{"execution_id":"inner"},"execution_id":"run-2-exec-1"}"#,
+            r#"{"execution_id":"a","execution_id":"b"}"#,
+            r#"{"execution_id":"e\u0073c"}"#,
+            r#"{"execution_id":7}"#,
+            r#"{"tool_name":"x"}"#,
+            r#"["execution_id"]"#,
+            r#"{"execution_id":"a"} trailing"#,
+            "",
+        ] {
+            let expected = serde_json::from_str::<Value>(payload)
+                .ok()
+                .and_then(|v| v.get("execution_id")?.as_str().map(str::to_string));
+            assert_eq!(
+                payload_execution_id(payload).map(Cow::into_owned),
+                expected,
+                "{payload}"
+            );
+        }
     }
 
     #[test]
@@ -415,25 +439,6 @@ mod tests {
             assert_eq!(v, FrameView::default(), "{f:?}");
             assert_matches_value(f);
         }
-    }
-
-    #[test]
-    fn parse_payload_execution_id_matches_value() {
-        for f in [
-            r#"{"type":"tool_executing","payload":{"args":{"execution_id":"inner"},"execution_id":"run-2-exec-1"}}"#,
-            r#"{"payload":{"execution_id":"a"},"payload":{"tool_name":"x"}}"#,
-            r#"{"payload":{"execution_id":"a","execution_id":"b"}}"#,
-            r#"{"payload":{"execution_id":7}}"#,
-            r#"{"payload":"execution_id","execution_id":"top"}"#,
-            r#"{"payload":[{"execution_id":"a"}]}"#,
-            r#"{"payload":{"execution_id":"esc"}}"#,
-        ] {
-            assert_matches_value(f);
-        }
-        let v = FrameView::parse(
-            r#"{"payload":{"args":{"execution_id":"inner"},"execution_id":"run-2-exec-1"}}"#,
-        );
-        assert_eq!(v.execution_id(), Some("run-2-exec-1"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use gauntlet_core::{ConnId, Event, UserId};
+use gauntlet_core::{ConnId, Event, StreamEntry, UserId};
 
 use super::seq_set::SeqSet;
 use super::{Checker, EndState, Failure, Obs};
@@ -27,8 +27,11 @@ struct ConnTrack {
 
 #[derive(Default)]
 pub(crate) struct DeliveryChecker {
-    streams: UserMap<Vec<Arc<str>>>,
+    /// Every entry of every user's stream (shared with the log, so each costs a pointer).
+    streams: UserMap<Vec<Arc<StreamEntry>>>,
     conns: ConnMap<ConnTrack>,
+    /// The expected frame, rendered here to compare without allocating.
+    expected: Vec<u8>,
 }
 
 const NAME: &str = "delivery";
@@ -49,7 +52,7 @@ impl DeliveryChecker {
                             format!("{user}: seq {} appended after {}", entry.seq.get(), s.len()),
                         ));
                     }
-                    s.push(entry.frame.clone());
+                    s.push(Arc::clone(entry));
                 }
                 Event::SessionOpened { conn, identity, .. } => {
                     let live_from = self.streams.get(&identity.user).map_or(0, Vec::len) as u64 + 1;
@@ -110,8 +113,11 @@ impl DeliveryChecker {
             .streams
             .get(user)
             .and_then(|s| s.get(seq.saturating_sub(1) as usize));
-        // The same allocation is the same bytes; anything else is compared byte by byte.
-        let same = stored.is_some_and(|f| Arc::ptr_eq(f, frame) || **f == **frame);
+        // Compared with the log's entry rendered for this user, byte by byte.
+        let same = stored.is_some_and(|e| {
+            e.write_frame(user, &mut self.expected);
+            self.expected == frame.as_bytes()
+        });
         if !same {
             return Err(Failure::new(
                 NAME,

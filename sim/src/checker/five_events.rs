@@ -9,7 +9,7 @@ use gauntlet_core::{Event, RunId, StreamKind};
 
 use super::seq_set::SeqSet;
 use super::{Checker, EndState, Failure, Obs};
-use crate::frame_view::FrameView;
+use crate::frame_view::payload_execution_id;
 
 #[derive(Default)]
 struct RunTrack {
@@ -50,20 +50,18 @@ impl Checker for FiveEventsChecker {
                 return fail(format!("{} before agent_started", kind.as_str()));
             }
             // Only tool events need the payload, and only its `execution_id`.
-            let view = || FrameView::parse(&entry.frame);
+            let exec = || payload_execution_id(entry.payload.as_json()).unwrap_or_default();
             match kind {
                 StreamKind::AgentStarted if t.started => {
                     return fail("a second agent_started".into());
                 }
                 StreamKind::AgentStarted => t.started = true,
                 StreamKind::ToolExecuting => {
-                    t.open_tools
-                        .push(view().execution_id().unwrap_or("").to_string());
+                    t.open_tools.push(exec().into_owned());
                 }
                 StreamKind::ToolCompleted => {
-                    let view = view();
-                    let exec = view.execution_id().unwrap_or("");
-                    let Some(i) = t.open_tools.iter().position(|x| x == exec) else {
+                    let exec = exec();
+                    let Some(i) = t.open_tools.iter().position(|x| *x == exec) else {
                         return fail(format!("tool_completed {exec} without tool_executing"));
                     };
                     t.open_tools.remove(i);
@@ -121,9 +119,8 @@ mod tests {
                     kind,
                     thread: None,
                     run: Some(RunId::new(run)),
-                    frame: Arc::from(format!(
-                        r#"{{"type":"x","payload":{{"execution_id":"{exec}"}}}}"#
-                    )),
+                    payload: serde_json::from_str(&format!(r#"{{"execution_id":"{exec}"}}"#))
+                        .unwrap(),
                 }),
             },
         }
