@@ -29,8 +29,83 @@ pub struct AgentStep {
     pub kind: StreamKind,
     /// Time after the previous step (zero for `agent_started`).
     pub delay: Duration,
-    /// The event's payload.
-    pub payload: Payload,
+    /// What the payload says; rendered by [`AgentStep::payload`] when the step runs.
+    body: StepBody,
+}
+
+/// The facts a step's payload is rendered from. A plan holds these rather than payloads:
+/// every fold of the log (the live gateway's, a checkpoint's, a replay's) plans each run,
+/// but only the gateway that runs a step renders its payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+enum StepBody {
+    Started {
+        task: String,
+    },
+    Thinking {
+        thought: u32,
+    },
+    ToolExecuting {
+        tool: &'static str,
+        tool_no: u32,
+    },
+    ToolCompleted {
+        tool: &'static str,
+        tool_no: u32,
+        duration_ms: u64,
+        success: bool,
+    },
+    Failed,
+    Completed {
+        tools: u32,
+    },
+}
+
+impl AgentStep {
+    /// The step's payload in run `run` (the plan's own run).
+    pub fn payload(&self, run: RunId) -> Payload {
+        match &self.body {
+            StepBody::Started { task } => Payload::object()
+                .str("agent_name", AGENT_NAME)
+                .str("task", task)
+                .finish(),
+            StepBody::Thinking { thought } => Payload::object()
+                .str(
+                    "reasoning",
+                    &format!("step {thought}: considering the request"),
+                )
+                .finish(),
+            StepBody::ToolExecuting { tool, tool_no } => Payload::object()
+                .object(
+                    "args",
+                    &Payload::object()
+                        .str("query", &format!("q{tool_no}"))
+                        .finish(),
+                )
+                .str("execution_id", &format!("{run}-exec-{tool_no}"))
+                .str("tool_name", tool)
+                .finish(),
+            StepBody::ToolCompleted {
+                tool,
+                tool_no,
+                duration_ms,
+                success,
+            } => Payload::object()
+                .u64("duration_ms", *duration_ms)
+                .str("execution_id", &format!("{run}-exec-{tool_no}"))
+                .str("result", if *success { "ok" } else { "tool error" })
+                .bool("success", *success)
+                .str("tool_name", tool)
+                .finish(),
+            StepBody::Failed => Payload::object().str("error", "the agent gave up").finish(),
+            StepBody::Completed { tools } => Payload::object()
+                .str(
+                    "final_response",
+                    &format!("answer after {tools} tool calls"),
+                )
+                .str("status", "completed")
+                .finish(),
+        }
+    }
 }
 
 /// The full, deterministic plan of a run: `agent_started` first, then thinking steps and
@@ -41,14 +116,12 @@ pub fn plan(config: &AgentConfig, seed: u64, run: RunId, task: &str) -> Vec<Agen
     let lo = config.min_step_ms.min(config.max_step_ms);
     let hi = config.max_step_ms.max(lo);
     let delay = |rng: &mut ChaCha8Rng| Duration::from_millis(rng.random_range(lo..=hi));
-    let task: String = task.chars().take(MAX_TASK_ECHO).collect();
     let mut steps = vec![AgentStep {
         kind: StreamKind::AgentStarted,
         delay: Duration::ZERO,
-        payload: Payload::object()
-            .str("agent_name", AGENT_NAME)
-            .str("task", &task)
-            .finish(),
+        body: StepBody::Started {
+            task: task.chars().take(MAX_TASK_ECHO).collect(),
+        },
     }];
     let thinking = rng.random_range(0..=config.max_thinking);
     let tools = rng.random_range(0..=config.max_tools);
@@ -69,46 +142,27 @@ pub fn plan(config: &AgentConfig, seed: u64, run: RunId, task: &str) -> Vec<Agen
             steps.push(AgentStep {
                 kind: StreamKind::AgentThinking,
                 delay: delay(&mut rng),
-                payload: Payload::object()
-                    .str(
-                        "reasoning",
-                        &format!("step {thought}: considering the request"),
-                    )
-                    .finish(),
+                body: StepBody::Thinking { thought },
             });
         } else {
             tool_no += 1;
             let tool = TOOLS[rng.random_range(0..TOOLS.len())];
-            let execution_id = format!("{run}-exec-{tool_no}");
             let duration = delay(&mut rng);
             let success = rng.random_range(0..10u32) != 0;
             steps.push(AgentStep {
                 kind: StreamKind::ToolExecuting,
                 delay: delay(&mut rng),
-                payload: Payload::object()
-                    .object(
-                        "args",
-                        &Payload::object()
-                            .str("query", &format!("q{tool_no}"))
-                            .finish(),
-                    )
-                    .str("execution_id", &execution_id)
-                    .str("tool_name", tool)
-                    .finish(),
+                body: StepBody::ToolExecuting { tool, tool_no },
             });
             steps.push(AgentStep {
                 kind: StreamKind::ToolCompleted,
                 delay: duration,
-                payload: Payload::object()
-                    .u64(
-                        "duration_ms",
-                        u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
-                    )
-                    .str("execution_id", &execution_id)
-                    .str("result", if success { "ok" } else { "tool error" })
-                    .bool("success", success)
-                    .str("tool_name", tool)
-                    .finish(),
+                body: StepBody::ToolCompleted {
+                    tool,
+                    tool_no,
+                    duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+                    success,
+                },
             });
         }
     }
@@ -117,19 +171,13 @@ pub fn plan(config: &AgentConfig, seed: u64, run: RunId, task: &str) -> Vec<Agen
         AgentStep {
             kind: StreamKind::AgentFailed,
             delay: delay(&mut rng),
-            payload: Payload::object().str("error", "the agent gave up").finish(),
+            body: StepBody::Failed,
         }
     } else {
         AgentStep {
             kind: StreamKind::AgentCompleted,
             delay: delay(&mut rng),
-            payload: Payload::object()
-                .str(
-                    "final_response",
-                    &format!("answer after {tool_no} tool calls"),
-                )
-                .str("status", "completed")
-                .finish(),
+            body: StepBody::Completed { tools: tool_no },
         }
     });
     steps
@@ -144,7 +192,7 @@ pub(crate) fn cancelled_payload() -> Payload {
 mod tests {
     use super::*;
 
-    fn check_rules(steps: &[AgentStep]) {
+    fn check_rules(steps: &[AgentStep], run: RunId) {
         assert_eq!(
             steps.first().map(|s| s.kind),
             Some(StreamKind::AgentStarted)
@@ -163,7 +211,7 @@ mod tests {
         let mut open: Vec<String> = Vec::new();
         for s in steps {
             let payload: serde_json::Value =
-                serde_json::from_str(s.payload.as_json()).unwrap_or_default();
+                serde_json::from_str(s.payload(run).as_json()).unwrap_or_default();
             let id = payload
                 .get("execution_id")
                 .and_then(|v| v.as_str())
@@ -193,7 +241,7 @@ mod tests {
         let mut shapes = std::collections::BTreeSet::new();
         for r in 0..500 {
             let p = plan(&cfg, 7, RunId::new(r), "task");
-            check_rules(&p);
+            check_rules(&p, RunId::new(r));
             shapes.insert(p.len());
             for s in &p[1..] {
                 assert!(
@@ -222,7 +270,7 @@ mod tests {
     fn task_echo_is_bounded_on_char_boundary() {
         let p = plan(&AgentConfig::default(), 0, RunId::new(1), &"é".repeat(1000));
         let payload: serde_json::Value =
-            serde_json::from_str(p[0].payload.as_json()).unwrap_or_default();
+            serde_json::from_str(p[0].payload(RunId::new(1)).as_json()).unwrap_or_default();
         let task = payload
             .get("task")
             .and_then(|t| t.as_str())

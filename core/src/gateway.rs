@@ -992,18 +992,12 @@ impl Gateway {
         let Some(r) = self.state.runs.get(&run) else {
             return;
         };
-        let Some(step) = r.plan.get(r.next_step).cloned() else {
+        let Some(step) = r.plan.get(r.next_step) else {
             return;
         };
+        let (kind, payload) = (step.kind, step.payload(run));
         let (owner, thread) = (r.owner.clone(), r.thread.clone());
-        self.append_stream(
-            ctx,
-            owner,
-            step.kind,
-            Some(thread),
-            Some(run),
-            &step.payload,
-        );
+        self.append_stream(ctx, owner, kind, Some(thread), Some(run), &payload);
         if let Some(r) = self.state.runs.get(&run) {
             self.timers.set(TimerKind::Run(run), r.next_at);
         }

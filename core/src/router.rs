@@ -162,16 +162,10 @@ impl Gateway {
             .state()
             .runs
             .get(&run)
-            .and_then(|r| r.plan.first().cloned());
-        if let Some(step) = first {
-            self.append_stream(
-                ctx,
-                user.clone(),
-                step.kind,
-                Some(thread),
-                Some(run),
-                &step.payload,
-            );
+            .and_then(|r| r.plan.first())
+            .map(|step| (step.kind, step.payload(run)));
+        if let Some((kind, payload)) = first {
+            self.append_stream(ctx, user.clone(), kind, Some(thread), Some(run), &payload);
         }
         self.arm_run(run);
     }
