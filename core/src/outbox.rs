@@ -129,9 +129,10 @@ impl Outbox {
     pub(crate) fn hash_into(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
         w.write_all(&self.latest.get().to_le_bytes())?;
         w.write_all(&(self.entries.len() as u64).to_le_bytes())?;
+        let mut head = Vec::with_capacity(64);
         for (_, e) in &self.entries {
-            serde_json::to_writer(&mut *w, &(e.seq, e.at, e.kind, &e.thread, e.run))
-                .map_err(std::io::Error::other)?;
+            write_hash_head(e, &mut head);
+            w.write_all(&head)?;
             let payload = e.payload.as_json();
             w.write_all(&(payload.len() as u64).to_le_bytes())?;
             w.write_all(payload.as_bytes())?;
@@ -144,6 +145,33 @@ impl Outbox {
         let first = self.first_seq()?;
         let idx = usize::try_from(seq.get().checked_sub(first)?).ok()?;
         self.entries.get(idx).map(|(_, e)| &**e)
+    }
+}
+
+/// Writes into `buf` (cleared first) the JSON `serde_json` gives for `(seq, at, kind, thread,
+/// run)`, without its formatting machinery: at the end of a 10-minute run the state hash
+/// writes this for every retained event.
+fn write_hash_head(e: &StreamEntry, buf: &mut Vec<u8>) {
+    let mut num = itoa::Buffer::new();
+    buf.clear();
+    buf.push(b'[');
+    buf.extend_from_slice(num.format(e.seq.get()).as_bytes());
+    buf.push(b',');
+    buf.extend_from_slice(num.format(e.at.as_nanos()).as_bytes());
+    buf.extend_from_slice(b",\"");
+    buf.extend_from_slice(e.kind.as_str().as_bytes());
+    buf.extend_from_slice(b"\",");
+    match &e.thread {
+        Some(t) => write_json_str(buf, t.as_str()),
+        None => buf.extend_from_slice(b"null"),
+    }
+    match e.run {
+        Some(r) => {
+            buf.extend_from_slice(b",\"run-");
+            buf.extend_from_slice(num.format(r.get()).as_bytes());
+            buf.extend_from_slice(b"\"]");
+        }
+        None => buf.extend_from_slice(b",null]"),
     }
 }
 
@@ -312,6 +340,44 @@ mod tests {
         );
         let parsed: serde_json::Value = serde_json::from_str(expected).unwrap();
         assert_eq!(parsed["payload"]["text"], "f3");
+    }
+
+    #[test]
+    fn hash_head_is_what_serde_json_writes_for_the_tuple() {
+        let kinds = [
+            StreamKind::AgentStarted,
+            StreamKind::ToolCompleted,
+            StreamKind::AgentCancelled,
+            StreamKind::SystemNotice,
+        ];
+        let threads = [
+            None,
+            ThreadId::parse("t-1"),
+            ThreadId::parse("é\"\\ /\u{2028}"),
+        ];
+        assert!(threads.iter().skip(1).all(Option::is_some));
+        let mut buf = Vec::new();
+        for (i, kind) in kinds.into_iter().enumerate() {
+            for thread in &threads {
+                for run in [None, Some(RunId::new(0)), Some(RunId::new(u64::MAX))] {
+                    let e = StreamEntry {
+                        seq: Seq::new(u64::MAX - i as u64),
+                        at: Instant::from_nanos(1_800_000_000_123_456_789 + i as u64),
+                        kind,
+                        thread: thread.clone(),
+                        run,
+                        ..entry(1, 0)
+                    };
+                    write_hash_head(&e, &mut buf);
+                    let expected =
+                        serde_json::to_vec(&(e.seq, e.at, e.kind, &e.thread, e.run)).unwrap();
+                    assert_eq!(
+                        String::from_utf8_lossy(&buf),
+                        String::from_utf8_lossy(&expected)
+                    );
+                }
+            }
+        }
     }
 
     #[test]
