@@ -99,7 +99,10 @@ pub fn replay_journal(text: &str) -> Result<Replayed, ReplayError> {
             JournalLine::Header { schema, .. } => {
                 return Err(ReplayError::Parse {
                     line: n + 1,
-                    reason: format!("unsupported schema {schema}"),
+                    reason: format!(
+                        "unsupported schema {schema} (this build reads schema {JOURNAL_SCHEMA}; \
+                         replay the journal with the build that wrote it)"
+                    ),
                 });
             }
             _ => {

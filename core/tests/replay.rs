@@ -306,8 +306,8 @@ fn journal_round_trips_and_detects_tampering() {
         replay_journal(&lines[1..].join("\n")),
         Err(ReplayError::Parse { line: 1, .. })
     ));
-    // A journal of the previous schema (its footer hashed frames differently) is refused
-    // as unsupported, not reported as a hash mismatch.
+    // A journal of the previous schema (it stored rendered frames, not payloads) is refused
+    // as unsupported, not reported as corrupt, and the reason names the schema this build reads.
     let mut old = lines.clone();
     old[0] = JournalLine::Header {
         schema: gauntlet_core::JOURNAL_SCHEMA - 1,
@@ -317,9 +317,16 @@ fn journal_round_trips_and_detects_tampering() {
     .render();
     match replay_journal(&old.join("\n")) {
         Err(ReplayError::Parse { line: 1, reason }) => {
+            let (old, now) = (
+                gauntlet_core::JOURNAL_SCHEMA - 1,
+                gauntlet_core::JOURNAL_SCHEMA,
+            );
             assert_eq!(
                 reason,
-                format!("unsupported schema {}", gauntlet_core::JOURNAL_SCHEMA - 1)
+                format!(
+                    "unsupported schema {old} (this build reads schema {now}; replay the \
+                     journal with the build that wrote it)"
+                )
             );
         }
         other => panic!(
