@@ -870,6 +870,19 @@ impl Gateway {
         run: Option<RunId>,
         payload: &Payload,
     ) {
+        let entry = Arc::new(StreamEntry {
+            at: ctx.now,
+            kind,
+            thread,
+            run,
+            payload: payload.clone(),
+        });
+        self.append_entry(ctx, user, entry);
+    }
+
+    /// Appends `entry` (made at `ctx.now`) at the next seq of `user`'s stream and fans it out
+    /// to their connections. A broadcast passes every user the same entry.
+    pub(crate) fn append_entry(&mut self, ctx: &mut Ctx, user: UserId, entry: Arc<StreamEntry>) {
         let seq = self.state.latest_seq(&user).next();
         // The targets are read before the event takes `user` (so it is never cloned); an
         // append changes no session, so they are the same after it.
@@ -877,7 +890,7 @@ impl Gateway {
         if planted!(self.plants, BroadcastLeak) {
             targets.extend(self.state.sessions.keys().copied());
         } else {
-            let set = match &thread {
+            let set = match &entry.thread {
                 Some(t) if planted!(self.plants, ThreadIdAsUserId) => {
                     UserId::parse(t.as_str()).and_then(|u| self.state.by_user.get(&u))
                 }
@@ -887,17 +900,9 @@ impl Gateway {
                 targets.extend(set.iter().copied());
             }
         }
-        let entry = Arc::new(StreamEntry {
-            seq,
-            at: ctx.now,
-            kind,
-            thread,
-            run,
-            payload: payload.clone(),
-        });
         // Rendered once for every connection it goes to, and not at all for a user with none.
-        let frame = (!targets.is_empty()).then(|| entry.render(&user, &mut self.scratch));
-        self.emit(ctx, Event::StreamAppended { user, entry });
+        let frame = (!targets.is_empty()).then(|| entry.render(seq, &user, &mut self.scratch));
+        self.emit(ctx, Event::StreamAppended { user, seq, entry });
         if planted!(self.plants, AckWithoutForward) {
             targets.clear();
         }
@@ -943,7 +948,7 @@ impl Gateway {
             let scratch = &mut self.scratch;
             match outbox
                 .and_then(|o| o.get(next))
-                .map(|e| e.render(&user, scratch))
+                .map(|e| e.render(next, &user, scratch))
             {
                 Some(frame) => {
                     if let Some(l) = self.live.get_mut(&conn)

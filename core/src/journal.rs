@@ -22,7 +22,8 @@ use crate::token::KeyRing;
 
 /// The journal schema this build writes and reads. Schema 2 changed what the footer's
 /// `state_hash` covers (retained frames as raw bytes). Schema 3 stores a stream entry's
-/// `payload` object instead of its rendered `frame`, and the hash covers payloads. A journal
+/// `payload` object instead of its rendered `frame`, with the entry's `seq` beside it in the
+/// `stream_appended` event, and the hash covers payloads. A journal
 /// of an older schema is refused as unsupported rather than as corrupt.
 pub const JOURNAL_SCHEMA: u32 = 3;
 

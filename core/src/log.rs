@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CloseCode;
-use crate::ids::{ConnId, Jti, LogSeq, RunId, ThreadId, UserId};
+use crate::ids::{ConnId, Jti, LogSeq, RunId, Seq, ThreadId, UserId};
 use crate::outbox::StreamEntry;
 use crate::time::Instant;
 use crate::token::Revocation;
@@ -165,8 +165,11 @@ pub enum Event {
     StreamAppended {
         /// The outbox's user.
         user: UserId,
+        /// The event's position in that user's stream.
+        seq: Seq,
         /// The stored event, shared with the outbox that keeps it (and with any fold of the
-        /// same log), so folding an append copies a pointer, not the entry.
+        /// same log), so folding an append copies a pointer, not the entry. A broadcast
+        /// shares one entry among every user it reaches: only `seq` differs per user.
         entry: Arc<StreamEntry>,
     },
     /// A single-use ticket was issued.

@@ -17,7 +17,9 @@ use crate::protocol::StreamKind;
 use crate::time::Instant;
 
 /// One stored stream event: the envelope fields and the payload, from which its frame is
-/// rendered for each send ([`StreamEntry::render`]).
+/// rendered for each send ([`StreamEntry::render`]). Its `seq` and `user_id` are not part of
+/// it: they are the position in the user's stream it is stored at, so one entry can be every
+/// user's copy of a broadcast.
 ///
 /// The frame itself is not kept: with the 10-minute retention of PROTOCOL.md section 7 a
 /// large world holds every event it produced, and the envelope around the payload more than
@@ -25,8 +27,6 @@ use crate::time::Instant;
 /// the user, so every rendering of an entry is the same bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamEntry {
-    /// The user's stream position.
-    pub seq: Seq,
     /// When it was appended.
     pub at: Instant,
     /// What kind of event.
@@ -40,22 +40,22 @@ pub struct StreamEntry {
 }
 
 impl StreamEntry {
-    /// The frame `user`'s connections receive for this event. `scratch` is reused between
-    /// calls so the frame costs one allocation, its own.
-    pub fn render(&self, user: &UserId, scratch: &mut Vec<u8>) -> Arc<str> {
-        render_stream_frame(&self.head(user), &self.payload, scratch)
+    /// The frame `user`'s connections receive for this event at `seq` of their stream.
+    /// `scratch` is reused between calls so the frame costs one allocation, its own.
+    pub fn render(&self, seq: Seq, user: &UserId, scratch: &mut Vec<u8>) -> Arc<str> {
+        render_stream_frame(&self.head(seq, user), &self.payload, scratch)
     }
 
     /// Writes the frame [`render`](Self::render) returns into `buf` (cleared first), for a
     /// reader that compares it and needs no allocation.
-    pub fn write_frame(&self, user: &UserId, buf: &mut Vec<u8>) {
-        write_stream_frame(&self.head(user), &self.payload, buf);
+    pub fn write_frame(&self, seq: Seq, user: &UserId, buf: &mut Vec<u8>) {
+        write_stream_frame(&self.head(seq, user), &self.payload, buf);
     }
 
-    fn head<'a>(&'a self, user: &'a UserId) -> StreamHead<'a> {
+    fn head<'a>(&'a self, seq: Seq, user: &'a UserId) -> StreamHead<'a> {
         StreamHead {
             kind: self.kind,
-            seq: self.seq,
+            seq,
             user,
             thread: self.thread.as_ref(),
             run: self.run,
@@ -101,13 +101,13 @@ impl Outbox {
         self.entries.len()
     }
 
-    /// Appends `entry`, whose seq must be the next one. Returns false (and stores nothing)
-    /// otherwise, so a corrupt log cannot create a gap.
-    pub(crate) fn push(&mut self, entry: Arc<StreamEntry>) -> bool {
-        if entry.seq != self.next_seq() {
+    /// Appends `entry` at `seq`, which must be the next one. Returns false (and stores
+    /// nothing) otherwise, so a corrupt log cannot create a gap.
+    pub(crate) fn push(&mut self, seq: Seq, entry: Arc<StreamEntry>) -> bool {
+        if seq != self.next_seq() {
             return false;
         }
-        self.latest = entry.seq;
+        self.latest = seq;
         self.entries.push_back((entry.at, entry));
         true
     }
@@ -130,8 +130,9 @@ impl Outbox {
         w.write_all(&self.latest.get().to_le_bytes())?;
         w.write_all(&(self.entries.len() as u64).to_le_bytes())?;
         let mut head = Vec::with_capacity(64);
-        for (_, e) in &self.entries {
-            write_hash_head(e, &mut head);
+        let first = self.first_seq().unwrap_or(0);
+        for (seq, (_, e)) in (first..).zip(&self.entries) {
+            write_hash_head(Seq::new(seq), e, &mut head);
             w.write_all(&head)?;
             let payload = e.payload.as_json();
             w.write_all(&(payload.len() as u64).to_le_bytes())?;
@@ -151,11 +152,11 @@ impl Outbox {
 /// Writes into `buf` (cleared first) the JSON `serde_json` gives for `(seq, at, kind, thread,
 /// run)`, without its formatting machinery: at the end of a 10-minute run the state hash
 /// writes this for every retained event.
-fn write_hash_head(e: &StreamEntry, buf: &mut Vec<u8>) {
+fn write_hash_head(seq: Seq, e: &StreamEntry, buf: &mut Vec<u8>) {
     let mut num = itoa::Buffer::new();
     buf.clear();
     buf.push(b'[');
-    buf.extend_from_slice(num.format(e.seq.get()).as_bytes());
+    buf.extend_from_slice(num.format(seq.get()).as_bytes());
     buf.push(b',');
     buf.extend_from_slice(num.format(e.at.as_nanos()).as_bytes());
     buf.extend_from_slice(b",\"");
@@ -237,13 +238,17 @@ mod tests {
 
     fn entry(seq: u64, at_s: u64) -> StreamEntry {
         StreamEntry {
-            seq: Seq::new(seq),
             at: Instant::from_unix_secs(at_s),
             kind: StreamKind::SystemNotice,
             thread: None,
             run: None,
             payload: text(&format!("f{seq}")),
         }
+    }
+
+    /// Pushes `entry(seq, at_s)` at `seq`.
+    fn put(o: &mut Outbox, seq: u64, at_s: u64) -> bool {
+        o.push(Seq::new(seq), Arc::new(entry(seq, at_s)))
     }
 
     fn text(t: &str) -> Payload {
@@ -253,10 +258,10 @@ mod tests {
     #[test]
     fn push_requires_the_next_seq() {
         let mut o = Outbox::default();
-        assert!(!o.push(Arc::new(entry(2, 0))));
-        assert!(o.push(Arc::new(entry(1, 0))));
-        assert!(!o.push(Arc::new(entry(1, 0))));
-        assert!(o.push(Arc::new(entry(2, 0))));
+        assert!(!put(&mut o, 2, 0));
+        assert!(put(&mut o, 1, 0));
+        assert!(!put(&mut o, 1, 0));
+        assert!(put(&mut o, 2, 0));
         assert_eq!(o.latest(), Seq::new(2));
         assert_eq!(
             o.get(Seq::new(2)).map(|e| e.payload.as_json()),
@@ -274,7 +279,7 @@ mod tests {
     #[test]
     fn hash_encoding_carries_payloads_raw_and_tells_every_field_apart() {
         let mut o = Outbox::default();
-        assert!(o.push(Arc::new(entry(1, 5))));
+        assert!(put(&mut o, 1, 5));
         let bytes = hash_bytes(&o);
         let payload = br#"{"text":"f1"}"#;
         let payload_at = bytes.len() - payload.len();
@@ -307,11 +312,11 @@ mod tests {
         ];
         for v in variants {
             let mut other = Outbox::default();
-            assert!(other.push(Arc::new(v.clone())));
+            assert!(other.push(Seq::new(1), Arc::new(v.clone())));
             assert_ne!(hash_bytes(&other), bytes, "{v:?}");
         }
         let mut same = Outbox::default();
-        assert!(same.push(Arc::new(entry(1, 5))));
+        assert!(put(&mut same, 1, 5));
         assert_eq!(hash_bytes(&same), bytes);
     }
 
@@ -326,16 +331,16 @@ mod tests {
         };
         let expected = r#"{"type":"tool_executing","seq":3,"user_id":"u\"7","thread_id":"t-1","run_id":"run-9","timestamp":1800000000000,"payload":{"text":"f3"}}"#;
         let mut scratch = Vec::new();
-        assert_eq!(&*run.render(&user, &mut scratch), expected);
+        assert_eq!(&*run.render(Seq::new(3), &user, &mut scratch), expected);
         let notice = entry(4, 1);
         let mut buf = b"left over".to_vec();
-        notice.write_frame(&user, &mut buf);
+        notice.write_frame(Seq::new(4), &user, &mut buf);
         assert_eq!(
             std::str::from_utf8(&buf).unwrap(),
             r#"{"type":"system_notice","seq":4,"user_id":"u\"7","timestamp":1000,"payload":{"text":"f4"}}"#
         );
         assert_eq!(
-            &*notice.render(&user, &mut scratch),
+            &*notice.render(Seq::new(4), &user, &mut scratch),
             std::str::from_utf8(&buf).unwrap()
         );
         let parsed: serde_json::Value = serde_json::from_str(expected).unwrap();
@@ -360,17 +365,17 @@ mod tests {
         for (i, kind) in kinds.into_iter().enumerate() {
             for thread in &threads {
                 for run in [None, Some(RunId::new(0)), Some(RunId::new(u64::MAX))] {
+                    let seq = Seq::new(u64::MAX - i as u64);
                     let e = StreamEntry {
-                        seq: Seq::new(u64::MAX - i as u64),
                         at: Instant::from_nanos(1_800_000_000_123_456_789 + i as u64),
                         kind,
                         thread: thread.clone(),
                         run,
                         ..entry(1, 0)
                     };
-                    write_hash_head(&e, &mut buf);
+                    write_hash_head(seq, &e, &mut buf);
                     let expected =
-                        serde_json::to_vec(&(e.seq, e.at, e.kind, &e.thread, e.run)).unwrap();
+                        serde_json::to_vec(&(seq, e.at, e.kind, &e.thread, e.run)).unwrap();
                     assert_eq!(
                         String::from_utf8_lossy(&buf),
                         String::from_utf8_lossy(&expected)
@@ -384,7 +389,7 @@ mod tests {
     fn trim_keeps_count_and_age_bounds_but_not_seq() {
         let mut o = Outbox::default();
         for s in 1..=10 {
-            assert!(o.push(Arc::new(entry(s, s))));
+            assert!(put(&mut o, s, s));
         }
         o.trim(Instant::from_unix_secs(10), 8, Duration::from_secs(100));
         assert_eq!((o.len(), o.oldest()), (8, Seq::new(3)));
@@ -397,7 +402,7 @@ mod tests {
     fn trim_by_age_looks_at_the_front_only_and_follows_it() {
         let mut o = Outbox::default();
         for (s, at) in [(1, 50), (2, 5), (3, 100)] {
-            assert!(o.push(Arc::new(entry(s, at))));
+            assert!(put(&mut o, s, at));
         }
         o.trim(Instant::from_unix_secs(60), 10, Duration::from_secs(20));
         assert_eq!(
@@ -413,7 +418,7 @@ mod tests {
         );
         o.trim(Instant::from_unix_secs(80), 0, Duration::from_secs(20));
         assert_eq!((o.len(), o.oldest()), (0, Seq::new(4)));
-        assert!(o.push(Arc::new(entry(4, 200))));
+        assert!(put(&mut o, 4, 200));
         o.trim(Instant::from_unix_secs(210), 10, Duration::from_secs(20));
         assert_eq!(
             o.len(),
@@ -428,12 +433,16 @@ mod tests {
     fn get_finds_retained_events_only() {
         let mut o = Outbox::default();
         for s in 1..=10 {
-            assert!(o.push(Arc::new(entry(s, 0))));
+            assert!(put(&mut o, s, 0));
         }
         o.trim(Instant::EPOCH, 5, Duration::from_secs(1));
         assert_eq!(o.get(Seq::new(5)), None);
-        assert_eq!(o.get(Seq::new(6)).map(|e| e.seq), Some(Seq::new(6)));
-        assert_eq!(o.get(Seq::new(10)).map(|e| e.seq), Some(Seq::new(10)));
+        let text_of = |seq| {
+            o.get(Seq::new(seq))
+                .map(|e| e.payload.as_json().to_string())
+        };
+        assert_eq!(text_of(6).as_deref(), Some(r#"{"text":"f6"}"#));
+        assert_eq!(text_of(10).as_deref(), Some(r#"{"text":"f10"}"#));
         assert_eq!(o.get(Seq::new(11)), None);
     }
 

@@ -6,11 +6,13 @@
 //! decides otherwise). Handlers change durable state only by emitting events.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::error::ErrorCode;
 use crate::gateway::{Ctx, Gateway, resume_gap};
 use crate::ids::{ConnId, RunId, Seq, ThreadId, UserId};
 use crate::log::Event;
+use crate::outbox::StreamEntry;
 use crate::payload::Payload;
 use crate::plant::planted;
 use crate::protocol::{ClientFrame, Inbound, ServerFrame, StreamKind, WireFrame, render_ack_into};
@@ -342,12 +344,19 @@ impl Gateway {
             return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::BadMessage, msg));
         }
         let users: Vec<UserId> = self.state().by_user.keys().cloned().collect();
-        let payload = Payload::object()
-            .str("from", user.as_str())
-            .str("text", &text)
-            .finish();
+        // One entry for every user's copy: only the seq each copy is stored at differs.
+        let entry = Arc::new(StreamEntry {
+            at: ctx.now,
+            kind: StreamKind::SystemNotice,
+            thread: None,
+            run: None,
+            payload: Payload::object()
+                .str("from", user.as_str())
+                .str("text", &text)
+                .finish(),
+        });
         for u in users {
-            self.append_stream(ctx, u, StreamKind::SystemNotice, None, None, &payload);
+            self.append_entry(ctx, u, Arc::clone(&entry));
         }
     }
 }

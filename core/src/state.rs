@@ -341,7 +341,11 @@ impl State {
                     },
                 );
             }
-            Event::StreamAppended { user, entry } => {
+            Event::StreamAppended {
+                user,
+                seq: stream_seq,
+                entry,
+            } => {
                 // Every check before any change, so a rejected entry leaves the state as it
                 // was (a user's first event must not leave an empty outbox behind either).
                 let mut fresh = None;
@@ -350,12 +354,12 @@ impl State {
                     None => fresh.insert(Outbox::default()),
                 };
                 let expected = outbox.next_seq();
-                if entry.seq != expected {
+                if *stream_seq != expected {
                     return Err(ReplayError::StreamSeq {
                         seq,
                         user: user.clone(),
                         expected,
-                        found: entry.seq,
+                        found: *stream_seq,
                     });
                 }
                 if let Some(run) = entry.run {
@@ -369,7 +373,7 @@ impl State {
                     )?;
                 }
                 let before = outbox.len();
-                let pushed = outbox.push(Arc::clone(entry));
+                let pushed = outbox.push(*stream_seq, Arc::clone(entry));
                 debug_assert!(pushed, "seq checked above");
                 outbox.trim(
                     at,

@@ -175,9 +175,7 @@ fn crash_restart_from_log_loses_no_acknowledged_event() {
     let acknowledged: Vec<u64> = log
         .iter()
         .filter_map(|e| match &e.event {
-            Event::StreamAppended { user, entry } if user.as_str() == "alice" => {
-                Some(entry.seq.get())
-            }
+            Event::StreamAppended { user, seq, .. } if user.as_str() == "alice" => Some(seq.get()),
             _ => None,
         })
         .collect();
@@ -411,8 +409,8 @@ fn rejected_stream_entry_leaves_the_folded_state_unchanged() {
     }
     let before = cp.state_hash();
     let mut bad = h.log[at].clone();
-    if let Event::StreamAppended { entry, .. } = &mut bad.event {
-        std::sync::Arc::make_mut(entry).seq = entry.seq.next();
+    if let Event::StreamAppended { seq, .. } = &mut bad.event {
+        *seq = seq.next();
     }
     assert!(matches!(cp.fold(&bad), Err(ReplayError::StreamSeq { .. })));
     assert_eq!(cp.state_hash(), before, "a refused entry changed the state");

@@ -174,6 +174,31 @@ fn broadcast_requires_permission_and_reaches_every_user_with_own_seq() {
         );
         assert_eq!(notices[0]["payload"]["text"], "maintenance");
     }
+    // One stored entry serves every user's copy; the log gives each its own user and seq.
+    let copies: Vec<_> = h
+        .log
+        .iter()
+        .filter_map(|e| match &e.event {
+            gauntlet_core::Event::StreamAppended { user, seq, entry }
+                if entry.kind == gauntlet_core::StreamKind::SystemNotice =>
+            {
+                Some((
+                    user.as_str().to_string(),
+                    seq.get(),
+                    std::sync::Arc::clone(entry),
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    let users: Vec<(&str, u64)> = copies.iter().map(|(u, s, _)| (u.as_str(), *s)).collect();
+    assert_eq!(users, vec![("alice", 2), ("bob", 1), ("ops", 1)]);
+    assert!(
+        copies
+            .iter()
+            .all(|(_, _, e)| std::sync::Arc::ptr_eq(e, &copies[0].2)),
+        "a broadcast stores one entry for all its users"
+    );
 }
 
 #[test]

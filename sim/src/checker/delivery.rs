@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use gauntlet_core::{ConnId, Event, StreamEntry, UserId};
+use gauntlet_core::{ConnId, Event, Seq, StreamEntry, UserId};
 
 use super::seq_set::SeqSet;
 use super::{Checker, EndState, Failure, Obs};
@@ -40,16 +40,16 @@ impl DeliveryChecker {
     fn on_log(&mut self, entries: &[gauntlet_core::LogEntry]) -> Result<(), Failure> {
         for e in entries {
             match &e.event {
-                Event::StreamAppended { user, entry } => {
+                Event::StreamAppended { user, seq, entry } => {
                     // Looked up before inserting: an existing user costs no id clone.
                     let s = match self.streams.get_mut(user) {
                         Some(s) => s,
                         None => self.streams.entry(user.clone()).or_default(),
                     };
-                    if entry.seq.get() != s.len() as u64 + 1 {
+                    if seq.get() != s.len() as u64 + 1 {
                         return Err(Failure::new(
                             NAME,
-                            format!("{user}: seq {} appended after {}", entry.seq.get(), s.len()),
+                            format!("{user}: seq {} appended after {}", seq.get(), s.len()),
                         ));
                     }
                     s.push(Arc::clone(entry));
@@ -115,7 +115,7 @@ impl DeliveryChecker {
             .and_then(|s| s.get(seq.saturating_sub(1) as usize));
         // Compared with the log's entry rendered for this user, byte by byte.
         let same = stored.is_some_and(|e| {
-            e.write_frame(user, &mut self.expected);
+            e.write_frame(Seq::new(seq), user, &mut self.expected);
             self.expected == frame.as_bytes()
         });
         if !same {

@@ -113,8 +113,8 @@ mod tests {
             at: Instant::from_unix_secs(1),
             event: Event::StreamAppended {
                 user: UserId::parse("u1").unwrap(),
+                seq: Seq::new(1),
                 entry: Arc::new(StreamEntry {
-                    seq: Seq::new(1),
                     at: Instant::from_unix_secs(1),
                     kind,
                     thread: None,

@@ -81,7 +81,7 @@ impl World<'_> {
 
     fn track_log(&mut self, e: &gauntlet_core::LogEntry) {
         match &e.event {
-            Event::StreamAppended { user, entry } => {
+            Event::StreamAppended { user, entry, .. } => {
                 if entry.kind == StreamKind::AgentCancelled
                     && let Some(run) = entry.run
                 {
