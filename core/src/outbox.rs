@@ -112,6 +112,16 @@ impl Outbox {
         true
     }
 
+    /// Drops the oldest events so that one more fits within `max_events`. Called before a
+    /// push, it lets a full outbox's new entry take the slot just freed (the cache line the
+    /// eviction read) instead of growing the ring past the bound and writing elsewhere: a
+    /// broadcast evicts from every user's outbox, and those were its slowest steps.
+    pub(crate) fn make_room(&mut self, max_events: usize) {
+        while !self.entries.is_empty() && self.entries.len() >= max_events {
+            self.entries.pop_front();
+        }
+    }
+
     /// Drops events beyond `max_events` or older than `retention` at `now`.
     pub(crate) fn trim(&mut self, now: Instant, max_events: usize, retention: Duration) {
         let cutoff = now.saturating_sub(retention);
@@ -396,6 +406,28 @@ mod tests {
         o.trim(Instant::from_unix_secs(15), 8, Duration::from_secs(10));
         assert_eq!((o.len(), o.oldest()), (6, Seq::new(5)));
         assert_eq!(o.next_seq(), Seq::new(11));
+    }
+
+    #[test]
+    fn make_room_then_push_keeps_the_bound_and_the_ring_size() {
+        let mut o = Outbox::default();
+        for s in 1..=8 {
+            o.make_room(8);
+            assert!(put(&mut o, s, 0));
+        }
+        let capacity = o.entries.capacity();
+        for s in 9..=100 {
+            o.make_room(8);
+            assert!(put(&mut o, s, 0));
+            assert_eq!((o.len(), o.oldest()), (8, Seq::new(s - 7)));
+        }
+        assert_eq!(
+            o.entries.capacity(),
+            capacity,
+            "a full outbox never regrows"
+        );
+        o.make_room(0);
+        assert_eq!((o.len(), o.oldest()), (0, Seq::new(101)));
     }
 
     #[test]

@@ -373,6 +373,7 @@ impl State {
                     )?;
                 }
                 let before = outbox.len();
+                outbox.make_room(config.limits.outbox_max_events);
                 let pushed = outbox.push(*stream_seq, Arc::clone(entry));
                 debug_assert!(pushed, "seq checked above");
                 outbox.trim(
