@@ -868,14 +868,14 @@ impl Gateway {
         kind: StreamKind,
         thread: Option<crate::ids::ThreadId>,
         run: Option<RunId>,
-        payload: &Payload,
+        payload: Payload,
     ) {
         let entry = Arc::new(StreamEntry {
             at: ctx.now,
             kind,
             thread,
             run,
-            payload: payload.clone(),
+            payload,
         });
         self.append_entry(ctx, user, entry);
     }
@@ -1002,7 +1002,7 @@ impl Gateway {
         };
         let (kind, payload) = (step.kind, step.payload(run));
         let (owner, thread) = (r.owner.clone(), r.thread.clone());
-        self.append_stream(ctx, owner, kind, Some(thread), Some(run), &payload);
+        self.append_stream(ctx, owner, kind, Some(thread), Some(run), payload);
         if let Some(r) = self.state.runs.get(&run) {
             self.timers.set(TimerKind::Run(run), r.next_at);
         }

@@ -112,11 +112,30 @@ impl Outbox {
         true
     }
 
-    /// Drops the oldest events so that one more fits within `max_events`. Called before a
+    /// [`push`](Self::push)es `entry` at `seq`, then keeps at most `max_events` entries none
+    /// older than `retention` at `now`. Returns false (and changes nothing) on a wrong seq.
+    pub(crate) fn append(
+        &mut self,
+        seq: Seq,
+        entry: Arc<StreamEntry>,
+        now: Instant,
+        max_events: usize,
+        retention: Duration,
+    ) -> bool {
+        if seq != self.next_seq() {
+            return false;
+        }
+        self.make_room(max_events);
+        let pushed = self.push(seq, entry);
+        self.trim(now, max_events, retention);
+        pushed
+    }
+
+    /// Drops the oldest events so that one more fits within `max_events`. Done before the
     /// push, it lets a full outbox's new entry take the slot just freed (the cache line the
     /// eviction read) instead of growing the ring past the bound and writing elsewhere: a
     /// broadcast evicts from every user's outbox, and those were its slowest steps.
-    pub(crate) fn make_room(&mut self, max_events: usize) {
+    fn make_room(&mut self, max_events: usize) {
         while !self.entries.is_empty() && self.entries.len() >= max_events {
             self.entries.pop_front();
         }
@@ -176,14 +195,19 @@ fn write_hash_head(seq: Seq, e: &StreamEntry, buf: &mut Vec<u8>) {
         Some(t) => write_json_str(buf, t.as_str()),
         None => buf.extend_from_slice(b"null"),
     }
+    buf.push(b',');
     match e.run {
-        Some(r) => {
-            buf.extend_from_slice(b",\"run-");
-            buf.extend_from_slice(num.format(r.get()).as_bytes());
-            buf.extend_from_slice(b"\"]");
-        }
-        None => buf.extend_from_slice(b",null]"),
+        Some(r) => write_run_id(buf, r),
+        None => buf.extend_from_slice(b"null"),
     }
+    buf.push(b']');
+}
+
+/// Appends `run` as the JSON string its `Display` (and so its serde form) gives: `"run-N"`.
+fn write_run_id(buf: &mut Vec<u8>, run: RunId) {
+    buf.extend_from_slice(b"\"run-");
+    buf.extend_from_slice(itoa::Buffer::new().format(run.get()).as_bytes());
+    buf.push(b'"');
 }
 
 /// The envelope fields of one stream event, before its payload.
@@ -231,9 +255,8 @@ fn write_stream_frame(head: &StreamHead<'_>, payload: &Payload, buf: &mut Vec<u8
         write_json_str(buf, t.as_str());
     }
     if let Some(r) = head.run {
-        buf.extend_from_slice(b",\"run_id\":\"run-");
-        buf.extend_from_slice(num.format(r.get()).as_bytes());
-        buf.push(b'"');
+        buf.extend_from_slice(b",\"run_id\":");
+        write_run_id(buf, r);
     }
     buf.extend_from_slice(b",\"timestamp\":");
     buf.extend_from_slice(num.format(head.at.unix_millis()).as_bytes());
@@ -409,16 +432,26 @@ mod tests {
     }
 
     #[test]
-    fn make_room_then_push_keeps_the_bound_and_the_ring_size() {
+    fn append_keeps_the_bound_and_the_ring_size() {
         let mut o = Outbox::default();
+        let long = Duration::from_secs(3600);
+        let append = |o: &mut Outbox, seq: u64, max: usize| {
+            o.append(
+                Seq::new(seq),
+                Arc::new(entry(seq, 0)),
+                Instant::EPOCH,
+                max,
+                long,
+            )
+        };
         for s in 1..=8 {
-            o.make_room(8);
-            assert!(put(&mut o, s, 0));
+            assert!(append(&mut o, s, 8));
         }
+        assert!(!append(&mut o, 8, 8), "a wrong seq is refused");
+        assert_eq!((o.len(), o.oldest()), (8, Seq::new(1)));
         let capacity = o.entries.capacity();
         for s in 9..=100 {
-            o.make_room(8);
-            assert!(put(&mut o, s, 0));
+            assert!(append(&mut o, s, 8));
             assert_eq!((o.len(), o.oldest()), (8, Seq::new(s - 7)));
         }
         assert_eq!(
@@ -426,8 +459,17 @@ mod tests {
             capacity,
             "a full outbox never regrows"
         );
-        o.make_room(0);
-        assert_eq!((o.len(), o.oldest()), (0, Seq::new(101)));
+        assert!(append(&mut o, 101, 0));
+        assert_eq!((o.len(), o.oldest()), (0, Seq::new(102)));
+        assert!(append(&mut o, 102, 8));
+        assert!(o.append(
+            Seq::new(103),
+            Arc::new(entry(103, 7200)),
+            Instant::from_unix_secs(7200),
+            8,
+            long
+        ));
+        assert_eq!((o.len(), o.oldest()), (1, Seq::new(103)), "age still trims");
     }
 
     #[test]

@@ -167,7 +167,7 @@ impl Gateway {
             .and_then(|r| r.plan.first())
             .map(|step| (step.kind, step.payload(run)));
         if let Some((kind, payload)) = first {
-            self.append_stream(ctx, user.clone(), kind, Some(thread), Some(run), &payload);
+            self.append_stream(ctx, user.clone(), kind, Some(thread), Some(run), payload);
         }
         self.arm_run(run);
     }
@@ -195,14 +195,13 @@ impl Gateway {
         }
         let (owner, thread) = (r.owner.clone(), r.thread.clone());
         self.stop_run_timer(run);
-        let payload = crate::agent::cancelled_payload();
         self.append_stream(
             ctx,
             owner,
             StreamKind::AgentCancelled,
             Some(thread),
             Some(run),
-            &payload,
+            crate::agent::cancelled_payload(),
         );
     }
 

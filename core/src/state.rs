@@ -373,14 +373,14 @@ impl State {
                     )?;
                 }
                 let before = outbox.len();
-                outbox.make_room(config.limits.outbox_max_events);
-                let pushed = outbox.push(*stream_seq, Arc::clone(entry));
-                debug_assert!(pushed, "seq checked above");
-                outbox.trim(
+                let appended = outbox.append(
+                    *stream_seq,
+                    Arc::clone(entry),
                     at,
                     config.limits.outbox_max_events,
                     config_retention(config),
                 );
+                debug_assert!(appended, "seq checked above");
                 let after = outbox.len();
                 self.outbox_events = self.outbox_events - before + after;
                 self.peak_outbox_len = self.peak_outbox_len.max(after);
