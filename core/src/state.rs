@@ -142,7 +142,7 @@ pub(crate) struct State {
     pub(crate) runs: BTreeMap<RunId, RunRecord>,
     pub(crate) runs_per_user: BTreeMap<UserId, usize>,
     pub(crate) next_run: RunId,
-    /// Hashed after the rest by [`State::hash`], frames as raw bytes.
+    /// Hashed after the rest by [`State::hash`], payloads as raw bytes.
     #[serde(skip)]
     pub(crate) outboxes: BTreeMap<UserId, Outbox>,
     pub(crate) tickets: BTreeMap<String, TicketRecord>,
