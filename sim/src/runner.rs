@@ -2,7 +2,7 @@
 //!
 //! [`run_seeds`] runs a closure `seed -> SeedOutcome` over the seeds of a [`SeedRange`]
 //! that belong to a [`Shard`] (`seed % N == I`), on `jobs` threads, and hands results to a
-//! sink **in seed order** whatever the thread count: each seed's run is single-threaded and
+//! sink **in seed order** whatever the thread count: each seed's run is deterministic and
 //! independent, so the outcomes, and the order they are reported in, do not depend on
 //! `--jobs`. With stop-on-failure the run stops at the lowest failing seed, and every seed
 //! below it is still run and reported, so even the stopping point is independent of `jobs`.
@@ -10,8 +10,9 @@
 //! [`run`] ties a whole `gauntlet sim` invocation together on top of it: reporter, progress
 //! bar, failures file.
 //!
-//! This is the one place in the simulator that spawns threads and reads the wall clock
-//! (to report wall time per seed); neither reaches a [`SeedOutcome`].
+//! Besides a world's fold helper (`folder`), this is the one place in the simulator that
+//! spawns threads, and the one that reads the wall clock (to report wall time per seed);
+//! neither reaches a [`SeedOutcome`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -439,7 +440,7 @@ where
     let stop_on_failure = opts.stop_on_failure;
     let (tx, rx) = mpsc::channel::<SeedResult>();
 
-    // Threads are allowed here only: seeds are independent single-threaded runs, results are
+    // Threads are allowed here: seeds are independent deterministic runs, results are
     // reordered by seed below, so nothing observable depends on scheduling.
     #[allow(clippy::disallowed_methods)]
     std::thread::scope(|scope| {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use gauntlet_core::{Instant, JournalLine, LogEntry, Plants};
 
 use crate::config::SimConfig;
+use crate::folder::Folding;
 use crate::progress::Ticker;
 use crate::runner::{SeedOutcome, Violation};
 use crate::scenario::{Mix, Scenario};
@@ -98,19 +99,21 @@ pub fn run_scenario(
     log: Option<&Path>,
     trace: Option<&Path>,
 ) -> Result<RunResult, SimError> {
-    run_scenario_ticking(sc, log, trace, &Ticker::none())
+    run_scenario_ticking(sc, log, trace, &Ticker::none(), Folding::Inline)
 }
 
-/// [`run_scenario`], reporting how far simulated time has got to `ticker` as it goes.
+/// [`run_scenario`], reporting how far simulated time has got to `ticker` as it goes, with
+/// the log's fold run where `folding` says (which never changes the result).
 pub fn run_scenario_ticking(
     sc: &Scenario,
     log: Option<&Path>,
     trace: Option<&Path>,
     ticker: &Ticker,
+    folding: Folding,
 ) -> Result<RunResult, SimError> {
     let plants = plants_from(sc.plant.as_deref())?;
     let mut sink = FileSink::open(log, trace, ticker)?;
-    let result = World::new(sc.clone(), plants, &mut sink)
+    let result = World::new(sc.clone(), plants, folding, &mut sink)
         .map_err(SimError::World)?
         .run();
     sink.close()?;
@@ -118,14 +121,18 @@ pub fn run_scenario_ticking(
 }
 
 /// The runner's closure: one seed of the command line's configuration, its simulated time
-/// reported to `ticker`.
+/// reported to `ticker`. The log folds on a helper thread when fewer worlds run at once
+/// than there are cores.
 pub fn run_seed(cfg: &SimConfig, seed: u64, ticker: &Ticker) -> SeedOutcome {
+    let at_once = usize::try_from(cfg.seeds().len())
+        .map_or(cfg.jobs().get(), |seeds| seeds.min(cfg.jobs().get()));
     let run = scenario_for(cfg, seed).and_then(|sc| {
         run_scenario_ticking(
             &sc,
             cfg.log_path(seed).as_deref(),
             cfg.trace_path(seed).as_deref(),
             ticker,
+            Folding::for_jobs(at_once),
         )
     });
     match run {

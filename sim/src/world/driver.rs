@@ -443,11 +443,7 @@ impl World<'_> {
             Err(e) => return self.fail(Failure::new("config", e)),
         };
         self.fold_tail();
-        if let Some(e) = &self.fold_error {
-            let message = format!("restart from the log failed: {e}");
-            return self.fail(Failure::new("replay", message));
-        }
-        match self.checkpoint.restore(ring) {
+        match self.folder.restore(ring) {
             Ok(mut g) => {
                 let out = g.restart(self.now);
                 self.gateway = Some(g);

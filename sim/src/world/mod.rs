@@ -25,6 +25,7 @@ use gauntlet_core::{
 
 use crate::checker::{Checkers, CredTruth, EndState, Failure, Obs};
 use crate::faults::Fault;
+use crate::folder::{Fold, Folder, Folding};
 use crate::id_map::{ConnMap, UserMap};
 use crate::network::{LinkConfig, Network, NodeId, Payload};
 use crate::rng::SimRng;
@@ -238,11 +239,9 @@ pub struct World<'s> {
     spare_outputs: Outputs,
     /// The fold of every log entry up to the tail: what a restart and the final replay
     /// check start from, so the world never keeps (or refolds) the whole log.
-    checkpoint: Checkpoint,
-    /// Log entries not folded into the checkpoint yet (at most [`FOLD_EVERY`]).
+    folder: Folder,
+    /// Log entries not handed to the folder yet (at most [`FOLD_EVERY`]).
     tail: Vec<LogEntry>,
-    /// The first entry the checkpoint refused: the log does not replay past it.
-    fold_error: Option<String>,
     /// Log entries the gateway has appended in this run.
     log_len: usize,
     gw_timer: Option<(Instant, u64)>,
@@ -314,7 +313,13 @@ pub fn gateway_config(seed: u64) -> Config {
 
 impl<'s> World<'s> {
     /// Builds the world for `sc`; nothing happens until [`World::run`].
-    pub fn new(sc: Scenario, plants: Plants, sink: &'s mut dyn Sink) -> Result<Self, String> {
+    /// `folding` says where the log's fold runs; it never changes what the run computes.
+    pub fn new(
+        sc: Scenario,
+        plants: Plants,
+        folding: Folding,
+        sink: &'s mut dyn Sink,
+    ) -> Result<Self, String> {
         let config = gateway_config(sc.seed);
         let root = SimRng::new(sc.seed);
         let start = Instant::from_unix_secs(EPOCH_SECS);
@@ -373,9 +378,8 @@ impl<'s> World<'s> {
             rng: wl,
             gateway: Some(gateway),
             spare_outputs: Outputs::default(),
-            checkpoint,
-            tail: Vec::new(),
-            fold_error: None,
+            folder: Folder::new(checkpoint, folding),
+            tail: Vec::with_capacity(FOLD_EVERY),
             log_len: 0,
             gw_timer: None,
             gw_timer_gen: 0,
@@ -458,18 +462,9 @@ impl<'s> World<'s> {
         self.recent.push_back(line);
     }
 
-    /// Folds the unfolded tail into the checkpoint and drops it. After the first entry that
-    /// does not fold, nothing more folds (a replay stops at its first error too).
+    /// Hands the unfolded tail to the folder.
     fn fold_tail(&mut self) {
-        if self.fold_error.is_none() {
-            for e in &self.tail {
-                if let Err(err) = self.checkpoint.fold(e) {
-                    self.fold_error = Some(err.to_string());
-                    break;
-                }
-            }
-        }
-        self.tail.clear();
+        self.folder.fold(&mut self.tail);
     }
 
     fn fail(&mut self, f: Failure) {
@@ -570,23 +565,21 @@ impl<'s> World<'s> {
             // Still a fold of the entire log from an empty gateway, never a copy of live memory;
             // compared state to state, and hashed only to report a difference.
             self.fold_tail();
-            let replays = self
-                .gateway
-                .as_ref()
-                .is_some_and(|g| self.checkpoint.matches(g));
-            match &self.fold_error {
-                None if replays => {}
-                None => {
-                    let replayed = self.checkpoint.state_hash();
-                    self.fail(Failure::new(
-                        "replay",
-                        format!("log replays to {replayed} but the gateway is at {state_hash}"),
-                    ));
+            let verdict = match self.folder.finish().map(Fold::checkpoint) {
+                Ok(Ok(checkpoint))
+                    if self.gateway.as_ref().is_some_and(|g| checkpoint.matches(g)) =>
+                {
+                    None
                 }
-                Some(e) => {
-                    let message = format!("log does not replay: {e}");
-                    self.fail(Failure::new("replay", message));
-                }
+                Ok(Ok(checkpoint)) => Some(format!(
+                    "log replays to {} but the gateway is at {state_hash}",
+                    checkpoint.state_hash()
+                )),
+                Ok(Err(e)) => Some(format!("log does not replay: {e}")),
+                Err(e) => Some(format!("log does not replay: {e}")),
+            };
+            if let Some(message) = verdict {
+                self.fail(Failure::new("replay", message));
             }
         }
         if let Some(g) = &self.gateway {
