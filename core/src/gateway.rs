@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Config, ConfigError, Limits};
 use crate::error::{CloseCode, ErrorCode, HttpStatus};
+use crate::id_hash::ConnTable;
 use crate::ids::{ConnId, LogSeq, RunId, Seq, UserId};
 use crate::log::{CloseReason, CredentialKind, Event, Identity, LogEntry};
 use crate::outbox::StreamEntry;
@@ -182,7 +183,7 @@ pub struct Outputs {
     pub next_deadline: Option<Instant>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum TimerKind {
     Expiry(ConnId),
     Run(RunId),
@@ -237,7 +238,8 @@ pub struct Gateway {
     plants: Plants,
     validator: Validator,
     state: State,
-    live: BTreeMap<ConnId, LiveConn>,
+    /// Lookup-only (see [`ConnTable`]): restarts rebuild it from `state.sessions`.
+    live: ConnTable<LiveConn>,
     user_buckets: BTreeMap<UserId, TokenBucket>,
     ip_buckets: BTreeMap<IpAddr, TokenBucket>,
     timers: TimerTable<TimerKind>,
@@ -281,7 +283,7 @@ impl Gateway {
             plants,
             validator,
             state: State::default(),
-            live: BTreeMap::new(),
+            live: ConnTable::default(),
             user_buckets: BTreeMap::new(),
             ip_buckets: BTreeMap::new(),
             timers: TimerTable::default(),

@@ -25,6 +25,7 @@ mod checkpoint;
 mod config;
 mod error;
 mod gateway;
+mod id_hash;
 mod ids;
 mod journal;
 mod log;
@@ -64,6 +65,7 @@ pub use protocol::{StreamKind, WireFrame};
 pub use ratelimit::{Rate, TokenBucket};
 pub use state::ReplayError;
 
+pub use id_hash::{IdHasher, IdTable};
 pub use ids::{ConnId, FamilyId, Jti, Kid, LogSeq, RunId, Seq, ThreadId, UserId};
 pub use ids::{MAX_JTI_LEN, MAX_THREAD_ID_LEN, MAX_USER_ID_LEN};
 pub use plant::Plants;
