@@ -4,11 +4,14 @@
 //! module owns that `Instant` (nanoseconds since the Unix epoch, so JWT `exp`/`nbf`/`iat`
 //! compare directly) and the timer table. It must never call `std::time::*::now`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
+use std::hash::Hash;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::id_hash::IdTable;
 
 /// A point in time: nanoseconds since the Unix epoch. Built by the driver, never read from a clock here.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
@@ -89,24 +92,26 @@ impl fmt::Display for Instant {
 }
 
 /// A table of deadlines keyed by timer kind, in the style of quinn's `TimerTable`: timers
-/// are data, and the driver only needs the earliest one. Both arming and finding the
-/// earliest deadline are logarithmic, so thousands of connections' timers stay cheap.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TimerTable<K: Ord> {
-    by_kind: BTreeMap<K, Instant>,
+/// are data, and the driver only needs the earliest one. Arming is a hash lookup and a
+/// logarithmic insert, finding the earliest deadline is logarithmic, so thousands of
+/// connections' timers stay cheap. Kinds are found by hash (an [`IdTable`]: kinds are
+/// assigned ids, never client input) and fire in `(deadline, kind)` order, never hash order.
+#[derive(Clone, Debug)]
+pub struct TimerTable<K: Ord + Hash> {
+    by_kind: IdTable<K, Instant>,
     by_time: BTreeSet<(Instant, K)>,
 }
 
-impl<K: Ord> Default for TimerTable<K> {
+impl<K: Ord + Hash> Default for TimerTable<K> {
     fn default() -> Self {
         Self {
-            by_kind: BTreeMap::new(),
+            by_kind: IdTable::default(),
             by_time: BTreeSet::new(),
         }
     }
 }
 
-impl<K: Ord + Copy> TimerTable<K> {
+impl<K: Ord + Hash + Copy> TimerTable<K> {
     /// Arms (or re-arms) `kind` to fire at `at`.
     pub fn set(&mut self, kind: K, at: Instant) {
         if let Some(old) = self.by_kind.insert(kind, at) {
