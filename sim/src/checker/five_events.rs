@@ -3,13 +3,12 @@
 //!
 //! Read from the gateway's log, the authoritative order of each user's stream.
 
-use std::collections::BTreeMap;
-
 use gauntlet_core::{Event, RunId, StreamKind};
 
 use super::seq_set::SeqSet;
 use super::{Checker, EndState, Failure, Obs};
 use crate::frame_view::payload_execution_id;
+use crate::id_map::IdMap;
 
 #[derive(Default)]
 struct RunTrack {
@@ -19,8 +18,9 @@ struct RunTrack {
 
 #[derive(Default)]
 pub(crate) struct FiveEventsChecker {
-    /// Runs seen and not ended yet: a small table however long the run.
-    open: BTreeMap<RunId, RunTrack>,
+    /// Runs seen and not ended yet: a small table however long the run. Lookup-only: the
+    /// liveness report names the lowest open run, found with an order-free `min`.
+    open: IdMap<RunId, RunTrack>,
     /// Runs that ended, as id ranges: the gateway numbers runs in order and they end in
     /// roughly that order, so this is about one range per run still open.
     ended: SeqSet,
@@ -88,7 +88,7 @@ impl Checker for FiveEventsChecker {
         if !end.quiescent {
             return Ok(());
         }
-        match self.open.keys().next() {
+        match self.open.keys().min() {
             Some(run) => Err(Failure::new(
                 self.name(),
                 format!("{run} never ended (liveness)"),

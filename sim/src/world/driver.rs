@@ -89,7 +89,7 @@ impl World<'_> {
                         .stop_requests
                         .remove(&run)
                         .is_some_and(|by| by.contains(user))
-                        || self.corrupted_senders.contains(user);
+                        || self.corrupted_senders.contains_key(user);
                     if !asked {
                         self.fail(Failure::new(
                             "isolation",
@@ -261,7 +261,7 @@ impl World<'_> {
             // intent against what the gateway does with them.
             self.observe(&Obs::RequestCorrupted { conn });
             if let Some(user) = self.conns.get(&conn).and_then(|c| c.user.clone()) {
-                self.corrupted_senders.insert(user);
+                self.corrupted_senders.insert(user, ());
             }
         }
         let mut deliveries = tx.into_iter();

@@ -26,7 +26,7 @@ use gauntlet_core::{
 use crate::checker::{Checkers, CredTruth, EndState, Failure, Obs};
 use crate::faults::Fault;
 use crate::folder::{Fold, Folder, Folding};
-use crate::id_map::{ConnMap, UserMap};
+use crate::id_map::{ConnMap, IdMap, UserMap};
 use crate::network::{LinkConfig, Network, NodeId, Payload};
 use crate::rng::SimRng;
 use crate::scenario::{Op, Scenario};
@@ -261,10 +261,11 @@ pub struct World<'s> {
     conns: ConnMap<Conn>,
     next_conn: u64,
     checkers: Checkers,
-    stop_requests: BTreeMap<RunId, BTreeSet<UserId>>,
+    /// Lookup-only: who asked to stop each run.
+    stop_requests: IdMap<RunId, BTreeSet<UserId>>,
     refreshed: BTreeSet<String>,
     /// Users whose frames the network corrupted at least once (their intent is unknown).
-    corrupted_senders: BTreeSet<UserId>,
+    corrupted_senders: UserMap<()>,
     /// Whether the sink keeps spans (when not, the span tables below stay empty).
     spans: bool,
     /// Open trace spans: runs (start, track) and sessions (start).
@@ -397,9 +398,9 @@ impl<'s> World<'s> {
             conns: ConnMap::default(),
             next_conn: 0,
             checkers,
-            stop_requests: BTreeMap::new(),
+            stop_requests: IdMap::default(),
             refreshed: BTreeSet::new(),
-            corrupted_senders: BTreeSet::new(),
+            corrupted_senders: UserMap::default(),
             spans: sink.keeps_spans(),
             run_spans: BTreeMap::new(),
             conn_spans: BTreeMap::new(),
