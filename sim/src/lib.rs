@@ -6,9 +6,10 @@
 //! sub-streams, a discrete-event [`Scheduler`] orders everything on virtual time
 //! ([`gauntlet_core::Instant`]), and a simulated [`Network`] carries messages between nodes
 //! with the faults of a [`FaultPlan`]. The simulation path never reads the wall clock or the
-//! OS RNG, and its one thread beside the world's, the log's fold ([`Folding::Background`]),
-//! computes a pure function of the entries it is handed and is read only after it has
-//! folded them all. The drivers at the edge do the rest: [`run_seeds`] runs independent
+//! OS RNG, and its one thread beside the world's, the checks and the log's fold
+//! ([`Offload::Background`]), computes a pure function of what it is handed, is read only
+//! after it has taken all of it, and never decides a report (a failing seed is run again
+//! on one thread). The drivers at the edge do the rest: [`run_seeds`] runs independent
 //! seeds on threads and times them, the [`Progress`] bar and
 //! [`SimArgs::pick_seed_if_missing`] read the wall clock, and [`relaunch`] starts a process;
 //! nothing they observe reaches a seed's [`SeedOutcome`].
@@ -30,7 +31,6 @@ mod checker;
 mod clock;
 mod config;
 mod faults;
-mod folder;
 mod frame_view;
 mod fuzz_scenario;
 mod id_map;
@@ -45,6 +45,7 @@ mod shrink;
 mod sim_args;
 mod simulate;
 mod trace;
+mod witness;
 mod workload;
 mod world;
 
@@ -57,7 +58,6 @@ pub use faults::{
     Fault, FaultPlan, FaultPlanError, FaultPreset, Latency, MAX_FAULT_MS, MAX_RATE_PER_HOUR,
     MAX_TIMELINE, TimedFault,
 };
-pub use folder::Folding;
 pub use fuzz_scenario::{FUZZ_MAX_DURATION_MS, FUZZ_MAX_USERS, fuzz_scenario, scenario_from_bytes};
 pub use network::{
     Endpoint, Fate, LinkConfig, MAX_PARTITIONS, NetStats, Network, NetworkError, NodeId, Partition,
@@ -78,6 +78,7 @@ pub use simulate::{
     scenario_for,
 };
 pub use trace::{TraceScope, TraceWriter, WORLD_TRACK, conn_track};
+pub use witness::Offload;
 pub use world::{
     EPOCH_SECS, LIVENESS, NoSink, RunResult, SIM_SEND_QUEUE, Sink, World, gateway_config,
 };

@@ -10,7 +10,7 @@
 //! [`run`] ties a whole `gauntlet sim` invocation together on top of it: reporter, progress
 //! bar, failures file.
 //!
-//! Besides a world's fold helper (`folder`), this is the one place in the simulator that
+//! Besides a world's helper (`witness`), this is the one place in the simulator that
 //! spawns threads, and the one that reads the wall clock (to report wall time per seed);
 //! neither reaches a [`SeedOutcome`].
 

@@ -12,11 +12,11 @@ use std::time::Duration;
 use gauntlet_core::{Instant, JournalLine, LogEntry, Plants};
 
 use crate::config::SimConfig;
-use crate::folder::Folding;
 use crate::progress::Ticker;
 use crate::runner::{SeedOutcome, Violation};
 use crate::scenario::{Mix, Scenario};
 use crate::trace::{TraceScope, TraceWriter};
+use crate::witness::Offload;
 use crate::world::{EPOCH_SECS, RunResult, Sink, World};
 
 /// Mean think time of a simulated user between two operations.
@@ -99,21 +99,56 @@ pub fn run_scenario(
     log: Option<&Path>,
     trace: Option<&Path>,
 ) -> Result<RunResult, SimError> {
-    run_scenario_ticking(sc, log, trace, &Ticker::none(), Folding::Inline)
+    run_scenario_ticking(sc, log, trace, &Ticker::none(), Offload::Inline)
 }
 
 /// [`run_scenario`], reporting how far simulated time has got to `ticker` as it goes, with
-/// the log's fold run where `folding` says (which never changes the result).
+/// the checks and the log's fold run where `offload` says, which never changes the result.
+///
+/// With [`Offload::Background`] a violation reaches the world some steps after it happened,
+/// so a failing scenario is run again inline and that run is reported (journal and trace
+/// included): the first violation, at its own step. Should the inline run pass, that is a
+/// determinism bug, reported as a violation of its own.
 pub fn run_scenario_ticking(
     sc: &Scenario,
     log: Option<&Path>,
     trace: Option<&Path>,
     ticker: &Ticker,
-    folding: Folding,
+    offload: Offload,
+) -> Result<RunResult, SimError> {
+    let first = run_once(sc, log, trace, ticker, offload)?;
+    let Some(seen) = first
+        .violation
+        .as_ref()
+        .filter(|_| offload == Offload::Background)
+    else {
+        return Ok(first);
+    };
+    let mut again = run_once(sc, log, trace, ticker, Offload::Inline)?;
+    if again.violation.is_none() {
+        again.violation = Some(Violation {
+            invariant: "determinism".into(),
+            step: again.events,
+            message: format!(
+                "the run failed with its checks on a helper thread ({}: {}) but passed inline",
+                seen.invariant, seen.message
+            ),
+            last_events: Vec::new(),
+        });
+    }
+    Ok(again)
+}
+
+fn run_once(
+    sc: &Scenario,
+    log: Option<&Path>,
+    trace: Option<&Path>,
+    ticker: &Ticker,
+    offload: Offload,
 ) -> Result<RunResult, SimError> {
     let plants = plants_from(sc.plant.as_deref())?;
     let mut sink = FileSink::open(log, trace, ticker)?;
-    let result = World::new(sc.clone(), plants, folding, &mut sink)
+    let result = World::new(sc.clone(), plants, offload, &mut sink)
         .map_err(SimError::World)?
         .run();
     sink.close()?;
@@ -121,8 +156,8 @@ pub fn run_scenario_ticking(
 }
 
 /// The runner's closure: one seed of the command line's configuration, its simulated time
-/// reported to `ticker`. The log folds on a helper thread when fewer worlds run at once
-/// than there are cores.
+/// reported to `ticker`. Checks and the log's fold run on a helper thread when fewer worlds
+/// run at once than there are cores.
 pub fn run_seed(cfg: &SimConfig, seed: u64, ticker: &Ticker) -> SeedOutcome {
     let at_once = usize::try_from(cfg.seeds().len())
         .map_or(cfg.jobs().get(), |seeds| seeds.min(cfg.jobs().get()));
@@ -132,7 +167,7 @@ pub fn run_seed(cfg: &SimConfig, seed: u64, ticker: &Ticker) -> SeedOutcome {
             cfg.log_path(seed).as_deref(),
             cfg.trace_path(seed).as_deref(),
             ticker,
-            Folding::for_jobs(at_once),
+            Offload::for_jobs(at_once),
         )
     });
     match run {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use gauntlet_sim::{FaultPreset, Folding, Mix, Scenario, run_scenario, run_scenario_ticking};
+use gauntlet_sim::{FaultPreset, Mix, Offload, Scenario, run_scenario, run_scenario_ticking};
 
 fn scenario(seed: u64, users: u32, preset: FaultPreset, plant: Option<&str>) -> Scenario {
     Scenario {
@@ -42,14 +42,14 @@ fn same_seed_gives_byte_identical_journal_and_hash() {
 }
 
 #[test]
-fn folding_the_log_on_a_helper_thread_changes_nothing() {
+fn checking_and_folding_on_a_helper_thread_changes_nothing() {
     // Seed 5 crashes the gateway after the first batch of 4096 log entries went to the
-    // folder, so the restart reads a fold the helper made.
+    // helper, so the restart reads a fold the helper made.
     let sc = scenario(5, 100, FaultPreset::Chaos, None);
     let (a, b) = (temp("inline.jsonl"), temp("background.jsonl"));
     let none = gauntlet_sim::Ticker::none();
-    let inline = run_scenario_ticking(&sc, Some(&a), None, &none, Folding::Inline).unwrap();
-    let background = run_scenario_ticking(&sc, Some(&b), None, &none, Folding::Background).unwrap();
+    let inline = run_scenario_ticking(&sc, Some(&a), None, &none, Offload::Inline).unwrap();
+    let background = run_scenario_ticking(&sc, Some(&b), None, &none, Offload::Background).unwrap();
     assert!(inline.violation.is_none(), "{:?}", inline.violation);
     let journal = std::fs::read_to_string(&a).expect("journal");
     let restart = journal.lines().position(|l| l.contains("\"restarted\""));
@@ -134,6 +134,39 @@ fn every_planted_bug_is_caught_within_fifty_seeds() {
 
 #[cfg(feature = "planted-bugs")]
 #[test]
+fn a_violation_found_on_the_helper_thread_is_reported_as_one_thread_finds_it() {
+    // Plants caught by the log's checkers, by the frames' checkers and late in a run.
+    for (plant, seed) in [
+        ("broadcast-leak", 0),
+        ("resume-skips", 0),
+        ("cache-ignores-exp", 6),
+    ] {
+        let sc = scenario(seed, 50, FaultPreset::Chaos, Some(plant));
+        let (a, b) = (temp("fail-inline.jsonl"), temp("fail-background.jsonl"));
+        let none = gauntlet_sim::Ticker::none();
+        let inline = run_scenario_ticking(&sc, Some(&a), None, &none, Offload::Inline).unwrap();
+        let background =
+            run_scenario_ticking(&sc, Some(&b), None, &none, Offload::Background).unwrap();
+        assert!(inline.violation.is_some(), "{plant} seed {seed} passed");
+        assert_eq!(
+            (&inline.violation, inline.events, &inline.state_hash),
+            (
+                &background.violation,
+                background.events,
+                &background.state_hash
+            ),
+            "{plant}"
+        );
+        assert_eq!(
+            std::fs::read(&a).unwrap(),
+            std::fs::read(&b).unwrap(),
+            "{plant}"
+        );
+    }
+}
+
+#[cfg(feature = "planted-bugs")]
+#[test]
 fn shrink_reduces_a_planted_failure_to_a_handful_of_operations() {
     let sc = scenario(0, 50, FaultPreset::Chaos, Some("resume-skips"));
     let s = gauntlet_sim::shrink(&sc, 300).expect("shrinks");
@@ -158,7 +191,7 @@ fn a_run_reports_its_simulated_time_to_a_ticker_as_it_goes() {
     let planned = std::time::Duration::from_millis(sc.duration_ms) + gauntlet_sim::LIVENESS;
     let bar = gauntlet_sim::Progress::simulated(planned, false);
     let ticking =
-        gauntlet_sim::run_scenario_ticking(&sc, None, None, &bar.ticker(), Folding::Inline)
+        gauntlet_sim::run_scenario_ticking(&sc, None, None, &bar.ticker(), Offload::Inline)
             .unwrap();
     assert!(ticking.events > 1 << 16, "{} events", ticking.events);
     let at = bar.position();

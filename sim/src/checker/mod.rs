@@ -19,6 +19,7 @@ mod delivery;
 mod five_events;
 mod isolation;
 mod rate_limit;
+mod seen;
 mod seq_set;
 
 pub(crate) use auth::{AuthChecker, CredTruth};
@@ -27,6 +28,7 @@ pub(crate) use delivery::DeliveryChecker;
 pub(crate) use five_events::FiveEventsChecker;
 pub(crate) use isolation::IsolationChecker;
 pub(crate) use rate_limit::RateLimitChecker;
+pub(crate) use seen::Seen;
 
 /// One thing the world saw.
 #[derive(Debug)]

@@ -566,7 +566,7 @@ impl World<'_> {
             frame: &frame,
             json: &json,
         };
-        if let Err(f) = check(self.failure.is_some(), &mut self.checkers, &obs) {
+        if let Err(f) = check(self.failure.is_some(), &mut self.witness, &obs) {
             self.fail(f);
         }
         let slow = self.clients.get(i as usize).is_some_and(|c| c.slow);

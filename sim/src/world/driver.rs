@@ -9,8 +9,7 @@ use gauntlet_core::token::{Algorithm, SigningKey};
 use gauntlet_core::{AuthUpdate, ConnId, HandshakeDecision, Input, Kid, Outputs, StreamKind};
 
 use super::{
-    ConnPhase, Down, Ev, FOLD_EVERY, HANDSHAKE_TIMEOUT, STATS_EVERY, Sized, Up, World, hs_secret,
-    ring_of,
+    ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, STATS_EVERY, Sized, Up, World, hs_secret, ring_of,
 };
 use crate::checker::{Failure, Obs};
 use crate::faults::Fault;
@@ -51,11 +50,10 @@ impl World<'_> {
                 self.sink.entry(e);
                 self.track_log(e);
             }
-            self.observe(&Obs::Log(&out.events));
             self.log_len += out.events.len();
-            self.tail.append(&mut out.events);
-            if self.tail.len() >= FOLD_EVERY {
-                self.fold_tail();
+            let check = self.failure.is_none();
+            if let Err(f) = self.witness.log(&mut out.events, check) {
+                self.fail(f);
             }
         }
         if let Some((conn, decision)) = out.handshake.take() {
@@ -442,8 +440,7 @@ impl World<'_> {
             Ok(r) => r,
             Err(e) => return self.fail(Failure::new("config", e)),
         };
-        self.fold_tail();
-        match self.folder.restore(ring) {
+        match self.witness.restore(ring) {
             Ok(mut g) => {
                 let out = g.restart(self.now);
                 self.gateway = Some(g);

@@ -23,13 +23,13 @@ use gauntlet_core::{
     JournalLine, Kid, LogEntry, Outputs, Plants, RunId, ThreadId, UserId,
 };
 
-use crate::checker::{Checkers, CredTruth, EndState, Failure, Obs};
+use crate::checker::{Checkers, CredTruth, Failure, Obs};
 use crate::faults::Fault;
-use crate::folder::{Fold, Folder, Folding};
 use crate::id_map::{ConnMap, IdMap, UserMap};
 use crate::network::{LinkConfig, Network, NodeId, Payload};
 use crate::rng::SimRng;
 use crate::scenario::{Op, Scenario};
+use crate::witness::{Fold, Offload, Witness};
 use crate::workload;
 
 /// Where simulated time starts (a fixed, realistic Unix time: 2027-01-15).
@@ -42,9 +42,6 @@ const RECENT: usize = 24;
 const MAX_QUEUED: usize = 4_000_000;
 /// How often the auth service pushes its revocation feed to the gateway.
 const FEED_EVERY: Duration = Duration::from_secs(1);
-/// Log entries kept unfolded before they are folded into the checkpoint and dropped: the
-/// world holds at most this many entries, not the whole log.
-const FOLD_EVERY: usize = 4096;
 /// How often the bounds checker samples the gateway's sizes (in gateway calls).
 const STATS_EVERY: u64 = 2048;
 /// How often the sink hears how far simulated time has got (in steps; a power of two).
@@ -53,14 +50,10 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the checkers say of `obs`; nothing once the run has failed, since the first violation
-/// is the one reported. Takes the checkers alone so a caller may hold other parts of the
+/// is the one reported. Takes the witness alone so a caller may hold other parts of the
 /// world borrowed meanwhile.
-fn check(failed: bool, checkers: &mut Checkers, obs: &Obs<'_>) -> Result<(), Failure> {
-    if failed {
-        Ok(())
-    } else {
-        checkers.observe(obs)
-    }
+fn check(failed: bool, witness: &mut Witness, obs: &Obs<'_>) -> Result<(), Failure> {
+    if failed { Ok(()) } else { witness.observe(obs) }
 }
 
 /// Something scheduled.
@@ -237,11 +230,9 @@ pub struct World<'s> {
     gateway: Option<Gateway>,
     /// The output buffers of the last gateway call, emptied and reused by the next one.
     spare_outputs: Outputs,
-    /// The fold of every log entry up to the tail: what a restart and the final replay
-    /// check start from, so the world never keeps (or refolds) the whole log.
-    folder: Folder,
-    /// Log entries not handed to the folder yet (at most [`FOLD_EVERY`]).
-    tail: Vec<LogEntry>,
+    /// The checkers and the fold of the log so far (what a restart and the final replay
+    /// check start from, so the world never keeps or refolds the whole log).
+    witness: Witness,
     /// Log entries the gateway has appended in this run.
     log_len: usize,
     gw_timer: Option<(Instant, u64)>,
@@ -260,7 +251,6 @@ pub struct World<'s> {
     /// Lookup-only (see [`ConnMap`]): a whole-table walk sorts the ids first.
     conns: ConnMap<Conn>,
     next_conn: u64,
-    checkers: Checkers,
     /// Lookup-only: who asked to stop each run.
     stop_requests: IdMap<RunId, BTreeSet<UserId>>,
     refreshed: BTreeSet<String>,
@@ -314,11 +304,12 @@ pub fn gateway_config(seed: u64) -> Config {
 
 impl<'s> World<'s> {
     /// Builds the world for `sc`; nothing happens until [`World::run`].
-    /// `folding` says where the log's fold runs; it never changes what the run computes.
+    /// `offload` says where the checks and the log's fold run; a run that passes is the same
+    /// either way.
     pub fn new(
         sc: Scenario,
         plants: Plants,
-        folding: Folding,
+        offload: Offload,
         sink: &'s mut dyn Sink,
     ) -> Result<Self, String> {
         let config = gateway_config(sc.seed);
@@ -369,7 +360,7 @@ impl<'s> World<'s> {
                 not_before: start,
             })
             .collect();
-        let checkers = Checkers::new(&config);
+        let witness = Witness::new(Checkers::new(&config), checkpoint, offload);
         let w = World {
             sched: crate::clock::Scheduler::new(start, MAX_QUEUED),
             config,
@@ -379,8 +370,7 @@ impl<'s> World<'s> {
             rng: wl,
             gateway: Some(gateway),
             spare_outputs: Outputs::default(),
-            folder: Folder::new(checkpoint, folding),
-            tail: Vec::with_capacity(FOLD_EVERY),
+            witness,
             log_len: 0,
             gw_timer: None,
             gw_timer_gen: 0,
@@ -397,7 +387,6 @@ impl<'s> World<'s> {
             clients,
             conns: ConnMap::default(),
             next_conn: 0,
-            checkers,
             stop_requests: IdMap::default(),
             refreshed: BTreeSet::new(),
             corrupted_senders: UserMap::default(),
@@ -463,11 +452,6 @@ impl<'s> World<'s> {
         self.recent.push_back(line);
     }
 
-    /// Hands the unfolded tail to the folder.
-    fn fold_tail(&mut self) {
-        self.folder.fold(&mut self.tail);
-    }
-
     fn fail(&mut self, f: Failure) {
         if self.failure.is_none() {
             self.sink
@@ -477,7 +461,7 @@ impl<'s> World<'s> {
     }
 
     fn observe(&mut self, obs: &Obs<'_>) {
-        if let Err(f) = check(self.failure.is_some(), &mut self.checkers, obs) {
+        if let Err(f) = check(self.failure.is_some(), &mut self.witness, obs) {
             self.fail(f);
         }
     }
@@ -528,6 +512,13 @@ impl<'s> World<'s> {
                 self.sink.progress(self.now.saturating_since(self.start));
             }
             self.dispatch(ev);
+            if self.witness.failed() {
+                // Reported by running the seed again inline (see `Offload`).
+                self.fail(Failure::new(
+                    "offload",
+                    "an invariant failed on the helper thread",
+                ));
+            }
         }
         self.finish()
     }
@@ -550,10 +541,7 @@ impl<'s> World<'s> {
             self.observe(&Obs::Stats(&stats));
         }
         if self.failure.is_none()
-            && let Err(f) = self.checkers.finish(&EndState {
-                open: &open,
-                quiescent: true,
-            })
+            && let Err(f) = self.witness.finish(open, true)
         {
             self.fail(f);
         }
@@ -565,8 +553,7 @@ impl<'s> World<'s> {
         if self.failure.is_none() {
             // Still a fold of the entire log from an empty gateway, never a copy of live memory;
             // compared state to state, and hashed only to report a difference.
-            self.fold_tail();
-            let verdict = match self.folder.finish().map(Fold::checkpoint) {
+            let verdict = match self.witness.fold().map(Fold::checkpoint) {
                 Ok(Ok(checkpoint))
                     if self.gateway.as_ref().is_some_and(|g| checkpoint.matches(g)) =>
                 {

@@ -1,0 +1,168 @@
+//! Observations with their data owned, so they can wait in a batch or cross to another
+//! thread: [`Seen`] is [`Obs`] without borrows.
+//!
+//! A stream frame travels as its shared text and is parsed again where it is checked; log
+//! entries travel beside the observations (moved, never copied), and [`Seen::Log`] says how
+//! many of them come next. Converting must never lose or reorder anything an [`Obs`] says.
+
+use std::sync::Arc;
+
+use gauntlet_core::token::Revocation;
+use gauntlet_core::{ConnId, GatewayStats, Instant, LogEntry, UserId};
+
+use super::{Checkers, CredTruth, Failure, Obs};
+use crate::frame_view::FrameView;
+
+/// An [`Obs`] with owned data.
+pub(crate) enum Seen {
+    /// The next this many log entries of the batch.
+    Log(usize),
+    Handshake {
+        at: Instant,
+        truth: CredTruth,
+        accepted_as: Option<UserId>,
+        reject_code: Option<&'static str>,
+    },
+    Frame {
+        conn: ConnId,
+        session_user: UserId,
+        frame: Arc<str>,
+    },
+    RequestCorrupted {
+        conn: ConnId,
+    },
+    ResumeSent {
+        conn: ConnId,
+        last_seq: u64,
+    },
+    Inbound {
+        at: Instant,
+        user: UserId,
+        accepted: bool,
+    },
+    Reauthed {
+        at: Instant,
+        truth: CredTruth,
+    },
+    Revocation {
+        at: Instant,
+        revocation: Revocation,
+    },
+    AuthServiceMisbehaved {
+        what: String,
+    },
+    Stats(Box<GatewayStats>),
+}
+
+impl Seen {
+    /// `obs` with its data owned; a log's entries are cloned onto `entries`.
+    pub(crate) fn of(obs: &Obs<'_>, entries: &mut Vec<LogEntry>) -> Self {
+        match obs {
+            Obs::Log(log) => {
+                entries.extend_from_slice(log);
+                Seen::Log(log.len())
+            }
+            Obs::Handshake {
+                at,
+                truth,
+                accepted_as,
+                reject_code,
+            } => Seen::Handshake {
+                at: *at,
+                truth: (*truth).clone(),
+                accepted_as: accepted_as.cloned(),
+                reject_code: *reject_code,
+            },
+            Obs::Frame {
+                conn,
+                session_user,
+                frame,
+                ..
+            } => Seen::Frame {
+                conn: *conn,
+                session_user: (*session_user).clone(),
+                frame: Arc::clone(frame),
+            },
+            Obs::RequestCorrupted { conn } => Seen::RequestCorrupted { conn: *conn },
+            Obs::ResumeSent { conn, last_seq } => Seen::ResumeSent {
+                conn: *conn,
+                last_seq: *last_seq,
+            },
+            Obs::Inbound { at, user, accepted } => Seen::Inbound {
+                at: *at,
+                user: (*user).clone(),
+                accepted: *accepted,
+            },
+            Obs::Reauthed { at, truth } => Seen::Reauthed {
+                at: *at,
+                truth: (*truth).clone(),
+            },
+            Obs::Revocation { at, revocation } => Seen::Revocation {
+                at: *at,
+                revocation: (*revocation).clone(),
+            },
+            Obs::AuthServiceMisbehaved { what } => {
+                Seen::AuthServiceMisbehaved { what: what.clone() }
+            }
+            Obs::Stats(stats) => Seen::Stats(Box::new((*stats).clone())),
+        }
+    }
+
+    /// Shows the observation to `checkers`; a [`Seen::Log`] takes its entries from the
+    /// front of `entries`, which then starts after them.
+    pub(crate) fn show(
+        &self,
+        checkers: &mut Checkers,
+        entries: &mut &[LogEntry],
+    ) -> Result<(), Failure> {
+        match self {
+            Seen::Log(n) => {
+                let (log, rest) = entries.split_at((*n).min(entries.len()));
+                *entries = rest;
+                checkers.observe(&Obs::Log(log))
+            }
+            Seen::Handshake {
+                at,
+                truth,
+                accepted_as,
+                reject_code,
+            } => checkers.observe(&Obs::Handshake {
+                at: *at,
+                truth,
+                accepted_as: accepted_as.as_ref(),
+                reject_code: *reject_code,
+            }),
+            Seen::Frame {
+                conn,
+                session_user,
+                frame,
+            } => checkers.observe(&Obs::Frame {
+                conn: *conn,
+                session_user,
+                frame,
+                json: &FrameView::parse(frame),
+            }),
+            Seen::RequestCorrupted { conn } => {
+                checkers.observe(&Obs::RequestCorrupted { conn: *conn })
+            }
+            Seen::ResumeSent { conn, last_seq } => checkers.observe(&Obs::ResumeSent {
+                conn: *conn,
+                last_seq: *last_seq,
+            }),
+            Seen::Inbound { at, user, accepted } => checkers.observe(&Obs::Inbound {
+                at: *at,
+                user,
+                accepted: *accepted,
+            }),
+            Seen::Reauthed { at, truth } => checkers.observe(&Obs::Reauthed { at: *at, truth }),
+            Seen::Revocation { at, revocation } => checkers.observe(&Obs::Revocation {
+                at: *at,
+                revocation,
+            }),
+            Seen::AuthServiceMisbehaved { what } => {
+                checkers.observe(&Obs::AuthServiceMisbehaved { what: what.clone() })
+            }
+            Seen::Stats(stats) => checkers.observe(&Obs::Stats(stats)),
+        }
+    }
+}
