@@ -30,7 +30,8 @@ pub struct SimArgs {
     #[arg(long, value_name = "I/N", default_value = "0/1")]
     pub shard: Shard,
 
-    /// Worker threads; results do not depend on it.
+    /// Seeds run at once, one thread each; results do not depend on it. While fewer seeds
+    /// run at once than there are cores, each also checks its invariants on a helper thread.
     #[arg(long, short = 'j', value_name = "J", default_value_t = 1)]
     pub jobs: usize,
 
