@@ -26,10 +26,10 @@ use gauntlet_core::{Checkpoint, ConnId, Gateway, LogEntry, UserId};
 
 use crate::checker::{Checkers, EndState, Failure, Obs, Seen};
 
-/// Log entries the world keeps before folding them (inline) or handing them over.
-const FOLD_EVERY: usize = 4096;
-/// Observations handed over at once.
+/// Observations handed over at once (at most).
 const BATCH: usize = 1024;
+/// Log entries handed over at once (at most).
+const BATCH_ENTRIES: usize = 4096;
 /// Batches handed to the helper that it has not taken yet, at most: beyond this the world
 /// waits, so a helper that falls behind holds a bounded amount.
 const BACKLOG: usize = 4;
@@ -100,7 +100,7 @@ struct Batch {
 
 impl Batch {
     fn is_full(&self) -> bool {
-        self.seen.len() >= BATCH || self.entries.len() >= FOLD_EVERY
+        self.seen.len() >= BATCH || self.entries.len() >= BATCH_ENTRIES
     }
 
     fn clear(&mut self) {
@@ -151,12 +151,9 @@ enum Job {
 }
 
 enum Mode {
-    /// Checked as handed over; `pending` holds log entries not folded yet. Boxed: a gateway
-    /// is large, and the other variant is a few handles.
-    Inline {
-        checks: Box<Checks>,
-        pending: Vec<LogEntry>,
-    },
+    /// Checked and folded as handed over. Boxed: a gateway is large, and the other variant
+    /// is a few handles.
+    Inline(Box<Checks>),
     Background {
         batch: Batch,
         jobs: SyncSender<Job>,
@@ -200,7 +197,7 @@ impl Witness {
     /// violation shows up in [`Witness::failed`]).
     pub(crate) fn observe(&mut self, obs: &Obs<'_>) -> Result<(), Failure> {
         match &mut self.mode {
-            Some(Mode::Inline { checks, .. }) => checks.checkers.observe(obs),
+            Some(Mode::Inline(checks)) => checks.checkers.observe(obs),
             Some(Mode::Background { batch, .. }) => {
                 let seen = Seen::of(obs, &mut batch.entries);
                 batch.seen.push(seen);
@@ -215,17 +212,14 @@ impl Witness {
     /// checkers when `check` (a world that already failed only folds), then folded.
     pub(crate) fn log(&mut self, entries: &mut Vec<LogEntry>, check: bool) -> Result<(), Failure> {
         let checked = match &mut self.mode {
-            Some(Mode::Inline { checks, pending }) => {
+            Some(Mode::Inline(checks)) => {
                 let checked = if check {
                     checks.checkers.observe(&Obs::Log(entries))
                 } else {
                     Ok(())
                 };
-                pending.append(entries);
-                if pending.len() >= FOLD_EVERY {
-                    checks.fold.fold(pending);
-                    pending.clear();
-                }
+                checks.fold.fold(entries);
+                entries.clear();
                 checked
             }
             Some(Mode::Background { batch, .. }) => {
@@ -257,11 +251,7 @@ impl Witness {
     pub(crate) fn restore(&mut self, ring: KeyRing) -> Result<Gateway, String> {
         self.hand_over();
         match &mut self.mode {
-            Some(Mode::Inline { checks, pending }) => {
-                checks.fold.fold(pending);
-                pending.clear();
-                checks.fold.restore(ring)
-            }
+            Some(Mode::Inline(checks)) => checks.fold.restore(ring),
             Some(Mode::Background { jobs, .. }) => {
                 let (reply, answer) = sync_channel(1);
                 jobs.send(Job::Restore(ring, reply))
@@ -282,7 +272,7 @@ impl Witness {
         self.hand_over();
         let lost = || Failure::new("offload", HELPER_LOST);
         match &mut self.mode {
-            Some(Mode::Inline { checks, .. }) => checks.finish(&open, quiescent),
+            Some(Mode::Inline(checks)) => checks.finish(&open, quiescent),
             Some(Mode::Background { jobs, .. }) => {
                 let (reply, answer) = sync_channel(1);
                 jobs.send(Job::Finish {
@@ -308,12 +298,8 @@ impl Witness {
             }
             other => other,
         };
-        match &mut self.mode {
-            Some(Mode::Inline { checks, pending }) => {
-                checks.fold.fold(pending);
-                pending.clear();
-                Ok(&checks.fold)
-            }
+        match &self.mode {
+            Some(Mode::Inline(checks)) => Ok(&checks.fold),
             _ => Err(HELPER_LOST),
         }
     }
@@ -352,10 +338,7 @@ impl Drop for Witness {
 }
 
 fn inline(checks: Checks) -> Mode {
-    Mode::Inline {
-        checks: Box::new(checks),
-        pending: Vec::with_capacity(FOLD_EVERY),
-    }
+    Mode::Inline(Box::new(checks))
 }
 
 fn spawn(checks: Checks) -> Mode {
@@ -513,7 +496,7 @@ mod tests {
         let folded = |w: &mut Witness| w.fold().unwrap().checkpoint().unwrap().last_log_seq();
         assert_eq!(folded(&mut w), LogSeq::new(1));
         w.log(&mut vec![restarted(2)], true).unwrap();
-        assert!(matches!(w.mode, Some(Mode::Inline { .. })));
+        assert!(matches!(w.mode, Some(Mode::Inline(_))));
         assert_eq!(folded(&mut w), LogSeq::new(2));
     }
 

@@ -553,17 +553,14 @@ impl<'s> World<'s> {
         if self.failure.is_none() {
             // Still a fold of the entire log from an empty gateway, never a copy of live memory;
             // compared state to state, and hashed only to report a difference.
-            let verdict = match self.witness.fold().map(Fold::checkpoint) {
-                Ok(Ok(checkpoint))
-                    if self.gateway.as_ref().is_some_and(|g| checkpoint.matches(g)) =>
-                {
+            let verdict = match self.witness.fold().and_then(Fold::checkpoint) {
+                Ok(checkpoint) if self.gateway.as_ref().is_some_and(|g| checkpoint.matches(g)) => {
                     None
                 }
-                Ok(Ok(checkpoint)) => Some(format!(
+                Ok(checkpoint) => Some(format!(
                     "log replays to {} but the gateway is at {state_hash}",
                     checkpoint.state_hash()
                 )),
-                Ok(Err(e)) => Some(format!("log does not replay: {e}")),
                 Err(e) => Some(format!("log does not replay: {e}")),
             };
             if let Some(message) = verdict {
