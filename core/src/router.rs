@@ -342,7 +342,6 @@ impl Gateway {
             let msg = format!("text over {max} bytes");
             return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::BadMessage, msg));
         }
-        let users: Vec<UserId> = self.state().by_user.keys().cloned().collect();
         // One entry for every user's copy: only the seq each copy is stored at differs.
         let entry = Arc::new(StreamEntry {
             at: ctx.now,
@@ -354,8 +353,6 @@ impl Gateway {
                 .str("text", &text)
                 .finish(),
         });
-        for u in users {
-            self.append_entry(ctx, u, Arc::clone(&entry));
-        }
+        self.append_to_every_user(ctx, &entry);
     }
 }

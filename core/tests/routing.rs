@@ -202,6 +202,47 @@ fn broadcast_requires_permission_and_reaches_every_user_with_own_seq() {
 }
 
 #[test]
+fn broadcast_gives_each_connected_user_their_next_seq_and_skips_the_disconnected() {
+    let mut h = Harness::new();
+    // Users in id order, so the broadcast's walk must step over outboxes of users who are
+    // gone (bea between two connected users, eve after them) and find none for dan.
+    let amy = h.connect("amy");
+    let bea = h.connect("bea");
+    let cat = h.connect("cat");
+    let dan = h.connect("dan");
+    let eve = h.connect("eve");
+    let message = r#"{"type":"user_message","payload":{"content":"x"}}"#;
+    for (conn, events) in [(amy, 1), (bea, 2), (cat, 3), (eve, 1)] {
+        for _ in 0..events {
+            h.send(conn, message);
+        }
+    }
+    h.input(Input::Closed { conn: bea });
+    h.input(Input::Closed { conn: eve });
+    let t = h.token_with("ops", 600, json!({"permissions": ["system:broadcast"]}));
+    let ops = h.connect_with(&t);
+    h.send(ops, r#"{"type":"broadcast","payload":{"text":"hi"}}"#);
+    for (conn, user, seq) in [
+        (amy, "amy", 2),
+        (cat, "cat", 4),
+        (dan, "dan", 1),
+        (ops, "ops", 1),
+    ] {
+        let notices = h.of_type(conn, "system_notice");
+        assert_eq!(notices.len(), 1, "{user}");
+        assert_eq!(
+            (notices[0]["user_id"].as_str(), notices[0]["seq"].as_u64()),
+            (Some(user), Some(seq))
+        );
+    }
+    // Bea was not connected: her stream has no copy, so her next event follows her last.
+    let bea = h.connect("bea");
+    h.send(bea, message);
+    assert_eq!(h.seqs(bea), vec![3]);
+    assert!(h.of_type(bea, "system_notice").is_empty());
+}
+
+#[test]
 fn unknown_type_and_bad_json_keep_connection_open() {
     let mut h = Harness::new();
     let c = h.connect("alice");
