@@ -46,6 +46,28 @@ fn connected(conns: usize) -> (GatewayFixture, ConnId) {
     (fx, first.expect("at least one connection"))
 }
 
+/// A gateway with `users` users of one connection each, the first of whom may broadcast, and
+/// one broadcast already sent: the measured one appends to outboxes that exist, as in the
+/// criterion bench's steady state, rather than creating them.
+fn one_each(users: usize) -> (GatewayFixture, ConnId) {
+    let mut fx = GatewayFixture::new(bench_config()).expect("gateway");
+    let mut first = None;
+    for u in 0..users {
+        let c = fx
+            .connect(&format!("user-{u:04}"), &["system:broadcast"])
+            .expect("connect");
+        first.get_or_insert(c);
+    }
+    let first = first.expect("at least one user");
+    let warm = fx.text(first, BROADCAST);
+    assert_eq!(
+        warm.sends.len(),
+        users,
+        "the warm-up broadcast reached every user"
+    );
+    (fx, first)
+}
+
 fn handshake_ready() -> (GatewayFixture, Input<'static>) {
     let mut fx = GatewayFixture::new(bench_config()).expect("gateway");
     let claims = PeerClaims::access("user-0001", "jti-0001", &[]);
@@ -89,6 +111,7 @@ fn parse_route(input: (GatewayFixture, ConnId)) -> (Outputs, GatewayFixture) {
 
 #[library_benchmark]
 #[bench::send_to_user_10_conns(connected(10))]
+#[bench::broadcast_1000_conns(one_each(1000))]
 fn fanout(input: (GatewayFixture, ConnId)) -> (Outputs, GatewayFixture) {
     let (mut fx, conn) = input;
     let out = fx.text(conn, black_box(BROADCAST));
