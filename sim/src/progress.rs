@@ -91,6 +91,7 @@ impl Progress {
     pub fn ticker(&self) -> Ticker {
         Ticker {
             bar: (self.unit == Unit::SimulatedMs).then(|| self.bar.clone()),
+            label: "",
         }
     }
 
@@ -135,6 +136,8 @@ impl Progress {
 #[derive(Clone, Debug, Default)]
 pub struct Ticker {
     bar: Option<ProgressBar>,
+    /// Put before the simulated time: why the bar started over, if it did.
+    label: &'static str,
 }
 
 impl Ticker {
@@ -151,10 +154,25 @@ impl Ticker {
             bar.set_position(ms.min(len));
             // Whole seconds: milliseconds would flicker without telling a person anything.
             bar.set_message(format!(
-                "simulated {} of {}",
+                "{}simulated {} of {}",
+                self.label,
                 format_duration(Duration::from_secs(elapsed.as_secs())),
                 format_duration(Duration::from_secs(len / 1000))
             ));
+        }
+    }
+
+    /// The ticker for running the seed again inline, after its checks on a helper thread
+    /// found a violation (the run that is reported): the bar starts over and says why,
+    /// rather than seeming to lose the time it had shown.
+    pub fn rerun(&self) -> Ticker {
+        if let Some(bar) = &self.bar {
+            bar.set_position(0);
+            bar.reset_eta();
+        }
+        Ticker {
+            bar: self.bar.clone(),
+            label: "failed; running it again inline for the report: ",
         }
     }
 }
@@ -164,6 +182,23 @@ mod tests {
     use super::*;
     use crate::runner::{SeedOutcome, SeedRange, Violation};
     use std::time::Duration;
+
+    #[test]
+    fn a_rerun_starts_the_bar_over_and_says_why() {
+        let p = Progress::simulated(Duration::from_secs(60), false);
+        let ticker = p.ticker();
+        ticker.simulated(Duration::from_secs(40));
+        assert_eq!(p.position(), 40_000);
+        assert_eq!(p.bar.message(), "simulated 40s of 1m");
+        let again = ticker.rerun();
+        assert_eq!(p.position(), 0);
+        again.simulated(Duration::from_secs(3));
+        assert_eq!(p.position(), 3_000);
+        assert_eq!(
+            p.bar.message(),
+            "failed; running it again inline for the report: simulated 3s of 1m"
+        );
+    }
 
     fn result(seed: u64, passed: bool) -> SeedResult {
         SeedResult {

@@ -124,7 +124,7 @@ pub fn run_scenario_ticking(
     else {
         return Ok(first);
     };
-    let mut again = run_once(sc, log, trace, ticker, Offload::Inline)?;
+    let mut again = run_once(sc, log, trace, &ticker.rerun(), Offload::Inline)?;
     if again.violation.is_none() {
         again.violation = Some(Violation {
             invariant: "determinism".into(),
