@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::Harness;
-use gauntlet_core::Input;
+use gauntlet_core::{ConnId, Input};
 use serde_json::{Value, json};
 
 fn kinds(frames: &[Value]) -> Vec<String> {
@@ -16,7 +16,7 @@ fn kinds(frames: &[Value]) -> Vec<String> {
         .collect()
 }
 
-fn stream_kinds(h: &Harness, conn: gauntlet_core::ConnId) -> Vec<String> {
+fn stream_kinds(h: &Harness, conn: ConnId) -> Vec<String> {
     kinds(
         &h.frames(conn)
             .into_iter()
@@ -144,6 +144,20 @@ fn stop_agent_cancels_own_run_only() {
     assert_eq!(h.errors(a), vec!["NOT_FOUND"]);
 }
 
+/// Each connection received exactly one `system_notice` saying `text`, addressed to its user
+/// at that user's own seq.
+fn assert_one_notice_each(h: &Harness, text: &str, expected: &[(ConnId, &str, u64)]) {
+    for &(conn, user, seq) in expected {
+        let notices = h.of_type(conn, "system_notice");
+        assert_eq!(notices.len(), 1, "{user}");
+        assert_eq!(
+            (notices[0]["user_id"].as_str(), notices[0]["seq"].as_u64()),
+            (Some(user), Some(seq))
+        );
+        assert_eq!(notices[0]["payload"]["text"], text, "{user}");
+    }
+}
+
 #[test]
 fn broadcast_requires_permission_and_reaches_every_user_with_own_seq() {
     let mut h = Harness::new();
@@ -160,20 +174,16 @@ fn broadcast_requires_permission_and_reaches_every_user_with_own_seq() {
         ops,
         r#"{"type":"broadcast","payload":{"text":"maintenance"}}"#,
     );
-    for (conn, user, seq) in [
-        (a, "alice", 2),
-        (b1, "bob", 1),
-        (b2, "bob", 1),
-        (ops, "ops", 1),
-    ] {
-        let notices = h.of_type(conn, "system_notice");
-        assert_eq!(notices.len(), 1, "{user}");
-        assert_eq!(
-            (notices[0]["user_id"].as_str(), notices[0]["seq"].as_u64()),
-            (Some(user), Some(seq))
-        );
-        assert_eq!(notices[0]["payload"]["text"], "maintenance");
-    }
+    assert_one_notice_each(
+        &h,
+        "maintenance",
+        &[
+            (a, "alice", 2),
+            (b1, "bob", 1),
+            (b2, "bob", 1),
+            (ops, "ops", 1),
+        ],
+    );
     // One stored entry serves every user's copy; the log gives each its own user and seq.
     let copies: Vec<_> = h
         .log
@@ -222,19 +232,16 @@ fn broadcast_gives_each_connected_user_their_next_seq_and_skips_the_disconnected
     let t = h.token_with("ops", 600, json!({"permissions": ["system:broadcast"]}));
     let ops = h.connect_with(&t);
     h.send(ops, r#"{"type":"broadcast","payload":{"text":"hi"}}"#);
-    for (conn, user, seq) in [
-        (amy, "amy", 2),
-        (cat, "cat", 4),
-        (dan, "dan", 1),
-        (ops, "ops", 1),
-    ] {
-        let notices = h.of_type(conn, "system_notice");
-        assert_eq!(notices.len(), 1, "{user}");
-        assert_eq!(
-            (notices[0]["user_id"].as_str(), notices[0]["seq"].as_u64()),
-            (Some(user), Some(seq))
-        );
-    }
+    assert_one_notice_each(
+        &h,
+        "hi",
+        &[
+            (amy, "amy", 2),
+            (cat, "cat", 4),
+            (dan, "dan", 1),
+            (ops, "ops", 1),
+        ],
+    );
     // Bea was not connected: her stream has no copy, so her next event follows her last.
     let bea = h.connect("bea");
     h.send(bea, message);
