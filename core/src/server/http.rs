@@ -221,8 +221,11 @@ async fn revocations(
 
 /// Follows a JSON Lines file of revocations: every second, reads what was appended since the
 /// last complete line and queues it for the feed. Bad lines are skipped with a note on stderr.
+/// The file offset moves past lines only once the driver has queued them: when its queue is
+/// full the same lines are read again on the next tick, never dropped.
 pub(crate) async fn watch_revocations(path: PathBuf, cmd: mpsc::Sender<Cmd>) {
     let mut offset: u64 = 0;
+    let mut skipping = false;
     let mut tick = tokio::time::interval(FEED_INTERVAL);
     loop {
         tick.tick().await;
@@ -235,6 +238,7 @@ pub(crate) async fn watch_revocations(path: PathBuf, cmd: mpsc::Sender<Cmd>) {
         if len < offset {
             // Truncated or replaced: start over.
             offset = 0;
+            skipping = false;
         }
         if len == offset || file.seek(std::io::SeekFrom::Start(offset)).await.is_err() {
             continue;
@@ -248,13 +252,15 @@ pub(crate) async fn watch_revocations(path: PathBuf, cmd: mpsc::Sender<Cmd>) {
         {
             continue;
         }
-        let Some(end) = chunk.iter().rposition(|b| *b == b'\n') else {
-            continue;
-        };
-        let complete = chunk.get(..end).unwrap_or_default();
-        offset = offset.saturating_add(end as u64 + 1);
+        let read = complete_lines(&chunk, skipping, chunk.len() as u64 >= MAX_FILE_READ);
+        if read.skips_a_long_line {
+            eprintln!(
+                "gauntlet serve: {}: skipping a revocation line over {MAX_FILE_READ} bytes",
+                path.display()
+            );
+        }
         let mut batch = Vec::new();
-        for line in complete.split(|b| *b == b'\n') {
+        for line in read.lines.split(|b| *b == b'\n') {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -268,13 +274,127 @@ pub(crate) async fn watch_revocations(path: PathBuf, cmd: mpsc::Sender<Cmd>) {
             }
         }
         if !batch.is_empty() {
+            let (reply, answer) = oneshot::channel();
             let queued = Cmd::Revoke {
                 revocations: batch,
-                reply: None,
+                reply: Some(reply),
             };
             if cmd.send(queued).await.is_err() {
                 return;
             }
+            match answer.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(max)) => {
+                    eprintln!(
+                        "gauntlet serve: {}: the revocation queue is full ({max}); reading these lines again next tick",
+                        path.display()
+                    );
+                    continue;
+                }
+                Err(_) => return,
+            }
         }
+        offset = offset.saturating_add(read.consumed);
+        skipping = read.skipping;
+    }
+}
+
+/// What one read at the revocations file's offset holds.
+#[derive(Debug, PartialEq, Eq)]
+struct FileRead<'a> {
+    /// Complete lines, without the last newline.
+    lines: &'a [u8],
+    /// How far the offset moves once `lines` are queued.
+    consumed: u64,
+    /// Whether the next read starts inside a line being skipped.
+    skipping: bool,
+    /// Whether this read began skipping a line (worth a note).
+    skips_a_long_line: bool,
+}
+
+/// Splits a read into its complete lines. A line that fills a whole read without ending can
+/// never be read whole: it is skipped up to its newline, however many reads that takes,
+/// since waiting for it would hold back every revocation appended after it.
+fn complete_lines(chunk: &[u8], skipping: bool, full_read: bool) -> FileRead<'_> {
+    let mut start = 0;
+    if skipping {
+        match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => start = i + 1,
+            None => {
+                return FileRead {
+                    lines: &[],
+                    consumed: chunk.len() as u64,
+                    skipping: true,
+                    skips_a_long_line: false,
+                };
+            }
+        }
+    }
+    let rest = chunk.get(start..).unwrap_or_default();
+    match rest.iter().rposition(|b| *b == b'\n') {
+        Some(end) => FileRead {
+            lines: rest.get(..end).unwrap_or_default(),
+            consumed: (start + end + 1) as u64,
+            skipping: false,
+            skips_a_long_line: false,
+        },
+        None if full_read && start == 0 => FileRead {
+            lines: &[],
+            consumed: chunk.len() as u64,
+            skipping: true,
+            skips_a_long_line: true,
+        },
+        None => FileRead {
+            lines: &[],
+            consumed: start as u64,
+            skipping: false,
+            skips_a_long_line: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(lines: &[u8], consumed: u64, skipping: bool, skips: bool) -> FileRead<'_> {
+        FileRead {
+            lines,
+            consumed,
+            skipping,
+            skips_a_long_line: skips,
+        }
+    }
+
+    #[test]
+    fn a_partial_last_line_waits_for_the_next_read() {
+        assert_eq!(
+            complete_lines(b"a\nb\nc", false, false),
+            read(b"a\nb", 4, false, false)
+        );
+        assert_eq!(
+            complete_lines(b"abc", false, false),
+            read(b"", 0, false, false)
+        );
+    }
+
+    #[test]
+    fn a_line_longer_than_a_read_is_skipped_to_its_newline_and_the_lines_after_it_are_read() {
+        let first = complete_lines(b"xxxx", false, true);
+        assert_eq!(first, read(b"", 4, true, true));
+        assert_eq!(
+            complete_lines(b"xxxx", first.skipping, true),
+            read(b"", 4, true, false),
+            "still inside the long line"
+        );
+        assert_eq!(
+            complete_lines(b"xx\nr1\nr2\nr", true, false),
+            read(b"r1\nr2", 9, false, false)
+        );
+        assert_eq!(
+            complete_lines(b"xx\nr3", true, true),
+            read(b"", 3, false, false),
+            "the line after the long one may still complete"
+        );
     }
 }
