@@ -153,10 +153,22 @@ pub enum ConfigError {
     /// A per-mille value over 1000.
     #[error("{0} must be at most 1000")]
     PerMille(&'static str),
+    /// A value over the most that can work: it sizes an allocation (an agent run's plan, a
+    /// connection's send queue), so a huge one would abort the process instead of failing.
+    #[error("{0} must be at most {1}")]
+    TooLarge(&'static str, u64),
     /// The config text did not parse.
     #[error("config does not parse: {0}")]
     Parse(String),
 }
+
+/// Most `agent_thinking` events, and most tool calls, a run may plan: a run's plan is held
+/// whole, so this bounds what one `user_message` can make the gateway allocate.
+pub(crate) const MAX_RUN_STEPS: u64 = 1000;
+
+/// Largest per-connection send queue: far past any useful depth, and within what the
+/// server's bounded channels accept.
+pub(crate) const MAX_SEND_QUEUE: u64 = 1 << 20;
 
 impl Config {
     /// Parses a JSON config; missing fields take the protocol defaults.
@@ -205,6 +217,26 @@ impl Config {
         }
         if self.agent.failure_per_mille > 1000 {
             return Err(ConfigError::PerMille("agent.failure_per_mille"));
+        }
+        let bounded: [(&'static str, u64, u64); 3] = [
+            (
+                "agent.max_thinking",
+                u64::from(self.agent.max_thinking),
+                MAX_RUN_STEPS,
+            ),
+            (
+                "agent.max_tools",
+                u64::from(self.agent.max_tools),
+                MAX_RUN_STEPS,
+            ),
+            (
+                "limits.send_queue_capacity",
+                l.send_queue_capacity as u64,
+                MAX_SEND_QUEUE,
+            ),
+        ];
+        if let Some((name, _, max)) = bounded.iter().find(|(_, v, max)| v > max) {
+            return Err(ConfigError::TooLarge(name, *max));
         }
         Ok(())
     }
@@ -258,5 +290,35 @@ mod tests {
                 "agent.min_step_ms..agent.max_step_ms"
             ))
         );
+    }
+
+    #[test]
+    fn values_that_size_an_allocation_are_bounded() {
+        for (json, name, max) in [
+            (
+                r#"{"agent":{"max_thinking":1001}}"#,
+                "agent.max_thinking",
+                MAX_RUN_STEPS,
+            ),
+            (
+                r#"{"agent":{"max_tools":4294967295}}"#,
+                "agent.max_tools",
+                MAX_RUN_STEPS,
+            ),
+            (
+                r#"{"limits":{"send_queue_capacity":18446744073709551615}}"#,
+                "limits.send_queue_capacity",
+                MAX_SEND_QUEUE,
+            ),
+        ] {
+            let err = Config::from_json(json).map(|_| ());
+            assert_eq!(err, Err(ConfigError::TooLarge(name, max)), "{json}");
+            assert_eq!(
+                err.map_err(|e| e.to_string()),
+                Err(format!("{name} must be at most {max}"))
+            );
+        }
+        let at_the_bounds = r#"{"agent":{"max_thinking":1000,"max_tools":1000},"limits":{"send_queue_capacity":1048576}}"#;
+        assert!(Config::from_json(at_the_bounds).is_ok());
     }
 }
