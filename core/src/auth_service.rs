@@ -368,7 +368,7 @@ impl AuthService {
             .take_while(|(_, r)| match r {
                 Revocation::Jti { exp, .. } => exp.saturating_add(leeway) <= now,
                 Revocation::User { not_before, .. } => {
-                    not_before.saturating_add(longest + leeway) <= now
+                    not_before.saturating_add(longest.saturating_add(leeway)) <= now
                 }
             })
             .count();

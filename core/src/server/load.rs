@@ -202,6 +202,10 @@ async fn next_json(ws: &mut Ws, wait: Duration) -> Option<Value> {
     }
 }
 
+/// Most stream events one simulated user reads before it stops with a violation: far past
+/// what a run sends, and a bound on what a misbehaving server can make it track.
+const MAX_EVENTS_PER_USER: u64 = 1 << 20;
+
 /// What one user tracks across its connections.
 #[derive(Default)]
 struct Stream {
@@ -212,10 +216,12 @@ struct Stream {
 
 impl Stream {
     fn note(&mut self, seq: u64) {
-        if seq == self.last_seq + 1 {
+        if self.last_seq.checked_add(1) == Some(seq) {
             self.last_seq = seq;
-            while self.ahead.remove(&(self.last_seq + 1)) {
-                self.last_seq += 1;
+            while let Some(next) = self.last_seq.checked_add(1)
+                && self.ahead.remove(&next)
+            {
+                self.last_seq = next;
             }
         } else if seq > self.last_seq {
             self.ahead.insert(seq);
@@ -292,7 +298,7 @@ async fn run_user(
                 format!("connection_established names {}", hello["user_id"]),
             );
         }
-        let live_from = hello["latest_seq"].as_u64().unwrap_or(0) + 1;
+        let live_from = hello["latest_seq"].as_u64().unwrap_or(0).saturating_add(1);
         let asked = stream.last_seq;
         if asked > 0 {
             let _ = ws
@@ -351,6 +357,15 @@ async fn run_user(
                 continue;
             };
             r.events_received += 1;
+            if r.events_received > MAX_EVENTS_PER_USER {
+                // What is tracked per event (seqs seen, runs open) is bounded by this.
+                violate(
+                    &mut r,
+                    format!("over {MAX_EVENTS_PER_USER} events for one user; stopped reading"),
+                );
+                let _ = ws.close(None).await;
+                return Ok(UserOutcome { report: r, latency });
+            }
             if !on_conn.insert(seq) {
                 violate(&mut r, format!("seq {seq} twice on one connection"));
             }
@@ -359,7 +374,7 @@ async fn run_user(
                 && let Some(ts) = v["timestamp"].as_u64()
             {
                 let micros = wall_clock().as_nanos() / 1000;
-                let _ = latency.record(micros.saturating_sub(ts * 1000));
+                let _ = latency.record(micros.saturating_sub(ts.saturating_mul(1000)));
             }
             let (Some(run), Some(kind)) = (v["run_id"].as_str(), v["type"].as_str()) else {
                 continue;

@@ -281,7 +281,14 @@ impl Server {
                             drop(stream);
                             continue;
                         };
-                        next_conn += 1;
+                        // A journal may carry any connection id; ids are never reused, so
+                        // once they run out a socket is refused rather than given an old one.
+                        let Some(id) = next_conn.checked_add(1) else {
+                            eprintln!("gauntlet serve: connection ids exhausted; refusing {peer}");
+                            drop(stream);
+                            continue;
+                        };
+                        next_conn = id;
                         let task = conn::Connection {
                             conn: crate::ids::ConnId::new(next_conn),
                             peer,
