@@ -197,4 +197,27 @@ mod tests {
         assert_eq!(Scenario::from_json(&s.to_json()).ok(), Some(s));
         assert!(Scenario::from_json(r#"{"seed":1,"bogus":2}"#).is_err());
     }
+
+    /// A shrunk scenario file must replay the very run the shrinker saw, so its fault rates
+    /// (17-digit floats under `--faults swarm`) must read back to the same bits.
+    #[test]
+    fn swarm_fault_plans_read_back_as_the_exact_numbers_written() {
+        for seed in 0..300 {
+            let s = Scenario {
+                seed,
+                users: 4,
+                duration_ms: 1000,
+                adversary_share: crate::rng::SimRng::new(seed).unit_f64(),
+                faults: crate::faults::FaultPreset::Swarm.plan(seed),
+                mix: Mix::default(),
+                plant: None,
+                think_ms: 500,
+            };
+            assert_eq!(
+                Scenario::from_json(&s.to_json()).ok(),
+                Some(s),
+                "seed {seed}"
+            );
+        }
+    }
 }
