@@ -109,7 +109,12 @@ pub fn frame_route_with(data: &[u8], plants: Plants) -> Result<(), OracleViolati
             data: frame,
         });
         let expected = w.expected_close(frame, &seen);
+        // A resume sent while another is still re-sending is refused; the one in progress
+        // is held to its own request, not this one.
+        let idle = w.a_stream.count == 0;
+        w.resume_asked = resume_last_seq(frame).filter(|_| idle);
         w.check(&seen, index, expected)?;
+        w.resume_asked = None;
     }
     Ok(())
 }
@@ -123,6 +128,34 @@ struct World {
     a_closed: bool,
     b_seq: u64,
     a_errors: VecDeque<crate::Instant>,
+    a_stream: AStream,
+    /// The `last_seq` of the frame A just sent, when it reads as a `resume`.
+    resume_asked: Option<u64>,
+}
+
+/// What A has been sent of alice's stream. A is alice's only connection after setup, and
+/// nothing here loses frames, so her live events reach it gap-free; seqs at or below the
+/// live ones are a resume's backfill.
+#[derive(Debug, Default)]
+struct AStream {
+    /// The highest seq sent live (alice's latest when A connected, then each live event).
+    live: u64,
+    /// The backfill sent since the last `resumed`: its first and last seq, and how many.
+    first: Option<u64>,
+    last: Option<u64>,
+    count: u64,
+    /// The oldest retained seq a `RESUME_GAP` named, where the backfill may start instead.
+    gap_oldest: Option<u64>,
+}
+
+/// `last_seq` of `frame` when it is a `resume` with a whole-number `last_seq`. Read apart
+/// from the gateway's parser, so a resume it answers is held to what the client asked.
+fn resume_last_seq(frame: &[u8]) -> Option<u64> {
+    let v: Value = serde_json::from_slice(frame).ok()?;
+    if v["type"] != "resume" {
+        return None;
+    }
+    v["payload"]["last_seq"].as_u64()
 }
 
 fn peer(n: u8) -> IpAddr {
@@ -161,12 +194,21 @@ impl World {
             drive.advance(Duration::from_secs(1), true);
         }
         drive.input(Input::Closed { conn: earlier });
+        let mut a_latest = None;
         for (conn, token, n) in [(A, a_token, 1), (B, b_token, 2)] {
             let request =
                 HandshakeRequest::new(peer(n)).header("Authorization", &format!("Bearer {token}"));
             let seen = drive.input(Input::Handshake { conn, request });
             if !matches!(seen.handshake, Some((_, HandshakeDecision::Accept { .. }))) {
                 return Err(fixture("handshake of alice and bob"));
+            }
+            if conn == A {
+                a_latest = seen
+                    .sends
+                    .iter()
+                    .filter_map(|(_, t)| serde_json::from_str::<Value>(t).ok())
+                    .find(|v| v["type"] == "connection_established")
+                    .and_then(|v| v["latest_seq"].as_u64());
             }
         }
         let start = format!(
@@ -180,12 +222,20 @@ impl World {
         if b_seq == 0 {
             return Err(fixture("bob's run"));
         }
+        let alice_latest = a_latest
+            .filter(|n| *n > 0)
+            .ok_or_else(|| fixture("alice's history"))?;
         Ok(Self {
             drive,
             may_broadcast,
             a_closed: false,
             b_seq,
             a_errors: VecDeque::new(),
+            a_stream: AStream {
+                live: alice_latest,
+                ..AStream::default()
+            },
+            resume_asked: None,
         })
     }
 
@@ -250,7 +300,7 @@ impl World {
         Ok(())
     }
 
-    fn check_a(&self, text: &str) -> Result<(), OracleViolation> {
+    fn check_a(&mut self, text: &str) -> Result<(), OracleViolation> {
         let bad = || OracleViolation::UndocumentedFrame {
             conn: A.get(),
             frame: evidence(text.as_bytes(), 300),
@@ -270,6 +320,66 @@ impl World {
                 frame: evidence(text.as_bytes(), 300),
             });
         }
+        self.check_a_stream(ty, &v)
+            .map_err(|why| OracleViolation::StreamOrder {
+                conn: A.get(),
+                why,
+                frame: evidence(text.as_bytes(), 300),
+            })
+    }
+
+    /// Holds A's stream frames and `resumed` replies to PROTOCOL.md section 7.
+    fn check_a_stream(&mut self, ty: &str, v: &Value) -> Result<(), String> {
+        let a = &mut self.a_stream;
+        if ty == "error" && v["code"] == "RESUME_GAP" {
+            a.gap_oldest = v["oldest_seq"].as_u64();
+            return Ok(());
+        }
+        if ty == "resumed" {
+            let (from, count) = (v["from_seq"].as_u64(), v["count"].as_u64());
+            let sent = (a.first, a.count);
+            a.first = None;
+            a.last = None;
+            a.count = 0;
+            let gap = a.gap_oldest.take();
+            if count != Some(sent.1) {
+                return Err(format!("resumed counts {count:?}, {} were re-sent", sent.1));
+            }
+            if sent.1 > 0 && from != sent.0 {
+                return Err(format!(
+                    "resumed from {from:?}, the re-sent began at {:?}",
+                    sent.0
+                ));
+            }
+            if let Some(asked) = self.resume_asked
+                && from != asked.checked_add(1)
+                && from != gap
+            {
+                return Err(format!("resume after {asked} answered from {from:?}"));
+            }
+            return Ok(());
+        }
+        let Some(seq) = v["seq"].as_u64().filter(|_| STREAM_TYPES.contains(&ty)) else {
+            return Ok(());
+        };
+        if seq > a.live {
+            if Some(seq) != a.live.checked_add(1) {
+                return Err(format!("live seq {seq} after {}", a.live));
+            }
+            a.live = seq;
+            return Ok(());
+        }
+        let expected = match (a.last, self.resume_asked) {
+            (Some(last), _) => last.checked_add(1),
+            (None, Some(asked)) => a.gap_oldest.or(asked.checked_add(1)),
+            (None, None) => Some(seq),
+        };
+        if Some(seq) != expected {
+            return Err(format!("re-sent seq {seq} where {expected:?} was due"));
+        }
+        a.first.get_or_insert(seq);
+        a.last = Some(seq);
+        a.count += 1;
         Ok(())
     }
 

@@ -112,6 +112,18 @@ pub enum OracleViolation {
         /// The frame.
         frame: String,
     },
+    /// A connection's stream broke PROTOCOL.md section 7: a live `seq` with a gap, or a
+    /// `resume` that did not re-send exactly the events after the client's `last_seq` (or
+    /// from the `RESUME_GAP` oldest), in order, as many as its `resumed` reply counts.
+    #[error("connection {conn}: {why}: {frame}")]
+    StreamOrder {
+        /// The receiving connection.
+        conn: u64,
+        /// What was wrong.
+        why: String,
+        /// The frame where it showed.
+        frame: String,
+    },
     /// A connection was closed when the protocol says it stays open, not closed when it says
     /// it closes, or closed with another code.
     #[error(

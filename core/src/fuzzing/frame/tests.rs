@@ -46,3 +46,51 @@ fn frame_route_broadcast_leak_plant_is_caught() {
     );
     assert_eq!(frame_route(input), Ok(()));
 }
+
+#[test]
+fn frame_route_holds_resumes_to_the_asked_seq_and_ignores_frames_it_cannot_read_alike() {
+    for input in [
+        r#"{"type":"resume","payload":{"last_seq":2}}"#,
+        r#"{"type":"resume","payload":{"last_seq":0}}"#,
+        r#"{"type":"resume","payload":{"last_seq":2,"last_seq":4}}"#,
+        r#"{"type":"resume","payload":{"last_seq":4},"type":"ping"}"#,
+        r#"{"type":"resume","payload":{"last_seq":99}}"#,
+    ] {
+        let twice = format!("{input}\n{input}");
+        assert_eq!(frame_route(twice.as_bytes()), Ok(()), "{input}");
+    }
+}
+
+#[test]
+fn a_resume_that_skips_or_a_live_gap_is_a_stream_order_violation() {
+    let mut w = World::setup(Plants::NONE, false).unwrap();
+    let live = w.a_stream.live;
+    let frame = |seq: u64| format!(r#"{{"type":"agent_thinking","seq":{seq},"user_id":"alice"}}"#);
+    assert!(matches!(
+        w.check_a(&frame(live + 2)),
+        Err(OracleViolation::StreamOrder { conn: 1, .. })
+    ));
+    w.resume_asked = Some(1);
+    assert!(matches!(
+        w.check_a(&frame(3)),
+        Err(OracleViolation::StreamOrder { why, .. }) if why.contains("re-sent seq 3")
+    ));
+    assert_eq!(w.check_a(&frame(2)), Ok(()));
+    let resumed = r#"{"type":"resumed","from_seq":2,"count":2}"#;
+    assert!(matches!(
+        w.check_a(resumed),
+        Err(OracleViolation::StreamOrder { why, .. }) if why.contains("counts Some(2), 1")
+    ));
+}
+
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn frame_route_resume_skips_plant_is_caught() {
+    let input = br#"{"type":"resume","payload":{"last_seq":1}}"#;
+    let r = frame_route_with(input, Plants::only(crate::Plant::ResumeSkips));
+    assert!(
+        matches!(&r, Err(OracleViolation::StreamOrder { conn: 1, why, .. }) if why.contains("re-sent seq 3")),
+        "{r:?}"
+    );
+    assert_eq!(frame_route(input), Ok(()));
+}
