@@ -102,6 +102,9 @@ struct CodeRec {
     expires: Instant,
     attempted: bool,
     issued: Option<Vec<Jti>>,
+    /// The refresh family the redemption started, as read from the issued token: a replay
+    /// must revoke this one, whatever the service says it revoked.
+    family: Option<String>,
 }
 
 struct RefreshRec {
@@ -227,6 +230,7 @@ pub(crate) fn run_ops(ops: &[Op], plants: Plants) -> Result<(), OracleViolation>
                         expires: now.saturating_add(CODE_TTL),
                         attempted: false,
                         issued: None,
+                        family: None,
                     });
                 }
             }
@@ -377,6 +381,7 @@ impl Model {
                     .map(ToString::to_string)
                     .unwrap_or_default();
                 rec.issued = Some(vec![access.jti().clone(), refresh.jti().clone()]);
+                rec.family = Some(family.clone());
                 self.refresh.push(RefreshRec {
                     token: resp.refresh_token.clone(),
                     jti: refresh.jti().clone(),
@@ -389,19 +394,17 @@ impl Model {
                 tokens.push((refresh.jti().clone(), refresh.exp()));
             }
             Err(AuthError::OAuth(OAuthError::CodeReplayed { family, .. })) => {
-                let Some(issued) = rec.issued.clone() else {
+                let (Some(issued), Some(own)) = (rec.issued.clone(), rec.family.clone()) else {
                     return Err(violation(step, "a replay of a code never redeemed".into()));
                 };
-                let expected: Vec<(Jti, Instant)> = match &family {
-                    Some(f) => {
-                        self.revoked_families.push(f.to_string());
-                        self.family_tokens
-                            .get(&f.to_string())
-                            .cloned()
-                            .unwrap_or_default()
-                    }
-                    None => Vec::new(),
-                };
+                if family.as_ref().map(ToString::to_string).as_ref() != Some(&own) {
+                    return Err(violation(
+                        step,
+                        format!("code replay named family {family:?}, the code started {own}"),
+                    ));
+                }
+                self.revoked_families.push(own.clone());
+                let expected = self.family_tokens.get(&own).cloned().unwrap_or_default();
                 let exps: Vec<(Jti, Instant)> = issued
                     .into_iter()
                     .map(|j| (j, Instant::from_nanos(u64::MAX)))
