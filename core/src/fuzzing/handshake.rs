@@ -28,6 +28,8 @@ const MAX_STALENESS: Duration = Duration::from_secs(5);
 pub(crate) const ALLOWED_ORIGIN: &str = "https://app.example";
 
 const MAX_STEPS: usize = 16;
+/// Lifetime of the one short-lived valid token in the pool, seconds.
+const SHORT_LIVED: u64 = 60;
 const MAX_HEADERS: usize = 6;
 
 /// A token the harness minted, and the user it is valid for (`None`: never valid).
@@ -158,12 +160,17 @@ pub(crate) fn pool() -> Result<Vec<PoolToken>, OracleViolation> {
     let tampered = tamper(&alice);
     Ok(vec![
         entry(alice, Some("alice"), "j-alice", iat, exp),
+        // Bob's token expires within the time one input can pass (16 steps of up to 40 s),
+        // so a token accepted while valid can be presented again after it expired.
         entry(
-            fixtures::sign_claims(&claims("bob", "j-bob", iat, exp, "access"), "hs384")?,
+            fixtures::sign_claims(
+                &claims("bob", "j-bob", iat, t0 + SHORT_LIVED, "access"),
+                "hs384",
+            )?,
             Some("bob"),
             "j-bob",
             iat,
-            exp,
+            t0 + SHORT_LIVED,
         ),
         entry(
             fixtures::sign_claims(

@@ -168,3 +168,34 @@ fn model_refuses_requests_over_the_size_bounds() {
     }];
     assert_eq!(run_case(&case(steps), Plants::NONE), Ok(()));
 }
+
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn handshake_cache_ignores_exp_plant_is_caught_once_a_valid_token_expires() {
+    let steps = vec![
+        bearer(index_of("j-bob")),
+        Step::Advance {
+            secs: 40,
+            feed: true,
+        },
+        Step::Advance {
+            secs: 40,
+            feed: true,
+        },
+        Step::Advance {
+            secs: 40,
+            feed: true,
+        },
+        bearer(index_of("j-bob")),
+    ];
+    let r = run_case(
+        &case(steps.clone()),
+        Plants::only(crate::Plant::CacheIgnoresExp),
+    );
+    assert!(
+        matches!(&r, Err(OracleViolation::AcceptedWithoutCredential { step: 4, user, why })
+            if user == "bob" && why == "an expired token"),
+        "{r:?}"
+    );
+    assert_eq!(run_case(&case(steps), Plants::NONE), Ok(()));
+}
