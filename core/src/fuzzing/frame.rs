@@ -400,6 +400,13 @@ impl World {
         if !own_stream {
             return Err(foreign());
         }
+        // B sends nothing after setup, so only another user can have stopped its run.
+        if ty == "agent_cancelled" {
+            return Err(OracleViolation::ActedForAnotherUser {
+                conn: conn.get(),
+                frame: evidence(text.as_bytes(), 300),
+            });
+        }
         if v["seq"].as_u64() != Some(self.b_seq + 1) {
             return Err(OracleViolation::UndocumentedFrame {
                 conn: conn.get(),

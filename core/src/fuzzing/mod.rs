@@ -112,6 +112,15 @@ pub enum OracleViolation {
         /// The frame.
         frame: String,
     },
+    /// A connection received the effect of another user's request: one user's `stop_agent`
+    /// cancelled another user's run.
+    #[error("connection {conn} got the effect of another user's request: {frame}")]
+    ActedForAnotherUser {
+        /// The receiving connection.
+        conn: u64,
+        /// The frame.
+        frame: String,
+    },
     /// A connection's stream broke PROTOCOL.md section 7: a live `seq` with a gap, or a
     /// `resume` that did not re-send exactly the events after the client's `last_seq` (or
     /// from the `RESUME_GAP` oldest), in order, as many as its `resumed` reply counts.

@@ -94,3 +94,15 @@ fn frame_route_resume_skips_plant_is_caught() {
     );
     assert_eq!(frame_route(input), Ok(()));
 }
+
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn frame_route_run_id_as_user_id_plant_is_caught_when_a_stops_bobs_run() {
+    let input = br#"{"type":"stop_agent","payload":{"run_id":"run-2"}}"#;
+    let r = frame_route_with(input, Plants::only(crate::Plant::RunIdAsUserId));
+    assert!(
+        matches!(&r, Err(OracleViolation::ActedForAnotherUser { conn: 2, frame }) if frame.contains("agent_cancelled")),
+        "{r:?}"
+    );
+    assert_eq!(frame_route(input), Ok(()));
+}
