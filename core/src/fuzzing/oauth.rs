@@ -101,10 +101,15 @@ struct CodeRec {
     state: String,
     expires: Instant,
     attempted: bool,
-    issued: Option<Vec<Jti>>,
-    /// The refresh family the redemption started, as read from the issued token: a replay
-    /// must revoke this one, whatever the service says it revoked.
-    family: Option<String>,
+    /// What redeeming the code issued, once it has been.
+    issued: Option<Issued>,
+}
+
+/// The tokens a code's redemption issued, and the refresh family it started (read from the
+/// issued token): a replay must revoke this family, whatever the service says it revoked.
+struct Issued {
+    jtis: Vec<Jti>,
+    family: String,
 }
 
 struct RefreshRec {
@@ -230,7 +235,6 @@ pub(crate) fn run_ops(ops: &[Op], plants: Plants) -> Result<(), OracleViolation>
                         expires: now.saturating_add(CODE_TTL),
                         attempted: false,
                         issued: None,
-                        family: None,
                     });
                 }
             }
@@ -380,8 +384,10 @@ impl Model {
                     .family()
                     .map(ToString::to_string)
                     .unwrap_or_default();
-                rec.issued = Some(vec![access.jti().clone(), refresh.jti().clone()]);
-                rec.family = Some(family.clone());
+                rec.issued = Some(Issued {
+                    jtis: vec![access.jti().clone(), refresh.jti().clone()],
+                    family: family.clone(),
+                });
                 self.refresh.push(RefreshRec {
                     token: resp.refresh_token.clone(),
                     jti: refresh.jti().clone(),
@@ -394,7 +400,11 @@ impl Model {
                 tokens.push((refresh.jti().clone(), refresh.exp()));
             }
             Err(AuthError::OAuth(OAuthError::CodeReplayed { family, .. })) => {
-                let (Some(issued), Some(own)) = (rec.issued.clone(), rec.family.clone()) else {
+                let Some((jtis, own)) = rec
+                    .issued
+                    .as_ref()
+                    .map(|i| (i.jtis.clone(), i.family.clone()))
+                else {
                     return Err(violation(step, "a replay of a code never redeemed".into()));
                 };
                 if family.as_ref().map(ToString::to_string).as_ref() != Some(&own) {
@@ -405,7 +415,7 @@ impl Model {
                 }
                 self.revoked_families.push(own.clone());
                 let expected = self.family_tokens.get(&own).cloned().unwrap_or_default();
-                let exps: Vec<(Jti, Instant)> = issued
+                let exps: Vec<(Jti, Instant)> = jtis
                     .into_iter()
                     .map(|j| (j, Instant::from_nanos(u64::MAX)))
                     .collect();
