@@ -140,9 +140,9 @@ struct World {
 struct AStream {
     /// The highest seq sent live (alice's latest when A connected, then each live event).
     live: u64,
-    /// The backfill sent since the last `resumed`: its first and last seq, and how many.
+    /// The backfill sent since the last `resumed`: its first seq, and how many followed it
+    /// one by one (so the next is due at `first + count`).
     first: Option<u64>,
-    last: Option<u64>,
     count: u64,
     /// The oldest retained seq a `RESUME_GAP` named, where the backfill may start instead.
     gap_oldest: Option<u64>,
@@ -337,10 +337,7 @@ impl World {
         }
         if ty == "resumed" {
             let (from, count) = (v["from_seq"].as_u64(), v["count"].as_u64());
-            let sent = (a.first, a.count);
-            a.first = None;
-            a.last = None;
-            a.count = 0;
+            let sent = (a.first.take(), std::mem::take(&mut a.count));
             let gap = a.gap_oldest.take();
             if count != Some(sent.1) {
                 return Err(format!("resumed counts {count:?}, {} were re-sent", sent.1));
@@ -369,8 +366,8 @@ impl World {
             a.live = seq;
             return Ok(());
         }
-        let expected = match (a.last, self.resume_asked) {
-            (Some(last), _) => last.checked_add(1),
+        let expected = match (a.first, self.resume_asked) {
+            (Some(first), _) => first.checked_add(a.count),
             (None, Some(asked)) => a.gap_oldest.or(asked.checked_add(1)),
             (None, None) => Some(seq),
         };
@@ -378,7 +375,6 @@ impl World {
             return Err(format!("re-sent seq {seq} where {expected:?} was due"));
         }
         a.first.get_or_insert(seq);
-        a.last = Some(seq);
         a.count += 1;
         Ok(())
     }
