@@ -11,7 +11,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group};
 use gauntlet_sim::{FaultPreset, Faults, SimConfig, run_scenario, scenario_for};
 
-// The allocator `gauntlet` itself runs with (sim/src/main.rs), with the same settings (`main`
+// The allocator `gauntlet` itself runs with (cli/src/main.rs), with the same settings (`main`
 // below relaunches like `gauntlet` does), so this measures the simulator as users run it. The
 // other benches keep the system allocator: they measure core's paths, and an embedder of core
 // picks its own.

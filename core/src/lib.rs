@@ -46,9 +46,6 @@ pub mod permissions;
 pub mod protocol;
 pub mod token;
 
-#[cfg(feature = "server")]
-pub mod server;
-
 pub use agent::{AGENT_NAME, AgentStep, plan as agent_plan};
 pub use checkpoint::Checkpoint;
 pub use config::{AgentConfig, Config, ConfigError, Limits};

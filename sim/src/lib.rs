@@ -10,18 +10,18 @@
 //! ([`Offload::Background`]), computes a pure function of what it is handed, is read only
 //! after it has taken all of it, and never decides a report (a failing seed is run again
 //! on one thread). The drivers at the edge do the rest: [`run_seeds`] runs independent
-//! seeds on threads and times them, the [`Progress`] bar and
-//! [`SimArgs::pick_seed_if_missing`] read the wall clock, and [`relaunch`] starts a process;
-//! nothing they observe reaches a seed's [`SeedOutcome`].
+//! seeds on threads and times them, the [`Progress`] bar reads the wall clock, and
+//! [`relaunch`] starts a process; nothing they observe reaches a seed's [`SeedOutcome`].
 //!
-//! This crate does not implement any gateway logic: it drives `gauntlet-core`'s gateway.
+//! This crate does not implement any gateway logic: it drives `gauntlet-core`'s gateway. It
+//! has no command line either: the `gauntlet` binary (package `gauntlet-cli`) parses flags into
+//! a [`SimConfig`] and calls [`run`].
 //!
 //! Main parts:
 //! * `rng`: the only RNG ([`SimRng`]); `clock`: the event queue ([`Scheduler`]);
 //! * `network` and `faults`: links, latency, drop, duplicate, reorder, corruption,
 //!   partitions ([`Network`]), and the plan of every fault ([`FaultPlan`], [`FaultPreset`]);
-//! * `config` and `sim_args`: the validated run configuration ([`SimConfig`]) and the
-//!   `gauntlet sim` arguments ([`SimArgs`]);
+//! * `config`: the validated run configuration ([`SimConfig`]);
 //! * `runner`: seed ranges, shards and jobs ([`run_seeds`]);
 //! * `report` (human and JSON Lines, [`Reporter`]), `trace` (Chrome trace events,
 //!   [`TraceWriter`]), `progress` (the stderr bar, [`Progress`]).
@@ -42,7 +42,6 @@ mod rng;
 mod runner;
 mod scenario;
 mod shrink;
-mod sim_args;
 mod simulate;
 mod trace;
 mod witness;
@@ -72,7 +71,6 @@ pub use runner::{
 };
 pub use scenario::{Mix, Op, Scenario};
 pub use shrink::{ShrinkError, Shrunk, shrink};
-pub use sim_args::SimArgs;
 pub use simulate::{
     DEFAULT_THINK_MS, SimError, plants_from, run_scenario, run_scenario_ticking, run_seed,
     scenario_for,

@@ -1,14 +1,13 @@
 //! `gauntlet load` against the real server on loopback: a correct gateway shows no violation
 //! and delivers events; a planted isolation bug is reported with evidence. Bounded and
 //! self-stopping (127.0.0.1 only, a few seconds each).
-#![cfg(feature = "server")]
 
 use std::time::Duration;
 
-use gauntlet_core::server::load::{LoadOptions, LoadReport, load};
-use gauntlet_core::server::{Server, ServerOptions};
 use gauntlet_core::token::{Algorithm, KeyRing};
 use gauntlet_core::{Config, Plants};
+use gauntlet_server::load::{LoadOptions, LoadReport, load};
+use gauntlet_server::{Server, ServerOptions};
 use tokio::sync::oneshot;
 
 const SECRET: &[u8] = b"gauntlet-load-test-secret-0123456789abcdef";

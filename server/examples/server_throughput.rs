@@ -7,7 +7,7 @@
 //! decode, route, encode, flow control). Both servers use a 4096-byte read buffer.
 //!
 //! ```text
-//! cargo run --release -p gauntlet-core --features server --example server_throughput [-- SECONDS CLIENTS]
+//! cargo run --release -p gauntlet-server --example server_throughput [-- SECONDS CLIENTS]
 //! ```
 
 use std::net::SocketAddr;
@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use gauntlet_core::server::{Server, ServerOptions, wall_clock};
 use gauntlet_core::token::{Algorithm, KeyRing};
 use gauntlet_core::{Config, Plants};
+use gauntlet_server::{Server, ServerOptions, wall_clock};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;

@@ -17,6 +17,7 @@ mod replay;
 mod serve;
 mod shrink;
 mod sim;
+mod sim_args;
 mod token;
 
 /// Gauntlet: simulate, fuzz and inspect the JWT-authenticated WebSocket gateway.
@@ -33,7 +34,7 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the deterministic simulation: users, attackers and faults against the gateway,
     /// with every invariant checked after every step.
-    Sim(gauntlet_sim::SimArgs),
+    Sim(sim_args::SimArgs),
     /// Fold a journal into a fresh gateway and print its state hash (exit 1 on mismatch).
     Replay(replay::ReplayArgs),
     /// Minimise a failing seed to a small scenario file that still fails.

@@ -1,7 +1,7 @@
-//! `gauntlet serve`: the real tokio + tungstenite server over `gauntlet_core::server`.
+//! `gauntlet serve`: the real tokio + tungstenite server over `gauntlet_server`.
 //!
 //! This file owns the flags, reading keys, config and secrets, and printing the listening
-//! address. Everything the server does is `gauntlet_core::server`'s. Secrets come from a file
+//! address. Everything the server does is `gauntlet_server`'s. Secrets come from a file
 //! or the `GAUNTLET_HS256_SECRET` environment variable, never from argv (which `ps` shows).
 
 use std::io::{self, Write};
@@ -9,12 +9,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use gauntlet_core::server::{
+use gauntlet_core::token::{Algorithm, KeyError, KeyRing};
+use gauntlet_core::{Config, ConfigError, Kid, Plants};
+use gauntlet_server::{
     FsyncPolicy, JournalOptions, Server, ServerError, ServerOptions, Startup, os_seed,
     shutdown_signal,
 };
-use gauntlet_core::token::{Algorithm, KeyError, KeyRing};
-use gauntlet_core::{Config, ConfigError, Kid, Plants};
 
 use super::Outcome;
 

@@ -14,13 +14,13 @@ use tokio_tungstenite::tungstenite::Bytes;
 
 use super::journal_file::JournalFile;
 use super::{FEED_INTERVAL, ServerError, ServerReport, wall_clock};
-use crate::error::CloseCode;
-use crate::gateway::{
+use gauntlet_core::CloseCode;
+use gauntlet_core::ConnId;
+use gauntlet_core::protocol::{HandshakeRequest, WireFrame};
+use gauntlet_core::token::Revocation;
+use gauntlet_core::{
     AuthUpdate, Gateway, HandshakeDecision, Input, IssuedTicket, Outputs, TicketRefusal,
 };
-use crate::ids::ConnId;
-use crate::protocol::{HandshakeRequest, WireFrame};
-use crate::token::Revocation;
 
 /// Revocations waiting for the next feed delivery; more are refused (the feed runs every second).
 pub(crate) const MAX_PENDING_REVOCATIONS: usize = 100_000;

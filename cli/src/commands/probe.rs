@@ -1,5 +1,5 @@
 //! `gauntlet probe`: black-box conformance and attack checks against a running gateway
-//! (`gauntlet_core::server::probe`), printed as a table or JSON Lines.
+//! (`gauntlet_server::probe`), printed as a table or JSON Lines.
 //!
 //! This file owns the flags, reading the secret and rendering; every check is the core
 //! probe's. Exit code 1 when any check fails.
@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use clap::Args;
-use gauntlet_core::server::probe::{Check, ProbeError, ProbeOptions, probe};
+use gauntlet_server::probe::{Check, ProbeError, ProbeOptions, probe};
 use serde_json::json;
 
 use super::Outcome;

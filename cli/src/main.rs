@@ -9,9 +9,9 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-mod cli;
+mod commands;
 
-use cli::{Cli, Outcome};
+use commands::{Cli, Outcome};
 
 // A large world allocates and frees hundreds of millions of small objects (frames, ids, map
 // nodes); glibc's allocator spent much of a 10k-user run coalescing free chunks
@@ -50,9 +50,9 @@ mod tests {
 
     #[test]
     fn broken_pipe_kind_is_the_one_mapped_to_success() {
-        let e = cli::CliError::from(io::Error::from(ErrorKind::BrokenPipe));
+        let e = commands::CliError::from(io::Error::from(ErrorKind::BrokenPipe));
         assert!(e.is_broken_pipe());
-        let e = cli::CliError::from(io::Error::from(ErrorKind::PermissionDenied));
+        let e = commands::CliError::from(io::Error::from(ErrorKind::PermissionDenied));
         assert!(!e.is_broken_pipe());
     }
 }

@@ -1,18 +1,22 @@
-//! The real server: the sans-IO [`Gateway`] on tokio + tokio-tungstenite sockets, and the
-//! black-box [`probe`] client that checks any server speaking PROTOCOL.md.
+//! # gauntlet-server
 //!
-//! This module is plumbing only. One task owns the gateway and is the only caller of
+//! The gateway on real sockets: the sans-IO [`Gateway`] of `gauntlet-core` driven by tokio +
+//! tokio-tungstenite ([`Server`]), and the two real-socket clients, [`load`] (many honest
+//! users, invariants checked on what they receive) and [`probe`] (black-box conformance and
+//! attack checks against any server speaking the protocol of `docs/protocol.md`).
+//!
+//! This crate is plumbing only. One task owns the gateway and is the only caller of
 //! [`Gateway::handle`]; connection tasks turn socket reads into [`Input`]s and carry out the
-//! [`crate::Outputs`] it hands back (writes, closes, `Input::Sent` flow control, timers,
+//! [`gauntlet_core::Outputs`] it hands back (writes, closes, `Input::Sent` flow control, timers,
 //! the journal). It must never decide a protocol, auth or routing question itself: the
 //! handshake verdict, every close code the protocol names and every error frame come from
 //! the gateway. The two exceptions are transport limits the gateway cannot see (a frame over
 //! tungstenite's own size limit, a request that is not an HTTP upgrade) and the admin
-//! endpoint `POST /revocations`, which checks a *service* token with the crate's own
-//! [`crate::token::validate`].
+//! endpoint `POST /revocations`, which checks a *service* token with core's own
+//! [`gauntlet_core::token::validate`].
 //!
-//! The wall clock, the OS RNG and tokio tasks are allowed here and nowhere else in `core`:
-//! time is read in one place, [`wall_clock`], and converted to [`Instant`].
+//! The wall clock, the OS RNG and tokio tasks live here, never in `gauntlet-core`: time is
+//! read in one place, [`wall_clock`], and converted to [`Instant`].
 
 mod conn;
 mod driver;
@@ -30,12 +34,12 @@ use std::time::{Duration, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::config::{Config, ConfigError};
-use crate::gateway::{AuthUpdate, Gateway, Input};
-use crate::plant::Plants;
-use crate::state::ReplayError;
-use crate::time::Instant;
-use crate::token::KeyRing;
+use gauntlet_core::Instant;
+use gauntlet_core::Plants;
+use gauntlet_core::ReplayError;
+use gauntlet_core::token::KeyRing;
+use gauntlet_core::{AuthUpdate, Gateway, Input};
+use gauntlet_core::{Config, ConfigError};
 
 use driver::{Cmd, Driver};
 pub use http::REVOCATIONS_WRITE;
@@ -70,14 +74,14 @@ pub struct ServerOptions {
     pub plants: Plants,
     /// Where and how to write the journal, if anywhere.
     pub journal: Option<JournalOptions>,
-    /// A JSON Lines file of [`crate::token::Revocation`]s, watched for appended lines.
+    /// A JSON Lines file of [`gauntlet_core::token::Revocation`]s, watched for appended lines.
     pub revocations_file: Option<PathBuf>,
 }
 
 /// The journal file and its durability policy.
 #[derive(Clone, Debug)]
 pub struct JournalOptions {
-    /// The JSON Lines journal (see [`crate::JournalLine`]).
+    /// The JSON Lines journal (see [`gauntlet_core::JournalLine`]).
     pub path: PathBuf,
     /// When appended lines are fsynced.
     pub fsync: FsyncPolicy,
@@ -290,7 +294,7 @@ impl Server {
                         };
                         next_conn = id;
                         let task = conn::Connection {
-                            conn: crate::ids::ConnId::new(next_conn),
+                            conn: gauntlet_core::ConnId::new(next_conn),
                             peer,
                             shared: shared.clone(),
                             cmd: cmd_tx.clone(),

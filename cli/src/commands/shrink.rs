@@ -4,9 +4,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use gauntlet_sim::{SimArgs, SimConfig, scenario_for, shrink};
+use gauntlet_sim::{SimConfig, scenario_for, shrink};
 
 use super::Outcome;
+use super::sim_args::SimArgs;
 
 /// Arguments of `gauntlet shrink`: the `sim` flags plus where to write the result.
 #[derive(Debug, clap::Args)]

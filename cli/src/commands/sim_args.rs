@@ -9,11 +9,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{
-    ConfigError, DEFAULT_FAILURES_FILE, Faults, Output, SimConfig, parse_duration,
+use gauntlet_sim::{
+    ConfigError, DEFAULT_FAILURES_FILE, FaultPreset, Faults, Output, SeedRange, Shard, SimConfig,
+    parse_duration,
 };
-use crate::faults::FaultPreset;
-use crate::runner::{SeedRange, Shard};
 
 /// `gauntlet sim`: run the deterministic simulation for one seed or a range of seeds.
 #[derive(Debug, Clone, PartialEq, clap::Args)]

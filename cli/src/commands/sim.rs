@@ -7,11 +7,12 @@
 use std::io::Write;
 
 use gauntlet_sim::{
-    HumanReporter, JsonReporter, Output, Reporter, RunError, Scenario, SimArgs, SimConfig,
-    SimError, run, run_seed,
+    HumanReporter, JsonReporter, Output, Reporter, RunError, Scenario, SimConfig, SimError, run,
+    run_seed,
 };
 
 use super::Outcome;
+use super::sim_args::SimArgs;
 
 /// Why `gauntlet sim` could not run.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@
 //! connection.
 //!
 //! ```text
-//! cargo run --release -p gauntlet-core --features server --example server_idle [-- N]
+//! cargo run --release -p gauntlet-server --example server_idle [-- N]
 //! ```
 
 use std::io::{BufRead as _, BufReader};
@@ -16,9 +16,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use gauntlet_core::server::{Server, ServerOptions, wall_clock};
 use gauntlet_core::token::{Algorithm, KeyRing};
 use gauntlet_core::{Config, Plants};
+use gauntlet_server::{Server, ServerOptions, wall_clock};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;

@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::wall_clock;
-use crate::protocol::token_subprotocol;
+use gauntlet_core::protocol::token_subprotocol;
 
 /// How long the probe waits for any one expected frame or close.
 const WAIT: Duration = Duration::from_secs(5);

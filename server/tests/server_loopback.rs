@@ -1,7 +1,6 @@
 //! The real server on loopback sockets (PROTOCOL.md sections 4, 5, 7, 8): every test binds
 //! port 0, drives real tokio-tungstenite clients with real HS256 tokens on the wall clock,
 //! is bounded by a timeout and stops its own server.
-#![cfg(feature = "server")]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,14 +8,14 @@ use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use gauntlet_core::protocol::token_subprotocol;
-use gauntlet_core::server::probe::{ProbeOptions, probe};
-use gauntlet_core::server::{
-    FsyncPolicy, JournalOptions, Server, ServerError, ServerOptions, ServerReport, Startup,
-    wall_clock,
-};
 use gauntlet_core::token::{Algorithm, KeyRing, Revocation};
 use gauntlet_core::{
     CloseReason, Config, Event, Instant, JournalLine, Jti, LogEntry, Plants, replay_journal,
+};
+use gauntlet_server::probe::{ProbeOptions, probe};
+use gauntlet_server::{
+    FsyncPolicy, JournalOptions, Server, ServerError, ServerOptions, ServerReport, Startup,
+    wall_clock,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

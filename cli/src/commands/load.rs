@@ -1,5 +1,5 @@
 //! `gauntlet load`: real WebSocket clients against a running gateway, with the invariants
-//! observable from outside checked on what they receive (`gauntlet_core::server::load`).
+//! observable from outside checked on what they receive (`gauntlet_server::load`).
 //!
 //! This file owns the flags, reading the secret and rendering. Exit 1 on any violation.
 
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use gauntlet_core::server::load::{LoadError, LoadOptions, load};
+use gauntlet_server::load::{LoadError, LoadOptions, load};
 use gauntlet_sim::parse_duration;
 
 use super::Outcome;

@@ -3,7 +3,7 @@
 //!
 //! Tickets are the gateway's (`Input::IssueTicket`). `POST /revocations` is the one
 //! decision made outside the gateway: the caller must present a *service* token whose
-//! permissions allow `revocations:write`, checked with [`crate::token::validate`]; the
+//! permissions allow `revocations:write`, checked with [`gauntlet_core::token::validate`]; the
 //! revocations themselves reach the gateway only through the feed. Every body and line is
 //! bounded; nothing here panics on input.
 
@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::conn::{Head, Shared};
 use super::driver::{Cmd, MAX_PENDING_REVOCATIONS};
 use super::{FEED_INTERVAL, wall_clock};
-use crate::token::{Revocation, TokenType};
+use gauntlet_core::token::{Revocation, TokenType};
 
 /// Largest request body read.
 pub(crate) const MAX_BODY_BYTES: usize = 1 << 20;
@@ -177,7 +177,7 @@ async fn revocations(
     let Some(token) = token else {
         return (401, JSON, error_body("missing_credential", None));
     };
-    let claims = match crate::token::validate(
+    let claims = match gauntlet_core::token::validate(
         token.as_bytes(),
         wall_clock(),
         &shared.ring,

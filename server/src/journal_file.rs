@@ -1,5 +1,5 @@
 //! The journal on disk: a header line when the file is new, one line per log entry as the
-//! gateway emits it, a footer on clean shutdown (see [`crate::JournalLine`]).
+//! gateway emits it, a footer on clean shutdown (see [`gauntlet_core::JournalLine`]).
 //!
 //! On start with an existing journal it replays the file ([`replay_journal`]) and, when the
 //! last run ended cleanly, cuts the footer off so appending continues the same document. It
@@ -12,12 +12,12 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::{JournalOptions, ServerError};
-use crate::config::Config;
-use crate::gateway::Gateway;
-use crate::ids::ConnId;
-use crate::journal::{JOURNAL_SCHEMA, JournalLine, MAX_JOURNAL_BYTES, Replayed, replay_journal};
-use crate::log::{Event, LogEntry};
-use crate::plant::Plants;
+use gauntlet_core::Config;
+use gauntlet_core::ConnId;
+use gauntlet_core::Gateway;
+use gauntlet_core::Plants;
+use gauntlet_core::{Event, LogEntry};
+use gauntlet_core::{JOURNAL_SCHEMA, JournalLine, MAX_JOURNAL_BYTES, Replayed, replay_journal};
 
 /// When the journal is fsynced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,11 +21,11 @@ use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 
 use super::driver::{Cmd, WriterMsg};
 use super::{FRAME_SLACK_BYTES, READ_BUFFER_SIZE, http};
-use crate::config::Config;
-use crate::gateway::{HandshakeDecision, Input};
-use crate::ids::ConnId;
-use crate::protocol::{HandshakeRequest, MAX_HANDSHAKE_BYTES, MAX_HEADERS};
-use crate::token::{KeyRing, TokenRules};
+use gauntlet_core::Config;
+use gauntlet_core::ConnId;
+use gauntlet_core::protocol::{HandshakeRequest, MAX_HANDSHAKE_BYTES, MAX_HEADERS};
+use gauntlet_core::token::{KeyRing, TokenRules};
+use gauntlet_core::{HandshakeDecision, Input};
 
 /// Longest request head (request line + headers) read: the gateway's own handshake bound
 /// plus room for the request line and the WebSocket headers it does not count.
