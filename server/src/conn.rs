@@ -15,21 +15,17 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 
 use super::driver::{Cmd, WriterMsg};
-use super::{FRAME_SLACK_BYTES, READ_BUFFER_SIZE, http};
-use gauntlet_core::Config;
+use super::head::{Head, HeadError, peek_head};
+use super::http;
+use super::shared::Shared;
 use gauntlet_core::ConnId;
-use gauntlet_core::protocol::{HandshakeRequest, MAX_HANDSHAKE_BYTES, MAX_HEADERS};
-use gauntlet_core::token::{KeyRing, TokenRules};
+use gauntlet_core::protocol::HandshakeRequest;
 use gauntlet_core::{HandshakeDecision, Input};
 
-/// Longest request head (request line + headers) read: the gateway's own handshake bound
-/// plus room for the request line and the WebSocket headers it does not count.
-pub(crate) const MAX_HEAD_BYTES: usize = MAX_HANDSHAKE_BYTES + 4096;
 /// How long a client has to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// After one side of a session ends, how long the other gets to finish (flush queued frames,
@@ -46,44 +42,6 @@ const WRITE_BATCH: usize = 64;
 /// rule (close 1007) and logs it like any other invalid frame.
 const NOT_UTF8: &[u8] = &[0xFF];
 
-/// What every connection task shares: fixed at startup.
-pub(crate) struct Shared {
-    pub(crate) ws_config: WebSocketConfig,
-    /// The writer channel's capacity: the gateway's send queue bound plus the close frame,
-    /// so a writer never refuses a frame the gateway's flow control allowed.
-    pub(crate) writer_capacity: usize,
-    /// For `POST /revocations`, which checks a service token outside the gateway.
-    pub(crate) ring: KeyRing,
-    pub(crate) rules: TokenRules,
-    /// Most sockets served at once: the gateway's connection limit plus room for requests
-    /// that have not upgraded (yet).
-    pub(crate) max_sockets: usize,
-}
-
-impl Shared {
-    pub(crate) fn new(config: &Config, ring: KeyRing) -> Self {
-        let max = config
-            .limits
-            .max_frame_bytes
-            .saturating_add(FRAME_SLACK_BYTES);
-        let ws_config = WebSocketConfig::default()
-            .read_buffer_size(READ_BUFFER_SIZE)
-            .max_message_size(Some(max))
-            .max_frame_size(Some(max));
-        Self {
-            ws_config,
-            writer_capacity: config.limits.send_queue_capacity.saturating_add(2),
-            ring,
-            rules: config.tokens.clone(),
-            max_sockets: config
-                .limits
-                .max_connections
-                .saturating_add(super::PRE_UPGRADE_SLACK)
-                .min(tokio::sync::Semaphore::MAX_PERMITS),
-        }
-    }
-}
-
 /// One accepted socket and what it needs.
 pub(crate) struct Connection {
     pub(crate) conn: ConnId,
@@ -94,39 +52,6 @@ pub(crate) struct Connection {
     pub(crate) _alive: mpsc::Sender<()>,
     /// This socket's place under [`Shared::max_sockets`].
     pub(crate) _slot: tokio::sync::OwnedSemaphorePermit,
-}
-
-/// The parsed request head.
-pub(crate) struct Head {
-    pub(crate) method: String,
-    pub(crate) path: String,
-    pub(crate) query: Option<String>,
-    pub(crate) headers: Vec<(String, String)>,
-    /// Bytes of the head, including the blank line.
-    pub(crate) len: usize,
-}
-
-impl Head {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn is_websocket_upgrade(&self) -> bool {
-        self.header("upgrade")
-            .is_some_and(|u| u.to_ascii_lowercase().contains("websocket"))
-    }
-}
-
-/// Why a request head could not be read.
-#[derive(Debug)]
-pub(crate) enum HeadError {
-    /// The peer went away or sent nothing in time.
-    Gone,
-    /// Not HTTP/1.x, too many headers, or longer than [`MAX_HEAD_BYTES`].
-    Bad,
 }
 
 impl Connection {
@@ -221,60 +146,6 @@ fn answer(decision: HandshakeDecision, mut response: Response) -> Result<Respons
                     .insert(header::RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
             }
             Err(r)
-        }
-    }
-}
-
-/// Reads the request head without consuming it, so tungstenite can read it again.
-async fn peek_head(stream: &TcpStream) -> Result<Head, HeadError> {
-    let mut buf = vec![0u8; MAX_HEAD_BYTES];
-    let mut seen = 0;
-    let mut backoff = Duration::from_millis(1);
-    loop {
-        let n = stream.peek(&mut buf).await.map_err(|_| HeadError::Gone)?;
-        if n == 0 {
-            return Err(HeadError::Gone);
-        }
-        let bytes = buf.get(..n).ok_or(HeadError::Bad)?;
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS + 16];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(bytes) {
-            Ok(httparse::Status::Complete(len)) => {
-                let target = req.path.ok_or(HeadError::Bad)?;
-                let (path, query) = match target.split_once('?') {
-                    Some((p, q)) => (p.to_string(), Some(q.to_string())),
-                    None => (target.to_string(), None),
-                };
-                let headers = req
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.name.to_string(),
-                            String::from_utf8_lossy(h.value).into_owned(),
-                        )
-                    })
-                    .collect();
-                return Ok(Head {
-                    method: req.method.unwrap_or_default().to_string(),
-                    path,
-                    query,
-                    headers,
-                    len,
-                });
-            }
-            Ok(httparse::Status::Partial) if n < MAX_HEAD_BYTES => {
-                if n == seen {
-                    // `peek` returns at once while bytes are buffered, so a client that dribbles
-                    // its head is polled, backing off to 50 ms (and cut off by HEAD_TIMEOUT).
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(50));
-                } else {
-                    backoff = Duration::from_millis(1);
-                }
-                seen = n;
-            }
-            _ => return Err(HeadError::Bad),
         }
     }
 }

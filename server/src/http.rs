@@ -15,8 +15,9 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use super::conn::{Head, Shared};
 use super::driver::{Cmd, MAX_PENDING_REVOCATIONS};
+use super::head::Head;
+use super::shared::Shared;
 use super::{FEED_INTERVAL, wall_clock};
 use gauntlet_core::token::{Revocation, TokenType};
 

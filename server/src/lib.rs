@@ -20,10 +20,12 @@
 
 mod conn;
 mod driver;
+mod head;
 mod http;
 mod journal_file;
 pub mod load;
 pub mod probe;
+mod shared;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -151,7 +153,7 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     driver: Driver,
-    shared: Arc<conn::Shared>,
+    shared: Arc<shared::Shared>,
     revocations_file: Option<PathBuf>,
     startup: Startup,
     next_conn: u64,
@@ -222,7 +224,7 @@ impl Server {
             },
         };
         let gw_config = gateway.config().clone();
-        let shared = Arc::new(conn::Shared::new(&gw_config, ring));
+        let shared = Arc::new(shared::Shared::new(&gw_config, ring));
         Ok(Server {
             listener,
             local_addr,

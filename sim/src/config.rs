@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::faults::{FaultPlan, FaultPlanError, FaultPreset};
-use crate::runner::{MAX_JOBS, RangeError, RunOptions, SeedRange, Shard};
+use crate::seeds::{MAX_JOBS, RangeError, RunOptions, SeedRange, Shard};
 
 /// Most simulated users in one run.
 pub const MAX_USERS: u32 = 100_000;

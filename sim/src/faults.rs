@@ -21,7 +21,7 @@ use std::time::Duration;
 use gauntlet_core::Instant;
 use serde::{Deserialize, Serialize};
 
-use crate::network::{Endpoint, NodeId, Partition};
+use crate::network::{Endpoint, Latency, LinkConfig, NodeId, Partition};
 use crate::rng::SimRng;
 
 /// Upper bound on any `*_per_hour` rate: one event per 36 ms keeps timelines finite.
@@ -72,69 +72,6 @@ pub enum FaultPlanError {
     /// `--faults` named no known preset.
     #[error("unknown fault preset {0:?} (expected none, mild, chaos or swarm)")]
     UnknownPreset(String),
-}
-
-/// A link's latency distribution, in microseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Latency {
-    /// Always `us`.
-    Constant {
-        /// The latency.
-        us: u64,
-    },
-    /// Uniform in `[lo_us, hi_us]`.
-    Uniform {
-        /// Lower bound.
-        lo_us: u64,
-        /// Upper bound (inclusive).
-        hi_us: u64,
-    },
-    /// Exponential with mean `mean_us`, cut at `cap_us` (a long but finite tail).
-    Exponential {
-        /// Mean.
-        mean_us: u64,
-        /// Hard upper bound.
-        cap_us: u64,
-    },
-}
-
-impl Latency {
-    /// Draws one latency.
-    pub fn sample(&self, rng: &mut SimRng) -> Duration {
-        match *self {
-            Latency::Constant { us } => Duration::from_micros(us),
-            Latency::Uniform { lo_us, hi_us } => {
-                rng.uniform_duration(Duration::from_micros(lo_us), Duration::from_micros(hi_us))
-            }
-            Latency::Exponential { mean_us, cap_us } => rng
-                .exp_duration(Duration::from_micros(mean_us))
-                .min(Duration::from_micros(cap_us)),
-        }
-    }
-
-    fn validate(&self) -> Result<(), FaultPlanError> {
-        let max_us = MAX_FAULT_MS.saturating_mul(1000);
-        let (a, b) = match *self {
-            Latency::Constant { us } => (us, us),
-            Latency::Uniform { lo_us, hi_us } => {
-                if lo_us > hi_us {
-                    return Err(FaultPlanError::LatencyBounds { lo_us, hi_us });
-                }
-                (lo_us, hi_us)
-            }
-            Latency::Exponential { mean_us, cap_us } => (mean_us, cap_us),
-        };
-        for value in [a, b] {
-            if value > max_us {
-                return Err(FaultPlanError::TooLong {
-                    field: "latency",
-                    value,
-                });
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Every fault the simulator can inject, with its intensity. Zero switches a fault off.
@@ -410,7 +347,7 @@ impl FaultPlan {
 
     /// Checks every field's range; a plan from a scenario file must pass before use.
     pub fn validate(&self) -> Result<(), FaultPlanError> {
-        self.latency.validate()?;
+        validate_latency(&self.latency)?;
         let probabilities = [
             ("drop", self.drop),
             ("duplicate", self.duplicate),
@@ -647,9 +584,66 @@ impl FromStr for FaultPreset {
     }
 }
 
+impl FaultPlan {
+    /// The default link of a run under this plan (no bandwidth limit: slow links are chosen
+    /// per client by the world with [`LinkConfig::slow`]).
+    pub fn link_config(&self) -> LinkConfig {
+        LinkConfig {
+            latency: self.latency,
+            drop: self.drop,
+            duplicate: self.duplicate,
+            reorder: self.reorder,
+            reorder_max: Duration::from_micros(self.reorder_max_us),
+            corrupt: self.corrupt,
+            bandwidth: None,
+        }
+    }
+}
+
+/// Checks a latency distribution's bounds (every value within [`MAX_FAULT_MS`]).
+fn validate_latency(latency: &Latency) -> Result<(), FaultPlanError> {
+    let max_us = MAX_FAULT_MS.saturating_mul(1000);
+    let (a, b) = match *latency {
+        Latency::Constant { us } => (us, us),
+        Latency::Uniform { lo_us, hi_us } => {
+            if lo_us > hi_us {
+                return Err(FaultPlanError::LatencyBounds { lo_us, hi_us });
+            }
+            (lo_us, hi_us)
+        }
+        Latency::Exponential { mean_us, cap_us } => (mean_us, cap_us),
+    };
+    for value in [a, b] {
+        if value > max_us {
+            return Err(FaultPlanError::TooLong {
+                field: "latency",
+                value,
+            });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_config_carries_the_plans_link_faults() {
+        let plan = FaultPlan::chaos();
+        let link = plan.link_config();
+        assert_eq!(link.latency, plan.latency);
+        assert_eq!(link.drop, plan.drop);
+        assert_eq!(link.duplicate, plan.duplicate);
+        assert_eq!(link.reorder, plan.reorder);
+        assert_eq!(link.reorder_max, Duration::from_micros(plan.reorder_max_us));
+        assert_eq!(link.corrupt, plan.corrupt);
+        assert_eq!(link.bandwidth, None);
+        assert!(
+            link.drop > 0.0 && link.reorder > 0.0,
+            "chaos has link faults to carry"
+        );
+    }
 
     #[test]
     fn presets_validate() {

@@ -22,7 +22,8 @@
 //! * `network` and `faults`: links, latency, drop, duplicate, reorder, corruption,
 //!   partitions ([`Network`]), and the plan of every fault ([`FaultPlan`], [`FaultPreset`]);
 //! * `config`: the validated run configuration ([`SimConfig`]);
-//! * `runner`: seed ranges, shards and jobs ([`run_seeds`]);
+//! * `seeds`: seed ranges and shards ([`SeedRange`], [`Shard`]); `runner`: jobs and ordered
+//!   results ([`run_seeds`]); `outcome`: what a seed yields ([`SeedOutcome`], [`Violation`]);
 //! * `report` (human and JSON Lines, [`Reporter`]), `trace` (Chrome trace events,
 //!   [`TraceWriter`]), `progress` (the stderr bar, [`Progress`]).
 #![forbid(unsafe_code)]
@@ -35,12 +36,14 @@ mod frame_view;
 mod fuzz_scenario;
 mod id_map;
 mod network;
+mod outcome;
 mod progress;
 pub mod relaunch;
 mod report;
 mod rng;
 mod runner;
 mod scenario;
+mod seeds;
 mod shrink;
 mod simulate;
 mod trace;
@@ -54,22 +57,21 @@ pub use config::{
     Output, SEED_PLACEHOLDER, SimConfig, SimConfigBuilder, format_duration, parse_duration,
 };
 pub use faults::{
-    Fault, FaultPlan, FaultPlanError, FaultPreset, Latency, MAX_FAULT_MS, MAX_RATE_PER_HOUR,
-    MAX_TIMELINE, TimedFault,
+    Fault, FaultPlan, FaultPlanError, FaultPreset, MAX_FAULT_MS, MAX_RATE_PER_HOUR, MAX_TIMELINE,
+    TimedFault,
 };
 pub use fuzz_scenario::{FUZZ_MAX_DURATION_MS, FUZZ_MAX_USERS, fuzz_scenario, scenario_from_bytes};
 pub use network::{
-    Endpoint, Fate, LinkConfig, MAX_PARTITIONS, NetStats, Network, NetworkError, NodeId, Partition,
-    Payload, Transmit, corrupt,
+    Endpoint, Fate, Latency, LinkConfig, MAX_PARTITIONS, NetStats, Network, NetworkError, NodeId,
+    Partition, Payload, Transmit, corrupt,
 };
+pub use outcome::{MAX_FAILED_SEEDS, SeedOutcome, SeedResult, Summary, Violation};
 pub use progress::{Progress, Ticker};
 pub use report::{HumanReporter, JsonReporter, MAX_LAST_EVENTS, Reporter, SCHEMA, hex};
 pub use rng::SimRng;
-pub use runner::{
-    MAX_FAILED_SEEDS, MAX_JOBS, RangeError, RunError, RunOptions, SeedOutcome, SeedRange,
-    SeedResult, Shard, Summary, Violation, append_failure, run, run_seeds,
-};
+pub use runner::{RunError, append_failure, run, run_seeds};
 pub use scenario::{Mix, Op, Scenario};
+pub use seeds::{MAX_JOBS, RangeError, RunOptions, SeedRange, Shard};
 pub use shrink::{ShrinkError, Shrunk, shrink};
 pub use simulate::{
     DEFAULT_THINK_MS, SimError, plants_from, run_scenario, run_scenario_ticking, run_seed,

@@ -19,7 +19,6 @@ use std::time::Duration;
 use gauntlet_core::Instant;
 use serde::{Deserialize, Serialize};
 
-use crate::faults::{FaultPlan, Latency};
 use crate::id_map::IdMap;
 use crate::rng::SimRng;
 
@@ -159,6 +158,46 @@ pub fn corrupt(bytes: &mut [u8], rng: &mut SimRng) -> bool {
     true
 }
 
+/// A link's latency distribution, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Latency {
+    /// Always `us`.
+    Constant {
+        /// The latency.
+        us: u64,
+    },
+    /// Uniform in `[lo_us, hi_us]`.
+    Uniform {
+        /// Lower bound.
+        lo_us: u64,
+        /// Upper bound (inclusive).
+        hi_us: u64,
+    },
+    /// Exponential with mean `mean_us`, cut at `cap_us` (a long but finite tail).
+    Exponential {
+        /// Mean.
+        mean_us: u64,
+        /// Hard upper bound.
+        cap_us: u64,
+    },
+}
+
+impl Latency {
+    /// Draws one latency.
+    pub fn sample(&self, rng: &mut SimRng) -> Duration {
+        match *self {
+            Latency::Constant { us } => Duration::from_micros(us),
+            Latency::Uniform { lo_us, hi_us } => {
+                rng.uniform_duration(Duration::from_micros(lo_us), Duration::from_micros(hi_us))
+            }
+            Latency::Exponential { mean_us, cap_us } => rng
+                .exp_duration(Duration::from_micros(mean_us))
+                .min(Duration::from_micros(cap_us)),
+        }
+    }
+}
+
 /// Per-link behaviour: latency and per-message fault probabilities.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkConfig {
@@ -179,20 +218,6 @@ pub struct LinkConfig {
 }
 
 impl LinkConfig {
-    /// The default link of a run under `plan` (no bandwidth limit: slow links are chosen
-    /// per client by the world with [`LinkConfig::slow`]).
-    pub fn from_plan(plan: &FaultPlan) -> Self {
-        Self {
-            latency: plan.latency,
-            drop: plan.drop,
-            duplicate: plan.duplicate,
-            reorder: plan.reorder,
-            reorder_max: Duration::from_micros(plan.reorder_max_us),
-            corrupt: plan.corrupt,
-            bandwidth: None,
-        }
-    }
-
     /// This link limited to `bytes_per_sec` (0 is treated as 1 byte/s, not as infinite).
     #[must_use]
     pub fn slow(mut self, bytes_per_sec: u64) -> Self {
@@ -441,7 +466,15 @@ mod tests {
     const N: u64 = 20_000;
 
     fn quiet_link() -> LinkConfig {
-        LinkConfig::from_plan(&FaultPlan::none())
+        LinkConfig {
+            latency: Latency::Constant { us: 1000 },
+            drop: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            reorder_max: Duration::ZERO,
+            corrupt: 0.0,
+            bandwidth: None,
+        }
     }
 
     fn net(link: LinkConfig) -> Network {
@@ -705,7 +738,18 @@ mod tests {
 
     #[test]
     fn same_seed_same_fates() {
-        let link = LinkConfig::from_plan(&FaultPlan::chaos());
+        let link = LinkConfig {
+            latency: Latency::Exponential {
+                mean_us: 2000,
+                cap_us: 50_000,
+            },
+            drop: 0.01,
+            duplicate: 0.05,
+            reorder: 0.1,
+            reorder_max: Duration::from_millis(5),
+            corrupt: 0.01,
+            bandwidth: None,
+        };
         let run = || -> Vec<(Fate, Vec<Instant>)> {
             let mut n = net(link.clone());
             blast(&mut n)

@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::config::format_duration;
 use crate::config::{Output, SimConfig};
-use crate::runner::SeedResult;
+use crate::outcome::SeedResult;
 use crate::world::LIVENESS;
 
 const SEEDS_TEMPLATE: &str = "{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}";
@@ -180,7 +180,8 @@ impl Ticker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::{SeedOutcome, SeedRange, Violation};
+    use crate::outcome::{SeedOutcome, Violation};
+    use crate::seeds::SeedRange;
     use std::time::Duration;
 
     #[test]

@@ -24,7 +24,7 @@
 //!   at most [`MAX_LAST_EVENTS`]), `repro` (the command line that reruns this seed alone).
 //! * `summary`: once, last.
 //!   `seeds`, `passed`, `failed`, `failed_seeds` (ascending, at most
-//!   [`crate::runner::MAX_FAILED_SEEDS`]), `events`, `simulated_ms`, `wall_ms`,
+//!   [`crate::outcome::MAX_FAILED_SEEDS`]), `events`, `simulated_ms`, `wall_ms`,
 //!   `events_per_sec`, `peak_rss_bytes` (the process's peak resident memory, or null where
 //!   the OS does not say; added within schema 1).
 //!
@@ -43,7 +43,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{SimConfig, format_duration};
-use crate::runner::{SeedResult, Summary};
+use crate::outcome::{SeedResult, Summary};
 
 /// The JSON Lines schema version.
 pub const SCHEMA: u32 = 1;
@@ -355,7 +355,8 @@ impl<W: Write> Reporter for JsonReporter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::{SeedOutcome, SeedRange, Violation};
+    use crate::outcome::{SeedOutcome, Violation};
+    use crate::seeds::SeedRange;
     use serde_json::Value;
 
     fn cfg(quiet: bool) -> SimConfig {

@@ -12,8 +12,8 @@ use std::time::Duration;
 use gauntlet_core::{Instant, JournalLine, LogEntry, Plants};
 
 use crate::config::SimConfig;
+use crate::outcome::{SeedOutcome, Violation};
 use crate::progress::Ticker;
-use crate::runner::{SeedOutcome, Violation};
 use crate::scenario::{Mix, Scenario};
 use crate::trace::{TraceScope, TraceWriter};
 use crate::witness::Offload;

@@ -15,7 +15,7 @@ use crate::permissions::{MAX_PERMISSIONS, Permission, Permissions};
 use crate::{FamilyId, Instant, Jti, Kid, UserId};
 
 use super::error::TokenError;
-use super::jws::{AStr, Accept, Accepting, Key, SeenKeys, Skip, Slot, duplicate};
+use super::strict_json::{AStr, Accept, Accepting, Key, SeenKeys, Skip, Slot, duplicate};
 
 /// Longest `email` claim, in bytes (RFC 5321 path limit).
 pub const MAX_EMAIL_LEN: usize = 254;

@@ -4,20 +4,20 @@
 //! algorithm of a token; it must never take an algorithm or a key from the token itself.
 
 use std::fmt;
-use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::crypto::CryptoProvider;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Sha256, Sha384, Sha512};
 
 use crate::Kid;
 
+use super::algorithm::Algorithm;
 use super::error::KeyError;
-use super::jws::known_header;
+use super::header::known_header;
 
 /// Shortest HMAC secret accepted (PROTOCOL.md section 1).
 pub const MIN_HMAC_SECRET_LEN: usize = 32;
@@ -27,123 +27,6 @@ pub const MIN_RSA_BITS: usize = 2048;
 pub const MAX_KEYS: usize = 64;
 /// Largest JWKS document accepted, in bytes.
 pub const MAX_JWKS_LEN: usize = 1 << 20;
-
-/// A JWS signature algorithm (RFC 7518 names). `none` is deliberately not representable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[allow(clippy::upper_case_acronyms)]
-pub enum Algorithm {
-    /// HMAC with SHA-256.
-    HS256,
-    /// HMAC with SHA-384.
-    HS384,
-    /// HMAC with SHA-512.
-    HS512,
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
-    RS256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    RS384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512.
-    RS512,
-    /// RSASSA-PSS with SHA-256.
-    PS256,
-    /// RSASSA-PSS with SHA-384.
-    PS384,
-    /// RSASSA-PSS with SHA-512.
-    PS512,
-    /// ECDSA on P-256 with SHA-256.
-    ES256,
-    /// ECDSA on P-384 with SHA-384.
-    ES384,
-    /// Ed25519.
-    EdDSA,
-}
-
-impl Algorithm {
-    /// Every algorithm, in a stable order.
-    pub const ALL: [Algorithm; 12] = [
-        Algorithm::HS256,
-        Algorithm::HS384,
-        Algorithm::HS512,
-        Algorithm::RS256,
-        Algorithm::RS384,
-        Algorithm::RS512,
-        Algorithm::PS256,
-        Algorithm::PS384,
-        Algorithm::PS512,
-        Algorithm::ES256,
-        Algorithm::ES384,
-        Algorithm::EdDSA,
-    ];
-
-    /// The JWA name, exactly as it appears in a header `alg`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Algorithm::HS256 => "HS256",
-            Algorithm::HS384 => "HS384",
-            Algorithm::HS512 => "HS512",
-            Algorithm::RS256 => "RS256",
-            Algorithm::RS384 => "RS384",
-            Algorithm::RS512 => "RS512",
-            Algorithm::PS256 => "PS256",
-            Algorithm::PS384 => "PS384",
-            Algorithm::PS512 => "PS512",
-            Algorithm::ES256 => "ES256",
-            Algorithm::ES384 => "ES384",
-            Algorithm::EdDSA => "EdDSA",
-        }
-    }
-
-    /// Whether this is an HMAC (shared-secret) algorithm.
-    pub const fn is_hmac(self) -> bool {
-        matches!(self, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
-    }
-
-    /// The same algorithm in `jsonwebtoken`'s enum (for signing in tests and the issuer).
-    pub const fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
-        match self {
-            Algorithm::HS256 => jsonwebtoken::Algorithm::HS256,
-            Algorithm::HS384 => jsonwebtoken::Algorithm::HS384,
-            Algorithm::HS512 => jsonwebtoken::Algorithm::HS512,
-            Algorithm::RS256 => jsonwebtoken::Algorithm::RS256,
-            Algorithm::RS384 => jsonwebtoken::Algorithm::RS384,
-            Algorithm::RS512 => jsonwebtoken::Algorithm::RS512,
-            Algorithm::PS256 => jsonwebtoken::Algorithm::PS256,
-            Algorithm::PS384 => jsonwebtoken::Algorithm::PS384,
-            Algorithm::PS512 => jsonwebtoken::Algorithm::PS512,
-            Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
-            Algorithm::ES384 => jsonwebtoken::Algorithm::ES384,
-            Algorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
-        }
-    }
-
-    const fn is_rsa(self) -> bool {
-        matches!(
-            self,
-            Algorithm::RS256
-                | Algorithm::RS384
-                | Algorithm::RS512
-                | Algorithm::PS256
-                | Algorithm::PS384
-                | Algorithm::PS512
-        )
-    }
-}
-
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Algorithm {
-    type Err = KeyError;
-    fn from_str(s: &str) -> Result<Self, KeyError> {
-        Algorithm::ALL
-            .into_iter()
-            .find(|a| a.name() == s)
-            .ok_or(KeyError::UnsupportedJwk)
-    }
-}
 
 /// A keyed HMAC state, cloned per verification so the key schedule runs once per key.
 #[derive(Clone)]
@@ -209,7 +92,7 @@ pub(crate) struct KeyEntry {
     source: Vec<u8>,
     retired: bool,
     /// The encoded header `jsonwebtoken` writes for this key, if it has a kid (see
-    /// `jws::known_header`).
+    /// `header::known_header`).
     known_header: Option<Box<[u8]>>,
 }
 

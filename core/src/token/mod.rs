@@ -10,18 +10,22 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+mod algorithm;
 mod cache;
 mod claims;
 mod error;
+mod header;
 mod issue;
 mod jws;
 mod keys;
 mod refresh;
 mod revocation;
 mod rules;
+mod strict_json;
 mod validate;
 mod validator;
 
+pub use algorithm::Algorithm;
 pub use cache::CacheStats;
 pub use claims::{
     Claims, MAX_EMAIL_LEN, MAX_NUMERIC_DATE, MAX_SVC_ID_LEN, TokenType, UnknownTokenType,
@@ -29,7 +33,7 @@ pub use claims::{
 pub use error::{KeyError, MalformedReason, TokenError, TokenPart};
 pub use issue::{IssueError, Issuer, MintRequest, Minted, SigningKey};
 pub use jws::verify_signature;
-pub use keys::{Algorithm, KeyRing, MAX_JWKS_LEN, MAX_KEYS, MIN_HMAC_SECRET_LEN, MIN_RSA_BITS};
+pub use keys::{KeyRing, MAX_JWKS_LEN, MAX_KEYS, MIN_HMAC_SECRET_LEN, MIN_RSA_BITS};
 pub use refresh::{DEFAULT_MAX_FAMILIES, MAX_TOKENS_PER_FAMILY, RefreshError, RefreshFamilies};
 pub use revocation::Revocation;
 pub use rules::{Environment, LifetimeTable, Lifetimes, TokenRules};

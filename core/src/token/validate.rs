@@ -10,9 +10,10 @@ use super::claims::{Claims, Payload, PayloadSeed, TokenType};
 use super::error::{TokenError, TokenPart};
 #[cfg(test)]
 use super::jws::verify_signature;
-use super::jws::{self, Scratch, parse_json};
+use super::jws::{self, Scratch};
 use super::keys::KeyRing;
 use super::rules::TokenRules;
+use super::strict_json::parse_json;
 
 /// Validates `token` at `now` as a token of type `expected`.
 ///
@@ -120,8 +121,8 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::token::Algorithm;
     use crate::token::error::MalformedReason;
-    use crate::token::keys::Algorithm;
     use crate::token::testkit::*;
 
     fn check(token: &str) -> Result<Claims, TokenError> {
@@ -782,7 +783,7 @@ mod tests {
     #[test]
     fn known_header_parses_to_its_own_key_for_every_algorithm() {
         for alg in Algorithm::ALL {
-            let encoded = jws::known_header(&kid("k1"), alg).unwrap();
+            let encoded = crate::token::header::known_header(&kid("k1"), alg).unwrap();
             let json =
                 base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &encoded)
                     .unwrap();

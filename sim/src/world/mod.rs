@@ -26,7 +26,7 @@ use gauntlet_core::{
 use crate::checker::{Checkers, CredTruth, Failure, Obs};
 use crate::faults::Fault;
 use crate::id_map::{ConnMap, IdMap, UserMap};
-use crate::network::{LinkConfig, Network, NodeId, Payload};
+use crate::network::{Network, NodeId, Payload};
 use crate::rng::SimRng;
 use crate::scenario::{Op, Scenario};
 use crate::witness::{Fold, Offload, Witness};
@@ -178,7 +178,7 @@ pub struct RunResult {
     /// Final gateway state hash (hex).
     pub state_hash: String,
     /// The first violation.
-    pub violation: Option<crate::runner::Violation>,
+    pub violation: Option<crate::outcome::Violation>,
     /// Client operations performed.
     pub ops: u64,
     /// Gateway log entries.
@@ -336,7 +336,7 @@ impl<'s> World<'s> {
         let checkpoint = Checkpoint::new(config.clone(), plants).map_err(|e| e.to_string())?;
         let mut skew_rng = root.fork("skew");
         let skew_ms = sc.faults.draw_clock_skew_ms(&mut skew_rng);
-        let net = Network::new(LinkConfig::from_plan(&sc.faults), root.fork("network"));
+        let net = Network::new(sc.faults.link_config(), root.fork("network"));
         let mut wl = root.fork("workload");
         let adversaries = ((f64::from(sc.users) * sc.adversary_share).round() as u32)
             .min(sc.users.saturating_sub(1));
@@ -575,7 +575,7 @@ impl<'s> World<'s> {
         }
         let violation = self
             .failure
-            .map(|(f, step, last_events)| crate::runner::Violation {
+            .map(|(f, step, last_events)| crate::outcome::Violation {
                 invariant: f.invariant.to_string(),
                 step,
                 message: f.message,
@@ -657,7 +657,7 @@ impl<'s> World<'s> {
                 self.safety = false;
                 self.net.heal();
                 self.net
-                    .set_default(LinkConfig::from_plan(&crate::faults::FaultPlan::none()));
+                    .set_default(crate::faults::FaultPlan::none().link_config());
                 self.auth_down = false;
                 if self.gateway.is_none() {
                     self.restart_gateway();
