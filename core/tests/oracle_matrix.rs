@@ -2,7 +2,8 @@
 //! `docs/protocol.md` defines has exactly one row in `docs/oracles.md`, every row names a rule
 //! that exists, no id is defined twice, every file a table of `oracles.md` cites exists (and
 //! every `file::test` it cites names a function in that file), and the list of rules without a
-//! behavioural oracle is exactly the rows whose simulator and fuzz cells are both empty.
+//! behavioural oracle is exactly the rows whose simulator and fuzz cells are both empty. Rule
+//! ids cited anywhere in `protocol.md`, `oracles.md` or `design.md` must be defined.
 //!
 //! A rule id matches `[A-Z]+(-[A-Z0-9]+)+` and is defined by a list item or table row that
 //! starts with it in backticks (`` - `AUTH-EXP-LEEWAY` ... `` or `` | `AUTH-EXP-LEEWAY` | ``).
@@ -157,6 +158,23 @@ fn id_problems(protocol: &str, oracles: &str) -> Vec<String> {
     problems
 }
 
+/// Every rule id cited in a code span of `text` (named `doc`) that `protocol` does not define:
+/// a cross-reference such as "see `MSG-PROTOCOL-ERROR-BUDGET`" must name a real rule.
+fn dangling_citations(doc: &str, text: &str, protocol: &str) -> Vec<String> {
+    let defined: BTreeSet<String> = protocol_ids(protocol)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    text.lines()
+        .enumerate()
+        .flat_map(|(i, line)| code_spans(line).into_iter().map(move |span| (i + 1, span)))
+        .filter(|(_, span)| is_rule_id(span) && !defined.contains(*span))
+        .map(|(line, span)| {
+            format!("{doc} line {line} cites {span}, which docs/protocol.md does not define")
+        })
+        .collect()
+}
+
 /// Every matrix row whose simulator and fuzz cells are both empty, and every row of the
 /// wrong width, compared with the closing list.
 fn unoracled_problems(oracles: &str) -> Vec<String> {
@@ -255,6 +273,17 @@ fn protocol_and_oracles_define_the_same_rule_ids_once_each() {
         &id_problems(&protocol, &oracles),
         "docs/protocol.md and docs/oracles.md disagree",
     );
+}
+
+#[test]
+fn rule_ids_cited_in_the_docs_are_all_defined() {
+    let protocol = read_doc("protocol.md");
+    let mut problems = Vec::new();
+    for doc in ["protocol.md", "oracles.md", "design.md"] {
+        let text = read_doc(doc);
+        problems.extend(dangling_citations(&format!("docs/{doc}"), &text, &protocol));
+    }
+    assert_none(&problems, "the docs cite rule ids that do not exist");
 }
 
 #[test]
@@ -369,6 +398,15 @@ fn unoracled_list_out_of_step_with_rows_is_reported() {
         vec![format!(
             "WS-THREE is listed under \"{UNORACLED_HEADING}\" but its row names a simulator or fuzz oracle"
         )]
+    );
+}
+
+#[test]
+fn citation_of_undefined_rule_is_reported() {
+    let text = "Known difference (`AUTH-ONE`, `AUTH-TOW`); `RESUME_GAP` is a code.\n";
+    assert_eq!(
+        dangling_citations("docs/x.md", text, PROTOCOL),
+        vec!["docs/x.md line 1 cites AUTH-TOW, which docs/protocol.md does not define".to_string()]
     );
 }
 
