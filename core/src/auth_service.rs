@@ -8,13 +8,15 @@
 //! a clock, an RNG or a socket: `now` is a parameter of every call, and the same calls give
 //! the same tokens and the same feed.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::oauth::{
     AuthorizationCode, AuthorizeRequest, CallbackRequest, OAuth, OAuthConfig, OAuthError,
 };
 use crate::permissions::Permissions;
-use crate::plant::Plants;
+use crate::plant::{Plants, planted};
 use crate::token::{
     DEFAULT_MAX_FAMILIES, IssueError, Issuer, KeyError, KeyRing, MintRequest, Minted, RefreshError,
     RefreshFamilies, Revocation, SigningKey, TokenError, TokenRules, TokenType, Validator,
@@ -75,7 +77,8 @@ pub struct KeyRotation {
     pub current: Kid,
     /// The kid that signed until now; its tokens still validate.
     pub previous: Kid,
-    /// The kid retired by this rotation (the previous-but-one), if any.
+    /// The kid this rotation removed from the ring (the previous-but-one), if any: the ring
+    /// holds current + previous, so its tokens now fail as `unknown_key`.
     pub retired: Option<Kid>,
 }
 
@@ -149,6 +152,10 @@ pub struct AuthService {
     /// Absolute index of `feed[0]`: cursors stay valid when dead entries are dropped.
     feed_base: usize,
     previous_kid: Option<Kid>,
+    /// Per user, the whole second from which tokens are no longer cut by that user's
+    /// latest logout-everywhere; held only while that second is still ahead, since
+    /// tokens minted before it must carry it as their `iat` (see [`AuthService::logout_everywhere`]).
+    not_before: BTreeMap<UserId, Instant>,
     plants: Plants,
 }
 
@@ -156,15 +163,17 @@ impl AuthService {
     /// A service minting with `issuer` and checking presented refresh tokens against `ring`
     /// (which must hold the issuer's verification key) under `rules`.
     pub fn new(issuer: Issuer, ring: KeyRing, rules: TokenRules, plants: Plants) -> Self {
+        let leeway = rules.leeway();
         Self {
             issuer,
             validator: Validator::new(ring, rules.clone()).with_plants(plants),
             rules,
-            families: RefreshFamilies::new(DEFAULT_MAX_FAMILIES, plants),
+            families: RefreshFamilies::new(DEFAULT_MAX_FAMILIES, leeway, plants),
             oauth: None,
             feed: Vec::with_capacity(FEED_RESERVE),
             feed_base: 0,
             previous_kid: None,
+            not_before: BTreeMap::new(),
             plants,
         }
     }
@@ -240,15 +249,41 @@ impl AuthService {
         );
     }
 
-    /// Revokes every token of `user` issued before `now` (logout everywhere, password change).
+    /// Revokes every token of `user` issued up to `now` (logout everywhere, password change).
+    ///
+    /// `iat` is whole seconds, so a token's `iat` cannot tell whether it was minted before
+    /// or after `now` within `now`'s second. The rule (`AUTH-REVOKE-NOT-BEFORE`,
+    /// docs/rules-notes.md): the cut-off is the start of the next whole second, so every
+    /// token with `iat` at or before `now`'s second is revoked; and tokens this service mints
+    /// for `user` during the rest of that second carry the next second as `iat`, so a login
+    /// right after the logout is not born revoked.
     pub fn logout_everywhere(&mut self, now: Instant, user: &UserId) {
+        let not_before = if planted!(self.plants, LogoutSameSecond) {
+            now
+        } else {
+            let cut = Instant::from_unix_secs(now.unix_secs().saturating_add(1));
+            let held = self.not_before.entry(user.clone()).or_insert(cut);
+            *held = (*held).max(cut);
+            cut
+        };
         self.publish(
             now,
             Revocation::User {
                 user: user.clone(),
-                not_before: now,
+                not_before,
             },
         );
+    }
+
+    /// When a token minted for `user` at `now` is issued: `now`, or the start of the second
+    /// after a logout-everywhere of `user` within `now`'s second (see
+    /// [`AuthService::logout_everywhere`]). At most one second ahead, well inside the
+    /// validators' `iat` allowance.
+    fn issue_time(&self, now: Instant, user: &UserId) -> Instant {
+        match self.not_before.get(user) {
+            Some(nb) if now < *nb => *nb,
+            _ => now,
+        }
     }
 
     /// The revocations published at or after absolute position `cursor`, as
@@ -286,9 +321,16 @@ impl AuthService {
                 ring.add_public_pem(Some(current.clone()), new.alg(), pem)?;
             }
         }
+        // The ring holds current + previous: the previous-but-one goes. Only flagging it
+        // (the `RotationNeverPrunes` planted bug) fills the ring, and rotation then fails
+        // for good once it holds `MAX_KEYS`.
         let retired = self.previous_kid.take();
         if let Some(kid) = &retired {
-            self.validator.ring_mut().retire(kid)?;
+            if planted!(self.plants, RotationNeverPrunes) {
+                self.validator.ring_mut().retire(kid)?;
+            } else {
+                self.validator.ring_mut().remove(kid)?;
+            }
         }
         self.previous_kid = Some(previous.clone());
         self.issuer.replace_key(new);
@@ -374,6 +416,7 @@ impl AuthService {
             .count();
         self.feed.drain(..dead);
         self.feed_base += dead;
+        self.not_before.retain(|_, nb| now < *nb);
     }
 
     /// The validator checking presented refresh tokens (it applies every published revocation).
@@ -404,6 +447,7 @@ impl AuthService {
         email: Option<String>,
         family: FamilyId,
     ) -> Result<TokenPair, AuthError> {
+        let now = self.issue_time(now, user);
         let mut request = MintRequest {
             sub: user.clone(),
             token_type: TokenType::Access,

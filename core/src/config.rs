@@ -55,6 +55,9 @@ pub struct Limits {
     pub ticket_ttl_ms: u64,
     /// Most unredeemed tickets held.
     pub max_tickets: usize,
+    /// Most unexpired, unredeemed tickets one user may hold; one more is refused with 429
+    /// `too_many_tickets_per_user`, so one user cannot take the whole store.
+    pub max_tickets_per_user: usize,
     /// Whether `?token=` is accepted at the handshake.
     pub allow_query_token: bool,
     /// Allowed `Origin` values; empty means no origin check.
@@ -95,6 +98,7 @@ impl Default for Limits {
             heartbeat_interval_ms: 30_000,
             ticket_ttl_ms: 30_000,
             max_tickets: 100_000,
+            max_tickets_per_user: 8,
             allow_query_token: false,
             origin_allow_list: Vec::new(),
             max_revocation_staleness_ms: 5_000,
@@ -182,7 +186,7 @@ impl Config {
     /// Checks that every value can work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
-        let positive: [(&'static str, u64); 11] = [
+        let positive: [(&'static str, u64); 12] = [
             ("limits.max_frame_bytes", l.max_frame_bytes as u64),
             (
                 "limits.max_connections_per_user",
@@ -198,6 +202,7 @@ impl Config {
             ),
             ("limits.heartbeat_interval_ms", l.heartbeat_interval_ms),
             ("limits.max_tickets", l.max_tickets as u64),
+            ("limits.max_tickets_per_user", l.max_tickets_per_user as u64),
             ("limits.max_tracked_ips", l.max_tracked_ips as u64),
             ("limits.max_threads_per_user", l.max_threads_per_user as u64),
         ];

@@ -725,6 +725,15 @@ impl Gateway {
         Ok(record.identity)
     }
 
+    /// The user's tickets that are unredeemed and not yet expired at `now`.
+    fn live_tickets_of(&self, user: &UserId, now: Instant) -> usize {
+        self.state.tickets_by_user.get(user).map_or(0, |held| {
+            held.iter()
+                .filter(|d| self.state.tickets.get(*d).is_some_and(|t| now < t.expires))
+                .count()
+        })
+    }
+
     fn identity_revoked(&self, id: &Identity) -> bool {
         self.validator
             .is_revoked_identity(&id.jti, &id.user, id.iat)
@@ -750,6 +759,19 @@ impl Gateway {
             .map_err(|e| refuse(HttpStatus::Unauthorized, e.code()))?;
         if self.state.tickets.len() >= self.config.limits.max_tickets {
             return Err(refuse(HttpStatus::TooManyRequests, "too_many_tickets"));
+        }
+        // Per user, only tickets that could still be redeemed count: expired ones wait for
+        // the sweep but no longer hold a place. Without this bound one user could take the
+        // whole store and every other user would get 429 (the `TicketsUnboundedPerUser`
+        // planted bug).
+        if !planted!(self.plants, TicketsUnboundedPerUser)
+            && self.live_tickets_of(claims.sub(), ctx.now)
+                >= self.config.limits.max_tickets_per_user
+        {
+            return Err(refuse(
+                HttpStatus::TooManyRequests,
+                "too_many_tickets_per_user",
+            ));
         }
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.ticket_key)
             .map_err(|_| refuse(HttpStatus::ServiceUnavailable, "ticket_key"))?;

@@ -44,11 +44,24 @@ mod enabled {
         CapNotReleased,
         /// Per-connection send queues are unbounded: slow consumers are never closed.
         UnboundedQueue,
+        /// The validation cache is kept while the key ring's own change counter is unchanged,
+        /// so a replaced ring with as many changes keeps cached tokens of removed keys.
+        RingReplaceKeepsCache,
+        /// Key rotation only flags the previous-but-one key retired and never removes it, so
+        /// the ring fills up and rotation fails for good.
+        RotationNeverPrunes,
+        /// Family revocation skips tokens past `exp` but still inside the leeway.
+        FamilyRevokeSkipsLeeway,
+        /// Logout-everywhere cuts at the exact instant while `iat` is whole seconds: a token
+        /// minted just after the logout, in the same second, is refused as revoked.
+        LogoutSameSecond,
+        /// `POST /tickets` has no per-user bound: one user can take the whole ticket store.
+        TicketsUnboundedPerUser,
     }
 
     impl Plant {
         /// Every plant, in a stable order.
-        pub const ALL: [Plant; 12] = [
+        pub const ALL: [Plant; 17] = [
             Plant::BroadcastLeak,
             Plant::RunIdAsUserId,
             Plant::ThreadIdAsUserId,
@@ -61,6 +74,11 @@ mod enabled {
             Plant::RefreshReusable,
             Plant::CapNotReleased,
             Plant::UnboundedQueue,
+            Plant::RingReplaceKeepsCache,
+            Plant::RotationNeverPrunes,
+            Plant::FamilyRevokeSkipsLeeway,
+            Plant::LogoutSameSecond,
+            Plant::TicketsUnboundedPerUser,
         ];
 
         /// The stable kebab-case name.
@@ -78,6 +96,11 @@ mod enabled {
                 Plant::RefreshReusable => "refresh-reusable",
                 Plant::CapNotReleased => "cap-not-released",
                 Plant::UnboundedQueue => "unbounded-queue",
+                Plant::RingReplaceKeepsCache => "ring-replace-keeps-cache",
+                Plant::RotationNeverPrunes => "rotation-never-prunes",
+                Plant::FamilyRevokeSkipsLeeway => "family-revoke-skips-leeway",
+                Plant::LogoutSameSecond => "logout-same-second",
+                Plant::TicketsUnboundedPerUser => "tickets-unbounded-per-user",
             }
         }
 
@@ -108,6 +131,19 @@ mod enabled {
                 }
                 Plant::CapNotReleased => "closed connections keep their slot in the per-user cap",
                 Plant::UnboundedQueue => "per-connection send queues are unbounded",
+                Plant::RingReplaceKeepsCache => {
+                    "a replaced key ring with the same change count keeps the validation cache"
+                }
+                Plant::RotationNeverPrunes => {
+                    "key rotation never removes old keys, so rotation 64 fails for good"
+                }
+                Plant::FamilyRevokeSkipsLeeway => {
+                    "family revocation skips tokens past exp but inside the leeway"
+                }
+                Plant::LogoutSameSecond => {
+                    "logout-everywhere refuses tokens minted just after it in the same second"
+                }
+                Plant::TicketsUnboundedPerUser => "POST /tickets has no per-user bound",
             }
         }
 

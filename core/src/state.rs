@@ -147,6 +147,10 @@ pub(crate) struct State {
     pub(crate) outboxes: BTreeMap<UserId, Outbox>,
     pub(crate) tickets: BTreeMap<String, TicketRecord>,
     pub(crate) tickets_issued: u64,
+    /// Index: each user's unredeemed tickets by digest (derived from `tickets`), so the
+    /// per-user ticket bound never scans the whole store.
+    #[serde(skip)]
+    pub(crate) tickets_by_user: BTreeMap<UserId, BTreeSet<String>>,
     /// Index: a user's open connections (derived from `sessions`).
     #[serde(skip)]
     pub(crate) by_user: BTreeMap<UserId, BTreeSet<ConnId>>,
@@ -397,6 +401,10 @@ impl State {
                     return Err(ReplayError::Ticket { seq });
                 }
                 self.tickets_issued += 1;
+                self.tickets_by_user
+                    .entry(identity.user.clone())
+                    .or_default()
+                    .insert(digest.clone());
                 self.tickets.insert(
                     digest.clone(),
                     TicketRecord {
@@ -406,9 +414,17 @@ impl State {
                 );
             }
             Event::TicketConsumed { digest } => {
-                self.tickets
+                let record = self
+                    .tickets
                     .remove(digest)
                     .ok_or(ReplayError::Ticket { seq })?;
+                let user = &record.identity.user;
+                if let Some(held) = self.tickets_by_user.get_mut(user) {
+                    held.remove(digest);
+                    if held.is_empty() {
+                        self.tickets_by_user.remove(user);
+                    }
+                }
             }
             Event::Restarted => {
                 for (conn, s) in std::mem::take(&mut self.sessions) {

@@ -406,13 +406,14 @@ fn logout_everywhere_revokes_earlier_tokens_only() {
     let before = service.login(t(0), &alice(), Permissions::empty()).unwrap();
     service.logout_everywhere(t(100), &alice());
     pull_feed(&mut gw, &service, &mut cursor);
+    // The cut-off is the start of the next whole second (AUTH-REVOKE-NOT-BEFORE).
     assert_eq!(
         service.feed_since(0),
         &[(
             t(100),
             Revocation::User {
                 user: alice(),
-                not_before: t(100)
+                not_before: t(101)
             }
         )]
     );
@@ -446,7 +447,7 @@ fn revoke_publishes_jti_and_prune_drops_it_after_exp_and_leeway() {
 }
 
 #[test]
-fn rotate_key_keeps_previous_and_retires_the_one_before() {
+fn rotate_key_keeps_previous_and_removes_the_one_before() {
     let mut service = hs256_service();
     let old = service.login(t(0), &alice(), Permissions::empty()).unwrap();
     let k2 = SigningKey::from_private_pem(Some(kid("k2")), Algorithm::ES256, EC256_PRIV).unwrap();
@@ -471,18 +472,99 @@ fn rotate_key_keeps_previous_and_retires_the_one_before() {
         .rotate_key(k3, &VerifyKey::PublicPem(ED_PUB.to_vec()))
         .unwrap();
     assert_eq!(rotation.retired, Some(kid("k1")));
-    // The k2 token still rotates; a k1 token would now be key_retired.
+    // The k2 token still rotates; k1 is gone from the ring (current + previous).
     let login_k3 = service
         .refresh(t(20), mid.refresh.token.as_bytes())
         .unwrap();
     assert_eq!(decode_part(&login_k3.access.token, 0)["kid"], "k3");
-    let r = service.validator().ring().len();
-    assert_eq!(r, 3);
-    let mut check = Validator::new(service.validator().ring().clone(), TokenRules::default());
+    let ring = service.validator().ring();
+    assert_eq!(ring.len(), 2);
+    assert!(!ring.contains(&kid("k1")));
+    let mut check = Validator::new(ring.clone(), TokenRules::default());
     let err = check
         .validate(old.access.token.as_bytes(), t(21), TokenType::Access)
         .unwrap_err();
-    assert_eq!(err.code(), "key_retired");
+    assert_eq!(err.code(), "unknown_key");
+}
+
+/// Issue 16, defect 2: retired keys were never removed, so rotation 64 failed for good.
+#[test]
+fn rotate_key_far_past_the_ring_size_keeps_succeeding() {
+    let mut service = hs256_service();
+    for n in 2..200 {
+        let secret = format!("rotation-secret-{n:04}-0123456789abcdefghij");
+        let key = SigningKey::hmac(
+            Some(kid(&format!("k{n}"))),
+            Algorithm::HS256,
+            secret.as_bytes(),
+        )
+        .unwrap();
+        let rotation = service.rotate_key(key, &VerifyKey::Hmac(secret.into_bytes()));
+        assert!(rotation.is_ok(), "rotation {n}: {rotation:?}");
+        assert!(service.validator().ring().len() <= 2, "rotation {n}");
+    }
+    let fresh = service.login(t(0), &alice(), Permissions::empty()).unwrap();
+    assert_eq!(decode_part(&fresh.access.token, 0)["kid"], "k199");
+    assert!(
+        service
+            .refresh(t(1), fresh.refresh.token.as_bytes())
+            .is_ok()
+    );
+}
+
+/// Issue 16, defect 4: `iat` is whole seconds, so a logout-everywhere within a second must
+/// revoke the tokens minted earlier in that second and spare the ones minted after it.
+#[test]
+fn logout_everywhere_same_second_revokes_before_and_spares_after() {
+    let ms = |secs: u64, ms: u64| t(secs).saturating_add(Duration::from_millis(ms));
+    let mut service = hs256_service();
+    let mut gw = gateway();
+    let mut cursor = 0;
+    // Minted at 100.000 exactly and at 100.200, then a logout at 100.000 and 100.500.
+    let at_start = service
+        .login(ms(100, 0), &alice(), Permissions::empty())
+        .unwrap();
+    let before = service
+        .login(ms(100, 200), &alice(), Permissions::empty())
+        .unwrap();
+    service.logout_everywhere(ms(100, 500), &alice());
+    let after = service
+        .login(ms(100, 700), &alice(), Permissions::empty())
+        .unwrap();
+    pull_feed(&mut gw, &service, &mut cursor);
+    for old in [&at_start, &before] {
+        let err = gw
+            .validate(old.access.token.as_bytes(), ms(100, 800), TokenType::Access)
+            .unwrap_err();
+        assert_eq!(err.code(), "revoked");
+    }
+    assert!(
+        gw.validate(
+            after.access.token.as_bytes(),
+            ms(100, 800),
+            TokenType::Access
+        )
+        .is_ok()
+    );
+    assert!(
+        service
+            .refresh(ms(100, 900), after.refresh.token.as_bytes())
+            .is_ok()
+    );
+    // A logout at a whole second revokes the tokens minted in that very second too.
+    let mut service = hs256_service();
+    let mut gw = gateway();
+    let mut cursor = 0;
+    let same = service
+        .login(t(200), &alice(), Permissions::empty())
+        .unwrap();
+    service.logout_everywhere(t(200), &alice());
+    pull_feed(&mut gw, &service, &mut cursor);
+    assert_eq!(
+        gw.validate(same.access.token.as_bytes(), t(201), TokenType::Access)
+            .map_err(|e| e.code()),
+        Err("revoked")
+    );
 }
 
 #[test]

@@ -104,6 +104,39 @@ fn ticket_is_single_use_and_short_lived() {
     );
 }
 
+/// Issue 16, defect 5: one user could take the whole ticket store.
+#[test]
+fn ticket_per_user_bound_refuses_the_hoarder_and_serves_others() {
+    let mut h = Harness::new();
+    let bound = Config::default().limits.max_tickets_per_user;
+    let mallory = h.token("mallory");
+    let ask = |h: &mut Harness, token: &str, request: u64| {
+        h.input(Input::IssueTicket {
+            request,
+            authorization: Some(format!("Bearer {token}")),
+        })
+        .tickets[0]
+            .1
+            .clone()
+            .map_err(|r| (r.status, r.code))
+    };
+    for i in 0..bound {
+        assert!(ask(&mut h, &mallory, i as u64).is_ok(), "ticket {i}");
+    }
+    assert_eq!(
+        ask(&mut h, &mallory, 99).map(|_| ()),
+        Err((HttpStatus::TooManyRequests, "too_many_tickets_per_user"))
+    );
+    let erin = h.token("erin");
+    assert!(ask(&mut h, &erin, 100).is_ok());
+    // Redeeming one gives its place back; so does expiry.
+    let ticket = ask(&mut h, &erin, 101).expect("erin's second").ticket;
+    let _ = h.handshake(HandshakeRequest::new(ip(3)).with_query(&format!("ticket={ticket}")));
+    h.advance(Duration::from_secs(31));
+    let mallory = h.token("mallory");
+    assert!(ask(&mut h, &mallory, 102).is_ok());
+}
+
 #[test]
 fn ticket_endpoint_requires_a_valid_bearer() {
     let mut h = Harness::new();

@@ -148,3 +148,93 @@ fn unbounded_queue_never_closes_slow_consumers() {
         }
     }
 }
+
+#[test]
+fn tickets_unbounded_per_user_lets_one_user_hoard_tickets() {
+    let bound = Config::default().limits.max_tickets_per_user;
+    for (plants, issued) in [
+        (Plants::NONE, bound),
+        (Plants::only(Plant::TicketsUnboundedPerUser), bound + 4),
+    ] {
+        let mut h = Harness::with(Config::default(), plants);
+        let t = h.token("mallory");
+        let got = (0..bound + 4)
+            .filter(|i| {
+                h.input(Input::IssueTicket {
+                    request: *i as u64,
+                    authorization: Some(format!("Bearer {t}")),
+                })
+                .tickets[0]
+                    .1
+                    .is_ok()
+            })
+            .count();
+        assert_eq!(got, issued, "plants {plants:?}");
+    }
+}
+
+mod auth_service_plants {
+    use std::time::Duration;
+
+    use gauntlet_core::auth_service::{AuthService, VerifyKey};
+    use gauntlet_core::permissions::Permissions;
+    use gauntlet_core::token::{
+        Algorithm, Issuer, KeyRing, SigningKey, TokenRules, TokenType, Validator,
+    };
+    use gauntlet_core::{Instant, Kid, Plant, Plants, UserId};
+
+    const SECRET: &[u8] = b"plants-auth-service-secret-0123456789";
+
+    fn service(plants: Plants) -> (AuthService, KeyRing) {
+        let kid = Kid::parse("k1").expect("kid");
+        let key = SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, SECRET).expect("key");
+        let mut ring = KeyRing::new();
+        ring.add_hmac(Some(kid), Algorithm::HS256, SECRET)
+            .expect("ring");
+        let rules = TokenRules::default();
+        let service =
+            AuthService::new(Issuer::new(key, rules.clone()), ring.clone(), rules, plants);
+        (service, ring)
+    }
+
+    #[test]
+    fn rotation_never_prunes_fails_once_the_ring_is_full() {
+        let rotate = |plants: Plants| {
+            let (mut s, _) = service(plants);
+            (2..100).find(|n| {
+                let secret = format!("plant-rotation-secret-{n:04}-0123456789abcdef");
+                let kid = Kid::parse(&format!("k{n}")).expect("kid");
+                let key =
+                    SigningKey::hmac(Some(kid), Algorithm::HS256, secret.as_bytes()).expect("key");
+                s.rotate_key(key, &VerifyKey::Hmac(secret.into_bytes()))
+                    .is_err()
+            })
+        };
+        assert_eq!(rotate(Plants::NONE), None);
+        // k1 plus 63 rotations fill the 64 keys; rotation 64 (to k65) is refused.
+        assert_eq!(rotate(Plants::only(Plant::RotationNeverPrunes)), Some(65));
+    }
+
+    #[test]
+    fn logout_same_second_refuses_a_login_right_after_the_logout() {
+        let alice = UserId::parse("alice").expect("user");
+        let t0 = Instant::from_unix_secs(1_800_000_100);
+        let ms = |n: u64| t0.saturating_add(Duration::from_millis(n));
+        for (plants, accepted) in [
+            (Plants::NONE, true),
+            (Plants::only(Plant::LogoutSameSecond), false),
+        ] {
+            let (mut s, ring) = service(plants);
+            s.logout_everywhere(ms(300), &alice);
+            let after = s
+                .login(ms(600), &alice, Permissions::empty())
+                .expect("login");
+            let mut gw = Validator::new(ring, TokenRules::default());
+            for (_, r) in s.feed_since(0) {
+                gw.apply(r);
+            }
+            let got = gw.validate(after.access.token.as_bytes(), ms(700), TokenType::Access);
+            assert_eq!(got.is_ok(), accepted, "plants {plants:?}: {got:?}");
+        }
+    }
+}

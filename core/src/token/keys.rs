@@ -164,7 +164,10 @@ fn verify_public(alg: Algorithm, key: &DecodingKey, message: &[u8], signature: &
 #[derive(Clone, Debug, Default)]
 pub struct KeyRing {
     keys: Vec<KeyEntry>,
-    /// Bumped on every change, so caches of validation results can tell they are stale.
+    /// Bumped on every change of this ring. Only a count of this ring's own changes: a
+    /// different ring can have the same count, so caches must not key on it (the
+    /// `Validator` invalidates on every ring change instead); only the
+    /// `RingReplaceKeepsCache` planted bug still does.
     generation: u64,
 }
 
@@ -342,6 +345,25 @@ impl KeyRing {
         entry.retired = true;
         self.generation = self.generation.wrapping_add(1);
         Ok(())
+    }
+
+    /// Removes the key `kid`: from now on its tokens fail with `unknown_key`. Key rotation
+    /// uses it to keep the ring at current + previous (PROTOCOL.md section 1), so rotating
+    /// never runs into [`MAX_KEYS`].
+    pub fn remove(&mut self, kid: &Kid) -> Result<(), KeyError> {
+        let at = self
+            .keys
+            .iter()
+            .position(|e| e.kid.as_ref() == Some(kid))
+            .ok_or(KeyError::UnknownKid)?;
+        self.keys.remove(at);
+        self.generation = self.generation.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Whether the ring holds a key with id `kid`.
+    pub fn contains(&self, kid: &Kid) -> bool {
+        self.keys.iter().any(|e| e.kid.as_ref() == Some(kid))
     }
 
     /// Number of keys, retired ones included.
@@ -553,6 +575,17 @@ mod tests {
             r.add_hmac(Some(kid("one-more")), Algorithm::HS256, HS256_SECRET),
             Err(KeyError::TooManyKeys { max: MAX_KEYS })
         );
+    }
+
+    #[test]
+    fn remove_unknown_kid_rejected_and_known_kid_gone() {
+        let mut r = ring();
+        let before = r.len();
+        assert_eq!(r.remove(&kid("nope")), Err(KeyError::UnknownKid));
+        assert_eq!(r.remove(&kid("rs")), Ok(()));
+        assert_eq!(r.len(), before - 1);
+        assert!(!r.contains(&kid("rs")) && r.contains(&kid("hs")));
+        assert!(r.select(Some("rs")).is_none());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! tokens per family are capped, and expired entries are dropped first.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::plant::{Plants, planted};
 use crate::{FamilyId, Instant, Jti, UserId};
@@ -60,17 +61,33 @@ pub struct RefreshFamilies {
     families: BTreeMap<FamilyId, Family>,
     max_families: usize,
     counter: u64,
+    /// The validators' leeway: a token still validates until `exp + leeway`, so it stays
+    /// in its family (and is revoked with it) until then.
+    leeway: Duration,
     plants: Plants,
 }
 
 impl RefreshFamilies {
-    /// An empty store holding at most `max_families` live families.
-    pub fn new(max_families: usize, plants: Plants) -> Self {
+    /// An empty store holding at most `max_families` live families, for validators that
+    /// accept tokens until `exp + leeway`.
+    pub fn new(max_families: usize, leeway: Duration, plants: Plants) -> Self {
         Self {
             families: BTreeMap::new(),
             max_families,
             counter: 0,
+            leeway,
             plants,
+        }
+    }
+
+    /// Whether a token expiring at `exp` can still validate at `now`: until `exp + leeway`
+    /// (PROTOCOL.md section 1). The `FamilyRevokeSkipsLeeway` planted bug forgets the leeway,
+    /// so a revoked family leaves its just-expired tokens valid.
+    fn live(now: Instant, exp: Instant, leeway: Duration, plants: Plants) -> bool {
+        if planted!(plants, FamilyRevokeSkipsLeeway) {
+            now < exp
+        } else {
+            now < exp.saturating_add(leeway)
         }
     }
 
@@ -131,14 +148,17 @@ impl RefreshFamilies {
         if f.revoked {
             return Err(RefreshError::FamilyRevoked);
         }
+        let (leeway, plants) = (self.leeway, self.plants);
         if &f.current != jti && !planted!(self.plants, RefreshReusable) {
             f.revoked = true;
-            f.issued.retain(|(_, exp)| now < *exp);
+            f.issued
+                .retain(|(_, exp)| Self::live(now, *exp, leeway, plants));
             return Err(RefreshError::Reused {
                 revoke: f.issued.clone(),
             });
         }
-        f.issued.retain(|(_, exp)| now < *exp);
+        f.issued
+            .retain(|(_, exp)| Self::live(now, *exp, leeway, plants));
         if f.issued.len() + 2 > MAX_TOKENS_PER_FAMILY {
             return Err(RefreshError::FamilyExhausted);
         }
@@ -163,16 +183,21 @@ impl RefreshFamilies {
         match self.families.get_mut(family) {
             Some(f) if !f.revoked => {
                 f.revoked = true;
-                f.issued.retain(|(_, exp)| now < *exp);
+                let (leeway, plants) = (self.leeway, self.plants);
+                f.issued
+                    .retain(|(_, exp)| Self::live(now, *exp, leeway, plants));
                 f.issued.clone()
             }
             _ => Vec::new(),
         }
     }
 
-    /// Drops families whose every token has expired.
+    /// Drops families whose every token has expired, leeway included: until then a reuse
+    /// must still find the family to revoke what is left of it.
     pub fn prune(&mut self, now: Instant) {
-        self.families.retain(|_, f| now < f.expires);
+        let (leeway, plants) = (self.leeway, self.plants);
+        self.families
+            .retain(|_, f| Self::live(now, f.expires, leeway, plants));
     }
 
     /// Number of families held (bounded-memory checks).
@@ -203,7 +228,7 @@ mod tests {
     }
 
     fn started(plants: Plants) -> (RefreshFamilies, FamilyId) {
-        let mut f = RefreshFamilies::new(4, plants);
+        let mut f = RefreshFamilies::new(4, Duration::ZERO, plants);
         let fam = f.next_family(t(0)).unwrap();
         f.start(
             fam.clone(),
@@ -261,7 +286,7 @@ mod tests {
 
     #[test]
     fn next_family_full_of_live_families_store_full_until_they_expire() {
-        let mut f = RefreshFamilies::new(2, Plants::NONE);
+        let mut f = RefreshFamilies::new(2, Duration::ZERO, Plants::NONE);
         for _ in 0..2 {
             let fam = f.next_family(t(0)).unwrap();
             f.start(fam, alice(), jti("r"), &[(jti("r"), t(100))]);
@@ -289,6 +314,33 @@ mod tests {
         assert_eq!(f.check(t(5000), &fam, &alice(), &jti("r1")), Ok(()));
     }
 
+    /// Issue 16, defect 3: an access token that expired 10 s before the reuse still
+    /// validates for another 20 s of leeway, so the reuse must revoke it too.
+    #[test]
+    fn check_reuse_inside_leeway_revokes_just_expired_tokens() {
+        let mut f = RefreshFamilies::new(4, Duration::from_secs(30), Plants::NONE);
+        let fam = f.next_family(t(0)).unwrap();
+        f.start(
+            fam.clone(),
+            alice(),
+            jti("r1"),
+            &[(jti("a1"), t(900)), (jti("r1"), t(9000))],
+        );
+        f.check(t(1), &fam, &alice(), &jti("r1")).unwrap();
+        f.rotated(&fam, jti("r2"), &[(jti("r2"), t(9001))]);
+        let r = f.check(t(910), &fam, &alice(), &jti("r1"));
+        assert_eq!(
+            r,
+            Err(RefreshError::Reused {
+                revoke: vec![
+                    (jti("a1"), t(900)),
+                    (jti("r1"), t(9000)),
+                    (jti("r2"), t(9001))
+                ],
+            })
+        );
+    }
+
     #[test]
     fn revoke_returns_live_tokens_once() {
         let (mut f, fam) = started(Plants::NONE);
@@ -312,7 +364,7 @@ mod planted_tests {
         let alice = UserId::parse("alice").unwrap();
         let (r1, r2) = (Jti::parse("r1").unwrap(), Jti::parse("r2").unwrap());
         let run = |plants: Plants| {
-            let mut f = RefreshFamilies::new(4, plants);
+            let mut f = RefreshFamilies::new(4, Duration::ZERO, plants);
             let fam = f.next_family(t(0)).unwrap();
             f.start(
                 fam.clone(),
@@ -332,5 +384,34 @@ mod planted_tests {
         let (reuse, current) = run(Plants::only(Plant::RefreshReusable));
         assert_eq!(reuse, Ok(()));
         assert_eq!(current, Ok(()));
+    }
+
+    #[test]
+    fn planted_family_revoke_skips_leeway_misses_just_expired_token() {
+        let t = Instant::from_unix_secs;
+        let alice = UserId::parse("alice").unwrap();
+        let (a1, r1, r2) = (
+            Jti::parse("a1").unwrap(),
+            Jti::parse("r1").unwrap(),
+            Jti::parse("r2").unwrap(),
+        );
+        let revoked = |plants: Plants| {
+            let mut f = RefreshFamilies::new(4, Duration::from_secs(30), plants);
+            let fam = f.next_family(t(0)).unwrap();
+            f.start(
+                fam.clone(),
+                alice.clone(),
+                r1.clone(),
+                &[(a1.clone(), t(100)), (r1.clone(), t(1000))],
+            );
+            f.check(t(1), &fam, &alice, &r1).unwrap();
+            f.rotated(&fam, r2.clone(), &[(r2.clone(), t(1001))]);
+            match f.check(t(110), &fam, &alice, &r1) {
+                Err(RefreshError::Reused { revoke }) => revoke.iter().any(|(j, _)| *j == a1),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(revoked(Plants::NONE));
+        assert!(!revoked(Plants::only(Plant::FamilyRevokeSkipsLeeway)));
     }
 }

@@ -27,6 +27,10 @@ pub struct Validator {
     cache: ValidationCache,
     revocations: RevocationList,
     plants: Plants,
+    /// Which ring the cache's entries were validated against: bumped on every
+    /// [`Validator::ring_mut`], the only way to change or replace the ring. The ring's own
+    /// change counter cannot serve: a replaced ring may have made as many changes.
+    ring_epoch: u64,
 }
 
 impl Validator {
@@ -38,6 +42,7 @@ impl Validator {
             cache: ValidationCache::new(DEFAULT_CACHE_CAPACITY),
             revocations: RevocationList::default(),
             plants: Plants::NONE,
+            ring_epoch: 0,
         }
     }
 
@@ -65,7 +70,14 @@ impl Validator {
         now: Instant,
         expected: TokenType,
     ) -> Result<Claims, TokenError> {
-        self.cache.sync_ring(self.ring.generation());
+        // The planted bug keys the cache on the ring's own counter, which a replaced ring
+        // can repeat.
+        let ring_id = if planted!(self.plants, RingReplaceKeepsCache) {
+            self.ring.generation()
+        } else {
+            self.ring_epoch
+        };
+        self.cache.sync_ring(ring_id);
         if let Some(entry) = self.cache.get(token) {
             let claims = &entry.claims;
             if claims.token_type() != expected {
@@ -147,9 +159,12 @@ impl Validator {
         &self.ring
     }
 
-    /// The key ring, for rotation. Any change invalidates every cached result, so a retired
-    /// key's tokens stop validating at once.
+    /// The key ring, for rotation or replacement (`*ring_mut() = new`). Any change
+    /// invalidates every cached result, so a retired or removed key's tokens stop
+    /// validating at once: the caller may do anything with the ring, so every call counts
+    /// as a change.
     pub fn ring_mut(&mut self) -> &mut KeyRing {
+        self.ring_epoch = self.ring_epoch.wrapping_add(1);
         &mut self.ring
     }
 
@@ -345,6 +360,39 @@ mod tests {
         );
     }
 
+    /// Issue 16, defect 1: ring {hs, rs, ec, ed} (4 changes) replaced by
+    /// {hs retired, rs, ec} (also 4 changes) kept the cached `hs` token valid.
+    #[test]
+    fn validator_ring_replaced_with_same_change_count_drops_cached_tokens() {
+        let mut v = validator();
+        let token = hs(&base_claims());
+        assert!(
+            v.validate(token.as_bytes(), now(), TokenType::Access)
+                .is_ok()
+        );
+        let mut replacement = KeyRing::new();
+        replacement
+            .add_hmac(
+                Some(kid("hs")),
+                crate::token::Algorithm::HS256,
+                HS256_SECRET,
+            )
+            .unwrap();
+        replacement
+            .add_public_pem(Some(kid("rs")), crate::token::Algorithm::RS256, RS256_PUB)
+            .unwrap();
+        replacement
+            .add_public_pem(Some(kid("ec")), crate::token::Algorithm::ES256, EC256_PUB)
+            .unwrap();
+        replacement.retire(&kid("hs")).unwrap();
+        assert_eq!(replacement.generation(), v.ring().generation());
+        *v.ring_mut() = replacement;
+        assert_eq!(
+            v.validate(token.as_bytes(), now(), TokenType::Access),
+            Err(TokenError::KeyRetired)
+        );
+    }
+
     #[test]
     fn validator_cache_capacity_evicts_earliest_expiring() {
         let mut v = validator().with_cache_capacity(2);
@@ -460,6 +508,51 @@ mod tests {
         assert_eq!(
             fresh.validate(token.as_bytes(), late, TokenType::Access),
             Err(TokenError::Expired)
+        );
+    }
+
+    #[cfg(feature = "planted-bugs")]
+    #[test]
+    fn validator_ring_replace_keeps_cache_plant_accepts_removed_key() {
+        use crate::plant::Plant;
+        let token = hs(&base_claims());
+        let replacement = || {
+            let mut r = KeyRing::new();
+            r.add_hmac(
+                Some(kid("hs")),
+                crate::token::Algorithm::HS256,
+                HS256_SECRET,
+            )
+            .unwrap();
+            r.add_public_pem(Some(kid("rs")), crate::token::Algorithm::RS256, RS256_PUB)
+                .unwrap();
+            r.add_public_pem(Some(kid("ec")), crate::token::Algorithm::ES256, EC256_PUB)
+                .unwrap();
+            r.retire(&kid("hs")).unwrap();
+            r
+        };
+        let mut planted = validator().with_plants(Plants::only(Plant::RingReplaceKeepsCache));
+        assert!(
+            planted
+                .validate(token.as_bytes(), now(), TokenType::Access)
+                .is_ok()
+        );
+        *planted.ring_mut() = replacement();
+        assert!(
+            planted
+                .validate(token.as_bytes(), now(), TokenType::Access)
+                .is_ok()
+        );
+        let mut clean = validator();
+        assert!(
+            clean
+                .validate(token.as_bytes(), now(), TokenType::Access)
+                .is_ok()
+        );
+        *clean.ring_mut() = replacement();
+        assert_eq!(
+            clean.validate(token.as_bytes(), now(), TokenType::Access),
+            Err(TokenError::KeyRetired)
         );
     }
 }
