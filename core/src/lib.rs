@@ -33,7 +33,6 @@ mod outbox;
 mod payload;
 mod plant;
 mod ratelimit;
-mod router;
 mod session;
 mod state;
 mod time;

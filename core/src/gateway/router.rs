@@ -1,5 +1,5 @@
-//! The router: one handler per inbound message type, with the permission and ownership
-//! checks of PROTOCOL.md section 5.
+//! The router: an inbound text frame from its size, UTF-8 and rate checks to the handler
+//! of its type, with the permission and ownership checks of docs/protocol.md section 9.
 //!
 //! Identity is the session's, never anything in the message. Every refusal is an `error`
 //! frame with a documented code and the connection stays open (the protocol-error budget
@@ -9,19 +9,62 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::error::ErrorCode;
-use crate::gateway::{Ctx, Gateway, resume_gap};
 use crate::ids::{ConnId, RunId, Seq, ThreadId, UserId};
-use crate::log::Event;
+use crate::log::{CloseReason, Event};
 use crate::outbox::StreamEntry;
 use crate::payload::Payload;
 use crate::plant::planted;
 use crate::protocol::{ClientFrame, Inbound, ServerFrame, StreamKind, WireFrame, render_ack_into};
+use crate::ratelimit::TokenBucket;
 use crate::session::Backfill;
+
+use super::fanout::resume_gap;
+use super::timers::millis;
+use super::{Ctx, Gateway};
 
 /// Attempts at finding a free generated thread id before giving up.
 const THREAD_ID_ATTEMPTS: u64 = 8;
 
 impl Gateway {
+    pub(super) fn on_text(&mut self, ctx: &mut Ctx, conn: ConnId, data: &[u8]) {
+        let Some(session) = self.state.sessions.get(&conn) else {
+            return;
+        };
+        if data.len() > self.config.limits.max_frame_bytes {
+            return self.close(ctx, conn, CloseReason::FrameTooBig);
+        }
+        let Ok(text) = std::str::from_utf8(data) else {
+            return self.close(ctx, conn, CloseReason::InvalidUtf8);
+        };
+        // Borrowed: the keep-alives, the most frequent frames, never need an owned copy.
+        let user = &session.identity.user;
+        let taken = match self.user_buckets.get_mut(user) {
+            Some(bucket) => bucket.try_take(ctx.now),
+            None => {
+                let mut bucket = TokenBucket::new(self.config.limits.user_rate, ctx.now);
+                let taken = bucket.try_take(ctx.now);
+                self.user_buckets.insert(user.clone(), bucket);
+                taken
+            }
+        };
+        if let Err(wait) = taken {
+            self.rate_limited += 1;
+            let frame = ServerFrame::Error {
+                code: ErrorCode::RateLimited,
+                message: "rate limit exceeded".into(),
+                retryable: true,
+                retry_after_ms: Some(millis(wait)),
+                oldest_seq: None,
+            };
+            return self.reply_error(ctx, conn, frame);
+        }
+        match crate::protocol::decode_inbound(text) {
+            Ok(inbound) if self.answer_keepalive(ctx, conn, &inbound) => {}
+            Ok(inbound) => self.route(ctx, conn, inbound),
+            Err(e) => self.reply_error(ctx, conn, ServerFrame::error(e.code(), e.to_string())),
+        }
+    }
+
     /// Answers a keep-alive (`ping`, `heartbeat`), rendering the reply straight into its
     /// send slot; false, doing nothing, for every other message. Keep-alives are the most
     /// frequent frames and need no identity and no state.
@@ -49,7 +92,7 @@ impl Gateway {
     /// [`Gateway::answer_keepalive`]).
     pub(crate) fn route(&mut self, ctx: &mut Ctx, conn: ConnId, inbound: Inbound<'_>) {
         let Some(user) = self
-            .state()
+            .state
             .sessions
             .get(&conn)
             .map(|s| s.identity.user.clone())
@@ -91,13 +134,13 @@ impl Gateway {
         }
         let (max_runs, max_threads) =
             (limits.max_active_runs_per_user, limits.max_threads_per_user);
-        if self.state().runs_per_user.get(user).copied().unwrap_or(0) >= max_runs {
+        if self.state.runs_per_user.get(user).copied().unwrap_or(0) >= max_runs {
             let msg = format!("at most {max_runs} runs in progress");
             return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::LimitExceeded, msg));
         }
-        let run = self.state().next_run.next();
+        let run = self.state.next_run.next();
         let thread = match thread_id {
-            Some(t) => match self.state().threads.get(&t) {
+            Some(t) => match self.state.threads.get(&t) {
                 Some(owner) if owner == user => t,
                 Some(_) => {
                     let msg = "thread belongs to another user";
@@ -121,15 +164,8 @@ impl Gateway {
                 }
             },
         };
-        if !self.state().threads.contains_key(&thread) {
-            if self
-                .state()
-                .threads_per_user
-                .get(user)
-                .copied()
-                .unwrap_or(0)
-                >= max_threads
-            {
+        if !self.state.threads.contains_key(&thread) {
+            if self.state.threads_per_user.get(user).copied().unwrap_or(0) >= max_threads {
                 let msg = format!("at most {max_threads} threads");
                 return self.reply_error(
                     ctx,
@@ -161,7 +197,7 @@ impl Gateway {
         };
         self.send_direct(ctx, conn, &accepted);
         let first = self
-            .state()
+            .state
             .runs
             .get(&run)
             .and_then(|r| r.plan.first())
@@ -181,15 +217,15 @@ impl Gateway {
                     format!("thread-{run}-{k}")
                 })
             })
-            .find(|t| !self.state().threads.contains_key(t))
+            .find(|t| !self.state.threads.contains_key(t))
     }
 
     fn stop_agent(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, run: RunId) {
-        let Some(r) = self.state().runs.get(&run) else {
+        let Some(r) = self.state.runs.get(&run) else {
             let msg = format!("no run {run} in progress");
             return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::NotFound, msg));
         };
-        if r.owner != *user && !planted!(self.plants(), RunIdAsUserId) {
+        if r.owner != *user && !planted!(self.plants, RunIdAsUserId) {
             let msg = "run belongs to another user";
             return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::Forbidden, msg));
         }
@@ -206,7 +242,7 @@ impl Gateway {
     }
 
     fn subscribe(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, thread: ThreadId) {
-        match self.state().threads.get(&thread) {
+        match self.state.threads.get(&thread) {
             None => {
                 let msg = "no such thread";
                 return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::NotFound, msg));
@@ -219,12 +255,12 @@ impl Gateway {
         }
         let max = self.config().limits.max_subscriptions_per_connection;
         let held = self
-            .state()
+            .state
             .sessions
             .get(&conn)
             .map_or(0, |s| s.subscriptions.len());
         let already = self
-            .state()
+            .state
             .sessions
             .get(&conn)
             .is_some_and(|s| s.subscriptions.contains(&thread));
@@ -245,7 +281,7 @@ impl Gateway {
     }
 
     fn resume(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, last_seq: Seq) {
-        let latest = self.state().latest_seq(user);
+        let latest = self.state.latest_seq(user);
         if last_seq > latest {
             let msg = format!(
                 "last_seq {} is ahead of the stream ({})",
@@ -254,7 +290,7 @@ impl Gateway {
             );
             return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::BadMessage, msg));
         }
-        let Some(live) = self.live_mut(conn) else {
+        let Some(live) = self.live.get_mut(&conn) else {
             return;
         };
         if live.backfill.is_some() {
@@ -271,19 +307,15 @@ impl Gateway {
             };
             return self.send_direct(ctx, conn, &done);
         }
-        let oldest = self
-            .state()
-            .outboxes
-            .get(user)
-            .map_or(before, |o| o.oldest());
+        let oldest = self.state.outboxes.get(user).map_or(before, |o| o.oldest());
         if after.next() < oldest {
             self.send_direct(ctx, conn, &resume_gap(oldest));
             after = Seq::new(oldest.get().saturating_sub(1));
         }
-        if planted!(self.plants(), ResumeSkips) {
+        if planted!(self.plants, ResumeSkips) {
             after = after.next();
         }
-        if let Some(live) = self.live_mut(conn) {
+        if let Some(live) = self.live.get_mut(&conn) {
             live.floor = live.floor.min(after.next());
             live.backfill = Some(Backfill {
                 cursor: after,
@@ -296,7 +328,7 @@ impl Gateway {
     }
 
     fn reauth(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, token: &str) {
-        if !self.revocation_view_fresh(ctx.now) {
+        if !self.feed_is_fresh(ctx.now) {
             let msg = "revocation status unavailable, retry";
             return self.reply_error(
                 ctx,
@@ -329,7 +361,7 @@ impl Gateway {
 
     fn broadcast(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, text: String) {
         let allowed = self
-            .state()
+            .state
             .sessions
             .get(&conn)
             .is_some_and(|s| s.identity.can_broadcast);

@@ -1,0 +1,202 @@
+//! The contract of [`super::Gateway::handle`]: the [`Input`]s a driver feeds it, the
+//! [`Outputs`] it must carry out (in the order their docs give), the handshake and ticket
+//! verdicts, and the read-only [`GatewayStats`].
+//!
+//! Plain data only: nothing here decides anything.
+
+use std::fmt;
+
+use crate::error::{CloseCode, HttpStatus};
+use crate::ids::{ConnId, UserId};
+use crate::log::LogEntry;
+use crate::protocol::{HandshakeRequest, WireFrame};
+use crate::time::Instant;
+use crate::token::{KeyRing, Revocation};
+
+/// One thing that happened to the gateway. A text frame's bytes are borrowed: the gateway
+/// keeps nothing of them but what it parses out, so a driver hands over its read buffer
+/// without a copy.
+pub enum Input<'a> {
+    /// An upgrade request for a connection id the driver chose (unique per gateway run).
+    Handshake {
+        /// The connection.
+        conn: ConnId,
+        /// The request.
+        request: HandshakeRequest,
+    },
+    /// A text frame's payload (not yet checked for size or UTF-8).
+    Text {
+        /// The connection.
+        conn: ConnId,
+        /// The payload bytes.
+        data: &'a [u8],
+    },
+    /// A binary frame (its content is never read).
+    Binary {
+        /// The connection.
+        conn: ConnId,
+        /// Its length.
+        len: usize,
+    },
+    /// The driver finished writing `frames` frames to the connection (flow control).
+    Sent {
+        /// The connection.
+        conn: ConnId,
+        /// How many frames left the send queue.
+        frames: usize,
+    },
+    /// The peer closed or the transport failed. No close frame is sent back.
+    Closed {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// News from the auth service.
+    Auth(AuthUpdate),
+    /// `POST /tickets`: a bearer token in, a single-use ticket out.
+    IssueTicket {
+        /// The driver's id for this request, echoed in the output.
+        request: u64,
+        /// The `Authorization` header, if any.
+        authorization: Option<String>,
+    },
+    /// Time passed: fire every timer due at `now`.
+    Tick,
+    /// Graceful shutdown: close every connection with 1001.
+    Shutdown,
+}
+
+impl fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::Handshake { conn, request } => write!(f, "Handshake({conn}, {request:?})"),
+            Input::Text { conn, data } => write!(f, "Text({conn}, {} bytes)", data.len()),
+            Input::Binary { conn, len } => write!(f, "Binary({conn}, {len} bytes)"),
+            Input::Sent { conn, frames } => write!(f, "Sent({conn}, {frames})"),
+            Input::Closed { conn } => write!(f, "Closed({conn})"),
+            Input::Auth(AuthUpdate::Feed { as_of, revocations }) => {
+                write!(f, "Feed(as_of {as_of}, {} revocations)", revocations.len())
+            }
+            Input::Auth(AuthUpdate::Keys(_)) => f.write_str("Keys(..)"),
+            Input::IssueTicket { request, .. } => write!(f, "IssueTicket({request})"),
+            Input::Tick => f.write_str("Tick"),
+            Input::Shutdown => f.write_str("Shutdown"),
+        }
+    }
+}
+
+/// What the auth service tells the gateway.
+pub enum AuthUpdate {
+    /// The revocation feed, read at the auth service's time `as_of`: revocations issued since
+    /// the last read. Drivers deliver it at least every `max_revocation_staleness`.
+    Feed {
+        /// The auth service's clock when the feed was read.
+        as_of: Instant,
+        /// New revocations.
+        revocations: Vec<Revocation>,
+    },
+    /// The key ring changed (rotation): the new ring replaces the old.
+    Keys(Box<KeyRing>),
+}
+
+/// The verdict on a handshake. Authentication happens before the upgrade, so a refusal is an
+/// HTTP response and no socket is ever accepted and then authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandshakeDecision {
+    /// Upgrade; answer with this subprotocol if any.
+    Accept {
+        /// The authenticated user.
+        user: UserId,
+        /// The subprotocol to select (`jwt` when the token came that way).
+        subprotocol: Option<&'static str>,
+    },
+    /// Refuse with an HTTP status.
+    Reject {
+        /// The status.
+        status: HttpStatus,
+        /// A stable machine-readable reason (a token error code or a gateway reason).
+        code: &'static str,
+        /// When to retry, for 429 and 503.
+        retry_after_ms: Option<u64>,
+    },
+}
+
+/// A ticket handed out by `POST /tickets`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedTicket {
+    /// The single-use ticket, for `?ticket=`.
+    pub ticket: String,
+    /// When it stops working.
+    pub expires: Instant,
+}
+
+/// Why `POST /tickets` was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TicketRefusal {
+    /// The HTTP status.
+    pub status: HttpStatus,
+    /// A stable machine-readable reason.
+    pub code: &'static str,
+}
+
+/// Everything `handle` asks of the driver, to be carried out in this order: answer the
+/// handshake, write `sends` in order per connection, then send `closes` (close frame with
+/// the code and reason, then drop the socket), answer `tickets`, and append `events` to the
+/// durable log before acknowledging anything further to clients.
+#[must_use]
+#[derive(Debug, Default)]
+pub struct Outputs {
+    /// The handshake verdict, for `Input::Handshake`.
+    pub handshake: Option<(ConnId, HandshakeDecision)>,
+    /// Text frames to write, in order. Report each with `Input::Sent` once written.
+    pub sends: Vec<(ConnId, WireFrame)>,
+    /// Connections to close with a code and reason, after their sends.
+    pub closes: Vec<(ConnId, CloseCode, &'static str)>,
+    /// Answers to `Input::IssueTicket`.
+    pub tickets: Vec<(u64, Result<IssuedTicket, TicketRefusal>)>,
+    /// Events appended to the log by this call.
+    pub events: Vec<LogEntry>,
+    /// When to call `handle(.., Input::Tick)` next, if anything is pending.
+    pub next_deadline: Option<Instant>,
+}
+
+impl Outputs {
+    /// Empties every list (keeping its capacity) and the handshake verdict and deadline.
+    pub fn clear(&mut self) {
+        self.handshake = None;
+        self.sends.clear();
+        self.closes.clear();
+        self.tickets.clear();
+        self.events.clear();
+        self.next_deadline = None;
+    }
+}
+
+/// Counters and sizes for metrics and the simulator's bounds checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GatewayStats {
+    /// Open sessions.
+    pub connections: usize,
+    /// The deepest any send queue has been since this gateway started (a high-water mark:
+    /// a bounds check reading it sees every transient overflow, not just one sample).
+    pub peak_queue_depth: usize,
+    /// Events held across all outboxes.
+    pub outbox_events: usize,
+    /// The longest any outbox has been after an append, over the folded log.
+    pub peak_outbox_len: usize,
+    /// Unredeemed tickets.
+    pub tickets: usize,
+    /// Tracked per-IP buckets.
+    pub ip_buckets: usize,
+    /// Runs in progress.
+    pub active_runs: usize,
+    /// Threads.
+    pub threads: usize,
+    /// Revocations held by the validator.
+    pub revocations: usize,
+    /// Validation-cache entries.
+    pub cache_len: usize,
+    /// Validation-cache hits so far.
+    pub cache_hits: u64,
+    /// Validation-cache misses so far.
+    pub cache_misses: u64,
+}

@@ -1,0 +1,334 @@
+//! The gateway: one sans-IO state machine behind one entry point, [`Gateway::handle`].
+//!
+//! Drivers (the simulator, the tokio server, the fuzzers) feed it [`Input`]s with the
+//! current time and carry out its [`Outputs`]. It owns authentication before the upgrade,
+//! the per-connection rules of docs/protocol.md sections 8 to 16, fan-out, and the event log.
+//! It never performs I/O and never reads a clock; all durable changes go through
+//! `State::apply`, so the log it emits replays to the same state.
+//!
+//! This file holds the gateway itself and its one entry point; the work is split by concern
+//! among child modules, which see the gateway's fields directly:
+//! * `contract`: what goes in and out of [`Gateway::handle`] ([`Input`], [`Outputs`], ...);
+//! * `admission`: the handshake, tickets and the revocation feed (who may connect);
+//! * `router`: an inbound text frame, from its size check to the handler of its type;
+//! * `fanout`: the user's stream, sends, flow control and `resume` backfill;
+//! * `timers`: expiry, agent-run steps and housekeeping sweeps.
+
+mod admission;
+mod contract;
+mod fanout;
+mod router;
+mod timers;
+
+pub use contract::{
+    AuthUpdate, GatewayStats, HandshakeDecision, Input, IssuedTicket, Outputs, TicketRefusal,
+};
+use timers::TimerKind;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, ConfigError};
+use crate::id_hash::ConnTable;
+use crate::ids::{ConnId, LogSeq, Seq, UserId};
+use crate::log::{CloseReason, Event, LogEntry};
+use crate::plant::Plants;
+use crate::ratelimit::TokenBucket;
+use crate::session::LiveConn;
+use crate::state::{ReplayError, State};
+use crate::time::{Instant, TimerTable};
+use crate::token::{KeyRing, Validator};
+
+/// The gateway. See the crate docs for the contract of [`Gateway::handle`].
+pub struct Gateway {
+    config: Config,
+    plants: Plants,
+    validator: Validator,
+    state: State,
+    /// Lookup-only (see [`ConnTable`]): restarts rebuild it from `state.sessions`.
+    live: ConnTable<LiveConn>,
+    user_buckets: BTreeMap<UserId, TokenBucket>,
+    ip_buckets: BTreeMap<IpAddr, TokenBucket>,
+    timers: TimerTable<TimerKind>,
+    ticket_key: [u8; 32],
+    /// Reused by frame rendering; holds nothing between calls.
+    scratch: Vec<u8>,
+    /// Reused by fan-out for the target connections; holds nothing between calls.
+    targets: Vec<ConnId>,
+    /// A broadcast's users, each with its copy's seq and the end of its connections in
+    /// `targets` (reused).
+    broadcast_users: Vec<(UserId, Seq, usize)>,
+    /// High-water mark of `LiveConn::queued`, kept so [`Gateway::stats`] never scans.
+    peak_queue_depth: usize,
+    /// Frames refused by their user's rate bucket since this gateway started.
+    rate_limited: u64,
+}
+
+/// What a handler produced, before events are stamped and applied.
+pub(crate) struct Ctx<'o> {
+    pub(crate) now: Instant,
+    pub(crate) out: &'o mut Outputs,
+}
+
+impl Gateway {
+    /// A gateway with no sessions, validating tokens against `ring`.
+    pub fn new(config: Config, ring: KeyRing) -> Result<Self, ConfigError> {
+        Self::with_plants(config, ring, Plants::NONE)
+    }
+
+    /// A gateway with planted bugs switched on (empty without the `planted-bugs` feature).
+    pub fn with_plants(config: Config, ring: KeyRing, plants: Plants) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let validator = Validator::new(ring, config.tokens.clone()).with_plants(plants);
+        let mut ticket_key = [0u8; 32];
+        ticket_key.copy_from_slice(&Sha256::digest(
+            [
+                b"gauntlet-ticket-key".as_slice(),
+                &config.seed.to_le_bytes(),
+            ]
+            .concat(),
+        ));
+        Ok(Self {
+            config,
+            plants,
+            validator,
+            state: State::default(),
+            live: ConnTable::default(),
+            user_buckets: BTreeMap::new(),
+            ip_buckets: BTreeMap::new(),
+            timers: TimerTable::default(),
+            ticket_key,
+            scratch: Vec::new(),
+            targets: Vec::new(),
+            broadcast_users: Vec::new(),
+            peak_queue_depth: 0,
+            rate_limited: 0,
+        })
+    }
+
+    /// Rebuilds a gateway by folding `entries` (a log this gateway's config produced).
+    /// Sessions in the log are restored as records; call [`Gateway::restart`] when the
+    /// connections themselves are gone (crash recovery).
+    pub fn replay(
+        config: Config,
+        ring: KeyRing,
+        plants: Plants,
+        entries: impl IntoIterator<Item = LogEntry>,
+    ) -> Result<Self, ReplayError> {
+        let mut g = Self::with_plants(config, ring, plants).map_err(|e| ReplayError::Parse {
+            line: 0,
+            reason: e.to_string(),
+        })?;
+        for entry in entries {
+            g.apply(&entry)?;
+        }
+        g.finish_replay();
+        Ok(g)
+    }
+
+    /// Folds one more log entry into a gateway being replayed (see [`Gateway::replay`]).
+    pub(crate) fn fold(&mut self, entry: &LogEntry) -> Result<(), ReplayError> {
+        self.apply(entry)
+    }
+
+    /// A fresh gateway validating with `ring`, holding this (replayed) gateway's folded
+    /// state and revocations, with its soft state rebuilt as after a replay.
+    pub(crate) fn restored(&self, ring: KeyRing) -> Result<Self, ConfigError> {
+        let mut g = Self::with_plants(self.config.clone(), ring, self.plants)?;
+        g.state = self.state.clone();
+        g.validator.copy_revocations_from(&self.validator);
+        g.finish_replay();
+        Ok(g)
+    }
+
+    /// Rebuilds soft state for the sessions and runs a replay restored.
+    pub(crate) fn finish_replay(&mut self) {
+        self.live.clear();
+        for (conn, s) in &self.state.sessions {
+            self.live.insert(*conn, LiveConn::new(s.live_from));
+        }
+        self.rebuild_timers();
+    }
+
+    /// Crash recovery: every connection is gone. Appends `Restarted` and re-arms the runs.
+    pub fn restart(&mut self, now: Instant) -> Outputs {
+        let mut out = Outputs::default();
+        let mut ctx = Ctx { now, out: &mut out };
+        self.emit(&mut ctx, Event::Restarted);
+        self.live.clear();
+        self.rebuild_timers();
+        self.finish(&mut ctx);
+        out
+    }
+
+    /// The only mutator. `now` must never decrease between calls (a smaller `now` is
+    /// treated as equal to the last one). Every output must be carried out as documented
+    /// on [`Outputs`]. Never panics on any input.
+    pub fn handle(&mut self, now: Instant, input: Input<'_>) -> Outputs {
+        let mut out = Outputs::default();
+        self.handle_into(now, input, &mut out);
+        out
+    }
+
+    /// [`Gateway::handle`] into a caller-owned [`Outputs`], which is cleared first and whose
+    /// buffers are reused: a driver that keeps one `Outputs` allocates nothing per call for
+    /// the output lists themselves.
+    pub fn handle_into(&mut self, now: Instant, input: Input<'_>, out: &mut Outputs) {
+        out.clear();
+        let now = now.max(self.state.last_at);
+        let mut ctx = Ctx { now, out };
+        match input {
+            Input::Handshake { conn, request } => {
+                let decision = self.handshake(&mut ctx, conn, &request);
+                ctx.out.handshake = Some((conn, decision));
+            }
+            Input::Text { conn, data } => self.on_text(&mut ctx, conn, data),
+            Input::Binary { conn, .. } => {
+                if self.state.sessions.contains_key(&conn) {
+                    self.close(&mut ctx, conn, CloseReason::BinaryFrame);
+                }
+            }
+            Input::Sent { conn, frames } => {
+                if let Some(l) = self.live.get_mut(&conn) {
+                    l.queued = l.queued.saturating_sub(frames);
+                }
+                self.pump_backfill(&mut ctx, conn);
+            }
+            Input::Closed { conn } => {
+                if self.state.sessions.contains_key(&conn) {
+                    self.end_session(&mut ctx, conn, CloseReason::PeerClosed, false);
+                }
+            }
+            Input::Auth(AuthUpdate::Feed { as_of, revocations }) => {
+                self.on_feed(&mut ctx, as_of, revocations)
+            }
+            Input::Auth(AuthUpdate::Keys(ring)) => *self.validator.ring_mut() = *ring,
+            Input::IssueTicket {
+                request,
+                authorization,
+            } => {
+                let answer = self.issue_ticket(&mut ctx, authorization.as_deref());
+                ctx.out.tickets.push((request, answer));
+            }
+            Input::Tick => self.on_tick(&mut ctx),
+            Input::Shutdown => {
+                let conns: Vec<ConnId> = self.state.sessions.keys().copied().collect();
+                for conn in conns {
+                    self.close(&mut ctx, conn, CloseReason::Shutdown);
+                }
+            }
+        }
+        self.finish(&mut ctx);
+    }
+
+    /// When the next timer is due, if any.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// SHA-256 (hex) of the durable state: equal for a live gateway and its replayed log.
+    pub fn state_hash(&self) -> String {
+        self.state.hash()
+    }
+
+    /// Whether `other` holds the same durable state (so the same state hash).
+    pub(crate) fn same_state(&self, other: &Gateway) -> bool {
+        self.state == other.state
+    }
+
+    /// The last log seq appended.
+    pub fn last_log_seq(&self) -> LogSeq {
+        self.state.last_seq
+    }
+
+    /// The user's latest stream seq.
+    pub fn latest_seq(&self, user: &UserId) -> Seq {
+        self.state.latest_seq(user)
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Frames refused by their user's rate bucket since this gateway started: the refusal
+    /// itself, which a driver cannot always see on the wire (the `RATE_LIMITED` reply is not
+    /// sent when the connection's send queue is full and it is closed as too slow instead).
+    pub fn rate_limited_frames(&self) -> u64 {
+        self.rate_limited
+    }
+
+    /// Sizes and counters.
+    pub fn stats(&self) -> GatewayStats {
+        let cache = self.validator.cache_stats();
+        GatewayStats {
+            connections: self.state.sessions.len(),
+            peak_queue_depth: self.peak_queue_depth,
+            outbox_events: self.state.outbox_events,
+            peak_outbox_len: self.state.peak_outbox_len,
+            tickets: self.state.tickets.len(),
+            ip_buckets: self.ip_buckets.len(),
+            active_runs: self.state.runs.len(),
+            threads: self.state.threads.len(),
+            revocations: self.validator.revocation_count(),
+            cache_len: cache.len,
+            cache_hits: cache.hits,
+            cache_misses: cache.misses,
+        }
+    }
+
+    fn apply(&mut self, entry: &LogEntry) -> Result<(), ReplayError> {
+        self.state.apply(entry, &self.config, self.plants)?;
+        if let Event::FeedSynced { revocations, .. } = &entry.event {
+            for r in revocations {
+                self.validator.apply(r);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stamps, applies and records an event. Events built by the gateway always apply; a
+    /// failure here is a bug in the gateway, so it is asserted in debug builds and the
+    /// event is dropped (never half-applied) in release builds.
+    pub(crate) fn emit(&mut self, ctx: &mut Ctx, event: Event) {
+        let entry = LogEntry {
+            seq: self.state.last_seq.next(),
+            at: ctx.now,
+            event,
+        };
+        match self.apply(&entry) {
+            Ok(()) => ctx.out.events.push(entry),
+            Err(e) => debug_assert!(false, "gateway emitted an event its own fold rejects: {e}"),
+        }
+    }
+
+    fn finish(&self, ctx: &mut Ctx<'_>) {
+        ctx.out.next_deadline = self.timers.next_deadline();
+    }
+
+    fn leeway(&self) -> Duration {
+        self.config.tokens.leeway()
+    }
+
+    /// Closes a session from the gateway side: a close frame goes out.
+    pub(crate) fn close(&mut self, ctx: &mut Ctx, conn: ConnId, reason: CloseReason) {
+        self.end_session(ctx, conn, reason, true);
+    }
+
+    fn end_session(&mut self, ctx: &mut Ctx, conn: ConnId, reason: CloseReason, send_close: bool) {
+        if !self.state.sessions.contains_key(&conn) {
+            return;
+        }
+        self.emit(ctx, Event::SessionClosed { conn, reason });
+        self.live.remove(&conn);
+        self.timers.stop(&TimerKind::Expiry(conn));
+        if send_close {
+            ctx.out
+                .closes
+                .push((conn, reason.close_code(), reason.text()));
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The gateway's timers: a closed set of kinds ([`TimerKind`]) in one deadline table, fired
+//! by `Input::Tick`: a session's token expiry (close 1008), an agent run's next step, and
+//! the housekeeping sweep (tickets, idle rate buckets, revocations past their `exp`).
+//!
+//! It must never read a clock: every deadline is computed from the `now` handed in.
+
+use std::time::Duration;
+
+use crate::ids::{ConnId, RunId};
+use crate::log::{CloseReason, Event};
+use crate::time::Instant;
+
+use super::{Ctx, Gateway};
+
+/// How often housekeeping (ticket expiry, idle buckets, revocation pruning) runs while
+/// there is anything to sweep.
+pub(super) const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum TimerKind {
+    Expiry(ConnId),
+    Run(RunId),
+    Sweep,
+}
+
+impl Gateway {
+    pub(super) fn rebuild_timers(&mut self) {
+        self.timers.clear();
+        let leeway = self.leeway();
+        for (conn, s) in &self.state.sessions {
+            self.timers.set(
+                TimerKind::Expiry(*conn),
+                s.identity.exp.saturating_add(leeway),
+            );
+        }
+        for (run, r) in &self.state.runs {
+            self.timers.set(TimerKind::Run(*run), r.next_at);
+        }
+        if !self.state.tickets.is_empty() {
+            self.timers.set(
+                TimerKind::Sweep,
+                self.state.last_at.saturating_add(SWEEP_INTERVAL),
+            );
+        }
+    }
+
+    pub(super) fn arm_sweep(&mut self, now: Instant) {
+        if self.timers.get(&TimerKind::Sweep).is_none() {
+            self.timers
+                .set(TimerKind::Sweep, now.saturating_add(SWEEP_INTERVAL));
+        }
+    }
+
+    pub(super) fn on_tick(&mut self, ctx: &mut Ctx) {
+        while let Some(kind) = self.timers.pop_due(ctx.now) {
+            match kind {
+                TimerKind::Expiry(conn) => {
+                    if self.state.sessions.contains_key(&conn) {
+                        self.close(ctx, conn, CloseReason::TokenExpired);
+                    }
+                }
+                TimerKind::Run(run) => self.step_run(ctx, run),
+                TimerKind::Sweep => self.sweep(ctx),
+            }
+        }
+    }
+
+    pub(super) fn step_run(&mut self, ctx: &mut Ctx, run: RunId) {
+        let Some(r) = self.state.runs.get(&run) else {
+            return;
+        };
+        let Some(step) = r.plan.get(r.next_step) else {
+            return;
+        };
+        let (kind, payload) = (step.kind, step.payload(run));
+        let (owner, thread) = (r.owner.clone(), r.thread.clone());
+        self.append_stream(ctx, owner, kind, Some(thread), Some(run), payload);
+        if let Some(r) = self.state.runs.get(&run) {
+            self.timers.set(TimerKind::Run(run), r.next_at);
+        }
+    }
+
+    /// Starts the run timer after `RunStarted` + its first step.
+    pub(crate) fn arm_run(&mut self, run: RunId) {
+        if let Some(r) = self.state.runs.get(&run) {
+            self.timers.set(TimerKind::Run(run), r.next_at);
+        }
+    }
+
+    pub(crate) fn stop_run_timer(&mut self, run: RunId) {
+        self.timers.stop(&TimerKind::Run(run));
+    }
+
+    pub(super) fn sweep(&mut self, ctx: &mut Ctx) {
+        let now = ctx.now;
+        let expired: Vec<String> = self
+            .state
+            .tickets
+            .iter()
+            .filter(|(_, t)| t.expires <= now)
+            .map(|(d, _)| d.clone())
+            .collect();
+        for digest in expired {
+            self.emit(ctx, Event::TicketConsumed { digest });
+        }
+        self.ip_buckets.retain(|_, b| !b.is_full(now));
+        let by_user = &self.state.by_user;
+        self.user_buckets
+            .retain(|u, b| by_user.contains_key(u) || !b.is_full(now));
+        self.validator.prune(now);
+        if !self.state.tickets.is_empty()
+            || !self.ip_buckets.is_empty()
+            || self.user_buckets.len() > by_user.len()
+        {
+            self.timers
+                .set(TimerKind::Sweep, now.saturating_add(SWEEP_INTERVAL));
+        }
+    }
+
+    pub(crate) fn rearm_expiry(&mut self, conn: ConnId, exp: Instant) {
+        let at = exp.saturating_add(self.leeway());
+        self.timers.set(TimerKind::Expiry(conn), at);
+    }
+}
+
+pub(super) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}

@@ -1,0 +1,365 @@
+//! Tests of `validator.rs`, kept beside it because they outweigh the code.
+
+use serde_json::json;
+
+use super::*;
+use crate::token::testkit::*;
+use crate::{Jti, UserId};
+
+fn validator() -> Validator {
+    Validator::new(ring(), TokenRules::default())
+}
+
+fn secs(s: u64) -> Instant {
+    Instant::from_unix_secs(s)
+}
+
+#[test]
+fn validator_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Validator>();
+    assert_send_sync::<Claims>();
+}
+
+#[test]
+fn validator_second_call_hits_cache_with_same_claims() {
+    let mut v = validator();
+    let token = hs(&base_claims());
+    let first = v
+        .validate(token.as_bytes(), now(), TokenType::Access)
+        .unwrap();
+    assert_eq!(
+        v.cache_stats(),
+        CacheStats {
+            hits: 0,
+            misses: 1,
+            len: 1
+        }
+    );
+    let second = v
+        .validate(token.as_bytes(), now(), TokenType::Access)
+        .unwrap();
+    assert_eq!(first, second);
+    assert_eq!(
+        v.cache_stats(),
+        CacheStats {
+            hits: 1,
+            misses: 1,
+            len: 1
+        }
+    );
+}
+
+#[test]
+fn validator_failures_not_cached() {
+    let mut v = validator();
+    let token = hs(&claims_with(&[("iss", json!("evil"))], &[]));
+    for _ in 0..2 {
+        assert_eq!(
+            v.validate(token.as_bytes(), now(), TokenType::Access),
+            Err(TokenError::WrongIssuer)
+        );
+    }
+    assert_eq!(
+        v.cache_stats(),
+        CacheStats {
+            hits: 0,
+            misses: 2,
+            len: 0
+        }
+    );
+}
+
+#[test]
+fn validator_cache_hit_rechecks_expiry() {
+    let mut v = validator();
+    let token = hs(&base_claims());
+    assert!(
+        v.validate(token.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    // exp = NOW + 600, leeway 30 s.
+    assert!(
+        v.validate(token.as_bytes(), secs(NOW + 629), TokenType::Access)
+            .is_ok()
+    );
+    assert_eq!(
+        v.validate(token.as_bytes(), secs(NOW + 630), TokenType::Access),
+        Err(TokenError::Expired)
+    );
+    assert_eq!(v.cache_stats().len, 0);
+}
+
+#[test]
+fn validator_cache_hit_rechecks_token_type() {
+    let mut v = validator();
+    let token = hs(&base_claims());
+    assert!(
+        v.validate(token.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    assert_eq!(
+        v.validate(token.as_bytes(), now(), TokenType::Refresh),
+        Err(TokenError::WrongTokenType)
+    );
+    assert_eq!(v.cache_stats().hits, 1);
+}
+
+#[test]
+fn validator_revoked_jti_rejected_even_when_cached() {
+    let mut v = validator();
+    let token = hs(&base_claims());
+    let claims = v
+        .validate(token.as_bytes(), now(), TokenType::Access)
+        .unwrap();
+    v.apply(&Revocation::Jti {
+        jti: Jti::parse("jti-1").unwrap(),
+        exp: claims.exp(),
+    });
+    assert!(v.is_revoked(&claims));
+    assert_eq!(
+        v.validate(token.as_bytes(), now(), TokenType::Access),
+        Err(TokenError::Revoked)
+    );
+    // Not re-cached: a fresh validator-level miss still says revoked.
+    assert_eq!(
+        v.validate(token.as_bytes(), now(), TokenType::Access),
+        Err(TokenError::Revoked)
+    );
+    let other = hs(&claims_with(&[("jti", json!("jti-2"))], &[]));
+    assert!(
+        v.validate(other.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+}
+
+#[test]
+fn validator_user_cutoff_revokes_older_tokens_only() {
+    let mut v = validator();
+    let old = hs(&base_claims());
+    let new = hs(&claims_with(
+        &[("iat", json!(NOW)), ("jti", json!("jti-new"))],
+        &[],
+    ));
+    assert!(v.validate(old.as_bytes(), now(), TokenType::Access).is_ok());
+    v.apply(&Revocation::User {
+        user: UserId::parse("user-1").unwrap(),
+        not_before: secs(NOW),
+    });
+    assert_eq!(
+        v.validate(old.as_bytes(), now(), TokenType::Access),
+        Err(TokenError::Revoked)
+    );
+    assert!(v.validate(new.as_bytes(), now(), TokenType::Access).is_ok());
+}
+
+#[test]
+fn validator_retired_key_stops_cached_tokens() {
+    let mut v = validator();
+    let token = hs(&base_claims());
+    assert!(
+        v.validate(token.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    v.ring_mut().retire(&kid("hs")).unwrap();
+    assert_eq!(
+        v.validate(token.as_bytes(), now(), TokenType::Access),
+        Err(TokenError::KeyRetired)
+    );
+}
+
+/// Issue 16, defect 1: ring {hs, rs, ec, ed} (4 changes) replaced by
+/// {hs retired, rs, ec} (also 4 changes) kept the cached `hs` token valid.
+#[test]
+fn validator_ring_replaced_with_same_change_count_drops_cached_tokens() {
+    let mut v = validator();
+    let token = hs(&base_claims());
+    assert!(
+        v.validate(token.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    let mut replacement = KeyRing::new();
+    replacement
+        .add_hmac(
+            Some(kid("hs")),
+            crate::token::Algorithm::HS256,
+            HS256_SECRET,
+        )
+        .unwrap();
+    replacement
+        .add_public_pem(Some(kid("rs")), crate::token::Algorithm::RS256, RS256_PUB)
+        .unwrap();
+    replacement
+        .add_public_pem(Some(kid("ec")), crate::token::Algorithm::ES256, EC256_PUB)
+        .unwrap();
+    replacement.retire(&kid("hs")).unwrap();
+    assert_eq!(replacement.generation(), v.ring().generation());
+    *v.ring_mut() = replacement;
+    assert_eq!(
+        v.validate(token.as_bytes(), now(), TokenType::Access),
+        Err(TokenError::KeyRetired)
+    );
+}
+
+#[test]
+fn validator_cache_capacity_evicts_earliest_expiring() {
+    let mut v = validator().with_cache_capacity(2);
+    let t = |jti: &str, exp: u64| {
+        hs(&claims_with(
+            &[("jti", json!(jti)), ("exp", json!(exp))],
+            &[],
+        ))
+    };
+    let (late, early, mid) = (
+        t("late", NOW + 500),
+        t("early", NOW + 100),
+        t("mid", NOW + 300),
+    );
+    for tok in [&late, &early, &mid] {
+        assert!(v.validate(tok.as_bytes(), now(), TokenType::Access).is_ok());
+    }
+    assert_eq!(v.cache_stats().len, 2);
+    let misses = v.cache_stats().misses;
+    assert!(
+        v.validate(late.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    assert!(v.validate(mid.as_bytes(), now(), TokenType::Access).is_ok());
+    assert_eq!(v.cache_stats().misses, misses, "late and mid stay cached");
+    assert!(
+        v.validate(early.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    assert_eq!(v.cache_stats().misses, misses + 1, "early was evicted");
+}
+
+#[test]
+fn validator_prune_drops_expired_entries_and_revocations() {
+    let mut v = validator();
+    let token = hs(&base_claims());
+    assert!(
+        v.validate(token.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    v.apply(&Revocation::Jti {
+        jti: Jti::parse("x").unwrap(),
+        exp: secs(NOW + 100),
+    });
+    v.apply(&Revocation::User {
+        user: UserId::parse("u").unwrap(),
+        not_before: secs(NOW),
+    });
+    assert_eq!(v.revocation_count(), 2);
+    v.prune(secs(NOW + 129));
+    assert_eq!((v.revocation_count(), v.cache_stats().len), (2, 1));
+    v.prune(secs(NOW + 130));
+    assert_eq!((v.revocation_count(), v.cache_stats().len), (1, 1));
+    v.prune(secs(NOW + 630));
+    assert_eq!(v.cache_stats().len, 0);
+    // The user cut-off outlives every token it could affect: 7 d refresh + 30 s + 60 s.
+    v.prune(secs(NOW + 7 * 86_400 + 89));
+    assert_eq!(v.revocation_count(), 1);
+    v.prune(secs(NOW + 7 * 86_400 + 90));
+    assert_eq!(v.revocation_count(), 0);
+}
+
+#[test]
+fn validator_zero_capacity_never_caches() {
+    let mut v = validator().with_cache_capacity(0);
+    let token = hs(&base_claims());
+    for _ in 0..2 {
+        assert!(
+            v.validate(token.as_bytes(), now(), TokenType::Access)
+                .is_ok()
+        );
+    }
+    assert_eq!(
+        v.cache_stats(),
+        CacheStats {
+            hits: 0,
+            misses: 2,
+            len: 0
+        }
+    );
+}
+
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn validator_cache_ignores_exp_plant_accepts_expired_hit() {
+    use crate::plant::Plant;
+    let token = hs(&base_claims());
+    let late = secs(NOW + 700);
+    let mut planted = validator().with_plants(Plants::only(Plant::CacheIgnoresExp));
+    assert!(
+        planted
+            .validate(token.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    assert_eq!(
+        planted
+            .validate(token.as_bytes(), late, TokenType::Access)
+            .map(|c| c.jti().as_str().to_string()),
+        Ok("jti-1".to_string())
+    );
+    let mut clean = validator();
+    assert!(
+        clean
+            .validate(token.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    assert_eq!(
+        clean.validate(token.as_bytes(), late, TokenType::Access),
+        Err(TokenError::Expired)
+    );
+    // Uncached, the planted validator still rejects the expired token.
+    let mut fresh = validator().with_plants(Plants::only(Plant::CacheIgnoresExp));
+    assert_eq!(
+        fresh.validate(token.as_bytes(), late, TokenType::Access),
+        Err(TokenError::Expired)
+    );
+}
+
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn validator_ring_replace_keeps_cache_plant_accepts_removed_key() {
+    use crate::plant::Plant;
+    let token = hs(&base_claims());
+    let replacement = || {
+        let mut r = KeyRing::new();
+        r.add_hmac(
+            Some(kid("hs")),
+            crate::token::Algorithm::HS256,
+            HS256_SECRET,
+        )
+        .unwrap();
+        r.add_public_pem(Some(kid("rs")), crate::token::Algorithm::RS256, RS256_PUB)
+            .unwrap();
+        r.add_public_pem(Some(kid("ec")), crate::token::Algorithm::ES256, EC256_PUB)
+            .unwrap();
+        r.retire(&kid("hs")).unwrap();
+        r
+    };
+    let mut planted = validator().with_plants(Plants::only(Plant::RingReplaceKeepsCache));
+    assert!(
+        planted
+            .validate(token.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    *planted.ring_mut() = replacement();
+    assert!(
+        planted
+            .validate(token.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    let mut clean = validator();
+    assert!(
+        clean
+            .validate(token.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    *clean.ring_mut() = replacement();
+    assert_eq!(
+        clean.validate(token.as_bytes(), now(), TokenType::Access),
+        Err(TokenError::KeyRetired)
+    );
+}
