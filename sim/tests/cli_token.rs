@@ -196,6 +196,40 @@ fn verify_json_flag_shape_for_valid_and_invalid() {
     );
 }
 
+/// The `jti` claim of a compact JWS, read without verifying.
+fn jti_of(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["jti"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn mint_gives_every_token_its_own_128_bit_jti_even_in_the_same_second() {
+    let secret = key("hs256.secret");
+    // The same `--now`, so the same second, as two mints in one second of a script.
+    let jtis: Vec<String> = (0..2)
+        .map(|_| jti_of(&mint("--hs256-secret-file", &secret, &["--sub", "ivy"])))
+        .collect();
+    assert_ne!(
+        jtis[0], jtis[1],
+        "two tokens share a jti: revoking one revokes both"
+    );
+    for jti in &jtis {
+        // 32 hex digits: 128 bits from the OS RNG.
+        assert_eq!(jti.len(), 32, "{jti}");
+        assert!(
+            jti.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{jti}"
+        );
+    }
+    // And it verifies: the validator accepts the id.
+    let token = mint("--hs256-secret-file", &secret, &["--sub", "ivy"]);
+    let out = verify("--hs256-secret-file", &secret, NOW, &[], &token);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json_out(&out)["jti"], jti_of(&token));
+}
+
 #[test]
 fn verify_dash_reads_token_from_stdin_trimmed() {
     let secret = key("hs256.secret");
