@@ -330,7 +330,8 @@ fn mint_service_token_needs_svc_id_and_verifies_as_service() {
         "service",
     ];
     let out = gauntlet(&args, None);
-    assert_eq!(out.status.code(), Some(1));
+    // A request the issuer refuses is a usage error (2), not an invalid token (1).
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("svc_id"), "{}", stderr(&out));
     let token = mint(
         "--hs256-secret-file",
@@ -391,7 +392,7 @@ fn bad_usage_exits_2() {
 }
 
 #[test]
-fn unreadable_key_file_exits_1_naming_the_file() {
+fn unreadable_key_file_exits_2_naming_the_file() {
     let out = gauntlet(
         &[
             "token",
@@ -402,7 +403,7 @@ fn unreadable_key_file_exits_1_naming_the_file() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("/nonexistent/gauntlet.secret"),
         "{}",

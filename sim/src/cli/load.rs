@@ -11,8 +11,8 @@ use clap::Args;
 use gauntlet_core::server::load::{LoadError, LoadOptions, load};
 use gauntlet_sim::parse_duration;
 
-use super::Outcome;
 use super::serve::{SECRET_ENV, ServeError, read_file};
+use super::{Exit, Outcome, output_exit};
 
 /// `gauntlet load`: drive a running server with real clients.
 #[derive(Debug, Args)]
@@ -58,9 +58,16 @@ pub(crate) enum LoadCliError {
 }
 
 impl LoadCliError {
-    /// Whether this is a closed stdout.
-    pub(crate) fn is_broken_pipe(&self) -> bool {
-        matches!(self, LoadCliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    /// The exit class (the contract in the module doc of `cli`).
+    pub(crate) fn exit(&self) -> Exit {
+        match self {
+            LoadCliError::Secret(e) => e.exit(),
+            LoadCliError::NoSecret | LoadCliError::Runtime(_) => Exit::Usage,
+            LoadCliError::Load(LoadError::BadTarget(_) | LoadError::Secret) => Exit::Usage,
+            // hdrhistogram refuses only bounds it is given, and those are constants.
+            LoadCliError::Load(LoadError::Histogram(_)) => Exit::Bug,
+            LoadCliError::Output(e) => output_exit(e),
+        }
     }
 }
 

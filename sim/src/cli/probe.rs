@@ -11,8 +11,8 @@ use clap::Args;
 use gauntlet_core::server::probe::{Check, ProbeError, ProbeOptions, probe};
 use serde_json::json;
 
-use super::Outcome;
 use super::serve::{SECRET_ENV, ServeError, read_file};
+use super::{Exit, Outcome, output_exit};
 
 /// `gauntlet probe`: check a running server against PROTOCOL.md.
 #[derive(Debug, Args)]
@@ -52,9 +52,14 @@ pub(crate) enum ProbeCliError {
 }
 
 impl ProbeCliError {
-    /// Whether this is a closed stdout.
-    pub(crate) fn is_broken_pipe(&self) -> bool {
-        matches!(self, ProbeCliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    /// The exit class (the contract in the module doc of `cli`).
+    pub(crate) fn exit(&self) -> Exit {
+        match self {
+            ProbeCliError::Secret(e) => e.exit(),
+            ProbeCliError::NoSecret | ProbeCliError::Runtime(_) => Exit::Usage,
+            ProbeCliError::Probe(ProbeError::BadTarget(_) | ProbeError::BadSecret) => Exit::Usage,
+            ProbeCliError::Output(e) => output_exit(e),
+        }
     }
 }
 

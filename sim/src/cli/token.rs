@@ -19,7 +19,7 @@ use gauntlet_core::token::{
 use gauntlet_core::{FamilyId, Instant, Jti, Kid, UserId};
 use serde_json::json;
 
-use super::Outcome;
+use super::{Exit, Outcome, output_exit};
 
 /// Longest key or secret file read, so a mistaken path to a huge file fails fast.
 const MAX_KEY_FILE: u64 = 1 << 20;
@@ -209,9 +209,25 @@ pub(crate) enum TokenCliError {
 }
 
 impl TokenCliError {
-    /// Whether this is a closed stdout.
-    pub(crate) fn is_broken_pipe(&self) -> bool {
-        matches!(self, TokenCliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    /// The exit class (the contract in the module doc of `cli`). An invalid token is not an
+    /// error but an [`Outcome::Failure`] (exit 1).
+    pub(crate) fn exit(&self) -> Exit {
+        match self {
+            // A key that passed `SigningKey`'s checks is never refused by the signer.
+            TokenCliError::Mint(token::IssueError::Signing(_)) => Exit::Bug,
+            TokenCliError::Mint(_)
+            | TokenCliError::ReadFile { .. }
+            | TokenCliError::FileTooLarge { .. }
+            | TokenCliError::Key { .. }
+            | TokenCliError::NoKey
+            | TokenCliError::BadKid
+            | TokenCliError::BadSub
+            | TokenCliError::BadPermissions
+            | TokenCliError::Stdin(_)
+            | TokenCliError::Clock
+            | TokenCliError::Rng(_) => Exit::Usage,
+            TokenCliError::Output(e) => output_exit(e),
+        }
     }
 }
 
