@@ -273,6 +273,124 @@ fn plants_lists_on_stdout_or_exits_2_with_the_notice_on_stderr() {
 }
 
 #[test]
+fn probe_and_load_of_a_target_nothing_answers_at_exit_2_not_failed_checks() {
+    let dir = Scratch::new("unreachable");
+    let secret = dir.secret_file();
+    let target = format!("ws://127.0.0.1:{}/ws", closed_port());
+    let args = ["probe", "--target", &target, "--secret-file", &secret];
+    let out = gauntlet(&dir.0, &args);
+    assert_usage(&out, &args, &format!("cannot connect to {target}"));
+    assert!(!stdout(&out).contains("FAIL"));
+    let args = [
+        "load",
+        "--target",
+        &target,
+        "--secret-file",
+        &secret,
+        "--users",
+        "3",
+        "--duration",
+        "2s",
+    ];
+    let out = gauntlet(&dir.0, &args);
+    assert_usage(&out, &args, &format!("cannot connect to {target}"));
+}
+
+/// Starts `gauntlet serve` on a free loopback port; returns the child and its URL.
+fn serve(dir: &Scratch, extra: &[&str]) -> (Killed, String) {
+    let secret = dir.secret_file();
+    let mut args = vec!["serve", "--addr", "127.0.0.1:0", "--hs256-secret-file"];
+    args.push(&secret);
+    args.extend_from_slice(extra);
+    let mut child = Killed(command(&dir.0, &args).spawn().unwrap());
+    let out = child.0.stdout.take().unwrap();
+    // The first stdout line names the address; a server that dies says nothing and the
+    // read ends at EOF.
+    let mut line = String::new();
+    let _ = BufReader::new(out).read_line(&mut line);
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+#[test]
+fn load_against_the_default_per_ip_rate_fails_and_says_why() {
+    let dir = Scratch::new("load-default");
+    let secret = dir.secret_file();
+    // The default config: 5 handshakes/s per IP, burst 10, and every user comes from 127.0.0.1.
+    let (_server, url) = serve(&dir, &[]);
+    let args = [
+        "load",
+        "--target",
+        &url,
+        "--secret-file",
+        &secret,
+        "--users",
+        "50",
+        "--duration",
+        "3s",
+    ];
+    let out = gauntlet(&dir.0, &args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a run that did not test what was asked passed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let err = stderr(&out);
+    assert!(err.contains("of 50 users ever connected"), "{err}");
+    assert!(err.contains("HTTP 429"), "{err}");
+    assert!(err.contains("ip_handshake_rate"), "{err}");
+    assert!(
+        stdout(&out).contains("users          50 ("),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn load_with_a_rate_that_admits_every_user_passes() {
+    let dir = Scratch::new("load-ok");
+    let secret = dir.secret_file();
+    let config = dir.path("load.json");
+    std::fs::write(
+        &config,
+        r#"{"limits":{"ip_handshake_rate":{"per_second":100000,"burst":100000}}}"#,
+    )
+    .unwrap();
+    let (_server, url) = serve(&dir, &["--config", &config]);
+    let args = [
+        "load",
+        "--target",
+        &url,
+        "--secret-file",
+        &secret,
+        "--users",
+        "5",
+        "--duration",
+        "2s",
+    ];
+    let out = gauntlet(&dir.0, &args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("users          5 (5 connected)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+#[test]
 fn a_closed_stdout_still_exits_0_without_an_error() {
     let dir = Scratch::new("pipe");
     // Far more than a pipe buffer of per-seed lines, so the writes after the reader is gone

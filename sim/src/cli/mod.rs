@@ -13,11 +13,13 @@
 //! - **0** the command ran and everything it checked held; also when stdout was closed
 //!   early (`gauntlet ... | head`).
 //! - **1** the command ran and found something: an invariant violated (`sim`, `shrink`), a
-//!   check failed (`probe`), a violation (`load`), a journal that does not replay
-//!   (`replay`), an invalid token (`token verify`). The evidence is on stdout.
+//!   check failed (`probe`), a violation or a server that turned legitimate users away
+//!   (`load`), a journal that does not replay (`replay`), an invalid token (`token verify`).
+//!   The evidence is on stdout (and, for `load`'s shortfalls, on stderr).
 //! - **2** the command could not run as asked, so nothing was checked: bad flags (clap), an
 //!   invalid configuration, a file that cannot be read or written, `--plant` or `gauntlet
-//!   plants` on a build without planted bugs. One line on stderr says why.
+//!   plants` on a build without planted bugs, a target nothing answers at. One line on
+//!   stderr says why.
 //! - **101** a bug in gauntlet: a panic (Rust's own code), or an error that cannot happen
 //!   unless gauntlet is wrong (the gateway task stopped).
 //!
@@ -43,10 +45,10 @@ mod token;
 const EXIT_CODES_HELP: &str = "\
 Exit codes (every command):
   0    passed: everything checked held (also when stdout is closed early, e.g. `| head`)
-  1    found something: an invariant violated, a probe check failed, a load violation,
-       a journal that does not replay, an invalid token
+  1    found something: an invariant violated, a probe check failed, a load violation or
+       legitimate users refused, a journal that does not replay, an invalid token
   2    could not run as asked: bad flags or config, unreadable file, unknown --plant or a
-       build without planted bugs (nothing was checked)
+       build without planted bugs, unreachable target (nothing was checked)
   101  a bug in gauntlet (a panic)";
 
 /// Gauntlet: simulate, fuzz and inspect the JWT-authenticated WebSocket gateway.
@@ -206,7 +208,7 @@ impl Cli {
             Command::Plants => Ok(plants::run_plants(stdout)?),
             Command::Serve(cmd) => Ok(cmd.run(stdout, stderr)?),
             Command::Probe(cmd) => Ok(cmd.run(stdout)?),
-            Command::Load(cmd) => Ok(cmd.run(stdout)?),
+            Command::Load(cmd) => Ok(cmd.run(stdout, stderr)?),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! (`gauntlet_core::server::probe`), printed as a table or JSON Lines.
 //!
 //! This file owns the flags, reading the secret and rendering; every check is the core
-//! probe's. Exit code 1 when any check fails.
+//! probe's. Exit code 1 when any check fails, 2 when the probe cannot run (no secret, a bad
+//! target, or nothing answering at the target: no check ran, so none is reported failed).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -57,7 +58,9 @@ impl ProbeCliError {
         match self {
             ProbeCliError::Secret(e) => e.exit(),
             ProbeCliError::NoSecret | ProbeCliError::Runtime(_) => Exit::Usage,
-            ProbeCliError::Probe(ProbeError::BadTarget(_) | ProbeError::BadSecret) => Exit::Usage,
+            ProbeCliError::Probe(
+                ProbeError::BadTarget(_) | ProbeError::BadSecret | ProbeError::Unreachable { .. },
+            ) => Exit::Usage,
             ProbeCliError::Output(e) => output_exit(e),
         }
     }
