@@ -4,6 +4,9 @@
 //!
 //! The servers these tests start listen on 127.0.0.1 port 0, and every run is bounded: the
 //! children are killed when a test ends, however it ends.
+// This file drives real processes, not a simulation: each wait is bounded by the wall clock,
+// and a child's two pipes are drained on threads so neither can fill and stall it.
+#![allow(clippy::disallowed_methods)]
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::TcpListener;
