@@ -196,6 +196,40 @@ fn verify_json_flag_shape_for_valid_and_invalid() {
     );
 }
 
+/// The `jti` claim of a compact JWS, read without verifying.
+fn jti_of(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["jti"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn mint_gives_every_token_its_own_128_bit_jti_even_in_the_same_second() {
+    let secret = key("hs256.secret");
+    // The same `--now`, so the same second, as two mints in one second of a script.
+    let jtis: Vec<String> = (0..2)
+        .map(|_| jti_of(&mint("--hs256-secret-file", &secret, &["--sub", "ivy"])))
+        .collect();
+    assert_ne!(
+        jtis[0], jtis[1],
+        "two tokens share a jti: revoking one revokes both"
+    );
+    for jti in &jtis {
+        // 32 hex digits: 128 bits from the OS RNG.
+        assert_eq!(jti.len(), 32, "{jti}");
+        assert!(
+            jti.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{jti}"
+        );
+    }
+    // And it verifies: the validator accepts the id.
+    let token = mint("--hs256-secret-file", &secret, &["--sub", "ivy"]);
+    let out = verify("--hs256-secret-file", &secret, NOW, &[], &token);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json_out(&out)["jti"], jti_of(&token));
+}
+
 #[test]
 fn verify_dash_reads_token_from_stdin_trimmed() {
     let secret = key("hs256.secret");
@@ -234,9 +268,12 @@ fn verify_signature_only_ignores_claims_but_not_signature() {
     let payload = json_out(&out);
     assert_eq!(payload["sub"], "erin");
     assert_eq!(payload["iss"], "gauntlet-auth");
-    let mut tampered = token.clone();
-    let last = tampered.pop().unwrap();
-    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    // Change the signature's first character: every one of its 6 bits is significant, so
+    // the result is still canonical base64url (the last character's low bits are not, and
+    // the signature, with a random jti, is different on every run).
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let first = if signature.starts_with('A') { 'B' } else { 'A' };
+    let tampered = format!("{signed}.{first}{}", &signature[1..]);
     let out = verify(
         "--hs256-secret-file",
         &secret,
@@ -293,7 +330,8 @@ fn mint_service_token_needs_svc_id_and_verifies_as_service() {
         "service",
     ];
     let out = gauntlet(&args, None);
-    assert_eq!(out.status.code(), Some(1));
+    // A request the issuer refuses is a usage error (2), not an invalid token (1).
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("svc_id"), "{}", stderr(&out));
     let token = mint(
         "--hs256-secret-file",
@@ -354,7 +392,7 @@ fn bad_usage_exits_2() {
 }
 
 #[test]
-fn unreadable_key_file_exits_1_naming_the_file() {
+fn unreadable_key_file_exits_2_naming_the_file() {
     let out = gauntlet(
         &[
             "token",
@@ -365,7 +403,7 @@ fn unreadable_key_file_exits_1_naming_the_file() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("/nonexistent/gauntlet.secret"),
         "{}",

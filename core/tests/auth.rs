@@ -238,6 +238,27 @@ fn mint_service_token_has_service_audience_and_svc_id() {
 }
 
 #[test]
+fn mint_with_jti_writes_the_callers_id_and_leaves_the_counter_alone() {
+    let key = SigningKey::hmac(None, Algorithm::HS256, HS256).unwrap();
+    let mut issuer = Issuer::new(key, TokenRules::default());
+    let first = issuer.mint(t(0), &access_request(60)).unwrap();
+    let jti = gauntlet_core::Jti::parse("0123456789abcdef0123456789abcdef").unwrap();
+    let given = issuer
+        .mint_with_jti(t(0), &access_request(60), jti.clone())
+        .unwrap();
+    assert_eq!(given.jti, jti);
+    assert_eq!(decode_part(&given.token, 1)["jti"], jti.as_str());
+    // The counter did not move: the next counted id follows the first one.
+    let second = issuer.mint(t(0), &access_request(60)).unwrap();
+    assert_eq!(first.jti.as_str().replace("-1", "-2"), second.jti.as_str());
+    // The same request rules apply.
+    assert!(matches!(
+        issuer.mint_with_jti(t(0), &access_request(0), jti),
+        Err(IssueError::ZeroTtl)
+    ));
+}
+
+#[test]
 fn mint_bad_requests_typed_errors() {
     let key = SigningKey::hmac(None, Algorithm::HS256, HS256).unwrap();
     let mut issuer = Issuer::new(key, TokenRules::default());

@@ -9,6 +9,10 @@
 //! each run in order, and no gap across reconnects (or an explicit `RESUME_GAP`). Latency is
 //! the frame's gateway `timestamp` to its arrival, for live (not resumed) events. Every loop
 //! is bounded by the run's deadline; nothing here decides protocol questions.
+//!
+//! A target nothing answers at is an error ([`LoadError::Unreachable`]); a run that did not
+//! test what was asked (users that never connected, handshakes refused by a rate limit or a
+//! 503) says so in [`LoadReport::shortfalls`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -24,7 +28,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use super::probe::{Target, parse_target};
+use super::probe::{Target, parse_target, reachable};
 use super::wall_clock;
 
 /// What to run.
@@ -49,10 +53,15 @@ pub struct LoadOptions {
 pub struct LoadReport {
     /// Connections accepted.
     pub connections: u64,
-    /// Handshakes refused for a reason other than a forged token (rate limits, 503).
+    /// Handshakes refused for a reason other than a forged token (rate limits, 503), with the
+    /// valid token or with a forged one answered by anything but 401.
     pub refused: u64,
+    /// [`LoadReport::refused`] by HTTP status.
+    pub refused_by_status: BTreeMap<u16, u64>,
     /// Forged tokens refused (one per user).
     pub forged_refused: u64,
+    /// Users that had at least one connection accepted.
+    pub users_connected: u64,
     /// `user_message`s sent.
     pub messages_sent: u64,
     /// Frames received.
@@ -81,6 +90,60 @@ pub enum LoadError {
     /// A latency histogram could not be built.
     #[error("histogram: {0}")]
     Histogram(String),
+    /// Nothing answers at the target: the name does not resolve, or no TCP connection opens.
+    #[error("cannot connect to {target}: {reason}")]
+    Unreachable {
+        /// The target as given.
+        target: String,
+        /// What the connect said.
+        reason: String,
+    },
+}
+
+impl LoadReport {
+    /// What the run did not test of what was asked: users that never connected, and
+    /// handshakes refused for reasons the workload did not intend (a rate limit, 503). Empty
+    /// when every user connected and ran its forged-token check with nothing refused. A
+    /// server that turns legitimate users away is a finding, reported with this evidence.
+    pub fn shortfalls(&self, users: u32) -> Vec<String> {
+        let mut out = Vec::new();
+        let users = u64::from(users);
+        if self.users_connected < users {
+            out.push(format!(
+                "only {} of {users} users ever connected",
+                self.users_connected
+            ));
+        }
+        if self.forged_refused < users {
+            out.push(format!(
+                "the forged-token check was answered with 401 for only {} of {users} users",
+                self.forged_refused
+            ));
+        }
+        if self.refused > 0 {
+            let by_status = self
+                .refused_by_status
+                .iter()
+                .map(|(status, n)| {
+                    let why = match status {
+                        429 => {
+                            " (a rate limit: the per-IP handshake rate applies to the load \
+                                generator's one address; raise limits.ip_handshake_rate)"
+                        }
+                        503 => " (server unavailable)",
+                        _ => "",
+                    };
+                    format!("HTTP {status} x{n}{why}")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push(format!(
+                "{} handshakes refused that the workload did not intend: {by_status}",
+                self.refused
+            ));
+        }
+        out
+    }
 }
 
 /// Most violations kept per user (the first ones are the interesting ones).
@@ -97,6 +160,12 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, LoadError> {
     let target =
         parse_target(&options.target).map_err(|_| LoadError::BadTarget(options.target.clone()))?;
     let key = EncodingKey::from_secret(&options.secret).map_err(|_| LoadError::Secret)?;
+    reachable(&target)
+        .await
+        .map_err(|reason| LoadError::Unreachable {
+            target: options.target.clone(),
+            reason,
+        })?;
     let started = tokio::time::Instant::now();
     let deadline = started + options.duration;
     let mut tasks = Vec::new();
@@ -142,7 +211,11 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, LoadError> {
 fn merge(total: &mut LoadReport, u: &LoadReport) {
     total.connections += u.connections;
     total.refused += u.refused;
+    for (status, n) in &u.refused_by_status {
+        *total.refused_by_status.entry(*status).or_default() += n;
+    }
     total.forged_refused += u.forged_refused;
+    total.users_connected += u.users_connected;
     total.messages_sent += u.messages_sent;
     total.frames_received += u.frames_received;
     total.events_received += u.events_received;
@@ -229,6 +302,12 @@ impl Stream {
     }
 }
 
+/// Counts a handshake refused for a reason the workload did not intend.
+fn refused(r: &mut LoadReport, status: u16) {
+    r.refused += 1;
+    *r.refused_by_status.entry(status).or_default() += 1;
+}
+
 async fn run_user(
     i: u32,
     target: &Target,
@@ -265,8 +344,13 @@ async fn run_user(
                 r.forged_refused += 1;
                 break;
             }
-            Connect::Refused(429 | 503) if tokio::time::Instant::now() < deadline => {
+            Connect::Refused(status @ (429 | 503)) if tokio::time::Instant::now() < deadline => {
+                refused(&mut r, status);
                 tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Connect::Refused(status) if status != 401 => {
+                refused(&mut r, status);
+                break;
             }
             Connect::Open(..) => {
                 violate(&mut r, "a forged token was accepted".into());
@@ -280,8 +364,8 @@ async fn run_user(
     while tokio::time::Instant::now() < deadline {
         let (mut ws, hello) = match connect(target, &token).await {
             Connect::Open(ws, hello) => (ws, hello),
-            Connect::Refused(_) => {
-                r.refused += 1;
+            Connect::Refused(status) => {
+                refused(&mut r, status);
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
@@ -291,6 +375,9 @@ async fn run_user(
                 continue;
             }
         };
+        if r.connections == 0 {
+            r.users_connected = 1;
+        }
         r.connections += 1;
         if hello["user_id"] != user.as_str() {
             violate(

@@ -67,6 +67,15 @@ pub enum ProbeError {
     /// The secret is unusable for HS256.
     #[error("the secret is not a usable HS256 key")]
     BadSecret,
+    /// Nothing answers at the target: the name does not resolve, or no TCP connection opens
+    /// (refused, unreachable, timed out). No check ran, so none failed.
+    #[error("cannot connect to {target}: {reason}")]
+    Unreachable {
+        /// The target as given.
+        target: String,
+        /// What the connect said.
+        reason: String,
+    },
 }
 
 pub(super) struct Target {
@@ -92,6 +101,16 @@ pub(super) fn parse_target(t: &str) -> Result<Target, ProbeError> {
         authority: authority.into(),
         path: path.into(),
     })
+}
+
+/// Opens (and drops) one TCP connection to the target, so that a target nothing listens on
+/// is told apart from a server that fails checks: `Err` carries what the connect said.
+pub(super) async fn reachable(target: &Target) -> Result<(), String> {
+    match tokio::time::timeout(WAIT, TcpStream::connect(&target.authority)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {}s", WAIT.as_secs())),
+    }
 }
 
 type Ws = WebSocketStream<TcpStream>;
@@ -120,10 +139,17 @@ struct Prober {
     checks: Vec<Check>,
 }
 
-/// Runs every check and returns them in a fixed order.
+/// Runs every check and returns them in a fixed order; [`ProbeError::Unreachable`] when not
+/// even a TCP connection opens to the target.
 pub async fn probe(options: &ProbeOptions) -> Result<Vec<Check>, ProbeError> {
     let target = parse_target(&options.target)?;
     let key = EncodingKey::from_secret(&options.secret).map_err(|_| ProbeError::BadSecret)?;
+    reachable(&target)
+        .await
+        .map_err(|reason| ProbeError::Unreachable {
+            target: options.target.clone(),
+            reason,
+        })?;
     let mut p = Prober {
         target,
         key,

@@ -56,6 +56,8 @@ async fn run_load(plants: Plants, users: u32) -> LoadReport {
 async fn load_against_correct_server_finds_no_violation() {
     let r = run_load(Plants::NONE, 20).await;
     assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert!(r.shortfalls(20).is_empty(), "{:?}", r.shortfalls(20));
+    assert_eq!(r.users_connected, 20);
     assert_eq!(r.forged_refused, 20);
     assert!(
         r.connections >= 40,

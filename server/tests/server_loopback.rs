@@ -12,7 +12,7 @@ use gauntlet_core::token::{Algorithm, KeyRing, Revocation};
 use gauntlet_core::{
     CloseReason, Config, Event, Instant, JournalLine, Jti, LogEntry, Plants, replay_journal,
 };
-use gauntlet_server::probe::{ProbeOptions, probe};
+use gauntlet_server::probe::{ProbeError, ProbeOptions, probe};
 use gauntlet_server::{
     FsyncPolicy, JournalOptions, Server, ServerError, ServerOptions, ServerReport, Startup,
     wall_clock,
@@ -646,6 +646,29 @@ async fn probe_passes_against_our_server() {
         assert!(failed.is_empty(), "{failed:#?}");
         assert!(checks.len() >= 30, "only {} checks ran", checks.len());
         server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_of_a_port_nothing_listens_on_is_unreachable_not_failed_checks() {
+    bounded(async {
+        // A port just freed: nothing listens on it, so the connect is refused at once.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let options = ProbeOptions {
+            target: format!("ws://{addr}/ws"),
+            secret: SECRET.to_vec(),
+            max_frame_bytes: 8192,
+        };
+        match probe(&options).await {
+            Err(ProbeError::Unreachable { target, reason }) => {
+                assert_eq!(target, options.target);
+                assert!(!reason.is_empty());
+            }
+            other => panic!("expected Unreachable, got {other:?}"),
+        }
     })
     .await;
 }

@@ -1,7 +1,10 @@
 //! `gauntlet load`: real WebSocket clients against a running gateway, with the invariants
 //! observable from outside checked on what they receive (`gauntlet_server::load`).
 //!
-//! This file owns the flags, reading the secret and rendering. Exit 1 on any violation.
+//! This file owns the flags, reading the secret and rendering. Exit 1 on any violation, and
+//! when the run did not test what was asked (users that never connected, handshakes refused
+//! by a rate limit or a 503: a server turning legitimate users away), each shortfall named
+//! on stderr. Exit 2 when the load cannot run (no secret, a bad target, nothing answering).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -11,8 +14,8 @@ use clap::Args;
 use gauntlet_server::load::{LoadError, LoadOptions, load};
 use gauntlet_sim::parse_duration;
 
-use super::Outcome;
 use super::serve::{SECRET_ENV, ServeError, read_file};
+use super::{Exit, Outcome, output_exit};
 
 /// `gauntlet load`: drive a running server with real clients.
 #[derive(Debug, Args)]
@@ -58,15 +61,28 @@ pub(crate) enum LoadCliError {
 }
 
 impl LoadCliError {
-    /// Whether this is a closed stdout.
-    pub(crate) fn is_broken_pipe(&self) -> bool {
-        matches!(self, LoadCliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    /// The exit class (the contract in the module doc of `cli`).
+    pub(crate) fn exit(&self) -> Exit {
+        match self {
+            LoadCliError::Secret(e) => e.exit(),
+            LoadCliError::NoSecret | LoadCliError::Runtime(_) => Exit::Usage,
+            LoadCliError::Load(
+                LoadError::BadTarget(_) | LoadError::Secret | LoadError::Unreachable { .. },
+            ) => Exit::Usage,
+            // hdrhistogram refuses only bounds it is given, and those are constants.
+            LoadCliError::Load(LoadError::Histogram(_)) => Exit::Bug,
+            LoadCliError::Output(e) => output_exit(e),
+        }
     }
 }
 
 impl LoadCommand {
-    /// Runs the load and prints the report.
-    pub(crate) fn run(self, stdout: &mut dyn Write) -> Result<Outcome, LoadCliError> {
+    /// Runs the load, prints the report on stdout and any shortfall on stderr.
+    pub(crate) fn run(
+        self,
+        stdout: &mut dyn Write,
+        stderr: &mut dyn Write,
+    ) -> Result<Outcome, LoadCliError> {
         let secret = match &self.secret_file {
             Some(path) => read_file(path)?,
             // Read at the CLI edge only, so the secret never sits in argv.
@@ -88,7 +104,11 @@ impl LoadCommand {
             .map_err(LoadCliError::Runtime)?;
         let r = runtime.block_on(load(&options))?;
         let secs = r.elapsed.as_secs_f64().max(1e-9);
-        writeln!(stdout, "users          {}", options.users)?;
+        writeln!(
+            stdout,
+            "users          {} ({} connected)",
+            options.users, r.users_connected
+        )?;
         writeln!(
             stdout,
             "connections    {} ({} refused and retried)",
@@ -122,7 +142,12 @@ impl LoadCommand {
         for v in &r.violations {
             writeln!(stdout, "  {v}")?;
         }
-        Ok(if r.violations.is_empty() {
+        let shortfalls = r.shortfalls(options.users);
+        for s in &shortfalls {
+            // The verdict stands even if stderr is gone.
+            let _ = writeln!(stderr, "gauntlet load: did not test what was asked: {s}");
+        }
+        Ok(if r.violations.is_empty() && shortfalls.is_empty() {
             Outcome::Success
         } else {
             Outcome::Failure

@@ -2,8 +2,30 @@
 //!
 //! Each command lives in its own file here (`token.rs`, ...) and owns its arguments, its
 //! error type and its output. This module owns the top-level `Cli`, the `Command` enum and
-//! the mapping to an [`Outcome`]. It must never decide protocol questions itself: commands
+//! the mapping to an exit code. It must never decide protocol questions itself: commands
 //! call into `gauntlet-core` / `gauntlet-sim` and only parse, print and map exit codes.
+//!
+//! # The exit-code contract
+//!
+//! Every command, so that a pipeline can tell a finding from a broken setup (STYLE.md
+//! section 8):
+//!
+//! - **0** the command ran and everything it checked held; also when stdout was closed
+//!   early (`gauntlet ... | head`).
+//! - **1** the command ran and found something: an invariant violated (`sim`, `shrink`), a
+//!   check failed (`probe`), a violation or a server that turned legitimate users away
+//!   (`load`), a journal that does not replay (`replay`), an invalid token (`token verify`).
+//!   The evidence is on stdout (and, for `load`'s shortfalls, on stderr).
+//! - **2** the command could not run as asked, so nothing was checked: bad flags (clap), an
+//!   invalid configuration, a file that cannot be read or written, `--plant` or `gauntlet
+//!   plants` on a build without planted bugs, a target nothing answers at. One line on
+//!   stderr says why.
+//! - **101** a bug in gauntlet: a panic (Rust's own code), or an error that cannot happen
+//!   unless gauntlet is wrong (the gateway task stopped).
+//!
+//! A command returns [`Outcome`] when it ran (0 or 1) and [`CliError`] when it could not;
+//! [`CliError::exit`] gives each error its [`Exit`] class, with an exhaustive match per
+//! command's error type, so a new error variant must be classified to compile.
 
 use std::io::{self, Read, Write};
 
@@ -20,9 +42,19 @@ mod sim;
 mod sim_args;
 mod token;
 
+/// The exit codes every command keeps, shown under `gauntlet --help`.
+const EXIT_CODES_HELP: &str = "\
+Exit codes (every command):
+  0    passed: everything checked held (also when stdout is closed early, e.g. `| head`)
+  1    found something: an invariant violated, a probe check failed, a load violation or
+       legitimate users refused, a journal that does not replay, an invalid token
+  2    could not run as asked: bad flags or config, unreadable file, unknown --plant or a
+       build without planted bugs, unreachable target (nothing was checked)
+  101  a bug in gauntlet (a panic)";
+
 /// Gauntlet: simulate, fuzz and inspect the JWT-authenticated WebSocket gateway.
 #[derive(Debug, Parser)]
-#[command(name = "gauntlet", version, about, long_about = None)]
+#[command(name = "gauntlet", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
 pub(crate) struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -60,7 +92,42 @@ pub(crate) enum Outcome {
     Failure,
 }
 
-/// A command that could not run to completion (exit code 1).
+impl Outcome {
+    /// The exit class of a command that ran.
+    pub(crate) fn exit(self) -> Exit {
+        match self {
+            Outcome::Success => Exit::Passed,
+            Outcome::Failure => Exit::Found,
+        }
+    }
+}
+
+/// The classes of the exit-code contract (the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// 0: everything checked held, or stdout was closed early.
+    Passed,
+    /// 1: the command ran and found a violation or a failed check.
+    Found,
+    /// 2: the command could not run as asked (usage, configuration, files, target).
+    Usage,
+    /// 101: a bug in gauntlet.
+    Bug,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Exit::Passed => 0,
+            Exit::Found => 1,
+            Exit::Usage => 2,
+            Exit::Bug => 101,
+        }
+    }
+}
+
+/// A command that could not run to completion; [`CliError::exit`] says with which code.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CliError {
     /// The `token` command failed.
@@ -75,6 +142,9 @@ pub(crate) enum CliError {
     /// The `shrink` command failed.
     #[error(transparent)]
     Shrink(#[from] shrink::ShrinkCliError),
+    /// The `plants` command failed.
+    #[error(transparent)]
+    Plants(#[from] plants::PlantsError),
     /// The `serve` command failed.
     #[error(transparent)]
     Serve(#[from] serve::ServeError),
@@ -84,23 +154,32 @@ pub(crate) enum CliError {
     /// The `probe` command failed.
     #[error(transparent)]
     Probe(#[from] probe::ProbeCliError),
-    /// Writing the output failed.
-    #[error("writing output")]
-    Io(#[from] io::Error),
 }
 
 impl CliError {
-    /// Whether the error is a closed stdout (`gauntlet ... | head`), which is not a failure.
-    pub(crate) fn is_broken_pipe(&self) -> bool {
+    /// The exit class of the error: [`Exit::Passed`] for a closed stdout, else what the
+    /// command's error type says.
+    pub(crate) fn exit(&self) -> Exit {
         match self {
-            CliError::Io(e) => e.kind() == io::ErrorKind::BrokenPipe,
-            CliError::Token(e) => e.is_broken_pipe(),
-            CliError::Sim(e) => e.is_broken_pipe(),
-            CliError::Replay(_) | CliError::Shrink(_) => false,
-            CliError::Serve(e) => e.is_broken_pipe(),
-            CliError::Probe(e) => e.is_broken_pipe(),
-            CliError::Load(e) => e.is_broken_pipe(),
+            CliError::Token(e) => e.exit(),
+            CliError::Sim(e) => e.exit(),
+            CliError::Replay(e) => e.exit(),
+            CliError::Shrink(e) => e.exit(),
+            CliError::Plants(e) => e.exit(),
+            CliError::Serve(e) => e.exit(),
+            CliError::Load(e) => e.exit(),
+            CliError::Probe(e) => e.exit(),
         }
+    }
+}
+
+/// The class of an I/O error writing output: a closed stdout is a pass (the reader has what
+/// it wanted), anything else means the output could not be written.
+pub(crate) fn output_exit(e: &io::Error) -> Exit {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Exit::Passed
+    } else {
+        Exit::Usage
     }
 }
 
@@ -130,7 +209,35 @@ impl Cli {
             Command::Plants => Ok(plants::run_plants(stdout)?),
             Command::Serve(cmd) => Ok(cmd.run(stdout, stderr)?),
             Command::Probe(cmd) => Ok(cmd.run(stdout)?),
-            Command::Load(cmd) => Ok(cmd.run(stdout)?),
+            Command::Load(cmd) => Ok(cmd.run(stdout, stderr)?),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+
+    use super::*;
+
+    #[test]
+    fn broken_pipe_is_the_one_output_error_mapped_to_success() {
+        let e = CliError::from(plants::PlantsError::from(io::Error::from(
+            ErrorKind::BrokenPipe,
+        )));
+        assert_eq!(e.exit(), Exit::Passed);
+        assert_eq!(e.exit().code(), 0);
+        let e = CliError::from(plants::PlantsError::from(io::Error::from(
+            ErrorKind::PermissionDenied,
+        )));
+        assert_eq!(e.exit().code(), 2);
+    }
+
+    #[test]
+    fn outcomes_map_to_0_and_1_and_classes_to_their_codes() {
+        assert_eq!(Outcome::Success.exit().code(), 0);
+        assert_eq!(Outcome::Failure.exit().code(), 1);
+        assert_eq!(Exit::Usage.code(), 2);
+        assert_eq!(Exit::Bug.code(), 101);
     }
 }

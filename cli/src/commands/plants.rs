@@ -1,19 +1,46 @@
 //! `gauntlet plants`: the planted bugs this build can switch on with `--plant NAME`.
+//!
+//! On a build without the `planted-bugs` feature there is nothing to list: that is a usage
+//! error (exit 2, the notice on stderr), so a loop over `gauntlet plants` stops at once
+//! instead of iterating over the words of a notice.
 
-use std::io::Write;
+use std::io::{self, Write};
 
-use super::Outcome;
+use super::{Exit, Outcome, output_exit};
+
+/// Why `gauntlet plants` could not list anything.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PlantsError {
+    /// The build has no planted bugs.
+    #[cfg_attr(feature = "planted-bugs", allow(dead_code))]
+    #[error("this build has no planted bugs: rebuild with `--features planted-bugs`")]
+    NotBuilt,
+    /// Writing the list failed.
+    #[error("writing output")]
+    Output(#[from] io::Error),
+}
+
+impl PlantsError {
+    /// The exit class (the contract in the module doc of `cli`).
+    pub(crate) fn exit(&self) -> Exit {
+        match self {
+            PlantsError::NotBuilt => Exit::Usage,
+            PlantsError::Output(e) => output_exit(e),
+        }
+    }
+}
 
 /// Lists the planted bugs, one per line: name, then what it breaks.
-pub(crate) fn run_plants(stdout: &mut dyn Write) -> std::io::Result<Outcome> {
-    #[cfg(feature = "planted-bugs")]
+#[cfg(feature = "planted-bugs")]
+pub(crate) fn run_plants(stdout: &mut dyn Write) -> Result<Outcome, PlantsError> {
     for p in gauntlet_core::Plant::ALL {
         writeln!(stdout, "{:<24} {}", p.name(), p.description())?;
     }
-    #[cfg(not(feature = "planted-bugs"))]
-    writeln!(
-        stdout,
-        "this build has no planted bugs: rebuild with `--features planted-bugs`"
-    )?;
     Ok(Outcome::Success)
+}
+
+/// Without the feature there is nothing to list: a usage error, reported on stderr.
+#[cfg(not(feature = "planted-bugs"))]
+pub(crate) fn run_plants(_stdout: &mut dyn Write) -> Result<Outcome, PlantsError> {
+    Err(PlantsError::NotBuilt)
 }

@@ -2,7 +2,8 @@
 //! (`gauntlet_server::probe`), printed as a table or JSON Lines.
 //!
 //! This file owns the flags, reading the secret and rendering; every check is the core
-//! probe's. Exit code 1 when any check fails.
+//! probe's. Exit code 1 when any check fails, 2 when the probe cannot run (no secret, a bad
+//! target, or nothing answering at the target: no check ran, so none is reported failed).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -11,8 +12,8 @@ use clap::Args;
 use gauntlet_server::probe::{Check, ProbeError, ProbeOptions, probe};
 use serde_json::json;
 
-use super::Outcome;
 use super::serve::{SECRET_ENV, ServeError, read_file};
+use super::{Exit, Outcome, output_exit};
 
 /// `gauntlet probe`: check a running server against PROTOCOL.md.
 #[derive(Debug, Args)]
@@ -52,9 +53,16 @@ pub(crate) enum ProbeCliError {
 }
 
 impl ProbeCliError {
-    /// Whether this is a closed stdout.
-    pub(crate) fn is_broken_pipe(&self) -> bool {
-        matches!(self, ProbeCliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    /// The exit class (the contract in the module doc of `cli`).
+    pub(crate) fn exit(&self) -> Exit {
+        match self {
+            ProbeCliError::Secret(e) => e.exit(),
+            ProbeCliError::NoSecret | ProbeCliError::Runtime(_) => Exit::Usage,
+            ProbeCliError::Probe(
+                ProbeError::BadTarget(_) | ProbeError::BadSecret | ProbeError::Unreachable { .. },
+            ) => Exit::Usage,
+            ProbeCliError::Output(e) => output_exit(e),
+        }
     }
 }
 

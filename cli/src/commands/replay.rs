@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::Outcome;
+use super::{Exit, Outcome, output_exit};
 
 /// Arguments of `gauntlet replay`.
 #[derive(Debug, clap::Args)]
@@ -31,8 +31,18 @@ pub(crate) enum ReplayCliError {
     Io(#[from] std::io::Error),
 }
 
+impl ReplayCliError {
+    /// The exit class (the contract in the module doc of `cli`).
+    pub(crate) fn exit(&self) -> Exit {
+        match self {
+            ReplayCliError::Read { .. } => Exit::Usage,
+            ReplayCliError::Io(e) => output_exit(e),
+        }
+    }
+}
+
 /// Exit 0 with `state_hash: <hex>` when the journal replays (and matches its footer, if any);
-/// exit 1 with the reason when it does not.
+/// exit 1 with the reason when it does not; exit 2 when the file cannot be read.
 pub(crate) fn run_replay(
     args: &ReplayArgs,
     stdout: &mut dyn Write,

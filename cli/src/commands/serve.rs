@@ -16,7 +16,7 @@ use gauntlet_server::{
     shutdown_signal,
 };
 
-use super::Outcome;
+use super::{Exit, Outcome, output_exit};
 
 /// Longest key, secret, JWKS or config file read.
 const MAX_FILE: u64 = 1 << 20;
@@ -132,9 +132,29 @@ pub(crate) enum ServeError {
 }
 
 impl ServeError {
-    /// Whether this is a closed stdout.
-    pub(crate) fn is_broken_pipe(&self) -> bool {
-        matches!(self, ServeError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    /// The exit class (the contract in the module doc of `cli`).
+    pub(crate) fn exit(&self) -> Exit {
+        match self {
+            ServeError::ReadFile { .. }
+            | ServeError::FileTooLarge { .. }
+            | ServeError::Key { .. }
+            | ServeError::NoKey
+            | ServeError::BadKid
+            | ServeError::Config { .. }
+            | ServeError::Runtime(_) => Exit::Usage,
+            // The gateway task only stops on its own by panicking.
+            ServeError::Server(ServerError::GatewayStopped) => Exit::Bug,
+            // Binding, the journal (unreadable, unwritable, or not replaying), the config, the
+            // OS RNG: the server could not run as asked.
+            ServeError::Server(
+                ServerError::Bind { .. }
+                | ServerError::Journal { .. }
+                | ServerError::Replay(_)
+                | ServerError::Config(_)
+                | ServerError::Rng(_),
+            ) => Exit::Usage,
+            ServeError::Output(e) => output_exit(e),
+        }
     }
 }
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use gauntlet_sim::{SimConfig, scenario_for, shrink};
 
-use super::Outcome;
 use super::sim_args::SimArgs;
+use super::{Exit, Outcome, output_exit};
 
 /// Arguments of `gauntlet shrink`: the `sim` flags plus where to write the result.
 #[derive(Debug, clap::Args)]
@@ -39,6 +39,19 @@ pub(crate) enum ShrinkCliError {
     Io(#[from] std::io::Error),
 }
 
+impl ShrinkCliError {
+    /// The exit class (the contract in the module doc of `cli`).
+    pub(crate) fn exit(&self) -> Exit {
+        match self {
+            ShrinkCliError::Config(_) | ShrinkCliError::Sim(_) => Exit::Usage,
+            // The seed failed before shrinking started: a candidate that cannot start, or a
+            // start that no longer fails, means the shrinker or the world is not deterministic.
+            ShrinkCliError::Shrink(_) => Exit::Bug,
+            ShrinkCliError::Io(e) => output_exit(e),
+        }
+    }
+}
+
 pub(crate) fn run_shrink(
     mut args: ShrinkArgs,
     stdout: &mut dyn Write,
@@ -48,6 +61,7 @@ pub(crate) fn run_shrink(
         writeln!(stderr, "SEED={seed}")?;
     }
     let cfg = SimConfig::try_from(args.sim)?;
+    super::sim::preflight(&cfg)?;
     let seeds: Vec<u64> = cfg.seeds().shard_seeds(cfg.shard()).collect();
     for seed in seeds {
         let sc = scenario_for(&cfg, seed)?;

@@ -2,17 +2,18 @@
 //!
 //! Thin: flags -> `SimConfig` -> `gauntlet_sim::run` with the world of `run_seed` ->
 //! outcome. Exit 0 when every invariant held, 1 on a violation (the report names it, with a
-//! `repro:` line), 2 on bad flags.
+//! `repro:` line), 2 on bad flags or a configuration that cannot run (checked before the
+//! first seed, so a bad `--plant` or `--scenario` is never reported as a violation).
 
 use std::io::Write;
 
 use gauntlet_sim::{
-    HumanReporter, JsonReporter, Output, Reporter, RunError, Scenario, SimConfig, SimError, run,
-    run_seed,
+    HumanReporter, JsonReporter, Output, Reporter, RunError, Scenario, SimConfig, SimError,
+    plants_from, run, run_seed, scenario_for,
 };
 
-use super::Outcome;
 use super::sim_args::SimArgs;
+use super::{Exit, Outcome, output_exit};
 
 /// Why `gauntlet sim` could not run.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +33,14 @@ pub(crate) enum SimCliError {
 }
 
 impl SimCliError {
-    pub(crate) fn is_broken_pipe(&self) -> bool {
-        matches!(self, SimCliError::Run(RunError::Report(e)) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    /// The exit class (the contract in the module doc of `cli`).
+    pub(crate) fn exit(&self) -> Exit {
+        match self {
+            SimCliError::Config(_) | SimCliError::Scenario(_) => Exit::Usage,
+            SimCliError::Run(RunError::Report(e)) => output_exit(e),
+            // stderr, or the failures file: not the results a reader may have stopped reading.
+            SimCliError::Io(_) | SimCliError::Run(RunError::Failures { .. }) => Exit::Usage,
+        }
     }
 }
 
@@ -61,6 +68,7 @@ pub(crate) fn run_sim(
         writeln!(stderr, "SEED={seed}")?;
     }
     let cfg = SimConfig::try_from(args)?;
+    preflight(&cfg)?;
     let mut human;
     let mut json;
     let reporter: &mut dyn Reporter = match cfg.output() {
@@ -79,4 +87,35 @@ pub(crate) fn run_sim(
     } else {
         Outcome::Failure
     })
+}
+
+/// Checks, before any seed runs, what would otherwise fail every seed at setup and be
+/// reported as a violation with a `repro:` line: the scenario file and the planted bug it
+/// or `--plant` names (unknown, or a build without planted bugs), and the directories the
+/// per-seed `--log` and `--trace` files go to. Each is a usage error (exit 2).
+pub(crate) fn preflight(cfg: &SimConfig) -> Result<(), SimError> {
+    let first = cfg.seeds().shard_seeds(cfg.shard()).next();
+    let sc = scenario_for(cfg, first.unwrap_or_default())?;
+    plants_from(sc.plant.as_deref())?;
+    if let Some(seed) = first {
+        for path in [cfg.log_path(seed), cfg.trace_path(seed)]
+            .into_iter()
+            .flatten()
+        {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            };
+            if !dir.is_dir() {
+                return Err(SimError::Output {
+                    path: path.display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("no directory {}", dir.display()),
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }

@@ -2,9 +2,9 @@
 //!
 //! This file owns the flags, reading keys and tokens from files/stdin, and rendering the
 //! result. Every check is `gauntlet_core::token`'s (`validate`, `verify_signature`,
-//! `Issuer::mint`): nothing here inspects a token itself. Secrets are only ever read from
-//! files, never taken from argv. The wall clock is read here, at the CLI edge, only when
-//! `--now` is not given.
+//! `Issuer::mint_with_jti`): nothing here inspects a token itself. Secrets are only ever read
+//! from files, never taken from argv. The wall clock is read here, at the CLI edge, only when
+//! `--now` is not given; each minted `jti` is 128 bits from the OS random number generator.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -16,10 +16,10 @@ use gauntlet_core::token::{
     self, Algorithm, Claims, Issuer, KeyError, KeyRing, MintRequest, SigningKey, TokenRules,
     TokenType,
 };
-use gauntlet_core::{FamilyId, Instant, Kid, UserId};
+use gauntlet_core::{FamilyId, Instant, Jti, Kid, UserId};
 use serde_json::json;
 
-use super::Outcome;
+use super::{Exit, Outcome, output_exit};
 
 /// Longest key or secret file read, so a mistaken path to a huge file fails fast.
 const MAX_KEY_FILE: u64 = 1 << 20;
@@ -203,12 +203,31 @@ pub(crate) enum TokenCliError {
     /// The system clock is before the Unix epoch.
     #[error("the system clock is before 1970")]
     Clock,
+    /// The OS random number generator failed, so no unique `jti` could be drawn.
+    #[error("reading the OS random number generator: {0}")]
+    Rng(String),
 }
 
 impl TokenCliError {
-    /// Whether this is a closed stdout.
-    pub(crate) fn is_broken_pipe(&self) -> bool {
-        matches!(self, TokenCliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    /// The exit class (the contract in the module doc of `cli`). An invalid token is not an
+    /// error but an [`Outcome::Failure`] (exit 1).
+    pub(crate) fn exit(&self) -> Exit {
+        match self {
+            // A key that passed `SigningKey`'s checks is never refused by the signer.
+            TokenCliError::Mint(token::IssueError::Signing(_)) => Exit::Bug,
+            TokenCliError::Mint(_)
+            | TokenCliError::ReadFile { .. }
+            | TokenCliError::FileTooLarge { .. }
+            | TokenCliError::Key { .. }
+            | TokenCliError::NoKey
+            | TokenCliError::BadKid
+            | TokenCliError::BadSub
+            | TokenCliError::BadPermissions
+            | TokenCliError::Stdin(_)
+            | TokenCliError::Clock
+            | TokenCliError::Rng(_) => Exit::Usage,
+            TokenCliError::Output(e) => output_exit(e),
+        }
     }
 }
 
@@ -385,10 +404,21 @@ fn mint(args: MintArgs, stdout: &mut dyn Write) -> Result<Outcome, TokenCliError
         svc_id: args.svc_id,
     };
     let minted = Issuer::new(key, rules)
-        .mint(now, &request)
+        .mint_with_jti(now, &request, random_jti()?)
         .map_err(TokenCliError::Mint)?;
     writeln!(stdout, "{}", minted.token)?;
     Ok(Outcome::Success)
+}
+
+/// A fresh `jti`: 128 bits from the OS random number generator, as 32 hex digits. Each run
+/// of the command is a new issuer, so the issuer's counter would give every token minted in
+/// the same second the same id, and revoking one would revoke them all. The OS RNG is right
+/// here, at the CLI edge; core and the simulation never read it (STYLE.md section 5).
+fn random_jti() -> Result<Jti, TokenCliError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| TokenCliError::Rng(e.to_string()))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Jti::parse(&hex).ok_or_else(|| TokenCliError::Rng("not a valid jti".into()))
 }
 
 fn parse_kid(kid: Option<&str>) -> Result<Option<Kid>, TokenCliError> {

@@ -3,7 +3,8 @@
 //!
 //! This module owns the private side of the key ring (a [`SigningKey`]) and the claim
 //! layout written at mint time. It must never read a clock or an RNG: `now` is a parameter
-//! and `jti`s come from a counter, so a simulation run mints the same tokens every time.
+//! and `jti`s come from a counter, so a simulation run mints the same tokens every time (or
+//! from the caller, who draws them at the edge: `Issuer::mint_with_jti`).
 //! It must never mint a token the validator would refuse for a reason the caller controls
 //! (zero or over-long lifetime, a service token without `svc_id`, an over-long `email`).
 
@@ -198,7 +199,38 @@ impl Issuer {
 
     /// Mints a token as of `now`: `iat = nbf = now` (whole seconds), `exp = iat + ttl`, and a
     /// fresh `jti` from the issuer's counter.
+    ///
+    /// The counter makes ids unique per issuer instance, which is what a deterministic world
+    /// needs; two issuer instances minting in the same second give the same ids. A caller
+    /// without one long-lived issuer (the command line) uses [`Issuer::mint_with_jti`].
     pub fn mint(&mut self, now: Instant, req: &MintRequest) -> Result<Minted, IssueError> {
+        let exp = self.checked_exp(now, req)?;
+        let iat = now.unix_secs();
+        // Counted only once the request is known to be valid, as before `mint_with_jti`
+        // existed, so a world's ids (and state hashes) stay the same.
+        self.counter = self.counter.wrapping_add(1);
+        // Unique per issuer instance; the iat part keeps ids of a restarted issuer distinct.
+        let Some(jti) = Jti::parse(&format!("j{iat:x}-{}", self.counter)) else {
+            unreachable!("at most 38 ascii characters is always a valid jti")
+        };
+        self.sign(iat, exp, req, jti)
+    }
+
+    /// [`Issuer::mint`] with the caller's `jti`, which the caller must make unique (e.g. 128
+    /// bits from the OS random number generator): revoking a `jti` revokes every token
+    /// carrying it. The issuer's counter is left alone.
+    pub fn mint_with_jti(
+        &self,
+        now: Instant,
+        req: &MintRequest,
+        jti: Jti,
+    ) -> Result<Minted, IssueError> {
+        let exp = self.checked_exp(now, req)?;
+        self.sign(now.unix_secs(), exp, req, jti)
+    }
+
+    /// Checks the request against the rules and returns its `exp`.
+    fn checked_exp(&self, now: Instant, req: &MintRequest) -> Result<u64, IssueError> {
         let max = self.rules.lifetime_for(req.token_type);
         let ttl_secs = req.ttl.as_secs();
         if ttl_secs == 0 {
@@ -221,17 +253,14 @@ impl Issuer {
         {
             return Err(IssueError::EmailTooLong);
         }
-        let iat = now.unix_secs();
-        let exp = iat
+        now.unix_secs()
             .checked_add(ttl_secs)
             .filter(|e| e.checked_mul(1_000_000_000).is_some())
-            .ok_or(IssueError::ExpiryOutOfRange)?;
+            .ok_or(IssueError::ExpiryOutOfRange)
+    }
 
-        self.counter = self.counter.wrapping_add(1);
-        // Unique per issuer instance; the iat part keeps ids of a restarted issuer distinct.
-        let Some(jti) = Jti::parse(&format!("j{iat:x}-{}", self.counter)) else {
-            unreachable!("at most 38 ascii characters is always a valid jti")
-        };
+    /// Signs a request [`Issuer::checked_exp`] accepted.
+    fn sign(&self, iat: u64, exp: u64, req: &MintRequest, jti: Jti) -> Result<Minted, IssueError> {
         let claims = OutClaims {
             iss: &self.rules.issuer,
             sub: req.sub.as_str(),
@@ -243,7 +272,7 @@ impl Issuer {
             token_type: req.token_type,
             permissions: &req.permissions,
             email: req.email.as_deref(),
-            svc_id,
+            svc_id: req.svc_id.as_deref(),
             fam: req.family.as_ref().map(FamilyId::as_str),
         };
         let token = jsonwebtoken::encode(&self.header, &claims, &self.key.key)
