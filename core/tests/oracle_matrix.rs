@@ -224,8 +224,21 @@ fn cited_file(span: &str) -> Option<(&str, Option<&str>)> {
     is_file.then_some((path, function))
 }
 
+/// The text of `path` under `root`, followed by that of its sibling `tests.rs` when it has
+/// one (`a/b.rs` keeps long tests in `a/b/tests.rs`), so a citation names the module a test
+/// belongs to wherever the test's file lives.
+fn with_sibling_tests(root: &Path, path: &str) -> Option<String> {
+    let mut text = fs::read_to_string(root.join(path)).ok()?;
+    if let Some(stem) = path.strip_suffix(".rs")
+        && let Ok(tests) = fs::read_to_string(root.join(format!("{stem}/tests.rs")))
+    {
+        text.push_str(&tests);
+    }
+    Some(text)
+}
+
 /// Every file cited in a table cell of `oracles` that does not exist under `root`, and every
-/// `file::function` whose file has no `fn function`.
+/// `file::function` whose file (or its sibling `tests.rs`) has no `fn function`.
 fn citation_problems(oracles: &str, root: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     let mut texts: BTreeMap<&str, Option<String>> = BTreeMap::new();
@@ -236,7 +249,7 @@ fn citation_problems(oracles: &str, root: &Path) -> Vec<String> {
         for (path, function) in code_spans(line).into_iter().filter_map(cited_file) {
             let text = texts
                 .entry(path)
-                .or_insert_with(|| fs::read_to_string(root.join(path)).ok());
+                .or_insert_with(|| with_sibling_tests(root, path));
             match (text, function) {
                 (None, _) => problems.push(format!(
                     "docs/oracles.md line {}: {path} does not exist",
