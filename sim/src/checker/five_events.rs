@@ -88,7 +88,7 @@ impl Checker for FiveEventsChecker {
         if !end.quiescent {
             return Ok(());
         }
-        match self.open.keys().min() {
+        match self.open.min_key() {
             Some(run) => Err(Failure::new(
                 self.name(),
                 format!("{run} never ended (liveness)"),

@@ -381,8 +381,12 @@ impl World<'_> {
             Fault::GatewayCrash { downtime } => {
                 if self.gateway.take().is_some() {
                     self.gw_timer = None;
-                    let mut conns: Vec<(ConnId, u32)> =
-                        self.conns.iter().map(|(id, c)| (*id, c.client)).collect();
+                    let mut conns: Vec<(ConnId, u32)> = self
+                        .conns
+                        .sorted()
+                        .into_iter()
+                        .map(|(id, c)| (*id, c.client))
+                        .collect();
                     // Closes are scheduled in connection order, never in hash order.
                     conns.sort_unstable_by_key(|(id, _)| *id);
                     for (conn, client) in conns {

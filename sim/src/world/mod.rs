@@ -530,7 +530,8 @@ impl<'s> World<'s> {
         // Collected into a B-tree: the hash order of `conns` does not reach the checkers.
         let open: BTreeMap<ConnId, UserId> = self
             .conns
-            .iter()
+            .sorted()
+            .into_iter()
             .filter(|(_, c)| c.phase == ConnPhase::Open)
             .filter_map(|(id, c)| c.user.clone().map(|u| (*id, u)))
             .collect();
