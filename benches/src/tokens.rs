@@ -10,19 +10,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{FixtureError, NOW_SECS};
 
-macro_rules! key_file {
-    ($name:literal) => {
-        include_bytes!(concat!("../../corpora/tokens/keys/", $name))
-    };
+#[allow(dead_code)]
+mod test_keys {
+    include!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../corpora/tokens/keys/keys.rs"
+    ));
 }
-
-const HS256_SECRET: &[u8] = key_file!("hs256.secret");
-const RS256_PRIV: &[u8] = key_file!("rs256.key.pem");
-const RS256_PUB: &[u8] = key_file!("rs256.pub.pem");
-const EC256_PRIV: &[u8] = key_file!("ec256.key.pem");
-const EC256_PUB: &[u8] = key_file!("ec256.pub.pem");
-const ED_PRIV: &[u8] = key_file!("ed25519.key.pem");
-const ED_PUB: &[u8] = key_file!("ed25519.pub.pem");
+use test_keys::{EC256_PRIV, EC256_PUB, ED_PRIV, ED_PUB, HS256_SECRET, RS256_PRIV, RS256_PUB};
 
 /// `exp` of every bench token: 2100-01-01. Far enough that the wall-clock `exp` check of the
 /// `jsonwebtoken` peer passes for decades, while the gateway checks it at [`NOW_SECS`].

@@ -18,24 +18,18 @@ use gauntlet_core::token::{
 use gauntlet_core::{Instant, Kid, Plants, UserId};
 use serde_json::Value;
 
-macro_rules! key_file {
-    ($name:literal) => {
-        include_bytes!(concat!("../../corpora/tokens/keys/", $name))
-    };
+#[allow(dead_code)]
+mod test_keys {
+    include!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../corpora/tokens/keys/keys.rs"
+    ));
 }
-
-const HS256: &[u8] = key_file!("hs256.secret");
-const HS384: &[u8] = key_file!("hs384.secret");
-const HS512: &[u8] = key_file!("hs512.secret");
-const RS_PRIV: &[u8] = key_file!("rs256.key.pem");
-const RS_PUB: &[u8] = key_file!("rs256.pub.pem");
-const RSA1024_PRIV: &[u8] = key_file!("rsa1024.key.pem");
-const EC256_PRIV: &[u8] = key_file!("ec256.key.pem");
-const EC256_PUB: &[u8] = key_file!("ec256.pub.pem");
-const EC384_PRIV: &[u8] = key_file!("ec384.key.pem");
-const EC384_PUB: &[u8] = key_file!("ec384.pub.pem");
-const ED_PRIV: &[u8] = key_file!("ed25519.key.pem");
-const ED_PUB: &[u8] = key_file!("ed25519.pub.pem");
+use test_keys::{
+    EC256_PRIV, EC256_PUB, EC384_PRIV, EC384_PUB, ED_PRIV, ED_PUB, HS256_SECRET as HS256,
+    HS384_SECRET as HS384, HS512_SECRET as HS512, RS256_PRIV as RS_PRIV, RS256_PUB as RS_PUB,
+    RSA1024_PRIV,
+};
 
 const OAUTH_SECRET: &[u8] = b"oauth-code-secret-for-tests-0123456789";
 const VERIFIER: &str = "a-pkce-verifier-of-forty-three-or-more-chars_~.";

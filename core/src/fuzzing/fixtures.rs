@@ -11,19 +11,16 @@ use super::{FUZZ_NOW_SECS, OracleViolation};
 use crate::token::{Algorithm, KeyRing};
 use crate::{Instant, Kid};
 
-macro_rules! key_file {
-    ($name:literal) => {
-        include_bytes!(concat!("../../../corpora/tokens/keys/", $name))
-    };
+#[allow(dead_code)]
+mod test_keys {
+    include!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../corpora/tokens/keys/keys.rs"
+    ));
 }
-
-pub(crate) const HS256_SECRET: &[u8] = key_file!("hs256.secret");
-pub(crate) const HS384_SECRET: &[u8] = key_file!("hs384.secret");
-pub(crate) const HS512_SECRET: &[u8] = key_file!("hs512.secret");
-pub(crate) const RS256_PUB: &[u8] = key_file!("rs256.pub.pem");
-pub(crate) const EC256_PUB: &[u8] = key_file!("ec256.pub.pem");
-pub(crate) const EC384_PUB: &[u8] = key_file!("ec384.pub.pem");
-pub(crate) const ED_PUB: &[u8] = key_file!("ed25519.pub.pem");
+pub(crate) use self::test_keys::{
+    EC256_PUB, EC384_PUB, ED_PUB, HS256_SECRET, HS384_SECRET, HS512_SECRET, RS256_PUB,
+};
 
 /// How a ring key's material is given.
 #[derive(Clone, Copy)]

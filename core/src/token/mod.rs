@@ -52,21 +52,17 @@ pub(crate) mod testkit {
     use super::{Algorithm, KeyRing};
     use crate::{Instant, Kid};
 
-    macro_rules! key_file {
-        ($name:literal) => {
-            include_bytes!(concat!("../../../corpora/tokens/keys/", $name))
-        };
+    #[allow(dead_code)]
+    mod test_keys {
+        include!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../corpora/tokens/keys/keys.rs"
+        ));
     }
-
-    pub(crate) const HS256_SECRET: &[u8] = key_file!("hs256.secret");
-    pub(crate) const RS256_PRIV: &[u8] = key_file!("rs256.key.pem");
-    pub(crate) const RS256_PUB: &[u8] = key_file!("rs256.pub.pem");
-    pub(crate) const RSA1024_PUB: &[u8] = key_file!("rsa1024.pub.pem");
-    pub(crate) const EC256_PRIV: &[u8] = key_file!("ec256.key.pem");
-    pub(crate) const EC256_PUB: &[u8] = key_file!("ec256.pub.pem");
-    pub(crate) const EC384_PUB: &[u8] = key_file!("ec384.pub.pem");
-    pub(crate) const ED_PRIV: &[u8] = key_file!("ed25519.key.pem");
-    pub(crate) const ED_PUB: &[u8] = key_file!("ed25519.pub.pem");
+    pub(crate) use self::test_keys::{
+        EC256_PRIV, EC256_PUB, EC384_PUB, ED_PRIV, ED_PUB, HS256_SECRET, RS256_PRIV, RS256_PUB,
+        RSA1024_PUB,
+    };
 
     /// The fixed "current time" of the tests, in unix seconds.
     pub(crate) const NOW: u64 = 1_800_000_000;
