@@ -153,9 +153,10 @@ pub struct AuthService {
     feed_base: usize,
     previous_kid: Option<Kid>,
     /// Per user, the whole second from which tokens are no longer cut by that user's
-    /// latest logout-everywhere; held only while that second is still ahead, since
-    /// tokens minted before it must carry it as their `iat` (see [`AuthService::logout_everywhere`]).
-    not_before: BTreeMap<UserId, Instant>,
+    /// latest logout-everywhere, and whether a token was already minted with it as `iat`;
+    /// held only while that second is still ahead, since tokens minted before it must
+    /// carry it as their `iat` (see [`AuthService::logout_everywhere`]).
+    not_before: BTreeMap<UserId, (Instant, bool)>,
     plants: Plants,
 }
 
@@ -256,14 +257,25 @@ impl AuthService {
     /// docs/rules-notes.md): the cut-off is the start of the next whole second, so every
     /// token with `iat` at or before `now`'s second is revoked; and tokens this service mints
     /// for `user` during the rest of that second carry the next second as `iat`, so a login
-    /// right after the logout is not born revoked.
+    /// right after the logout is not born revoked. A second logout before that second has
+    /// come moves the cut-off one second further if a token was minted with the first
+    /// cut-off as `iat` (that token predates it too).
     pub fn logout_everywhere(&mut self, now: Instant, user: &UserId) {
         let not_before = if planted!(self.plants, LogoutSameSecond) {
             now
         } else {
-            let cut = Instant::from_unix_secs(now.unix_secs().saturating_add(1));
-            let held = self.not_before.entry(user.clone()).or_insert(cut);
-            *held = (*held).max(cut);
+            let next = Instant::from_unix_secs(now.unix_secs().saturating_add(1));
+            let cut = match self.not_before.get(user) {
+                Some((held, minted)) if *held >= next => {
+                    if *minted {
+                        held.saturating_add(std::time::Duration::from_secs(1))
+                    } else {
+                        *held
+                    }
+                }
+                _ => next,
+            };
+            self.not_before.insert(user.clone(), (cut, false));
             cut
         };
         self.publish(
@@ -279,9 +291,12 @@ impl AuthService {
     /// after a logout-everywhere of `user` within `now`'s second (see
     /// [`AuthService::logout_everywhere`]). At most one second ahead, well inside the
     /// validators' `iat` allowance.
-    fn issue_time(&self, now: Instant, user: &UserId) -> Instant {
-        match self.not_before.get(user) {
-            Some(nb) if now < *nb => *nb,
+    fn issue_time(&mut self, now: Instant, user: &UserId) -> Instant {
+        match self.not_before.get_mut(user) {
+            Some((nb, minted)) if now < *nb => {
+                *minted = true;
+                *nb
+            }
             _ => now,
         }
     }
@@ -416,7 +431,7 @@ impl AuthService {
             .count();
         self.feed.drain(..dead);
         self.feed_base += dead;
-        self.not_before.retain(|_, nb| now < *nb);
+        self.not_before.retain(|_, (nb, _)| now < *nb);
     }
 
     /// The validator checking presented refresh tokens (it applies every published revocation).

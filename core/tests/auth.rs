@@ -566,6 +566,30 @@ fn logout_everywhere_same_second_revokes_before_and_spares_after() {
             .refresh(ms(100, 900), after.refresh.token.as_bytes())
             .is_ok()
     );
+    // A second logout in the same second also revokes the token minted between the two
+    // (its iat is already the next second).
+    service.logout_everywhere(ms(100, 900), &alice());
+    pull_feed(&mut gw, &service, &mut cursor);
+    assert_eq!(
+        gw.validate(
+            after.access.token.as_bytes(),
+            ms(100, 950),
+            TokenType::Access
+        )
+        .map_err(|e| e.code()),
+        Err("revoked")
+    );
+    let last = service
+        .login(ms(100, 990), &alice(), Permissions::empty())
+        .unwrap();
+    assert!(
+        gw.validate(
+            last.access.token.as_bytes(),
+            ms(100, 995),
+            TokenType::Access
+        )
+        .is_ok()
+    );
     // A logout at a whole second revokes the tokens minted in that very second too.
     let mut service = hs256_service();
     let mut gw = gateway();

@@ -42,6 +42,13 @@ pub enum Op {
     OAuthLogin,
     /// A system broadcast (only the operator user holds the permission).
     Broadcast,
+    /// The auth service rotates its signing key: usually once or twice, sometimes in a
+    /// storm far past the ring's size. Each rotation replaces the gateway's key ring.
+    RotateKeys,
+    /// A password change: logout everywhere, then log in again at once (the new token is
+    /// minted within the same second as the logout); an old tab reconnects later with the
+    /// token from before the logout.
+    PasswordChange,
     /// Attack: a token with a tampered signature.
     Forged,
     /// Attack: `alg: none` in any case, with or without a signature.
@@ -68,6 +75,11 @@ pub enum Op {
     OAuthAttack,
     /// Attack: present an already-used refresh token.
     RefreshReuse,
+    /// Attack: ask for more tickets than the per-user bound and redeem none.
+    TicketFlood,
+    /// Attack: reuse a used refresh token while an access token of the family is past its
+    /// `exp` but inside the leeway, then present that access token.
+    LateReuse,
 }
 
 impl Op {
@@ -112,6 +124,10 @@ impl Default for Mix {
             (BadFrames, 3),
             (OAuthAttack, 3),
             (RefreshReuse, 3),
+            (RotateKeys, 1),
+            (PasswordChange, 1),
+            (TicketFlood, 2),
+            (LateReuse, 4),
         ];
         Mix(w.into_iter().collect())
     }
@@ -126,6 +142,29 @@ impl Mix {
     /// The operations with a non-zero weight.
     pub fn active(&self) -> impl Iterator<Item = Op> + '_ {
         self.0.iter().filter(|(_, w)| **w > 0).map(|(op, _)| *op)
+    }
+
+    /// The operations whose weight each seed scales (swarm testing: different seeds stress
+    /// different corners, and a seed that leaves one out tests the others harder).
+    pub const SWARMED: [Op; 4] = [
+        Op::RotateKeys,
+        Op::PasswordChange,
+        Op::TicketFlood,
+        Op::LateReuse,
+    ];
+
+    /// This mix with the weight of each [`Mix::SWARMED`] operation scaled by 0, 1, 2 or 4,
+    /// drawn from `seed` alone. A weight of 0 stays 0, so a shrunk mix stays shrunk.
+    pub fn swarmed(&self, seed: u64) -> Mix {
+        let mut rng = crate::rng::SimRng::new(seed).fork("mix");
+        let mut mix = self.clone();
+        for op in Self::SWARMED {
+            let factor = [0, 1, 2, 4][rng.index(4)];
+            if let Some(w) = mix.0.get_mut(&op) {
+                *w = w.saturating_mul(factor);
+            }
+        }
+        mix
     }
 }
 
@@ -178,8 +217,26 @@ mod tests {
         assert!(!Op::Broadcast.is_attack());
         assert!(Op::Forged.is_attack() && Op::RefreshReuse.is_attack());
         let mix = Mix::default();
-        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 13);
-        assert_eq!(mix.active().filter(|o| !o.is_attack()).count(), 13);
+        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 15);
+        assert_eq!(mix.active().filter(|o| !o.is_attack()).count(), 15);
+    }
+
+    #[test]
+    fn swarmed_mix_scales_new_ops_per_seed_and_keeps_zeros() {
+        let base = Mix::default();
+        let weights = |seed: u64| {
+            let m = base.swarmed(seed);
+            Mix::SWARMED.map(|op| m.weight(op))
+        };
+        assert_eq!(weights(3), weights(3));
+        assert!((0..20).any(|s| weights(s) != weights(0)));
+        assert_eq!(
+            base.swarmed(5).weight(Op::Message),
+            base.weight(Op::Message)
+        );
+        let mut off = base.clone();
+        off.0.insert(Op::TicketFlood, 0);
+        assert!((0..20).all(|s| off.swarmed(s).weight(Op::TicketFlood) == 0));
     }
 
     #[test]

@@ -37,6 +37,21 @@ pub(crate) fn payload_of(token: &str) -> Value {
         .unwrap_or_else(|| json!({}))
 }
 
+/// The `kid` in the header of a compact JWS, if it has a valid one.
+pub(crate) fn kid_of(token: &str) -> Option<gauntlet_core::Kid> {
+    let header: Value = token
+        .split('.')
+        .next()
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())?;
+    gauntlet_core::Kid::parse(header["kid"].as_str()?)
+}
+
+/// The `fam` claim of a compact JWS, if it has a valid one.
+pub(crate) fn family_of(token: &str) -> Option<gauntlet_core::FamilyId> {
+    gauntlet_core::FamilyId::parse(payload_of(token)["fam"].as_str()?)
+}
+
 /// `alg: none` (in one of four spellings) over the payload of a real token, with or
 /// without the original signature.
 pub(crate) fn alg_none(token: &str, variant: u64) -> String {

@@ -3,14 +3,20 @@
 //! auth service never completes a flow it must refuse (refresh reuse, OAuth CSRF, replay).
 //!
 //! Ground truth comes from the world: it knows which tokens the auth service really minted
-//! and when each revocation was issued. A revocation binds once `max_revocation_staleness`
-//! has passed since it was issued (PROTOCOL.md section 1).
+//! (when, with which key, in which refresh family) and when each revocation was issued. A
+//! revocation binds once `max_revocation_staleness` has passed since it was issued
+//! (PROTOCOL.md section 1). From the spec, beside the token rules:
+//! - a token signed by a key rotation removed from the ring is never accepted once removed;
+//! - once a refresh reuse revokes a family, none of its tokens still valid on the issuer's
+//!   clock is accepted (`exp + leeway` is what valid means);
+//! - a logout-everywhere revokes every token minted before it, and no token minted after
+//!   it is refused as revoked on its account (AUTH-REVOKE-NOT-BEFORE).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use gauntlet_core::token::Revocation;
-use gauntlet_core::{Instant, Jti, UserId};
+use gauntlet_core::{FamilyId, Instant, Jti, Kid, UserId};
 
 use super::{Checker, EndState, Failure, Obs};
 use crate::id_map::UserMap;
@@ -18,12 +24,18 @@ use crate::id_map::UserMap;
 /// What the world knows about a credential it presented.
 #[derive(Clone, Debug)]
 pub(crate) enum CredTruth {
-    /// A real access token minted by the auth service (times are in gateway time).
+    /// A real access token minted by the auth service (`exp` is its claim).
     Access {
         user: UserId,
         jti: Jti,
-        iat_auth: Instant,
+        /// When it was minted, on the issuer's clock, to the nanosecond (its `iat` claim
+        /// is whole seconds, so it cannot order a mint and a logout within one second).
+        minted: Instant,
         exp: Instant,
+        /// The key that signed it; `None` for a credential no key signs (a ticket).
+        kid: Option<Kid>,
+        /// Its refresh family, if it has one.
+        family: Option<FamilyId>,
     },
     /// Anything that must never authenticate, with why.
     Bad(&'static str),
@@ -36,8 +48,12 @@ pub(crate) struct AuthChecker {
     staleness: Duration,
     /// jti -> (true time issued).
     revoked_jti: BTreeMap<Jti, Instant>,
-    /// user -> list of (not_before in auth time, true time issued).
+    /// user -> every logout-everywhere as (auth-service time, true time issued).
     revoked_user: UserMap<Vec<(Instant, Instant)>>,
+    /// Keys removed from the gateway's ring -> true time removed.
+    removed_kids: BTreeMap<Kid, Instant>,
+    /// Revoked refresh families -> (true time, auth-service time) of the revocation.
+    revoked_families: BTreeMap<FamilyId, (Instant, Instant)>,
 }
 
 const NAME: &str = "auth";
@@ -49,22 +65,52 @@ impl AuthChecker {
             staleness: Duration::from_millis(config.limits.max_revocation_staleness_ms),
             revoked_jti: BTreeMap::new(),
             revoked_user: UserMap::default(),
+            removed_kids: BTreeMap::new(),
+            revoked_families: BTreeMap::new(),
         }
     }
 
-    /// Records a revocation issued at true time `at`.
+    /// Records a revocation issued at true time `at`. A user cut-off is recorded from the
+    /// logout itself ([`Obs::LoggedOutEverywhere`]): its `not_before` is the gateway's
+    /// encoding of the rule, not the truth the rule is checked against.
     fn revoked(&mut self, at: Instant, r: &Revocation) {
-        match r {
-            Revocation::Jti { jti, .. } => {
-                self.revoked_jti.entry(jti.clone()).or_insert(at);
-            }
-            Revocation::User { user, not_before } => {
-                self.revoked_user
-                    .entry(user.clone())
-                    .or_default()
-                    .push((*not_before, at));
-            }
+        if let Revocation::Jti { jti, .. } = r {
+            self.revoked_jti.entry(jti.clone()).or_insert(at);
         }
+    }
+
+    /// A handshake refused a real token as `revoked`: something must have revoked it.
+    fn check_refusal(&self, truth: &CredTruth) -> Result<(), Failure> {
+        let CredTruth::Access {
+            user,
+            jti,
+            minted,
+            family,
+            ..
+        } = truth
+        else {
+            return Ok(());
+        };
+        let by_jti = self.revoked_jti.contains_key(jti);
+        let by_family = family
+            .as_ref()
+            .is_some_and(|f| self.revoked_families.contains_key(f));
+        // A mint at the very instant of a logout cannot be ordered against it: either
+        // answer is right.
+        let by_user = self
+            .revoked_user
+            .get(user)
+            .is_some_and(|cuts| cuts.iter().any(|(logout, _)| minted <= logout));
+        if by_jti || by_family || by_user {
+            return Ok(());
+        }
+        Err(Failure::new(
+            NAME,
+            format!(
+                "handshake refused {jti} of {user} as revoked, but nothing revoked it \
+                 (minted after every logout-everywhere of {user})"
+            ),
+        ))
     }
 
     fn check(
@@ -81,8 +127,10 @@ impl AuthChecker {
             CredTruth::Access {
                 user,
                 jti,
-                iat_auth,
+                minted,
                 exp,
+                kid,
+                family,
             } => {
                 if user != accepted_as {
                     return fail(format!("{user}'s token as {accepted_as}"));
@@ -93,6 +141,18 @@ impl AuthChecker {
                         at.saturating_since(exp.saturating_add(self.leeway))
                     ));
                 }
+                // Only a handshake's `at` is the gateway's decision time; a `reauth` is seen
+                // when its answer arrives, which may be after a removal it preceded.
+                if what == "handshake"
+                    && let Some(kid) = kid
+                    && let Some(removed) = self.removed_kids.get(kid)
+                    && at >= *removed
+                {
+                    return fail(format!(
+                        "{jti} of {user} signed by {kid}, {:?} after {kid} left the key ring",
+                        at.saturating_since(*removed)
+                    ));
+                }
                 if let Some(issued) = self.revoked_jti.get(jti)
                     && at > issued.saturating_add(self.staleness)
                 {
@@ -101,14 +161,28 @@ impl AuthChecker {
                         at.saturating_since(*issued)
                     ));
                 }
+                // Valid on the issuer's clock when the family was revoked means revoked.
+                if let Some(family) = family
+                    && let Some((issued, auth_at)) = self.revoked_families.get(family)
+                    && at > issued.saturating_add(self.staleness)
+                    && exp.saturating_add(self.leeway) > *auth_at
+                {
+                    return fail(format!(
+                        "{jti} of {user} {:?} after its family {family} was revoked \
+                         (exp + leeway still {:?} ahead on the issuer's clock then)",
+                        at.saturating_since(*issued),
+                        exp.saturating_add(self.leeway).saturating_since(*auth_at)
+                    ));
+                }
                 let user_cut = self.revoked_user.get(user).and_then(|v| {
-                    v.iter().find(|(nb, issued)| {
-                        iat_auth < nb && at > issued.saturating_add(self.staleness)
+                    v.iter().find(|(logout, issued)| {
+                        minted < logout && at > issued.saturating_add(self.staleness)
                     })
                 });
-                if let Some((_, issued)) = user_cut {
+                if let Some((logout, issued)) = user_cut {
                     return fail(format!(
-                        "{jti} of {user} {:?} after logout-everywhere",
+                        "{jti} of {user} {:?} after a logout-everywhere at {logout} that it \
+                         predates (minted at {minted}, issuer clock)",
                         at.saturating_since(*issued)
                     ));
                 }
@@ -131,6 +205,32 @@ impl Checker for AuthChecker {
                 accepted_as: Some(user),
                 ..
             } => self.check("handshake", *at, truth, user),
+            Obs::Handshake {
+                truth,
+                reject_code: Some("revoked"),
+                ..
+            } => self.check_refusal(truth),
+            Obs::KeyRemoved { at, kid } => {
+                self.removed_kids.entry((*kid).clone()).or_insert(*at);
+                Ok(())
+            }
+            Obs::FamilyRevoked {
+                at,
+                auth_at,
+                family,
+            } => {
+                self.revoked_families
+                    .entry((*family).clone())
+                    .or_insert((*at, *auth_at));
+                Ok(())
+            }
+            Obs::LoggedOutEverywhere { at, auth_at, user } => {
+                self.revoked_user
+                    .entry((*user).clone())
+                    .or_default()
+                    .push((*auth_at, *at));
+                Ok(())
+            }
             Obs::Reauthed { at, truth, .. } => match truth {
                 CredTruth::Access { user, .. } => self.check("reauth", *at, truth, user),
                 _ => Err(Failure::new(NAME, "reauth accepted a bad token")),

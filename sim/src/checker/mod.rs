@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use gauntlet_core::{ConnId, GatewayStats, Instant, LogEntry, UserId};
+use gauntlet_core::{ConnId, FamilyId, GatewayStats, Instant, Kid, LogEntry, UserId};
 
 use crate::frame_view::FrameView;
 
@@ -68,6 +68,28 @@ pub(crate) enum Obs<'a> {
     },
     /// The auth service answered a flow it must have refused.
     AuthServiceMisbehaved { what: String },
+    /// A key rotation removed `kid` from the ring the gateway trusts (at true time `at`).
+    KeyRemoved { at: Instant, kid: &'a Kid },
+    /// The auth service revoked refresh family `family` (a reuse was detected) at true
+    /// time `at`, which was `auth_at` on its own clock.
+    FamilyRevoked {
+        at: Instant,
+        auth_at: Instant,
+        family: &'a FamilyId,
+    },
+    /// `user` logged out everywhere at true time `at`, `auth_at` on the auth service's
+    /// clock (the clock its tokens' mint times are in).
+    LoggedOutEverywhere {
+        at: Instant,
+        auth_at: Instant,
+        user: &'a UserId,
+    },
+    /// `POST /tickets` answered `user`: a ticket, or a refusal with its code.
+    TicketAnswer {
+        at: Instant,
+        user: &'a UserId,
+        refused: Option<&'static str>,
+    },
     /// Size counters, sampled.
     Stats(&'a GatewayStats),
 }

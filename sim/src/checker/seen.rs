@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use gauntlet_core::token::Revocation;
-use gauntlet_core::{ConnId, GatewayStats, Instant, LogEntry, UserId};
+use gauntlet_core::{ConnId, FamilyId, GatewayStats, Instant, Kid, LogEntry, UserId};
 
 use super::{Checkers, CredTruth, Failure, Obs};
 use crate::frame_view::FrameView;
@@ -50,6 +50,25 @@ pub(crate) enum Seen {
     },
     AuthServiceMisbehaved {
         what: String,
+    },
+    KeyRemoved {
+        at: Instant,
+        kid: Kid,
+    },
+    FamilyRevoked {
+        at: Instant,
+        auth_at: Instant,
+        family: FamilyId,
+    },
+    LoggedOutEverywhere {
+        at: Instant,
+        auth_at: Instant,
+        user: UserId,
+    },
+    TicketAnswer {
+        at: Instant,
+        user: UserId,
+        refused: Option<&'static str>,
     },
     Stats(Box<GatewayStats>),
 }
@@ -104,6 +123,29 @@ impl Seen {
             Obs::AuthServiceMisbehaved { what } => {
                 Seen::AuthServiceMisbehaved { what: what.clone() }
             }
+            Obs::KeyRemoved { at, kid } => Seen::KeyRemoved {
+                at: *at,
+                kid: (*kid).clone(),
+            },
+            Obs::FamilyRevoked {
+                at,
+                auth_at,
+                family,
+            } => Seen::FamilyRevoked {
+                at: *at,
+                auth_at: *auth_at,
+                family: (*family).clone(),
+            },
+            Obs::LoggedOutEverywhere { at, auth_at, user } => Seen::LoggedOutEverywhere {
+                at: *at,
+                auth_at: *auth_at,
+                user: (*user).clone(),
+            },
+            Obs::TicketAnswer { at, user, refused } => Seen::TicketAnswer {
+                at: *at,
+                user: (*user).clone(),
+                refused: *refused,
+            },
             Obs::Stats(stats) => Seen::Stats(Box::new((*stats).clone())),
         }
     }
@@ -162,6 +204,28 @@ impl Seen {
             Seen::AuthServiceMisbehaved { what } => {
                 checkers.observe(&Obs::AuthServiceMisbehaved { what: what.clone() })
             }
+            Seen::KeyRemoved { at, kid } => checkers.observe(&Obs::KeyRemoved { at: *at, kid }),
+            Seen::FamilyRevoked {
+                at,
+                auth_at,
+                family,
+            } => checkers.observe(&Obs::FamilyRevoked {
+                at: *at,
+                auth_at: *auth_at,
+                family,
+            }),
+            Seen::LoggedOutEverywhere { at, auth_at, user } => {
+                checkers.observe(&Obs::LoggedOutEverywhere {
+                    at: *at,
+                    auth_at: *auth_at,
+                    user,
+                })
+            }
+            Seen::TicketAnswer { at, user, refused } => checkers.observe(&Obs::TicketAnswer {
+                at: *at,
+                user,
+                refused: *refused,
+            }),
             Seen::Stats(stats) => checkers.observe(&Obs::Stats(stats)),
         }
     }

@@ -5,18 +5,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gauntlet_core::auth_service::TokenPair;
+use gauntlet_core::auth_service::{AuthError, TokenPair};
 use gauntlet_core::oauth::{AuthorizeRequest, CallbackRequest, s256_challenge};
 use gauntlet_core::permissions::{Permission, Permissions};
 use gauntlet_core::protocol::{ClientFrame, HandshakeRequest, token_subprotocol};
-use gauntlet_core::token::{MintRequest, TokenType};
+use gauntlet_core::token::{MAX_KEYS, MintRequest, TokenType};
 use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadId, UserId};
 
 use crate::frame_view::FrameView;
 
 use super::{
-    AuthAnswer, AuthCall, Client, Conn, ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, Sized, Tokens, Up,
-    World, check,
+    AuthAnswer, AuthCall, Client, Conn, ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, LateReuse, Sized,
+    Tokens, Up, World, check,
 };
 use crate::checker::{CredTruth, Obs};
 use crate::network::NodeId;
@@ -25,6 +25,9 @@ use crate::scenario::{Mix, Op};
 use crate::workload;
 
 const OAUTH_CLIENT: &str = "gauntlet-web";
+/// Scales [`Op::RotateKeys`]: a draw acts with chance `ROTATION_DRAWS_PER_RUN / users`
+/// (7.5 / 50 = 0.15, about one storm a minute at weight 1).
+const ROTATION_DRAWS_PER_RUN: f64 = 7.5;
 const OAUTH_REDIRECT: &str = "https://app.example/callback";
 const VERIFIER: &str = "gauntlet-pkce-verifier-0123456789-abcdefghijklmnop";
 
@@ -59,11 +62,22 @@ impl World<'_> {
         if !self.safety && adversary {
             return;
         }
-        if let Some((token, truth, at)) = self.clients[i as usize].saved.clone()
-            && self.now >= at
+        if self.safety
+            && self.clients[i as usize]
+                .late_reuse
+                .as_ref()
+                .is_some_and(|l| self.now >= l.when)
+        {
+            return self.late_reuse(i);
+        }
+        let due = self.clients[i as usize]
+            .saved
+            .iter()
+            .position(|(_, _, at)| self.now >= *at);
+        if let Some(k) = due
             && self.safety
         {
-            self.clients[i as usize].saved = None;
+            let (token, truth, _) = self.clients[i as usize].saved.remove(k);
             self.ops += 1;
             return self.connect_with(i, &token, truth, Method::Bearer);
         }
@@ -107,7 +121,7 @@ impl World<'_> {
             return;
         };
         let menu = &self.menus[usize::from(attack)];
-        if let Some(op) = pick(&self.sc.mix, &mut c.rng, menu) {
+        if let Some(op) = pick(&self.mix, &mut c.rng, menu) {
             self.ops += 1;
             let user = c.user.clone();
             self.note(format_args!("{user} {op:?}"));
@@ -115,10 +129,43 @@ impl World<'_> {
         }
     }
 
+    /// The second half of [`Op::LateReuse`]: the access token is past its `exp` on the
+    /// issuer's clock but inside the leeway, so it still validates. Present the refresh
+    /// token that was rotated away (theft: the family is revoked), then, once the
+    /// revocation binds, the access token: it must be refused.
+    fn late_reuse(&mut self, i: u32) {
+        let Some(l) = self
+            .clients
+            .get_mut(i as usize)
+            .and_then(|c| c.late_reuse.take())
+        else {
+            return;
+        };
+        let auth_now = self.auth_now();
+        let used = self
+            .clients
+            .get(i as usize)
+            .is_some_and(|c| c.used_refresh.contains(&l.used));
+        // 20 s of the 30 s leeway left: enough for the revocation to bind first.
+        if !used || auth_now >= l.exp.saturating_add(Duration::from_secs(20)) {
+            return;
+        }
+        self.ops += 1;
+        let staleness = Duration::from_millis(self.config.limits.max_revocation_staleness_ms);
+        let later = self
+            .now
+            .saturating_add(staleness)
+            .saturating_add(Duration::from_secs(2));
+        if let Some(c) = self.clients.get_mut(i as usize) {
+            c.save(l.token, l.truth, later);
+        }
+        self.auth_request(i, AuthCall::RefreshReuse(l.used));
+    }
+
     /// Draws one of `ops` by the scenario's weights, from client `i`'s RNG.
     fn pick(&mut self, i: u32, ops: &[Op]) -> Option<Op> {
         let c = self.clients.get_mut(i as usize)?;
-        pick(&self.sc.mix, &mut c.rng, ops)
+        pick(&self.mix, &mut c.rng, ops)
     }
 
     fn open_conn(&mut self, i: u32) -> Option<ConnId> {
@@ -244,6 +291,45 @@ impl World<'_> {
                     self.now.saturating_add(Duration::from_secs(2));
                 self.auth_request(i, AuthCall::LogoutEverywhere);
             }
+            Op::RotateKeys => {
+                // Rotation is one operator's act, not each user's: a draw acts with a
+                // chance that shrinks with the population, so a run sees about as many
+                // storms with 50 users as with 5000 (every ring change also empties the
+                // validation cache, which other checks need warm). When it acts it is a
+                // storm far past the ring's size (an operator script in a loop), which
+                // only a ring that drops keys older than the previous one survives;
+                // single rotations come from the `key_rotation` fault.
+                let chance = (ROTATION_DRAWS_PER_RUN / f64::from(self.sc.users.max(1))).min(1.0);
+                let c = &mut self.clients[i as usize];
+                if !c.rng.chance(chance) {
+                    return;
+                }
+                let n = MAX_KEYS + c.rng.index(8);
+                for _ in 0..n {
+                    if self.failure.is_some() {
+                        break;
+                    }
+                    self.rotate_key();
+                }
+            }
+            Op::PasswordChange => {
+                if self.clients[i as usize].awaiting_auth {
+                    return;
+                }
+                let staleness =
+                    Duration::from_millis(self.config.limits.max_revocation_staleness_ms);
+                let later = self
+                    .now
+                    .saturating_add(staleness)
+                    .saturating_add(Duration::from_secs(2));
+                let c = &mut self.clients[i as usize];
+                // An old tab comes back later with the token from before the change.
+                if let Some(t) = c.tokens.take() {
+                    c.save(t.access, t.truth, later);
+                }
+                c.relogin = true;
+                self.auth_request(i, AuthCall::LogoutEverywhere);
+            }
             Op::OAuthLogin => {}
             Op::Broadcast => {
                 if i == 0 {
@@ -320,15 +406,17 @@ impl World<'_> {
                 let truth = CredTruth::Access {
                     user,
                     jti: m.jti.clone(),
-                    iat_auth: when,
+                    minted: when,
                     exp: m.exp,
+                    kid: workload::kid_of(&m.token),
+                    family: None,
                 };
                 if op == Op::StaleCached {
                     let later = m
                         .exp
                         .saturating_add(self.config.tokens.leeway())
                         .saturating_add(Duration::from_secs(1));
-                    self.clients[i as usize].saved = Some((m.token.clone(), truth.clone(), later));
+                    self.clients[i as usize].save(m.token.clone(), truth.clone(), later);
                 }
                 self.connect_with(i, &m.token, truth, Method::Bearer);
             }
@@ -344,8 +432,7 @@ impl World<'_> {
                         .now
                         .saturating_add(staleness)
                         .saturating_add(Duration::from_secs(2));
-                    self.clients[i as usize].saved =
-                        Some((t.access.clone(), t.truth.clone(), later));
+                    self.clients[i as usize].save(t.access.clone(), t.truth.clone(), later);
                     self.auth_request(
                         i,
                         AuthCall::Logout {
@@ -409,6 +496,52 @@ impl World<'_> {
                     self.auth_request(i, AuthCall::RefreshReuse(old));
                 }
             }
+            Op::TicketFlood => {
+                let n = self.config.limits.max_tickets_per_user + 4;
+                for _ in 0..n {
+                    let tx = self.net.send(
+                        self.now,
+                        NodeId::client(i),
+                        NodeId::GATEWAY,
+                        Sized(access.len()),
+                    );
+                    for (at, _) in tx.into_iter().take(1) {
+                        self.at(at, Ev::ToGateway(Up::Ticket(i, access.clone(), true)));
+                    }
+                }
+            }
+            Op::LateReuse => {
+                // Rotate the refresh token now, and come back once the access token it
+                // came with is past its `exp` on the issuer's clock (see `late_reuse`).
+                let Some(c) = self.clients.get(i as usize) else {
+                    return;
+                };
+                if c.late_reuse.is_some() || c.awaiting_auth {
+                    return;
+                }
+                let Some(t) = c.tokens.as_ref() else {
+                    return;
+                };
+                let (used, token, truth, exp) = (
+                    t.refresh.clone(),
+                    t.access.clone(),
+                    t.truth.clone(),
+                    t.access_exp,
+                );
+                let until_exp = exp.saturating_since(self.auth_now());
+                let when = self
+                    .now
+                    .saturating_add(until_exp)
+                    .saturating_add(Duration::from_secs(1));
+                self.clients[i as usize].late_reuse = Some(LateReuse {
+                    when,
+                    used: used.clone(),
+                    token,
+                    truth,
+                    exp,
+                });
+                self.auth_request(i, AuthCall::Refresh(used));
+            }
             _ => {}
         }
     }
@@ -434,7 +567,7 @@ impl World<'_> {
                 Sized(token.len()),
             );
             for (at, _) in tx.into_iter().take(1) {
-                self.at(at, Ev::ToGateway(Up::Ticket(i, token.clone())));
+                self.at(at, Ev::ToGateway(Up::Ticket(i, token.clone(), false)));
             }
             return;
         }
@@ -528,11 +661,29 @@ impl World<'_> {
                 }
             }
             Down::Ticket(Some(ticket)) => {
+                // The ticket stands for the token it was issued on, but no key signs it.
                 let truth = self
                     .clients
                     .get(i as usize)
                     .and_then(|c| c.tokens.as_ref())
-                    .map(|t| t.truth.clone());
+                    .map(|t| match t.truth.clone() {
+                        CredTruth::Access {
+                            user,
+                            jti,
+                            minted,
+                            exp,
+                            family,
+                            ..
+                        } => CredTruth::Access {
+                            user,
+                            jti,
+                            minted,
+                            exp,
+                            kid: None,
+                            family,
+                        },
+                        other => other,
+                    });
                 if let Some(truth) = truth {
                     self.connect_with(i, &ticket, truth, Method::Ticket);
                 }
@@ -671,10 +822,10 @@ impl World<'_> {
             AuthCall::Login => self
                 .auth
                 .login(now, &user, perms)
-                .map(|p| AuthAnswer::Tokens(Box::new(p)))
+                .map(|p| AuthAnswer::Tokens(Box::new(p), now))
                 .unwrap_or(AuthAnswer::Failed),
             AuthCall::OAuthLogin => match self.oauth_flow(now, &user, &perms, 0) {
-                Some(p) => AuthAnswer::Tokens(Box::new(p)),
+                Some(p) => AuthAnswer::Tokens(Box::new(p), now),
                 None => AuthAnswer::Failed,
             },
             AuthCall::Refresh(token) => {
@@ -693,19 +844,21 @@ impl World<'_> {
                                 c.used_refresh.remove(0);
                             }
                         }
-                        AuthAnswer::Tokens(Box::new(pair))
+                        AuthAnswer::Tokens(Box::new(pair), now)
                     }
-                    Err(_) => {
+                    Err(e) => {
+                        self.family_revoked(now, &token, &e);
                         self.refreshed.insert(token);
                         AuthAnswer::Failed
                     }
                 }
             }
             AuthCall::RefreshReuse(token) => {
-                if self.auth.refresh(now, token.as_bytes()).is_ok() {
-                    self.observe(&Obs::AuthServiceMisbehaved {
+                match self.auth.refresh(now, token.as_bytes()) {
+                    Ok(_) => self.observe(&Obs::AuthServiceMisbehaved {
                         what: format!("used refresh token of {user} accepted again"),
-                    });
+                    }),
+                    Err(e) => self.family_revoked(now, &token, &e),
                 }
                 AuthAnswer::Failed
             }
@@ -717,6 +870,11 @@ impl World<'_> {
             }
             AuthCall::LogoutEverywhere => {
                 self.auth.logout_everywhere(now, &user);
+                self.observe(&Obs::LoggedOutEverywhere {
+                    at: self.now,
+                    auth_at: now,
+                    user: &user,
+                });
                 AuthAnswer::LoggedOut
             }
             AuthCall::OAuthAttack(kind) => {
@@ -803,6 +961,20 @@ impl World<'_> {
         })
     }
 
+    /// Tells the auth checker that presenting `refresh_token` at auth time `auth_at` revoked
+    /// its family, when the refusal says so.
+    fn family_revoked(&mut self, auth_at: Instant, refresh_token: &str, error: &AuthError) {
+        if matches!(error, AuthError::RefreshReused)
+            && let Some(family) = workload::family_of(refresh_token)
+        {
+            self.observe(&Obs::FamilyRevoked {
+                at: self.now,
+                auth_at,
+                family: &family,
+            });
+        }
+    }
+
     /// Tells the auth checker about revocations the auth service just issued (true time).
     fn publish_revocations(&mut self) {
         let end = self.auth.feed_end();
@@ -829,14 +1001,14 @@ impl World<'_> {
         let Some(c) = self.client(i) else { return };
         c.awaiting_auth = false;
         match answer {
-            AuthAnswer::Tokens(pair) => {
-                let p = workload::payload_of(&pair.access.token);
-                let iat = Instant::from_unix_secs(p["iat"].as_u64().unwrap_or(0));
+            AuthAnswer::Tokens(pair, minted) => {
                 let truth = CredTruth::Access {
                     user: c.user.clone(),
                     jti: pair.access.jti.clone(),
-                    iat_auth: iat,
+                    minted,
                     exp: pair.access.exp,
+                    kid: workload::kid_of(&pair.access.token),
+                    family: Some(pair.family.clone()),
                 };
                 c.tokens = Some(Tokens {
                     access: pair.access.token.clone(),
@@ -846,6 +1018,7 @@ impl World<'_> {
                 });
             }
             AuthAnswer::Failed => {
+                c.relogin = false;
                 if c.tokens
                     .as_ref()
                     .is_some_and(|t| now.saturating_add(Duration::from_secs(20)) >= t.access_exp)
@@ -853,7 +1026,12 @@ impl World<'_> {
                     c.tokens = None;
                 }
             }
-            AuthAnswer::LoggedOut => {}
+            AuthAnswer::LoggedOut => {
+                // A password change signs in again right away, within the logout's second.
+                if std::mem::take(&mut c.relogin) {
+                    self.auth_request(i, AuthCall::Login);
+                }
+            }
         }
     }
 }

@@ -66,12 +66,20 @@ impl World<'_> {
             self.down(conn, Down::Close(conn, Some(code.as_u16())));
         }
         for (request, answer) in out.tickets.drain(..) {
-            // The request id is the asking client's index.
-            let ticket = answer.ok().map(|t| t.ticket);
-            self.send_down(
-                u32::try_from(request).unwrap_or(u32::MAX),
-                Down::Ticket(ticket),
-            );
+            // The request id is the asking client's index, with bit 32 set by a hoarder.
+            let client = u32::try_from(request & u64::from(u32::MAX)).unwrap_or(u32::MAX);
+            let hoard = request >> 32 != 0;
+            if let Some(user) = self.clients.get(client as usize).map(|c| c.user.clone()) {
+                self.observe(&Obs::TicketAnswer {
+                    at: self.now,
+                    user: &user,
+                    refused: answer.as_ref().err().map(|r| r.code),
+                });
+            }
+            if !hoard {
+                let ticket = answer.ok().map(|t| t.ticket);
+                self.send_down(client, Down::Ticket(ticket));
+            }
         }
         self.arm_gateway_timer(out.next_deadline);
         self.spare_outputs = out;
@@ -344,9 +352,9 @@ impl World<'_> {
             }
             Up::Binary(conn) => self.gw(Input::Binary { conn, len: 4 }),
             Up::Closed(conn) => self.gw(Input::Closed { conn }),
-            Up::Ticket(client, token) => {
+            Up::Ticket(client, token, hoard) => {
                 self.gw(Input::IssueTicket {
-                    request: u64::from(client),
+                    request: u64::from(client) | (u64::from(hoard) << 32),
                     authorization: Some(format!("Bearer {token}")),
                 });
             }
@@ -406,7 +414,11 @@ impl World<'_> {
         }
     }
 
-    fn rotate_key(&mut self) {
+    /// Rotates the auth service's signing key and hands the gateway the ring it now
+    /// publishes (current + previous, built afresh as a JWKS reload would). A refused
+    /// rotation is a violation: the spec's ring holds current + previous, so rotation never
+    /// runs out of room.
+    pub(super) fn rotate_key(&mut self) {
         let n = self.next_key;
         self.next_key += 1;
         let Some(kid) = Kid::parse(&format!("hs-{n}")) else {
@@ -421,21 +433,24 @@ impl World<'_> {
         };
         match self.auth.rotate_key(key, &VerifyKey::Hmac(secret.clone())) {
             Ok(rotation) => {
-                if let Some(retired) = rotation.retired {
-                    for k in &mut self.keys {
-                        if k.0 == retired {
-                            k.2 = true;
-                        }
-                    }
+                if let Some(removed) = rotation.retired {
+                    self.keys.retain(|k| k.0 != removed);
+                    self.observe(&Obs::KeyRemoved {
+                        at: self.now,
+                        kid: &removed,
+                    });
                 }
-                self.keys.push((kid, secret, false));
+                self.keys.push((kid, secret));
                 self.attacker_issuer.replace_key(attacker);
                 match ring_of(&self.keys) {
                     Ok(ring) => self.gw(Input::Auth(AuthUpdate::Keys(Box::new(ring)))),
                     Err(e) => self.fail(Failure::new("config", e)),
                 }
             }
-            Err(e) => self.fail(Failure::new("config", format!("key rotation: {e}"))),
+            Err(e) => self.fail(Failure::new(
+                "auth",
+                format!("key rotation {n} refused: {e:?}"),
+            )),
         }
     }
 

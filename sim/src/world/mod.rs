@@ -80,7 +80,9 @@ enum Up {
     Text(ConnId, Vec<u8>),
     Binary(ConnId),
     Closed(ConnId),
-    Ticket(u32, String),
+    /// `POST /tickets` from a client with its token; `true` when the client hoards the
+    /// ticket instead of redeeming it (a ticket flood).
+    Ticket(u32, String, bool),
 }
 
 enum Down {
@@ -103,7 +105,8 @@ enum AuthCall {
 }
 
 enum AuthAnswer {
-    Tokens(Box<TokenPair>),
+    /// New tokens, minted at this auth-service time.
+    Tokens(Box<TokenPair>, Instant),
     Failed,
     LoggedOut,
 }
@@ -164,9 +167,38 @@ struct Client {
     threads: Vec<ThreadId>,
     threads_made: u32,
     reauth_truth: Option<CredTruth>,
-    /// A token the adversary keeps for a later attack, with when to use it.
-    saved: Option<(String, CredTruth, Instant)>,
+    /// Tokens kept to present later (an attack, an old tab), each with when to use it.
+    saved: Vec<(String, CredTruth, Instant)>,
     not_before: Instant,
+    /// Log in again as soon as the pending logout-everywhere is answered (a password change).
+    relogin: bool,
+    /// A [`Op::LateReuse`] in progress.
+    late_reuse: Option<LateReuse>,
+}
+
+/// Most tokens a client keeps to present later; a new one pushes out the oldest.
+const MAX_SAVED: usize = 4;
+
+impl Client {
+    /// Keeps `token` to present at `at`.
+    fn save(&mut self, token: String, truth: CredTruth, at: Instant) {
+        if self.saved.len() >= MAX_SAVED {
+            self.saved.remove(0);
+        }
+        self.saved.push((token, truth, at));
+    }
+}
+
+/// An [`Op::LateReuse`] waiting for its access token to pass `exp`.
+struct LateReuse {
+    /// When (true time) the access token is a second past its `exp` on the issuer's clock.
+    when: Instant,
+    /// The refresh token rotated away when the attack started.
+    used: String,
+    /// The access token that came with it, its truth and its `exp`.
+    token: String,
+    truth: CredTruth,
+    exp: Instant,
 }
 
 /// The result of one run.
@@ -244,7 +276,8 @@ pub struct World<'s> {
     auth_down: bool,
     skew: Duration,
     skew_ahead: bool,
-    keys: Vec<(Kid, Vec<u8>, bool)>,
+    /// The keys the auth service publishes (current + previous), oldest first.
+    keys: Vec<(Kid, Vec<u8>)>,
     next_key: u32,
     attacker_issuer: Issuer,
     clients: Vec<Client>,
@@ -263,7 +296,9 @@ pub struct World<'s> {
     conn_spans: BTreeMap<ConnId, Instant>,
     user_track: UserMap<ConnId>,
     recent: VecDeque<String>,
-    /// The operations a woken client draws from, by the scenario's mix: honest, then attacks
+    /// The scenario's mix as this seed weights it ([`crate::scenario::Mix::swarmed`]).
+    mix: crate::scenario::Mix,
+    /// The operations a woken client draws from, by `mix`: honest, then attacks
     /// (computed once: the mix never changes during a run).
     menus: [Vec<Op>; 2],
     step: u64,
@@ -321,12 +356,21 @@ impl<'s> World<'s> {
             .map_err(|e| e.to_string())?;
         let attacker_key = SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &hs_secret(0))
             .map_err(|e| e.to_string())?;
-        let keys = vec![(kid, hs_secret(0), false)];
+        let keys = vec![(kid, hs_secret(0))];
         let ring = ring_of(&keys)?;
+        // The issuer's own access lifetime, drawn per seed: half the seeds keep the
+        // environment's 5 min, the others mint 30 s to 60 s tokens, so expiry, refresh and
+        // tokens inside the leeway all happen within a one-minute run. The gateway's rules
+        // (the cap on any token's age) stay the environment's.
+        let mut auth_rules = rules.clone();
+        let mut lifetime_rng = root.fork("lifetimes");
+        if lifetime_rng.chance(0.5) {
+            auth_rules.lifetimes.test.access_secs = lifetime_rng.range(30..60);
+        }
         let auth = AuthService::new(
-            Issuer::new(key, rules.clone()),
+            Issuer::new(key, auth_rules.clone()),
             ring.clone(),
-            rules.clone(),
+            auth_rules,
             plants,
         )
         .with_oauth(&sc.seed.to_le_bytes().repeat(4), OAuthConfig::default())
@@ -356,11 +400,14 @@ impl<'s> World<'s> {
                 threads: Vec::new(),
                 threads_made: 0,
                 reauth_truth: None,
-                saved: None,
+                saved: Vec::new(),
                 not_before: start,
+                relogin: false,
+                late_reuse: None,
             })
             .collect();
         let witness = Witness::new(Checkers::new(&config), checkpoint, offload);
+        let mix = sc.mix.swarmed(sc.seed);
         let w = World {
             sched: crate::clock::Scheduler::new(start, MAX_QUEUED),
             config,
@@ -396,11 +443,11 @@ impl<'s> World<'s> {
             user_track: UserMap::default(),
             recent: VecDeque::new(),
             menus: [false, true].map(|attack| {
-                sc.mix
-                    .active()
+                mix.active()
                     .filter(|o| o.is_attack() == attack && *o != Op::OAuthLogin)
                     .collect()
             }),
+            mix,
             step: 0,
             ops: 0,
             safety: true,
@@ -676,9 +723,10 @@ impl<'s> World<'s> {
     }
 }
 
-fn ring_of(keys: &[(Kid, Vec<u8>, bool)]) -> Result<KeyRing, String> {
+/// The gateway's ring as a JWKS reload would build it: a new ring, not an edit of the old.
+fn ring_of(keys: &[(Kid, Vec<u8>)]) -> Result<KeyRing, String> {
     let mut ring = KeyRing::new();
-    for (kid, secret, _) in keys {
+    for (kid, secret) in keys {
         ring.add_hmac(Some(kid.clone()), Algorithm::HS256, secret)
             .map_err(|e| e.to_string())?;
     }
@@ -688,11 +736,6 @@ fn ring_of(keys: &[(Kid, Vec<u8>, bool)]) -> Result<KeyRing, String> {
         workload::RS_PUBLIC_PEM,
     )
     .map_err(|e| e.to_string())?;
-    for (kid, _, retired) in keys {
-        if *retired {
-            ring.retire(kid).map_err(|e| e.to_string())?;
-        }
-    }
     Ok(ring)
 }
 
