@@ -254,7 +254,7 @@ impl AuthService {
     ///
     /// `iat` is whole seconds, so a token's `iat` cannot tell whether it was minted before
     /// or after `now` within `now`'s second. The rule (`AUTH-REVOKE-NOT-BEFORE`,
-    /// docs/rules-notes.md): the cut-off is the start of the next whole second, so every
+    /// docs/protocol.md): the cut-off is the start of the next whole second, so every
     /// token with `iat` at or before `now`'s second is revoked; and tokens this service mints
     /// for `user` during the rest of that second carry the next second as `iat`, so a login
     /// right after the logout is not born revoked. A second logout before that second has

@@ -502,7 +502,7 @@ fn rotate_key_keeps_previous_and_removes_the_one_before() {
     assert_eq!(err.code(), "unknown_key");
 }
 
-/// Issue 16, defect 2: retired keys were never removed, so rotation 64 failed for good.
+/// Regression: retired keys were never removed, so rotation 64 failed for good.
 #[test]
 fn rotate_key_far_past_the_ring_size_keeps_succeeding() {
     let mut service = hs256_service();
@@ -527,7 +527,7 @@ fn rotate_key_far_past_the_ring_size_keeps_succeeding() {
     );
 }
 
-/// Issue 16, defect 4: `iat` is whole seconds, so a logout-everywhere within a second must
+/// Regression: `iat` is whole seconds, so a logout-everywhere within a second must
 /// revoke the tokens minted earlier in that second and spare the ones minted after it.
 #[test]
 fn logout_everywhere_same_second_revokes_before_and_spares_after() {

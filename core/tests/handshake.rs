@@ -104,7 +104,7 @@ fn ticket_is_single_use_and_short_lived() {
     );
 }
 
-/// Issue 16, defect 5: one user could take the whole ticket store.
+/// Regression: one user could take the whole ticket store.
 #[test]
 fn ticket_per_user_bound_refuses_the_hoarder_and_serves_others() {
     let mut h = Harness::new();

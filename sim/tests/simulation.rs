@@ -132,11 +132,11 @@ fn every_planted_bug_is_caught_within_fifty_seeds() {
     println!("{}", report.join("\n"));
 }
 
-/// Issue 16: each defect the review found is caught by the oracle written for it, at the
+/// Each review-found defect is caught by the oracle written for it, at the
 /// first seed the CI plant loop (`--users 50 --seeds 0..50 --faults chaos`) reaches.
 #[cfg(feature = "planted-bugs")]
 #[test]
-fn issue_16_plants_caught_by_their_oracles() {
+fn review_found_plants_caught_by_their_oracles() {
     for (plant, seed, invariant, says) in [
         ("ring-replace-keeps-cache", 0, "auth", "left the key ring"),
         ("rotation-never-prunes", 0, "auth", "key rotation"),

@@ -314,7 +314,7 @@ mod tests {
         assert_eq!(f.check(t(5000), &fam, &alice(), &jti("r1")), Ok(()));
     }
 
-    /// Issue 16, defect 3: an access token that expired 10 s before the reuse still
+    /// Regression: an access token that expired 10 s before the reuse still
     /// validates for another 20 s of leeway, so the reuse must revoke it too.
     #[test]
     fn check_reuse_inside_leeway_revokes_just_expired_tokens() {

@@ -168,7 +168,7 @@ fn validator_retired_key_stops_cached_tokens() {
     );
 }
 
-/// Issue 16, defect 1: ring {hs, rs, ec, ed} (4 changes) replaced by
+/// Regression: ring {hs, rs, ec, ed} (4 changes) replaced by
 /// {hs retired, rs, ec} (also 4 changes) kept the cached `hs` token valid.
 #[test]
 fn validator_ring_replaced_with_same_change_count_drops_cached_tokens() {
