@@ -332,3 +332,33 @@ fn wrong_path_is_404_and_oversized_handshake_is_400() {
         Some((400, "handshake_too_large"))
     );
 }
+
+/// The seed is in every journal header: a gateway given a ticket secret must issue tickets
+/// that neither the seed alone nor another secret reproduces, and redeem its own.
+#[test]
+fn ticket_secret_makes_tickets_independent_of_the_journaled_seed() {
+    let issue = |secret: Option<[u8; 32]>| {
+        let mut h = Harness::new();
+        if let Some(secret) = secret {
+            h.gw.set_ticket_secret(&secret);
+        }
+        let t = h.token("dora");
+        let out = h.input(Input::IssueTicket {
+            request: 1,
+            authorization: Some(format!("Bearer {t}")),
+        });
+        let ticket = out.tickets[0].1.clone().expect("ticket issued").ticket;
+        (h, ticket)
+    };
+    let (_, seeded) = issue(None);
+    let (_, seeded_again) = issue(None);
+    assert_eq!(seeded, seeded_again, "seed-derived tickets replay");
+    let (mut h, secret_a) = issue(Some([7; 32]));
+    let (_, secret_b) = issue(Some([8; 32]));
+    assert_ne!(secret_a, seeded);
+    assert_ne!(secret_a, secret_b);
+    let d = h
+        .handshake(HandshakeRequest::new(ip(2)).with_query(&format!("ticket={secret_a}")))
+        .1;
+    assert!(matches!(d, HandshakeDecision::Accept { ref user, .. } if user.as_str() == "dora"));
+}

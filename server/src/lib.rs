@@ -170,8 +170,8 @@ pub fn wall_clock() -> Instant {
     Instant::from_nanos(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// A gateway seed from the OS RNG. Tickets derive from the seed, so a live server must not
-/// use a guessable one unless the operator asks for it (`--seed`).
+/// A gateway seed from the OS RNG (for the agent model's draws; tickets use a separate
+/// secret that is never journaled, see [`Gateway::set_ticket_secret`]).
 pub fn os_seed() -> Result<u64, ServerError> {
     getrandom::u64().map_err(|e| ServerError::Rng(e.to_string()))
 }
@@ -223,6 +223,11 @@ impl Server {
                 }
             },
         };
+        let mut gateway = gateway;
+        // Tickets must not be computable from the journal, which records the seed.
+        let mut ticket_secret = [0u8; 32];
+        getrandom::fill(&mut ticket_secret).map_err(|e| ServerError::Rng(e.to_string()))?;
+        gateway.set_ticket_secret(&ticket_secret);
         let gw_config = gateway.config().clone();
         let shared = Arc::new(shared::Shared::new(&gw_config, ring));
         Ok(Server {

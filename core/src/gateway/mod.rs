@@ -83,6 +83,8 @@ impl Gateway {
     pub fn with_plants(config: Config, ring: KeyRing, plants: Plants) -> Result<Self, ConfigError> {
         config.validate()?;
         let validator = Validator::new(ring, config.tokens.clone()).with_plants(plants);
+        // The default key derives from the seed, so a simulated run's tickets replay; the
+        // seed is in every journal header, so a live server replaces it (`set_ticket_secret`).
         let mut ticket_key = [0u8; 32];
         ticket_key.copy_from_slice(&Sha256::digest(
             [
@@ -107,6 +109,18 @@ impl Gateway {
             peak_queue_depth: 0,
             rate_limited: 0,
         })
+    }
+
+    /// Replaces the key tickets are derived from. By default it derives from `config.seed`,
+    /// which every journal header records: fine for a simulation, whose tickets must replay,
+    /// but anyone who can read a live server's journal could then compute its tickets. A
+    /// driver that issues tickets to real clients sets a secret that is never journaled (the
+    /// tokio server draws one from the OS RNG at every start, so tickets issued before a
+    /// restart stop working, which their 30 s lifetime makes harmless).
+    pub fn set_ticket_secret(&mut self, secret: &[u8; 32]) {
+        self.ticket_key.copy_from_slice(&Sha256::digest(
+            [b"gauntlet-ticket-secret".as_slice(), secret.as_slice()].concat(),
+        ));
     }
 
     /// Rebuilds a gateway by folding `entries` (a log this gateway's config produced).
