@@ -2,6 +2,8 @@
 # Runs one fuzz target with its seed corpus and dictionary on stable Rust (RUSTC_BOOTSTRAP).
 #
 #   fuzz/run.sh <target> [seconds] [extra libFuzzer flags...]
+#   fuzz/run.sh --max-len <target>      prints the target's -max_len (ClusterFuzzLite's
+#                                        build.sh writes it into <target>.options)
 #
 # New interesting inputs go to fuzz/work/<target>/ (not committed); the committed seeds in
 # corpora/<target>/ are read, never written. Crashes land in fuzz/artifacts/<target>/.
@@ -10,6 +12,11 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+print_max_len=0
+if [ "${1:-}" = "--max-len" ]; then
+  print_max_len=1
+  shift
+fi
 target="${1:?usage: fuzz/run.sh <target> [seconds] [libFuzzer flags...]}"
 secs="${2:-60}"
 shift $(( $# >= 2 ? 2 : 1 ))
@@ -22,6 +29,10 @@ case "$target" in
   scenario)     max_len=128 ;;
   *) echo "unknown target $target (see fuzz/Cargo.toml)" >&2; exit 2 ;;
 esac
+if [ "$print_max_len" -eq 1 ]; then
+  echo "$max_len"
+  exit 0
+fi
 
 seeds="$here/../corpora/$target"
 dict="$here/../corpora/dict/$target.dict"

@@ -32,7 +32,10 @@ use std::io::{self, Read, Write};
 use clap::{Parser, Subcommand};
 
 mod files;
+mod fuzz_report;
+mod junit;
 mod load;
+mod merge;
 mod plants;
 mod probe;
 mod replay;
@@ -70,6 +73,18 @@ pub(crate) enum Command {
     /// Fold a journal into a fresh gateway and print its state hash (exit 1 on mismatch).
     Replay(replay::ReplayArgs),
     /// Minimise a failing seed to a small scenario file that still fails.
+    // The `sim` flags shrink ignores (it runs its candidates in memory, one at a time, and
+    // prints its own result) are hidden from its --help.
+    #[command(
+        mut_arg("jobs", |a| a.hide(true)),
+        mut_arg("log", |a| a.hide(true)),
+        mut_arg("trace", |a| a.hide(true)),
+        mut_arg("json", |a| a.hide(true)),
+        mut_arg("quiet", |a| a.hide(true)),
+        mut_arg("failures", |a| a.hide(true)),
+        mut_arg("stop_on_failure", |a| a.hide(true)),
+        mut_arg("junit", |a| a.hide(true))
+    )]
     Shrink(shrink::ShrinkArgs),
     /// List the planted bugs `--plant` can switch on (builds with `--features planted-bugs`).
     Plants,
@@ -81,6 +96,11 @@ pub(crate) enum Command {
     Load(load::LoadCommand),
     /// Check a running gateway against PROTOCOL.md from the outside.
     Probe(probe::ProbeCommand),
+    /// Merge the `sim --json` outputs of a sharded run into one summary (exit 1 listing
+    /// every repro line when a seed failed, 2 when the shards do not make one whole run).
+    Merge(merge::MergeArgs),
+    /// Summarise `.ci/fuzz-smoke` logs, a line (and a JUnit case) per fuzz target.
+    FuzzReport(fuzz_report::FuzzReportArgs),
 }
 
 /// How a command ended, when it ran to completion.
@@ -154,6 +174,12 @@ pub(crate) enum CliError {
     /// The `probe` command failed.
     #[error(transparent)]
     Probe(#[from] probe::ProbeCliError),
+    /// The `merge` command failed.
+    #[error(transparent)]
+    Merge(#[from] merge::MergeError),
+    /// The `fuzz-report` command failed.
+    #[error(transparent)]
+    FuzzReport(#[from] fuzz_report::FuzzReportError),
 }
 
 impl CliError {
@@ -169,6 +195,8 @@ impl CliError {
             CliError::Serve(e) => e.exit(),
             CliError::Load(e) => e.exit(),
             CliError::Probe(e) => e.exit(),
+            CliError::Merge(e) => e.exit(),
+            CliError::FuzzReport(e) => e.exit(),
         }
     }
 }
@@ -210,6 +238,8 @@ impl Cli {
             Command::Serve(cmd) => Ok(cmd.run(stdout, stderr)?),
             Command::Probe(cmd) => Ok(cmd.run(stdout)?),
             Command::Load(cmd) => Ok(cmd.run(stdout, stderr)?),
+            Command::Merge(args) => Ok(args.run(stdout)?),
+            Command::FuzzReport(args) => Ok(args.run(stdout)?),
         }
     }
 }

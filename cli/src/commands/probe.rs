@@ -4,6 +4,7 @@
 //! This file owns the flags, reading the secret and rendering; every check is the core
 //! probe's. Exit code 1 when any check fails, 2 when the probe cannot run (no secret, a bad
 //! target, or nothing answering at the target: no check ran, so none is reported failed).
+//! `--junit` and `--sarif` write the same checks for CI test views and code-scanning views.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -12,8 +13,16 @@ use clap::Args;
 use gauntlet_server::probe::{Check, ProbeError, ProbeOptions, probe};
 use serde_json::json;
 
+use super::junit::{self, JunitError};
 use super::serve::{SECRET_ENV, ServeError, read_file};
 use super::{Exit, Outcome, output_exit};
+
+/// The SARIF version written, and its schema (`cli/tests/data/` holds the copy tests use).
+const SARIF_VERSION: &str = "2.1.0";
+const SARIF_SCHEMA: &str =
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+/// Where a probe result points a code-scanning view: the matrix naming every check.
+const SARIF_LOCATION: &str = "docs/oracles.md";
 
 /// `gauntlet probe`: check a running server against PROTOCOL.md.
 #[derive(Debug, Args)]
@@ -30,6 +39,12 @@ pub(crate) struct ProbeCommand {
     /// Print JSON Lines (`{"schema":1,"type":"check",...}` per check, then a `summary`).
     #[arg(long)]
     json: bool,
+    /// Also write JUnit XML: a test case per check, a failure carrying its evidence.
+    #[arg(long, value_name = "FILE.xml")]
+    junit: Option<PathBuf>,
+    /// Also write SARIF 2.1.0 (code-scanning views): a rule per check, a result per failure.
+    #[arg(long, value_name = "FILE.sarif")]
+    sarif: Option<PathBuf>,
 }
 
 /// Why `gauntlet probe` could not run.
@@ -50,6 +65,18 @@ pub(crate) enum ProbeCliError {
     /// Writing the output failed.
     #[error("writing output")]
     Output(#[from] io::Error),
+    /// The `--junit` file could not be written.
+    #[error(transparent)]
+    Junit(#[from] JunitError),
+    /// The `--sarif` file could not be written.
+    #[error("writing {path}")]
+    Sarif {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl ProbeCliError {
@@ -62,6 +89,8 @@ impl ProbeCliError {
                 ProbeError::BadTarget(_) | ProbeError::BadSecret | ProbeError::Unreachable { .. },
             ) => Exit::Usage,
             ProbeCliError::Output(e) => output_exit(e),
+            ProbeCliError::Junit(e) => e.exit(),
+            ProbeCliError::Sarif { .. } => Exit::Usage,
         }
     }
 }
@@ -87,6 +116,23 @@ impl ProbeCommand {
             .map_err(ProbeCliError::Runtime)?;
         let checks = runtime.block_on(probe(&options))?;
         render(&checks, self.json, stdout)?;
+        if let Some(path) = &self.junit {
+            let mut suite = quick_junit::TestSuite::new(format!("gauntlet probe {}", self.target));
+            suite.add_test_cases(checks.iter().map(|c| {
+                junit::verdict_case("gauntlet.probe", &c.name, c.passed, &c.evidence, None)
+            }));
+            junit::write(path, &junit::report([suite]))?;
+        }
+        if let Some(path) = &self.sarif {
+            let doc = sarif(&checks, &self.target);
+            serde_json::to_vec_pretty(&doc)
+                .map_err(io::Error::from)
+                .and_then(|text| std::fs::write(path, text))
+                .map_err(|source| ProbeCliError::Sarif {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
         Ok(if checks.iter().all(|c| c.passed) {
             Outcome::Success
         } else {
@@ -118,4 +164,86 @@ fn render(checks: &[Check], as_json: bool, out: &mut dyn Write) -> io::Result<()
         writeln!(out, "{:<width$}  {verdict:<4}  {}", c.name, c.evidence)?;
     }
     writeln!(out, "{} checks, {failed} failed", checks.len())
+}
+
+/// The checks as one SARIF 2.1.0 run: every check a rule (so a view knows what was checked),
+/// every failed check a result with its evidence. A black-box probe has no source line to
+/// blame, so each result points at the rule matrix that names the check.
+fn sarif(checks: &[Check], target: &str) -> serde_json::Value {
+    let rules: Vec<serde_json::Value> = checks
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.name,
+                "shortDescription": {"text": c.name.replace('_', " ")},
+                "defaultConfiguration": {"level": "error"},
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = checks
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.passed)
+        .map(|(i, c)| {
+            json!({
+                "ruleId": c.name,
+                "ruleIndex": i,
+                "kind": "fail",
+                "level": "error",
+                "message": {"text": format!("{} against {target}: {}", c.name, c.evidence)},
+                "locations": [{
+                    "physicalLocation": {"artifactLocation": {"uri": SARIF_LOCATION}},
+                }],
+            })
+        })
+        .collect();
+    json!({
+        "$schema": SARIF_SCHEMA,
+        "version": SARIF_VERSION,
+        "runs": [{
+            "tool": {"driver": {
+                "name": "gauntlet probe",
+                "semanticVersion": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "automationDetails": {"id": format!("gauntlet-probe/{target}")},
+            "invocations": [{
+                "executionSuccessful": true,
+                "commandLine": format!("gauntlet probe --target {target}"),
+            }],
+            "results": results,
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(name: &str, passed: bool) -> Check {
+        Check {
+            name: name.into(),
+            passed,
+            evidence: format!("saw {name}"),
+        }
+    }
+
+    #[test]
+    fn sarif_lists_every_check_as_rule_and_failures_as_results() {
+        let checks = [
+            check("alg_none_refused", true),
+            check("forged_refused", false),
+        ];
+        let doc = sarif(&checks, "ws://127.0.0.1:1/ws");
+        assert_eq!(doc["version"], "2.1.0");
+        let run = &doc["runs"][0];
+        assert_eq!(
+            run["tool"]["driver"]["rules"].as_array().map(Vec::len),
+            Some(2)
+        );
+        let results = run["results"].as_array().unwrap();
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0]["ruleId"], "forged_refused");
+        assert_eq!(results[0]["ruleIndex"], 1);
+    }
 }

@@ -4,14 +4,17 @@
 //! outcome. Exit 0 when every invariant held, 1 on a violation (the report names it, with a
 //! `repro:` line), 2 on bad flags or a configuration that cannot run (checked before the
 //! first seed, so a bad `--plant` or `--scenario` is never reported as a violation).
+//! `--junit FILE` tees the seed results into a JUnit file written after the summary.
 
-use std::io::Write;
+use std::io::{self, Write};
+use std::path::Path;
 
 use gauntlet_sim::{
-    HumanReporter, JsonReporter, Output, Reporter, RunError, Scenario, SimConfig, SimError,
-    plants_from, run, run_seed, scenario_for,
+    HumanReporter, JsonReporter, Output, Reporter, RunError, Scenario, SeedResult, SimConfig,
+    SimError, Summary, plants_from, run, run_seed, scenario_for,
 };
 
+use super::junit::{self, JunitError, SeedCase, SeedFailure};
 use super::sim_args::SimArgs;
 use super::{Exit, Outcome, output_exit};
 
@@ -30,6 +33,9 @@ pub(crate) enum SimCliError {
     /// Writing to stderr failed.
     #[error("writing to stderr")]
     Io(#[from] std::io::Error),
+    /// The `--junit` file could not be written.
+    #[error(transparent)]
+    Junit(#[from] JunitError),
 }
 
 impl SimCliError {
@@ -40,6 +46,7 @@ impl SimCliError {
             SimCliError::Run(RunError::Report(e)) => output_exit(e),
             // stderr, or the failures file: not the results a reader may have stopped reading.
             SimCliError::Io(_) | SimCliError::Run(RunError::Failures { .. }) => Exit::Usage,
+            SimCliError::Junit(e) => e.exit(),
         }
     }
 }
@@ -67,6 +74,7 @@ pub(crate) fn run_sim(
         // Printed first, so a run that dies still names its seed (TigerBeetle's SEED=).
         writeln!(stderr, "SEED={seed}")?;
     }
+    let junit_path = args.junit.take();
     let cfg = SimConfig::try_from(args)?;
     preflight(&cfg)?;
     let mut human;
@@ -81,7 +89,18 @@ pub(crate) fn run_sim(
             &mut json
         }
     };
-    let summary = run(&cfg, run_seed, reporter)?;
+    let summary = match junit_path {
+        None => run(&cfg, run_seed, reporter)?,
+        Some(path) => {
+            let mut tee = JunitTee {
+                inner: reporter,
+                cases: Vec::new(),
+            };
+            let summary = run(&cfg, run_seed, &mut tee)?;
+            write_junit(&path, &cfg, &tee.cases)?;
+            summary
+        }
+    };
     Ok(if summary.failed == 0 {
         Outcome::Success
     } else {
@@ -118,4 +137,44 @@ pub(crate) fn preflight(cfg: &SimConfig) -> Result<(), SimError> {
         }
     }
     Ok(())
+}
+
+/// Passes every result on to the chosen reporter and keeps what a JUnit case needs.
+struct JunitTee<'a> {
+    inner: &'a mut dyn Reporter,
+    cases: Vec<SeedCase>,
+}
+
+impl Reporter for JunitTee<'_> {
+    fn start(&mut self, cfg: &SimConfig) -> io::Result<()> {
+        self.inner.start(cfg)
+    }
+
+    fn seed(&mut self, cfg: &SimConfig, result: &SeedResult) -> io::Result<()> {
+        let o = &result.outcome;
+        self.cases.push(SeedCase {
+            seed: o.seed,
+            wall: result.wall,
+            failure: o.violation.as_ref().map(|v| SeedFailure {
+                invariant: v.invariant.clone(),
+                message: v.message.clone(),
+                repro: cfg.repro_command(o.seed),
+            }),
+        });
+        self.inner.seed(cfg, result)
+    }
+
+    fn summary(&mut self, cfg: &SimConfig, summary: &Summary) -> io::Result<()> {
+        self.inner.summary(cfg, summary)
+    }
+}
+
+/// The suite name of a run: what a CI view lists it as (`gauntlet sim seeds 0..100 shard 3/8`).
+pub(crate) fn suite_name(seeds: &str, shard: &str) -> String {
+    format!("gauntlet sim seeds {seeds} shard {shard}")
+}
+
+fn write_junit(path: &Path, cfg: &SimConfig, cases: &[SeedCase]) -> Result<(), JunitError> {
+    let name = suite_name(&cfg.seeds().to_string(), &cfg.shard().to_string());
+    junit::write(path, &junit::report([junit::seed_suite(&name, cases)]))
 }

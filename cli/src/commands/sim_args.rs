@@ -5,6 +5,11 @@
 //! fault presets), and `SimConfig::try_from` does the cross-field validation. The one
 //! impure step, picking a seed from the wall clock when none was given, is a separate,
 //! explicit call ([`SimArgs::pick_seed_if_missing`]) so the caller can print the seed first.
+//!
+//! Every flag also reads a `GAUNTLET_*` environment variable (`GAUNTLET_SEEDS`,
+//! `GAUNTLET_SHARD`, `GAUNTLET_USERS`, ...; `--help` names each), so a container or a
+//! Kubernetes Indexed Job configures a run without a shell: a flag on the command line wins
+//! over its variable. Boolean flags take `true`/`false` from the variable.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,69 +23,95 @@ use gauntlet_sim::{
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct SimArgs {
     /// Run exactly this seed (default: a seed picked from the clock, printed first).
-    #[arg(long, conflicts_with = "seeds")]
+    #[arg(long, env = "GAUNTLET_SEED", conflicts_with = "seeds")]
     pub seed: Option<u64>,
 
     /// Run every seed in A..B (B exclusive), e.g. `0..100`.
-    #[arg(long, value_name = "A..B")]
+    #[arg(long, env = "GAUNTLET_SEEDS", value_name = "A..B")]
     pub seeds: Option<SeedRange>,
 
     /// Run only the seeds s with s % N == I (split a range across CI jobs).
-    #[arg(long, value_name = "I/N", default_value = "0/1")]
+    #[arg(
+        long,
+        env = "GAUNTLET_SHARD",
+        value_name = "I/N",
+        default_value = "0/1"
+    )]
     pub shard: Shard,
 
     /// Seeds run at once, one thread each; results do not depend on it. While fewer seeds
     /// run at once than there are cores, each also checks its invariants on a helper thread.
-    #[arg(long, short = 'j', value_name = "J", default_value_t = 1)]
+    #[arg(
+        long,
+        env = "GAUNTLET_JOBS",
+        short = 'j',
+        value_name = "J",
+        default_value_t = 1
+    )]
     pub jobs: usize,
 
     /// Simulated users (1..=100000).
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(long, env = "GAUNTLET_USERS", value_name = "N", default_value_t = 100)]
     pub users: u64,
 
     /// Simulated time of the safety phase: `500ms`, `30s`, `10m`, `1h`, `1h30m` (max 24h).
-    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    #[arg(long, env = "GAUNTLET_DURATION", value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
     pub duration: Duration,
 
     /// Fault preset: none, mild, chaos, or swarm (a different fault mix per seed).
-    #[arg(long, value_name = "PRESET", default_value = "mild")]
+    #[arg(
+        long,
+        env = "GAUNTLET_FAULTS",
+        value_name = "PRESET",
+        default_value = "mild"
+    )]
     pub faults: FaultPreset,
 
     /// Share of users that are adversaries, in [0, 1].
-    #[arg(long, value_name = "SHARE", default_value_t = 0.1)]
+    #[arg(
+        long,
+        env = "GAUNTLET_ADVERSARIES",
+        value_name = "SHARE",
+        default_value_t = 0.1
+    )]
     pub adversaries: f64,
 
     /// Write the event log as JSON Lines (with several seeds, put `{seed}` in the name).
-    #[arg(long, value_name = "FILE.jsonl")]
+    #[arg(long, env = "GAUNTLET_LOG", value_name = "FILE.jsonl")]
     pub log: Option<PathBuf>,
 
     /// Write a Chrome trace (opens in Perfetto; with several seeds, put `{seed}` in the name).
-    #[arg(long, value_name = "FILE.json")]
+    #[arg(long, env = "GAUNTLET_TRACE", value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
 
     /// Print results as JSON Lines on stdout (no progress bar).
-    #[arg(long)]
+    #[arg(long, env = "GAUNTLET_JSON")]
     pub json: bool,
 
     /// Print only violations and the summary (no progress bar).
-    #[arg(long, short = 'q')]
+    #[arg(long, env = "GAUNTLET_QUIET", short = 'q')]
     pub quiet: bool,
 
     /// Append failing seeds to this file.
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_FAILURES_FILE)]
+    #[arg(long, env = "GAUNTLET_FAILURES", value_name = "FILE", default_value = DEFAULT_FAILURES_FILE)]
     pub failures: PathBuf,
 
     /// Stop at the lowest failing seed (every lower seed still runs).
-    #[arg(long)]
+    #[arg(long, env = "GAUNTLET_STOP_ON_FAILURE")]
     pub stop_on_failure: bool,
 
     /// Run a scenario file written by `gauntlet shrink` (its fault plan and workload).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "GAUNTLET_SCENARIO", value_name = "FILE")]
     pub scenario: Option<PathBuf>,
 
     /// Switch on a planted bug (needs a build with `--features planted-bugs`; see `gauntlet plants`).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, env = "GAUNTLET_PLANT", value_name = "NAME")]
     pub plant: Option<String>,
+
+    /// Also write the results as JUnit XML: a test case per seed, a failure carrying the
+    /// violation and its `repro:` line.
+    #[arg(long, env = "GAUNTLET_JUNIT", value_name = "FILE.xml")]
+    pub junit: Option<PathBuf>,
 }
 
 impl SimArgs {
