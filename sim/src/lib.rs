@@ -51,6 +51,7 @@ mod witness;
 mod workload;
 mod world;
 
+pub use checker::MARKED_RULES;
 pub use clock::{ScheduleError, Scheduler};
 pub use config::{
     ConfigError, DEFAULT_FAILURES_FILE, DurationParseError, Faults, MAX_DURATION, MAX_USERS,

@@ -183,6 +183,8 @@ pub struct RunResult {
     pub ops: u64,
     /// Gateway log entries.
     pub log_entries: usize,
+    /// Coverage marks: how often each protocol rule's path was seen to run, by rule id.
+    pub marks: BTreeMap<&'static str, u64>,
 }
 
 /// Hooks for outputs that leave the simulation (log and trace files).
@@ -581,7 +583,9 @@ impl<'s> World<'s> {
                 message: f.message,
                 last_events,
             });
+        let marks = self.witness.marks();
         RunResult {
+            marks,
             events: self.step,
             simulated: self.now.saturating_since(self.start),
             state_hash,
