@@ -81,6 +81,11 @@ pub struct SimArgs {
     /// Switch on a planted bug (needs a build with `--features planted-bugs`; see `gauntlet plants`).
     #[arg(long, value_name = "NAME")]
     pub plant: Option<String>,
+
+    /// Exit 1 when a protocol rule the sweep must cover was never marked (its path never
+    /// ran in any seed), naming the rules.
+    #[arg(long)]
+    pub require_marks: bool,
 }
 
 impl SimArgs {
@@ -126,7 +131,8 @@ impl TryFrom<SimArgs> for SimConfig {
             .scenario(a.scenario)
             .plant(a.plant)
             .output(if a.json { Output::Json } else { Output::Human })
-            .quiet(a.quiet);
+            .quiet(a.quiet)
+            .require_marks(a.require_marks);
         if let Some(seed) = a.seed {
             b = b.seed(seed);
         }
