@@ -386,3 +386,78 @@ fn reject_rule(code: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use gauntlet_core::{ConnId, Instant, LogEntry, LogSeq};
+
+    use super::*;
+
+    fn frame(marks: &mut Marks, text: &str) {
+        let user = UserId::parse("u1").unwrap();
+        let frame: Arc<str> = Arc::from(text);
+        marks.observe(&Obs::Frame {
+            conn: ConnId::new(1),
+            session_user: &user,
+            frame: &frame,
+            json: &FrameView::parse(&frame),
+        });
+    }
+
+    fn closed(reason: CloseReason) -> LogEntry {
+        LogEntry {
+            seq: LogSeq::new(1),
+            at: Instant::from_unix_secs(1),
+            event: Event::SessionClosed {
+                conn: ConnId::new(1),
+                reason,
+            },
+        }
+    }
+
+    #[test]
+    fn error_frames_mark_the_rule_whose_path_sent_them() {
+        let mut m = Marks::default();
+        frame(
+            &mut m,
+            r#"{"type":"error","code":"RESUME_GAP","message":"gap","oldest_seq":9}"#,
+        );
+        frame(
+            &mut m,
+            r#"{"type":"error","code":"FORBIDDEN","message":"thread belongs to another user"}"#,
+        );
+        frame(&mut m, r#"{"type":"pong"}"#);
+        let marked: Vec<&str> = m.counts().keys().copied().collect();
+        assert_eq!(
+            marked,
+            [
+                "MSG-ERROR-CODES",
+                "MSG-PING",
+                "MSG-THREAD-OWNER",
+                "OUT-DIRECT-NO-SEQ",
+                "OUTBOX-RETENTION",
+                "RESUME-GAP"
+            ]
+        );
+        assert_eq!(m.counts().get("OUT-DIRECT-NO-SEQ"), Some(&3));
+    }
+
+    #[test]
+    fn closes_mark_their_reason_and_a_peer_close_only_the_cap_release() {
+        let mut m = Marks::default();
+        m.observe(&Obs::Log(&[
+            closed(CloseReason::SlowConsumer),
+            closed(CloseReason::PeerClosed),
+        ]));
+        assert_eq!(m.counts().get("DELIVERY-QUEUE-BOUND"), Some(&1));
+        assert_eq!(m.counts().get("CLOSE-CODE-MAP"), Some(&1));
+        assert_eq!(m.counts().get("WS-CAP-RELEASE"), Some(&2));
+    }
+
+    #[test]
+    fn every_marked_rule_is_distinct_and_sorted() {
+        assert!(MARKED_RULES.windows(2).all(|w| w[0] < w[1]));
+    }
+}
