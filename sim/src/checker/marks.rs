@@ -217,10 +217,10 @@ impl Marks {
                     (CloseReason::SlowConsumer, Some(user)) => {
                         self.slow_closed.insert(user, ());
                     }
-                    (CloseReason::ProtocolErrorBudget, Some(user)) => {
-                        if self.rate_limited.remove(&user).is_some() {
-                            self.mark("RATE-ABUSE-CLOSE");
-                        }
+                    (CloseReason::ProtocolErrorBudget, Some(user))
+                        if self.rate_limited.remove(&user).is_some() =>
+                    {
+                        self.mark("RATE-ABUSE-CLOSE");
                     }
                     _ => {}
                 }
