@@ -447,7 +447,14 @@ mod tests {
             simulated: Duration::from_secs(120),
             wall: Duration::from_secs(2),
             peak_rss: Some(3_068_932 * 1024),
-            marks: Default::default(),
+            // Every rule of the list but RESUME-GAP, and one rule outside it.
+            marks: MARKED_RULES
+                .iter()
+                .copied()
+                .filter(|r| *r != "RESUME-GAP")
+                .map(|r| (r, 7))
+                .chain([("WS-PATH", 1)])
+                .collect(),
         }
     }
 
@@ -471,7 +478,14 @@ mod tests {
         let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
         assert_eq!(
             types,
-            ["start", "progress", "violation", "progress", "summary"]
+            [
+                "start",
+                "progress",
+                "violation",
+                "progress",
+                "marks",
+                "summary"
+            ]
         );
         assert!(lines.iter().all(|l| l["schema"] == 1));
     }
@@ -514,8 +528,32 @@ mod tests {
     }
 
     #[test]
+    fn json_marks_name_the_unmarked_rules_and_every_count() {
+        let m = &json_lines(false)[4];
+        let rules = MARKED_RULES.len();
+        assert_eq!(m["rules"], rules);
+        assert_eq!(m["marked"], rules - 1);
+        assert_eq!(m["unmarked"], serde_json::json!(["RESUME-GAP"]));
+        assert_eq!(m["counts"]["LOG-FOLD"], 7);
+        assert_eq!(
+            m["counts"]["WS-PATH"], 1,
+            "rules outside the list are counted too"
+        );
+        let mut r = HumanReporter::new(Vec::new());
+        r.summary(&cfg(true), &summary()).unwrap();
+        let out = String::from_utf8(r.into_inner()).unwrap();
+        assert!(
+            out.contains(&format!(
+                "marks: {} of {rules} rules marked; unmarked: RESUME-GAP\n",
+                rules - 1
+            )),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn json_summary_fields() {
-        let s = &json_lines(false)[4];
+        let s = &json_lines(false)[5];
         assert_eq!(s["seeds"], 2);
         assert_eq!(s["passed"], 1);
         assert_eq!(s["failed"], 1);
