@@ -438,3 +438,38 @@ fn a_closed_stdout_still_exits_0_without_an_error() {
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(!err.contains("gauntlet:"), "{err}");
 }
+
+#[test]
+fn require_marks_on_a_sweep_that_misses_rules_exits_1_naming_them() {
+    let dir = Scratch::new("marks");
+    let args = [
+        "sim",
+        "--seed",
+        "0",
+        "--users",
+        "2",
+        "--duration",
+        "1s",
+        "--faults",
+        "none",
+        "-q",
+    ];
+    let plain = gauntlet(&dir.0, &args);
+    assert_eq!(plain.status.code(), Some(0), "{}", stderr(&plain));
+    assert!(stdout(&plain).contains("marks: "), "{}", stdout(&plain));
+    let mut required = args.to_vec();
+    required.push("--require-marks");
+    let out = gauntlet(&dir.0, &required);
+    // Every invariant held, but two users for a second cannot run every marked rule's path.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("(1 passed, 0 failed)"),
+        "{}",
+        stdout(&out)
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("never marked: ") && err.contains("RESUME-GAP"),
+        "{err}"
+    );
+}

@@ -211,6 +211,7 @@ pub struct SimConfig {
     plant: Option<String>,
     output: Output,
     quiet: bool,
+    require_marks: bool,
 }
 
 impl SimConfig {
@@ -305,6 +306,12 @@ impl SimConfig {
         self.quiet
     }
 
+    /// Whether a run in which a rule of [`crate::MARKED_RULES`] was never marked counts as a
+    /// finding (exit 1), even when every invariant held.
+    pub fn require_marks(&self) -> bool {
+        self.require_marks
+    }
+
     /// The exact command line that reruns `seed` alone with this configuration.
     pub fn repro_command(&self, seed: u64) -> String {
         let mut cmd = format!(
@@ -377,6 +384,7 @@ pub struct SimConfigBuilder {
     plant: Option<String>,
     output: Output,
     quiet: bool,
+    require_marks: bool,
 }
 
 impl Default for SimConfigBuilder {
@@ -398,6 +406,7 @@ impl Default for SimConfigBuilder {
             plant: None,
             output: Output::Human,
             quiet: false,
+            require_marks: false,
         }
     }
 }
@@ -499,6 +508,12 @@ impl SimConfigBuilder {
         self
     }
 
+    /// Fail the run when a rule of [`crate::MARKED_RULES`] was never marked.
+    pub fn require_marks(mut self, require: bool) -> Self {
+        self.require_marks = require;
+        self
+    }
+
     /// Validates everything and builds the configuration.
     pub fn build(self) -> Result<SimConfig, ConfigError> {
         let seeds = match (self.seed, self.seeds) {
@@ -554,6 +569,7 @@ impl SimConfigBuilder {
             plant: self.plant,
             output: self.output,
             quiet: self.quiet,
+            require_marks: self.require_marks,
         })
     }
 }

@@ -51,6 +51,7 @@ mod witness;
 mod workload;
 mod world;
 
+pub use checker::MARKED_RULES;
 pub use clock::{ScheduleError, Scheduler};
 pub use config::{
     ConfigError, DEFAULT_FAILURES_FILE, DurationParseError, Faults, MAX_DURATION, MAX_USERS,
@@ -80,5 +81,6 @@ pub use simulate::{
 pub use trace::{TraceScope, TraceWriter, WORLD_TRACK, conn_track};
 pub use witness::Offload;
 pub use world::{
-    EPOCH_SECS, LIVENESS, NoSink, RunResult, SIM_SEND_QUEUE, Sink, World, gateway_config,
+    EPOCH_SECS, LIVENESS, NoSink, RunResult, SIM_SEND_QUEUE, SIM_SMALL_OUTBOX,
+    SIM_SMALL_OUTBOX_SHARE, Sink, World, gateway_config,
 };

@@ -1,13 +1,16 @@
 //! What running a seed yields: the deterministic [`SeedOutcome`] (events, simulated time,
 //! state hash, the first [`Violation`]), the [`SeedResult`] that adds wall time, and the
-//! [`Summary`] of a whole run.
+//! [`Summary`] of a whole run, with the coverage marks of its seeds.
 //!
 //! The world raises a [`Violation`] and the reports render these types; this module holds
 //! them so neither has to import the runner.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
+
+use crate::checker::MARKED_RULES;
 
 /// Failing seeds remembered in a [`Summary`]; the count is always exact.
 pub const MAX_FAILED_SEEDS: usize = 1000;
@@ -39,6 +42,9 @@ pub struct SeedOutcome {
     pub state_hash: [u8; 32],
     /// The first violation, if any invariant failed.
     pub violation: Option<Violation>,
+    /// Coverage marks: how often each protocol rule's path was seen to run, by rule id
+    /// (observations only: a pure function of the seed and config, like everything here).
+    pub marks: BTreeMap<&'static str, u64>,
 }
 
 impl SeedOutcome {
@@ -78,6 +84,8 @@ pub struct Summary {
     /// (with several jobs it covers every world that ran at once); `None` where the OS does
     /// not say (it is read from Linux's `/proc/self/status`).
     pub peak_rss: Option<u64>,
+    /// Coverage marks summed over the seeds, by rule id.
+    pub marks: BTreeMap<&'static str, u64>,
 }
 
 impl Summary {
@@ -85,6 +93,10 @@ impl Summary {
         self.seeds += 1;
         self.events = self.events.saturating_add(r.events);
         self.simulated = self.simulated.saturating_add(r.simulated);
+        for (rule, n) in &r.marks {
+            let total = self.marks.entry(rule).or_default();
+            *total = total.saturating_add(*n);
+        }
         if r.passed() {
             self.passed += 1;
         } else {
@@ -93,6 +105,15 @@ impl Summary {
                 self.failed_seeds.push(r.seed);
             }
         }
+    }
+
+    /// The rules of [`MARKED_RULES`] that no seed of the run marked, in that list's order.
+    pub fn unmarked(&self) -> Vec<&'static str> {
+        MARKED_RULES
+            .iter()
+            .copied()
+            .filter(|rule| !self.marks.contains_key(rule))
+            .collect()
     }
 
     /// Events per wall-clock second (integer, 0 for a zero-length run).

@@ -214,6 +214,7 @@ mod tests {
                     message: String::new(),
                     last_events: vec![],
                 }),
+                marks: Default::default(),
             },
             wall: Duration::ZERO,
         }

@@ -22,6 +22,11 @@
 //! * `violation`: for a failing seed, just before its `progress` line.
 //!   `seed`, `invariant`, `step`, `message`, `last_events` (array of strings, oldest first,
 //!   at most [`MAX_LAST_EVENTS`]), `repro` (the command line that reruns this seed alone).
+//! * `marks`: once, just before `summary`: the coverage marks of the run.
+//!   `marked` (how many rules of `rules` were marked), `rules` (the number of rules a sweep
+//!   must mark, [`crate::MARKED_RULES`]), `unmarked` (those never marked, in that list's
+//!   order), `counts` (an object: rule id -> times its path ran, over every rule marked,
+//!   including rules outside the list).
 //! * `summary`: once, last.
 //!   `seeds`, `passed`, `failed`, `failed_seeds` (ascending, at most
 //!   [`crate::outcome::MAX_FAILED_SEEDS`]), `events`, `simulated_ms`, `wall_ms`,
@@ -33,15 +38,18 @@
 //! {"type":"progress","schema":1,"seed":0,"passed":true,"events":5120,"simulated_ms":60000,"wall_ms":12,"state_hash":"9f86...0a08"}
 //! {"type":"violation","schema":1,"seed":1,"invariant":"isolation","step":812,"message":"...","last_events":["..."],"repro":"gauntlet sim --seed 1 ..."}
 //! {"type":"progress","schema":1,"seed":1,"passed":false,"events":812,"simulated_ms":9100,"wall_ms":3,"state_hash":"5e88...42d1"}
+//! {"type":"marks","schema":1,"marked":55,"rules":56,"unmarked":["RESUME-GAP"],"counts":{"AGENT-ORDER":210,"...":1}}
 //! {"type":"summary","schema":1,"seeds":2,"passed":1,"failed":1,"failed_seeds":[1],"events":5932,"simulated_ms":69100,"wall_ms":15,"events_per_sec":395466,"peak_rss_bytes":52428800}
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::checker::MARKED_RULES;
 use crate::config::{SimConfig, format_duration};
 use crate::outcome::{SeedResult, Summary};
 
@@ -96,6 +104,21 @@ fn bytes(n: u64) -> String {
         }
     }
     format!("{n} B")
+}
+
+/// The one-line marks summary: `marks: N of M rules marked; unmarked: A, B` (`none`).
+fn marks_line(s: &Summary) -> String {
+    let unmarked = s.unmarked();
+    let list = if unmarked.is_empty() {
+        "none".to_string()
+    } else {
+        unmarked.join(", ")
+    };
+    format!(
+        "marks: {} of {} rules marked; unmarked: {list}",
+        MARKED_RULES.len() - unmarked.len(),
+        MARKED_RULES.len()
+    )
 }
 
 fn last_events(events: &[String]) -> &[String] {
@@ -201,6 +224,7 @@ impl<W: Write> Reporter for HumanReporter<W> {
             }
             writeln!(self.out)?;
         }
+        writeln!(self.out, "{}", marks_line(s))?;
         if !s.failed_seeds.is_empty() {
             let list: Vec<String> = s.failed_seeds.iter().map(u64::to_string).collect();
             let more = if s.failed > s.failed_seeds.len() as u64 {
@@ -278,6 +302,17 @@ struct ViolationLine<'a> {
 }
 
 #[derive(Serialize)]
+struct MarksLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    schema: u32,
+    marked: usize,
+    rules: usize,
+    unmarked: Vec<&'static str>,
+    counts: &'a BTreeMap<&'static str, u64>,
+}
+
+#[derive(Serialize)]
 struct SummaryLine<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
@@ -335,6 +370,15 @@ impl<W: Write> Reporter for JsonReporter<W> {
     }
 
     fn summary(&mut self, _cfg: &SimConfig, s: &Summary) -> io::Result<()> {
+        let unmarked = s.unmarked();
+        self.line(&MarksLine {
+            kind: "marks",
+            schema: SCHEMA,
+            marked: MARKED_RULES.len() - unmarked.len(),
+            rules: MARKED_RULES.len(),
+            unmarked,
+            counts: &s.marks,
+        })?;
         self.line(&SummaryLine {
             kind: "summary",
             schema: SCHEMA,
@@ -376,6 +420,7 @@ mod tests {
                 simulated: Duration::from_secs(60),
                 state_hash: [0xab; 32],
                 violation: None,
+                marks: Default::default(),
             },
             wall: Duration::from_millis(1234),
         }
@@ -402,6 +447,14 @@ mod tests {
             simulated: Duration::from_secs(120),
             wall: Duration::from_secs(2),
             peak_rss: Some(3_068_932 * 1024),
+            // Every rule of the list but RESUME-GAP, and one rule outside it.
+            marks: MARKED_RULES
+                .iter()
+                .copied()
+                .filter(|r| *r != "RESUME-GAP")
+                .map(|r| (r, 7))
+                .chain([("WS-PATH", 1)])
+                .collect(),
         }
     }
 
@@ -425,7 +478,14 @@ mod tests {
         let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
         assert_eq!(
             types,
-            ["start", "progress", "violation", "progress", "summary"]
+            [
+                "start",
+                "progress",
+                "violation",
+                "progress",
+                "marks",
+                "summary"
+            ]
         );
         assert!(lines.iter().all(|l| l["schema"] == 1));
     }
@@ -468,8 +528,32 @@ mod tests {
     }
 
     #[test]
+    fn json_marks_name_the_unmarked_rules_and_every_count() {
+        let m = &json_lines(false)[4];
+        let rules = MARKED_RULES.len();
+        assert_eq!(m["rules"], rules);
+        assert_eq!(m["marked"], rules - 1);
+        assert_eq!(m["unmarked"], serde_json::json!(["RESUME-GAP"]));
+        assert_eq!(m["counts"]["LOG-FOLD"], 7);
+        assert_eq!(
+            m["counts"]["WS-PATH"], 1,
+            "rules outside the list are counted too"
+        );
+        let mut r = HumanReporter::new(Vec::new());
+        r.summary(&cfg(true), &summary()).unwrap();
+        let out = String::from_utf8(r.into_inner()).unwrap();
+        assert!(
+            out.contains(&format!(
+                "marks: {} of {rules} rules marked; unmarked: RESUME-GAP\n",
+                rules - 1
+            )),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn json_summary_fields() {
-        let s = &json_lines(false)[4];
+        let s = &json_lines(false)[5];
         assert_eq!(s["seeds"], 2);
         assert_eq!(s["passed"], 1);
         assert_eq!(s["failed"], 1);

@@ -259,6 +259,7 @@ mod tests {
                 message: format!("seed {seed}"),
                 last_events: vec![],
             }),
+            marks: Default::default(),
         }
     }
 
@@ -358,6 +359,7 @@ mod tests {
             simulated: sched.now().saturating_since(start),
             state_hash: hash.finalize().into(),
             violation: None,
+            marks: Default::default(),
         }
     }
 

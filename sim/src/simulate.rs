@@ -177,6 +177,7 @@ pub fn run_seed(cfg: &SimConfig, seed: u64, ticker: &Ticker) -> SeedOutcome {
             simulated: r.simulated,
             state_hash: hash_bytes(&r.state_hash),
             violation: r.violation,
+            marks: r.marks,
         },
         Err(e) => SeedOutcome {
             seed,
@@ -189,6 +190,7 @@ pub fn run_seed(cfg: &SimConfig, seed: u64, ticker: &Ticker) -> SeedOutcome {
                 message: format!("{e}"),
                 last_events: Vec::new(),
             }),
+            marks: Default::default(),
         },
     }
 }

@@ -287,6 +287,18 @@ impl Witness {
         }
     }
 
+    /// The coverage marks of everything handed over, by rule id. In the background this
+    /// waits for the helper to take it all and end (its checkers come back to this thread,
+    /// as for [`Witness::fold`]), so the counts never lag what the world saw.
+    pub(crate) fn marks(&mut self) -> BTreeMap<&'static str, u64> {
+        // A helper that panicked took its marks with it: none is the honest count.
+        let _ = self.fold();
+        match &self.mode {
+            Some(Mode::Inline(checks)) => checks.checkers.marks().counts().clone(),
+            _ => BTreeMap::new(),
+        }
+    }
+
     /// Waits for everything handed over to be folded and returns the fold, which stays
     /// here: later calls run inline.
     pub(crate) fn fold(&mut self) -> Result<&Fold, &'static str> {

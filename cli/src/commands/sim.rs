@@ -2,7 +2,8 @@
 //!
 //! Thin: flags -> `SimConfig` -> `gauntlet_sim::run` with the world of `run_seed` ->
 //! outcome. Exit 0 when every invariant held, 1 on a violation (the report names it, with a
-//! `repro:` line), 2 on bad flags or a configuration that cannot run (checked before the
+//! `repro:` line) or, with `--require-marks`, when a rule of `MARKED_RULES` was never marked
+//! (stderr names them), 2 on bad flags or a configuration that cannot run (checked before the
 //! first seed, so a bad `--plant` or `--scenario` is never reported as a violation).
 //! `--junit FILE` tees the seed results into a JUnit file written after the summary.
 
@@ -101,6 +102,18 @@ pub(crate) fn run_sim(
             summary
         }
     };
+    let unmarked = summary.unmarked();
+    if cfg.require_marks() && !unmarked.is_empty() {
+        // A sweep that never ran a rule's path checked nothing of it: a finding, like a
+        // violation, not a usage error.
+        writeln!(
+            stderr,
+            "gauntlet sim: --require-marks: {} rule(s) never marked: {}",
+            unmarked.len(),
+            unmarked.join(", ")
+        )?;
+        return Ok(Outcome::Failure);
+    }
     Ok(if summary.failed == 0 {
         Outcome::Success
     } else {

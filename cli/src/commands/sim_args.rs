@@ -112,6 +112,11 @@ pub struct SimArgs {
     /// violation and its `repro:` line.
     #[arg(long, env = "GAUNTLET_JUNIT", value_name = "FILE.xml")]
     pub junit: Option<PathBuf>,
+
+    /// Exit 1 when a protocol rule the sweep must cover was never marked (its path never
+    /// ran in any seed), naming the rules.
+    #[arg(long, env = "GAUNTLET_REQUIRE_MARKS")]
+    pub require_marks: bool,
 }
 
 impl SimArgs {
@@ -157,7 +162,8 @@ impl TryFrom<SimArgs> for SimConfig {
             .scenario(a.scenario)
             .plant(a.plant)
             .output(if a.json { Output::Json } else { Output::Human })
-            .quiet(a.quiet);
+            .quiet(a.quiet)
+            .require_marks(a.require_marks);
         if let Some(seed) = a.seed {
             b = b.seed(seed);
         }

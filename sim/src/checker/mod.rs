@@ -18,6 +18,7 @@ mod bounds;
 mod delivery;
 mod five_events;
 mod isolation;
+mod marks;
 mod rate_limit;
 mod seen;
 mod seq_set;
@@ -27,6 +28,8 @@ pub(crate) use bounds::BoundsChecker;
 pub(crate) use delivery::DeliveryChecker;
 pub(crate) use five_events::FiveEventsChecker;
 pub(crate) use isolation::IsolationChecker;
+pub use marks::MARKED_RULES;
+pub(crate) use marks::Marks;
 pub(crate) use rate_limit::RateLimitChecker;
 pub(crate) use seen::Seen;
 
@@ -128,9 +131,10 @@ pub(crate) trait Checker {
     fn finish(&mut self, end: &EndState<'_>) -> Result<(), Failure>;
 }
 
-/// Every checker, in a fixed order.
+/// Every checker, in a fixed order, and the coverage marks of what they were shown.
 pub(crate) struct Checkers {
     list: Vec<Box<dyn Checker + Send>>,
+    marks: Marks,
 }
 
 impl Checkers {
@@ -143,14 +147,23 @@ impl Checkers {
             Box::new(RateLimitChecker::new(config.limits.user_rate)),
             Box::new(BoundsChecker::new(config)),
         ];
-        Self { list }
+        Self {
+            list,
+            marks: Marks::new(config),
+        }
     }
 
     pub(crate) fn observe(&mut self, obs: &Obs<'_>) -> Result<(), Failure> {
+        self.marks.observe(obs);
         self.list.iter_mut().try_for_each(|c| c.observe(obs))
     }
 
     pub(crate) fn finish(&mut self, end: &EndState<'_>) -> Result<(), Failure> {
         self.list.iter_mut().try_for_each(|c| c.finish(end))
+    }
+
+    /// The coverage marks so far.
+    pub(crate) fn marks(&self) -> &Marks {
+        &self.marks
     }
 }

@@ -215,6 +215,8 @@ pub struct RunResult {
     pub ops: u64,
     /// Gateway log entries.
     pub log_entries: usize,
+    /// Coverage marks: how often each protocol rule's path was seen to run, by rule id.
+    pub marks: BTreeMap<&'static str, u64>,
 }
 
 /// Hooks for outputs that leave the simulation (log and trace files).
@@ -326,13 +328,28 @@ fn user_name(i: u32) -> UserId {
 /// consumers overflow within seconds and the 1013-then-resume path runs in most seeds.
 pub const SIM_SEND_QUEUE: usize = 16;
 
+/// Outbox retention (`limits.outbox_max_events`) of the seeds that draw a small outbox: a
+/// client behind by more than a few dozen events then resumes past the retained stream, so
+/// `RESUME_GAP` is sent (with the production 10 000 no run of minutes ever gets there).
+pub const SIM_SMALL_OUTBOX: std::ops::Range<u64> = 16..33;
+/// Share of seeds that draw a small outbox ([`SIM_SMALL_OUTBOX`]); the rest keep the
+/// production retention, so long resumes are replayed in full.
+pub const SIM_SMALL_OUTBOX_SHARE: f64 = 0.25;
+
 /// The gateway config every simulated run uses: protocol defaults, the `test` environment's
 /// short token lifetimes (so expiry and refresh happen within minutes), a small send queue
-/// ([`SIM_SEND_QUEUE`]), and the run's seed.
+/// ([`SIM_SEND_QUEUE`]), for some seeds a small outbox ([`SIM_SMALL_OUTBOX`]), and the
+/// run's seed.
 pub fn gateway_config(seed: u64) -> Config {
     let mut config = Config::default();
     config.tokens.environment = Environment::Test;
     config.limits.send_queue_capacity = SIM_SEND_QUEUE;
+    // A stream of its own, so the draw depends on the seed alone, never on the world's.
+    let mut outbox = SimRng::new(seed).fork("outbox");
+    if outbox.chance(SIM_SMALL_OUTBOX_SHARE) {
+        let events = outbox.range(SIM_SMALL_OUTBOX);
+        config.limits.outbox_max_events = usize::try_from(events).unwrap_or(usize::MAX);
+    }
     config.seed = seed;
     config
 }
@@ -629,7 +646,9 @@ impl<'s> World<'s> {
                 message: f.message,
                 last_events,
             });
+        let marks = self.witness.marks();
         RunResult {
+            marks,
             events: self.step,
             simulated: self.now.saturating_since(self.start),
             state_hash,

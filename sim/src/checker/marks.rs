@@ -1,0 +1,479 @@
+//! Coverage marks: per protocol rule id, how often a run was seen to take that rule's path.
+//!
+//! An oracle that never sees its path run checks nothing, so every observation the checkers
+//! get also reaches [`Marks`], which counts the rule ids (exactly as `docs/protocol.md` spells
+//! them) whose path the observation shows ran: a `RESUME_GAP` error frame marks `RESUME-GAP`,
+//! a 1013 close (`SessionClosed { SlowConsumer }`) marks `DELIVERY-QUEUE-BOUND`, a handshake
+//! refused `too_many_connections` marks `WS-CAP-PER-USER`. A mark says the path ran, not that
+//! it ran correctly: that is the checkers' job.
+//!
+//! Marks are observations only. This module must never fail a run, feed anything back into
+//! the world, or depend on anything but the observations in order, so the same seed gives the
+//! same marks on any thread and for any `--jobs`, and journals and state hashes never change.
+
+use std::collections::BTreeMap;
+
+use gauntlet_core::token::Revocation;
+use gauntlet_core::{CloseReason, CredentialKind, Event, StreamKind, UserId};
+
+use super::Obs;
+use crate::frame_view::FrameView;
+use crate::id_map::{ConnMap, UserMap};
+
+/// The rules whose mark a CI sweep must fire (`gauntlet sim --require-marks`). The rules of
+/// `docs/protocol.md` that are not here are listed, each with its reason, in
+/// `docs/oracles.md` under "Rules without a coverage mark in the sweep".
+pub const MARKED_RULES: &[&str] = &[
+    "AGENT-EVENT-FIELDS",
+    "AGENT-LIVENESS",
+    "AGENT-ORDER",
+    "AGENT-TOOL-PAIRING",
+    "AUTH-ALG-FROM-KEY",
+    "AUTH-ALG-NONE",
+    "AUTH-CACHE-KEY",
+    "AUTH-CACHE-RECHECK",
+    "AUTH-CACHE-RING-CHANGE",
+    "AUTH-CLAIM-TYPE",
+    "AUTH-EXP-LEEWAY",
+    "AUTH-KEY-ROTATION",
+    "AUTH-REFRESH-THEFT",
+    "AUTH-REVOKE-CLOSE-OPEN",
+    "AUTH-REVOKE-GUARANTEE",
+    "AUTH-REVOKE-JTI",
+    "AUTH-REVOKE-NOT-BEFORE",
+    "AUTH-REVOKE-STALE-FAIL-CLOSED",
+    "AUTH-REVOKE-USER",
+    "AUTH-SIGNATURE",
+    "CLOSE-CODE-MAP",
+    "DELIVERY-BROADCAST",
+    "DELIVERY-EXACTLY-ONCE",
+    "DELIVERY-ISOLATION",
+    "DELIVERY-QUEUE-BOUND",
+    "DELIVERY-SLOW-CONSUMER-RESUME",
+    "DELIVERY-THREAD",
+    "DELIVERY-TO-USER",
+    "LOG-FOLD",
+    "LOG-RESTART",
+    "MSG-BAD-MESSAGE",
+    "MSG-BINARY",
+    "MSG-ERROR-CODES",
+    "MSG-FRAME-TOO-BIG",
+    "MSG-HEARTBEAT",
+    "MSG-LIMITS",
+    "MSG-PING",
+    "MSG-PROTOCOL-ERROR-BUDGET",
+    "MSG-REAUTH",
+    "MSG-REAUTH-FAIL-CLOSED",
+    "MSG-STOP-AGENT",
+    "MSG-SUBSCRIBE",
+    "MSG-THREAD-OWNER",
+    "MSG-UNKNOWN-TYPE",
+    "MSG-USER-MESSAGE",
+    "MSG-UTF8",
+    "OUT-DIRECT-NO-SEQ",
+    "OUT-ENVELOPE",
+    "OUT-SEQ-PER-USER",
+    "OUTBOX-RETENTION",
+    "PERM-BROADCAST",
+    "RATE-ABUSE-CLOSE",
+    "RATE-LIMITED-REPLY",
+    "RATE-USER",
+    "RESUME-GAP",
+    "RESUME-REPLAY",
+    "SESSION-EXPIRY",
+    "SESSION-REAUTH-EXTENDS",
+    "WS-AUTH-BEFORE-UPGRADE",
+    "WS-CAP-PER-USER",
+    "WS-CAP-RELEASE",
+    "WS-CONNECTION-ESTABLISHED",
+    "WS-CRED-ORDER",
+    "WS-HTTP-STATUS",
+    "WS-SUBPROTO-TOKEN",
+    "WS-TICKET-IDENTITY",
+    "WS-TICKET-ISSUE",
+    "WS-TICKET-PER-USER",
+    "WS-TICKET-SINGLE-USE",
+];
+
+/// How often each rule's path was seen to run, by rule id.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Marks {
+    counts: BTreeMap<&'static str, u64>,
+    /// `limits.outbox_max_events`: an outbox this long has started trimming.
+    outbox_bound: usize,
+    /// The user of each open session (from the log), to know whose session a 1013 closed.
+    sessions: ConnMap<UserId>,
+    /// Users with a session closed as a slow consumer, whose next `resumed` shows the
+    /// slow-consumer resume path ran. Lookups only: its order never reaches the counts.
+    slow_closed: UserMap<()>,
+    /// Users with a frame refused by the rate limit since their last budget close, so a
+    /// budget close of theirs shows the rate limit spent it.
+    rate_limited: UserMap<()>,
+}
+
+impl Marks {
+    /// Marks for a gateway with this configuration.
+    pub(crate) fn new(config: &gauntlet_core::Config) -> Self {
+        Self {
+            outbox_bound: config.limits.outbox_max_events,
+            ..Self::default()
+        }
+    }
+
+    /// The counts, by rule id (only rules marked at least once).
+    pub(crate) fn counts(&self) -> &BTreeMap<&'static str, u64> {
+        &self.counts
+    }
+
+    fn mark(&mut self, rule: &'static str) {
+        let n = self.counts.entry(rule).or_default();
+        *n = n.saturating_add(1);
+    }
+
+    /// Counts the rules whose path `obs` shows ran.
+    pub(crate) fn observe(&mut self, obs: &Obs<'_>) {
+        match obs {
+            Obs::Log(entries) => {
+                for e in *entries {
+                    self.event(&e.event);
+                }
+            }
+            Obs::Handshake { reject_code, .. } => match reject_code {
+                None => {}
+                Some(code) => {
+                    // Every refusal picks its HTTP status in the same place.
+                    self.mark("WS-HTTP-STATUS");
+                    if let Some(rule) = reject_rule(code) {
+                        self.mark(rule);
+                    }
+                }
+            },
+            Obs::Frame {
+                frame,
+                json,
+                session_user,
+                ..
+            } => {
+                if json.kind() == "resumed" && self.slow_closed.remove(*session_user).is_some() {
+                    self.mark("DELIVERY-SLOW-CONSUMER-RESUME");
+                }
+                self.frame(frame, session_user, json);
+            }
+            Obs::Inbound { accepted, user, .. } => {
+                self.mark("RATE-USER");
+                if !accepted {
+                    self.mark("RATE-LIMITED-REPLY");
+                    if !self.rate_limited.contains_key(*user) {
+                        self.rate_limited.insert((*user).clone(), ());
+                    }
+                }
+            }
+            Obs::Reauthed { .. } => self.mark("SESSION-REAUTH-EXTENDS"),
+            Obs::Stats(stats) => {
+                // A hit found an entry by its full token and re-checked it.
+                if stats.cache_hits > 0 {
+                    self.mark("AUTH-CACHE-KEY");
+                    self.mark("AUTH-CACHE-RECHECK");
+                }
+                // The trimming path runs only once an outbox has reached its bound.
+                if stats.peak_outbox_len > 0 && stats.peak_outbox_len >= self.outbox_bound {
+                    self.mark("OUTBOX-RETENTION");
+                }
+            }
+            // A rotation removed a key: the ring changed, so every cached result was dropped.
+            Obs::KeyRemoved { .. } => {
+                self.mark("AUTH-KEY-ROTATION");
+                self.mark("AUTH-CACHE-RING-CHANGE");
+            }
+            // A reuse was detected and the whole family revoked.
+            Obs::FamilyRevoked { .. } => self.mark("AUTH-REFRESH-THEFT"),
+            Obs::LoggedOutEverywhere { .. } => self.mark("AUTH-REVOKE-NOT-BEFORE"),
+            Obs::TicketAnswer { refused, .. } => match refused {
+                None => self.mark("WS-TICKET-ISSUE"),
+                Some("too_many_tickets_per_user") => self.mark("WS-TICKET-PER-USER"),
+                Some(_) => {}
+            },
+            Obs::RequestCorrupted { .. }
+            | Obs::ResumeSent { .. }
+            | Obs::Revocation { .. }
+            | Obs::AuthServiceMisbehaved { .. } => {}
+        }
+    }
+
+    fn event(&mut self, event: &Event) {
+        // Every durable change is one typed event folded into the state.
+        self.mark("LOG-FOLD");
+        match event {
+            Event::FeedSynced { revocations, .. } => {
+                for r in revocations {
+                    match r {
+                        Revocation::Jti { .. } => self.mark("AUTH-REVOKE-JTI"),
+                        Revocation::User { .. } => self.mark("AUTH-REVOKE-USER"),
+                    }
+                }
+            }
+            Event::SessionOpened {
+                conn,
+                identity,
+                via,
+                ..
+            } => {
+                self.sessions.insert(*conn, identity.user.clone());
+                self.mark("WS-AUTH-BEFORE-UPGRADE");
+                self.mark(match via {
+                    CredentialKind::Bearer => "WS-CRED-ORDER",
+                    CredentialKind::Subprotocol => "WS-SUBPROTO-TOKEN",
+                    CredentialKind::Ticket => "WS-TICKET-IDENTITY",
+                    CredentialKind::QueryToken => "WS-QUERY-TOKEN",
+                });
+            }
+            Event::SessionReauthed { .. } => self.mark("MSG-REAUTH"),
+            Event::SessionClosed { conn, reason } => {
+                match (reason, self.sessions.remove(conn)) {
+                    (CloseReason::SlowConsumer, Some(user)) => {
+                        self.slow_closed.insert(user, ());
+                    }
+                    (CloseReason::ProtocolErrorBudget, Some(user))
+                        if self.rate_limited.remove(&user).is_some() =>
+                    {
+                        self.mark("RATE-ABUSE-CLOSE");
+                    }
+                    _ => {}
+                }
+                // Every close releases the connection's slot under the per-user cap.
+                self.mark("WS-CAP-RELEASE");
+                if let Some(rule) = close_rule(*reason) {
+                    self.mark(rule);
+                    self.mark("CLOSE-CODE-MAP");
+                }
+            }
+            Event::Subscribed { .. } => self.mark("MSG-SUBSCRIBE"),
+            Event::ThreadCreated { .. } | Event::RunStarted { .. } => {
+                self.mark("MSG-USER-MESSAGE");
+            }
+            Event::StreamAppended { entry, .. } => {
+                self.mark("OUT-SEQ-PER-USER");
+                if entry.run.is_some() {
+                    self.mark("AGENT-EVENT-FIELDS");
+                }
+                if entry.thread.is_some() {
+                    self.mark("DELIVERY-THREAD");
+                }
+                match entry.kind {
+                    StreamKind::AgentStarted => self.mark("AGENT-ORDER"),
+                    StreamKind::ToolCompleted => self.mark("AGENT-TOOL-PAIRING"),
+                    StreamKind::AgentCompleted | StreamKind::AgentFailed => {
+                        self.mark("AGENT-LIVENESS");
+                    }
+                    StreamKind::AgentCancelled => {
+                        self.mark("AGENT-LIVENESS");
+                        self.mark("MSG-STOP-AGENT");
+                    }
+                    StreamKind::SystemNotice => {
+                        // Only a broadcast that passed the permission check appends a notice.
+                        self.mark("DELIVERY-BROADCAST");
+                        self.mark("PERM-BROADCAST");
+                    }
+                    StreamKind::AgentThinking | StreamKind::ToolExecuting => {}
+                }
+            }
+            Event::TicketIssued { .. } => self.mark("WS-TICKET-ISSUE"),
+            Event::TicketConsumed { .. } => self.mark("WS-TICKET-SINGLE-USE"),
+            Event::Restarted => {
+                // Every session is gone with the crash, without a close of its own.
+                self.sessions.clear();
+                self.mark("LOG-RESTART");
+            }
+        }
+    }
+
+    fn frame(&mut self, frame: &str, user: &UserId, json: &FrameView<'_>) {
+        if json.seq().is_some() {
+            // Fanned out to a connection of the user it names, as isolation requires.
+            if json.user_id() == Some(user.as_str()) {
+                self.mark("DELIVERY-ISOLATION");
+            }
+            // A stream event reached a connection of its user, in its envelope.
+            self.mark("OUT-ENVELOPE");
+            self.mark("DELIVERY-TO-USER");
+            self.mark("DELIVERY-EXACTLY-ONCE");
+            return;
+        }
+        self.mark("OUT-DIRECT-NO-SEQ");
+        match json.kind() {
+            "connection_established" => self.mark("WS-CONNECTION-ESTABLISHED"),
+            "pong" => self.mark("MSG-PING"),
+            "heartbeat_ack" => self.mark("MSG-HEARTBEAT"),
+            "resumed" => self.mark("RESUME-REPLAY"),
+            "subscribed" => self.mark("MSG-SUBSCRIBE"),
+            "reauthenticated" => self.mark("MSG-REAUTH"),
+            "message_accepted" => self.mark("MSG-USER-MESSAGE"),
+            "error" => {
+                self.mark("MSG-ERROR-CODES");
+                if let Some(rule) = json.code().and_then(|c| error_rule(c, frame)) {
+                    self.mark(rule);
+                }
+                if json.code() == Some("RESUME_GAP") {
+                    // A gap exists only because retention dropped the events.
+                    self.mark("OUTBOX-RETENTION");
+                }
+                if json.code() == Some("RATE_LIMITED") {
+                    self.mark("RATE-LIMITED-REPLY");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The rule whose path closed a session for `reason` (none for a peer's own close).
+fn close_rule(reason: CloseReason) -> Option<&'static str> {
+    Some(match reason {
+        CloseReason::PeerClosed => return None,
+        CloseReason::TokenExpired => "SESSION-EXPIRY",
+        CloseReason::TokenRevoked => "AUTH-REVOKE-CLOSE-OPEN",
+        CloseReason::FrameTooBig => "MSG-FRAME-TOO-BIG",
+        CloseReason::BinaryFrame => "MSG-BINARY",
+        CloseReason::InvalidUtf8 => "MSG-UTF8",
+        CloseReason::ProtocolErrorBudget => "MSG-PROTOCOL-ERROR-BUDGET",
+        CloseReason::SlowConsumer => "DELIVERY-QUEUE-BOUND",
+        CloseReason::Shutdown => "CLOSE-GOING-AWAY",
+    })
+}
+
+/// The rule whose path sent error `code`; where one code serves several rules, the error's
+/// message (fixed text in the router) says which path sent it.
+fn error_rule(code: &str, frame: &str) -> Option<&'static str> {
+    Some(match code {
+        "BAD_MESSAGE" if frame.contains("ahead of the stream") => "RESUME-ERRORS",
+        "BAD_MESSAGE" if frame.contains("resume is already in progress") => "RESUME-ERRORS",
+        "BAD_MESSAGE" if frame.contains(" over ") => "MSG-LIMITS",
+        "BAD_MESSAGE" => "MSG-BAD-MESSAGE",
+        "UNKNOWN_TYPE" => "MSG-UNKNOWN-TYPE",
+        "FORBIDDEN" if frame.contains("thread belongs to another user") => "MSG-THREAD-OWNER",
+        "FORBIDDEN" if frame.contains("run belongs to another user") => "MSG-STOP-AGENT",
+        "FORBIDDEN" if frame.contains("system:broadcast") => "MSG-BROADCAST-PERM",
+        "NOT_FOUND" if frame.contains("no such thread") => "MSG-SUBSCRIBE",
+        "NOT_FOUND" => "MSG-STOP-AGENT",
+        "RATE_LIMITED" => "RATE-USER",
+        "RESUME_GAP" => "RESUME-GAP",
+        "AUTH_UNAVAILABLE" => "MSG-REAUTH-FAIL-CLOSED",
+        "AUTH_FAILED" if frame.contains("another user") => "MSG-REAUTH-SAME-USER",
+        "AUTH_FAILED" => "MSG-REAUTH",
+        "LIMIT_EXCEEDED" => "MSG-LIMITS",
+        _ => return None,
+    })
+}
+
+/// The rule whose path refused a handshake with `code`: the token error codes of
+/// `TokenError::code` and the gateway's own refusals.
+fn reject_rule(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "too_long" => "AUTH-TOKEN-MAX-LEN",
+        "malformed" => "AUTH-JWS-THREE-PARTS",
+        "algorithm_none" => "AUTH-ALG-NONE",
+        "algorithm_mismatch" => "AUTH-ALG-FROM-KEY",
+        "unknown_key" => "AUTH-KEY-SELECT",
+        "key_retired" => "AUTH-KEY-RETIRED",
+        "forbidden_header" => "AUTH-HEADER-FORBIDDEN",
+        "critical_header" => "AUTH-HEADER-CRIT",
+        "bad_signature" => "AUTH-SIGNATURE",
+        "missing_claim" | "invalid_claim" => "AUTH-ERRORS-TYPED",
+        "wrong_issuer" => "AUTH-CLAIM-ISS",
+        "wrong_audience" => "AUTH-CLAIM-AUD",
+        "wrong_token_type" => "AUTH-CLAIM-TYPE",
+        "expired" => "AUTH-EXP-LEEWAY",
+        "not_yet_valid" => "AUTH-NBF-LEEWAY",
+        "issued_in_future" => "AUTH-IAT-FUTURE",
+        "too_old" => "AUTH-IAT-MAX-AGE",
+        "bad_permissions" => "AUTH-CLAIM-PERMISSIONS",
+        "revoked" => "AUTH-REVOKE-GUARANTEE",
+        "not_found" => "WS-PATH",
+        "handshake_too_large" => "WS-HANDSHAKE-BOUNDS",
+        "ip_rate_limited" => "WS-IP-RATE",
+        "origin_not_allowed" => "WS-ORIGIN",
+        "missing_credential" | "bad_authorization" | "bad_subprotocol" => "WS-CRED-ORDER",
+        "query_token_disabled" => "WS-QUERY-TOKEN",
+        "auth_unavailable" => "AUTH-REVOKE-STALE-FAIL-CLOSED",
+        "too_many_connections" => "WS-CAP-PER-USER",
+        "server_full" => "WS-CAP-GLOBAL",
+        "unknown_ticket" => "WS-TICKET-SINGLE-USE",
+        "ticket_expired" => "WS-TICKET-TTL",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use gauntlet_core::{ConnId, Instant, LogEntry, LogSeq};
+
+    use super::*;
+
+    fn frame(marks: &mut Marks, text: &str) {
+        let user = UserId::parse("u1").unwrap();
+        let frame: Arc<str> = Arc::from(text);
+        marks.observe(&Obs::Frame {
+            conn: ConnId::new(1),
+            session_user: &user,
+            frame: &frame,
+            json: &FrameView::parse(&frame),
+        });
+    }
+
+    fn closed(reason: CloseReason) -> LogEntry {
+        LogEntry {
+            seq: LogSeq::new(1),
+            at: Instant::from_unix_secs(1),
+            event: Event::SessionClosed {
+                conn: ConnId::new(1),
+                reason,
+            },
+        }
+    }
+
+    #[test]
+    fn error_frames_mark_the_rule_whose_path_sent_them() {
+        let mut m = Marks::default();
+        frame(
+            &mut m,
+            r#"{"type":"error","code":"RESUME_GAP","message":"gap","oldest_seq":9}"#,
+        );
+        frame(
+            &mut m,
+            r#"{"type":"error","code":"FORBIDDEN","message":"thread belongs to another user"}"#,
+        );
+        frame(&mut m, r#"{"type":"pong"}"#);
+        let marked: Vec<&str> = m.counts().keys().copied().collect();
+        assert_eq!(
+            marked,
+            [
+                "MSG-ERROR-CODES",
+                "MSG-PING",
+                "MSG-THREAD-OWNER",
+                "OUT-DIRECT-NO-SEQ",
+                "OUTBOX-RETENTION",
+                "RESUME-GAP"
+            ]
+        );
+        assert_eq!(m.counts().get("OUT-DIRECT-NO-SEQ"), Some(&3));
+    }
+
+    #[test]
+    fn closes_mark_their_reason_and_a_peer_close_only_the_cap_release() {
+        let mut m = Marks::default();
+        m.observe(&Obs::Log(&[
+            closed(CloseReason::SlowConsumer),
+            closed(CloseReason::PeerClosed),
+        ]));
+        assert_eq!(m.counts().get("DELIVERY-QUEUE-BOUND"), Some(&1));
+        assert_eq!(m.counts().get("CLOSE-CODE-MAP"), Some(&1));
+        assert_eq!(m.counts().get("WS-CAP-RELEASE"), Some(&2));
+    }
+
+    #[test]
+    fn every_marked_rule_is_distinct_and_sorted() {
+        assert!(MARKED_RULES.windows(2).all(|w| w[0] < w[1]));
+    }
+}
