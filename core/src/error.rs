@@ -231,4 +231,105 @@ mod tests {
         assert_eq!(ErrorCode::AuthUnavailable.as_str(), "AUTH_UNAVAILABLE");
         assert!(ErrorCode::RateLimited.retryable() && !ErrorCode::Forbidden.retryable());
     }
+
+    #[test]
+    fn close_code_unknown_number_is_refused_with_its_value() {
+        assert_eq!(
+            CloseCode::try_from(1002),
+            Err("unknown close code 1002".to_owned())
+        );
+    }
+
+    #[test]
+    fn close_code_display_and_u16_are_the_number() {
+        for c in CloseCode::ALL {
+            assert_eq!(c.to_string(), c.as_u16().to_string());
+            assert_eq!(u16::from(c), c.as_u16());
+        }
+        assert_eq!(CloseCode::TryAgainLater.to_string(), "1013");
+    }
+
+    #[test]
+    fn close_code_serde_is_the_number_and_refuses_unknown() {
+        assert_eq!(
+            serde_json::to_string(&CloseCode::Policy).ok().as_deref(),
+            Some("1008")
+        );
+        assert_eq!(
+            serde_json::from_str::<CloseCode>("1009").ok(),
+            Some(CloseCode::TooBig)
+        );
+        assert!(serde_json::from_str::<CloseCode>("1004").is_err());
+    }
+
+    const STATUSES: [(HttpStatus, u16); 6] = [
+        (HttpStatus::BadRequest, 400),
+        (HttpStatus::Unauthorized, 401),
+        (HttpStatus::Forbidden, 403),
+        (HttpStatus::NotFound, 404),
+        (HttpStatus::TooManyRequests, 429),
+        (HttpStatus::ServiceUnavailable, 503),
+    ];
+
+    #[test]
+    fn http_status_each_variant_round_trips_through_its_number() {
+        for (s, n) in STATUSES {
+            assert_eq!(s.as_u16(), n, "{s:?}");
+            assert_eq!(u16::from(s), n, "{s:?}");
+            assert_eq!(s.to_string(), n.to_string(), "{s:?}");
+            assert_eq!(HttpStatus::try_from(n), Ok(s));
+        }
+    }
+
+    #[test]
+    fn http_status_unknown_number_is_refused_with_its_value() {
+        assert_eq!(
+            HttpStatus::try_from(500),
+            Err("unknown http status 500".to_owned())
+        );
+    }
+
+    #[test]
+    fn http_status_serde_is_the_number_and_refuses_unknown() {
+        assert_eq!(
+            serde_json::to_string(&HttpStatus::TooManyRequests)
+                .ok()
+                .as_deref(),
+            Some("429")
+        );
+        assert_eq!(
+            serde_json::from_str::<HttpStatus>("503").ok(),
+            Some(HttpStatus::ServiceUnavailable)
+        );
+        assert!(serde_json::from_str::<HttpStatus>("200").is_err());
+    }
+
+    /// Every error code with its wire spelling, whether it is retryable, and whether it
+    /// counts against the protocol-error budget.
+    const ERROR_CODES: [(ErrorCode, &str, bool, bool); 9] = [
+        (ErrorCode::BadMessage, "BAD_MESSAGE", false, true),
+        (ErrorCode::UnknownType, "UNKNOWN_TYPE", false, true),
+        (ErrorCode::Forbidden, "FORBIDDEN", false, true),
+        (ErrorCode::NotFound, "NOT_FOUND", false, false),
+        (ErrorCode::RateLimited, "RATE_LIMITED", true, true),
+        (ErrorCode::ResumeGap, "RESUME_GAP", false, false),
+        (ErrorCode::AuthUnavailable, "AUTH_UNAVAILABLE", true, false),
+        (ErrorCode::AuthFailed, "AUTH_FAILED", false, false),
+        (ErrorCode::LimitExceeded, "LIMIT_EXCEEDED", true, false),
+    ];
+
+    #[test]
+    fn error_code_each_variant_has_its_spelling_and_flags() {
+        for (code, text, retryable, protocol_error) in ERROR_CODES {
+            assert_eq!(code.as_str(), text, "{code:?}");
+            assert_eq!(code.to_string(), text, "{code:?}");
+            assert_eq!(
+                serde_json::to_string(&code).ok(),
+                Some(format!("\"{text}\"")),
+                "{code:?}"
+            );
+            assert_eq!(code.retryable(), retryable, "{code:?}");
+            assert_eq!(code.counts_as_protocol_error(), protocol_error, "{code:?}");
+        }
+    }
 }

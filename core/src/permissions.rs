@@ -209,4 +209,33 @@ mod tests {
         assert_eq!(Permissions::new(vec![one(); 50]).map(|p| p.len()), Some(50));
         assert!(Permissions::new(vec![one(); 51]).is_none());
     }
+
+    #[test]
+    fn permission_display_debug_and_serialize_show_the_string() {
+        let p = Permission::parse("threads:*").unwrap();
+        assert_eq!(p.as_str(), "threads:*");
+        assert_eq!(p.to_string(), "threads:*");
+        assert_eq!(format!("{p:?}"), "Permission(\"threads:*\")");
+        assert_eq!(serde_json::to_string(&p).unwrap(), "\"threads:*\"");
+    }
+
+    #[test]
+    fn permission_parse_over_255_bytes_rejected() {
+        assert!(Permission::parse(&"a".repeat(256)).is_none());
+    }
+
+    #[test]
+    fn permissions_serialize_as_array_in_token_order() {
+        let p = perms(&["runs:read", "admin"]);
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"["runs:read","admin"]"#
+        );
+        let listed: Vec<&str> = p.iter().map(Permission::as_str).collect();
+        assert_eq!(listed, ["runs:read", "admin"]);
+        assert!(!p.is_empty());
+        assert!(Permissions::empty().is_empty());
+        assert_eq!(Permissions::empty().len(), 0);
+        assert_eq!(serde_json::to_string(&Permissions::empty()).unwrap(), "[]");
+    }
 }

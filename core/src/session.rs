@@ -83,4 +83,18 @@ mod tests {
             assert!(!d.protocol_error(t0.saturating_add(Duration::from_secs(7 * i)), 10, w));
         }
     }
+
+    #[test]
+    fn protocol_error_past_budget_keeps_only_budget_plus_one_timestamps() {
+        let mut c = LiveConn::new(Seq::new(1));
+        let w = Duration::from_secs(60);
+        let t0 = Instant::from_unix_secs(1000);
+        let verdicts: Vec<bool> = (0..6).map(|_| c.protocol_error(t0, 2, w)).collect();
+        assert_eq!(verdicts, [false, false, true, true, true, true]);
+        assert_eq!(
+            c.errors.len(),
+            3,
+            "the record stays bounded past the budget"
+        );
+    }
 }

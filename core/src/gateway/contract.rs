@@ -200,3 +200,69 @@ pub struct GatewayStats {
     /// Validation-cache misses so far.
     pub cache_misses: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+
+    #[test]
+    fn input_debug_names_each_variant_without_payload_bytes() {
+        let conn = ConnId::new(7);
+        let request = HandshakeRequest {
+            path: "/ws".to_owned(),
+            query: None,
+            headers: Vec::new(),
+            peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        let cases: Vec<(Input<'_>, String)> = vec![
+            (
+                Input::Handshake {
+                    conn,
+                    request: request.clone(),
+                },
+                format!("Handshake(conn-7, {request:?})"),
+            ),
+            (
+                Input::Text {
+                    conn,
+                    data: b"{\"type\":\"secret\"}",
+                },
+                "Text(conn-7, 17 bytes)".to_owned(),
+            ),
+            (
+                Input::Binary { conn, len: 3 },
+                "Binary(conn-7, 3 bytes)".to_owned(),
+            ),
+            (
+                Input::Sent { conn, frames: 2 },
+                "Sent(conn-7, 2)".to_owned(),
+            ),
+            (Input::Closed { conn }, "Closed(conn-7)".to_owned()),
+            (
+                Input::Auth(AuthUpdate::Feed {
+                    as_of: Instant::from_unix_secs(5),
+                    revocations: Vec::new(),
+                }),
+                format!("Feed(as_of {}, 0 revocations)", Instant::from_unix_secs(5)),
+            ),
+            (
+                Input::Auth(AuthUpdate::Keys(Box::new(KeyRing::new()))),
+                "Keys(..)".to_owned(),
+            ),
+            (
+                Input::IssueTicket {
+                    request: 42,
+                    authorization: Some("Bearer secret".to_owned()),
+                },
+                "IssueTicket(42)".to_owned(),
+            ),
+            (Input::Tick, "Tick".to_owned()),
+            (Input::Shutdown, "Shutdown".to_owned()),
+        ];
+        for (input, text) in &cases {
+            assert_eq!(format!("{input:?}"), *text);
+        }
+    }
+}

@@ -136,6 +136,17 @@ mod tests {
     }
 
     #[test]
+    fn wire_frame_display_is_the_text_and_debug_is_it_quoted() {
+        let inline = WireFrame::from(r#"{"type":"pong"}"#);
+        assert_eq!(inline.to_string(), r#"{"type":"pong"}"#);
+        assert_eq!(format!("{inline:?}"), r#""{\"type\":\"pong\"}""#);
+        let long = "z".repeat(INLINE_BYTES + 1);
+        let shared = WireFrame::from(long.as_str());
+        assert_eq!(shared.to_string(), long);
+        assert_eq!(format!("{shared:?}"), format!("{long:?}"));
+    }
+
+    #[test]
     fn exactly_full_inline_storage_still_fits() {
         let full = "a".repeat(INLINE_BYTES);
         assert!(matches!(concat(&[&full]).0, Repr::Inline(_)));

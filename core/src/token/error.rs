@@ -234,3 +234,192 @@ pub enum KeyError {
     #[error("no jsonwebtoken crypto provider")]
     NoCryptoProvider,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_part_display_names_each_part() {
+        let names: Vec<String> = [
+            TokenPart::Structure,
+            TokenPart::Header,
+            TokenPart::Payload,
+            TokenPart::Signature,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(names, ["structure", "header", "payload", "signature"]);
+    }
+
+    #[test]
+    fn malformed_reason_display_describes_each_reason() {
+        let cases = [
+            (MalformedReason::PartCount, "not exactly three parts"),
+            (MalformedReason::Base64, "not canonical unpadded base64url"),
+            (MalformedReason::Json, "not valid json"),
+            (MalformedReason::NotObject, "not a json object"),
+            (MalformedReason::DuplicateKey, "duplicate json key"),
+            (MalformedReason::MissingAlg, "missing or non-string alg"),
+            (MalformedReason::BadKid, "non-string kid"),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), text, "{reason:?}");
+        }
+    }
+
+    /// Every variant with its code and its message: the code is the stable contract, the
+    /// message never names the token or key material.
+    fn token_error_cases() -> Vec<(TokenError, &'static str, &'static str)> {
+        vec![
+            (
+                TokenError::TooLong {
+                    len: 9000,
+                    max: 8192,
+                },
+                "too_long",
+                "token is 9000 bytes, over the 8192 byte limit",
+            ),
+            (
+                TokenError::malformed(TokenPart::Payload, MalformedReason::DuplicateKey),
+                "malformed",
+                "malformed token payload: duplicate json key",
+            ),
+            (
+                TokenError::AlgorithmNone,
+                "algorithm_none",
+                "unsigned token (alg none)",
+            ),
+            (
+                TokenError::AlgorithmMismatch,
+                "algorithm_mismatch",
+                "header alg does not match the key's algorithm",
+            ),
+            (
+                TokenError::UnknownKey,
+                "unknown_key",
+                "no key for this token",
+            ),
+            (
+                TokenError::KeyRetired,
+                "key_retired",
+                "the token's key is retired",
+            ),
+            (
+                TokenError::ForbiddenHeader { name: "jku" },
+                "forbidden_header",
+                "forbidden header parameter jku",
+            ),
+            (
+                TokenError::CriticalHeader,
+                "critical_header",
+                "critical header extension not understood",
+            ),
+            (TokenError::BadSignature, "bad_signature", "bad signature"),
+            (
+                TokenError::MissingClaim { claim: "exp" },
+                "missing_claim",
+                "missing claim exp",
+            ),
+            (
+                TokenError::InvalidClaim { claim: "sub" },
+                "invalid_claim",
+                "invalid claim sub",
+            ),
+            (TokenError::WrongIssuer, "wrong_issuer", "wrong issuer"),
+            (
+                TokenError::WrongAudience,
+                "wrong_audience",
+                "wrong audience",
+            ),
+            (
+                TokenError::WrongTokenType,
+                "wrong_token_type",
+                "wrong token type",
+            ),
+            (TokenError::Expired, "expired", "token expired"),
+            (
+                TokenError::NotYetValid,
+                "not_yet_valid",
+                "token not yet valid",
+            ),
+            (
+                TokenError::IssuedInFuture,
+                "issued_in_future",
+                "token issued in the future",
+            ),
+            (TokenError::TooOld, "too_old", "token too old"),
+            (
+                TokenError::BadPermissions,
+                "bad_permissions",
+                "bad permissions claim",
+            ),
+            (TokenError::Revoked, "revoked", "token revoked"),
+        ]
+    }
+
+    #[test]
+    fn token_error_each_variant_has_its_code_and_message() {
+        let cases = token_error_cases();
+        assert_eq!(cases.len(), 20, "one case per TokenError variant");
+        for (err, code, text) in &cases {
+            assert_eq!(err.code(), *code, "{err:?}");
+            assert_eq!(err.to_string(), *text, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn token_error_codes_are_distinct_snake_case() {
+        let mut codes: Vec<&str> = token_error_cases().iter().map(|(e, ..)| e.code()).collect();
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        );
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), 20);
+    }
+
+    #[test]
+    fn key_error_display_describes_each_variant() {
+        let cases = [
+            (
+                KeyError::WeakSecret { len: 16 },
+                "hmac secret is 16 bytes, at least 32 are required",
+            ),
+            (
+                KeyError::WeakRsaKey { bits: 1024 },
+                "rsa key is 1024 bits, at least 2048 are required",
+            ),
+            (
+                KeyError::AlgorithmKeyMismatch { alg: "RS256" },
+                "key does not fit algorithm RS256",
+            ),
+            (KeyError::InvalidKey, "invalid key material"),
+            (KeyError::DuplicateKid, "duplicate key id"),
+            (
+                KeyError::TooManyKeys { max: 16 },
+                "key ring is full (16 keys)",
+            ),
+            (KeyError::UnknownKid, "no key with that id"),
+            (KeyError::InvalidJwks, "invalid jwks document"),
+            (
+                KeyError::MissingJwkParam { param: "n" },
+                "jwk missing parameter n",
+            ),
+            (
+                KeyError::UnsupportedJwk,
+                "unsupported jwk algorithm or key type",
+            ),
+            (
+                KeyError::NoCryptoProvider,
+                "no jsonwebtoken crypto provider",
+            ),
+        ];
+        for (err, text) in cases {
+            assert_eq!(err.to_string(), text, "{err:?}");
+        }
+    }
+}

@@ -160,6 +160,34 @@ mod tests {
     }
 
     #[test]
+    fn rules_staging_and_dev_lifetimes_come_from_their_table_rows() {
+        let staging = TokenRules {
+            environment: Environment::Staging,
+            ..TokenRules::default()
+        };
+        assert_eq!(
+            staging.lifetime_for(TokenType::Access),
+            Duration::from_secs(30 * 60)
+        );
+        assert_eq!(
+            staging.lifetime_for(TokenType::Refresh),
+            Duration::from_secs(14 * 86_400)
+        );
+        let dev = TokenRules {
+            environment: Environment::Dev,
+            ..TokenRules::default()
+        };
+        assert_eq!(
+            dev.lifetime_for(TokenType::Access),
+            Duration::from_secs(120 * 60)
+        );
+        assert_eq!(
+            dev.lifetime_for(TokenType::Refresh),
+            Duration::from_secs(30 * 86_400)
+        );
+    }
+
+    #[test]
     fn rules_default_prod_lifetimes_match_protocol() {
         let r = TokenRules::default();
         assert_eq!(
