@@ -1,6 +1,6 @@
 //! `gauntlet`: the command-line shell over `gauntlet-sim` and `gauntlet-core`.
 //!
-//! `main` only chains parse -> run -> `ExitCode` (STYLE.md section 8), with the codes of the
+//! `main` only chains parse -> run -> `ExitCode` (docs/contributing.md), with the codes of the
 //! contract in `cli`'s module doc: 0 passed (also on a broken pipe), 1 a violation or a
 //! failed check, 2 a usage or configuration error (clap's own code for bad flags), 101 a bug
 //! (a panic). It is the only place `anyhow` is used, to print the error chain with `{:#}`.

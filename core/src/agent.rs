@@ -1,4 +1,4 @@
-//! The seeded agent-run model: what a run emits and when (PROTOCOL.md section 6).
+//! The seeded agent-run model: what a run emits and when (docs/protocol.md section 13).
 //!
 //! A run's whole plan is a pure function of (gateway seed, run id, task), so the event log
 //! only needs `RunStarted` to let a replay or a restarted gateway continue the run exactly

@@ -1,6 +1,6 @@
 //! The auth service: the separate node that logs users in, rotates refresh tokens, runs the
 //! OAuth authorization-code + PKCE flow, rotates signing keys and publishes revocations
-//! (PROTOCOL.md sections 1 and 3).
+//! (docs/protocol.md sections 1 and 7).
 //!
 //! [`AuthService`] is a sans-IO model driven by the simulator and the server alike. It owns
 //! an [`Issuer`], a [`Validator`] for the refresh tokens presented to it, the refresh

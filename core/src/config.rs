@@ -1,4 +1,4 @@
-//! The one typed `Config` of the gateway (PROTOCOL.md: "every number below is a default").
+//! The one typed `Config` of the gateway (docs/protocol.md: "every number below is a default").
 //!
 //! Loadable from JSON or TOML through serde (missing fields take the protocol defaults,
 //! unknown fields are rejected so a typo never silently means "default"), and checked by
@@ -25,7 +25,7 @@ pub struct Config {
     pub seed: u64,
 }
 
-/// Limits and policies of PROTOCOL.md sections 1, 4, 5 and 7. Durations are milliseconds.
+/// Limits and policies of docs/protocol.md sections 1, 8, 9 and 14. Durations are milliseconds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {

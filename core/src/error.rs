@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A WebSocket close code (RFC 6455 section 7.4.1, PROTOCOL.md section 8).
+/// A WebSocket close code (RFC 6455 section 7.4.1, docs/protocol.md section 16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(into = "u16", try_from = "u16")]
 pub enum CloseCode {
@@ -80,7 +80,7 @@ impl fmt::Display for CloseCode {
     }
 }
 
-/// The HTTP status of a refused handshake (PROTOCOL.md section 4). Authentication happens
+/// The HTTP status of a refused handshake (docs/protocol.md section 8). Authentication happens
 /// before the upgrade, so a refusal is always an HTTP response, never a WebSocket close.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(into = "u16", try_from = "u16")]

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-/// Longest `sub` / user id accepted (PROTOCOL.md section 1).
+/// Longest `sub` / user id accepted (docs/protocol.md section 1).
 pub const MAX_USER_ID_LEN: usize = 128;
-/// Longest `jti` accepted (PROTOCOL.md section 1).
+/// Longest `jti` accepted (docs/protocol.md section 1).
 pub const MAX_JTI_LEN: usize = 128;
 /// Longest client-chosen thread id accepted.
 pub const MAX_THREAD_ID_LEN: usize = 128;

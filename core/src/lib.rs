@@ -1,7 +1,7 @@
 //! # gauntlet-core
 //!
 //! The Gauntlet gateway: a JWT-authenticated WebSocket gateway that streams AI-agent events
-//! to users (see `PROTOCOL.md`), written once as a **sans-IO, event-sourced state machine**.
+//! to users (see `docs/protocol.md`), written once as a **sans-IO, event-sourced state machine**.
 //!
 //! This crate does no I/O. It never opens a socket, reads a clock, spawns a thread, reads
 //! the environment or touches the OS RNG: time comes in as an [`Instant`] argument, bytes

@@ -1,4 +1,4 @@
-//! OAuth 2.0 authorization code + PKCE, the auth-service side (PROTOCOL.md section 3,
+//! OAuth 2.0 authorization code + PKCE, the auth-service side (docs/protocol.md section 7,
 //! RFC 6749 section 4.1, RFC 7636).
 //!
 //! This module owns the pending `state`s and authorization codes and decides whether a
@@ -22,9 +22,9 @@ use crate::permissions::Permissions;
 use crate::plant::{Plants, planted};
 use crate::{FamilyId, Instant, Jti, UserId};
 
-/// How long a stored `state` stays usable (PROTOCOL.md section 3).
+/// How long a stored `state` stays usable (docs/protocol.md section 7).
 pub const STATE_TTL: Duration = Duration::from_secs(10 * 60);
-/// How long an authorization code stays redeemable (PROTOCOL.md section 3; RFC 6749 4.1.2
+/// How long an authorization code stays redeemable (docs/protocol.md section 7; RFC 6749 4.1.2
 /// recommends at most 10 minutes, we use one).
 pub const CODE_TTL: Duration = Duration::from_secs(60);
 /// Shortest secret accepted for deriving codes: the HMAC-SHA256 output size.
@@ -169,7 +169,7 @@ impl OAuthError {
     }
 }
 
-/// Capacities and lifetimes. `Default` is PROTOCOL.md section 3.
+/// Capacities and lifetimes. `Default` is docs/protocol.md section 7.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OAuthConfig {
     /// Lifetime of a pending `state`.

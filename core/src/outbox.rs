@@ -1,5 +1,5 @@
 //! Per-user outboxes: the user's event stream with its `seq` numbering, bounded retention,
-//! and the range reads that `resume` needs (PROTOCOL.md section 7).
+//! and the range reads that `resume` needs (docs/protocol.md section 14).
 //!
 //! An outbox never decides who receives an event (that is the gateway's fan-out) and never
 //! renumbers: `seq` is assigned once, strictly increasing and gap-free, and survives trimming.
@@ -21,7 +21,7 @@ use crate::time::Instant;
 /// it: they are the position in the user's stream it is stored at, so one entry can be every
 /// user's copy of a broadcast.
 ///
-/// The frame itself is not kept: with the 10-minute retention of PROTOCOL.md section 7 a
+/// The frame itself is not kept: with the 10-minute retention of docs/protocol.md section 14 a
 /// large world holds every event it produced, and the envelope around the payload more than
 /// doubled what each one held (issue 4 notes). Rendering is a pure function of the entry and
 /// the user, so every rendering of an entry is the same bytes.
@@ -220,7 +220,7 @@ struct StreamHead<'a> {
     at: Instant,
 }
 
-/// Renders a stream event in the outbound envelope of PROTOCOL.md section 5 (see
+/// Renders a stream event in the outbound envelope of docs/protocol.md section 9 (see
 /// [`write_stream_frame`]). `scratch` is reused between calls so the frame costs one
 /// allocation, its own.
 fn render_stream_frame(

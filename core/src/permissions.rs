@@ -1,4 +1,4 @@
-//! Permission grants of the form `resource:action` and how they match (PROTOCOL.md section 2).
+//! Permission grants of the form `resource:action` and how they match (docs/protocol.md section 6).
 //!
 //! A grant matches a required permission exactly; `x:*` matches every `x:...`; `system:*`
 //! matches everything; `admin` and `admin:*` make the holder an admin. Matching is plain
@@ -21,7 +21,7 @@ pub const MAX_PERMISSIONS: usize = 50;
 /// One validated permission string.
 ///
 /// 1..=64 characters of `[A-Za-z0-9_:.-]`. A trailing `:*` is also accepted, because the
-/// wildcard grants of PROTOCOL.md section 2 (`x:*`, `system:*`) must be expressible; `*`
+/// wildcard grants of docs/protocol.md section 6 (`x:*`, `system:*`) must be expressible; `*`
 /// anywhere else is rejected. Stored inline (no allocation): tokens carry up to 50 of these
 /// and every validation builds them.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,5 +1,5 @@
 //! Planted bugs: real defects of the production backend, re-created on demand so the
-//! simulator and fuzzers can prove they catch them (DESIGN.md, "Planted bugs").
+//! simulator and fuzzers can prove they catch them (docs/design.md, "Planted bugs").
 //!
 //! The set of switched-on plants (`Plants`) is part of every component's config. Without
 //! the `planted-bugs` feature the `Plant` enum does not exist, `Plants` is an empty

@@ -1,4 +1,4 @@
-//! Token buckets on the injected clock (PROTOCOL.md section 5, "Rate limits").
+//! Token buckets on the injected clock (docs/protocol.md section 9, "Rate limits").
 //!
 //! A bucket refills continuously at `rate` tokens per second up to `burst`. Arithmetic is in
 //! integer nano-tokens so results are exact and identical on every machine; the bucket

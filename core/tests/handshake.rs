@@ -1,4 +1,4 @@
-//! Every handshake outcome of PROTOCOL.md section 4, through the public `Gateway` API.
+//! Every handshake outcome of docs/protocol.md section 8, through the public `Gateway` API.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Each gateway planted bug changes exactly the behaviour its name says (DESIGN.md,
+//! Each gateway planted bug changes exactly the behaviour its name says (docs/design.md,
 //! "Planted bugs"). The simulator proves they are *caught*; these tests show they are *there*.
 #![cfg(feature = "planted-bugs")]
 

@@ -1,4 +1,4 @@
-//! Every inbound row of PROTOCOL.md section 5, frame-level close codes, rate limits and
+//! Every inbound row of docs/protocol.md section 9, frame-level close codes, rate limits and
 //! user isolation, through the public `Gateway` API.
 
 mod common;

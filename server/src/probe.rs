@@ -1,5 +1,5 @@
 //! `gauntlet probe`: black-box conformance and attack checks against any server that claims to
-//! speak PROTOCOL.md (ours or another implementation), over real sockets.
+//! speak docs/protocol.md (ours or another implementation), over real sockets.
 //!
 //! It mints its own tokens with the server's HS256 secret (`jsonwebtoken` for well-formed ones,
 //! hand-built parts for `alg: none` and tampered ones), and judges only what a client can
@@ -43,7 +43,7 @@ pub struct ProbeOptions {
     pub target: String,
     /// The HS256 secret the server validates access tokens with.
     pub secret: Vec<u8>,
-    /// The server's largest accepted text frame (PROTOCOL.md default 8192).
+    /// The server's largest accepted text frame (docs/protocol.md default 8192).
     pub max_frame_bytes: usize,
 }
 
@@ -52,7 +52,7 @@ pub struct ProbeOptions {
 pub struct Check {
     /// A stable name, `subject_expectation`.
     pub name: String,
-    /// Whether the server behaved as PROTOCOL.md says.
+    /// Whether the server behaved as docs/protocol.md says.
     pub passed: bool,
     /// What was observed.
     pub evidence: String,

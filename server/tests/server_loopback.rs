@@ -1,4 +1,4 @@
-//! The real server on loopback sockets (PROTOCOL.md sections 4, 5, 7, 8): every test binds
+//! The real server on loopback sockets (docs/protocol.md sections 8, 9, 14, 16): every test binds
 //! port 0, drives real tokio-tungstenite clients with real HS256 tokens on the wall clock,
 //! is bounded by a timeout and stops its own server.
 
@@ -398,7 +398,7 @@ async fn flood_gets_rate_limited() {
         }
         let frames = until(&mut ws, |f| f["code"] == "RATE_LIMITED").await;
         let pongs = frames.iter().filter(|f| f["type"] == "pong").count();
-        // The burst is 20 (PROTOCOL.md section 5); at 10/s a slow sender may earn a few more.
+        // The burst is 20 (docs/protocol.md section 9); at 10/s a slow sender may earn a few more.
         assert!(
             (20..40).contains(&pongs),
             "{pongs} pongs before RATE_LIMITED"

@@ -7,7 +7,7 @@
 //!
 //! # The exit-code contract
 //!
-//! Every command, so that a pipeline can tell a finding from a broken setup (STYLE.md
+//! Every command, so that a pipeline can tell a finding from a broken setup (docs/contributing.md
 //! section 8):
 //!
 //! - **0** the command ran and everything it checked held; also when stdout was closed
@@ -94,7 +94,7 @@ pub(crate) enum Command {
     Serve(serve::ServeCommand),
     /// Drive a running gateway with real WebSocket clients and check what they receive.
     Load(load::LoadCommand),
-    /// Check a running gateway against PROTOCOL.md from the outside.
+    /// Check a running gateway against docs/protocol.md from the outside.
     Probe(probe::ProbeCommand),
     /// Merge the `sim --json` outputs of a sharded run into one summary (exit 1 listing
     /// every repro line when a seed failed, 2 when the shards do not make one whole run).

@@ -24,7 +24,7 @@ const SARIF_SCHEMA: &str =
 /// Where a probe result points a code-scanning view: the matrix naming every check.
 const SARIF_LOCATION: &str = "docs/oracles.md";
 
-/// `gauntlet probe`: check a running server against PROTOCOL.md.
+/// `gauntlet probe`: check a running server against docs/protocol.md.
 #[derive(Debug, Args)]
 pub(crate) struct ProbeCommand {
     /// The gateway's WebSocket URL.

@@ -47,7 +47,7 @@ pub(crate) struct ServeCommand {
     /// Key id given to the PEM/secret keys above; tokens must then name it in their `kid`.
     #[arg(long, value_name = "K")]
     kid: Option<String>,
-    /// Gateway config as JSON (missing fields take the PROTOCOL.md defaults).
+    /// Gateway config as JSON (missing fields take the docs/protocol.md defaults).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Seed for everything the gateway draws, tickets included (default: from the OS RNG).

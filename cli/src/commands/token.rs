@@ -36,7 +36,7 @@ pub(crate) struct TokenCommand {
 
 #[derive(Debug, Subcommand)]
 enum TokenAction {
-    /// Validate a token with every rule of PROTOCOL.md section 1 and print its claims as JSON.
+    /// Validate a token with every rule of docs/protocol.md section 1 and print its claims as JSON.
     Verify(VerifyArgs),
     /// Sign a token with the gateway's claim layout and print it.
     Mint(MintArgs),
@@ -413,7 +413,7 @@ fn mint(args: MintArgs, stdout: &mut dyn Write) -> Result<Outcome, TokenCliError
 /// A fresh `jti`: 128 bits from the OS random number generator, as 32 hex digits. Each run
 /// of the command is a new issuer, so the issuer's counter would give every token minted in
 /// the same second the same id, and revoking one would revoke them all. The OS RNG is right
-/// here, at the CLI edge; core and the simulation never read it (STYLE.md section 5).
+/// here, at the CLI edge; core and the simulation never read it (docs/contributing.md).
 fn random_jti() -> Result<Jti, TokenCliError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| TokenCliError::Rng(e.to_string()))?;
@@ -446,7 +446,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>, TokenCliError> {
 }
 
 /// `--now`, or the system clock: the CLI is a driver at the edge, the one place where reading
-/// the wall clock is right (core never does; STYLE.md section 5).
+/// the wall clock is right (core never does; docs/contributing.md).
 #[allow(clippy::disallowed_methods)]
 fn now_or_clock(now: Option<u64>) -> Result<Instant, TokenCliError> {
     match now {

@@ -1,6 +1,6 @@
 //! The `frame_route` harness: user A (authenticated) sends the input as text frames while
 //! user B, who owns a thread and a run, stays connected. It checks user isolation, the
-//! documented frames and error codes, and the close rules of PROTOCOL.md section 5. It must
+//! documented frames and error codes, and the close rules of docs/protocol.md section 9. It must
 //! never send B anything after setup, so whatever B receives came from A's frames.
 
 use std::collections::VecDeque;
@@ -19,7 +19,7 @@ const MAX_FRAMES: usize = 64;
 /// Clock step before each frame, and for an empty line.
 const FRAME_STEP: Duration = Duration::from_millis(50);
 const IDLE_STEP: Duration = Duration::from_secs(5);
-/// PROTOCOL.md section 5 defaults: frame limit, protocol-error budget and window.
+/// docs/protocol.md section 9 defaults: frame limit, protocol-error budget and window.
 const MAX_FRAME: usize = 8192;
 const ERROR_BUDGET: usize = 10;
 const ERROR_WINDOW: Duration = Duration::from_secs(60);
@@ -64,7 +64,7 @@ const ERROR_CODES: [&str; 9] = [
     "AUTH_FAILED",
     "LIMIT_EXCEEDED",
 ];
-/// The codes that spend the protocol-error budget (PROTOCOL.md section 5: bad messages and
+/// The codes that spend the protocol-error budget (docs/protocol.md section 9: bad messages and
 /// unknown types, rate-limit abuse; `ErrorCode`'s docs add forbidden requests).
 const BUDGET_CODES: [&str; 4] = ["BAD_MESSAGE", "UNKNOWN_TYPE", "RATE_LIMITED", "FORBIDDEN"];
 
@@ -239,7 +239,7 @@ impl World {
         })
     }
 
-    /// The close code PROTOCOL.md section 5 requires after A sent `frame` and got `seen`.
+    /// The close code docs/protocol.md section 9 requires after A sent `frame` and got `seen`.
     fn expected_close(&mut self, frame: &[u8], seen: &Observed) -> Option<u16> {
         if frame.len() > MAX_FRAME {
             return Some(1009);
@@ -328,7 +328,7 @@ impl World {
             })
     }
 
-    /// Holds A's stream frames and `resumed` replies to PROTOCOL.md section 7.
+    /// Holds A's stream frames and `resumed` replies to docs/protocol.md section 14.
     fn check_a_stream(&mut self, ty: &str, v: &Value) -> Result<(), String> {
         let a = &mut self.a_stream;
         if ty == "error" && v["code"] == "RESUME_GAP" {

@@ -1,7 +1,7 @@
 //! The `handshake` harness: a short sequence of upgrade requests (headers, subprotocols,
 //! query, origin, peer) built from the input, mixing real tokens and tickets (valid,
 //! expired, revoked, forged, key-confused, wrong type) with arbitrary text, plus ticket
-//! issuing, revocations and clock moves. An independent model of PROTOCOL.md section 4
+//! issuing, revocations and clock moves. An independent model of docs/protocol.md section 8
 //! decides which credential a request presents and whether it is valid now; the gateway
 //! may refuse for its own reasons (rates, caps) but must never accept what the model
 //! refuses. The model must not call the gateway's credential parser.
@@ -20,7 +20,7 @@ use crate::protocol::{HandshakeRequest, MAX_HANDSHAKE_BYTES, MAX_HEADERS as MAX_
 use crate::token::{Algorithm, Revocation};
 use crate::{Config, ConnId, Gateway, HandshakeDecision, Input, Instant, Jti, Plants};
 
-/// PROTOCOL.md sections 1 and 4 defaults the model applies.
+/// docs/protocol.md sections 1 and 8 defaults the model applies.
 const LEEWAY: u64 = 30;
 const ACCESS_LIFETIME: u64 = 15 * 60;
 const TICKET_TTL: Duration = Duration::from_secs(30);
@@ -259,7 +259,7 @@ impl Model<'_> {
         Ok(user)
     }
 
-    /// PROTOCOL.md section 4's credential order, written independently of the gateway.
+    /// docs/protocol.md section 8's credential order, written independently of the gateway.
     fn presented(&self, req: &HandshakeRequest) -> Presented {
         let header = |name: &str| {
             req.headers

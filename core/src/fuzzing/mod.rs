@@ -82,7 +82,7 @@ pub enum OracleViolation {
         expected: String,
     },
     /// The validator's verdict on a signed claim set differs from the reference check of
-    /// PROTOCOL.md section 1: it accepted what the reference rejects, rejected what it
+    /// docs/protocol.md section 1: it accepted what the reference rejects, rejected what it
     /// accepts, or rejected with a code the reference does not find.
     #[error("validator said {actual}, reference check allows {allowed} for payload {payload}")]
     ReferenceDisagrees {
@@ -121,7 +121,7 @@ pub enum OracleViolation {
         /// The frame.
         frame: String,
     },
-    /// A connection's stream broke PROTOCOL.md section 7: a live `seq` with a gap, or a
+    /// A connection's stream broke docs/protocol.md section 14: a live `seq` with a gap, or a
     /// `resume` that did not re-send exactly the events after the client's `last_seq` (or
     /// from the `RESUME_GAP` oldest), in order, as many as its `resumed` reply counts.
     #[error("connection {conn}: {why}: {frame}")]

@@ -1,7 +1,7 @@
 //! The `oauth_flow` harness: an arbitrary sequence of logins, OAuth authorize / callback
 //! calls and refresh-token rotations by honest clients and attackers (wrong client,
 //! redirect, state or verifier, replayed codes, reused refresh tokens, garbage), run against
-//! a real `AuthService`. An independent model of PROTOCOL.md sections 1 and 3 decides when
+//! a real `AuthService`. An independent model of docs/protocol.md sections 1 and 7 decides when
 //! tokens may be issued and what a replay must revoke. It must never look inside the
 //! service's stores; it sees only results and the public revocation feed.
 
@@ -21,7 +21,7 @@ use crate::token::{Algorithm, Issuer, Revocation, SigningKey, TokenRules, TokenT
 use crate::{Instant, Jti, Kid, Plants, UserId};
 
 const MAX_STEPS: usize = 24;
-/// PROTOCOL.md section 3: codes live 60 s.
+/// docs/protocol.md section 7: codes live 60 s.
 const CODE_TTL: Duration = Duration::from_secs(60);
 const USERS: [&str; 2] = ["alice", "bob"];
 const CLIENTS: [&str; 2] = ["app", "evil-app"];

@@ -1,4 +1,4 @@
-//! An independent reference check of the claim rules of PROTOCOL.md section 1, written
+//! An independent reference check of the claim rules of docs/protocol.md section 1, written
 //! from the spec for the `token_claims` oracle. It shares no code with `token::claims` or
 //! `token::validate`: it works on the harness's own JSON tree (which can hold duplicate
 //! keys) and returns the set of rules a claim set breaks. It must stay simple enough to
@@ -66,7 +66,7 @@ pub(crate) fn render_object(members: &[(String, Json)], out: &mut String) {
     out.push('}');
 }
 
-/// The fixed rules the reference checks against: PROTOCOL.md's defaults (environment `prod`).
+/// The fixed rules the reference checks against: docs/protocol.md's defaults (environment `prod`).
 const ISSUER: &str = "gauntlet-auth";
 const USER_AUDIENCE: &str = "gauntlet-gateway";
 const SERVICE_AUDIENCE: &str = "gauntlet-services";
@@ -180,7 +180,7 @@ pub(crate) fn violations(
             v.insert("bad_permissions");
         }
     }
-    // PROTOCOL.md says "<= 254 chars"; like RFC 5321 we count bytes (see fuzz/README.md).
+    // docs/protocol.md says "<= 254 chars"; like RFC 5321 we count bytes (see fuzz/README.md).
     if get("email").is_some_and(|e| !matches!(e, Json::Str(s) if s.len() <= 254)) {
         v.insert("invalid_claim");
     }
@@ -204,7 +204,7 @@ fn is_id(s: &str) -> bool {
 }
 
 /// `resource:action` of `[A-Za-z0-9_:.-]`, 1..=64 chars, optionally ending in the `:*`
-/// wildcard of PROTOCOL.md section 2.
+/// wildcard of docs/protocol.md section 6.
 fn is_permission(s: &str) -> bool {
     let body = s.strip_suffix(":*").unwrap_or(s);
     !s.is_empty()

@@ -15,7 +15,7 @@ use super::{OracleViolation, capped, evidence};
 use crate::Instant;
 use crate::token::{Claims, TokenError, TokenRules, TokenType, Validator, validate};
 
-/// Every `TokenError` code PROTOCOL.md section 1 and `TokenError`'s docs name.
+/// Every `TokenError` code docs/protocol.md section 1 and `TokenError`'s docs name.
 pub(crate) const DOCUMENTED_TOKEN_CODES: [&str; 20] = [
     "too_long",
     "malformed",
@@ -43,7 +43,7 @@ pub(crate) const DOCUMENTED_TOKEN_CODES: [&str; 20] = [
 /// so a cached positive that skipped the time rules shows up.
 const LATER: Duration = Duration::from_secs(1000);
 
-/// PROTOCOL.md section 1: "max token length, checked before any decoding".
+/// docs/protocol.md section 1: "max token length, checked before any decoding".
 const MAX_TOKEN_LEN: usize = 4096;
 
 /// A validator under test for `token_bytes`: token bytes and time in, verdict out.
@@ -156,7 +156,7 @@ pub fn token_claims(data: &[u8]) -> Result<(), OracleViolation> {
 
 /// `token_claims` against the validator `check` (token, time, expected type).
 ///
-/// Oracle: the verdict equals the reference check of PROTOCOL.md section 1: accepted
+/// Oracle: the verdict equals the reference check of docs/protocol.md section 1: accepted
 /// exactly when the reference finds no broken rule, and otherwise rejected with the code of
 /// one of the rules the reference finds broken.
 pub fn token_claims_with(

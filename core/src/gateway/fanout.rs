@@ -116,7 +116,7 @@ impl Gateway {
     }
 
     /// Appends `entry` to the stream of every connected user, each copy at that user's own
-    /// next seq (PROTOCOL.md section 7), in user order. Connections and outboxes are both
+    /// next seq (docs/protocol.md section 14), in user order. Connections and outboxes are both
     /// ordered by user, so one walk of the two finds every copy's targets and seq: two
     /// B-tree searches per user were half of a broadcast's time.
     pub(crate) fn append_to_every_user(&mut self, ctx: &mut Ctx, entry: &Arc<StreamEntry>) {

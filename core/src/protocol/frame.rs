@@ -59,7 +59,7 @@ pub struct Inbound<'a> {
     pub frame: ClientFrame,
 }
 
-/// Every inbound message type of PROTOCOL.md section 5.
+/// Every inbound message type of docs/protocol.md section 9.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientFrame {
     /// `ping`: answered with `pong`.

@@ -1,5 +1,5 @@
 //! The WebSocket upgrade request as the gateway sees it, and credential extraction in the
-//! order PROTOCOL.md section 4 fixes: `Authorization: Bearer`, then a `jwt.<base64url>`
+//! order docs/protocol.md section 8 fixes: `Authorization: Bearer`, then a `jwt.<base64url>`
 //! subprotocol, then `?ticket=`, then `?token=` (only when enabled).
 //!
 //! This module only finds and decodes the credential; validating it is the token module's job.

@@ -1,4 +1,4 @@
-//! The wire protocol (PROTOCOL.md section 5): inbound envelopes and their decoding, outbound
+//! The wire protocol (docs/protocol.md section 9): inbound envelopes and their decoding, outbound
 //! frames and their encoding, and the handshake request.
 //!
 //! Decoding is the first thing untrusted bytes meet, so it returns a typed

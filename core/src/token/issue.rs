@@ -1,5 +1,5 @@
 //! Token issuing: the signing key and the `Issuer` that mints tokens in the exact claim
-//! layout the validator checks (PROTOCOL.md section 1).
+//! layout the validator checks (docs/protocol.md section 1).
 //!
 //! This module owns the private side of the key ring (a [`SigningKey`]) and the claim
 //! layout written at mint time. It must never read a clock or an RNG: `now` is a parameter
@@ -156,7 +156,7 @@ pub enum IssueError {
     Signing(#[source] jsonwebtoken::errors::Error),
 }
 
-/// The claims written, in the names PROTOCOL.md section 1 and RFC 7519 section 4.1 use.
+/// The claims written, in the names docs/protocol.md section 1 and RFC 7519 section 4.1 use.
 #[derive(Serialize)]
 struct OutClaims<'a> {
     iss: &'a str,

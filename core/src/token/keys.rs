@@ -19,7 +19,7 @@ use super::algorithm::Algorithm;
 use super::error::KeyError;
 use super::header::known_header;
 
-/// Shortest HMAC secret accepted (PROTOCOL.md section 1).
+/// Shortest HMAC secret accepted (docs/protocol.md section 1).
 pub const MIN_HMAC_SECRET_LEN: usize = 32;
 /// Smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
@@ -348,7 +348,7 @@ impl KeyRing {
     }
 
     /// Removes the key `kid`: from now on its tokens fail with `unknown_key`. Key rotation
-    /// uses it to keep the ring at current + previous (PROTOCOL.md section 1), so rotating
+    /// uses it to keep the ring at current + previous (docs/protocol.md section 1), so rotating
     /// never runs into [`MAX_KEYS`].
     pub fn remove(&mut self, kid: &Kid) -> Result<(), KeyError> {
         let at = self

@@ -1,5 +1,5 @@
 //! Tokens: JWS compact parsing, the key ring, claim rules, revocation, the validation
-//! cache, refresh rotation and issuing (PROTOCOL.md section 1).
+//! cache, refresh rotation and issuing (docs/protocol.md section 1).
 //!
 //! Validation is split in layers: [`verify_signature`] (the JWS layer: size, encoding,
 //! header rules, key and algorithm binding, signature), [`validate`] (plus every claim

@@ -1,5 +1,5 @@
 //! Refresh-token rotation: the families of refresh tokens and the single-use rule
-//! (PROTOCOL.md section 1, RFC 6819 5.2.2.3, OAuth 2.1 refresh-token rotation).
+//! (docs/protocol.md section 1, RFC 6819 5.2.2.3, OAuth 2.1 refresh-token rotation).
 //!
 //! This module owns the per-family bookkeeping: which refresh token is current, every token
 //! ever minted in the family (until it expires, so theft can revoke them all), and whether
@@ -81,7 +81,7 @@ impl RefreshFamilies {
     }
 
     /// Whether a token expiring at `exp` can still validate at `now`: until `exp + leeway`
-    /// (PROTOCOL.md section 1). The `FamilyRevokeSkipsLeeway` planted bug forgets the leeway,
+    /// (docs/protocol.md section 1). The `FamilyRevokeSkipsLeeway` planted bug forgets the leeway,
     /// so a revoked family leaves its just-expired tokens valid.
     fn live(now: Instant, exp: Instant, leeway: Duration, plants: Plants) -> bool {
         if planted!(plants, FamilyRevokeSkipsLeeway) {

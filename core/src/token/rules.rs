@@ -1,4 +1,4 @@
-//! `TokenRules`: the configurable numbers of PROTOCOL.md section 1 (issuer, audiences,
+//! `TokenRules`: the configurable numbers of docs/protocol.md section 1 (issuer, audiences,
 //! leeway, lifetimes per environment, size limits). Plain data with serde defaults; it must
 //! never read the environment or a clock itself.
 
@@ -68,7 +68,7 @@ impl Default for LifetimeTable {
     }
 }
 
-/// The rules every token must satisfy. `Default` is PROTOCOL.md's defaults (environment
+/// The rules every token must satisfy. `Default` is docs/protocol.md's defaults (environment
 /// `prod`); deserializing fills any missing field with its default.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

@@ -5,7 +5,7 @@
 //! Ground truth comes from the world: it knows which tokens the auth service really minted
 //! (when, with which key, in which refresh family) and when each revocation was issued. A
 //! revocation binds once `max_revocation_staleness` has passed since it was issued
-//! (PROTOCOL.md section 1). From the spec, beside the token rules:
+//! (docs/protocol.md section 1). From the spec, beside the token rules:
 //! - a token signed by a key rotation removed from the ring is never accepted once removed;
 //! - once a refresh reuse revokes a family, none of its tokens still valid on the issuer's
 //!   clock is accepted (`exp + leeway` is what valid means);
