@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
@@ -25,7 +26,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::wall_clock;
-use gauntlet_core::protocol::token_subprotocol;
+use gauntlet_core::protocol::{token_subprotocol, token_subprotocols};
 
 /// How long the probe waits for any one expected frame or close.
 const WAIT: Duration = Duration::from_secs(5);
@@ -137,6 +138,10 @@ struct Prober {
     users: u64,
     jtis: u64,
     checks: Vec<Check>,
+    /// Every handshake of this run where the server selected a subprotocol the probe did not
+    /// offer (RFC 6455 section 4.1; tungstenite fails such a handshake). A mutex, not a
+    /// `RefCell`, so the probe's future stays `Send`; it is never held across an await.
+    unoffered: std::sync::Mutex<Vec<String>>,
 }
 
 /// Runs every check and returns them in a fixed order; [`ProbeError::Unreachable`] when not
@@ -158,11 +163,22 @@ pub async fn probe(options: &ProbeOptions) -> Result<Vec<Check>, ProbeError> {
         users: 0,
         jtis: 0,
         checks: Vec::new(),
+        unoffered: std::sync::Mutex::new(Vec::new()),
     };
     p.handshakes().await;
     p.attack_tokens().await;
     p.stream().await;
     p.frames().await;
+    let unoffered = p.unoffered.lock().map(|u| u.clone()).unwrap_or_default();
+    p.record(
+        "subprotocol_never_unoffered",
+        unoffered.is_empty(),
+        if unoffered.is_empty() {
+            "no handshake of this run selected a subprotocol the probe did not offer".to_string()
+        } else {
+            format!("selected without being offered: {}", unoffered.join("; "))
+        },
+    );
     Ok(p.checks)
 }
 
@@ -267,6 +283,23 @@ impl Prober {
                     }
                     return Err(Refused { status, body });
                 }
+                Err(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(
+                    e @ (SubProtocolError::InvalidSubProtocol
+                    | SubProtocolError::ServerSentSubProtocolNoneRequested),
+                ))) => {
+                    let offered = headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol"))
+                        .map_or("nothing", |(_, v)| v.as_str());
+                    // The token is never put in a report: only the offer's shape.
+                    let shape = redact_offer(offered);
+                    if let Ok(mut u) = self.unoffered.lock() {
+                        u.push(format!("offered [{shape}]: {e}"));
+                    }
+                    return Err(transport(format!(
+                        "the server selected a subprotocol not offered ({shape}): {e}"
+                    )));
+                }
                 Err(e) => return Err(transport(e.to_string())),
             }
         }
@@ -330,7 +363,7 @@ impl Prober {
 
         let user = self.user();
         let token = self.token(&user);
-        let offered = format!("jwt, {}", token_subprotocol(&token));
+        let offered = token_subprotocols(&token);
         let r = self
             .connect(&[("sec-websocket-protocol", offered)], None)
             .await;
@@ -340,6 +373,29 @@ impl Prober {
             "handshake_subprotocol_selects_jwt",
             ok && selected.as_deref() == Some("jwt"),
             format!("{ev}; selected subprotocol {selected:?}"),
+        );
+
+        // A token offered without `jwt`: selecting `jwt` would be a value the client never
+        // offered, so the server must refuse with 400, and never echo the token.
+        let user = self.user();
+        let token = self.token(&user);
+        let alone = token_subprotocol(&token);
+        let r = self
+            .connect(&[("sec-websocket-protocol", alone.clone())], None)
+            .await;
+        let (status_ok, ev) = refused_with(&r, 400);
+        let echoed = r
+            .as_ref()
+            .err()
+            .is_some_and(|f| f.body.contains(&token) || f.body.contains(&alone));
+        self.record(
+            "handshake_subprotocol_token_alone_400",
+            status_ok && !echoed,
+            if echoed {
+                "the refusal body echoes the token".to_string()
+            } else {
+                ev
+            },
         );
 
         let user = self.user();
@@ -822,6 +878,22 @@ fn established_as(r: &Result<Client, Refused>, user: &str) -> (bool, String) {
         },
         Err(r) => (false, format!("refused: {} {}", r.status, r.body)),
     }
+}
+
+/// A subprotocol offer with every `jwt.<token>` entry shortened to `jwt.<token>`, for reports.
+fn redact_offer(offer: &str) -> String {
+    offer
+        .split(',')
+        .map(str::trim)
+        .map(|p| {
+            if p.starts_with("jwt.") {
+                "jwt.<token>"
+            } else {
+                p
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn refused_with(r: &Result<Client, Refused>, status: u16) -> (bool, String) {

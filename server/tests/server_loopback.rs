@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use gauntlet_core::protocol::token_subprotocol;
+use gauntlet_core::protocol::{token_subprotocol, token_subprotocols};
 use gauntlet_core::token::{Algorithm, KeyRing, Revocation};
 use gauntlet_core::{
     CloseReason, Config, Event, Instant, JournalLine, Jti, LogEntry, Plants, replay_journal,
@@ -290,7 +290,7 @@ async fn bad_token_refused_401_before_upgrade() {
 async fn subprotocol_token_selects_jwt() {
     bounded(async {
         let server = Running::start(test_config(), Plants::NONE, None).await;
-        let offered = format!("jwt, {}", token_subprotocol(&token("sam")));
+        let offered = token_subprotocols(&token("sam"));
         let (mut ws, selected) =
             connect_with(server.addr, &[("sec-websocket-protocol", offered)], None)
                 .await
@@ -298,6 +298,43 @@ async fn subprotocol_token_selects_jwt() {
         assert_eq!(selected.as_deref(), Some("jwt"));
         let hello = next_json(&mut ws).await.unwrap();
         assert_eq!(hello["user_id"], "sam");
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subprotocol_token_without_jwt_is_400_with_hint_and_no_token() {
+    bounded(async {
+        let server = Running::start(test_config(), Plants::NONE, None).await;
+        let t = token("sid");
+        let alone = token_subprotocol(&t);
+        let refused = connect_with(
+            server.addr,
+            &[("sec-websocket-protocol", alone.clone())],
+            None,
+        )
+        .await;
+        let Err(WsError::Http(response)) = refused else {
+            panic!("expected an HTTP refusal, got {:?}", refused.map(|_| ()));
+        };
+        assert_eq!(response.status().as_u16(), 400);
+        assert!(response.headers().get("sec-websocket-protocol").is_none());
+        let raw = response.body().as_ref().unwrap();
+        let text = String::from_utf8_lossy(raw);
+        assert!(!text.contains(&t) && !text.contains(&alone), "{text}");
+        let body: Value = serde_json::from_slice(raw).unwrap();
+        assert_eq!(body["error"], "jwt_subprotocol_required");
+        assert!(body["hint"].as_str().unwrap().contains("`jwt`"), "{body}");
+        // The same token, offered beside `jwt`, opens.
+        let (_ws, selected) = connect_with(
+            server.addr,
+            &[("sec-websocket-protocol", token_subprotocols(&t))],
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(selected.as_deref(), Some("jwt"));
         server.shutdown().await;
     })
     .await;
