@@ -11,6 +11,7 @@
 )]
 
 mod algorithm;
+pub mod attacks;
 mod cache;
 mod claims;
 mod error;
