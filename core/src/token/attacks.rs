@@ -778,15 +778,23 @@ fn standard_alphabet_payload(g: &Gen<'_>) -> Result<Option<String>, AttackError>
 /// A validly signed token of exactly `len` bytes (a filler claim sets the size).
 fn sized_token(g: &Gen<'_>, len: usize) -> Result<Option<String>, AttackError> {
     let alg = g.p().alg;
+    // Every signature of one algorithm and key has the same length, so one signature tells
+    // the size of them all and only the token that fits is signed (RSA is slow).
+    let sig_len = g
+        .signed_header("{}", "{}")?
+        .rsplit('.')
+        .next()
+        .map_or(0, str::len);
     for typ in ["", r#","typ":"JWT""#, r#","typ":"JWT1""#] {
         let header = format!(r#"{{"alg":"{alg}"{}{typ}}}"#, kid_member(g.kid()));
+        let h = b64(header.as_bytes()).len();
         for n in 0..4096 {
             let payload = g.with(&[("filler", json!("f".repeat(n)))], &[]).to_string();
-            let t = g.signed_header(&header, &payload)?;
-            if t.len() == len {
-                return Ok(Some(t));
+            let size = h + 1 + b64(payload.as_bytes()).len() + 1 + sig_len;
+            if size == len {
+                return g.signed_header(&header, &payload).map(Some);
             }
-            if t.len() > len {
+            if size > len {
                 break;
             }
         }
