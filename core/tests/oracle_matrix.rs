@@ -234,9 +234,16 @@ fn citation_problems(oracles: &str, root: &Path) -> Vec<String> {
             continue;
         }
         for (path, function) in code_spans(line).into_iter().filter_map(cited_file) {
-            let text = texts
-                .entry(path)
-                .or_insert_with(|| fs::read_to_string(root.join(path)).ok());
+            // A module's unit tests may live in its sibling `<module>/tests.rs`
+            // (docs/contributing.md, Tests), so `a/b.rs::f` is found in either file.
+            let text = texts.entry(path).or_insert_with(|| {
+                let own = fs::read_to_string(root.join(path)).ok()?;
+                let sibling = path
+                    .strip_suffix(".rs")
+                    .and_then(|stem| fs::read_to_string(root.join(format!("{stem}/tests.rs"))).ok())
+                    .unwrap_or_default();
+                Some(own + &sibling)
+            });
             match (text, function) {
                 (None, _) => problems.push(format!(
                     "docs/oracles.md line {}: {path} does not exist",
