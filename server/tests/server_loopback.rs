@@ -705,6 +705,7 @@ async fn start_rs256(plants: Plants) -> Running {
     .await
 }
 
+#[cfg(feature = "planted-bugs")]
 fn failed(checks: &[gauntlet_server::probe::Check]) -> Vec<&str> {
     checks
         .iter()
