@@ -185,7 +185,7 @@ fn config_and_usage_errors_exit_2_with_the_reason_on_stderr() {
             vec!["load", "--target", "http://x", "--secret-file", &secret],
             "target must",
         ),
-        (vec!["probe", "--target", &target], "no secret"),
+        (vec!["probe", "--target", &target], "cannot connect"),
         (
             vec![
                 "token",

@@ -554,3 +554,86 @@ fn tokens_signed_by_openssl_verify() {
         assert_eq!(claims["permissions"], json!(["chat:read"]), "{flag}");
     }
 }
+
+// ---- `--signature-only` on published JWS examples ----------------------------------------
+
+/// RFC 7515 appendix A.1: HS256 over a JSON payload with CRLF line breaks, and its key.
+const RFC7515_A1_JWK: &str = r#"{"kty":"oct","alg":"HS256","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"}"#;
+const RFC7515_A1_JWS: &str = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// RFC 7515 appendix A.3: ES256 over the same payload, and the public half of its key.
+const RFC7515_A3_JWK: &str = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+const RFC7515_A3_JWS: &str = "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
+/// RFC 7520 section 4.4: HS256 with a `kid` over a plain-text (not JSON) payload, and the
+/// symmetric key of its section 3.5.
+const RFC7520_44_JWK: &str = r#"{"kty":"oct","kid":"018c0ae5-4d9b-471b-bfd6-eef314bc7037","alg":"HS256","k":"hJtXIZ2uSN5kbQfbtTNWbpdmhkV8FJG-Onbc6mxCcYg"}"#;
+const RFC7520_44_JWS: &str = "eyJhbGciOiJIUzI1NiIsImtpZCI6IjAxOGMwYWU1LTRkOWItNDcxYi1iZmQ2LWVlZjMxNGJjNzAzNyJ9.SXTigJlzIGEgZGFuZ2Vyb3VzIGJ1c2luZXNzLCBGcm9kbywgZ29pbmcgb3V0IHlvdXIgZG9vci4gWW91IHN0ZXAgb250byB0aGUgcm9hZCwgYW5kIGlmIHlvdSBkb24ndCBrZWVwIHlvdXIgZmVldCwgdGhlcmXigJlzIG5vIGtub3dpbmcgd2hlcmUgeW91IG1pZ2h0IGJlIHN3ZXB0IG9mZiB0by4.s0h6KThzkfBBBkLspW1h84VsJZFTsPPqMDA7g1Md7p0";
+
+/// Writes `{"keys":[jwk]}` to a temp file and verifies `token` with `--signature-only --json`.
+fn verify_rfc(name: &str, jwk: &str, token: &str) -> Output {
+    let path = std::env::temp_dir().join(format!(
+        "gauntlet-cli-rfc-{name}-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&path, format!(r#"{{"keys":[{jwk}]}}"#)).unwrap();
+    let jwks = path.to_string_lossy().into_owned();
+    let out = verify("--jwks", &jwks, NOW, &["--signature-only", "--json"], token);
+    std::fs::remove_file(&path).unwrap();
+    out
+}
+
+/// Every single-byte change of `token` that keeps it printable ASCII: one per position,
+/// the byte replaced by another of the base64url alphabet (or `.` by `A`).
+fn one_byte_changes(token: &str) -> Vec<String> {
+    (0..token.len())
+        .map(|i| {
+            let mut b = token.as_bytes().to_vec();
+            b[i] = match b[i] {
+                b'A' => b'B',
+                b'.' => b'A',
+                _ => b'A',
+            };
+            String::from_utf8(b).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn signature_only_accepts_rfc_examples_and_rejects_every_one_byte_change() {
+    let cases = [
+        ("a1", RFC7515_A1_JWK, RFC7515_A1_JWS),
+        ("a3", RFC7515_A3_JWK, RFC7515_A3_JWS),
+        ("7520-44", RFC7520_44_JWK, RFC7520_44_JWS),
+    ];
+    for (name, jwk, token) in cases {
+        let out = verify_rfc(name, jwk, token);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        let v = json_out(&out);
+        assert_eq!(v["valid"], true, "{name}");
+        if name == "7520-44" {
+            // Not JSON: printed as base64url, exactly the token's payload part.
+            assert_eq!(v["payload_encoding"], "base64url");
+            let payload = token.split('.').nth(1).unwrap();
+            assert_eq!(v["payload"], payload);
+            let text = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+            assert!(text.starts_with("It\u{2019}s a dangerous business, Frodo"));
+        } else {
+            assert_eq!(v["payload_encoding"], "json");
+            assert_eq!(v["payload"]["iss"], "joe");
+            assert_eq!(v["payload"]["exp"], 1_300_819_380);
+            assert_eq!(v["payload"]["http://example.com/is_root"], true);
+        }
+        for (i, changed) in one_byte_changes(token).iter().enumerate() {
+            if changed == token {
+                continue;
+            }
+            let out = verify_rfc(name, jwk, changed);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{name}: byte {i} changed was accepted: {}",
+                stdout(&out)
+            );
+            assert_eq!(json_out(&out)["valid"], false);
+        }
+    }
+}

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Harness, ip};
-use gauntlet_core::protocol::{HandshakeRequest, token_subprotocol};
+use gauntlet_core::protocol::{HandshakeRequest, token_subprotocol, token_subprotocols};
 use gauntlet_core::token::Revocation;
 use gauntlet_core::{Config, HandshakeDecision, HttpStatus, Input, Jti, UserId};
 use serde_json::json;
@@ -52,7 +52,7 @@ fn subprotocol_handshake_selects_jwt() {
     let t = h.token("bob");
     let req = HandshakeRequest::new(ip(1)).header(
         "Sec-WebSocket-Protocol",
-        &format!("chat, {}", token_subprotocol(&t)),
+        &format!("chat, {}", token_subprotocols(&t)),
     );
     let (_, d) = h.handshake(req);
     assert_eq!(
@@ -62,6 +62,37 @@ fn subprotocol_handshake_selects_jwt() {
             subprotocol: Some("jwt")
         }
     );
+}
+
+#[test]
+fn subprotocol_token_without_jwt_is_400_and_opens_nothing() {
+    let mut h = Harness::new();
+    let t = h.token("bob");
+    let req = HandshakeRequest::new(ip(1)).header(
+        "Sec-WebSocket-Protocol",
+        &format!("chat, {}", token_subprotocol(&t)),
+    );
+    let (_, d) = h.handshake(req);
+    assert_eq!(
+        d,
+        HandshakeDecision::Reject {
+            status: HttpStatus::BadRequest,
+            code: "jwt_subprotocol_required",
+            retry_after_ms: None,
+        }
+    );
+    // Offered beside `jwt`, in a second header, the same token opens and `jwt` is selected.
+    let req = HandshakeRequest::new(ip(1))
+        .header("Sec-WebSocket-Protocol", &token_subprotocol(&t))
+        .header("Sec-WebSocket-Protocol", "jwt");
+    let (_, d) = h.handshake(req);
+    assert!(matches!(
+        d,
+        HandshakeDecision::Accept {
+            subprotocol: Some("jwt"),
+            ..
+        }
+    ));
 }
 
 #[test]

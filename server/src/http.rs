@@ -19,6 +19,7 @@ use super::driver::{Cmd, MAX_PENDING_REVOCATIONS};
 use super::head::Head;
 use super::shared::Shared;
 use super::{FEED_INTERVAL, wall_clock};
+use gauntlet_core::protocol::{JWT_SUBPROTOCOL_REQUIRED, JWT_SUBPROTOCOL_REQUIRED_HINT};
 use gauntlet_core::token::{Revocation, TokenType};
 
 /// Largest request body read.
@@ -32,12 +33,18 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The permission a service token needs for `POST /revocations`.
 pub const REVOCATIONS_WRITE: &str = "revocations:write";
 
-/// A JSON error body: `{"error": code, "retry_after_ms"?: n}`.
+/// A JSON error body: `{"error": code, "retry_after_ms"?: n, "hint"?: text}`. The hint says
+/// how to fix a request a standard client can fix (a `jwt.<token>` offered without `jwt`);
+/// no body ever repeats the credential.
 pub(crate) fn error_body(code: &str, retry_after_ms: Option<u64>) -> String {
-    match retry_after_ms {
-        Some(ms) => json!({"error": code, "retry_after_ms": ms}).to_string(),
-        None => json!({"error": code}).to_string(),
+    let mut body = json!({"error": code});
+    if let Some(ms) = retry_after_ms {
+        body["retry_after_ms"] = json!(ms);
     }
+    if code == JWT_SUBPROTOCOL_REQUIRED {
+        body["hint"] = json!(JWT_SUBPROTOCOL_REQUIRED_HINT);
+    }
+    body.to_string()
 }
 
 pub(crate) async fn respond_error(

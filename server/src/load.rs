@@ -3,7 +3,8 @@
 //! delivery latency.
 //!
 //! Each simulated user mints its own access token (HS256, the server's secret), first tries a
-//! forged copy (which must be refused before any upgrade), then connects, chats, and every few
+//! forged copy (which must be refused before any upgrade), then connects (by bearer header and
+//! by the `jwt` subprotocol offer in turn, which must select `jwt`), chats, and every few
 //! seconds drops its connection and reconnects with `resume`. Checked on every frame: only the
 //! user's own events arrive (isolation), no `seq` twice on a connection, the five events of
 //! each run in order, and no gap across reconnects (or an explicit `RESUME_GAP`). Latency is
@@ -30,6 +31,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::probe::{Target, parse_target, reachable};
 use super::wall_clock;
+use gauntlet_core::protocol::{JWT_SUBPROTOCOL, token_subprotocols};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -241,21 +243,47 @@ enum Connect {
     Failed(String),
 }
 
-async fn connect(target: &Target, token: &str) -> Connect {
+/// How a connection presents its token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// `Sec-WebSocket-Protocol: jwt, jwt.<base64url(token)>`, as a browser must; the server
+    /// has to select `jwt` (tungstenite fails the handshake on any value not offered).
+    Subprotocol,
+}
+
+async fn connect(target: &Target, token: &str, via: Via) -> Connect {
     let Ok(mut req) = format!("ws://{}{}", target.authority, target.path).into_client_request()
     else {
         return Connect::Failed("bad url".into());
     };
-    let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) else {
+    let (name, value) = match via {
+        Via::Bearer => ("authorization", format!("Bearer {token}")),
+        Via::Subprotocol => ("sec-websocket-protocol", token_subprotocols(token)),
+    };
+    let Ok(v) = HeaderValue::from_str(&value) else {
         return Connect::Failed("bad token".into());
     };
-    req.headers_mut().insert("authorization", v);
+    req.headers_mut().insert(name, v);
     let stream = match TcpStream::connect(&target.authority).await {
         Ok(s) => s,
         Err(e) => return Connect::Failed(e.to_string()),
     };
     let config = WebSocketConfig::default().read_buffer_size(super::READ_BUFFER_SIZE);
     match tokio_tungstenite::client_async_with_config(req, stream, Some(config)).await {
+        Ok((_, response))
+            if via == Via::Subprotocol
+                && response
+                    .headers()
+                    .get("sec-websocket-protocol")
+                    .is_none_or(|v| v.as_bytes() != JWT_SUBPROTOCOL.as_bytes()) =>
+        {
+            Connect::Failed(format!(
+                "subprotocol handshake selected {:?}, not jwt",
+                response.headers().get("sec-websocket-protocol")
+            ))
+        }
         Ok((mut ws, _)) => match next_json(&mut ws, WAIT).await {
             Some(v) if v["type"] == "connection_established" => Connect::Open(Box::new(ws), v),
             other => Connect::Failed(format!("no connection_established: {other:?}")),
@@ -339,7 +367,7 @@ async fn run_user(
         String::from_utf8(t).unwrap_or_default()
     };
     loop {
-        match connect(target, &forged).await {
+        match connect(target, &forged, Via::Bearer).await {
             Connect::Refused(401) => {
                 r.forged_refused += 1;
                 break;
@@ -362,7 +390,13 @@ async fn run_user(
     let mut stream = Stream::default();
     let mut sent = 0u64;
     while tokio::time::Instant::now() < deadline {
-        let (mut ws, hello) = match connect(target, &token).await {
+        // Every other connection authenticates the way a browser does.
+        let via = if r.connections % 2 == 1 {
+            Via::Subprotocol
+        } else {
+            Via::Bearer
+        };
+        let (mut ws, hello) = match connect(target, &token, via).await {
             Connect::Open(ws, hello) => (ws, hello),
             Connect::Refused(status) => {
                 refused(&mut r, status);

@@ -1,9 +1,15 @@
 //! `gauntlet probe`: black-box conformance and attack checks against any server that claims to
 //! speak docs/protocol.md (ours or another implementation), over real sockets.
 //!
-//! It mints its own tokens with the server's HS256 secret (`jsonwebtoken` for well-formed ones,
-//! hand-built parts for `alg: none` and tampered ones), and judges only what a client can
-//! observe: HTTP statuses before the upgrade, frames, and close codes. It never looks inside
+//! With the server's signing key (an HS secret, or an RSA/EC/Ed25519 private key) it mints its
+//! own tokens (`jsonwebtoken` for well-formed ones, hand-built parts for `alg: none` and
+//! tampered ones), runs the conformance checks, and sends every case of the attack table
+//! (`gauntlet_core::token::attacks::attack_cases`, the generator behind `corpora/tokens/`)
+//! that the key can produce, re-signed and re-timed to now, comparing each answer with the
+//! case's expected outcome. With or without a key it sends the keyless attacks
+//! (`blackbox_cases`) and, given `--token`, checks that token's HMAC secret against a short
+//! list offline, never by sending guesses to the server. It judges only what a client can
+//! observe: HTTP statuses before the upgrade, frames, and close codes; it never looks inside
 //! the server. Each check uses fresh user ids so checks do not disturb each other.
 
 use std::time::Duration;
@@ -18,6 +24,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
@@ -25,7 +32,11 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::wall_clock;
-use gauntlet_core::protocol::token_subprotocol;
+use gauntlet_core::protocol::{token_subprotocol, token_subprotocols};
+use gauntlet_core::token::Algorithm;
+use gauntlet_core::token::attacks::{
+    AttackKeys, AttackSigner, BlackboxInput, attack_cases, blackbox_cases, weak_secret,
+};
 
 /// How long the probe waits for any one expected frame or close.
 const WAIT: Duration = Duration::from_secs(5);
@@ -36,15 +47,51 @@ const RATE_RETRIES: usize = 20;
 /// Frames kept per connection while waiting for something, so a flood cannot grow memory.
 const MAX_FRAMES: usize = 10_000;
 
+/// A signing key of the server under test: what `serve` validates with, private half.
+#[derive(Clone, Debug)]
+pub struct ProbeKey {
+    /// The algorithm the server binds the key to.
+    pub alg: Algorithm,
+    /// An HMAC secret's bytes, or a private key PEM (RSA PKCS#1/8, EC PKCS#8, Ed25519 PKCS#8).
+    pub material: Vec<u8>,
+}
+
 /// What to probe and how.
 #[derive(Clone, Debug)]
 pub struct ProbeOptions {
     /// `ws://HOST:PORT/PATH` of the gateway.
     pub target: String,
-    /// The HS256 secret the server validates access tokens with.
-    pub secret: Vec<u8>,
+    /// The server's signing keys; empty for a black-box run (keyless attacks only). The first
+    /// signs the conformance checks and most attack-table cases.
+    pub keys: Vec<ProbeKey>,
+    /// The `kid` the server knows its keys by (`None`: tokens carry no `kid`).
+    pub kid: Option<String>,
+    /// The server's public keys (PEM), for the key-confusion attacks.
+    pub public_keys: Vec<Vec<u8>>,
+    /// A token the server issued, whose HMAC secret is checked offline against a weak list.
+    pub token: Option<String>,
     /// The server's largest accepted text frame (docs/protocol.md default 8192).
     pub max_frame_bytes: usize,
+    /// The server's clock leeway in seconds (PROTOCOL.md default 30).
+    pub leeway_secs: u64,
+}
+
+impl ProbeOptions {
+    /// A run with one HS256 secret and protocol defaults otherwise.
+    pub fn hs256(target: &str, secret: &[u8]) -> Self {
+        Self {
+            target: target.into(),
+            keys: vec![ProbeKey {
+                alg: Algorithm::HS256,
+                material: secret.to_vec(),
+            }],
+            kid: None,
+            public_keys: Vec::new(),
+            token: None,
+            max_frame_bytes: 8192,
+            leeway_secs: 30,
+        }
+    }
 }
 
 /// One check's outcome.
@@ -64,9 +111,14 @@ pub enum ProbeError {
     /// The target is not `ws://host:port/path`.
     #[error("target must look like ws://HOST:PORT/PATH, got {0}")]
     BadTarget(String),
-    /// The secret is unusable for HS256.
-    #[error("the secret is not a usable HS256 key")]
-    BadSecret,
+    /// A key is unusable for its algorithm (a short secret, a PEM of another key type).
+    #[error("the {alg} key is not usable: {reason}")]
+    BadKey {
+        /// The algorithm it was given for.
+        alg: Algorithm,
+        /// What `jsonwebtoken` said.
+        reason: String,
+    },
     /// Nothing answers at the target: the name does not resolve, or no TCP connection opens
     /// (refused, unreachable, timed out). No check ran, so none failed.
     #[error("cannot connect to {target}: {reason}")]
@@ -129,21 +181,80 @@ struct Refused {
     body: String,
 }
 
+/// The key the probe mints with.
+struct Minter {
+    alg: jsonwebtoken::Algorithm,
+    key: EncodingKey,
+    kid: Option<String>,
+}
+
+fn encoding_key(k: &ProbeKey) -> Result<EncodingKey, ProbeError> {
+    let material = &k.material;
+    let key = match k.alg {
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+            EncodingKey::from_secret(material)
+        }
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => EncodingKey::from_rsa_pem(material),
+        Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(material),
+        Algorithm::EdDSA => EncodingKey::from_ed_pem(material),
+    };
+    key.map_err(|e| ProbeError::BadKey {
+        alg: k.alg,
+        reason: e.to_string(),
+    })
+}
+
 struct Prober {
     target: Target,
-    key: EncodingKey,
+    minter: Option<Minter>,
+    /// The keys as the attack-table generator takes them (`None` in a black-box run).
+    table_keys: Option<AttackKeys>,
     max_frame_bytes: usize,
+    leeway_secs: u64,
     run_id: String,
     users: u64,
     jtis: u64,
     checks: Vec<Check>,
+    /// Every handshake of this run where the server selected a subprotocol the probe did not
+    /// offer (RFC 6455 section 4.1; tungstenite fails such a handshake). A mutex, not a
+    /// `RefCell`, so the probe's future stays `Send`; it is never held across an await.
+    unoffered: std::sync::Mutex<Vec<String>>,
 }
 
 /// Runs every check and returns them in a fixed order; [`ProbeError::Unreachable`] when not
 /// even a TCP connection opens to the target.
 pub async fn probe(options: &ProbeOptions) -> Result<Vec<Check>, ProbeError> {
     let target = parse_target(&options.target)?;
-    let key = EncodingKey::from_secret(&options.secret).map_err(|_| ProbeError::BadSecret)?;
+    let mut signers = Vec::new();
+    for k in &options.keys {
+        signers.push(AttackSigner {
+            kid: options.kid.clone(),
+            alg: k.alg,
+            key: encoding_key(k)?,
+        });
+    }
+    let minter = signers.first().map(|s| Minter {
+        alg: s.alg.to_jsonwebtoken(),
+        key: s.key.clone(),
+        kid: s.kid.clone(),
+    });
+    let several_keys = signers.len() > 1;
+    let mut signers = signers.into_iter();
+    let table_keys = signers.next().map(|primary| AttackKeys {
+        primary,
+        others: signers.collect(),
+        // Key confusion with a public key is in the keyless attacks; the table's own two
+        // cases need to know which ring key the public key is, which a live target hides.
+        rsa_public_pem: None,
+        ec_public_der: None,
+        retired: None,
+        several_keys,
+    });
     reachable(&target)
         .await
         .map_err(|reason| ProbeError::Unreachable {
@@ -152,17 +263,51 @@ pub async fn probe(options: &ProbeOptions) -> Result<Vec<Check>, ProbeError> {
         })?;
     let mut p = Prober {
         target,
-        key,
+        minter,
+        table_keys,
         max_frame_bytes: options.max_frame_bytes,
+        leeway_secs: options.leeway_secs,
         run_id: format!("{:x}", wall_clock().as_nanos()),
         users: 0,
         jtis: 0,
         checks: Vec::new(),
+        unoffered: std::sync::Mutex::new(Vec::new()),
     };
-    p.handshakes().await;
-    p.attack_tokens().await;
-    p.stream().await;
-    p.frames().await;
+    if p.minter.is_some() {
+        p.handshakes().await;
+        p.attack_tokens().await;
+        p.attack_table().await;
+        p.cached_token_expiry().await;
+        p.stream().await;
+        p.frames().await;
+    }
+    p.blackbox(options).await;
+    if let Some(token) = &options.token {
+        let found = weak_secret(token.trim());
+        p.record(
+            "token_secret_not_weak",
+            found.is_none(),
+            match found {
+                Some(s) => {
+                    format!("the token's HMAC secret is the well-known {s:?} (found offline)")
+                }
+                None => format!(
+                    "none of {} well-known secrets signs the token (checked offline)",
+                    gauntlet_core::token::attacks::WEAK_SECRETS.len()
+                ),
+            },
+        );
+    }
+    let unoffered = p.unoffered.lock().map(|u| u.clone()).unwrap_or_default();
+    p.record(
+        "subprotocol_never_unoffered",
+        unoffered.is_empty(),
+        if unoffered.is_empty() {
+            "no handshake of this run selected a subprotocol the probe did not offer".to_string()
+        } else {
+            format!("selected without being offered: {}", unoffered.join("; "))
+        },
+    );
     Ok(p.checks)
 }
 
@@ -191,12 +336,12 @@ impl Prober {
     }
 
     fn sign(&self, claims: &Value) -> String {
-        jsonwebtoken::encode(
-            &Header::new(jsonwebtoken::Algorithm::HS256),
-            claims,
-            &self.key,
-        )
-        .unwrap_or_default()
+        let Some(m) = &self.minter else {
+            return String::new();
+        };
+        let mut header = Header::new(m.alg);
+        header.kid.clone_from(&m.kid);
+        jsonwebtoken::encode(&header, claims, &m.key).unwrap_or_default()
     }
 
     fn token(&mut self, sub: &str) -> String {
@@ -267,6 +412,23 @@ impl Prober {
                     }
                     return Err(Refused { status, body });
                 }
+                Err(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(
+                    e @ (SubProtocolError::InvalidSubProtocol
+                    | SubProtocolError::ServerSentSubProtocolNoneRequested),
+                ))) => {
+                    let offered = headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol"))
+                        .map_or("nothing", |(_, v)| v.as_str());
+                    // The token is never put in a report: only the offer's shape.
+                    let shape = redact_offer(offered);
+                    if let Ok(mut u) = self.unoffered.lock() {
+                        u.push(format!("offered [{shape}]: {e}"));
+                    }
+                    return Err(transport(format!(
+                        "the server selected a subprotocol not offered ({shape}): {e}"
+                    )));
+                }
                 Err(e) => return Err(transport(e.to_string())),
             }
         }
@@ -330,7 +492,7 @@ impl Prober {
 
         let user = self.user();
         let token = self.token(&user);
-        let offered = format!("jwt, {}", token_subprotocol(&token));
+        let offered = token_subprotocols(&token);
         let r = self
             .connect(&[("sec-websocket-protocol", offered)], None)
             .await;
@@ -340,6 +502,29 @@ impl Prober {
             "handshake_subprotocol_selects_jwt",
             ok && selected.as_deref() == Some("jwt"),
             format!("{ev}; selected subprotocol {selected:?}"),
+        );
+
+        // A token offered without `jwt`: selecting `jwt` would be a value the client never
+        // offered, so the server must refuse with 400, and never echo the token.
+        let user = self.user();
+        let token = self.token(&user);
+        let alone = token_subprotocol(&token);
+        let r = self
+            .connect(&[("sec-websocket-protocol", alone.clone())], None)
+            .await;
+        let (status_ok, ev) = refused_with(&r, 400);
+        let echoed = r
+            .as_ref()
+            .err()
+            .is_some_and(|f| f.body.contains(&token) || f.body.contains(&alone));
+        self.record(
+            "handshake_subprotocol_token_alone_400",
+            status_ok && !echoed,
+            if echoed {
+                "the refusal body echoes the token".to_string()
+            } else {
+                ev
+            },
         );
 
         let user = self.user();
@@ -420,13 +605,23 @@ impl Prober {
             let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
             attacks.push((format!("alg_{alg}"), format!("{header}.{payload}.")));
         }
-        let hs512 = jsonwebtoken::encode(
-            &Header::new(jsonwebtoken::Algorithm::HS512),
-            &base,
-            &self.key,
-        )
-        .unwrap_or_default();
-        attacks.push(("alg_differs_from_key".into(), hs512));
+        // Another algorithm the same key material signs: the key, not the header, decides.
+        if let Some(m) = &self.minter {
+            use jsonwebtoken::Algorithm as J;
+            let sibling = match m.alg {
+                J::HS256 | J::HS384 => Some(J::HS512),
+                J::HS512 => Some(J::HS256),
+                J::RS256 | J::RS384 | J::PS256 | J::PS384 | J::PS512 => Some(J::RS512),
+                J::RS512 => Some(J::RS256),
+                _ => None,
+            };
+            if let Some(alg) = sibling {
+                let mut header = Header::new(alg);
+                header.kid.clone_from(&m.kid);
+                let t = jsonwebtoken::encode(&header, &base, &m.key).unwrap_or_default();
+                attacks.push(("alg_differs_from_key".into(), t));
+            }
+        }
         let expired = with(
             &[("iat", json!(now - 7200)), ("exp", json!(now - 3600))],
             &[],
@@ -491,6 +686,102 @@ impl Prober {
             let r = self.bearer(&token).await;
             let (ok, ev) = refused_with(&r, 401);
             self.record(&format!("token_{name}_401"), ok, ev);
+        }
+    }
+
+    // ---- the attack table, live ----------------------------------------------------------
+
+    /// Every live case of the attack table, re-signed with the server's keys and timed at
+    /// now: an expected `accepted` must open, anything else must be 401 naming that code.
+    async fn attack_table(&mut self) {
+        let user = self.user();
+        let now = wall_clock().unix_secs();
+        let cases = match &self.table_keys {
+            Some(keys) => attack_cases(keys, now, &user),
+            None => return,
+        };
+        let cases = match cases {
+            Ok(c) => c,
+            Err(e) => return self.record("table_generated", false, e.to_string()),
+        };
+        for case in cases.iter().filter(|c| c.live()) {
+            let r = self.bearer(&case.token).await;
+            let (ok, ev) = match (&r, case.expected.as_str()) {
+                (Ok(c), "accepted") => match &c.established {
+                    Some(_) => (true, "accepted, as expected".to_string()),
+                    None => (false, "upgraded but no connection_established".into()),
+                },
+                (Ok(_), want) => (false, format!("ACCEPTED; expected 401 {want}")),
+                (Err(f), "accepted") => (
+                    false,
+                    format!(
+                        "refused: HTTP {} {}; expected accepted",
+                        f.status,
+                        f.body.trim()
+                    ),
+                ),
+                (Err(f), want) => {
+                    let code = serde_json::from_str::<Value>(&f.body)
+                        .ok()
+                        .and_then(|v| v["error"].as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    (
+                        f.status == 401 && code == want,
+                        format!("HTTP {} {code}; expected 401 {want}", f.status),
+                    )
+                }
+            };
+            drop(r);
+            self.record(&format!("table_{}", case.name), ok, ev);
+        }
+    }
+
+    /// A token accepted once (and so cached) must still be refused once its `exp + leeway`
+    /// has passed: the cache re-checks time.
+    async fn cached_token_expiry(&mut self) {
+        let user = self.user();
+        let now = wall_clock().unix_secs();
+        let mut claims = self.claims(&user);
+        // Valid for two more seconds whatever the leeway.
+        let exp = (now + 2).saturating_sub(self.leeway_secs);
+        claims["exp"] = json!(exp);
+        claims["iat"] = json!(exp.saturating_sub(60));
+        let token = self.sign(&claims);
+        let first = self.bearer(&token).await;
+        let opened = first.as_ref().is_ok_and(|c| c.established.is_some());
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        let again = self.bearer(&token).await;
+        let (refused, ev) = refused_with(&again, 401);
+        self.record(
+            "token_cached_then_expired_401",
+            opened && refused,
+            format!("first use opened: {opened}; after exp + leeway: {ev}"),
+        );
+    }
+
+    // ---- keyless attacks --------------------------------------------------------------------
+
+    /// The keyless attacks: each must be refused before the upgrade, whatever the code.
+    async fn blackbox(&mut self, options: &ProbeOptions) {
+        let user = self.user();
+        let cases = blackbox_cases(&BlackboxInput {
+            now: wall_clock().unix_secs(),
+            sub: &user,
+            kid: options.kid.as_deref(),
+            public_pems: &options.public_keys,
+        });
+        for case in cases {
+            let r = self.bearer(&case.token).await;
+            let (ok, ev) = match &r {
+                Ok(_) => (false, format!("ACCEPTED: {}", case.description)),
+                Err(f) => (
+                    (400..500).contains(&f.status),
+                    format!("HTTP {} {}", f.status, f.body.trim()),
+                ),
+            };
+            drop(r);
+            self.record(&format!("attack_{}_refused", case.name), ok, ev);
         }
     }
 
@@ -822,6 +1113,22 @@ fn established_as(r: &Result<Client, Refused>, user: &str) -> (bool, String) {
         },
         Err(r) => (false, format!("refused: {} {}", r.status, r.body)),
     }
+}
+
+/// A subprotocol offer with every `jwt.<token>` entry shortened to `jwt.<token>`, for reports.
+fn redact_offer(offer: &str) -> String {
+    offer
+        .split(',')
+        .map(str::trim)
+        .map(|p| {
+            if p.starts_with("jwt.") {
+                "jwt.<token>"
+            } else {
+                p
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn refused_with(r: &Result<Client, Refused>, status: u16) -> (bool, String) {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use gauntlet_core::protocol::token_subprotocol;
+use gauntlet_core::protocol::{token_subprotocol, token_subprotocols};
 use gauntlet_core::token::{Algorithm, KeyRing, Revocation};
 use gauntlet_core::{
     CloseReason, Config, Event, Instant, JournalLine, Jti, LogEntry, Plants, replay_journal,
@@ -290,7 +290,7 @@ async fn bad_token_refused_401_before_upgrade() {
 async fn subprotocol_token_selects_jwt() {
     bounded(async {
         let server = Running::start(test_config(), Plants::NONE, None).await;
-        let offered = format!("jwt, {}", token_subprotocol(&token("sam")));
+        let offered = token_subprotocols(&token("sam"));
         let (mut ws, selected) =
             connect_with(server.addr, &[("sec-websocket-protocol", offered)], None)
                 .await
@@ -298,6 +298,43 @@ async fn subprotocol_token_selects_jwt() {
         assert_eq!(selected.as_deref(), Some("jwt"));
         let hello = next_json(&mut ws).await.unwrap();
         assert_eq!(hello["user_id"], "sam");
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subprotocol_token_without_jwt_is_400_with_hint_and_no_token() {
+    bounded(async {
+        let server = Running::start(test_config(), Plants::NONE, None).await;
+        let t = token("sid");
+        let alone = token_subprotocol(&t);
+        let refused = connect_with(
+            server.addr,
+            &[("sec-websocket-protocol", alone.clone())],
+            None,
+        )
+        .await;
+        let Err(WsError::Http(response)) = refused else {
+            panic!("expected an HTTP refusal, got {:?}", refused.map(|_| ()));
+        };
+        assert_eq!(response.status().as_u16(), 400);
+        assert!(response.headers().get("sec-websocket-protocol").is_none());
+        let raw = response.body().as_ref().unwrap();
+        let text = String::from_utf8_lossy(raw);
+        assert!(!text.contains(&t) && !text.contains(&alone), "{text}");
+        let body: Value = serde_json::from_slice(raw).unwrap();
+        assert_eq!(body["error"], "jwt_subprotocol_required");
+        assert!(body["hint"].as_str().unwrap().contains("`jwt`"), "{body}");
+        // The same token, offered beside `jwt`, opens.
+        let (_ws, selected) = connect_with(
+            server.addr,
+            &[("sec-websocket-protocol", token_subprotocols(&t))],
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(selected.as_deref(), Some("jwt"));
         server.shutdown().await;
     })
     .await;
@@ -632,19 +669,180 @@ async fn restart_keeps_user_stream(name: &str, crash: bool) {
     .await;
 }
 
+/// Protocol defaults for everything the attack table's expectations hang on (leeway,
+/// lifetimes, issuer, audience), with fast agents and a handshake rate the probe cannot trip.
+fn probe_config() -> Config {
+    Config::from_json(
+        r#"{"limits":{"ip_handshake_rate":{"per_second":1000,"burst":1000}},
+            "agent":{"min_step_ms":5,"max_step_ms":30},
+            "seed":7}"#,
+    )
+    .unwrap()
+}
+
+fn key_file(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../corpora/tokens/keys")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// A server whose ring is the committed RS256 public key, without a kid.
+async fn start_rs256(plants: Plants) -> Running {
+    let mut ring = KeyRing::new();
+    ring.add_public_pem(None, Algorithm::RS256, &key_file("rs256.pub.pem"))
+        .unwrap();
+    Running::start_with(ServerOptions {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        config: probe_config(),
+        ring,
+        plants,
+        journal: None,
+        revocations_file: None,
+    })
+    .await
+}
+
+#[cfg(feature = "planted-bugs")]
+fn failed(checks: &[gauntlet_server::probe::Check]) -> Vec<&str> {
+    checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_passes_against_our_server() {
     bounded(async {
-        let server = Running::start(test_config(), Plants::NONE, None).await;
-        let options = ProbeOptions {
-            target: server.url(),
-            secret: SECRET.to_vec(),
-            max_frame_bytes: 8192,
-        };
+        let server = Running::start(probe_config(), Plants::NONE, None).await;
+        let options = ProbeOptions::hs256(&server.url(), SECRET);
         let checks = probe(&options).await.unwrap();
-        let failed: Vec<_> = checks.iter().filter(|c| !c.passed).collect();
-        assert!(failed.is_empty(), "{failed:#?}");
-        assert!(checks.len() >= 30, "only {} checks ran", checks.len());
+        let bad: Vec<_> = checks.iter().filter(|c| !c.passed).collect();
+        assert!(bad.is_empty(), "{bad:#?}");
+        let table = checks
+            .iter()
+            .filter(|c| c.name.starts_with("table_"))
+            .count();
+        let keyless = checks
+            .iter()
+            .filter(|c| c.name.starts_with("attack_"))
+            .count();
+        assert!(table >= 60, "only {table} attack-table cases ran live");
+        assert!(keyless >= 15, "only {keyless} keyless attacks ran");
+        for name in [
+            "table_valid_hs256",
+            "table_alg_differs_from_key",
+            "table_max_size_4096",
+            "token_cached_then_expired_401",
+            "handshake_subprotocol_token_alone_400",
+            "subprotocol_never_unoffered",
+        ] {
+            assert!(checks.iter().any(|c| c.name == name), "no check {name}");
+        }
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_with_rs256_private_key_runs_the_table_and_passes() {
+    bounded(async {
+        let server = start_rs256(Plants::NONE).await;
+        let mut options = ProbeOptions::hs256(&server.url(), b"");
+        options.keys = vec![gauntlet_server::probe::ProbeKey {
+            alg: Algorithm::RS256,
+            material: key_file("rs256.key.pem"),
+        }];
+        options.public_keys = vec![key_file("rs256.pub.pem")];
+        let checks = probe(&options).await.unwrap();
+        let bad: Vec<_> = checks.iter().filter(|c| !c.passed).collect();
+        assert!(bad.is_empty(), "{bad:#?}");
+        assert!(checks.iter().any(|c| c.name == "table_valid_rs256"));
+        assert!(
+            checks
+                .iter()
+                .any(|c| c.name == "attack_key_confusion_pem_1_refused")
+        );
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_without_key_sends_keyless_attacks_all_refused() {
+    bounded(async {
+        let server = start_rs256(Plants::NONE).await;
+        let mut options = ProbeOptions::hs256(&server.url(), b"");
+        options.keys.clear();
+        options.public_keys = vec![key_file("rs256.pub.pem")];
+        let checks = probe(&options).await.unwrap();
+        let bad: Vec<_> = checks.iter().filter(|c| !c.passed).collect();
+        assert!(bad.is_empty(), "{bad:#?}");
+        assert!(checks.iter().all(|c| !c.name.starts_with("table_")));
+        for name in [
+            "attack_alg_none_refused",
+            "attack_key_confusion_pem_1_refused",
+            "attack_key_confusion_der_1_refused",
+            "attack_embedded_jwk_refused",
+            "attack_header_jku_elsewhere_refused",
+            "attack_kid_sql_injection_refused",
+            "attack_kid_nul_byte_refused",
+            "attack_psychic_signature_es256_refused",
+            "attack_null_signature_hs256_refused",
+            "attack_hs256_empty_secret_refused",
+        ] {
+            assert!(checks.iter().any(|c| c.name == name), "no check {name}");
+        }
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[cfg(feature = "planted-bugs")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_reports_alg_from_header_plant_as_accepted_attacks() {
+    use gauntlet_core::Plant;
+    bounded(async {
+        let server = Running::start(probe_config(), Plants::only(Plant::AlgFromHeader), None).await;
+        let checks = probe(&ProbeOptions::hs256(&server.url(), SECRET))
+            .await
+            .unwrap();
+        let bad = failed(&checks);
+        assert!(bad.contains(&"table_alg_differs_from_key"), "{bad:?}");
+        assert!(bad.contains(&"token_alg_differs_from_key_401"), "{bad:?}");
+        let ev = checks
+            .iter()
+            .find(|c| c.name == "table_alg_differs_from_key")
+            .map(|c| c.evidence.clone())
+            .unwrap_or_default();
+        assert!(ev.starts_with("ACCEPTED"), "{ev}");
+        server.shutdown().await;
+        // Keyless, against an RS256 server: RS -> HS key confusion with its public key opens.
+        let server = start_rs256(Plants::only(Plant::AlgFromHeader)).await;
+        let mut options = ProbeOptions::hs256(&server.url(), b"");
+        options.keys.clear();
+        options.public_keys = vec![key_file("rs256.pub.pem")];
+        let checks = probe(&options).await.unwrap();
+        assert_eq!(failed(&checks), vec!["attack_key_confusion_pem_1_refused"]);
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[cfg(feature = "planted-bugs")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_reports_cache_ignores_exp_plant() {
+    use gauntlet_core::Plant;
+    bounded(async {
+        let server =
+            Running::start(probe_config(), Plants::only(Plant::CacheIgnoresExp), None).await;
+        let checks = probe(&ProbeOptions::hs256(&server.url(), SECRET))
+            .await
+            .unwrap();
+        assert_eq!(failed(&checks), vec!["token_cached_then_expired_401"]);
         server.shutdown().await;
     })
     .await;
@@ -657,11 +855,7 @@ async fn probe_of_a_port_nothing_listens_on_is_unreachable_not_failed_checks() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let options = ProbeOptions {
-            target: format!("ws://{addr}/ws"),
-            secret: SECRET.to_vec(),
-            max_frame_bytes: 8192,
-        };
+        let options = ProbeOptions::hs256(&format!("ws://{addr}/ws"), SECRET);
         match probe(&options).await {
             Err(ProbeError::Unreachable { target, reason }) => {
                 assert_eq!(target, options.target);
@@ -678,12 +872,8 @@ async fn probe_of_a_port_nothing_listens_on_is_unreachable_not_failed_checks() {
 async fn probe_fails_against_planted_broadcast_leak() {
     use gauntlet_core::Plant;
     bounded(async {
-        let server = Running::start(test_config(), Plants::only(Plant::BroadcastLeak), None).await;
-        let options = ProbeOptions {
-            target: server.url(),
-            secret: SECRET.to_vec(),
-            max_frame_bytes: 8192,
-        };
+        let server = Running::start(probe_config(), Plants::only(Plant::BroadcastLeak), None).await;
+        let options = ProbeOptions::hs256(&server.url(), SECRET);
         let checks = probe(&options).await.unwrap();
         let failed: Vec<&str> = checks
             .iter()

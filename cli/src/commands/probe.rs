@@ -1,16 +1,20 @@
 //! `gauntlet probe`: black-box conformance and attack checks against a running gateway
 //! (`gauntlet_server::probe`), printed as a table or JSON Lines.
 //!
-//! This file owns the flags, reading the secret and rendering; every check is the core
-//! probe's. Exit code 1 when any check fails, 2 when the probe cannot run (no secret, a bad
-//! target, or nothing answering at the target: no check ran, so none is reported failed).
+//! This file owns the flags, reading the keys and rendering; every check is the server
+//! crate's probe. The key flags are those of `serve` and `token mint`; with none (and no
+//! `GAUNTLET_HS256_SECRET`) the probe runs only the keyless attacks. Exit code 1 when any
+//! check fails (an attack accepted, an expectation not met), 2 when the probe cannot run (a
+//! bad key, a bad target, or nothing answering at the target: no check ran, so none is
+//! reported failed).
 //! `--junit` and `--sarif` write the same checks for CI test views and code-scanning views.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 
 use clap::Args;
-use gauntlet_server::probe::{Check, ProbeError, ProbeOptions, probe};
+use gauntlet_core::token::Algorithm;
+use gauntlet_server::probe::{Check, ProbeError, ProbeKey, ProbeOptions, probe};
 use serde_json::json;
 
 use super::junit::{self, JunitError};
@@ -31,11 +35,33 @@ pub(crate) struct ProbeCommand {
     #[arg(long, value_name = "ws://HOST:PORT/ws")]
     target: String,
     /// File holding the server's HS256 secret (default: the GAUNTLET_HS256_SECRET variable).
-    #[arg(long, value_name = "FILE")]
-    secret_file: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", alias = "secret-file")]
+    hs256_secret_file: Option<PathBuf>,
+    /// PEM file with the server's RSA private key (PKCS#1 or PKCS#8) for RS256.
+    #[arg(long, value_name = "PEM")]
+    rs256_private_key: Option<PathBuf>,
+    /// PEM file with the server's P-256 private key (PKCS#8) for ES256.
+    #[arg(long, value_name = "PEM")]
+    es256_private_key: Option<PathBuf>,
+    /// PEM file with the server's Ed25519 private key (PKCS#8) for EdDSA.
+    #[arg(long, value_name = "PEM")]
+    ed25519_private_key: Option<PathBuf>,
+    /// The key id the server knows its keys by (as `serve --kid`); tokens then carry it.
+    #[arg(long, value_name = "K")]
+    kid: Option<String>,
+    /// The server's public key (PEM), for the RS/EC -> HS key-confusion attacks; repeatable.
+    #[arg(long, value_name = "PEM")]
+    public_key: Vec<PathBuf>,
+    /// A token the server issued: its HMAC secret is checked offline against a short list of
+    /// weak secrets (nothing is sent to the server for it).
+    #[arg(long, value_name = "JWT")]
+    token: Option<String>,
     /// The server's largest accepted text frame in bytes.
     #[arg(long, default_value_t = 8192)]
     max_frame_bytes: usize,
+    /// The server's clock leeway in seconds (for the cached-token expiry check).
+    #[arg(long, default_value_t = 30)]
+    leeway_secs: u64,
     /// Print JSON Lines (`{"schema":1,"type":"check",...}` per check, then a `summary`).
     #[arg(long)]
     json: bool,
@@ -53,9 +79,6 @@ pub(crate) enum ProbeCliError {
     /// The secret could not be read.
     #[error(transparent)]
     Secret(#[from] ServeError),
-    /// No secret given.
-    #[error("no secret: give --secret-file or set {SECRET_ENV}")]
-    NoSecret,
     /// The probe could not start.
     #[error(transparent)]
     Probe(#[from] ProbeError),
@@ -84,9 +107,11 @@ impl ProbeCliError {
     pub(crate) fn exit(&self) -> Exit {
         match self {
             ProbeCliError::Secret(e) => e.exit(),
-            ProbeCliError::NoSecret | ProbeCliError::Runtime(_) => Exit::Usage,
+            ProbeCliError::Runtime(_) => Exit::Usage,
             ProbeCliError::Probe(
-                ProbeError::BadTarget(_) | ProbeError::BadSecret | ProbeError::Unreachable { .. },
+                ProbeError::BadTarget(_)
+                | ProbeError::BadKey { .. }
+                | ProbeError::Unreachable { .. },
             ) => Exit::Usage,
             ProbeCliError::Output(e) => output_exit(e),
             ProbeCliError::Junit(e) => e.exit(),
@@ -98,17 +123,46 @@ impl ProbeCliError {
 impl ProbeCommand {
     /// Runs every check and prints the results.
     pub(crate) fn run(self, stdout: &mut dyn Write) -> Result<Outcome, ProbeCliError> {
-        let secret = match &self.secret_file {
-            Some(path) => read_file(path)?,
-            // The environment is read here, at the CLI edge, so the secret never sits in argv.
-            None => std::env::var_os(SECRET_ENV)
-                .map(|s| s.as_encoded_bytes().to_vec())
-                .ok_or(ProbeCliError::NoSecret)?,
-        };
+        let mut keys = Vec::new();
+        match &self.hs256_secret_file {
+            Some(path) => keys.push(ProbeKey {
+                alg: Algorithm::HS256,
+                material: read_file(path)?,
+            }),
+            None => {
+                // The environment is read here, at the CLI edge, so a secret never sits in argv.
+                if let Some(s) = std::env::var_os(SECRET_ENV) {
+                    keys.push(ProbeKey {
+                        alg: Algorithm::HS256,
+                        material: s.as_encoded_bytes().to_vec(),
+                    });
+                }
+            }
+        }
+        for (path, alg) in [
+            (&self.rs256_private_key, Algorithm::RS256),
+            (&self.es256_private_key, Algorithm::ES256),
+            (&self.ed25519_private_key, Algorithm::EdDSA),
+        ] {
+            if let Some(path) = path {
+                keys.push(ProbeKey {
+                    alg,
+                    material: read_file(path)?,
+                });
+            }
+        }
+        let mut public_keys = Vec::new();
+        for path in &self.public_key {
+            public_keys.push(read_file(path)?);
+        }
         let options = ProbeOptions {
             target: self.target.clone(),
-            secret,
+            keys,
+            kid: self.kid.clone(),
+            public_keys,
+            token: self.token.clone(),
             max_frame_bytes: self.max_frame_bytes,
+            leeway_secs: self.leeway_secs,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

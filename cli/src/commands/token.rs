@@ -10,6 +10,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::{Args, Subcommand};
 use gauntlet_core::permissions::{Permission, Permissions};
 use gauntlet_core::token::{
@@ -93,7 +95,8 @@ struct VerifyArgs {
     /// Validate as of this Unix time in seconds (default: the system clock).
     #[arg(long, value_name = "UNIX_SECONDS")]
     now: Option<u64>,
-    /// Check only the JWS layer (header rules, key/alg binding, signature) and print the raw payload.
+    /// Check only the JWS layer (header rules, key/alg binding, signature) over any payload, and
+    /// print the payload: as JSON when it is JSON, else base64url (RFC 7515 allows any bytes).
     #[arg(long)]
     signature_only: bool,
     /// Print `{"valid":bool,"error":code|null,"claims":{...}|null}` on stdout, also when invalid.
@@ -273,9 +276,10 @@ fn verify(
             TokenType::Access | TokenType::Refresh => rules.user_audience.clone_from(audience),
         }
     }
-    let result = if args.signature_only {
-        token::verify_signature(token.as_bytes(), &ring, &rules)
-    } else {
+    if args.signature_only {
+        return verify_payload(token.as_bytes(), &ring, &rules, args.json, stdout, stderr);
+    }
+    let result = {
         let now = now_or_clock(args.now)?;
         match token::validate(token.as_bytes(), now, &ring, &rules, args.token_type) {
             Ok(claims) => Ok(render_claims(&claims)),
@@ -296,6 +300,42 @@ fn verify(
             writeln!(stderr, "invalid token: {}: {e}", e.code())?;
             if args.json {
                 let body = json!({"valid": false, "error": e.code(), "claims": null});
+                writeln!(stdout, "{body}")?;
+            }
+            Ok(Outcome::Failure)
+        }
+    }
+}
+
+/// `--signature-only`: the JWS layer over any payload. The payload is printed as JSON when
+/// it is JSON, else as base64url (`payload_encoding` says which).
+fn verify_payload(
+    token: &[u8],
+    ring: &KeyRing,
+    rules: &TokenRules,
+    as_json: bool,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<Outcome, TokenCliError> {
+    match token::verify_jws(token, ring, rules) {
+        Ok(bytes) => {
+            let (payload, encoding) = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(v) => (v, "json"),
+                Err(_) => (json!(URL_SAFE_NO_PAD.encode(&bytes)), "base64url"),
+            };
+            let body = if as_json {
+                json!({"valid": true, "error": null, "payload": payload,
+                       "payload_encoding": encoding})
+            } else {
+                payload
+            };
+            writeln!(stdout, "{body}")?;
+            Ok(Outcome::Success)
+        }
+        Err(e) => {
+            writeln!(stderr, "invalid token: {}: {e}", e.code())?;
+            if as_json {
+                let body = json!({"valid": false, "error": e.code(), "payload": null});
                 writeln!(stdout, "{body}")?;
             }
             Ok(Outcome::Failure)

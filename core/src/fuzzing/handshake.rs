@@ -64,6 +64,8 @@ pub(crate) enum Header {
 #[derive(Clone, Debug)]
 pub(crate) enum Proto {
     Token(Pick),
+    /// The bare `jwt` a client must offer beside `jwt.<token>`.
+    Jwt,
     Text(String),
 }
 
@@ -277,14 +279,17 @@ impl Model<'_> {
                 _ => Presented::Invalid("a malformed authorization header"),
             };
         }
-        let offered = req
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol"))
-            .flat_map(|(_, v)| v.split(','))
-            .map(str::trim)
-            .find_map(|p| p.strip_prefix("jwt."));
-        if let Some(encoded) = offered {
+        let protocols = || {
+            req.headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol"))
+                .flat_map(|(_, v)| v.split(','))
+                .map(str::trim)
+        };
+        if let Some(encoded) = protocols().find_map(|p| p.strip_prefix("jwt.")) {
+            if !protocols().any(|p| p == "jwt") {
+                return Presented::Invalid("a jwt.<token> subprotocol offered without jwt");
+            }
             return match URL_SAFE_NO_PAD
                 .decode(encoded)
                 .ok()
@@ -519,6 +524,7 @@ fn build_request(
                     .iter()
                     .map(|p| match p {
                         Proto::Token(p) => format!("jwt.{}", URL_SAFE_NO_PAD.encode(token(*p))),
+                        Proto::Jwt => "jwt".to_string(),
                         Proto::Text(s) => s.clone(),
                     })
                     .collect();
@@ -609,12 +615,10 @@ fn gen_header(u: &mut Unstructured<'_>) -> Header {
             let n = u.int_in_range(1..=3usize).unwrap_or(1);
             Header::Subprotocols(
                 (0..n)
-                    .map(|_| {
-                        if u.ratio(2u8, 3u8).unwrap_or(true) {
-                            Proto::Token(u.arbitrary().unwrap_or(0))
-                        } else {
-                            Proto::Text(text(u, 80))
-                        }
+                    .map(|_| match u.int_in_range(0..=5u8).unwrap_or(0) {
+                        0..=2 => Proto::Token(u.arbitrary().unwrap_or(0)),
+                        3 | 4 => Proto::Jwt,
+                        _ => Proto::Text(text(u, 80)),
                     })
                     .collect(),
             )

@@ -17,7 +17,8 @@ use crate::ids::{ConnId, Seq, UserId};
 use crate::log::{CloseReason, CredentialKind, Event, Identity};
 use crate::plant::planted;
 use crate::protocol::{
-    Credential, CredentialError, HandshakeRequest, JWT_SUBPROTOCOL, ServerFrame,
+    Credential, CredentialError, HandshakeRequest, JWT_SUBPROTOCOL, JWT_SUBPROTOCOL_REQUIRED,
+    ServerFrame,
 };
 use crate::ratelimit::TokenBucket;
 use crate::session::LiveConn;
@@ -86,6 +87,11 @@ impl Gateway {
             }
             Err(CredentialError::BadSubprotocol) => {
                 return reject(HttpStatus::Unauthorized, "bad_subprotocol");
+            }
+            Err(CredentialError::JwtSubprotocolNotOffered) => {
+                // `WS-SUBPROTO-JWT-REQUIRED`: selecting `jwt` here would make a standard
+                // client fail the connection, so say what to offer instead.
+                return reject(HttpStatus::BadRequest, JWT_SUBPROTOCOL_REQUIRED);
             }
             Err(CredentialError::QueryTokenDisabled) => {
                 return reject(HttpStatus::Unauthorized, "query_token_disabled");

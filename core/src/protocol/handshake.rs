@@ -1,6 +1,7 @@
 //! The WebSocket upgrade request as the gateway sees it, and credential extraction in the
 //! order docs/protocol.md section 8 fixes: `Authorization: Bearer`, then a `jwt.<base64url>`
-//! subprotocol, then `?ticket=`, then `?token=` (only when enabled).
+//! subprotocol (offered beside `jwt`, rule `WS-SUBPROTO-JWT-REQUIRED`), then `?ticket=`, then
+//! `?token=` (only when enabled).
 //!
 //! This module only finds and decodes the credential; validating it is the token module's job.
 
@@ -16,8 +17,15 @@ pub const MAX_HEADERS: usize = 64;
 pub const MAX_HANDSHAKE_BYTES: usize = 16 * 1024;
 /// The subprotocol prefix that carries a token.
 pub(crate) const JWT_SUBPROTOCOL_PREFIX: &str = "jwt.";
-/// The subprotocol the server selects when the token came in one.
+/// The subprotocol the server selects when the token came in one; a client must offer it
+/// beside `jwt.<token>` (RFC 6455 section 4.1: a client fails the connection when the server
+/// selects a value it did not offer).
 pub const JWT_SUBPROTOCOL: &str = "jwt";
+/// The refusal code (HTTP 400) of a `jwt.<token>` offered without `jwt` beside it.
+pub const JWT_SUBPROTOCOL_REQUIRED: &str = "jwt_subprotocol_required";
+/// What the body of that refusal tells the client to do; it never contains the token.
+pub const JWT_SUBPROTOCOL_REQUIRED_HINT: &str =
+    "offer the subprotocol `jwt` beside `jwt.<base64url(token)>`: the server selects `jwt`";
 
 /// An upgrade request: what a driver read off the HTTP request line and headers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +65,10 @@ pub enum CredentialError {
     /// A `jwt.` subprotocol whose suffix is not base64url of UTF-8.
     #[error("jwt subprotocol is not base64url")]
     BadSubprotocol,
+    /// A `jwt.<token>` subprotocol offered without `jwt` beside it: the server could select
+    /// no offered value, so the client must add `jwt` to its offer.
+    #[error("jwt.<token> subprotocol offered without jwt")]
+    JwtSubprotocolNotOffered,
     /// `?token=` was used but the config does not allow it.
     #[error("query-string tokens are disabled")]
     QueryTokenDisabled,
@@ -148,6 +160,10 @@ impl HandshakeRequest {
             .subprotocols()
             .find_map(|p| p.strip_prefix(JWT_SUBPROTOCOL_PREFIX))
         {
+            // Checked before decoding: the fix is the same whatever the suffix holds.
+            if !self.subprotocols().any(|p| p == JWT_SUBPROTOCOL) {
+                return Err(CredentialError::JwtSubprotocolNotOffered);
+            }
             let bytes = URL_SAFE_NO_PAD
                 .decode(encoded)
                 .map_err(|_| CredentialError::BadSubprotocol)?;
@@ -168,9 +184,16 @@ impl HandshakeRequest {
     }
 }
 
-/// Encodes a token as a `jwt.<base64url>` subprotocol (what a client offers).
+/// Encodes a token as a `jwt.<base64url>` subprotocol value (one entry of an offer; see
+/// [`token_subprotocols`] for the whole offer).
 pub fn token_subprotocol(token: &str) -> String {
     format!("{JWT_SUBPROTOCOL_PREFIX}{}", URL_SAFE_NO_PAD.encode(token))
+}
+
+/// The `Sec-WebSocket-Protocol` offer a client sends to authenticate with `token`:
+/// `jwt, jwt.<base64url(token)>`, so the server has an offered value (`jwt`) to select.
+pub fn token_subprotocols(token: &str) -> String {
+    format!("{JWT_SUBPROTOCOL}, {}", token_subprotocol(token))
 }
 
 #[cfg(test)]
@@ -196,7 +219,7 @@ mod tests {
         let sub = req()
             .header(
                 "sec-websocket-protocol",
-                &format!("chat, {}", token_subprotocol("tok")),
+                &format!("chat, {}", token_subprotocols("tok")),
             )
             .with_query("ticket=t");
         assert_eq!(
@@ -219,6 +242,45 @@ mod tests {
     }
 
     #[test]
+    fn token_subprotocol_without_jwt_is_refused() {
+        let alone = req().header("Sec-WebSocket-Protocol", &token_subprotocol("tok"));
+        assert_eq!(
+            alone.credential(false),
+            Err(CredentialError::JwtSubprotocolNotOffered)
+        );
+        // `jwt` may come in another header, and any order; a look-alike does not count.
+        let split = req()
+            .header("Sec-WebSocket-Protocol", &token_subprotocol("tok"))
+            .header("sec-websocket-protocol", "chat,jwt");
+        assert_eq!(
+            split.credential(false),
+            Ok(Credential::Subprotocol("tok".into()))
+        );
+        let lookalike = req().header(
+            "Sec-WebSocket-Protocol",
+            &format!("jwtx, JWT, {}", token_subprotocol("tok")),
+        );
+        assert_eq!(
+            lookalike.credential(false),
+            Err(CredentialError::JwtSubprotocolNotOffered)
+        );
+        // An undecodable suffix without `jwt` gets the same answer: add `jwt`.
+        assert_eq!(
+            req()
+                .header("Sec-WebSocket-Protocol", "jwt.!!!")
+                .credential(false),
+            Err(CredentialError::JwtSubprotocolNotOffered)
+        );
+        // `jwt` alone is not a credential.
+        assert_eq!(
+            req()
+                .header("Sec-WebSocket-Protocol", "jwt")
+                .credential(false),
+            Err(CredentialError::Missing)
+        );
+    }
+
+    #[test]
     fn malformed_credentials_are_typed_errors() {
         assert_eq!(
             req().header("Authorization", "Basic abc").credential(false),
@@ -230,7 +292,7 @@ mod tests {
         );
         assert_eq!(
             req()
-                .header("Sec-WebSocket-Protocol", "jwt.!!!")
+                .header("Sec-WebSocket-Protocol", "jwt, jwt.!!!")
                 .credential(false),
             Err(CredentialError::BadSubprotocol)
         );

@@ -20,7 +20,8 @@ pub use frame::{
     CRITICAL_EVENTS, ClientFrame, Inbound, ProtocolError, ServerFrame, StreamKind, decode_inbound,
 };
 pub use handshake::{
-    Credential, CredentialError, HandshakeRequest, JWT_SUBPROTOCOL, MAX_HANDSHAKE_BYTES,
-    MAX_HEADERS, token_subprotocol,
+    Credential, CredentialError, HandshakeRequest, JWT_SUBPROTOCOL, JWT_SUBPROTOCOL_REQUIRED,
+    JWT_SUBPROTOCOL_REQUIRED_HINT, MAX_HANDSHAKE_BYTES, MAX_HEADERS, token_subprotocol,
+    token_subprotocols,
 };
 pub use wire::WireFrame;

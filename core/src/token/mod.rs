@@ -11,6 +11,7 @@
 )]
 
 mod algorithm;
+pub mod attacks;
 mod cache;
 mod claims;
 mod error;
@@ -32,7 +33,7 @@ pub use claims::{
 };
 pub use error::{KeyError, MalformedReason, TokenError, TokenPart};
 pub use issue::{IssueError, Issuer, MintRequest, Minted, SigningKey};
-pub use jws::verify_signature;
+pub use jws::{verify_jws, verify_signature};
 pub use keys::{KeyRing, MAX_JWKS_LEN, MAX_KEYS, MIN_HMAC_SECRET_LEN, MIN_RSA_BITS};
 pub use refresh::{DEFAULT_MAX_FAMILIES, MAX_TOKENS_PER_FAMILY, RefreshError, RefreshFamilies};
 pub use revocation::Revocation;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use gauntlet_core::auth_service::{AuthError, TokenPair};
 use gauntlet_core::oauth::{AuthorizeRequest, CallbackRequest, s256_challenge};
 use gauntlet_core::permissions::{Permission, Permissions};
-use gauntlet_core::protocol::{ClientFrame, HandshakeRequest, token_subprotocol};
+use gauntlet_core::protocol::{ClientFrame, HandshakeRequest, token_subprotocols};
 use gauntlet_core::token::{MAX_KEYS, MintRequest, TokenType};
 use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadId, UserId};
 
@@ -586,7 +586,7 @@ impl World<'_> {
         let req = HandshakeRequest::new(ip);
         let req = match method {
             Method::Bearer => req.header("Authorization", &format!("Bearer {token}")),
-            Method::Subprotocol => req.header("Sec-WebSocket-Protocol", &token_subprotocol(token)),
+            Method::Subprotocol => req.header("Sec-WebSocket-Protocol", &token_subprotocols(token)),
             Method::Ticket => req.with_query(&format!("ticket={token}")),
         };
         self.conns.insert(

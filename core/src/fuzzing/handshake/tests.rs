@@ -40,6 +40,7 @@ fn handshake_tickets_and_subprotocols_pass() {
             path_ok: true,
             headers: vec![Header::Subprotocols(vec![
                 Proto::Text("chat".into()),
+                Proto::Jwt,
                 Proto::Token(1),
             ])],
             query: Some(Query::Ticket(0)),
@@ -85,9 +86,17 @@ fn model_authorization_header_preempts_subprotocol() {
     ));
     let req = HandshakeRequest::new(ip(0)).header(
         "Sec-WebSocket-Protocol",
-        &format!("jwt.{}", URL_SAFE_NO_PAD.encode(&alice)),
+        &format!("jwt, jwt.{}", URL_SAFE_NO_PAD.encode(&alice)),
     );
     assert!(matches!(model.presented(&req), Presented::Token(t) if t == alice));
+    let alone = HandshakeRequest::new(ip(0)).header(
+        "Sec-WebSocket-Protocol",
+        &format!("jwt.{}", URL_SAFE_NO_PAD.encode(&alice)),
+    );
+    assert!(matches!(
+        model.presented(&alone),
+        Presented::Invalid("a jwt.<token> subprotocol offered without jwt")
+    ));
 }
 
 #[cfg(feature = "planted-bugs")]
