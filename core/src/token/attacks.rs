@@ -111,6 +111,24 @@ fn sign_text(
 }
 
 /// `"kid":"<kid>",` or nothing, for hand-written headers.
+/// `payload` as an HS256 token whose secret is a public key's bytes, under that key's `kid`:
+/// what a validator that takes the algorithm from the header would accept.
+fn key_confused(kid: &Option<String>, public: &[u8], payload: &str) -> Result<String, AttackError> {
+    let confused = AttackSigner {
+        kid: kid.clone(),
+        alg: Algorithm::HS256,
+        key: EncodingKey::from_secret(public).map_err(|_| AttackError::Sign {
+            alg: Algorithm::HS256,
+            kid: kid.clone(),
+        })?,
+    };
+    let header = format!(
+        r#"{{"alg":"HS256"{},"typ":"JWT"}}"#,
+        kid_member(kid.as_deref())
+    );
+    sign_text(&header, payload, Algorithm::HS256, &confused)
+}
+
 fn kid_member(kid: Option<&str>) -> String {
     kid.map(|k| format!(r#","kid":"{k}""#)).unwrap_or_default()
 }
@@ -325,19 +343,7 @@ pub fn attack_cases(
 
     // Key confusion and algorithm binding.
     if let Some((kid, pem)) = &keys.rsa_public_pem {
-        let confused = AttackSigner {
-            kid: kid.clone(),
-            alg: Algorithm::HS256,
-            key: EncodingKey::from_secret(pem).map_err(|_| AttackError::Sign {
-                alg: Algorithm::HS256,
-                kid: kid.clone(),
-            })?,
-        };
-        let header = format!(
-            r#"{{"alg":"HS256"{},"typ":"JWT"}}"#,
-            kid_member(kid.as_deref())
-        );
-        let t = sign_text(&header, &payload, Algorithm::HS256, &confused)?;
+        let t = key_confused(kid, pem, &payload)?;
         g.add(
             "key_confusion_rsa_pem",
             "HS256 signed with the RSA public PEM as secret, kid of the RSA key",
@@ -346,19 +352,7 @@ pub fn attack_cases(
         );
     }
     if let Some((kid, der)) = &keys.ec_public_der {
-        let confused = AttackSigner {
-            kid: kid.clone(),
-            alg: Algorithm::HS256,
-            key: EncodingKey::from_secret(der).map_err(|_| AttackError::Sign {
-                alg: Algorithm::HS256,
-                kid: kid.clone(),
-            })?,
-        };
-        let header = format!(
-            r#"{{"alg":"HS256"{},"typ":"JWT"}}"#,
-            kid_member(kid.as_deref())
-        );
-        let t = sign_text(&header, &payload, Algorithm::HS256, &confused)?;
+        let t = key_confused(kid, der, &payload)?;
         g.add(
             "key_confusion_ec_der",
             "HS256 signed with the EC public key DER as secret, kid of the EC key",
