@@ -38,6 +38,7 @@ use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -82,22 +83,22 @@ impl Kind {
     }
 }
 
-/// Accepts WebSocket connections and echoes every text frame, flushing per frame.
-async fn naive_echo() -> Result<SocketAddr> {
+/// Accepts WebSocket connections on a free loopback port, each with the server's config, and
+/// hands each to `session` on a task of its own.
+async fn serve_ws<F, Fut>(session: F) -> Result<SocketAddr>
+where
+    F: Fn(WebSocketStream<TcpStream>) -> Fut + Copy + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let Ok(mut ws) =
+                if let Ok(ws) =
                     tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())).await
-                else {
-                    return;
-                };
-                while let Some(Ok(msg)) = ws.next().await {
-                    if msg.is_text() && ws.send(msg).await.is_err() {
-                        return;
-                    }
+                {
+                    session(ws).await;
                 }
             });
         }
@@ -105,45 +106,46 @@ async fn naive_echo() -> Result<SocketAddr> {
     Ok(addr)
 }
 
+/// Accepts WebSocket connections and echoes every text frame, flushing per frame.
+async fn naive_echo() -> Result<SocketAddr> {
+    serve_ws(|mut ws| async move {
+        while let Some(Ok(msg)) = ws.next().await {
+            if msg.is_text() && ws.send(msg).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
+
 /// Accepts WebSocket connections and echoes every text frame, feeding the replies to every
 /// frame already read and flushing once per drained batch (at most [`WRITE_BATCH`]).
 async fn tuned_echo() -> Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let Ok(mut ws) =
-                    tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())).await
-                else {
-                    return;
-                };
-                while let Some(Ok(first)) = ws.next().await {
-                    let mut next = Some(first);
-                    let mut fed = 0;
-                    while let Some(msg) = next.take() {
-                        if msg.is_text() {
-                            if ws.feed(msg).await.is_err() {
-                                return;
-                            }
-                            fed += 1;
-                        }
-                        if fed < WRITE_BATCH {
-                            next = match ws.next().now_or_never() {
-                                Some(Some(Ok(m))) => Some(m),
-                                Some(_) => return,
-                                None => None,
-                            };
-                        }
-                    }
-                    if ws.flush().await.is_err() {
+    serve_ws(|mut ws| async move {
+        while let Some(Ok(first)) = ws.next().await {
+            let mut next = Some(first);
+            let mut fed = 0;
+            while let Some(msg) = next.take() {
+                if msg.is_text() {
+                    if ws.feed(msg).await.is_err() {
                         return;
                     }
+                    fed += 1;
                 }
-            });
+                if fed < WRITE_BATCH {
+                    next = match ws.next().now_or_never() {
+                        Some(Some(Ok(m))) => Some(m),
+                        Some(_) => return,
+                        None => None,
+                    };
+                }
+            }
+            if ws.flush().await.is_err() {
+                return;
+            }
         }
-    });
-    Ok(addr)
+    })
+    .await
 }
 
 /// A newline-delimited echo on plain TCP: one read, every complete line answered with a
