@@ -9,7 +9,7 @@ use gauntlet_core::auth_service::{AuthError, TokenPair};
 use gauntlet_core::oauth::{AuthorizeRequest, CallbackRequest, s256_challenge};
 use gauntlet_core::permissions::{Permission, Permissions};
 use gauntlet_core::protocol::{ClientFrame, HandshakeRequest, token_subprotocols};
-use gauntlet_core::token::{MAX_KEYS, MintRequest, TokenType};
+use gauntlet_core::token::{MAX_KEYS, MintRequest, RefreshError, TokenType};
 use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadId, UserId};
 
 use crate::frame_view::FrameView;
@@ -964,7 +964,7 @@ impl World<'_> {
     /// Tells the auth checker that presenting `refresh_token` at auth time `auth_at` revoked
     /// its family, when the refusal says so.
     fn family_revoked(&mut self, auth_at: Instant, refresh_token: &str, error: &AuthError) {
-        if matches!(error, AuthError::RefreshReused)
+        if matches!(error, AuthError::Refresh(RefreshError::Reused { .. }))
             && let Some(family) = workload::family_of(refresh_token)
         {
             self.observe(&Obs::FamilyRevoked {
