@@ -57,11 +57,14 @@ mod enabled {
         LogoutSameSecond,
         /// `POST /tickets` has no per-user bound: one user can take the whole ticket store.
         TicketsUnboundedPerUser,
+        /// WebSocket control frames (ping, pong, close) take nothing from the user's rate
+        /// bucket.
+        ControlFramesFree,
     }
 
     impl Plant {
         /// Every plant, in a stable order.
-        pub const ALL: [Plant; 17] = [
+        pub const ALL: [Plant; 18] = [
             Plant::BroadcastLeak,
             Plant::RunIdAsUserId,
             Plant::ThreadIdAsUserId,
@@ -79,6 +82,7 @@ mod enabled {
             Plant::FamilyRevokeSkipsLeeway,
             Plant::LogoutSameSecond,
             Plant::TicketsUnboundedPerUser,
+            Plant::ControlFramesFree,
         ];
 
         /// The stable kebab-case name.
@@ -101,6 +105,7 @@ mod enabled {
                 Plant::FamilyRevokeSkipsLeeway => "family-revoke-skips-leeway",
                 Plant::LogoutSameSecond => "logout-same-second",
                 Plant::TicketsUnboundedPerUser => "tickets-unbounded-per-user",
+                Plant::ControlFramesFree => "control-frames-free",
             }
         }
 
@@ -144,6 +149,19 @@ mod enabled {
                     "logout-everywhere refuses tokens minted just after it in the same second"
                 }
                 Plant::TicketsUnboundedPerUser => "POST /tickets has no per-user bound",
+                Plant::ControlFramesFree => {
+                    "WebSocket ping, pong and close frames take nothing from the rate limit"
+                }
+            }
+        }
+
+        /// The `gauntlet probe` check that catches the plant against `gauntlet serve`, for
+        /// the plants the simulator cannot reach (its world sends no WebSocket control
+        /// frames); `None` for the rest, which the simulator catches.
+        pub const fn probe_check(self) -> Option<&'static str> {
+            match self {
+                Plant::ControlFramesFree => Some("control_frames_rate_limited"),
+                _ => None,
             }
         }
 

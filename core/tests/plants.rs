@@ -238,3 +238,18 @@ mod auth_service_plants {
         }
     }
 }
+
+#[test]
+fn control_frames_free_lets_pings_past_the_rate_limit() {
+    for (plants, errors) in [
+        (Plants::NONE, 1),
+        (Plants::only(Plant::ControlFramesFree), 0),
+    ] {
+        let mut h = Harness::with(Config::default(), plants);
+        let c = h.connect("alice");
+        for _ in 0..21 {
+            h.input(Input::Control { conn: c });
+        }
+        assert_eq!(h.errors(c).len(), errors, "{plants:?}");
+    }
+}

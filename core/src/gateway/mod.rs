@@ -205,6 +205,7 @@ impl Gateway {
                     self.close(&mut ctx, conn, CloseReason::BinaryFrame);
                 }
             }
+            Input::Control { conn } => self.on_control(&mut ctx, conn),
             Input::Sent { conn, frames } => {
                 if let Some(l) = self.live.get_mut(&conn) {
                     l.queued = l.queued.saturating_sub(frames);
