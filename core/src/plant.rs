@@ -60,11 +60,14 @@ mod enabled {
         /// WebSocket control frames (ping, pong, close) take nothing from the user's rate
         /// bucket.
         ControlFramesFree,
+        /// A caller's service token is checked for signature and claims but not against
+        /// the revocation list.
+        ServiceTokenRevocationIgnored,
     }
 
     impl Plant {
         /// Every plant, in a stable order.
-        pub const ALL: [Plant; 18] = [
+        pub const ALL: [Plant; 19] = [
             Plant::BroadcastLeak,
             Plant::RunIdAsUserId,
             Plant::ThreadIdAsUserId,
@@ -83,6 +86,7 @@ mod enabled {
             Plant::LogoutSameSecond,
             Plant::TicketsUnboundedPerUser,
             Plant::ControlFramesFree,
+            Plant::ServiceTokenRevocationIgnored,
         ];
 
         /// The stable kebab-case name.
@@ -106,6 +110,7 @@ mod enabled {
                 Plant::LogoutSameSecond => "logout-same-second",
                 Plant::TicketsUnboundedPerUser => "tickets-unbounded-per-user",
                 Plant::ControlFramesFree => "control-frames-free",
+                Plant::ServiceTokenRevocationIgnored => "service-token-revocation-ignored",
             }
         }
 
@@ -152,15 +157,22 @@ mod enabled {
                 Plant::ControlFramesFree => {
                     "WebSocket ping, pong and close frames take nothing from the rate limit"
                 }
+                Plant::ServiceTokenRevocationIgnored => {
+                    "POST /revocations accepts a revoked service token"
+                }
             }
         }
 
         /// The `gauntlet probe` check that catches the plant against `gauntlet serve`, for
         /// the plants the simulator cannot reach (its world sends no WebSocket control
-        /// frames); `None` for the rest, which the simulator catches.
+        /// frames and has no admin endpoint); `None` for the rest, which the simulator
+        /// catches.
         pub const fn probe_check(self) -> Option<&'static str> {
             match self {
                 Plant::ControlFramesFree => Some("control_frames_rate_limited"),
+                Plant::ServiceTokenRevocationIgnored => {
+                    Some("revocations_revoked_service_token_401")
+                }
                 _ => None,
             }
         }
