@@ -31,12 +31,14 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use super::REVOCATIONS_WRITE;
 use super::wall_clock;
 use gauntlet_core::protocol::{token_subprotocol, token_subprotocols};
-use gauntlet_core::token::Algorithm;
 use gauntlet_core::token::attacks::{
     AttackKeys, AttackSigner, BlackboxInput, attack_cases, blackbox_cases, weak_secret,
 };
+use gauntlet_core::token::{Algorithm, Revocation};
+use gauntlet_core::{Instant, Jti};
 
 /// How long the probe waits for any one expected frame or close.
 const WAIT: Duration = Duration::from_secs(5);
@@ -46,6 +48,12 @@ const RUN_WAIT: Duration = Duration::from_secs(20);
 const RATE_RETRIES: usize = 20;
 /// Frames kept per connection while waiting for something, so a flood cannot grow memory.
 const MAX_FRAMES: usize = 10_000;
+/// WebSocket pings sent at once by the control-frame check: three times the protocol's
+/// default burst of 20.
+const CONTROL_FLOOD: usize = 60;
+/// Junk `POST /tickets` sent by the per-address check before it gives up: ten times the
+/// protocol's default burst of 10.
+const HTTP_AUTH_FLOOD: usize = 100;
 
 /// A signing key of the server under test: what `serve` validates with, private half.
 #[derive(Clone, Debug)]
@@ -280,8 +288,12 @@ pub async fn probe(options: &ProbeOptions) -> Result<Vec<Check>, ProbeError> {
         p.cached_token_expiry().await;
         p.stream().await;
         p.frames().await;
+        p.control_frames().await;
+        p.revocations().await;
     }
     p.blackbox(options).await;
+    // Last: it empties this address's bucket for the endpoints that verify a bearer token.
+    p.http_auth_flood().await;
     if let Some(token) = &options.token {
         let found = weak_secret(token.trim());
         p.record(
@@ -450,6 +462,17 @@ impl Prober {
         path: &str,
         authorization: Option<&str>,
     ) -> Result<(u16, String), String> {
+        self.http_with_body(method, path, authorization, "").await
+    }
+
+    /// [`Prober::http`] with a request body.
+    async fn http_with_body(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: &str,
+    ) -> Result<(u16, String), String> {
         let mut s = TcpStream::connect(&self.target.authority)
             .await
             .map_err(|e| e.to_string())?;
@@ -457,8 +480,9 @@ impl Prober {
             .map(|a| format!("Authorization: {a}\r\n"))
             .unwrap_or_default();
         let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n",
-            self.target.authority
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.target.authority,
+            body.len()
         );
         s.write_all(req.as_bytes())
             .await
@@ -1018,6 +1042,177 @@ impl Prober {
                 None => self.record(name, false, "could not connect"),
             }
         }
+    }
+
+    /// WebSocket pings are frames too: a flood of them must meet the rate limit
+    /// (`RATE-USER`), answered `RATE_LIMITED` like a flood of text frames.
+    async fn control_frames(&mut self) {
+        let Some(mut c) = self.fresh().await else {
+            return self.record("control_frames_rate_limited", false, "could not connect");
+        };
+        for _ in 0..CONTROL_FLOOD {
+            let _ = c.ws.send(Message::Ping(Vec::new().into())).await;
+        }
+        let got = c.wait_for(WAIT, |f| f["code"] == "RATE_LIMITED").await;
+        let limited = got.iter().any(|f| f["code"] == "RATE_LIMITED");
+        self.record(
+            "control_frames_rate_limited",
+            limited,
+            format!(
+                "{CONTROL_FLOOD} WebSocket pings at once: RATE_LIMITED seen {limited} ({} text frames back)",
+                got.len()
+            ),
+        );
+    }
+
+    /// A service token of `svc` that allows `permissions`, with a fresh `jti`: (token, jti, exp).
+    fn service_token(&mut self, permissions: &[&str]) -> (String, String, u64) {
+        let svc = self.user();
+        let mut claims = self.claims(&svc);
+        claims["aud"] = json!("gauntlet-services");
+        claims["token_type"] = json!("service");
+        claims["svc_id"] = json!(svc);
+        claims["permissions"] = json!(permissions);
+        let jti = claims["jti"].as_str().unwrap_or_default().to_string();
+        let exp = claims["exp"].as_u64().unwrap_or_default();
+        (self.sign(&claims), jti, exp)
+    }
+
+    /// `POST /revocations` (`HTTP-REVOCATIONS`): the permission is required, an acknowledged
+    /// revocation is in force at once (`HTTP-REVOCATIONS-DURABLE`), it closes the revoked
+    /// token's open connection (`AUTH-REVOKE-CLOSE-OPEN`), and a revoked service token can
+    /// revoke nothing more (`HTTP-REVOCATIONS-CALLER`).
+    async fn revocations(&mut self) {
+        let revoke = |jti: &str, exp: u64| {
+            let list = match Jti::parse(jti) {
+                Some(jti) => vec![Revocation::Jti {
+                    jti,
+                    exp: Instant::from_unix_secs(exp),
+                }],
+                None => Vec::new(),
+            };
+            serde_json::to_string(&list).unwrap_or_default()
+        };
+        let (reader, _, _) = self.service_token(&["threads:read"]);
+        let (status, body) = self
+            .http_with_body(
+                "POST",
+                "/revocations",
+                Some(&format!("Bearer {reader}")),
+                "[]",
+            )
+            .await
+            .unwrap_or_else(|e| (0, e));
+        self.record(
+            "revocations_without_permission_403",
+            status == 403,
+            format!(
+                "a service token without revocations:write: HTTP {status} {}",
+                body.trim()
+            ),
+        );
+
+        let user = self.user();
+        let victim_claims = self.claims(&user);
+        let victim = self.sign(&victim_claims);
+        let victim_jti = victim_claims["jti"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let victim_exp = victim_claims["exp"].as_u64().unwrap_or_default();
+        let open = self.bearer(&victim).await;
+        let (writer, writer_jti, writer_exp) = self.service_token(&[REVOCATIONS_WRITE]);
+        let auth = format!("Bearer {writer}");
+        let (status, body) = self
+            .http_with_body(
+                "POST",
+                "/revocations",
+                Some(&auth),
+                &revoke(&victim_jti, victim_exp),
+            )
+            .await
+            .unwrap_or_else(|e| (0, e));
+        let again = self.bearer(&victim).await;
+        let (refused, ev) = refused_with(&again, 401);
+        self.record(
+            "revocation_acknowledged_in_force_401",
+            status == 202 && refused && ev.contains("revoked"),
+            format!(
+                "POST /revocations answered {status} {}; the token at once: {ev}",
+                body.trim()
+            ),
+        );
+        let code = match open {
+            Ok(mut c) => c.close_code(WAIT).await,
+            Err(_) => None,
+        };
+        self.record(
+            "revocation_closes_open_connection_1008",
+            status == 202 && code == Some(1008),
+            format!("the revoked token's open connection: close code {code:?}"),
+        );
+
+        let (status, body) = self
+            .http_with_body(
+                "POST",
+                "/revocations",
+                Some(&auth),
+                &revoke(&writer_jti, writer_exp),
+            )
+            .await
+            .unwrap_or_else(|e| (0, e));
+        let (after, after_body) = self
+            .http_with_body("POST", "/revocations", Some(&auth), "[]")
+            .await
+            .unwrap_or_else(|e| (0, e));
+        self.record(
+            "revocations_revoked_service_token_401",
+            status == 202 && after == 401 && after_body.contains("revoked"),
+            format!(
+                "the service token revoked itself ({status} {}); then it answered {after} {}",
+                body.trim(),
+                after_body.trim()
+            ),
+        );
+    }
+
+    /// The endpoints that verify a bearer token before the upgrade (`POST /tickets` here)
+    /// are charged per address before verifying (`HTTP-IP-RATE`): a flood of junk tokens
+    /// meets 429 `ip_rate_limited` with `retry_after_ms`.
+    async fn http_auth_flood(&mut self) {
+        let mut seen = Vec::new();
+        for _ in 0..HTTP_AUTH_FLOOD {
+            match self
+                .http("POST", "/tickets", Some("Bearer not.a.jwt"))
+                .await
+            {
+                Ok((429, body)) => {
+                    seen.push(429);
+                    let v = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
+                    let ok = v["error"] == "ip_rate_limited" && v["retry_after_ms"].is_u64();
+                    return self.record(
+                        "tickets_ip_rate_limited_429",
+                        ok,
+                        format!("request {}: HTTP 429 {}", seen.len(), body.trim()),
+                    );
+                }
+                Ok((status, _)) => seen.push(status),
+                Err(e) => {
+                    return self.record(
+                        "tickets_ip_rate_limited_429",
+                        false,
+                        format!("request {}: {e}", seen.len() + 1),
+                    );
+                }
+            }
+        }
+        let mut statuses = seen;
+        statuses.dedup();
+        self.record(
+            "tickets_ip_rate_limited_429",
+            false,
+            format!("{HTTP_AUTH_FLOOD} junk POST /tickets, never 429: statuses {statuses:?}"),
+        );
     }
 
     async fn fresh(&mut self) -> Option<Client> {
