@@ -25,6 +25,7 @@ mod head;
 mod http;
 mod ip_limit;
 mod journal_file;
+pub mod jwks;
 pub mod load;
 pub mod probe;
 mod shared;

@@ -8,7 +8,9 @@
 //! that the key can produce, re-signed and re-timed to now, comparing each answer with the
 //! case's expected outcome. With or without a key it sends the keyless attacks
 //! (`blackbox_cases`) and, given `--token`, checks that token's HMAC secret against a short
-//! list offline, never by sending guesses to the server. It judges only what a client can
+//! list offline, never by sending guesses to the server. Given the server's published JWKS
+//! (`--jwks`), it sends the key-confusion attacks once per public key, naming its `kid`, and
+//! verifies `--token` against the set. It judges only what a client can
 //! observe: HTTP statuses before the upgrade, frames, and close codes; it never looks inside
 //! the server. Each check uses fresh user ids so checks do not disturb each other.
 
@@ -32,12 +34,13 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::REVOCATIONS_WRITE;
+use super::jwks::{JwksError, JwksKey, jwks_public_keys};
 use super::wall_clock;
 use gauntlet_core::protocol::{token_subprotocol, token_subprotocols};
 use gauntlet_core::token::attacks::{
     AttackKeys, AttackSigner, BlackboxInput, attack_cases, blackbox_cases, weak_secret,
 };
-use gauntlet_core::token::{Algorithm, Revocation};
+use gauntlet_core::token::{Algorithm, KeyRing, Revocation, TokenRules, verify_signature};
 use gauntlet_core::{Instant, Jti};
 
 /// How long the probe waits for any one expected frame or close.
@@ -76,6 +79,9 @@ pub struct ProbeOptions {
     pub kid: Option<String>,
     /// The server's public keys (PEM), for the key-confusion attacks.
     pub public_keys: Vec<Vec<u8>>,
+    /// The server's published JWK Set (the document's bytes): each public key's
+    /// key-confusion attacks name that key's `kid`, and `token` is verified against it.
+    pub jwks: Option<Vec<u8>>,
     /// A token the server issued, whose HMAC secret is checked offline against a weak list.
     pub token: Option<String>,
     /// The server's largest accepted text frame (docs/protocol.md default 8192).
@@ -95,6 +101,7 @@ impl ProbeOptions {
             }],
             kid: None,
             public_keys: Vec::new(),
+            jwks: None,
             token: None,
             max_frame_bytes: 8192,
             leeway_secs: 30,
@@ -127,6 +134,9 @@ pub enum ProbeError {
         /// What `jsonwebtoken` said.
         reason: String,
     },
+    /// The `--jwks` document gives the probe no key to use.
+    #[error("the JWKS: {0}")]
+    BadJwks(#[from] JwksError),
     /// Nothing answers at the target: the name does not resolve, or no TCP connection opens
     /// (refused, unreachable, timed out). No check ran, so none failed.
     #[error("cannot connect to {target}: {reason}")]
@@ -238,6 +248,10 @@ struct Prober {
 /// even a TCP connection opens to the target.
 pub async fn probe(options: &ProbeOptions) -> Result<Vec<Check>, ProbeError> {
     let target = parse_target(&options.target)?;
+    let jwks_keys = match &options.jwks {
+        Some(doc) => jwks_public_keys(doc)?,
+        None => Vec::new(),
+    };
     let mut signers = Vec::new();
     for k in &options.keys {
         signers.push(AttackSigner {
@@ -292,6 +306,7 @@ pub async fn probe(options: &ProbeOptions) -> Result<Vec<Check>, ProbeError> {
         p.revocations().await;
     }
     p.blackbox(options).await;
+    p.jwks_key_confusion(&jwks_keys).await;
     // Last: it empties this address's bucket for the endpoints that verify a bearer token.
     p.http_auth_flood().await;
     if let Some(token) = &options.token {
@@ -309,6 +324,10 @@ pub async fn probe(options: &ProbeOptions) -> Result<Vec<Check>, ProbeError> {
                 ),
             },
         );
+    }
+    if let (Some(token), Some(doc)) = (&options.token, &options.jwks) {
+        let (ok, ev) = verify_with_jwks(token.trim(), doc);
+        p.record("token_verifies_with_jwks", ok, ev);
     }
     let unoffered = p.unoffered.lock().map(|u| u.clone()).unwrap_or_default();
     p.record(
@@ -809,6 +828,53 @@ impl Prober {
         }
     }
 
+    /// The key-confusion attacks of the keyless table once per public key of the server's
+    /// JWKS, each naming that key's `kid` so the server selects it: HS256 signed with the
+    /// key's SubjectPublicKeyInfo PEM (with and without its final newline) and DER.
+    async fn jwks_key_confusion(&mut self, keys: &[JwksKey]) {
+        for (i, key) in keys.iter().enumerate() {
+            let user = self.user();
+            let pems = [key.pem.clone()];
+            let cases = blackbox_cases(&BlackboxInput {
+                now: wall_clock().unix_secs(),
+                sub: &user,
+                kid: key.kid.as_deref(),
+                public_pems: &pems,
+            });
+            let kid = key.kid.as_deref().unwrap_or("(none)");
+            for case in cases {
+                // The table numbers its public keys; this run passes one.
+                let Some(kind) = case
+                    .name
+                    .strip_prefix("key_confusion_")
+                    .and_then(|k| k.strip_suffix("_1"))
+                else {
+                    continue;
+                };
+                let r = self.bearer(&case.token).await;
+                let (ok, ev) = match &r {
+                    Ok(_) => (false, format!("ACCEPTED: {} (kid {kid})", case.description)),
+                    Err(f) => (
+                        (400..500).contains(&f.status),
+                        format!(
+                            "kid {kid} ({}): HTTP {} {}",
+                            key.kty,
+                            f.status,
+                            f.body.trim()
+                        ),
+                    ),
+                };
+                drop(r);
+                let n = i + 1;
+                self.record(
+                    &format!("attack_jwks_{n}_key_confusion_{kind}_refused"),
+                    ok,
+                    ev,
+                );
+            }
+        }
+    }
+
     // ---- the event stream: five events, isolation, cross-user ids, resume ------------
 
     async fn stream(&mut self) {
@@ -1279,6 +1345,28 @@ impl Client {
     }
 }
 
+/// Whether `token`'s signature verifies with a key of the JWKS `doc` (the one its header
+/// names), and what was found.
+fn verify_with_jwks(token: &str, doc: &[u8]) -> (bool, String) {
+    let ring = match KeyRing::from_jwks(doc) {
+        Ok(ring) => ring,
+        Err(e) => return (false, format!("the JWKS does not make a key ring: {e}")),
+    };
+    match verify_signature(token.as_bytes(), &ring, &TokenRules::default()) {
+        Ok(_) => (
+            true,
+            "the token's signature verifies with the published JWKS".into(),
+        ),
+        Err(e) => (
+            false,
+            format!(
+                "no key of the published JWKS verifies the token: {}",
+                e.code()
+            ),
+        ),
+    }
+}
+
 fn is_terminal_kind(k: &str) -> bool {
     matches!(k, "agent_completed" | "agent_failed" | "agent_cancelled")
 }
@@ -1333,5 +1421,50 @@ fn refused_with(r: &Result<Client, Refused>, status: u16) -> (bool, String) {
             r.status == status,
             format!("HTTP {} {}", r.status, r.body.trim()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_file(name: &str) -> Vec<u8> {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../corpora/tokens/keys")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    fn signed(kid: &str, alg: jsonwebtoken::Algorithm, key: &EncodingKey) -> String {
+        let mut header = Header::new(alg);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, &json!({"sub": "u"}), key).unwrap()
+    }
+
+    #[test]
+    fn verify_with_jwks_names_what_it_found() {
+        let jwks = key_file("jwks.json");
+        let rsa = EncodingKey::from_rsa_pem(&key_file("rs256.key.pem")).unwrap();
+        let ec = EncodingKey::from_ec_pem(&key_file("ec256.key.pem")).unwrap();
+        let good = signed("rsa-1", jsonwebtoken::Algorithm::RS256, &rsa);
+        assert!(verify_with_jwks(&good, &jwks).0);
+        let ec_token = signed("ec-1", jsonwebtoken::Algorithm::ES256, &ec);
+        assert!(verify_with_jwks(&ec_token, &jwks).0);
+        // The EC key's signature under the RSA key's kid verifies with nothing.
+        let mislabelled = signed("rsa-1", jsonwebtoken::Algorithm::ES256, &ec);
+        assert_eq!(
+            verify_with_jwks(&mislabelled, &jwks),
+            (
+                false,
+                "no key of the published JWKS verifies the token: algorithm_mismatch".into()
+            )
+        );
+        let (ok, ev) = verify_with_jwks(&good, b"{}");
+        assert!(
+            !ok && ev.starts_with("the JWKS does not make a key ring"),
+            "{ev}"
+        );
     }
 }

@@ -1188,3 +1188,100 @@ async fn probe_catches_each_probe_only_plant_with_its_named_check() {
     })
     .await;
 }
+
+/// The committed JWKS of the corpus keys: `rsa-1` (RS256) and `ec-1` (ES256).
+fn jwks_doc() -> Vec<u8> {
+    key_file("jwks.json")
+}
+
+/// A keyless probe that knows only the server's published JWKS (as `probe --jwks` runs it).
+fn jwks_options(url: &str) -> ProbeOptions {
+    let mut options = ProbeOptions::hs256(url, b"");
+    options.keys.clear();
+    options.jwks = Some(jwks_doc());
+    options.kid = Some("rsa-1".into());
+    options
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_with_only_the_jwks_attacks_each_key_by_kid_and_verifies_the_token() {
+    bounded(async {
+        let server = Running::start_with(ServerOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            config: probe_config(),
+            ring: KeyRing::from_jwks(&jwks_doc()).unwrap(),
+            plants: Plants::NONE,
+            journal: None,
+            revocations_file: None,
+        })
+        .await;
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("rsa-1".into());
+        let issued = jsonwebtoken::encode(
+            &header,
+            &access_claims("jay", "jti-jay", 600),
+            &jsonwebtoken::EncodingKey::from_rsa_pem(&key_file("rs256.key.pem")).unwrap(),
+        )
+        .unwrap();
+        let mut options = jwks_options(&server.url());
+        options.token = Some(issued);
+        let checks = probe(&options).await.unwrap();
+        let bad: Vec<_> = checks.iter().filter(|c| !c.passed).collect();
+        assert!(bad.is_empty(), "{bad:#?}");
+        for name in [
+            "attack_jwks_1_key_confusion_pem_refused",
+            "attack_jwks_1_key_confusion_pem_no_newline_refused",
+            "attack_jwks_1_key_confusion_der_refused",
+            "attack_jwks_2_key_confusion_pem_refused",
+            "attack_jwks_2_key_confusion_der_refused",
+            "token_verifies_with_jwks",
+        ] {
+            assert!(checks.iter().any(|c| c.name == name), "no check {name}");
+        }
+        let ev = checks
+            .iter()
+            .find(|c| c.name == "attack_jwks_2_key_confusion_der_refused")
+            .map(|c| c.evidence.clone())
+            .unwrap_or_default();
+        assert!(ev.starts_with("kid ec-1 (EC): HTTP 401"), "{ev}");
+        assert!(
+            checks.iter().all(|c| !c.name.starts_with("table_")),
+            "no private key, so no table"
+        );
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// A server that lets the header's `alg` pick the algorithm, holding the JWKS's RSA key as
+/// its PEM: the JWKS-derived PEM is byte for byte what it holds, so HS256 signed with it opens.
+#[cfg(feature = "planted-bugs")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_with_only_the_jwks_catches_key_confusion_of_an_alg_from_header_server() {
+    use gauntlet_core::{Kid, Plant};
+    bounded(async {
+        let mut ring = KeyRing::new();
+        ring.add_public_pem(
+            Kid::parse("rsa-1"),
+            Algorithm::RS256,
+            &key_file("rs256.pub.pem"),
+        )
+        .unwrap();
+        let server = Running::start_with(ServerOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            config: probe_config(),
+            ring,
+            plants: Plants::only(Plant::AlgFromHeader),
+            journal: None,
+            revocations_file: None,
+        })
+        .await;
+        let checks = probe(&jwks_options(&server.url())).await.unwrap();
+        assert_eq!(
+            failed(&checks),
+            vec!["attack_jwks_1_key_confusion_pem_refused"]
+        );
+        server.shutdown().await;
+    })
+    .await;
+}
