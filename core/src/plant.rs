@@ -57,11 +57,17 @@ mod enabled {
         LogoutSameSecond,
         /// `POST /tickets` has no per-user bound: one user can take the whole ticket store.
         TicketsUnboundedPerUser,
+        /// WebSocket control frames (ping, pong, close) take nothing from the user's rate
+        /// bucket.
+        ControlFramesFree,
+        /// A caller's service token is checked for signature and claims but not against
+        /// the revocation list.
+        ServiceTokenRevocationIgnored,
     }
 
     impl Plant {
         /// Every plant, in a stable order.
-        pub const ALL: [Plant; 17] = [
+        pub const ALL: [Plant; 19] = [
             Plant::BroadcastLeak,
             Plant::RunIdAsUserId,
             Plant::ThreadIdAsUserId,
@@ -79,6 +85,8 @@ mod enabled {
             Plant::FamilyRevokeSkipsLeeway,
             Plant::LogoutSameSecond,
             Plant::TicketsUnboundedPerUser,
+            Plant::ControlFramesFree,
+            Plant::ServiceTokenRevocationIgnored,
         ];
 
         /// The stable kebab-case name.
@@ -101,6 +109,8 @@ mod enabled {
                 Plant::FamilyRevokeSkipsLeeway => "family-revoke-skips-leeway",
                 Plant::LogoutSameSecond => "logout-same-second",
                 Plant::TicketsUnboundedPerUser => "tickets-unbounded-per-user",
+                Plant::ControlFramesFree => "control-frames-free",
+                Plant::ServiceTokenRevocationIgnored => "service-token-revocation-ignored",
             }
         }
 
@@ -144,6 +154,26 @@ mod enabled {
                     "logout-everywhere refuses tokens minted just after it in the same second"
                 }
                 Plant::TicketsUnboundedPerUser => "POST /tickets has no per-user bound",
+                Plant::ControlFramesFree => {
+                    "WebSocket ping, pong and close frames take nothing from the rate limit"
+                }
+                Plant::ServiceTokenRevocationIgnored => {
+                    "POST /revocations accepts a revoked service token"
+                }
+            }
+        }
+
+        /// The `gauntlet probe` check that catches the plant against `gauntlet serve`, for
+        /// the plants the simulator cannot reach (its world sends no WebSocket control
+        /// frames and has no admin endpoint); `None` for the rest, which the simulator
+        /// catches.
+        pub const fn probe_check(self) -> Option<&'static str> {
+            match self {
+                Plant::ControlFramesFree => Some("control_frames_rate_limited"),
+                Plant::ServiceTokenRevocationIgnored => {
+                    Some("revocations_revoked_service_token_401")
+                }
+                _ => None,
             }
         }
 

@@ -238,3 +238,44 @@ mod auth_service_plants {
         }
     }
 }
+
+#[test]
+fn control_frames_free_lets_pings_past_the_rate_limit() {
+    for (plants, errors) in [
+        (Plants::NONE, 1),
+        (Plants::only(Plant::ControlFramesFree), 0),
+    ] {
+        let mut h = Harness::with(Config::default(), plants);
+        let c = h.connect("alice");
+        for _ in 0..21 {
+            h.input(Input::Control { conn: c });
+        }
+        assert_eq!(h.errors(c).len(), errors, "{plants:?}");
+    }
+}
+
+#[test]
+fn service_token_revocation_ignored_accepts_a_revoked_caller() {
+    for (plants, revoked_refused) in [
+        (Plants::NONE, true),
+        (Plants::only(Plant::ServiceTokenRevocationIgnored), false),
+    ] {
+        let mut h = Harness::with(Config::default(), plants);
+        let service = h.token_with(
+            "auth-node",
+            600,
+            json!({"token_type": "service", "aud": "gauntlet-services", "svc_id": "auth"}),
+        );
+        let claims = h.gw.check_service_token(h.now, &service).unwrap();
+        h.feed(vec![gauntlet_core::token::Revocation::Jti {
+            jti: claims.jti().clone(),
+            exp: claims.exp(),
+        }]);
+        let again = h.gw.check_service_token(h.now, &service);
+        assert_eq!(
+            again.err(),
+            revoked_refused.then_some(gauntlet_core::token::TokenError::Revoked),
+            "{plants:?}"
+        );
+    }
+}

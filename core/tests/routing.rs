@@ -368,6 +368,32 @@ fn oversized_binary_and_invalid_utf8_frames_close_with_their_codes() {
 }
 
 #[test]
+fn control_frames_spend_the_user_bucket_and_sustained_pinging_closes_1008() {
+    let mut h = Harness::new();
+    let c = h.connect("alice");
+    for _ in 0..20 {
+        h.input(Input::Control { conn: c });
+    }
+    assert!(h.errors(c).is_empty(), "the burst covers 20 control frames");
+    h.send(c, r#"{"type":"ping"}"#);
+    assert_eq!(
+        h.of_type(c, "pong").len(),
+        0,
+        "the text frame found no token"
+    );
+    assert_eq!(h.errors(c), vec!["RATE_LIMITED".to_string()]);
+    for _ in 0..10 {
+        h.input(Input::Control { conn: c });
+    }
+    assert_eq!(h.errors(c).len(), 11);
+    assert_eq!(
+        h.close_code(c),
+        Some(1008),
+        "the 11th refusal spends the protocol-error budget"
+    );
+}
+
+#[test]
 fn user_rate_limit_answers_rate_limited_then_closes_sustained_abuse() {
     let mut h = Harness::new();
     let c = h.connect("alice");

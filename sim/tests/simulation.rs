@@ -115,7 +115,11 @@ fn correct_gateway_passes_every_fault_preset() {
 #[test]
 fn every_planted_bug_is_caught_within_fifty_seeds() {
     let mut report = Vec::new();
-    for plant in gauntlet_core::Plant::ALL {
+    // The probe's plants are caught by `gauntlet probe` (server_loopback.rs, `.ci/run`).
+    for plant in gauntlet_core::Plant::ALL
+        .into_iter()
+        .filter(|p| p.probe_check().is_none())
+    {
         let found = (0..50).find_map(|seed| {
             let r = run_scenario(
                 &scenario(seed, 50, FaultPreset::Chaos, Some(plant.name())),

@@ -38,6 +38,13 @@ pub enum Input<'a> {
         /// Its length.
         len: usize,
     },
+    /// A WebSocket control frame (ping, pong or close) the transport read and answered
+    /// itself. Its content never reaches the gateway; it only takes a token from the user's
+    /// rate bucket, since every inbound frame counts (`RATE-USER`).
+    Control {
+        /// The connection.
+        conn: ConnId,
+    },
     /// The driver finished writing `frames` frames to the connection (flow control).
     Sent {
         /// The connection.
@@ -71,6 +78,7 @@ impl fmt::Debug for Input<'_> {
             Input::Handshake { conn, request } => write!(f, "Handshake({conn}, {request:?})"),
             Input::Text { conn, data } => write!(f, "Text({conn}, {} bytes)", data.len()),
             Input::Binary { conn, len } => write!(f, "Binary({conn}, {len} bytes)"),
+            Input::Control { conn } => write!(f, "Control({conn})"),
             Input::Sent { conn, frames } => write!(f, "Sent({conn}, {frames})"),
             Input::Closed { conn } => write!(f, "Closed({conn})"),
             Input::Auth(AuthUpdate::Feed { as_of, revocations }) => {
@@ -240,6 +248,7 @@ mod tests {
                 "Sent(conn-7, 2)".to_owned(),
             ),
             (Input::Closed { conn }, "Closed(conn-7)".to_owned()),
+            (Input::Control { conn }, "Control(conn-7)".to_owned()),
             (
                 Input::Auth(AuthUpdate::Feed {
                     as_of: Instant::from_unix_secs(5),

@@ -40,7 +40,7 @@ use crate::ratelimit::TokenBucket;
 use crate::session::LiveConn;
 use crate::state::{ReplayError, State};
 use crate::time::{Instant, TimerTable};
-use crate::token::{KeyRing, Validator};
+use crate::token::{Claims, KeyRing, TokenError, TokenType, Validator};
 
 /// The gateway. See the crate docs for the contract of [`Gateway::handle`].
 pub struct Gateway {
@@ -205,6 +205,7 @@ impl Gateway {
                     self.close(&mut ctx, conn, CloseReason::BinaryFrame);
                 }
             }
+            Input::Control { conn } => self.on_control(&mut ctx, conn),
             Input::Sent { conn, frames } => {
                 if let Some(l) = self.live.get_mut(&conn) {
                     l.queued = l.queued.saturating_sub(frames);
@@ -236,6 +237,16 @@ impl Gateway {
             }
         }
         self.finish(&mut ctx);
+    }
+
+    /// Checks a caller's *service* token (`POST /revocations`, docs/protocol.md
+    /// `HTTP-REVOCATIONS-CALLER`) against the key ring and the revocations this gateway holds
+    /// now, so a revoked service token, or one of a key that left the ring, is refused.
+    /// Read-only: nothing is cached or logged.
+    pub fn check_service_token(&self, now: Instant, token: &str) -> Result<Claims, TokenError> {
+        let now = now.max(self.state.last_at);
+        self.validator
+            .validate_uncached(token.as_bytes(), now, TokenType::Service)
     }
 
     /// When the next timer is due, if any.

@@ -6,7 +6,9 @@
 //! decides otherwise). Handlers change durable state only by emitting events.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::ErrorCode;
 use crate::ids::{ConnId, RunId, Seq, ThreadId, UserId};
@@ -15,12 +17,31 @@ use crate::outbox::StreamEntry;
 use crate::payload::Payload;
 use crate::plant::planted;
 use crate::protocol::{ClientFrame, Inbound, ServerFrame, StreamKind, WireFrame, render_ack_into};
-use crate::ratelimit::TokenBucket;
+use crate::ratelimit::{Rate, TokenBucket};
 use crate::session::Backfill;
+use crate::time::Instant;
 
 use super::fanout::resume_gap;
 use super::timers::millis;
 use super::{Ctx, Gateway};
+
+/// Takes a token from `user`'s bucket, created full at its first frame.
+fn take_user_token(
+    buckets: &mut BTreeMap<UserId, TokenBucket>,
+    rate: Rate,
+    user: &UserId,
+    now: Instant,
+) -> Result<(), Duration> {
+    match buckets.get_mut(user) {
+        Some(bucket) => bucket.try_take(now),
+        None => {
+            let mut bucket = TokenBucket::new(rate, now);
+            let taken = bucket.try_take(now);
+            buckets.insert(user.clone(), bucket);
+            taken
+        }
+    }
+}
 
 /// Attempts at finding a free generated thread id before giving up.
 const THREAD_ID_ATTEMPTS: u64 = 8;
@@ -38,31 +59,45 @@ impl Gateway {
         };
         // Borrowed: the keep-alives, the most frequent frames, never need an owned copy.
         let user = &session.identity.user;
-        let taken = match self.user_buckets.get_mut(user) {
-            Some(bucket) => bucket.try_take(ctx.now),
-            None => {
-                let mut bucket = TokenBucket::new(self.config.limits.user_rate, ctx.now);
-                let taken = bucket.try_take(ctx.now);
-                self.user_buckets.insert(user.clone(), bucket);
-                taken
-            }
-        };
-        if let Err(wait) = taken {
-            self.rate_limited += 1;
-            let frame = ServerFrame::Error {
-                code: ErrorCode::RateLimited,
-                message: "rate limit exceeded".into(),
-                retryable: true,
-                retry_after_ms: Some(millis(wait)),
-                oldest_seq: None,
-            };
-            return self.reply_error(ctx, conn, frame);
+        let rate = self.config.limits.user_rate;
+        if let Err(wait) = take_user_token(&mut self.user_buckets, rate, user, ctx.now) {
+            return self.refuse_rate(ctx, conn, wait);
         }
         match crate::protocol::decode_inbound(text) {
             Ok(inbound) if self.answer_keepalive(ctx, conn, &inbound) => {}
             Ok(inbound) => self.route(ctx, conn, inbound),
             Err(e) => self.reply_error(ctx, conn, ServerFrame::error(e.code(), e.to_string())),
         }
+    }
+
+    /// A WebSocket control frame: it spends a rate token like a text frame and, over the
+    /// limit, gets the same `RATE_LIMITED` reply (which spends the protocol-error budget),
+    /// so a client cannot flood the gateway's transport with pings for free.
+    pub(super) fn on_control(&mut self, ctx: &mut Ctx, conn: ConnId) {
+        let Some(session) = self.state.sessions.get(&conn) else {
+            return;
+        };
+        if planted!(self.plants, ControlFramesFree) {
+            return;
+        }
+        let rate = self.config.limits.user_rate;
+        let user = &session.identity.user;
+        if let Err(wait) = take_user_token(&mut self.user_buckets, rate, user, ctx.now) {
+            self.refuse_rate(ctx, conn, wait);
+        }
+    }
+
+    /// Answers a frame its user's bucket refused with `RATE_LIMITED`.
+    fn refuse_rate(&mut self, ctx: &mut Ctx, conn: ConnId, wait: Duration) {
+        self.rate_limited += 1;
+        let frame = ServerFrame::Error {
+            code: ErrorCode::RateLimited,
+            message: "rate limit exceeded".into(),
+            retryable: true,
+            retry_after_ms: Some(millis(wait)),
+            oldest_seq: None,
+        };
+        self.reply_error(ctx, conn, frame);
     }
 
     /// Answers a keep-alive (`ping`, `heartbeat`), rendering the reply straight into its
