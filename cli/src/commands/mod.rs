@@ -33,8 +33,10 @@ use clap::{Parser, Subcommand};
 
 mod files;
 mod fuzz_report;
+mod html;
 mod junit;
 mod load;
+mod load_files;
 mod merge;
 mod plants;
 mod probe;
