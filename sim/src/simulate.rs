@@ -4,6 +4,7 @@
 //! This is the glue between `runner` (many seeds, threads) and `world` (one run); it owns
 //! the only file I/O of a run and never decides anything about the protocol.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -116,15 +117,30 @@ pub fn run_scenario_ticking(
     ticker: &Ticker,
     offload: Offload,
 ) -> Result<RunResult, SimError> {
+    run_counting_faults(sc, log, trace, ticker, offload).map(|(r, _)| r)
+}
+
+/// Timed faults a run injected, by kind.
+type FaultCounts = BTreeMap<&'static str, u64>;
+
+/// [`run_scenario_ticking`], with the faults the reported run injected.
+fn run_counting_faults(
+    sc: &Scenario,
+    log: Option<&Path>,
+    trace: Option<&Path>,
+    ticker: &Ticker,
+    offload: Offload,
+) -> Result<(RunResult, FaultCounts), SimError> {
     let first = run_once(sc, log, trace, ticker, offload)?;
     let Some(seen) = first
+        .0
         .violation
         .as_ref()
         .filter(|_| offload == Offload::Background)
     else {
         return Ok(first);
     };
-    let mut again = run_once(sc, log, trace, &ticker.rerun(), Offload::Inline)?;
+    let (mut again, faults) = run_once(sc, log, trace, &ticker.rerun(), Offload::Inline)?;
     if again.violation.is_none() {
         again.violation = Some(Violation {
             invariant: "determinism".into(),
@@ -136,7 +152,7 @@ pub fn run_scenario_ticking(
             last_events: Vec::new(),
         });
     }
-    Ok(again)
+    Ok((again, faults))
 }
 
 fn run_once(
@@ -145,14 +161,14 @@ fn run_once(
     trace: Option<&Path>,
     ticker: &Ticker,
     offload: Offload,
-) -> Result<RunResult, SimError> {
+) -> Result<(RunResult, FaultCounts), SimError> {
     let plants = plants_from(sc.plant.as_deref())?;
     let mut sink = FileSink::open(log, trace, ticker)?;
     let result = World::new(sc.clone(), plants, offload, &mut sink)
         .map_err(SimError::World)?
         .run();
-    sink.close()?;
-    Ok(result)
+    let faults = sink.close()?;
+    Ok((result, faults))
 }
 
 /// The runner's closure: one seed of the command line's configuration, its simulated time
@@ -162,7 +178,7 @@ pub fn run_seed(cfg: &SimConfig, seed: u64, ticker: &Ticker) -> SeedOutcome {
     let at_once = usize::try_from(cfg.seeds().len())
         .map_or(cfg.jobs().get(), |seeds| seeds.min(cfg.jobs().get()));
     let run = scenario_for(cfg, seed).and_then(|sc| {
-        run_scenario_ticking(
+        run_counting_faults(
             &sc,
             cfg.log_path(seed).as_deref(),
             cfg.trace_path(seed).as_deref(),
@@ -171,13 +187,14 @@ pub fn run_seed(cfg: &SimConfig, seed: u64, ticker: &Ticker) -> SeedOutcome {
         )
     });
     match run {
-        Ok(r) => SeedOutcome {
+        Ok((r, faults)) => SeedOutcome {
             seed,
             events: r.events,
             simulated: r.simulated,
             state_hash: hash_bytes(&r.state_hash),
             violation: r.violation,
             marks: r.marks,
+            faults,
         },
         Err(e) => SeedOutcome {
             seed,
@@ -191,6 +208,7 @@ pub fn run_seed(cfg: &SimConfig, seed: u64, ticker: &Ticker) -> SeedOutcome {
                 last_events: Vec::new(),
             }),
             marks: Default::default(),
+            faults: Default::default(),
         },
     }
 }
@@ -206,12 +224,14 @@ fn hash_bytes(hex: &str) -> [u8; 32] {
     out
 }
 
-/// Writes the journal and trace of one run, remembering the first I/O error.
+/// Writes the journal and trace of one run, remembering the first I/O error, and counts
+/// the faults injected (for the reports, whether or not a trace is written).
 struct FileSink<'t> {
     log: Option<(String, BufWriter<File>)>,
     trace: Option<(String, TraceWriter<BufWriter<File>>)>,
     error: Option<SimError>,
     ticker: &'t Ticker,
+    faults: FaultCounts,
 }
 
 fn create(path: &Path) -> Result<BufWriter<File>, SimError> {
@@ -250,6 +270,7 @@ impl<'t> FileSink<'t> {
             trace,
             error: None,
             ticker,
+            faults: FaultCounts::new(),
         })
     }
 
@@ -264,7 +285,8 @@ impl<'t> FileSink<'t> {
         }
     }
 
-    fn close(mut self) -> Result<(), SimError> {
+    /// Flushes the files; the faults counted on success.
+    fn close(mut self) -> Result<FaultCounts, SimError> {
         if let Some((path, mut w)) = self.log.take() {
             let r = w.flush();
             self.note(&path, r);
@@ -273,7 +295,7 @@ impl<'t> FileSink<'t> {
             let r = w.finish().and_then(|mut f| f.flush());
             self.note(&path, r);
         }
-        self.error.map_or(Ok(()), Err)
+        self.error.map_or(Ok(self.faults), Err)
     }
 }
 
@@ -307,6 +329,12 @@ impl Sink for FileSink<'_> {
             let path = path.clone();
             self.note(&path, r);
         }
+    }
+
+    fn fault(&mut self, name: &'static str, at: Instant) {
+        let n = self.faults.entry(name).or_default();
+        *n = n.saturating_add(1);
+        self.instant(crate::trace::WORLD_TRACK, name, at);
     }
 
     fn progress(&mut self, elapsed: Duration) {

@@ -362,7 +362,7 @@ impl World<'_> {
     }
 
     pub(super) fn fault(&mut self, f: Fault) {
-        self.sink.instant(0, f.name(), self.now);
+        self.sink.fault(f.name(), self.now);
         self.note(format_args!("fault: {}", f.name()));
         match f {
             Fault::Partition(p) => {

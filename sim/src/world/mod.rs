@@ -227,8 +227,13 @@ pub trait Sink {
     fn entry(&mut self, entry: &LogEntry);
     /// A span on a track (track 0 is the world, others are connections).
     fn span(&mut self, track: u64, name: &str, start: Instant, end: Instant);
-    /// A point event (a fault, a violation) on a track.
+    /// A point event (a violation) on a track.
     fn instant(&mut self, track: u64, name: &str, at: Instant);
+    /// A timed fault was injected (its [`crate::faults::Fault::name`]): by default an
+    /// instant on the world's track; a sink may also count them for the run's summary.
+    fn fault(&mut self, name: &'static str, at: Instant) {
+        self.instant(0, name, at);
+    }
     /// Whether this sink keeps spans. Asked once per run: a world whose sink keeps none
     /// does not track open runs and sessions or name their spans.
     fn keeps_spans(&self) -> bool {
