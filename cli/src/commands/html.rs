@@ -165,7 +165,8 @@ pub(crate) fn latency_chart(points: &[Quantile], marks: &[(&str, Quantile)]) -> 
     const LEFT: f64 = 70.0;
     const BOTTOM: f64 = 40.0;
     const TOP: f64 = 20.0;
-    let plot_w = W - LEFT - 20.0;
+    // The right margin leaves room for the last tick's label, centred on the frame's edge.
+    let plot_w = W - LEFT - 40.0;
     let plot_h = H - TOP - BOTTOM;
     let x_max = TICKS.last().map_or(5.0, |(q, _)| tail(*q));
     let x = |q: f64| LEFT + plot_w * (tail(q) / x_max).min(1.0);
@@ -298,8 +299,8 @@ mod tests {
             &[p(0.0, 100), p(0.5, 200), p(0.99, 4_000)],
             &[("p99", p(0.99, 4_000))],
         );
-        // x of 99% is 2/5 of the plot (630 wide from 70); the top value is the frame's top.
-        assert!(svg.contains("322.0,20.0"), "{svg}");
+        // x of 99% is 2/5 of the plot (610 wide from 70); the top value is the frame's top.
+        assert!(svg.contains("314.0,20.0"), "{svg}");
         assert!(svg.contains(">p99 4.000 ms</text>"));
         assert!(latency_chart(&[], &[]).contains("no latency samples"));
     }
