@@ -250,12 +250,11 @@ fn sim_with_html(dir: &Scratch) -> Value {
     let out = command(&dir.0, &args).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let summary = stdout
+    stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|v| v["type"] == "summary")
-        .unwrap_or_else(|| panic!("no summary: {stdout}"));
-    summary
+        .unwrap_or_else(|| panic!("no summary: {stdout}"))
 }
 
 fn fault_total(summary: &Value) -> u64 {
