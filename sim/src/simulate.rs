@@ -10,13 +10,14 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use gauntlet_core::{Instant, JournalLine, LogEntry, Plants};
+use gauntlet_core::{Event, GatewayStats, Instant, JournalLine, LogEntry, Plants};
 
 use crate::config::SimConfig;
+use crate::faults::Fault;
 use crate::outcome::{SeedOutcome, Violation};
 use crate::progress::Ticker;
 use crate::scenario::{Mix, Scenario};
-use crate::trace::{TraceScope, TraceWriter};
+use crate::trace::{TraceScope, TraceWriter, WORLD_TRACK};
 use crate::witness::Offload;
 use crate::world::{EPOCH_SECS, RunResult, Sink, World};
 
@@ -313,6 +314,15 @@ impl Sink for FileSink<'_> {
         if self.log.is_some() {
             self.journal(&JournalLine::Entry(entry.clone()));
         }
+        // A session's spans are drawn on its connection's track: name the track after the
+        // connection and its user, from the log, as the session opens.
+        if let Event::SessionOpened { conn, identity, .. } = &entry.event
+            && let Some((path, w)) = &mut self.trace
+        {
+            let r = w.name_track(conn.get(), &format!("{conn} {}", identity.user));
+            let path = path.clone();
+            self.note(&path, r);
+        }
     }
 
     fn span(&mut self, track: u64, name: &str, start: Instant, end: Instant) {
@@ -331,10 +341,51 @@ impl Sink for FileSink<'_> {
         }
     }
 
-    fn fault(&mut self, name: &'static str, at: Instant) {
-        let n = self.faults.entry(name).or_default();
+    fn fault(&mut self, fault: &Fault, at: Instant) {
+        let n = self.faults.entry(fault.name()).or_default();
         *n = n.saturating_add(1);
-        self.instant(crate::trace::WORLD_TRACK, name, at);
+        if let Some((path, w)) = &mut self.trace {
+            let args = fault.args();
+            let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = w.instant(at, WORLD_TRACK, TraceScope::Global, fault.name(), &args);
+            let path = path.clone();
+            self.note(&path, r);
+        }
+    }
+
+    fn stats(&mut self, s: &GatewayStats, at: Instant) {
+        let Some((path, w)) = &mut self.trace else {
+            return;
+        };
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        let r = w
+            .counter(
+                at,
+                "send queue depth (peak so far)",
+                &[("frames", n(s.peak_queue_depth))],
+            )
+            .and_then(|()| {
+                w.counter(
+                    at,
+                    "outboxes",
+                    &[
+                        ("events held", n(s.outbox_events)),
+                        ("longest (peak so far)", n(s.peak_outbox_len)),
+                    ],
+                )
+            })
+            .and_then(|()| {
+                w.counter(
+                    at,
+                    "sessions and runs",
+                    &[
+                        ("connections", n(s.connections)),
+                        ("active runs", n(s.active_runs)),
+                    ],
+                )
+            });
+        let path = path.clone();
+        self.note(&path, r);
     }
 
     fn progress(&mut self, elapsed: Duration) {

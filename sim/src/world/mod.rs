@@ -229,11 +229,14 @@ pub trait Sink {
     fn span(&mut self, track: u64, name: &str, start: Instant, end: Instant);
     /// A point event (a violation) on a track.
     fn instant(&mut self, track: u64, name: &str, at: Instant);
-    /// A timed fault was injected (its [`crate::faults::Fault::name`]): by default an
-    /// instant on the world's track; a sink may also count them for the run's summary.
-    fn fault(&mut self, name: &'static str, at: Instant) {
-        self.instant(0, name, at);
+    /// A timed fault was injected: by default an instant on the world's track named after
+    /// it; a sink may also count them for the run's summary or trace its parameters.
+    fn fault(&mut self, fault: &crate::faults::Fault, at: Instant) {
+        self.instant(0, fault.name(), at);
     }
+    /// The gateway's sizes, sampled every few thousand gateway calls (what the bounds
+    /// checker reads), for counter tracks. Nothing a sink does with them may reach the run.
+    fn stats(&mut self, _stats: &gauntlet_core::GatewayStats, _at: Instant) {}
     /// Whether this sink keeps spans. Asked once per run: a world whose sink keeps none
     /// does not track open runs and sessions or name their spans.
     fn keeps_spans(&self) -> bool {
