@@ -305,8 +305,9 @@ fn chromium() -> Option<String> {
             "no chromium found (GAUNTLET_REQUIRE_CHROMIUM is set): install chromium"
         );
         eprintln!(
-            "SKIPPED: html_reports_render_in_headless_chromium: no chromium, chromium-browser \
-             or google-chrome on PATH (.ci/run interop installs one and runs this test)"
+            "SKIPPED: the headless-chromium check of the HTML reports: no chromium, \
+             chromium-browser or google-chrome on PATH (.ci/run interop installs one and runs \
+             these tests)"
         );
     }
     found.map(|c| (*c).to_owned())
@@ -382,4 +383,66 @@ fn html_reports_render_in_headless_chromium() {
         );
     }
     assert!(dom.contains("<polyline"), "{dom}");
+}
+
+/// `s` as Chromium serialises a text node: only `&`, `<` and `>` escaped.
+#[cfg(feature = "planted-bugs")]
+fn as_dom_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A planted bug's violation reaches the page with its message and repro line, the same as
+/// `--json` says, and (where Chromium runs) the rendered page shows them.
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn sim_html_shows_a_violation_with_its_repro_line() {
+    let dir = Scratch::new("violation");
+    let (html, failures) = (dir.path("v.html"), dir.path("failures.txt"));
+    let args = [
+        "sim",
+        "--plant",
+        "broadcast-leak",
+        "--users",
+        "50",
+        "--seeds",
+        "0..50",
+        "--faults",
+        "chaos",
+        "--stop-on-failure",
+        "--json",
+        "--failures",
+        &failures,
+        "--html",
+        &html,
+    ];
+    let out = command(&dir.0, &args).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let violation: Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "violation")
+        .unwrap_or_else(|| panic!("no violation line: {stdout}"));
+    let (repro, message) = (
+        violation["repro"].as_str().unwrap(),
+        violation["message"].as_str().unwrap(),
+    );
+    let page = dir.read("v.html");
+    assert!(
+        page.contains(&format!("<pre class=\"repro\"><code>{repro}</code></pre>")),
+        "{page}"
+    );
+    assert!(page.contains("<td class=\"fail\">FAIL</td>"));
+    let Some(browser) = chromium() else {
+        return;
+    };
+    let dom = render(&browser, &dir, "v.html");
+    assert!(dom.contains(&as_dom_text(repro)), "{dom}");
+    assert!(dom.contains(&as_dom_text(message)), "{dom}");
+    assert!(dom.contains(&format!(
+        "id=\"violation-{}\"",
+        violation["seed"].as_u64().unwrap()
+    )));
 }
