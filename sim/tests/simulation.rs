@@ -240,3 +240,65 @@ fn a_run_reports_its_simulated_time_to_a_ticker_as_it_goes() {
         (quiet.events, quiet.state_hash)
     );
 }
+
+/// The trace names each session's track after its connection and user, gives each fault
+/// instant its parameters, and samples the gateway's sizes as counter tracks; writing it
+/// leaves the journal byte for byte the same.
+#[test]
+fn trace_has_named_tracks_fault_arguments_and_counters_and_changes_no_journal() {
+    let sc = Scenario {
+        duration_ms: 120_000,
+        ..scenario(11, 60, FaultPreset::Chaos, None)
+    };
+    let (plain, traced, trace) = (
+        temp("untraced.jsonl"),
+        temp("traced.jsonl"),
+        temp("trace.json"),
+    );
+    let a = run_scenario(&sc, Some(&plain), None).expect("run without trace");
+    let b = run_scenario(&sc, Some(&traced), Some(&trace)).expect("run with trace");
+    assert_eq!(a.state_hash, b.state_hash);
+    assert_eq!(
+        std::fs::read(&plain).expect("journal"),
+        std::fs::read(&traced).expect("journal")
+    );
+    let text = std::fs::read_to_string(&trace).expect("trace");
+    let events: Vec<serde_json::Value> = serde_json::from_str(&text).expect("a JSON array");
+    let named: Vec<&str> = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["tid"] != 0)
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    assert!(!named.is_empty(), "no session track named");
+    assert!(
+        named.iter().all(|n| n.split(' ').count() == 2),
+        "a track is named `<conn> <user>`: {named:?}"
+    );
+    let faults: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["ph"] == "i" && e["name"] == "client_crash")
+        .collect();
+    assert!(!faults.is_empty(), "chaos crashes clients in two minutes");
+    assert!(
+        faults.iter().all(|f| f["args"]["client"].is_string()),
+        "{faults:?}"
+    );
+    let counters: Vec<&serde_json::Value> = events.iter().filter(|e| e["ph"] == "C").collect();
+    for name in [
+        "send queue depth (peak so far)",
+        "outboxes",
+        "sessions and runs",
+    ] {
+        assert!(
+            counters.iter().any(|c| c["name"] == name),
+            "no {name} counter"
+        );
+    }
+    assert!(
+        counters
+            .iter()
+            .filter(|c| c["name"] == "outboxes")
+            .all(|c| c["args"]["events held"].is_u64()),
+        "counter values are numbers"
+    );
+}

@@ -40,6 +40,7 @@ impl World<'_> {
         {
             let stats = g.stats();
             self.observe(&Obs::Stats(&stats));
+            self.sink.stats(&stats, self.now);
         }
     }
 
@@ -362,7 +363,7 @@ impl World<'_> {
     }
 
     pub(super) fn fault(&mut self, f: Fault) {
-        self.sink.instant(0, f.name(), self.now);
+        self.sink.fault(&f, self.now);
         self.note(format_args!("fault: {}", f.name()));
         match f {
             Fault::Partition(p) => {
