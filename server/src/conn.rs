@@ -3,8 +3,8 @@
 //! *before* tungstenite accepts, then pump frames both ways until either side closes.
 //!
 //! It turns socket events into gateway inputs and gateway outputs into socket writes, and
-//! nothing else: no frame is inspected here beyond what tungstenite itself enforces (a
-//! control frame is reported as [`Input::Control`], without its content).
+//! nothing else: no frame is inspected here beyond what tungstenite itself enforces (a ping
+//! or pong is reported as [`Input::Control`], without its content).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,7 +25,7 @@ use super::http;
 use super::shared::Shared;
 use gauntlet_core::ConnId;
 use gauntlet_core::protocol::HandshakeRequest;
-use gauntlet_core::{HandshakeDecision, Input};
+use gauntlet_core::{ControlFrame, HandshakeDecision, Input};
 
 /// How long a client has to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -184,12 +184,19 @@ async fn read_loop(mut stream: SplitStream<Ws>, conn: ConnId, cmd: mpsc::Sender<
                 conn,
                 len: data.len(),
             }),
-            // tungstenite answers pings and closes itself (RFC 6455 requires it), but every
-            // inbound frame counts against the user's rate (`RATE-USER`), so the gateway
+            // tungstenite answers pings itself (RFC 6455 requires it), but every inbound
+            // frame counts against the user's rate (`RATE-CONTROL-FRAMES`), so the gateway
             // is told a control frame arrived.
-            Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_)) => {
-                Cmd::Input(Input::Control { conn })
-            }
+            Ok(Message::Ping(_)) => Cmd::Input(Input::Control {
+                conn,
+                kind: ControlFrame::Ping,
+            }),
+            Ok(Message::Pong(_)) => Cmd::Input(Input::Control {
+                conn,
+                kind: ControlFrame::Pong,
+            }),
+            // A close ends the session (answered on the next read): nothing to charge.
+            Ok(Message::Close(_)) => continue,
             // Raw frames are only ever produced for writing, never by a read.
             Ok(Message::Frame(_)) => continue,
             Err(WsError::Utf8(_)) => Cmd::Text {

@@ -21,7 +21,8 @@ mod router;
 mod timers;
 
 pub use contract::{
-    AuthUpdate, GatewayStats, HandshakeDecision, Input, IssuedTicket, Outputs, TicketRefusal,
+    AuthUpdate, ControlFrame, GatewayStats, HandshakeDecision, Input, IssuedTicket, Outputs,
+    TicketRefusal,
 };
 use timers::TimerKind;
 
@@ -200,12 +201,12 @@ impl Gateway {
                 ctx.out.handshake = Some((conn, decision));
             }
             Input::Text { conn, data } => self.on_text(&mut ctx, conn, data),
+            Input::Control { conn, .. } => self.on_control(&mut ctx, conn),
             Input::Binary { conn, .. } => {
                 if self.state.sessions.contains_key(&conn) {
                     self.close(&mut ctx, conn, CloseReason::BinaryFrame);
                 }
             }
-            Input::Control { conn } => self.on_control(&mut ctx, conn),
             Input::Sent { conn, frames } => {
                 if let Some(l) = self.live.get_mut(&conn) {
                     l.queued = l.queued.saturating_sub(frames);
@@ -284,6 +285,12 @@ impl Gateway {
     /// sent when the connection's send queue is full and it is closed as too slow instead).
     pub fn rate_limited_frames(&self) -> u64 {
         self.rate_limited
+    }
+
+    /// Whether `conn` is an open session (a driver's view of what the gateway holds, e.g. to
+    /// know whether a control frame it forwards can be charged to anyone).
+    pub fn is_open(&self, conn: ConnId) -> bool {
+        self.state.sessions.contains_key(&conn)
     }
 
     /// Sizes and counters.

@@ -1,5 +1,6 @@
 //! The router: an inbound text frame from its size, UTF-8 and rate checks to the handler
-//! of its type, with the permission and ownership checks of docs/protocol.md section 9.
+//! of its type, with the permission and ownership checks of docs/protocol.md section 9, and
+//! the rate charge of a control frame (ping, pong).
 //!
 //! Identity is the session's, never anything in the message. Every refusal is an `error`
 //! frame with a documented code and the connection stays open (the protocol-error budget
@@ -25,7 +26,12 @@ use super::fanout::resume_gap;
 use super::timers::millis;
 use super::{Ctx, Gateway};
 
-/// Takes a token from `user`'s bucket, created full at its first frame.
+/// Attempts at finding a free generated thread id before giving up.
+const THREAD_ID_ATTEMPTS: u64 = 8;
+
+/// Takes one token from `user`'s bucket (`RATE-USER`), creating the bucket full on first use;
+/// the wait until the next token when there is none. A free function over the bucket table so
+/// a caller may keep the session's user borrowed meanwhile.
 fn take_user_token(
     buckets: &mut BTreeMap<UserId, TokenBucket>,
     rate: Rate,
@@ -43,9 +49,6 @@ fn take_user_token(
     }
 }
 
-/// Attempts at finding a free generated thread id before giving up.
-const THREAD_ID_ATTEMPTS: u64 = 8;
-
 impl Gateway {
     pub(super) fn on_text(&mut self, ctx: &mut Ctx, conn: ConnId, data: &[u8]) {
         let Some(session) = self.state.sessions.get(&conn) else {
@@ -58,10 +61,14 @@ impl Gateway {
             return self.close(ctx, conn, CloseReason::InvalidUtf8);
         };
         // Borrowed: the keep-alives, the most frequent frames, never need an owned copy.
-        let user = &session.identity.user;
-        let rate = self.config.limits.user_rate;
-        if let Err(wait) = take_user_token(&mut self.user_buckets, rate, user, ctx.now) {
-            return self.refuse_rate(ctx, conn, wait);
+        let taken = take_user_token(
+            &mut self.user_buckets,
+            self.config.limits.user_rate,
+            &session.identity.user,
+            ctx.now,
+        );
+        if let Err(wait) = taken {
+            return self.refuse_over_rate(ctx, conn, wait);
         }
         match crate::protocol::decode_inbound(text) {
             Ok(inbound) if self.answer_keepalive(ctx, conn, &inbound) => {}
@@ -70,25 +77,30 @@ impl Gateway {
         }
     }
 
-    /// A WebSocket control frame: it spends a rate token like a text frame and, over the
-    /// limit, gets the same `RATE_LIMITED` reply (which spends the protocol-error budget),
-    /// so a client cannot flood the gateway's transport with pings for free.
+    /// A WebSocket ping or pong: charged to the user's bucket like a text frame
+    /// (`RATE-CONTROL-FRAMES`) and answered only when over the limit; the transport sends
+    /// the pong.
     pub(super) fn on_control(&mut self, ctx: &mut Ctx, conn: ConnId) {
+        if planted!(self.plants, ControlFramesUncharged) {
+            return;
+        }
         let Some(session) = self.state.sessions.get(&conn) else {
             return;
         };
-        if planted!(self.plants, ControlFramesFree) {
-            return;
-        }
-        let rate = self.config.limits.user_rate;
-        let user = &session.identity.user;
-        if let Err(wait) = take_user_token(&mut self.user_buckets, rate, user, ctx.now) {
-            self.refuse_rate(ctx, conn, wait);
+        let taken = take_user_token(
+            &mut self.user_buckets,
+            self.config.limits.user_rate,
+            &session.identity.user,
+            ctx.now,
+        );
+        if let Err(wait) = taken {
+            self.refuse_over_rate(ctx, conn, wait);
         }
     }
 
-    /// Answers a frame its user's bucket refused with `RATE_LIMITED`.
-    fn refuse_rate(&mut self, ctx: &mut Ctx, conn: ConnId, wait: Duration) {
+    /// A frame over the user's rate: counted, and answered `RATE_LIMITED` with the wait
+    /// (`RATE-LIMITED-REPLY`), which spends the protocol-error budget (`RATE-ABUSE-CLOSE`).
+    fn refuse_over_rate(&mut self, ctx: &mut Ctx, conn: ConnId, wait: Duration) {
         self.rate_limited += 1;
         let frame = ServerFrame::Error {
             code: ErrorCode::RateLimited,
@@ -282,7 +294,7 @@ impl Gateway {
                 let msg = "no such thread";
                 return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::NotFound, msg));
             }
-            Some(owner) if owner != user => {
+            Some(owner) if owner != user && !planted!(self.plants, SubscribeAnyThread) => {
                 let msg = "thread belongs to another user";
                 return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::Forbidden, msg));
             }
@@ -378,7 +390,7 @@ impl Gateway {
                 return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::AuthFailed, msg));
             }
         };
-        if identity.user != *user {
+        if identity.user != *user && !planted!(self.plants, ReauthAnyUser) {
             let msg = "token is for another user";
             return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::AuthFailed, msg));
         }

@@ -15,8 +15,8 @@ use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadI
 use crate::frame_view::FrameView;
 
 use super::{
-    AuthAnswer, AuthCall, Client, Conn, ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, LateReuse, Sized,
-    Tokens, Up, World, check,
+    AuthAnswer, AuthCall, Client, Conn, ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, LateReuse,
+    MAX_TICKET_TRACKING, SIM_ORIGIN, Sized, Tokens, Up, World, check,
 };
 use crate::checker::{CredTruth, Obs};
 use crate::network::NodeId;
@@ -255,7 +255,7 @@ impl World<'_> {
             Op::Reauth => {
                 if let Some(t) = &self.clients[i as usize].tokens {
                     let (token, truth) = (t.access.clone(), t.truth.clone());
-                    self.clients[i as usize].reauth_truth = Some(truth);
+                    self.clients[i as usize].reauth_sent(conn, truth);
                     self.send_frame(conn, &ClientFrame::Reauth { token });
                 }
             }
@@ -477,6 +477,15 @@ impl World<'_> {
                     self.send_frame(conn, &ClientFrame::Ping);
                 }
             }
+            Op::ControlFlood => {
+                for _ in 0..40 {
+                    self.up(conn, Up::Ping(conn));
+                }
+            }
+            Op::CrossReauth => self.cross_reauth(i, conn),
+            Op::CrossSubscribe => self.cross_subscribe(i, conn),
+            Op::TicketReplay => self.ticket_replay(i),
+            Op::OriginSpoof => self.origin_spoof(i, &access, variant),
             Op::BadFrames => match variant % 4 {
                 0 => self.up(
                     conn,
@@ -575,20 +584,27 @@ impl World<'_> {
     }
 
     fn connect_with(&mut self, i: u32, token: &str, truth: CredTruth, method: Method) {
-        self.next_conn += 1;
-        let conn = ConnId::new(self.next_conn);
-        let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::new(
-            10,
-            (i >> 16) as u8,
-            (i >> 8) as u8,
-            i as u8,
-        ));
-        let req = HandshakeRequest::new(ip);
+        // Honest clients are the web app: they always send its origin.
+        let req = client_request(i).header("Origin", SIM_ORIGIN);
         let req = match method {
             Method::Bearer => req.header("Authorization", &format!("Bearer {token}")),
             Method::Subprotocol => req.header("Sec-WebSocket-Protocol", &token_subprotocols(token)),
             Method::Ticket => req.with_query(&format!("ticket={token}")),
         };
+        let conn = self.handshake(i, req, truth);
+        if let Method::Ticket = method {
+            if self.ticket_conns.len() >= MAX_TICKET_TRACKING {
+                self.ticket_conns.pop_first();
+            }
+            self.ticket_conns.insert(conn, token.to_string());
+        }
+    }
+
+    /// Opens a connection for client `i` with the upgrade request `req`, whose credential
+    /// `truth` stands for.
+    fn handshake(&mut self, i: u32, req: HandshakeRequest, truth: CredTruth) -> ConnId {
+        self.next_conn += 1;
+        let conn = ConnId::new(self.next_conn);
         self.conns.insert(
             conn,
             Conn {
@@ -606,6 +622,112 @@ impl World<'_> {
             c.conns.insert(conn);
         }
         self.up(conn, Up::Handshake(conn, Box::new(req)));
+        conn
+    }
+
+    /// [`Op::CrossReauth`]: `reauth` on one's own connection with the current access token
+    /// of another user who has one (stolen). It must be refused (`MSG-REAUTH-SAME-USER`);
+    /// the auth checker judges a `reauthenticated` answer against the session's user.
+    fn cross_reauth(&mut self, i: u32, conn: ConnId) {
+        let n = self.clients.len();
+        let Some(c) = self.clients.get_mut(i as usize) else {
+            return;
+        };
+        let start = c.rng.index(n.max(1));
+        let stolen = (0..n)
+            .map(|k| (start + k) % n)
+            .filter(|v| *v != i as usize)
+            .find_map(|v| {
+                let t = self.clients.get(v)?.tokens.as_ref()?;
+                Some((t.access.clone(), t.truth.clone()))
+            });
+        let Some((token, truth)) = stolen else {
+            return;
+        };
+        if let Some(c) = self.clients.get_mut(i as usize) {
+            c.reauth_sent(conn, truth);
+        }
+        self.send_frame(conn, &ClientFrame::Reauth { token });
+    }
+
+    /// [`Op::CrossSubscribe`]: `subscribe_thread` to a thread another user created. It must
+    /// be refused (`MSG-THREAD-OWNER`); the thread_owner checker judges a `subscribed` answer.
+    fn cross_subscribe(&mut self, i: u32, conn: ConnId) {
+        let n = self.clients.len();
+        let Some(c) = self.clients.get_mut(i as usize) else {
+            return;
+        };
+        let (start, pick) = (c.rng.index(n.max(1)), c.rng.next_u64());
+        let thread = (0..n)
+            .map(|k| (start + k) % n)
+            .filter(|v| *v != i as usize)
+            .find_map(|v| {
+                let threads = &self.clients.get(v)?.threads;
+                let len = u64::try_from(threads.len()).unwrap_or(u64::MAX).max(1);
+                threads
+                    .get(usize::try_from(pick % len).unwrap_or(0))
+                    .cloned()
+            });
+        if let Some(thread_id) = thread {
+            self.send_frame(conn, &ClientFrame::SubscribeThread { thread_id });
+        }
+    }
+
+    /// [`Op::TicketReplay`]: present again a ticket a handshake already redeemed, its own or
+    /// another user's, while it would still be inside its lifetime. It must be refused
+    /// (`WS-TICKET-SINGLE-USE`), so it stands for no valid credential.
+    fn ticket_replay(&mut self, i: u32) {
+        let ttl = Duration::from_millis(self.config.limits.ticket_ttl_ms);
+        let fresh: Vec<&String> = self
+            .redeemed_tickets
+            .iter()
+            .filter(|(_, at)| self.now < at.saturating_add(ttl))
+            .map(|(t, _)| t)
+            .collect();
+        let Some(c) = self.clients.get_mut(i as usize) else {
+            return;
+        };
+        let k = c.rng.index(fresh.len().max(1));
+        let Some(ticket) = fresh.get(k).map(|t| (*t).clone()) else {
+            return;
+        };
+        let req = client_request(i)
+            .header("Origin", SIM_ORIGIN)
+            .with_query(&format!("ticket={ticket}"));
+        self.handshake(i, req, CredTruth::Bad("replayed-ticket"));
+    }
+
+    /// [`Op::OriginSpoof`]: the client's valid token from an origin that is not the app's.
+    /// Where the gateway has an allow-list it must be refused (`WS-ORIGIN`), so the
+    /// credential then stands for nothing valid; without one it is an honest handshake.
+    fn origin_spoof(&mut self, i: u32, access: &str, variant: u64) {
+        let Some(truth) = self
+            .clients
+            .get(i as usize)
+            .and_then(|c| c.tokens.as_ref())
+            .map(|t| t.truth.clone())
+        else {
+            return;
+        };
+        let req = client_request(i).header("Authorization", &format!("Bearer {access}"));
+        let spoofed = match variant % 6 {
+            0 => None,
+            1 => Some("https://evil.example".to_string()),
+            2 => Some("http://app.example".to_string()),
+            3 => Some(SIM_ORIGIN.to_ascii_uppercase()),
+            // An allowed origin with a suffix: a prefix match lets it through.
+            _ => Some(format!("{SIM_ORIGIN}.evil.example")),
+        };
+        let req = match &spoofed {
+            Some(origin) => req.header("Origin", origin),
+            None => req,
+        };
+        let truth = if self.config.limits.origin_allow_list.is_empty() {
+            truth
+        } else {
+            CredTruth::Bad("spoofed-origin")
+        };
+        self.handshake(i, req, truth);
     }
 
     pub(super) fn deliver_to_client(&mut self, i: u32, down: Down) {
@@ -766,9 +888,27 @@ impl World<'_> {
                 }
             }
             "reauthenticated" => {
-                if let Some(truth) = c.reauth_truth.take() {
+                // The answer names the token's `exp`: it tells which pending `reauth` of this
+                // connection it answers; the session's own user's wins a tie.
+                let exp = json.exp();
+                let matches = |(on, truth): &(ConnId, CredTruth)| {
+                    *on == conn
+                        && match truth {
+                            CredTruth::Access { exp: e, .. } => Some(e.unix_secs()) == exp,
+                            _ => true,
+                        }
+                };
+                let user = self.conns.get(&conn).and_then(|c| c.user.clone());
+                let own = c.reauths.iter().position(|p| {
+                    matches(p)
+                        && matches!(&p.1, CredTruth::Access { user: u, .. } if Some(u) == user.as_ref())
+                });
+                let k = own.or_else(|| c.reauths.iter().position(matches));
+                if let (Some(k), Some(user)) = (k, user) {
+                    let (_, truth) = c.reauths.remove(k);
                     self.observe(&Obs::Reauthed {
                         at: self.now,
+                        session_user: &user,
                         truth: &truth,
                     });
                 }
@@ -1034,6 +1174,17 @@ impl World<'_> {
             }
         }
     }
+}
+
+/// An upgrade request from client `i`'s own address, with no credential and no origin yet.
+fn client_request(i: u32) -> HandshakeRequest {
+    let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+        10,
+        (i >> 16) as u8,
+        (i >> 8) as u8,
+        i as u8,
+    ));
+    HandshakeRequest::new(ip)
 }
 
 /// Draws one of `ops` by `mix`'s weights from `rng` (none when they all weigh 0).

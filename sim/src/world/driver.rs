@@ -6,7 +6,9 @@ use std::time::Duration;
 use gauntlet_core::Event;
 use gauntlet_core::auth_service::VerifyKey;
 use gauntlet_core::token::{Algorithm, SigningKey};
-use gauntlet_core::{AuthUpdate, ConnId, HandshakeDecision, Input, Kid, Outputs, StreamKind};
+use gauntlet_core::{
+    AuthUpdate, ConnId, ControlFrame, HandshakeDecision, Input, Kid, Outputs, StreamKind,
+};
 
 use super::{
     ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, STATS_EVERY, Sized, Up, World, hs_secret, ring_of,
@@ -176,6 +178,16 @@ impl World<'_> {
             HandshakeDecision::Reject { code, .. } => (None, Some(*code)),
         };
         let truth = c.truth.clone();
+        // Only a ticket the gateway accepted is certainly consumed: a refusal before the
+        // ticket is looked at (rate, origin, a stale view) leaves it redeemable.
+        if let Some(ticket) = self.ticket_conns.remove(&conn)
+            && accepted_as.is_some()
+        {
+            if self.redeemed_tickets.len() >= super::MAX_TICKET_TRACKING {
+                self.redeemed_tickets.pop_front();
+            }
+            self.redeemed_tickets.push_back((ticket, self.now));
+        }
         self.observe(&Obs::Handshake {
             at: self.now,
             truth: &truth,
@@ -347,11 +359,44 @@ impl World<'_> {
                         at: self.now,
                         user: &user,
                         accepted: !limited,
+                        control: false,
                     });
                 }
                 self.after_call(out);
             }
             Up::Binary(conn) => self.gw(Input::Binary { conn, len: 4 }),
+            Up::Ping(conn) => {
+                let open = self.gateway.as_ref().is_some_and(|g| g.is_open(conn));
+                let user = self.conns.get(&conn).and_then(|c| c.user.clone());
+                let refused_before = self
+                    .gateway
+                    .as_ref()
+                    .map(gauntlet_core::Gateway::rate_limited_frames);
+                let input = Input::Control {
+                    conn,
+                    kind: ControlFrame::Ping,
+                };
+                let Some(out) = self.call_gateway(input) else {
+                    return;
+                };
+                // As for text frames, the gateway's own count says whether it was refused.
+                let limited = self
+                    .gateway
+                    .as_ref()
+                    .map(gauntlet_core::Gateway::rate_limited_frames)
+                    != refused_before;
+                if let Some(user) = user
+                    && open
+                {
+                    self.observe(&Obs::Inbound {
+                        at: self.now,
+                        user: &user,
+                        accepted: !limited,
+                        control: true,
+                    });
+                }
+                self.after_call(out);
+            }
             Up::Closed(conn) => self.gw(Input::Closed { conn }),
             Up::Ticket(client, token, hoard) => {
                 self.gw(Input::IssueTicket {

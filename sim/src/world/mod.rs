@@ -48,6 +48,8 @@ const STATS_EVERY: u64 = 2048;
 const PROGRESS_EVERY: u64 = 1 << 16;
 /// A handshake that got no answer is abandoned after this long.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Ticket handshakes in flight and redeemed tickets the world remembers for replays.
+const MAX_TICKET_TRACKING: usize = 64;
 
 /// What the checkers say of `obs`; nothing once the run has failed, since the first violation
 /// is the one reported. Takes the witness alone so a caller may hold other parts of the
@@ -79,6 +81,8 @@ enum Up {
     Handshake(ConnId, Box<HandshakeRequest>),
     Text(ConnId, Vec<u8>),
     Binary(ConnId),
+    /// A WebSocket ping control frame.
+    Ping(ConnId),
     Closed(ConnId),
     /// `POST /tickets` from a client with its token; `true` when the client hoards the
     /// ticket instead of redeeming it (a ticket flood).
@@ -166,7 +170,9 @@ struct Client {
     runs: Vec<RunId>,
     threads: Vec<ThreadId>,
     threads_made: u32,
-    reauth_truth: Option<CredTruth>,
+    /// `reauth`s sent and not yet answered `reauthenticated`, oldest first, at most
+    /// [`MAX_PENDING_REAUTHS`]: the connection and the truth of the token presented.
+    reauths: Vec<(ConnId, CredTruth)>,
     /// Tokens kept to present later (an attack, an old tab), each with when to use it.
     saved: Vec<(String, CredTruth, Instant)>,
     not_before: Instant,
@@ -178,6 +184,9 @@ struct Client {
 
 /// Most tokens a client keeps to present later; a new one pushes out the oldest.
 const MAX_SAVED: usize = 4;
+/// Most unanswered `reauth`s a client remembers (a refused one is never answered with
+/// `reauthenticated`); a new one pushes out the oldest.
+const MAX_PENDING_REAUTHS: usize = 8;
 
 impl Client {
     /// Keeps `token` to present at `at`.
@@ -186,6 +195,14 @@ impl Client {
             self.saved.remove(0);
         }
         self.saved.push((token, truth, at));
+    }
+
+    /// Remembers a `reauth` with the token `truth` stands for, sent on `conn`.
+    fn reauth_sent(&mut self, conn: ConnId, truth: CredTruth) {
+        if self.reauths.len() >= MAX_PENDING_REAUTHS {
+            self.reauths.remove(0);
+        }
+        self.reauths.push((conn, truth));
     }
 }
 
@@ -297,6 +314,12 @@ pub struct World<'s> {
     /// Lookup-only: who asked to stop each run.
     stop_requests: IdMap<RunId, BTreeSet<UserId>>,
     refreshed: BTreeSet<String>,
+    /// Handshakes in flight that present a ticket, by connection, so a redeemed ticket can
+    /// be replayed; at most [`MAX_TICKET_TRACKING`], the oldest connection dropped first.
+    ticket_conns: BTreeMap<ConnId, String>,
+    /// Tickets a handshake redeemed (the gateway accepted it), with when, newest last; at
+    /// most [`MAX_TICKET_TRACKING`].
+    redeemed_tickets: VecDeque<(String, Instant)>,
     /// Users whose frames the network corrupted at least once (their intent is unknown).
     corrupted_senders: UserMap<()>,
     /// Whether the sink keeps spans (when not, the span tables below stay empty).
@@ -344,10 +367,17 @@ pub const SIM_SMALL_OUTBOX: std::ops::Range<u64> = 16..33;
 /// production retention, so long resumes are replayed in full.
 pub const SIM_SMALL_OUTBOX_SHARE: f64 = 0.25;
 
+/// The `Origin` honest simulated clients send, and the only entry of the allow-list of the
+/// seeds that configure one ([`SIM_ORIGIN_LIST_SHARE`]).
+pub const SIM_ORIGIN: &str = "https://app.example";
+/// Share of seeds whose gateway has an Origin allow-list (`WS-ORIGIN`), so spoofed origins
+/// must be refused there; the other seeds keep the default of no check.
+pub const SIM_ORIGIN_LIST_SHARE: f64 = 0.5;
+
 /// The gateway config every simulated run uses: protocol defaults, the `test` environment's
 /// short token lifetimes (so expiry and refresh happen within minutes), a small send queue
-/// ([`SIM_SEND_QUEUE`]), for some seeds a small outbox ([`SIM_SMALL_OUTBOX`]), and the
-/// run's seed.
+/// ([`SIM_SEND_QUEUE`]), for some seeds a small outbox ([`SIM_SMALL_OUTBOX`]) or an Origin
+/// allow-list ([`SIM_ORIGIN`]), and the run's seed.
 pub fn gateway_config(seed: u64) -> Config {
     let mut config = Config::default();
     config.tokens.environment = Environment::Test;
@@ -357,6 +387,12 @@ pub fn gateway_config(seed: u64) -> Config {
     if outbox.chance(SIM_SMALL_OUTBOX_SHARE) {
         let events = outbox.range(SIM_SMALL_OUTBOX);
         config.limits.outbox_max_events = usize::try_from(events).unwrap_or(usize::MAX);
+    }
+    if SimRng::new(seed)
+        .fork("origin")
+        .chance(SIM_ORIGIN_LIST_SHARE)
+    {
+        config.limits.origin_allow_list = vec![SIM_ORIGIN.to_string()];
     }
     config.seed = seed;
     config
@@ -424,7 +460,7 @@ impl<'s> World<'s> {
                 runs: Vec::new(),
                 threads: Vec::new(),
                 threads_made: 0,
-                reauth_truth: None,
+                reauths: Vec::new(),
                 saved: Vec::new(),
                 not_before: start,
                 relogin: false,
@@ -461,6 +497,8 @@ impl<'s> World<'s> {
             next_conn: 0,
             stop_requests: IdMap::default(),
             refreshed: BTreeSet::new(),
+            ticket_conns: BTreeMap::new(),
+            redeemed_tickets: VecDeque::new(),
             corrupted_senders: UserMap::default(),
             spans: sink.keeps_spans(),
             run_spans: BTreeMap::new(),
