@@ -67,11 +67,10 @@ impl Permission {
             return true;
         }
         // `x:*` covers `x:<anything>`: strip the `*`, keep the `:` so `x:*` does not cover `xy:a`.
+        // `parse` admits a `*` only as a trailing `:*`, so a stripped prefix ends with `:`.
         match g.strip_suffix(b"*") {
-            Some(prefix) if prefix.ends_with(b":") => {
-                required.len() > prefix.len() && required.starts_with(prefix)
-            }
-            _ => false,
+            Some(prefix) => required.len() > prefix.len() && required.starts_with(prefix),
+            None => false,
         }
     }
 }
