@@ -180,3 +180,45 @@ impl ValidationCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher as _;
+
+    use super::*;
+
+    fn hash(bytes: &[u8]) -> u64 {
+        FixedState::default().hash_one(bytes)
+    }
+
+    /// A hasher that ignored its input would still give a correct map, one whose every
+    /// lookup walks a single bucket: the cache's cost would grow with its size.
+    #[test]
+    fn tail_hasher_hashes_the_length_and_the_tail() {
+        let token = [b'a'; 100];
+        let mut other_tail = token;
+        other_tail[99] = b'b';
+        assert_ne!(
+            hash(&token),
+            hash(&other_tail),
+            "the signature tail is hashed"
+        );
+        let mut other_head = token;
+        other_head[0] = b'b';
+        assert_eq!(
+            hash(&token),
+            hash(&other_head),
+            "bytes before the last HASHED_TAIL are not"
+        );
+        assert_ne!(
+            hash(&token),
+            hash(&token[1..]),
+            "the length is hashed: same tail, one byte shorter"
+        );
+        assert_eq!(
+            hash(&token),
+            hash(&token),
+            "a fixed key: the same bytes, the same hash"
+        );
+    }
+}
