@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::drive::{Drive, Observed};
-use super::{OracleViolation, capped, evidence, fixtures};
+use super::{Mode, OracleViolation, capped, evidence, fixtures};
 use crate::protocol::HandshakeRequest;
 use crate::{Config, ConnId, Gateway, HandshakeDecision, Input, Plants};
 
@@ -85,6 +85,16 @@ pub fn frame_route(data: &[u8]) -> Result<(), OracleViolation> {
 /// 1009 for a frame over 8192 bytes, 1007 for invalid UTF-8, 1008 when more than 10
 /// budget-counted errors fall within 60 s.
 pub fn frame_route_with(data: &[u8], plants: Plants) -> Result<(), OracleViolation> {
+    frame_route_in(data, plants, Mode::Oracle)
+}
+
+/// The `frame_route` floor: the same setup and frames through the plant-free gateway,
+/// without reading or judging anything it sends.
+pub fn frame_route_floor(data: &[u8]) -> Result<(), OracleViolation> {
+    frame_route_in(data, Plants::NONE, Mode::Floor)
+}
+
+fn frame_route_in(data: &[u8], plants: Plants, mode: Mode) -> Result<(), OracleViolation> {
     let data = capped(data);
     let (may_broadcast, body) = match data.strip_prefix(BROADCAST_DIRECTIVE) {
         Some(rest) => (true, rest.strip_prefix(b"\n").unwrap_or(rest)),
@@ -99,15 +109,24 @@ pub fn frame_route_with(data: &[u8], plants: Plants) -> Result<(), OracleViolati
             let stale = !frame.is_empty();
             let step = if stale { STALE_STEP } else { IDLE_STEP };
             let seen = w.drive.advance(step, !stale);
-            w.check(&seen, index, None)?;
+            if mode == Mode::Oracle {
+                w.check(&seen, index, None)?;
+            }
             continue;
         }
         let seen = w.drive.advance(FRAME_STEP, true);
-        w.check(&seen, index, None)?;
+        if mode == Mode::Oracle {
+            w.check(&seen, index, None)?;
+        }
         let seen = w.drive.input(Input::Text {
             conn: A,
             data: frame,
         });
+        if mode == Mode::Floor {
+            // Without the check, a close is read straight off what the gateway sent.
+            w.a_closed |= seen.closes.iter().any(|(c, _)| *c == A);
+            continue;
+        }
         let expected = w.expected_close(frame, &seen);
         // A resume sent while another is still re-sending is refused; the one in progress
         // is held to its own request, not this one.

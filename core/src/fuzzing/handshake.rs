@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
 use super::drive::Drive;
-use super::{OracleViolation, capped, fixtures};
+use super::{Mode, OracleViolation, capped, fixtures};
 use crate::protocol::{HandshakeRequest, MAX_HANDSHAKE_BYTES, MAX_HEADERS as MAX_HEADERS_READ};
 use crate::token::{Algorithm, Revocation};
 use crate::{Config, ConnId, Gateway, HandshakeDecision, Input, Instant, Jti, Plants};
@@ -120,6 +120,14 @@ pub fn handshake_with(data: &[u8], plants: Plants) -> Result<(), OracleViolation
     let mut u = Unstructured::new(capped(data));
     let case = gen_case(&mut u);
     run_case(&case, plants)
+}
+
+/// The `handshake` floor: the same requests, tickets, revocations and clock moves through
+/// the plant-free gateway, without judging what it accepts.
+pub fn handshake_floor(data: &[u8]) -> Result<(), OracleViolation> {
+    let mut u = Unstructured::new(capped(data));
+    let case = gen_case(&mut u);
+    run_case_in(&case, Plants::NONE, Mode::Floor)
 }
 
 /// The credential pool: minted at the fuzz time, in a fixed order the corpus relies on.
@@ -374,6 +382,10 @@ impl Model<'_> {
 }
 
 pub(crate) fn run_case(case: &Case, plants: Plants) -> Result<(), OracleViolation> {
+    run_case_in(case, plants, Mode::Oracle)
+}
+
+fn run_case_in(case: &Case, plants: Plants, mode: Mode) -> Result<(), OracleViolation> {
     let fixture = |what| OracleViolation::Fixture { what };
     let pool = pool()?;
     let mut config = Config::default();
@@ -414,19 +426,21 @@ pub(crate) fn run_case(case: &Case, plants: Plants) -> Result<(), OracleViolatio
                     request: req.clone(),
                 });
                 if let Some((_, HandshakeDecision::Accept { user, .. })) = seen.handshake {
-                    let allowed = model.judge(&req, drive.now).map_err(|why| {
-                        OracleViolation::AcceptedWithoutCredential {
-                            step: step_index,
-                            user: user.to_string(),
-                            why,
+                    if mode == Mode::Oracle {
+                        let allowed = model.judge(&req, drive.now).map_err(|why| {
+                            OracleViolation::AcceptedWithoutCredential {
+                                step: step_index,
+                                user: user.to_string(),
+                                why,
+                            }
+                        })?;
+                        if user.as_str() != allowed {
+                            return Err(OracleViolation::WrongIdentity {
+                                step: step_index,
+                                expected: allowed.to_string(),
+                                actual: user.to_string(),
+                            });
                         }
-                    })?;
-                    if user.as_str() != allowed {
-                        return Err(OracleViolation::WrongIdentity {
-                            step: step_index,
-                            expected: allowed.to_string(),
-                            actual: user.to_string(),
-                        });
                     }
                     open.push(conn);
                 }
