@@ -7,6 +7,7 @@
 //! refuses. The model must not call the gateway's credential parser.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use arbitrary::Unstructured;
@@ -130,8 +131,15 @@ pub fn handshake_floor(data: &[u8]) -> Result<(), OracleViolation> {
     run_case_in(&case, Plants::NONE, Mode::Floor)
 }
 
+/// The credential pool, minted once per process: it depends on no input (only the fixed
+/// fuzz time and keys), and minting it signed eight tokens per input.
+pub(crate) fn pool() -> Result<&'static [PoolToken], OracleViolation> {
+    static POOL: OnceLock<Result<Vec<PoolToken>, OracleViolation>> = OnceLock::new();
+    POOL.get_or_init(mint_pool).as_deref().map_err(Clone::clone)
+}
+
 /// The credential pool: minted at the fuzz time, in a fixed order the corpus relies on.
-pub(crate) fn pool() -> Result<Vec<PoolToken>, OracleViolation> {
+fn mint_pool() -> Result<Vec<PoolToken>, OracleViolation> {
     let t0 = fixtures::now().unix_secs();
     let claims = |sub: &str, jti: &str, iat: u64, exp: u64, ty: &str| {
         json!({"iss": "gauntlet-auth", "aud": "gauntlet-gateway", "sub": sub, "jti": jti,
@@ -397,7 +405,7 @@ fn run_case_in(case: &Case, plants: Plants, mode: Mode) -> Result<(), OracleViol
         Gateway::with_plants(config, fixtures::ring()?, plants).map_err(|_| fixture("gateway"))?;
     let mut drive = Drive::new(gw, fixtures::now());
     let mut model = Model {
-        pool: &pool,
+        pool,
         revoked: Vec::new(),
         tickets: Vec::new(),
         last_feed: drive.now,
@@ -418,7 +426,7 @@ fn run_case_in(case: &Case, plants: Plants, mode: Mode) -> Result<(), OracleViol
                 query,
                 peer,
             } => {
-                let req = build_request(&pool, &model, *path_ok, headers, query.as_ref(), *peer);
+                let req = build_request(pool, &model, *path_ok, headers, query.as_ref(), *peer);
                 let conn = ConnId::new(next_conn);
                 next_conn += 1;
                 let seen = drive.input(Input::Handshake {

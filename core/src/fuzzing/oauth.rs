@@ -163,8 +163,8 @@ fn violation(step: usize, why: String) -> OracleViolation {
 
 /// The subject of an access or refresh token the service minted (validated with the ring).
 fn subject(token: &str, ty: TokenType, now: Instant) -> Option<String> {
-    let ring = fixtures::ring().ok()?;
-    validate(token.as_bytes(), now, &ring, &TokenRules::default(), ty)
+    let ring = fixtures::ring_ref().ok()?;
+    validate(token.as_bytes(), now, ring, &TokenRules::default(), ty)
         .ok()
         .map(|c| c.sub().to_string())
 }
@@ -388,11 +388,11 @@ impl Model {
                         format!("tokens for {sub:?}, code of {user}"),
                     ));
                 }
-                let ring = fixtures::ring()?;
+                let ring = fixtures::ring_ref()?;
                 let refresh = validate(
                     resp.refresh_token.as_bytes(),
                     now,
-                    &ring,
+                    ring,
                     &TokenRules::default(),
                     TokenType::Refresh,
                 )
@@ -400,7 +400,7 @@ impl Model {
                 let access = validate(
                     resp.access_token.as_bytes(),
                     now,
-                    &ring,
+                    ring,
                     &TokenRules::default(),
                     TokenType::Access,
                 )

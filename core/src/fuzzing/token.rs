@@ -92,7 +92,7 @@ pub fn token_bytes_floor(data: &[u8]) -> Result<(), OracleViolation> {
 /// issuer and audience (ours is never looser than the library).
 pub fn token_bytes_with(data: &[u8], check: &mut TokenCheck<'_>) -> Result<(), OracleViolation> {
     let token = capped(data);
-    let ring = fixtures::ring()?;
+    let ring = fixtures::ring_ref()?;
     let rules = TokenRules::default();
     let t0 = fixtures::now();
     for at in [t0, t0.saturating_add(LATER)] {
@@ -114,7 +114,7 @@ pub fn token_bytes_with(data: &[u8], check: &mut TokenCheck<'_>) -> Result<(), O
         if let Ok(claims) = &actual {
             library_accepts(token, claims)?;
         }
-        let expected = validate(token, at, &ring, &rules, TokenType::Access);
+        let expected = validate(token, at, ring, &rules, TokenType::Access);
         if verdict(&actual) != verdict(&expected) {
             return Err(OracleViolation::CacheDisagrees {
                 at: at.unix_secs(),
@@ -145,7 +145,7 @@ fn library_accepts(token: &[u8], claims: &Claims) -> Result<(), OracleViolation>
     validation.set_issuer(&["gauntlet-auth"]);
     validation.set_audience(&["gauntlet-gateway"]);
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-    jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+    jsonwebtoken::decode::<serde_json::Value>(token, key, &validation)
         .map(|_| ())
         .map_err(|e| looser(e.to_string()))
 }
