@@ -116,13 +116,16 @@ pub(crate) fn ring() -> Result<KeyRing, OracleViolation> {
 
 /// The ring key named `kid` as a bare `jsonwebtoken` key, for the library cross-check.
 /// Decoded once per process, like the ring: every accepted token needs one.
-pub(crate) fn decoding_key(kid: &str) -> Option<&'static (Algorithm, DecodingKey)> {
-    static KEYS: OnceLock<Vec<(&'static str, Option<(Algorithm, DecodingKey)>)>> = OnceLock::new();
+pub(crate) fn decoding_key(kid: &str) -> Option<&'static DecodedKey> {
+    static KEYS: OnceLock<Vec<(&'static str, Option<DecodedKey>)>> = OnceLock::new();
     let keys = KEYS.get_or_init(|| RING.iter().map(|k| (k.kid, decode_key(k))).collect());
     keys.iter().find(|(k, _)| *k == kid)?.1.as_ref()
 }
 
-fn decode_key(k: &RingKey) -> Option<(Algorithm, DecodingKey)> {
+/// A ring key's algorithm and its material as a `jsonwebtoken` key.
+type DecodedKey = (Algorithm, DecodingKey);
+
+fn decode_key(k: &RingKey) -> Option<DecodedKey> {
     let key = match (k.material, k.alg) {
         (Material::Secret(s), _) => DecodingKey::from_secret(s),
         (Material::Pem(p), Algorithm::ES256 | Algorithm::ES384) => DecodingKey::from_ec_pem(p),
