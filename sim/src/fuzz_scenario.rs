@@ -96,6 +96,15 @@ pub fn fuzz_scenario(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// The `scenario` floor: the same scenario run once, without checking its invariants or
+/// its reproducibility.
+pub fn fuzz_scenario_floor(data: &[u8]) -> Result<(), String> {
+    let sc = scenario_from_bytes(data);
+    let run = run_scenario(&sc, None, None).map_err(|e| format!("setup: {e}"))?;
+    std::hint::black_box(run);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

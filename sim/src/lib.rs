@@ -61,7 +61,9 @@ pub use faults::{
     Fault, FaultPlan, FaultPlanError, FaultPreset, MAX_FAULT_MS, MAX_RATE_PER_HOUR, MAX_TIMELINE,
     TimedFault,
 };
-pub use fuzz_scenario::{FUZZ_MAX_DURATION_MS, FUZZ_MAX_USERS, fuzz_scenario, scenario_from_bytes};
+pub use fuzz_scenario::{
+    FUZZ_MAX_DURATION_MS, FUZZ_MAX_USERS, fuzz_scenario, fuzz_scenario_floor, scenario_from_bytes,
+};
 pub use network::{
     Endpoint, Fate, Latency, LinkConfig, MAX_PARTITIONS, NetStats, Network, NetworkError, NodeId,
     Partition, Payload, Transmit, corrupt,

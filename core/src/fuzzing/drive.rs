@@ -21,6 +21,7 @@ pub(crate) struct Observed {
     pub(crate) tickets: Vec<(u64, Option<String>)>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Drive {
     pub(crate) gw: Gateway,
     pub(crate) now: Instant,

@@ -99,18 +99,33 @@ fn build_ring() -> Option<KeyRing> {
     Some(ring)
 }
 
-/// The ring, parsed once per process (PEM parsing would dominate a fuzz iteration).
-pub(crate) fn ring() -> Result<KeyRing, OracleViolation> {
+/// The ring, parsed once per process (PEM parsing would dominate a fuzz iteration). Checks
+/// that only read it borrow this one instead of paying for a copy per input.
+pub(crate) fn ring_ref() -> Result<&'static KeyRing, OracleViolation> {
     static RING_CELL: OnceLock<Option<KeyRing>> = OnceLock::new();
     RING_CELL
         .get_or_init(build_ring)
-        .clone()
+        .as_ref()
         .ok_or(OracleViolation::Fixture { what: "key ring" })
 }
 
+/// A copy of the ring, for a gateway or validator that owns (and may change) its own.
+pub(crate) fn ring() -> Result<KeyRing, OracleViolation> {
+    ring_ref().cloned()
+}
+
 /// The ring key named `kid` as a bare `jsonwebtoken` key, for the library cross-check.
-pub(crate) fn decoding_key(kid: &str) -> Option<(Algorithm, DecodingKey)> {
-    let k = RING.iter().find(|k| k.kid == kid)?;
+/// Decoded once per process, like the ring: every accepted token needs one.
+pub(crate) fn decoding_key(kid: &str) -> Option<&'static DecodedKey> {
+    static KEYS: OnceLock<Vec<(&'static str, Option<DecodedKey>)>> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| RING.iter().map(|k| (k.kid, decode_key(k))).collect());
+    keys.iter().find(|(k, _)| *k == kid)?.1.as_ref()
+}
+
+/// A ring key's algorithm and its material as a `jsonwebtoken` key.
+type DecodedKey = (Algorithm, DecodingKey);
+
+fn decode_key(k: &RingKey) -> Option<DecodedKey> {
     let key = match (k.material, k.alg) {
         (Material::Secret(s), _) => DecodingKey::from_secret(s),
         (Material::Pem(p), Algorithm::ES256 | Algorithm::ES384) => DecodingKey::from_ec_pem(p),

@@ -7,6 +7,7 @@
 //! refuses. The model must not call the gateway's credential parser.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use arbitrary::Unstructured;
@@ -15,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
 use super::drive::Drive;
-use super::{OracleViolation, capped, fixtures};
+use super::{Mode, OracleViolation, capped, fixtures};
 use crate::protocol::{HandshakeRequest, MAX_HANDSHAKE_BYTES, MAX_HEADERS as MAX_HEADERS_READ};
 use crate::token::{Algorithm, Revocation};
 use crate::{Config, ConnId, Gateway, HandshakeDecision, Input, Instant, Jti, Plants};
@@ -122,8 +123,23 @@ pub fn handshake_with(data: &[u8], plants: Plants) -> Result<(), OracleViolation
     run_case(&case, plants)
 }
 
+/// The `handshake` floor: the same requests, tickets, revocations and clock moves through
+/// the plant-free gateway, without judging what it accepts.
+pub fn handshake_floor(data: &[u8]) -> Result<(), OracleViolation> {
+    let mut u = Unstructured::new(capped(data));
+    let case = gen_case(&mut u);
+    run_case_in(&case, Plants::NONE, Mode::Floor)
+}
+
+/// The credential pool, minted once per process: it depends on no input (only the fixed
+/// fuzz time and keys), and minting it signed eight tokens per input.
+pub(crate) fn pool() -> Result<&'static [PoolToken], OracleViolation> {
+    static POOL: OnceLock<Result<Vec<PoolToken>, OracleViolation>> = OnceLock::new();
+    POOL.get_or_init(mint_pool).as_deref().map_err(Clone::clone)
+}
+
 /// The credential pool: minted at the fuzz time, in a fixed order the corpus relies on.
-pub(crate) fn pool() -> Result<Vec<PoolToken>, OracleViolation> {
+fn mint_pool() -> Result<Vec<PoolToken>, OracleViolation> {
     let t0 = fixtures::now().unix_secs();
     let claims = |sub: &str, jti: &str, iat: u64, exp: u64, ty: &str| {
         json!({"iss": "gauntlet-auth", "aud": "gauntlet-gateway", "sub": sub, "jti": jti,
@@ -374,6 +390,10 @@ impl Model<'_> {
 }
 
 pub(crate) fn run_case(case: &Case, plants: Plants) -> Result<(), OracleViolation> {
+    run_case_in(case, plants, Mode::Oracle)
+}
+
+fn run_case_in(case: &Case, plants: Plants, mode: Mode) -> Result<(), OracleViolation> {
     let fixture = |what| OracleViolation::Fixture { what };
     let pool = pool()?;
     let mut config = Config::default();
@@ -385,7 +405,7 @@ pub(crate) fn run_case(case: &Case, plants: Plants) -> Result<(), OracleViolatio
         Gateway::with_plants(config, fixtures::ring()?, plants).map_err(|_| fixture("gateway"))?;
     let mut drive = Drive::new(gw, fixtures::now());
     let mut model = Model {
-        pool: &pool,
+        pool,
         revoked: Vec::new(),
         tickets: Vec::new(),
         last_feed: drive.now,
@@ -406,7 +426,7 @@ pub(crate) fn run_case(case: &Case, plants: Plants) -> Result<(), OracleViolatio
                 query,
                 peer,
             } => {
-                let req = build_request(&pool, &model, *path_ok, headers, query.as_ref(), *peer);
+                let req = build_request(pool, &model, *path_ok, headers, query.as_ref(), *peer);
                 let conn = ConnId::new(next_conn);
                 next_conn += 1;
                 let seen = drive.input(Input::Handshake {
@@ -414,19 +434,21 @@ pub(crate) fn run_case(case: &Case, plants: Plants) -> Result<(), OracleViolatio
                     request: req.clone(),
                 });
                 if let Some((_, HandshakeDecision::Accept { user, .. })) = seen.handshake {
-                    let allowed = model.judge(&req, drive.now).map_err(|why| {
-                        OracleViolation::AcceptedWithoutCredential {
-                            step: step_index,
-                            user: user.to_string(),
-                            why,
+                    if mode == Mode::Oracle {
+                        let allowed = model.judge(&req, drive.now).map_err(|why| {
+                            OracleViolation::AcceptedWithoutCredential {
+                                step: step_index,
+                                user: user.to_string(),
+                                why,
+                            }
+                        })?;
+                        if user.as_str() != allowed {
+                            return Err(OracleViolation::WrongIdentity {
+                                step: step_index,
+                                expected: allowed.to_string(),
+                                actual: user.to_string(),
+                            });
                         }
-                    })?;
-                    if user.as_str() != allowed {
-                        return Err(OracleViolation::WrongIdentity {
-                            step: step_index,
-                            expected: allowed.to_string(),
-                            actual: user.to_string(),
-                        });
                     }
                     open.push(conn);
                 }

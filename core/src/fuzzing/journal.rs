@@ -89,6 +89,18 @@ pub fn log_replay_with(
     Ok(())
 }
 
+/// The `log_replay` floor: the same raw replay, gateway run and replay of its journal,
+/// without comparing any result.
+pub fn log_replay_floor(data: &[u8]) -> Result<(), OracleViolation> {
+    let data = capped(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        std::hint::black_box(replay_journal(text)).ok();
+    }
+    let (journal, _, _) = record_run(&mut Unstructured::new(data))?;
+    std::hint::black_box(replay_journal(&journal)).ok();
+    Ok(())
+}
+
 fn peer(n: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 2, n))
 }

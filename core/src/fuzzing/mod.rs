@@ -21,12 +21,13 @@ mod token;
 
 use thiserror::Error;
 
-pub use frame::{frame_route, frame_route_with};
-pub use handshake::{handshake, handshake_with};
-pub use journal::{log_replay, log_replay_with};
-pub use oauth::{oauth_flow, oauth_flow_with};
+pub use frame::{frame_route, frame_route_floor, frame_route_with};
+pub use handshake::{handshake, handshake_floor, handshake_with};
+pub use journal::{log_replay, log_replay_floor, log_replay_with};
+pub use oauth::{oauth_flow, oauth_flow_floor, oauth_flow_with};
 pub use token::{
-    TokenCheck, TypedTokenCheck, token_bytes, token_bytes_with, token_claims, token_claims_with,
+    TokenCheck, TypedTokenCheck, token_bytes, token_bytes_floor, token_bytes_with, token_claims,
+    token_claims_floor, token_claims_with,
 };
 
 /// Longest input any harness reads; the rest is ignored, so time and memory stay bounded.
@@ -198,6 +199,16 @@ pub enum OracleViolation {
 /// The first `max` bytes of `bytes`, lossily decoded, for evidence in a violation.
 pub(crate) fn evidence(bytes: &[u8], max: usize) -> String {
     String::from_utf8_lossy(bytes.get(..max).unwrap_or(bytes)).into_owned()
+}
+
+/// Whether a run checks its oracle, or is the target's floor: the same input decoding and
+/// calls of the code under test without the checks, which the timing command
+/// (`benches/examples/fuzz_floors.rs`) compares the harness with. Bookkeeping that later
+/// steps read to pick their inputs (issued tickets, codes, refresh tokens) runs in both.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Oracle,
+    Floor,
 }
 
 /// The input capped at [`MAX_INPUT_BYTES`].

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
 
-use super::{OracleViolation, capped, fixtures};
+use super::{Mode, OracleViolation, capped, fixtures};
 use crate::auth_service::{AuthError, AuthService};
 use crate::oauth::{AuthorizeRequest, CallbackRequest, OAuthConfig, OAuthError};
 use crate::permissions::Permissions;
@@ -94,6 +94,16 @@ pub fn oauth_flow_with(data: &[u8], plants: Plants) -> Result<(), OracleViolatio
     run_ops(&ops, plants)
 }
 
+/// The `oauth_flow` floor: the same operations on the plant-free service, keeping the
+/// bookkeeping that picks later codes and refresh tokens, without re-validating what it
+/// issues or reading its revocation feed.
+pub fn oauth_flow_floor(data: &[u8]) -> Result<(), OracleViolation> {
+    let mut u = Unstructured::new(capped(data));
+    let n = u.int_in_range(0..=MAX_STEPS).unwrap_or(0);
+    let ops: Vec<Op> = (0..n).map(|_| gen_op(&mut u)).collect();
+    run_ops_in(&ops, Plants::NONE, Mode::Floor)
+}
+
 struct CodeRec {
     code: String,
     user: usize,
@@ -129,6 +139,7 @@ struct Model {
     /// Every token of each family: jti and expiry.
     family_tokens: BTreeMap<String, Vec<(Jti, Instant)>>,
     revoked_families: Vec<String>,
+    mode: Mode,
 }
 
 fn s256(verifier: &str) -> String {
@@ -152,8 +163,8 @@ fn violation(step: usize, why: String) -> OracleViolation {
 
 /// The subject of an access or refresh token the service minted (validated with the ring).
 fn subject(token: &str, ty: TokenType, now: Instant) -> Option<String> {
-    let ring = fixtures::ring().ok()?;
-    validate(token.as_bytes(), now, &ring, &TokenRules::default(), ty)
+    let ring = fixtures::ring_ref().ok()?;
+    validate(token.as_bytes(), now, ring, &TokenRules::default(), ty)
         .ok()
         .map(|c| c.sub().to_string())
 }
@@ -175,6 +186,10 @@ fn service(plants: Plants) -> Result<AuthService, OracleViolation> {
 }
 
 pub(crate) fn run_ops(ops: &[Op], plants: Plants) -> Result<(), OracleViolation> {
+    run_ops_in(ops, plants, Mode::Oracle)
+}
+
+fn run_ops_in(ops: &[Op], plants: Plants, mode: Mode) -> Result<(), OracleViolation> {
     let mut svc = service(plants)?;
     let mut now = fixtures::now();
     let mut m = Model {
@@ -183,6 +198,7 @@ pub(crate) fn run_ops(ops: &[Op], plants: Plants) -> Result<(), OracleViolation>
         refresh: Vec::new(),
         family_tokens: BTreeMap::new(),
         revoked_families: Vec::new(),
+        mode,
     };
     for (step, op) in ops.iter().take(MAX_STEPS).enumerate() {
         match op {
@@ -272,12 +288,16 @@ impl Model {
 
     /// Every jti in `expected` that is still live at `now` must be in the feed.
     fn check_feed(
+        &self,
         svc: &AuthService,
         now: Instant,
         step: usize,
         expected: &[(Jti, Instant)],
         what: &str,
     ) -> Result<(), OracleViolation> {
+        if self.mode == Mode::Floor {
+            return Ok(());
+        }
         let feed = svc.feed_since(0);
         for (jti, exp) in expected {
             let listed = feed
@@ -358,18 +378,21 @@ impl Model {
                     return Err(violation(step, format!("callback issued tokens for {why}")));
                 }
                 let user = USERS.get(rec.user).copied().unwrap_or("");
-                let sub = subject(&resp.access_token, TokenType::Access, now);
-                if sub.as_deref() != Some(user) {
+                let sub = (self.mode == Mode::Oracle)
+                    .then(|| subject(&resp.access_token, TokenType::Access, now));
+                if let Some(sub) = sub
+                    && sub.as_deref() != Some(user)
+                {
                     return Err(violation(
                         step,
                         format!("tokens for {sub:?}, code of {user}"),
                     ));
                 }
-                let ring = fixtures::ring()?;
+                let ring = fixtures::ring_ref()?;
                 let refresh = validate(
                     resp.refresh_token.as_bytes(),
                     now,
-                    &ring,
+                    ring,
                     &TokenRules::default(),
                     TokenType::Refresh,
                 )
@@ -377,7 +400,7 @@ impl Model {
                 let access = validate(
                     resp.access_token.as_bytes(),
                     now,
-                    &ring,
+                    ring,
                     &TokenRules::default(),
                     TokenType::Access,
                 )
@@ -421,8 +444,8 @@ impl Model {
                     .into_iter()
                     .map(|j| (j, Instant::from_nanos(u64::MAX)))
                     .collect();
-                Self::check_feed(svc, now, step, &expected, "code replay")?;
-                Self::check_feed(svc, now, step, &exps, "code replay")?;
+                self.check_feed(svc, now, step, &expected, "code replay")?;
+                self.check_feed(svc, now, step, &exps, "code replay")?;
             }
             Err(e) => {
                 if rec.issued.is_some() {
@@ -484,8 +507,11 @@ impl Model {
                         format!("rotated {why} refresh token {jti}"),
                     ));
                 }
-                let sub = subject(&pair.access.token, TokenType::Access, now);
-                if sub.as_deref() != Some(user.as_str()) {
+                let sub = (self.mode == Mode::Oracle)
+                    .then(|| subject(&pair.access.token, TokenType::Access, now));
+                if let Some(sub) = sub
+                    && sub.as_deref() != Some(user.as_str())
+                {
                     return Err(violation(
                         step,
                         format!("rotation for {sub:?}, token of {user}"),
@@ -502,10 +528,11 @@ impl Model {
                 }
                 self.revoked_families.push(family.clone());
                 let tokens = self.family_tokens.get(&family).cloned().unwrap_or_default();
-                Self::check_feed(svc, now, step, &tokens, "refresh reuse")?;
+                self.check_feed(svc, now, step, &tokens, "refresh reuse")?;
             }
             Err(e) => {
-                let live = subject(&token, TokenType::Refresh, now).is_some();
+                let live =
+                    self.mode == Mode::Oracle && subject(&token, TokenType::Refresh, now).is_some();
                 if was_used && !family_revoked && live {
                     return Err(violation(step, format!("reuse of {jti} answered {e}")));
                 }

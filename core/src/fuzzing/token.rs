@@ -71,6 +71,18 @@ pub fn token_bytes(data: &[u8]) -> Result<(), OracleViolation> {
     token_bytes_with(data, &mut |t, now| v.validate(t, now, TokenType::Access))
 }
 
+/// The `token_bytes` floor: the same token through a fresh [`Validator`] at the same two
+/// times as [`token_bytes`], with no oracle, so the harness's cost can be compared with it.
+pub fn token_bytes_floor(data: &[u8]) -> Result<(), OracleViolation> {
+    let token = capped(data);
+    let mut v = fresh_validator()?;
+    let t0 = fixtures::now();
+    for at in [t0, t0.saturating_add(LATER)] {
+        std::hint::black_box(v.validate(token, at, TokenType::Access)).ok();
+    }
+    Ok(())
+}
+
 /// `token_bytes` against the validator `check` (called with the token and the time).
 ///
 /// Oracle: a rejection carries a documented code; a token over 4096 bytes is `too_long` and
@@ -80,7 +92,7 @@ pub fn token_bytes(data: &[u8]) -> Result<(), OracleViolation> {
 /// issuer and audience (ours is never looser than the library).
 pub fn token_bytes_with(data: &[u8], check: &mut TokenCheck<'_>) -> Result<(), OracleViolation> {
     let token = capped(data);
-    let ring = fixtures::ring()?;
+    let ring = fixtures::ring_ref()?;
     let rules = TokenRules::default();
     let t0 = fixtures::now();
     for at in [t0, t0.saturating_add(LATER)] {
@@ -102,7 +114,7 @@ pub fn token_bytes_with(data: &[u8], check: &mut TokenCheck<'_>) -> Result<(), O
         if let Ok(claims) = &actual {
             library_accepts(token, claims)?;
         }
-        let expected = validate(token, at, &ring, &rules, TokenType::Access);
+        let expected = validate(token, at, ring, &rules, TokenType::Access);
         if verdict(&actual) != verdict(&expected) {
             return Err(OracleViolation::CacheDisagrees {
                 at: at.unix_secs(),
@@ -133,7 +145,7 @@ fn library_accepts(token: &[u8], claims: &Claims) -> Result<(), OracleViolation>
     validation.set_issuer(&["gauntlet-auth"]);
     validation.set_audience(&["gauntlet-gateway"]);
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-    jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+    jsonwebtoken::decode::<serde_json::Value>(token, key, &validation)
         .map(|_| ())
         .map_err(|e| looser(e.to_string()))
 }
@@ -168,10 +180,19 @@ pub fn token_claims_with(
     run_claims_case(&case, check)
 }
 
-pub(crate) fn run_claims_case(
-    case: &ClaimsCase,
-    check: &mut TypedTokenCheck<'_>,
-) -> Result<(), OracleViolation> {
+/// The `token_claims` floor: the same generated claim set, signed the same way, through a
+/// fresh [`Validator`] once, with no reference check.
+pub fn token_claims_floor(data: &[u8]) -> Result<(), OracleViolation> {
+    let mut u = Unstructured::new(capped(data));
+    let case = gen_case(&mut u);
+    let (token, _) = sign_case(&case)?;
+    let mut v = fresh_validator()?;
+    std::hint::black_box(v.validate(token.as_bytes(), fixtures::now(), case.expected)).ok();
+    Ok(())
+}
+
+/// `case` signed by its key: the token and the payload it carries.
+fn sign_case(case: &ClaimsCase) -> Result<(String, String), OracleViolation> {
     let (alg, secret) =
         fixtures::hmac_secret(case.kid).ok_or(OracleViolation::Fixture { what: "hmac kid" })?;
     let header = format!(
@@ -182,6 +203,14 @@ pub(crate) fn run_claims_case(
     let mut payload = String::new();
     render_object(&case.payload, &mut payload);
     let token = fixtures::sign_raw(header.as_bytes(), payload.as_bytes(), alg, secret)?;
+    Ok((token, payload))
+}
+
+pub(crate) fn run_claims_case(
+    case: &ClaimsCase,
+    check: &mut TypedTokenCheck<'_>,
+) -> Result<(), OracleViolation> {
+    let (token, payload) = sign_case(case)?;
     let now = fixtures::now();
     let allowed: BTreeSet<&str> = if token.len() > MAX_TOKEN_LEN {
         BTreeSet::from(["too_long"])

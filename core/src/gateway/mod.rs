@@ -44,6 +44,10 @@ use crate::time::{Instant, TimerTable};
 use crate::token::{Claims, KeyRing, TokenError, TokenType, Validator};
 
 /// The gateway. See the crate docs for the contract of [`Gateway::handle`].
+///
+/// A clone is an independent gateway in the same state: a fuzz harness builds its set-up
+/// world once and starts every input from a copy instead of repeating the setup.
+#[derive(Clone)]
 pub struct Gateway {
     config: Config,
     plants: Plants,

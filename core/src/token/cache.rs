@@ -63,7 +63,7 @@ pub struct CacheStats {
 }
 
 /// One cached positive result.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Entry {
     pub(crate) claims: Claims,
     /// The revocation-list generation this entry was last checked against.
@@ -72,7 +72,7 @@ pub(crate) struct Entry {
     deadline: (Instant, u64),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ValidationCache {
     map: TokenMap,
     /// Entries by (end of validity, insertion number): eviction and pruning order.

@@ -19,8 +19,8 @@ use super::validate::{check_start, check_times, validate_with};
 pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 
 /// Validates tokens against a key ring, the rules and the revocations received so far,
-/// caching positive results.
-#[derive(Debug)]
+/// caching positive results. A clone is an independent validator in the same state.
+#[derive(Clone, Debug)]
 pub struct Validator {
     ring: KeyRing,
     rules: TokenRules,

@@ -106,3 +106,30 @@ fn frame_route_run_id_as_user_id_plant_is_caught_when_a_stops_bobs_run() {
     );
     assert_eq!(frame_route(input), Ok(()));
 }
+
+#[test]
+fn a_copy_of_the_set_up_world_behaves_as_a_fresh_setup() {
+    // Spend a copy first: whatever that input did must not reach the next copy.
+    assert_eq!(frame_route(b"{\"type\":\"ping\"}\nnope\n\nnope"), Ok(()));
+    let frames: [&[u8]; 5] = [
+        br#"{"type":"ping"}"#,
+        br#"{"type":"resume","payload":{"last_seq":0}}"#,
+        b"nope",
+        br#"{"type":"user_message","payload":{"content":"x"}}"#,
+        br#"{"type":"stop_agent","payload":{"run_id":"run-2"}}"#,
+    ];
+    for may_broadcast in [false, true] {
+        let run = |mut w: World| {
+            let mut seen = Vec::new();
+            for data in frames {
+                seen.push(w.drive.advance(FRAME_STEP, true));
+                seen.push(w.drive.input(Input::Text { conn: A, data }));
+            }
+            let seen: Vec<_> = seen.into_iter().map(|o| (o.sends, o.closes)).collect();
+            (seen, w.drive.log, w.drive.gw.state_hash(), w.b_seq)
+        };
+        let copy = run(World::start(Plants::NONE, may_broadcast).unwrap());
+        let fresh = run(World::setup(Plants::NONE, may_broadcast).unwrap());
+        assert_eq!(copy, fresh);
+    }
+}

@@ -66,7 +66,7 @@ fn handshake_tickets_and_subprotocols_pass() {
 fn model_authorization_header_preempts_subprotocol() {
     let pool = pool().unwrap();
     let model = Model {
-        pool: &pool,
+        pool,
         revoked: Vec::new(),
         tickets: Vec::new(),
         last_feed: fixtures::now(),
@@ -147,7 +147,7 @@ fn handshake_revocation_fail_open_plant_is_caught() {
 fn model_refuses_requests_over_the_size_bounds() {
     let pool = pool().unwrap();
     let mut model = Model {
-        pool: &pool,
+        pool,
         revoked: Vec::new(),
         tickets: Vec::new(),
         last_feed: fixtures::now(),
