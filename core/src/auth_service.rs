@@ -505,14 +505,7 @@ mod tests {
             matches!(again, Err(AuthError::Refresh(RefreshError::Reused { .. }))),
             "{again:?}"
         );
-        let revoked: Vec<&Jti> = s
-            .feed_since(0)
-            .iter()
-            .filter_map(|(_, r)| match r {
-                Revocation::Jti { jti, .. } => Some(jti),
-                Revocation::User { .. } => None,
-            })
-            .collect();
+        let revoked = feed_jtis(&s);
         for jti in [
             &first.access.jti,
             &first.refresh.jti,
@@ -527,6 +520,75 @@ mod tests {
             matches!(stolen, Err(AuthError::InvalidRefresh(ref e)) if e.code() == "revoked"),
             "{stolen:?}"
         );
+    }
+
+    #[test]
+    fn verify_key_debug_hides_the_key_bytes() {
+        assert_eq!(
+            format!("{:?}", VerifyKey::Hmac(SECRET.to_vec())),
+            "VerifyKey::Hmac(..)"
+        );
+        assert_eq!(
+            format!("{:?}", VerifyKey::PublicPem(b"-----BEGIN".to_vec())),
+            "VerifyKey::PublicPem(..)"
+        );
+    }
+
+    #[test]
+    fn issuer_is_the_one_the_service_was_built_with() {
+        let s = service(Plants::NONE);
+        assert_eq!(s.issuer().key().kid(), Some(&kid("k1")));
+        assert_eq!(s.issuer().key().alg(), Algorithm::HS256);
+    }
+
+    fn feed_jtis(s: &AuthService) -> Vec<&Jti> {
+        s.feed_since(0)
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Revocation::Jti { jti, .. } => Some(jti),
+                Revocation::User { .. } => None,
+            })
+            .collect()
+    }
+
+    fn user_cutoffs(s: &AuthService) -> Vec<Instant> {
+        s.feed_since(0)
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Revocation::User { not_before, .. } => Some(*not_before),
+                Revocation::Jti { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn second_logout_in_the_same_second_without_a_mint_keeps_the_cutoff() {
+        let mut s = service(Plants::NONE);
+        s.logout_everywhere(t(5), &alice());
+        s.logout_everywhere(t(5), &alice());
+        assert_eq!(user_cutoffs(&s), vec![t(6), t(6)]);
+    }
+
+    #[test]
+    fn prune_drops_a_user_cutoff_once_no_token_it_covers_can_validate() {
+        let mut s = service(Plants::NONE);
+        let jti = Jti::parse("j-1").unwrap();
+        s.revoke(t(0), &jti, t(1));
+        s.logout_everywhere(t(0), &alice());
+        assert_eq!(feed_jtis(&s), vec![&jti]);
+        assert_eq!(user_cutoffs(&s), vec![t(1)]);
+        let rules = TokenRules::default();
+        let longest = [TokenType::Access, TokenType::Refresh, TokenType::Service]
+            .into_iter()
+            .map(|ty| rules.lifetime_for(ty))
+            .max()
+            .unwrap_or_default();
+        let dead_at = t(1).saturating_add(longest.saturating_add(rules.leeway()));
+        s.prune(Instant::from_nanos(dead_at.as_nanos() - 1));
+        assert_eq!(user_cutoffs(&s), vec![t(1)], "still needed just before");
+        s.prune(dead_at);
+        assert!(s.feed_since(0).is_empty(), "dropped at the bound");
+        assert_eq!(s.feed_end(), 2, "the cursor position survives the drop");
     }
 }
 

@@ -411,13 +411,12 @@ impl OAuth {
         if self.redeemed.len() >= self.config.max_redeemed {
             self.prune(now);
         }
-        while self.redeemed.len() >= self.config.max_redeemed.max(1) {
-            match self.redeemed_order.pop_front() {
-                Some(oldest) => {
-                    self.redeemed.remove(&oldest);
-                }
-                None => break,
-            }
+        // `redeemed_order` holds exactly the keys of `redeemed`, so it is never empty here
+        // while `redeemed` is full; the `let` only ends the loop should that ever not hold.
+        while self.redeemed.len() >= self.config.max_redeemed.max(1)
+            && let Some(oldest) = self.redeemed_order.pop_front()
+        {
+            self.redeemed.remove(&oldest);
         }
         self.redeemed.insert(
             req.code.to_string(),
@@ -1065,6 +1064,46 @@ mod tests {
             }
             other => panic!("expected replay, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn param_and_store_display_as_the_request_field_names() {
+        let params = [
+            (Param::ClientId, "client_id"),
+            (Param::RedirectUri, "redirect_uri"),
+            (Param::CodeChallenge, "code_challenge"),
+            (Param::State, "state"),
+            (Param::Code, "code"),
+        ];
+        for (param, name) in params {
+            assert_eq!(param.to_string(), name);
+        }
+        assert_eq!(Store::States.to_string(), "state");
+        assert_eq!(Store::Codes.to_string(), "code");
+    }
+
+    #[test]
+    fn oauth_debug_shows_counts_and_no_secret() {
+        let mut o = oauth();
+        let _ = authorize(&mut o, t(0), "st-1");
+        let text = format!("{o:?}");
+        assert_eq!(
+            text,
+            "OAuth { counter: 1, states: 1, codes: 1, redeemed: 0, .. }"
+        );
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+    }
+
+    #[test]
+    fn record_issued_for_a_code_never_redeemed_records_nothing() {
+        let mut o = oauth();
+        let a = authorize(&mut o, t(0), "st-1");
+        let jti = Jti::parse("j-1").unwrap();
+        o.record_issued(&a.code, &[(jti.clone(), t(100))], None);
+        o.record_issued("no-such-code", &[(jti, t(100))], None);
+        assert!(o.redeemed.is_empty(), "nothing was redeemed");
+        // The code still redeems as a first use, not as a replay.
+        assert!(o.callback(t(1), &cb(&a.code, "st-1")).is_ok());
     }
 }
 

@@ -171,11 +171,14 @@ fn bump(map: &mut BTreeMap<UserId, usize>, user: &UserId) {
 }
 
 fn drop_one(map: &mut BTreeMap<UserId, usize>, user: &UserId) {
-    if let Some(n) = map.get_mut(user) {
+    // Callers only drop what they counted, so the user is always there; written without an
+    // `else` for that case so no branch stands for it.
+    let emptied = map.get_mut(user).is_some_and(|n| {
         *n = n.saturating_sub(1);
-        if *n == 0 {
-            map.remove(user);
-        }
+        *n == 0
+    });
+    if emptied {
+        map.remove(user);
     }
 }
 
@@ -431,11 +434,13 @@ impl State {
                     .remove(digest)
                     .ok_or(ReplayError::Ticket { seq })?;
                 let user = &record.identity.user;
-                if let Some(held) = self.tickets_by_user.get_mut(user) {
+                // `tickets_by_user` is derived from `tickets`, so the user is always there.
+                let emptied = self.tickets_by_user.get_mut(user).is_some_and(|held| {
                     held.remove(digest);
-                    if held.is_empty() {
-                        self.tickets_by_user.remove(user);
-                    }
+                    held.is_empty()
+                });
+                if emptied {
+                    self.tickets_by_user.remove(user);
                 }
             }
             Event::Restarted => {
@@ -485,11 +490,14 @@ fn advance_run(
 
 /// Removes `conn` from `key`'s set in an index, dropping the set when it empties.
 fn unindex<K: Ord>(index: &mut BTreeMap<K, BTreeSet<ConnId>>, key: &K, conn: ConnId) {
-    if let Some(set) = index.get_mut(key) {
+    // The indexes are derived from `sessions`, so an open connection's key is always there;
+    // written without an `else` for a missing key so no branch stands for it.
+    let emptied = index.get_mut(key).is_some_and(|set| {
         set.remove(&conn);
-        if set.is_empty() {
-            index.remove(key);
-        }
+        set.is_empty()
+    });
+    if emptied {
+        index.remove(key);
     }
 }
 
@@ -520,4 +528,268 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::outbox::StreamEntry;
+    use crate::payload::Payload;
+
+    fn user(name: &str) -> UserId {
+        UserId::parse(name).expect("valid user id")
+    }
+
+    fn thread(name: &str) -> ThreadId {
+        ThreadId::parse(name).expect("valid thread id")
+    }
+
+    fn identity(name: &str) -> Identity {
+        Identity {
+            user: user(name),
+            jti: Jti::parse(&format!("jti-{name}")).expect("valid jti"),
+            iat: Instant::EPOCH,
+            exp: Instant::from_unix_secs(3600),
+            can_broadcast: false,
+        }
+    }
+
+    /// Folds `events` one by one (seq 1.., one second apart) into a fresh state and returns it
+    /// with the result of the last fold; every earlier fold must succeed.
+    fn fold(events: Vec<Event>) -> (State, Result<(), ReplayError>) {
+        let config = Config::default();
+        let mut state = State::default();
+        let n = events.len();
+        let mut last = Ok(());
+        for (i, event) in events.into_iter().enumerate() {
+            let entry = LogEntry {
+                seq: LogSeq::new(i as u64 + 1),
+                at: Instant::from_unix_secs(i as u64 + 1),
+                event,
+            };
+            last = state.apply(&entry, &config, Plants::NONE);
+            if i + 1 < n {
+                assert_eq!(last, Ok(()), "event {} must fold", i + 1);
+            }
+        }
+        (state, last)
+    }
+
+    fn opened(conn: u64, name: &str) -> Event {
+        Event::SessionOpened {
+            conn: ConnId::new(conn),
+            identity: identity(name),
+            via: CredentialKind::Bearer,
+            peer: IpAddr::from([127, 0, 0, 1]),
+        }
+    }
+
+    fn created(name: &str, owner: &str) -> Event {
+        Event::ThreadCreated {
+            thread: thread(name),
+            owner: user(owner),
+        }
+    }
+
+    fn started(run: u64, owner: &str, on: &str) -> Event {
+        Event::RunStarted {
+            run: RunId::new(run),
+            owner: user(owner),
+            thread: thread(on),
+            task: "task".to_owned(),
+        }
+    }
+
+    fn run_event(user_name: &str, seq: u64, run: u64, kind: StreamKind) -> Event {
+        Event::StreamAppended {
+            user: user(user_name),
+            seq: Seq::new(seq),
+            entry: Arc::new(StreamEntry {
+                at: Instant::EPOCH,
+                kind,
+                thread: Some(thread("t1")),
+                run: Some(RunId::new(run)),
+                payload: Payload::object().finish(),
+            }),
+        }
+    }
+
+    #[test]
+    fn apply_refuses_an_entry_older_than_the_last_one() {
+        let config = Config::default();
+        let mut state = State::default();
+        let first = LogEntry {
+            seq: LogSeq::new(1),
+            at: Instant::from_unix_secs(10),
+            event: created("t1", "alice"),
+        };
+        state.apply(&first, &config, Plants::NONE).expect("first");
+        let earlier = LogEntry {
+            seq: LogSeq::new(2),
+            at: Instant::from_unix_secs(9),
+            event: created("t2", "alice"),
+        };
+        assert_eq!(
+            state.apply(&earlier, &config, Plants::NONE),
+            Err(ReplayError::TimeWentBackwards {
+                seq: LogSeq::new(2)
+            })
+        );
+        assert!(
+            !state.threads.contains_key(&thread("t2")),
+            "state unchanged"
+        );
+    }
+
+    #[test]
+    fn apply_refuses_opening_an_open_connection() {
+        let (state, last) = fold(vec![opened(1, "alice"), opened(1, "bob")]);
+        assert_eq!(
+            last,
+            Err(ReplayError::Connection {
+                seq: LogSeq::new(2),
+                conn: ConnId::new(1)
+            })
+        );
+        assert_eq!(state.cap_slots.get(&user("bob")), None, "bob never counted");
+    }
+
+    #[test]
+    fn apply_refuses_a_reauth_as_another_user() {
+        let reauth = Event::SessionReauthed {
+            conn: ConnId::new(1),
+            identity: identity("bob"),
+        };
+        let (state, last) = fold(vec![opened(1, "alice"), reauth]);
+        assert_eq!(
+            last,
+            Err(ReplayError::Connection {
+                seq: LogSeq::new(2),
+                conn: ConnId::new(1)
+            })
+        );
+        assert_eq!(
+            state.sessions.get(&ConnId::new(1)).map(|s| &s.identity),
+            Some(&identity("alice"))
+        );
+    }
+
+    #[test]
+    fn apply_refuses_a_subscription_to_an_unknown_thread() {
+        let subscribe = Event::Subscribed {
+            conn: ConnId::new(1),
+            thread: thread("nope"),
+        };
+        let (_, last) = fold(vec![opened(1, "alice"), subscribe]);
+        assert_eq!(
+            last,
+            Err(ReplayError::Thread {
+                seq: LogSeq::new(2),
+                thread: thread("nope")
+            })
+        );
+    }
+
+    #[test]
+    fn apply_refuses_creating_a_thread_twice() {
+        let (state, last) = fold(vec![created("t1", "alice"), created("t1", "bob")]);
+        assert_eq!(
+            last,
+            Err(ReplayError::Thread {
+                seq: LogSeq::new(2),
+                thread: thread("t1")
+            })
+        );
+        assert_eq!(state.threads.get(&thread("t1")), Some(&user("alice")));
+        assert_eq!(state.threads_per_user.get(&user("bob")), None);
+    }
+
+    #[test]
+    fn apply_refuses_a_run_on_a_thread_of_another_owner() {
+        let (state, last) = fold(vec![created("t1", "alice"), started(1, "bob", "t1")]);
+        assert_eq!(
+            last,
+            Err(ReplayError::Thread {
+                seq: LogSeq::new(2),
+                thread: thread("t1")
+            })
+        );
+        assert!(state.runs.is_empty());
+    }
+
+    #[test]
+    fn apply_refuses_a_run_id_that_is_not_the_next() {
+        let (state, last) = fold(vec![created("t1", "alice"), started(2, "alice", "t1")]);
+        assert_eq!(
+            last,
+            Err(ReplayError::Run {
+                seq: LogSeq::new(2),
+                run: RunId::new(2)
+            })
+        );
+        assert!(state.runs.is_empty());
+        assert_eq!(state.next_run, RunId::default());
+    }
+
+    #[test]
+    fn apply_refuses_a_run_event_by_another_user_or_out_of_plan() {
+        // The first planned step of every run is `agent_started`.
+        let setup = || vec![created("t1", "alice"), started(1, "alice", "t1")];
+        let mut by_bob = setup();
+        by_bob.push(run_event("bob", 1, 1, StreamKind::AgentStarted));
+        let (state, last) = fold(by_bob);
+        assert_eq!(
+            last,
+            Err(ReplayError::Run {
+                seq: LogSeq::new(3),
+                run: RunId::new(1)
+            })
+        );
+        assert!(
+            !state.outboxes.contains_key(&user("bob")),
+            "no outbox left behind"
+        );
+        let mut skipping = setup();
+        skipping.push(run_event("alice", 1, 1, StreamKind::AgentCompleted));
+        let (state, last) = fold(skipping);
+        assert_eq!(
+            last,
+            Err(ReplayError::Run {
+                seq: LogSeq::new(3),
+                run: RunId::new(1)
+            })
+        );
+        assert_eq!(state.runs.get(&RunId::new(1)).map(|r| r.next_step), Some(0));
+    }
+
+    #[test]
+    fn apply_refuses_issuing_the_same_ticket_twice() {
+        let issued = || Event::TicketIssued {
+            digest: "d1".to_owned(),
+            identity: identity("alice"),
+            expires: Instant::from_unix_secs(60),
+        };
+        let (state, last) = fold(vec![issued(), issued()]);
+        assert_eq!(
+            last,
+            Err(ReplayError::Ticket {
+                seq: LogSeq::new(2)
+            })
+        );
+        assert_eq!(state.tickets_issued, 1);
+    }
+
+    #[test]
+    fn digest_writer_flush_adds_nothing_to_the_digest() {
+        let mut w = DigestWriter(Sha256::new());
+        w.write_all(b"abc").expect("write");
+        w.flush().expect("flush");
+        assert_eq!(
+            hex(&w.0.finalize()),
+            hex(&Sha256::digest(b"abc")),
+            "flush wrote nothing"
+        );
+    }
 }

@@ -393,3 +393,117 @@ fn ticket_secret_makes_tickets_independent_of_the_journaled_seed() {
         .1;
     assert!(matches!(d, HandshakeDecision::Accept { ref user, .. } if user.as_str() == "dora"));
 }
+
+#[test]
+fn handshake_reusing_an_open_connection_id_is_400() {
+    let mut h = Harness::new();
+    let conn = h.connect("alice");
+    let t = h.token("bob");
+    let out = h.input(Input::Handshake {
+        conn,
+        request: h.bearer(&t),
+    });
+    let (c, d) = out.handshake.clone().expect("a verdict");
+    assert_eq!(c, conn);
+    assert_eq!(rejected(&d), Some((400, "duplicate_connection_id")));
+}
+
+#[test]
+fn handshake_past_max_connections_is_429_server_full() {
+    let mut config = Config::default();
+    config.limits.max_connections = 1;
+    let mut h = Harness::with_config(config);
+    h.connect("alice");
+    let t = h.token("bob");
+    let (_, d) = h.handshake(h.bearer(&t));
+    assert_eq!(
+        d,
+        HandshakeDecision::Reject {
+            status: HttpStatus::TooManyRequests,
+            code: "server_full",
+            retry_after_ms: Some(1000),
+        }
+    );
+}
+
+#[test]
+fn handshake_from_a_new_address_when_every_tracked_one_is_busy_is_refused_for_a_sweep() {
+    let mut config = Config::default();
+    config.limits.max_tracked_ips = 1;
+    let mut h = Harness::with_config(config);
+    let t = h.token("alice");
+    let (_, first) =
+        h.handshake(HandshakeRequest::new(ip(1)).header("Authorization", &format!("Bearer {t}")));
+    assert!(
+        matches!(first, HandshakeDecision::Accept { .. }),
+        "{first:?}"
+    );
+    let t = h.token("bob");
+    let (_, d) =
+        h.handshake(HandshakeRequest::new(ip(2)).header("Authorization", &format!("Bearer {t}")));
+    assert_eq!(
+        d,
+        HandshakeDecision::Reject {
+            status: HttpStatus::TooManyRequests,
+            code: "ip_rate_limited",
+            retry_after_ms: Some(1000),
+        }
+    );
+}
+
+fn issue_ticket(h: &mut Harness, token: &str) -> Result<String, (HttpStatus, &'static str)> {
+    h.input(Input::IssueTicket {
+        request: 1,
+        authorization: Some(format!("Bearer {token}")),
+    })
+    .tickets[0]
+        .1
+        .clone()
+        .map(|t| t.ticket)
+        .map_err(|r| (r.status, r.code))
+}
+
+#[test]
+fn ticket_store_full_is_429_too_many_tickets() {
+    let mut config = Config::default();
+    config.limits.max_tickets = 1;
+    let mut h = Harness::with_config(config);
+    let alice = h.token("alice");
+    assert!(issue_ticket(&mut h, &alice).is_ok());
+    let bob = h.token("bob");
+    assert_eq!(
+        issue_ticket(&mut h, &bob),
+        Err((HttpStatus::TooManyRequests, "too_many_tickets"))
+    );
+}
+
+#[test]
+fn ticket_redeemed_at_its_expiry_before_the_sweep_is_401_ticket_expired() {
+    let mut h = Harness::new();
+    let t = h.token("carol");
+    let ticket = issue_ticket(&mut h, &t).expect("ticket");
+    // Jump straight to the expiry (no tick, so no sweep) with a fresh feed.
+    h.now = h.now.saturating_add(Duration::from_millis(
+        Config::default().limits.ticket_ttl_ms,
+    ));
+    h.feed(vec![]);
+    let (_, d) = h.handshake(HandshakeRequest::new(ip(2)).with_query(&format!("ticket={ticket}")));
+    assert_eq!(rejected(&d), Some((401, "ticket_expired")));
+}
+
+#[test]
+fn ticket_outliving_its_token_is_401_token_expired() {
+    let mut config = Config::default();
+    config.limits.ticket_ttl_ms = 120_000;
+    let mut h = Harness::with_config(config);
+    let t = h.token_with("carol", 5, json!({}));
+    let ticket = issue_ticket(&mut h, &t).expect("ticket");
+    // Past the token's exp plus the 30 s leeway, still inside the ticket's 120 s.
+    h.now = h.now.saturating_add(Duration::from_secs(36));
+    h.feed(vec![]);
+    let (_, d) = h.handshake(HandshakeRequest::new(ip(2)).with_query(&format!("ticket={ticket}")));
+    assert_eq!(
+        rejected(&d),
+        Some((401, gauntlet_core::token::TokenError::Expired.code()))
+    );
+}

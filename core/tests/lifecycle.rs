@@ -260,3 +260,32 @@ fn stats_track_outbox_sizes_through_trimming_and_replay() {
     );
     assert_eq!(folded.peak_queue_depth, 0, "send queues are soft state");
 }
+
+#[test]
+fn resume_while_a_resume_is_still_paging_is_refused_and_closes_the_full_queue_1013() {
+    let mut cfg = Config::default();
+    cfg.limits.send_queue_capacity = 2;
+    let mut h = Harness::with_config(cfg);
+    let fast = h.connect("alice");
+    run_to_completion(&mut h, fast, 1);
+    assert!(h.seqs(fast).len() > 2, "more events than the queue holds");
+    let slow = h.connect("alice");
+    h.auto_ack.insert(slow, false);
+    // The hello and one page fill the queue, so the backfill is still in progress (a backfill
+    // only waits on a full queue).
+    h.send(slow, r#"{"type":"resume","payload":{"last_seq":0}}"#);
+    let paged = h.seqs(slow);
+    assert!(
+        !paged.is_empty() && paged.len() < h.seqs(fast).len(),
+        "{paged:?}"
+    );
+    assert_eq!(h.close_code(slow), None);
+    // The second resume is refused with an error frame, which the full queue cannot take.
+    h.send(slow, r#"{"type":"resume","payload":{"last_seq":0}}"#);
+    assert_eq!(h.seqs(slow), paged, "no second backfill started");
+    assert!(h.of_type(slow, "resumed").is_empty());
+    assert_eq!(
+        h.closed.get(&slow).map(|(c, r)| (c.as_u16(), r.as_str())),
+        Some((1013, "consumer too slow"))
+    );
+}

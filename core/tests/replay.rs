@@ -416,3 +416,17 @@ fn rejected_stream_entry_leaves_the_folded_state_unchanged() {
     assert_eq!(cp.state_hash(), before, "a refused entry changed the state");
     cp.fold(&h.log[at]).expect("the genuine entry still folds");
 }
+
+#[test]
+fn replay_with_a_config_it_refuses_is_a_parse_error_at_line_zero() {
+    let mut config = gauntlet_core::Config::default();
+    config.limits.max_frame_bytes = 0;
+    let err = Gateway::replay(config, ring(), Plants::NONE, Vec::new()).err();
+    assert_eq!(
+        err,
+        Some(ReplayError::Parse {
+            line: 0,
+            reason: "limits.max_frame_bytes must be greater than zero".to_owned(),
+        })
+    );
+}

@@ -443,3 +443,93 @@ fn user_rate_limit_answers_rate_limited_then_closes_sustained_abuse() {
     h.send(c, r#"{"type":"ping"}"#);
     assert_eq!(h.close_code(c), Some(1008));
 }
+
+#[test]
+fn subscription_past_the_per_connection_limit_is_limit_exceeded() {
+    let mut cfg = gauntlet_core::Config::default();
+    cfg.limits.max_subscriptions_per_connection = 1;
+    let mut h = Harness::with_config(cfg);
+    let owner = h.connect("alice");
+    for thread in ["t-a", "t-b"] {
+        h.send_json(
+            owner,
+            json!({"type":"user_message","payload":{"content":"x","thread_id":thread}}),
+        );
+    }
+    let c = h.connect("alice");
+    h.send_json(
+        c,
+        json!({"type":"subscribe_thread","payload":{"thread_id":"t-a"}}),
+    );
+    assert_eq!(h.of_type(c, "subscribed").len(), 1);
+    h.send_json(
+        c,
+        json!({"type":"subscribe_thread","payload":{"thread_id":"t-b"}}),
+    );
+    let errors = h.of_type(c, "error");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["code"], "LIMIT_EXCEEDED");
+    assert_eq!(
+        errors[0]["message"],
+        "at most 1 subscriptions per connection"
+    );
+    // Subscribing again to a thread it holds needs no new place.
+    h.send_json(
+        c,
+        json!({"type":"subscribe_thread","payload":{"thread_id":"t-a"}}),
+    );
+    assert_eq!(h.of_type(c, "subscribed").len(), 2);
+}
+
+#[test]
+fn new_thread_past_the_per_user_limit_is_limit_exceeded() {
+    let mut cfg = gauntlet_core::Config::default();
+    cfg.limits.max_threads_per_user = 1;
+    let mut h = Harness::with_config(cfg);
+    let c = h.connect("alice");
+    h.send_json(
+        c,
+        json!({"type":"user_message","payload":{"content":"x","thread_id":"t-a"}}),
+    );
+    assert!(h.errors(c).is_empty(), "{:?}", h.errors(c));
+    h.send_json(
+        c,
+        json!({"type":"user_message","payload":{"content":"x","thread_id":"t-b"}}),
+    );
+    let errors = h.of_type(c, "error");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["code"], "LIMIT_EXCEEDED");
+    assert_eq!(errors[0]["message"], "at most 1 threads");
+}
+
+#[test]
+fn frames_over_the_user_rate_are_counted_by_rate_limited_frames() {
+    let mut h = Harness::new();
+    let c = h.connect("alice");
+    assert_eq!(h.gw.rate_limited_frames(), 0);
+    for _ in 0..21 {
+        h.send(c, r#"{"type":"ping"}"#);
+    }
+    assert_eq!(h.of_type(c, "pong").len(), 20);
+    assert_eq!(h.gw.rate_limited_frames(), 1);
+}
+
+#[test]
+fn key_ring_update_takes_effect_for_the_next_handshake() {
+    let mut h = Harness::new();
+    let t = h.token("alice");
+    h.input(Input::Auth(gauntlet_core::AuthUpdate::Keys(Box::new(
+        gauntlet_core::token::KeyRing::new(),
+    ))));
+    let (_, d) = h.handshake(h.bearer(&t));
+    assert!(
+        matches!(
+            d,
+            gauntlet_core::HandshakeDecision::Reject {
+                code: "unknown_key",
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+}

@@ -126,3 +126,60 @@ impl Gateway {
 pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::gateway::contract::Outputs;
+    use crate::ids::{RunId, ThreadId, UserId};
+    use crate::state::RunRecord;
+    use crate::time::Instant;
+    use crate::token::KeyRing;
+
+    use super::{Ctx, Gateway};
+
+    fn gateway() -> Gateway {
+        Gateway::new(Config::default(), KeyRing::new()).expect("default config is valid")
+    }
+
+    #[test]
+    fn step_run_for_a_run_that_no_longer_exists_does_nothing() {
+        let mut gw = gateway();
+        let before = gw.state_hash();
+        let mut out = Outputs::default();
+        let mut ctx = Ctx {
+            now: Instant::from_unix_secs(1),
+            out: &mut out,
+        };
+        gw.step_run(&mut ctx, RunId::new(1));
+        assert!(out.events.is_empty() && out.sends.is_empty());
+        assert_eq!(gw.state_hash(), before);
+        assert_eq!(gw.next_deadline(), None, "no timer armed");
+    }
+
+    #[test]
+    fn step_run_past_the_last_planned_step_does_nothing() {
+        let mut gw = gateway();
+        let run = RunId::new(1);
+        gw.state.runs.insert(
+            run,
+            RunRecord {
+                owner: UserId::parse("alice").expect("id"),
+                thread: ThreadId::parse("t1").expect("id"),
+                plan: Vec::new(),
+                next_step: 0,
+                next_at: Instant::EPOCH,
+            },
+        );
+        let before = gw.state_hash();
+        let mut out = Outputs::default();
+        let mut ctx = Ctx {
+            now: Instant::from_unix_secs(1),
+            out: &mut out,
+        };
+        gw.step_run(&mut ctx, run);
+        assert!(out.events.is_empty() && out.sends.is_empty());
+        assert_eq!(gw.state_hash(), before);
+        assert_eq!(gw.next_deadline(), None, "the run's timer is not re-armed");
+    }
+}

@@ -732,4 +732,27 @@ mod tests {
         assert_eq!(bit_len(&[0x80, 0]), 16);
         assert_eq!(bit_len(&[0, 0x7f, 0xff]), 15);
     }
+
+    #[test]
+    fn key_entry_and_signing_key_debug_show_kid_and_alg_but_no_key() {
+        let r = ring();
+        let entry = r.keys.first().expect("the ring has keys");
+        let text = format!("{entry:?}");
+        assert!(text.starts_with("KeyEntry { kid: Some("), "{text}");
+        assert!(text.contains("retired: false"), "{text}");
+        assert!(text.ends_with(", .. }"), "{text}");
+        let signing =
+            crate::token::SigningKey::hmac(Some(kid("hs")), Algorithm::HS256, HS256_SECRET)
+                .unwrap();
+        assert_eq!(
+            format!("{signing:?}"),
+            format!(
+                "SigningKey {{ kid: Some({:?}), alg: HS256, .. }}",
+                kid("hs")
+            )
+        );
+        let rules = crate::token::TokenRules::default();
+        let issuer = crate::token::Issuer::new(signing, rules.clone());
+        assert_eq!(issuer.rules(), &rules);
+    }
 }

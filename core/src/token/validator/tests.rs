@@ -1,6 +1,6 @@
 //! Tests of `validator.rs`, kept beside it because they outweigh the code.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 use crate::token::testkit::*;
@@ -406,5 +406,51 @@ fn validator_uncached_refuses_revoked_and_removed_key_service_tokens_and_caches_
     assert_eq!(
         v.validate_uncached(other.as_bytes(), now(), TokenType::Service),
         Err(TokenError::UnknownKey)
+    );
+}
+
+#[test]
+fn validator_rules_are_the_ones_it_was_built_with() {
+    let rules = TokenRules::default();
+    let v = Validator::new(ring(), rules.clone());
+    assert_eq!(v.rules(), &rules);
+}
+
+#[test]
+fn claims_serialize_and_debug_show_the_validated_members() {
+    let mut v = validator();
+    let claims = v
+        .validate(hs(&base_claims()).as_bytes(), now(), TokenType::Access)
+        .unwrap();
+    let json = serde_json::to_value(&claims).unwrap();
+    assert_eq!(json["sub"], json!("user-1"));
+    assert_eq!(json["jti"], json!("jti-1"));
+    assert_eq!(json["email"], json!("u1@example.com"));
+    assert_eq!(json["svc_id"], Value::Null);
+    assert_eq!(json["kid"], json!("hs"));
+    let debug = format!("{claims:?}");
+    assert!(debug.starts_with("Claims { sub: "), "{debug}");
+    assert!(debug.contains("u1@example.com"), "{debug}");
+}
+
+#[test]
+fn verify_jws_returns_the_payload_bytes_or_the_signature_error() {
+    let payload = base_claims().to_string();
+    let token = hs(&base_claims());
+    assert_eq!(
+        crate::token::verify_jws(token.as_bytes(), &ring(), &TokenRules::default()),
+        Ok(payload.clone().into_bytes())
+    );
+    let other_key =
+        jsonwebtoken::EncodingKey::from_secret(b"not-the-ring-secret-0123456789abcdef").unwrap();
+    let tampered = sign_raw(
+        r#"{"alg":"HS256","kid":"hs","typ":"JWT"}"#,
+        &payload,
+        crate::token::Algorithm::HS256,
+        &other_key,
+    );
+    assert_eq!(
+        crate::token::verify_jws(tampered.as_bytes(), &ring(), &TokenRules::default()),
+        Err(TokenError::BadSignature)
     );
 }
