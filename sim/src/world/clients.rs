@@ -14,6 +14,7 @@ use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadI
 
 use crate::frame_view::FrameView;
 
+use super::phase::Phase;
 use super::{
     AuthAnswer, AuthCall, Client, Conn, ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, LateReuse, Sized,
     Tokens, Up, World, check,
@@ -59,10 +60,10 @@ impl World<'_> {
         if awaiting || self.now < self.clients[i as usize].not_before {
             return;
         }
-        if !self.safety && adversary {
+        if self.phase != Phase::Safety && adversary {
             return;
         }
-        if self.safety
+        if self.phase == Phase::Safety
             && self.clients[i as usize]
                 .late_reuse
                 .as_ref()
@@ -75,7 +76,7 @@ impl World<'_> {
             .iter()
             .position(|(_, _, at)| self.now >= *at);
         if let Some(k) = due
-            && self.safety
+            && self.phase == Phase::Safety
         {
             let (token, truth, _) = self.clients[i as usize].saved.remove(k);
             self.ops += 1;
@@ -113,7 +114,7 @@ impl World<'_> {
             };
             return self.connect(i, method);
         }
-        if !self.safety {
+        if self.phase != Phase::Safety {
             return;
         }
         let attack = adversary && self.clients[i as usize].rng.chance(0.6);

@@ -8,6 +8,7 @@ use gauntlet_core::auth_service::VerifyKey;
 use gauntlet_core::token::{Algorithm, SigningKey};
 use gauntlet_core::{AuthUpdate, ConnId, HandshakeDecision, Input, Kid, Outputs, StreamKind};
 
+use super::phase::Phase;
 use super::{
     ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, STATS_EVERY, Sized, Up, World, hs_secret, ring_of,
 };
@@ -155,7 +156,7 @@ impl World<'_> {
 
     fn arm_gateway_timer(&mut self, deadline: Option<gauntlet_core::Instant>) {
         let Some(at) = deadline else { return };
-        if self.draining || self.gw_timer.is_some_and(|(t, _)| t <= at) {
+        if self.phase == Phase::Draining || self.gw_timer.is_some_and(|(t, _)| t <= at) {
             return;
         }
         self.gw_timer_gen += 1;

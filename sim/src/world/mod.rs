@@ -31,6 +31,7 @@ use crate::rng::SimRng;
 use crate::scenario::{Op, Scenario};
 use crate::witness::{Fold, Offload, Witness};
 use crate::workload;
+use phase::Phase;
 
 /// Where simulated time starts (a fixed, realistic Unix time: 2027-01-15).
 pub const EPOCH_SECS: u64 = 1_800_000_000;
@@ -305,8 +306,7 @@ pub struct World<'s> {
     menus: [Vec<Op>; 2],
     step: u64,
     ops: u64,
-    safety: bool,
-    draining: bool,
+    phase: Phase,
     failure: Option<(Failure, u64, Vec<String>)>,
     sink: &'s mut dyn Sink,
 }
@@ -467,8 +467,7 @@ impl<'s> World<'s> {
             mix,
             step: 0,
             ops: 0,
-            safety: true,
-            draining: false,
+            phase: Phase::Safety,
             failure: None,
             sink,
             sc,
@@ -562,7 +561,7 @@ impl<'s> World<'s> {
                 break;
             }
             // Once draining, timers and wake-ups are dropped unseen: only traffic in flight moves.
-            if self.draining
+            if self.phase == Phase::Draining
                 && matches!(
                     ev,
                     Ev::Wake(_) | Ev::GatewayTimer(_) | Ev::FeedPoll | Ev::Fault(_)
@@ -661,7 +660,7 @@ impl<'s> World<'s> {
     fn dispatch(&mut self, ev: Ev) {
         match ev {
             Ev::Wake(i) => {
-                if self.safety || !self.draining {
+                if self.phase != Phase::Draining {
                     self.wake(i);
                 }
             }
@@ -682,7 +681,7 @@ impl<'s> World<'s> {
                 }
             }
             Ev::FeedPoll => {
-                if !self.draining {
+                if self.phase != Phase::Draining {
                     self.after(FEED_EVERY, Ev::FeedPoll);
                 }
                 if !self.auth_down {
@@ -710,7 +709,7 @@ impl<'s> World<'s> {
                 }
             }
             Ev::Fault(f) => {
-                if self.safety {
+                if self.phase == Phase::Safety {
                     self.fault(f);
                 }
             }
@@ -721,7 +720,7 @@ impl<'s> World<'s> {
             }
             Ev::AuthBack => self.auth_down = false,
             Ev::SafetyEnds => {
-                self.safety = false;
+                self.phase = Phase::Liveness;
                 self.net.heal();
                 self.net
                     .set_default(crate::faults::FaultPlan::none().link_config());
@@ -734,7 +733,7 @@ impl<'s> World<'s> {
                 ));
             }
             Ev::LivenessEnds => {
-                self.draining = true;
+                self.phase = Phase::Draining;
                 self.gw_timer = None;
                 self.note(format_args!("liveness phase over: draining"));
             }
@@ -760,3 +759,4 @@ fn ring_of(keys: &[(Kid, Vec<u8>)]) -> Result<KeyRing, String> {
 
 mod clients;
 mod driver;
+mod phase;
