@@ -15,10 +15,8 @@ use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadI
 use crate::frame_view::FrameView;
 
 use super::phase::Phase;
-use super::{
-    AuthAnswer, AuthCall, Client, Conn, ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, LateReuse, Sized,
-    Tokens, Up, World, check,
-};
+use super::population::{ClientId, Conn, ConnPhase, LateReuse, Tokens};
+use super::{AuthAnswer, AuthCall, Down, Ev, HANDSHAKE_TIMEOUT, Sized, Up, World, check};
 use crate::checker::{CredTruth, Obs};
 use crate::network::NodeId;
 use crate::rng::SimRng;
@@ -40,15 +38,9 @@ enum Method {
 }
 
 impl World<'_> {
-    fn client(&mut self, i: u32) -> Option<&mut Client> {
-        self.clients.get_mut(i as usize)
-    }
-
-    pub(super) fn wake(&mut self, i: u32) {
+    pub(super) fn wake(&mut self, i: ClientId) {
         let think = std::time::Duration::from_millis(self.sc.think_ms.max(1));
-        let Some(c) = self.clients.get_mut(i as usize) else {
-            return;
-        };
+        let c = &mut self.clients[i];
         let next = c.rng.exp_duration(think);
         let (adversary, has_tokens, awaiting, no_conn) = (
             c.adversary,
@@ -57,34 +49,34 @@ impl World<'_> {
             c.conns.is_empty(),
         );
         self.after(next.max(Duration::from_millis(10)), Ev::Wake(i));
-        if awaiting || self.now < self.clients[i as usize].not_before {
+        if awaiting || self.now < self.clients[i].not_before {
             return;
         }
         if self.phase != Phase::Safety && adversary {
             return;
         }
         if self.phase == Phase::Safety
-            && self.clients[i as usize]
+            && self.clients[i]
                 .late_reuse
                 .as_ref()
                 .is_some_and(|l| self.now >= l.when)
         {
             return self.late_reuse(i);
         }
-        let due = self.clients[i as usize]
+        let due = self.clients[i]
             .saved
             .iter()
             .position(|(_, _, at)| self.now >= *at);
         if let Some(k) = due
             && self.phase == Phase::Safety
         {
-            let (token, truth, _) = self.clients[i as usize].saved.remove(k);
+            let (token, truth, _) = self.clients[i].saved.remove(k);
             self.ops += 1;
             return self.connect_with(i, &token, truth, Method::Bearer);
         }
         if !has_tokens {
-            let oauth = self.pick(i, &[Op::OAuthLogin]).is_some()
-                && self.clients[i as usize].rng.chance(0.5);
+            let oauth =
+                self.pick(i, &[Op::OAuthLogin]).is_some() && self.clients[i].rng.chance(0.5);
             return self.auth_request(
                 i,
                 if oauth {
@@ -94,12 +86,12 @@ impl World<'_> {
                 },
             );
         }
-        let expiring = self.clients[i as usize]
+        let expiring = self.clients[i]
             .tokens
             .as_ref()
             .is_some_and(|t| self.now.saturating_add(Duration::from_secs(20)) >= t.access_exp);
         if expiring {
-            let refresh = self.clients[i as usize]
+            let refresh = self.clients[i]
                 .tokens
                 .as_ref()
                 .map(|t| t.refresh.clone())
@@ -107,7 +99,7 @@ impl World<'_> {
             return self.auth_request(i, AuthCall::Refresh(refresh));
         }
         if no_conn {
-            let method = match self.clients[i as usize].rng.index(3) {
+            let method = match self.clients[i].rng.index(3) {
                 0 => Method::Bearer,
                 1 => Method::Subprotocol,
                 _ => Method::Ticket,
@@ -117,10 +109,8 @@ impl World<'_> {
         if self.phase != Phase::Safety {
             return;
         }
-        let attack = adversary && self.clients[i as usize].rng.chance(0.6);
-        let Some(c) = self.clients.get_mut(i as usize) else {
-            return;
-        };
+        let attack = adversary && self.clients[i].rng.chance(0.6);
+        let c = &mut self.clients[i];
         let menu = &self.menus[usize::from(attack)];
         if let Some(op) = pick(&self.mix, &mut c.rng, menu) {
             self.ops += 1;
@@ -134,19 +124,12 @@ impl World<'_> {
     /// issuer's clock but inside the leeway, so it still validates. Present the refresh
     /// token that was rotated away (theft: the family is revoked), then, once the
     /// revocation binds, the access token: it must be refused.
-    fn late_reuse(&mut self, i: u32) {
-        let Some(l) = self
-            .clients
-            .get_mut(i as usize)
-            .and_then(|c| c.late_reuse.take())
-        else {
+    fn late_reuse(&mut self, i: ClientId) {
+        let Some(l) = self.clients[i].late_reuse.take() else {
             return;
         };
         let auth_now = self.auth_now();
-        let used = self
-            .clients
-            .get(i as usize)
-            .is_some_and(|c| c.used_refresh.contains(&l.used));
+        let used = self.clients[i].used_refresh.contains(&l.used);
         // 20 s of the 30 s leeway left: enough for the revocation to bind first.
         if !used || auth_now >= l.exp.saturating_add(Duration::from_secs(20)) {
             return;
@@ -157,28 +140,13 @@ impl World<'_> {
             .now
             .saturating_add(staleness)
             .saturating_add(Duration::from_secs(2));
-        if let Some(c) = self.clients.get_mut(i as usize) {
-            c.save(l.token, l.truth, later);
-        }
+        self.clients[i].save(l.token, l.truth, later);
         self.auth_request(i, AuthCall::RefreshReuse(l.used));
     }
 
     /// Draws one of `ops` by the scenario's weights, from client `i`'s RNG.
-    fn pick(&mut self, i: u32, ops: &[Op]) -> Option<Op> {
-        let c = self.clients.get_mut(i as usize)?;
-        pick(&self.mix, &mut c.rng, ops)
-    }
-
-    fn open_conn(&mut self, i: u32) -> Option<ConnId> {
-        let c = self.clients.get_mut(i as usize)?;
-        let open: Vec<ConnId> = c
-            .conns
-            .iter()
-            .copied()
-            .filter(|id| self.conns.get(id).is_some_and(Conn::is_open))
-            .collect();
-        let k = c.rng.index(open.len().max(1));
-        open.get(k).copied()
+    fn pick(&mut self, i: ClientId, ops: &[Op]) -> Option<Op> {
+        pick(&self.mix, &mut self.clients[i].rng, ops)
     }
 
     fn send_frame(&mut self, conn: ConnId, frame: &ClientFrame) {
@@ -186,14 +154,14 @@ impl World<'_> {
         self.up(conn, Up::Text(conn, text.into_bytes()));
     }
 
-    fn perform(&mut self, i: u32, op: Op) {
-        let Some(conn) = self.open_conn(i) else {
+    fn perform(&mut self, i: ClientId, op: Op) {
+        let Some(conn) = self.clients.pick_open_conn(i) else {
             return self.connect(i, Method::Bearer);
         };
-        let user = self.clients[i as usize].user.clone();
+        let user = self.clients[i].user.clone();
         match op {
             Op::Message => {
-                let c = &mut self.clients[i as usize];
+                let c = &mut self.clients[i];
                 let thread = match c.rng.index(10) {
                     0..=4 if !c.threads.is_empty() => {
                         c.threads.get(c.rng.index(c.threads.len())).cloned()
@@ -220,20 +188,24 @@ impl World<'_> {
                 }
             }
             Op::StopOwnRun => {
-                let c = &mut self.clients[i as usize];
+                let c = &mut self.clients[i];
                 if let Some(run) = c.runs.get(c.rng.index(c.runs.len().max(1))).copied() {
-                    self.stop_requests.entry(run).or_default().insert(user);
+                    self.clients
+                        .stop_requests
+                        .entry(run)
+                        .or_default()
+                        .insert(user);
                     self.send_frame(conn, &ClientFrame::StopAgent { run_id: run });
                 }
             }
             Op::Subscribe => {
-                let c = &mut self.clients[i as usize];
+                let c = &mut self.clients[i];
                 if let Some(t) = c.threads.get(c.rng.index(c.threads.len().max(1))).cloned() {
                     self.send_frame(conn, &ClientFrame::SubscribeThread { thread_id: t });
                 }
             }
             Op::Ping => {
-                let f = if self.clients[i as usize].rng.chance(0.5) {
+                let f = if self.clients[i].rng.chance(0.5) {
                     ClientFrame::Ping
                 } else {
                     ClientFrame::Heartbeat
@@ -241,34 +213,34 @@ impl World<'_> {
                 self.send_frame(conn, &f);
             }
             Op::Refresh | Op::ConcurrentRefresh => {
-                let refresh = self.clients[i as usize]
+                let refresh = self.clients[i]
                     .tokens
                     .as_ref()
                     .map(|t| t.refresh.clone())
                     .unwrap_or_default();
                 if op == Op::ConcurrentRefresh {
-                    self.clients[i as usize].awaiting_auth = false;
+                    self.clients[i].awaiting_auth = false;
                     self.auth_request(i, AuthCall::Refresh(refresh.clone()));
-                    self.clients[i as usize].awaiting_auth = false;
+                    self.clients[i].awaiting_auth = false;
                 }
                 self.auth_request(i, AuthCall::Refresh(refresh));
             }
             Op::Reauth => {
-                if let Some(t) = &self.clients[i as usize].tokens {
+                if let Some(t) = &self.clients[i].tokens {
                     let (token, truth) = (t.access.clone(), t.truth.clone());
-                    self.clients[i as usize].reauth_truth = Some(truth);
+                    self.clients[i].reauth_truth = Some(truth);
                     self.send_frame(conn, &ClientFrame::Reauth { token });
                 }
             }
             Op::ExtraTabs => {
-                let n = 1 + self.clients[i as usize].rng.index(4);
+                let n = 1 + self.clients[i].rng.index(4);
                 for _ in 0..n {
                     self.connect(i, Method::Bearer);
                 }
             }
             Op::CloseTab => self.close_conn(i, conn),
             Op::Logout => {
-                if let Some(t) = self.clients[i as usize].tokens.take() {
+                if let Some(t) = self.clients[i].tokens.take() {
                     let jti = workload::payload_of(&t.access)["jti"]
                         .as_str()
                         .unwrap_or("")
@@ -281,15 +253,14 @@ impl World<'_> {
                         },
                     );
                 }
-                let conns: Vec<ConnId> = self.clients[i as usize].conns.iter().copied().collect();
+                let conns: Vec<ConnId> = self.clients[i].conns.iter().copied().collect();
                 for c in conns {
                     self.close_conn(i, c);
                 }
             }
             Op::LogoutEverywhere => {
-                self.clients[i as usize].tokens = None;
-                self.clients[i as usize].not_before =
-                    self.now.saturating_add(Duration::from_secs(2));
+                self.clients[i].tokens = None;
+                self.clients[i].not_before = self.now.saturating_add(Duration::from_secs(2));
                 self.auth_request(i, AuthCall::LogoutEverywhere);
             }
             Op::RotateKeys => {
@@ -301,7 +272,7 @@ impl World<'_> {
                 // only a ring that drops keys older than the previous one survives;
                 // single rotations come from the `key_rotation` fault.
                 let chance = (ROTATION_DRAWS_PER_RUN / f64::from(self.sc.users.max(1))).min(1.0);
-                let c = &mut self.clients[i as usize];
+                let c = &mut self.clients[i];
                 if !c.rng.chance(chance) {
                     return;
                 }
@@ -314,7 +285,7 @@ impl World<'_> {
                 }
             }
             Op::PasswordChange => {
-                if self.clients[i as usize].awaiting_auth {
+                if self.clients[i].awaiting_auth {
                     return;
                 }
                 let staleness =
@@ -323,7 +294,7 @@ impl World<'_> {
                     .now
                     .saturating_add(staleness)
                     .saturating_add(Duration::from_secs(2));
-                let c = &mut self.clients[i as usize];
+                let c = &mut self.clients[i];
                 // An old tab comes back later with the token from before the change.
                 if let Some(t) = c.tokens.take() {
                     c.save(t.access, t.truth, later);
@@ -333,7 +304,7 @@ impl World<'_> {
             }
             Op::OAuthLogin => {}
             Op::Broadcast => {
-                if i == 0 {
+                if i == ClientId::OPS {
                     self.send_frame(
                         conn,
                         &ClientFrame::Broadcast {
@@ -346,20 +317,20 @@ impl World<'_> {
         }
     }
 
-    fn attack(&mut self, i: u32, op: Op, conn: ConnId, user: UserId) {
-        let Some(t) = self.clients[i as usize].tokens.as_ref() else {
+    fn attack(&mut self, i: ClientId, op: Op, conn: ConnId, user: UserId) {
+        let Some(t) = self.clients[i].tokens.as_ref() else {
             return;
         };
         let (access, refresh) = (t.access.clone(), t.refresh.clone());
         let victim = {
             let n = self.sc.users.max(1);
-            let v = self.clients[i as usize].rng.range(0..u64::from(n)) as u32;
-            self.clients
-                .get(v as usize)
-                .map(|c| c.user.clone())
-                .unwrap_or_else(|| user.clone())
+            let v = self.clients[i].rng.range(0..u64::from(n));
+            u32::try_from(v)
+                .ok()
+                .and_then(|v| self.clients.id(v))
+                .map_or_else(|| user.clone(), |v| self.clients[v].user.clone())
         };
-        let variant = self.clients[i as usize].rng.next_u64();
+        let variant = self.clients[i].rng.next_u64();
         match op {
             Op::Forged => self.connect_with(
                 i,
@@ -417,12 +388,12 @@ impl World<'_> {
                         .exp
                         .saturating_add(self.config.tokens.leeway())
                         .saturating_add(Duration::from_secs(1));
-                    self.clients[i as usize].save(m.token.clone(), truth.clone(), later);
+                    self.clients[i].save(m.token.clone(), truth.clone(), later);
                 }
                 self.connect_with(i, &m.token, truth, Method::Bearer);
             }
             Op::Revoked => {
-                if let Some(t) = self.clients[i as usize].tokens.take() {
+                if let Some(t) = self.clients[i].tokens.take() {
                     let jti = workload::payload_of(&t.access)["jti"]
                         .as_str()
                         .unwrap_or("")
@@ -433,7 +404,7 @@ impl World<'_> {
                         .now
                         .saturating_add(staleness)
                         .saturating_add(Duration::from_secs(2));
-                    self.clients[i as usize].save(t.access.clone(), t.truth.clone(), later);
+                    self.clients[i].save(t.access.clone(), t.truth.clone(), later);
                     self.auth_request(
                         i,
                         AuthCall::Logout {
@@ -451,8 +422,12 @@ impl World<'_> {
                     .gateway
                     .as_ref()
                     .map_or(1, |_| self.log_len as u64 / 8 + 1);
-                let run = RunId::new(1 + self.clients[i as usize].rng.range(0..top.max(1)));
-                self.stop_requests.entry(run).or_default().insert(user);
+                let run = RunId::new(1 + self.clients[i].rng.range(0..top.max(1)));
+                self.clients
+                    .stop_requests
+                    .entry(run)
+                    .or_default()
+                    .insert(user);
                 self.send_frame(conn, &ClientFrame::StopAgent { run_id: run });
             }
             Op::CrossThread => {
@@ -492,7 +467,7 @@ impl World<'_> {
             },
             Op::OAuthAttack => self.auth_request(i, AuthCall::OAuthAttack(variant % 3)),
             Op::RefreshReuse => {
-                let old = self.clients[i as usize].used_refresh.last().cloned();
+                let old = self.clients[i].used_refresh.last().cloned();
                 if let Some(old) = old {
                     self.auth_request(i, AuthCall::RefreshReuse(old));
                 }
@@ -502,7 +477,7 @@ impl World<'_> {
                 for _ in 0..n {
                     let tx = self.net.send(
                         self.now,
-                        NodeId::client(i),
+                        NodeId::client(i.get()),
                         NodeId::GATEWAY,
                         Sized(access.len()),
                     );
@@ -514,9 +489,7 @@ impl World<'_> {
             Op::LateReuse => {
                 // Rotate the refresh token now, and come back once the access token it
                 // came with is past its `exp` on the issuer's clock (see `late_reuse`).
-                let Some(c) = self.clients.get(i as usize) else {
-                    return;
-                };
+                let c = &self.clients[i];
                 if c.late_reuse.is_some() || c.awaiting_auth {
                     return;
                 }
@@ -534,7 +507,7 @@ impl World<'_> {
                     .now
                     .saturating_add(until_exp)
                     .saturating_add(Duration::from_secs(1));
-                self.clients[i as usize].late_reuse = Some(LateReuse {
+                self.clients[i].late_reuse = Some(LateReuse {
                     when,
                     used: used.clone(),
                     token,
@@ -547,23 +520,20 @@ impl World<'_> {
         }
     }
 
-    fn close_conn(&mut self, i: u32, conn: ConnId) {
+    fn close_conn(&mut self, i: ClientId, conn: ConnId) {
         self.up(conn, Up::Closed(conn));
-        self.conns.remove(&conn);
-        if let Some(c) = self.client(i) {
-            c.conns.remove(&conn);
-        }
+        self.clients.drop_conn(i, conn);
     }
 
-    fn connect(&mut self, i: u32, method: Method) {
-        let Some(t) = self.clients.get(i as usize).and_then(|c| c.tokens.as_ref()) else {
+    fn connect(&mut self, i: ClientId, method: Method) {
+        let Some(t) = self.clients[i].tokens.as_ref() else {
             return;
         };
         let (token, truth) = (t.access.clone(), t.truth.clone());
         if let Method::Ticket = method {
             let tx = self.net.send(
                 self.now,
-                NodeId::client(i),
+                NodeId::client(i.get()),
                 NodeId::GATEWAY,
                 Sized(token.len()),
             );
@@ -575,14 +545,13 @@ impl World<'_> {
         self.connect_with(i, &token, truth, method);
     }
 
-    fn connect_with(&mut self, i: u32, token: &str, truth: CredTruth, method: Method) {
-        self.next_conn += 1;
-        let conn = ConnId::new(self.next_conn);
+    fn connect_with(&mut self, i: ClientId, token: &str, truth: CredTruth, method: Method) {
+        let n = i.get();
         let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::new(
             10,
-            (i >> 16) as u8,
-            (i >> 8) as u8,
-            i as u8,
+            (n >> 16) as u8,
+            (n >> 8) as u8,
+            n as u8,
         ));
         let req = HandshakeRequest::new(ip);
         let req = match method {
@@ -590,38 +559,29 @@ impl World<'_> {
             Method::Subprotocol => req.header("Sec-WebSocket-Protocol", &token_subprotocols(token)),
             Method::Ticket => req.with_query(&format!("ticket={token}")),
         };
-        self.conns.insert(
-            conn,
-            Conn {
-                client: i,
-                phase: ConnPhase::Connecting,
-                user: None,
-                truth,
-                last_up: self.now,
-                last_down: self.now,
-                unread: 0,
-                broken: false,
-            },
-        );
-        if let Some(c) = self.client(i) {
-            c.conns.insert(conn);
-        }
+        let conn = self.clients.add_conn(Conn {
+            client: i,
+            phase: ConnPhase::Connecting,
+            user: None,
+            truth,
+            last_up: self.now,
+            last_down: self.now,
+            unread: 0,
+            broken: false,
+        });
         self.up(conn, Up::Handshake(conn, Box::new(req)));
     }
 
-    pub(super) fn deliver_to_client(&mut self, i: u32, down: Down) {
+    pub(super) fn deliver_to_client(&mut self, i: ClientId, down: Down) {
         match down {
             Down::Verdict(conn, HandshakeDecision::Accept { .. }) => {
-                let known = self
-                    .clients
-                    .get(i as usize)
-                    .is_some_and(|c| c.conns.contains(&conn));
-                let Some(c) = self.conns.get_mut(&conn).filter(|_| known) else {
+                let known = self.clients[i].conns.contains(&conn);
+                let Some(c) = self.clients.conns.get_mut(&conn).filter(|_| known) else {
                     // The client gave up on this handshake: close the socket the server opened.
                     return self.after(Duration::from_millis(1), Ev::ToGateway(Up::Closed(conn)));
                 };
                 c.phase = ConnPhase::Open;
-                let last = self.clients[i as usize].last_seq;
+                let last = self.clients[i].last_seq;
                 if last > 0 {
                     self.observe(&Obs::ResumeSent {
                         conn,
@@ -636,37 +596,31 @@ impl World<'_> {
                 }
             }
             Down::Verdict(conn, HandshakeDecision::Reject { status, code, .. }) => {
-                self.conns.remove(&conn);
-                if let Some(c) = self.client(i) {
-                    c.conns.remove(&conn);
-                    if status.as_u16() == 401
-                        && matches!(
-                            code,
-                            "expired" | "revoked" | "key_retired" | "unknown_key" | "too_old"
-                        )
-                    {
-                        c.tokens = None;
-                    }
+                self.clients.drop_conn(i, conn);
+                let c = &mut self.clients[i];
+                if status.as_u16() == 401
+                    && matches!(
+                        code,
+                        "expired" | "revoked" | "key_retired" | "unknown_key" | "too_old"
+                    )
+                {
+                    c.tokens = None;
                 }
             }
             Down::Frame(conn, frame) => self.on_frame(i, conn, frame),
             Down::Close(conn, code) => {
-                self.conns.remove(&conn);
+                self.clients.drop_conn(i, conn);
                 let now = self.now;
-                if let Some(c) = self.client(i) {
-                    c.conns.remove(&conn);
-                    if code == Some(1008) && c.tokens.as_ref().is_some_and(|t| now >= t.access_exp)
-                    {
-                        c.tokens = None;
-                    }
+                let c = &mut self.clients[i];
+                if code == Some(1008) && c.tokens.as_ref().is_some_and(|t| now >= t.access_exp) {
+                    c.tokens = None;
                 }
             }
             Down::Ticket(Some(ticket)) => {
                 // The ticket stands for the token it was issued on, but no key signs it.
-                let truth = self
-                    .clients
-                    .get(i as usize)
-                    .and_then(|c| c.tokens.as_ref())
+                let truth = self.clients[i]
+                    .tokens
+                    .as_ref()
                     .map(|t| match t.truth.clone() {
                         CredTruth::Access {
                             user,
@@ -692,23 +646,21 @@ impl World<'_> {
             Down::Ticket(None) => {}
             Down::HandshakeTimeout(conn) => {
                 if self
+                    .clients
                     .conns
                     .get(&conn)
                     .is_some_and(|c| c.phase == ConnPhase::Connecting)
                 {
-                    self.conns.remove(&conn);
-                    if let Some(c) = self.client(i) {
-                        c.conns.remove(&conn);
-                    }
+                    self.clients.drop_conn(i, conn);
                 }
             }
         }
     }
 
-    fn on_frame(&mut self, i: u32, conn: ConnId, frame: Arc<str>) {
+    fn on_frame(&mut self, i: ClientId, conn: ConnId, frame: Arc<str>) {
         // The session's user is borrowed from `conns` while only the checkers change: a frame
         // costs no id clone.
-        let Some(user) = self.conns.get(&conn).and_then(|c| c.user.as_ref()) else {
+        let Some(user) = self.clients.conns.get(&conn).and_then(|c| c.user.as_ref()) else {
             return;
         };
         let json = FrameView::parse(&frame);
@@ -721,11 +673,11 @@ impl World<'_> {
         if let Err(f) = check(self.failure.is_some(), &mut self.witness, &obs) {
             self.fail(f);
         }
-        let slow = self.clients.get(i as usize).is_some_and(|c| c.slow);
+        let slow = self.clients[i].slow;
         if slow {
             // A slow reader takes `slow_consumer_delay_ms` per frame, one after another.
             let delay = Duration::from_millis(self.sc.faults.slow_consumer_delay_ms);
-            if let Some(c) = self.conns.get_mut(&conn) {
+            if let Some(c) = self.clients.conns.get_mut(&conn) {
                 c.unread += 1;
                 let at = self.now.saturating_add(
                     delay.saturating_mul(u32::try_from(c.unread).unwrap_or(u32::MAX)),
@@ -736,9 +688,7 @@ impl World<'_> {
             self.gw(gauntlet_core::Input::Sent { conn, frames: 1 });
         }
         let kind = json.kind();
-        let Some(c) = self.clients.get_mut(i as usize) else {
-            return;
-        };
+        let c = &mut self.clients[i];
         if let Some(seq) = json.seq() {
             if seq == c.last_seq + 1 {
                 c.last_seq = seq;
@@ -784,16 +734,15 @@ impl World<'_> {
         }
     }
 
-    fn auth_request(&mut self, i: u32, call: AuthCall) {
-        if let Some(c) = self.client(i) {
-            if c.awaiting_auth {
-                return;
-            }
-            c.awaiting_auth = true;
+    fn auth_request(&mut self, i: ClientId, call: AuthCall) {
+        let c = &mut self.clients[i];
+        if c.awaiting_auth {
+            return;
         }
+        c.awaiting_auth = true;
         let tx = self
             .net
-            .send(self.now, NodeId::client(i), NodeId::AUTH, Sized(512));
+            .send(self.now, NodeId::client(i.get()), NodeId::AUTH, Sized(512));
         let mut delivered = false;
         for (at, _) in tx.into_iter().take(1) {
             delivered = true;
@@ -804,15 +753,13 @@ impl World<'_> {
         }
     }
 
-    pub(super) fn auth_call(&mut self, i: u32, call: AuthCall) {
+    pub(super) fn auth_call(&mut self, i: ClientId, call: AuthCall) {
         if self.auth_down {
             return self.after(HANDSHAKE_TIMEOUT, Ev::AuthAnswer(i, AuthAnswer::Failed));
         }
         let now = self.auth_now();
-        let Some(user) = self.clients.get(i as usize).map(|c| c.user.clone()) else {
-            return;
-        };
-        let perms = if i == 0 {
+        let user = self.clients[i].user.clone();
+        let perms = if i == ClientId::OPS {
             Permission::parse("system:broadcast")
                 .and_then(|p| Permissions::new(vec![p]))
                 .unwrap_or_else(Permissions::empty)
@@ -839,11 +786,10 @@ impl World<'_> {
                             });
                         }
                         self.refreshed.insert(token.clone());
-                        if let Some(c) = self.client(i) {
-                            c.used_refresh.push(token);
-                            if c.used_refresh.len() > 4 {
-                                c.used_refresh.remove(0);
-                            }
+                        let c = &mut self.clients[i];
+                        c.used_refresh.push(token);
+                        if c.used_refresh.len() > 4 {
+                            c.used_refresh.remove(0);
                         }
                         AuthAnswer::Tokens(Box::new(pair), now)
                     }
@@ -892,7 +838,7 @@ impl World<'_> {
         self.publish_revocations();
         let tx = self
             .net
-            .send(self.now, NodeId::AUTH, NodeId::client(i), Sized(512));
+            .send(self.now, NodeId::AUTH, NodeId::client(i.get()), Sized(512));
         match tx.into_iter().next() {
             Some((at, _)) => self.at(at, Ev::AuthAnswer(i, answer)),
             None => self.after(HANDSHAKE_TIMEOUT, Ev::AuthAnswer(i, AuthAnswer::Failed)),
@@ -997,9 +943,9 @@ impl World<'_> {
         }
     }
 
-    pub(super) fn auth_answer(&mut self, i: u32, answer: AuthAnswer) {
+    pub(super) fn auth_answer(&mut self, i: ClientId, answer: AuthAnswer) {
         let now = self.now;
-        let Some(c) = self.client(i) else { return };
+        let c = &mut self.clients[i];
         c.awaiting_auth = false;
         match answer {
             AuthAnswer::Tokens(pair, minted) => {

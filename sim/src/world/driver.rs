@@ -9,9 +9,8 @@ use gauntlet_core::token::{Algorithm, SigningKey};
 use gauntlet_core::{AuthUpdate, ConnId, HandshakeDecision, Input, Kid, Outputs, StreamKind};
 
 use super::phase::Phase;
-use super::{
-    ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, STATS_EVERY, Sized, Up, World, hs_secret, ring_of,
-};
+use super::population::ClientId;
+use super::{Down, Ev, HANDSHAKE_TIMEOUT, STATS_EVERY, Sized, Up, World, hs_secret, ring_of};
 use crate::checker::{Failure, Obs};
 use crate::faults::Fault;
 use crate::network::{NodeId, Payload};
@@ -68,15 +67,19 @@ impl World<'_> {
         }
         for (request, answer) in out.tickets.drain(..) {
             // The request id is the asking client's index, with bit 32 set by a hoarder.
-            let client = u32::try_from(request & u64::from(u32::MAX)).unwrap_or(u32::MAX);
+            let Some(client) = u32::try_from(request & u64::from(u32::MAX))
+                .ok()
+                .and_then(|n| self.clients.id(n))
+            else {
+                continue;
+            };
             let hoard = request >> 32 != 0;
-            if let Some(user) = self.clients.get(client as usize).map(|c| c.user.clone()) {
-                self.observe(&Obs::TicketAnswer {
-                    at: self.now,
-                    user: &user,
-                    refused: answer.as_ref().err().map(|r| r.code),
-                });
-            }
+            let user = self.clients[client].user.clone();
+            self.observe(&Obs::TicketAnswer {
+                at: self.now,
+                user: &user,
+                refused: answer.as_ref().err().map(|r| r.code),
+            });
             if !hoard {
                 let ticket = answer.ok().map(|t| t.ticket);
                 self.send_down(client, Down::Ticket(ticket));
@@ -93,6 +96,7 @@ impl World<'_> {
                     && let Some(run) = entry.run
                 {
                     let asked = self
+                        .clients
                         .stop_requests
                         .remove(&run)
                         .is_some_and(|by| by.contains(user))
@@ -107,7 +111,7 @@ impl World<'_> {
                 if entry.kind.is_terminal()
                     && let Some(run) = entry.run
                 {
-                    self.stop_requests.remove(&run);
+                    self.clients.stop_requests.remove(&run);
                     if self.spans
                         && let Some((start, track)) = self.run_spans.remove(&run)
                     {
@@ -167,7 +171,7 @@ impl World<'_> {
 
     /// A handshake verdict travels back to the client.
     fn verdict(&mut self, conn: ConnId, decision: HandshakeDecision) {
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.clients.conns.get(&conn) else {
             return;
         };
         let client = c.client;
@@ -182,7 +186,7 @@ impl World<'_> {
             accepted_as: accepted_as.as_ref(),
             reject_code,
         });
-        if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(c) = self.clients.conns.get_mut(&conn) {
             c.user = accepted_as;
         }
         self.send_down(client, Down::Verdict(conn, decision));
@@ -191,7 +195,7 @@ impl World<'_> {
     /// A frame or close for a connection: FIFO per connection, and a lost message kills the
     /// connection (a WebSocket rides on TCP: it does not lose frames, it breaks).
     fn down(&mut self, conn: ConnId, msg: Down) {
-        let Some(c) = self.conns.get(&conn).filter(|c| !c.broken) else {
+        let Some(c) = self.clients.conns.get(&conn).filter(|c| !c.broken) else {
             return;
         };
         let (client, last) = (c.client, c.last_down);
@@ -202,14 +206,14 @@ impl World<'_> {
         let tx = self.net.send(
             self.now,
             NodeId::GATEWAY,
-            NodeId::client(client),
+            NodeId::client(client.get()),
             Sized(len),
         );
         let mut deliveries = tx.into_iter();
         match deliveries.next() {
             Some((at, _)) => {
                 let at = at.max(last.saturating_add(Duration::from_nanos(1)));
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.clients.conns.get_mut(&conn) {
                     c.last_down = at;
                 }
                 self.at(at, Ev::ToClient(client, msg));
@@ -219,10 +223,13 @@ impl World<'_> {
     }
 
     /// Non-connection traffic back to a client (tickets, verdicts): may be lost.
-    pub(super) fn send_down(&mut self, client: u32, msg: Down) {
-        let tx = self
-            .net
-            .send(self.now, NodeId::GATEWAY, NodeId::client(client), Sized(64));
+    pub(super) fn send_down(&mut self, client: ClientId, msg: Down) {
+        let tx = self.net.send(
+            self.now,
+            NodeId::GATEWAY,
+            NodeId::client(client.get()),
+            Sized(64),
+        );
         let mut deliveries = tx.into_iter();
         match (deliveries.next(), msg) {
             (Some((at, _)), msg) => self.at(at, Ev::ToClient(client, msg)),
@@ -247,7 +254,7 @@ impl World<'_> {
 
     /// Client-to-gateway traffic on a connection: FIFO, corruption possible, loss resets.
     pub(super) fn up(&mut self, conn: ConnId, msg: Up) {
-        let Some(c) = self.conns.get(&conn).filter(|c| !c.broken) else {
+        let Some(c) = self.clients.conns.get(&conn).filter(|c| !c.broken) else {
             return;
         };
         let (client, last) = (c.client, c.last_up);
@@ -258,7 +265,7 @@ impl World<'_> {
         };
         let tx = self.net.send(
             self.now,
-            NodeId::client(client),
+            NodeId::client(client.get()),
             NodeId::GATEWAY,
             Wire(len, bytes),
         );
@@ -267,7 +274,7 @@ impl World<'_> {
             // stop_agent may name other seqs or runs, so checkers must not hold the client's
             // intent against what the gateway does with them.
             self.observe(&Obs::RequestCorrupted { conn });
-            if let Some(user) = self.conns.get(&conn).and_then(|c| c.user.clone()) {
+            if let Some(user) = self.clients.conns.get(&conn).and_then(|c| c.user.clone()) {
                 self.corrupted_senders.insert(user, ());
             }
         }
@@ -275,7 +282,7 @@ impl World<'_> {
         match deliveries.next() {
             Some((at, wire)) => {
                 let at = at.max(last.saturating_add(Duration::from_nanos(1)));
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.clients.conns.get_mut(&conn) {
                     c.last_up = at;
                 }
                 let msg = match (msg, wire.1) {
@@ -296,7 +303,7 @@ impl World<'_> {
 
     /// The transport under a connection died: both ends learn it (the gateway as a peer close).
     pub(super) fn reset(&mut self, conn: ConnId) {
-        let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.broken) else {
+        let Some(c) = self.clients.conns.get_mut(&conn).filter(|c| !c.broken) else {
             return;
         };
         c.broken = true;
@@ -318,7 +325,7 @@ impl World<'_> {
                 request: *request,
             }),
             Up::Text(conn, data) => {
-                let user = self.conns.get(&conn).and_then(|c| c.user.clone());
+                let user = self.clients.conns.get(&conn).and_then(|c| c.user.clone());
                 let max = self.config.limits.max_frame_bytes;
                 let chargeable = data.len() <= max && std::str::from_utf8(&data).is_ok();
                 let refused_before = self
@@ -355,7 +362,7 @@ impl World<'_> {
             Up::Closed(conn) => self.gw(Input::Closed { conn }),
             Up::Ticket(client, token, hoard) => {
                 self.gw(Input::IssueTicket {
-                    request: u64::from(client) | (u64::from(hoard) << 32),
+                    request: u64::from(client.get()) | (u64::from(hoard) << 32),
                     authorization: Some(format!("Bearer {token}")),
                 });
             }
@@ -373,24 +380,21 @@ impl World<'_> {
                 // Connections across the cut die when they next carry a frame (see `down`/`up`).
             }
             Fault::ClientCrash { client } => {
-                let conns: Vec<ConnId> = self
-                    .clients
-                    .get(client as usize)
-                    .map(|c| c.conns.iter().copied().collect())
-                    .unwrap_or_default();
+                let Some(client) = self.clients.id(client) else {
+                    return;
+                };
+                let conns: Vec<ConnId> = self.clients[client].conns.iter().copied().collect();
                 for conn in conns {
                     // The client vanishes: the gateway learns it only from the transport.
                     self.after(Duration::from_secs(2), Ev::ToGateway(Up::Closed(conn)));
-                    self.conns.remove(&conn);
-                }
-                if let Some(c) = self.clients.get_mut(client as usize) {
-                    c.conns.clear();
+                    self.clients.drop_conn(client, conn);
                 }
             }
             Fault::GatewayCrash { downtime } => {
                 if self.gateway.take().is_some() {
                     self.gw_timer = None;
-                    let mut conns: Vec<(ConnId, u32)> = self
+                    let mut conns: Vec<(ConnId, ClientId)> = self
+                        .clients
                         .conns
                         .sorted()
                         .into_iter()
@@ -488,11 +492,5 @@ impl Payload for Wire {
             Some(b) => crate::network::corrupt(b, rng),
             None => false,
         }
-    }
-}
-
-impl super::Conn {
-    pub(super) fn is_open(&self) -> bool {
-        self.phase == ConnPhase::Open
     }
 }

@@ -20,18 +20,19 @@ use gauntlet_core::protocol::HandshakeRequest;
 use gauntlet_core::token::{Algorithm, Environment, Issuer, KeyRing, SigningKey, TokenRules};
 use gauntlet_core::{
     AuthUpdate, Checkpoint, Config, ConnId, Gateway, HandshakeDecision, Input, Instant,
-    JournalLine, Kid, LogEntry, Outputs, Plants, RunId, ThreadId, UserId,
+    JournalLine, Kid, LogEntry, Outputs, Plants, RunId, UserId,
 };
 
-use crate::checker::{Checkers, CredTruth, Failure, Obs};
+use crate::checker::{Checkers, Failure, Obs};
 use crate::faults::Fault;
-use crate::id_map::{ConnMap, IdMap, UserMap};
+use crate::id_map::UserMap;
 use crate::network::{Network, NodeId, Payload};
 use crate::rng::SimRng;
 use crate::scenario::{Op, Scenario};
 use crate::witness::{Fold, Offload, Witness};
 use crate::workload;
 use phase::Phase;
+use population::{Client, ClientId, Population};
 
 /// Where simulated time starts (a fixed, realistic Unix time: 2027-01-15).
 pub const EPOCH_SECS: u64 = 1_800_000_000;
@@ -59,11 +60,11 @@ fn check(failed: bool, witness: &mut Witness, obs: &Obs<'_>) -> Result<(), Failu
 
 /// Something scheduled.
 enum Ev {
-    Wake(u32),
+    Wake(ClientId),
     ToGateway(Up),
-    ToClient(u32, Down),
-    AuthCall(u32, AuthCall),
-    AuthAnswer(u32, AuthAnswer),
+    ToClient(ClientId, Down),
+    AuthCall(ClientId, AuthCall),
+    AuthAnswer(ClientId, AuthAnswer),
     Consumed(ConnId, usize),
     GatewayTimer(u64),
     FeedPoll,
@@ -83,7 +84,7 @@ enum Up {
     Closed(ConnId),
     /// `POST /tickets` from a client with its token; `true` when the client hoards the
     /// ticket instead of redeeming it (a ticket flood).
-    Ticket(u32, String, bool),
+    Ticket(ClientId, String, bool),
 }
 
 enum Down {
@@ -123,83 +124,6 @@ impl Payload for Sized {
     fn corrupt(&mut self, _rng: &mut SimRng) -> bool {
         false
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ConnPhase {
-    Connecting,
-    Open,
-}
-
-struct Conn {
-    client: u32,
-    phase: ConnPhase,
-    /// Who the gateway says this is (after accept).
-    user: Option<UserId>,
-    truth: CredTruth,
-    last_up: Instant,
-    last_down: Instant,
-    /// Frames delivered but not yet consumed (slow consumers).
-    unread: usize,
-    /// The transport died: nothing more crosses this connection in either direction.
-    broken: bool,
-}
-
-struct Tokens {
-    access: String,
-    truth: CredTruth,
-    refresh: String,
-    access_exp: Instant,
-}
-
-struct Client {
-    user: UserId,
-    adversary: bool,
-    slow: bool,
-    rng: SimRng,
-    tokens: Option<Tokens>,
-    used_refresh: Vec<String>,
-    awaiting_auth: bool,
-    conns: BTreeSet<ConnId>,
-    /// Highest seq received with no gap below it, and those received above it.
-    last_seq: u64,
-    ahead: BTreeSet<u64>,
-    runs: Vec<RunId>,
-    threads: Vec<ThreadId>,
-    threads_made: u32,
-    reauth_truth: Option<CredTruth>,
-    /// Tokens kept to present later (an attack, an old tab), each with when to use it.
-    saved: Vec<(String, CredTruth, Instant)>,
-    not_before: Instant,
-    /// Log in again as soon as the pending logout-everywhere is answered (a password change).
-    relogin: bool,
-    /// A [`Op::LateReuse`] in progress.
-    late_reuse: Option<LateReuse>,
-}
-
-/// Most tokens a client keeps to present later; a new one pushes out the oldest.
-const MAX_SAVED: usize = 4;
-
-impl Client {
-    /// Keeps `token` to present at `at`.
-    fn save(&mut self, token: String, truth: CredTruth, at: Instant) {
-        if self.saved.len() >= MAX_SAVED {
-            self.saved.remove(0);
-        }
-        self.saved.push((token, truth, at));
-    }
-}
-
-/// An [`Op::LateReuse`] waiting for its access token to pass `exp`.
-struct LateReuse {
-    /// When (true time) the access token is a second past its `exp` on the issuer's clock.
-    when: Instant,
-    /// The refresh token rotated away when the attack started.
-    used: String,
-    /// The access token that came with it, its truth and its `exp`.
-    token: String,
-    truth: CredTruth,
-    exp: Instant,
 }
 
 /// The result of one run.
@@ -283,12 +207,7 @@ pub struct World<'s> {
     keys: Vec<(Kid, Vec<u8>)>,
     next_key: u32,
     attacker_issuer: Issuer,
-    clients: Vec<Client>,
-    /// Lookup-only (see [`ConnMap`]): a whole-table walk sorts the ids first.
-    conns: ConnMap<Conn>,
-    next_conn: u64,
-    /// Lookup-only: who asked to stop each run.
-    stop_requests: IdMap<RunId, BTreeSet<UserId>>,
+    clients: Population,
     refreshed: BTreeSet<String>,
     /// Users whose frames the network corrupted at least once (their intent is unknown).
     corrupted_senders: UserMap<()>,
@@ -448,10 +367,7 @@ impl<'s> World<'s> {
             keys,
             next_key: 1,
             attacker_issuer: Issuer::new(attacker_key, rules),
-            clients,
-            conns: ConnMap::default(),
-            next_conn: 0,
-            stop_requests: IdMap::default(),
+            clients: Population::new(clients),
             refreshed: BTreeSet::new(),
             corrupted_senders: UserMap::default(),
             spans: sink.keeps_spans(),
@@ -546,7 +462,7 @@ impl<'s> World<'s> {
             }
             Err(e) => self.fail(Failure::new("config", e.to_string())),
         }
-        for i in 0..self.sc.users {
+        for i in self.clients.ids() {
             let d = self.rng.uniform_duration(
                 Duration::ZERO,
                 Duration::from_millis(self.sc.think_ms.max(1)),
@@ -592,10 +508,11 @@ impl<'s> World<'s> {
         }
         // Collected into a B-tree: the hash order of `conns` does not reach the checkers.
         let open: BTreeMap<ConnId, UserId> = self
+            .clients
             .conns
             .sorted()
             .into_iter()
-            .filter(|(_, c)| c.phase == ConnPhase::Open)
+            .filter(|(_, c)| c.is_open())
             .filter_map(|(id, c)| c.user.clone().map(|u| (*id, u)))
             .collect();
         if self.failure.is_none()
@@ -669,7 +586,7 @@ impl<'s> World<'s> {
             Ev::AuthCall(i, call) => self.auth_call(i, call),
             Ev::AuthAnswer(i, a) => self.auth_answer(i, a),
             Ev::Consumed(conn, n) => {
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.clients.conns.get_mut(&conn) {
                     c.unread = c.unread.saturating_sub(n);
                 }
                 self.gw(Input::Sent { conn, frames: n });
@@ -760,3 +677,4 @@ fn ring_of(keys: &[(Kid, Vec<u8>)]) -> Result<KeyRing, String> {
 mod clients;
 mod driver;
 mod phase;
+mod population;
