@@ -854,7 +854,7 @@ impl World<'_> {
         perms: &Permissions,
         attack: u64,
     ) -> Option<TokenPair> {
-        let state = format!("state-{}-{}", user, self.step);
+        let state = format!("state-{}-{}", user, self.steps);
         let challenge = s256_challenge(VERIFIER);
         let req = AuthorizeRequest {
             user,

@@ -223,7 +223,7 @@ pub struct World<'s> {
     /// The operations a woken client draws from, by `mix`: honest, then attacks
     /// (computed once: the mix never changes during a run).
     menus: [Vec<Op>; 2],
-    step: u64,
+    steps: u64,
     ops: u64,
     phase: Phase,
     failure: Option<(Failure, u64, Vec<String>)>,
@@ -274,7 +274,8 @@ pub fn gateway_config(seed: u64) -> Config {
 }
 
 impl<'s> World<'s> {
-    /// Builds the world for `sc`; nothing happens until [`World::run`].
+    /// Builds the world for `sc` with its first events scheduled; nothing happens until
+    /// [`World::run`] or [`World::step`].
     /// `offload` says where the checks and the log's fold run; a run that passes is the same
     /// either way.
     pub fn new(
@@ -344,7 +345,7 @@ impl<'s> World<'s> {
             .collect();
         let witness = Witness::new(Checkers::new(&config), checkpoint, offload);
         let mix = sc.mix.swarmed(sc.seed);
-        let w = World {
+        let mut w = World {
             sched: crate::clock::Scheduler::new(start, MAX_QUEUED),
             config,
             now: start,
@@ -381,7 +382,7 @@ impl<'s> World<'s> {
                     .collect()
             }),
             mix,
-            step: 0,
+            steps: 0,
             ops: 0,
             phase: Phase::Safety,
             failure: None,
@@ -393,6 +394,7 @@ impl<'s> World<'s> {
             config: Box::new(w.config.clone()),
             plants,
         });
+        w.schedule_start();
         Ok(w)
     }
 
@@ -435,7 +437,7 @@ impl<'s> World<'s> {
         if self.failure.is_none() {
             self.sink
                 .instant(0, &format!("violation: {}", f.invariant), self.now);
-            self.failure = Some((f, self.step, self.recent.iter().cloned().collect()));
+            self.failure = Some((f, self.steps, self.recent.iter().cloned().collect()));
         }
     }
 
@@ -447,6 +449,13 @@ impl<'s> World<'s> {
 
     /// Runs the scenario to the end and reports.
     pub fn run(mut self) -> RunResult {
+        while self.step() {}
+        self.finish()
+    }
+
+    /// Schedules what a run starts with: the fault timeline, every client's first wake-up,
+    /// the first feed poll and the ends of the safety and liveness phases.
+    fn schedule_start(&mut self) {
         let safety_end = self.start.saturating_add(self.sc.duration());
         let timeline = self.sc.faults.timeline(
             &SimRng::new(self.sc.seed).fork("faults"),
@@ -472,9 +481,15 @@ impl<'s> World<'s> {
         self.after(Duration::ZERO, Ev::FeedPoll);
         self.at(safety_end, Ev::SafetyEnds);
         self.at(safety_end.saturating_add(LIVENESS), Ev::LivenessEnds);
+    }
+
+    /// Processes the next event, so a test can drive a world one event at a time; `false`
+    /// once the run is over (nothing left to happen, or an invariant failed). Events that
+    /// draining drops are skipped without counting as a step.
+    pub fn step(&mut self) -> bool {
         while let Some((at, ev)) = self.sched.pop() {
             if self.failure.is_some() {
-                break;
+                return false;
             }
             // Once draining, timers and wake-ups are dropped unseen: only traffic in flight moves.
             if self.phase == Phase::Draining
@@ -486,8 +501,8 @@ impl<'s> World<'s> {
                 continue;
             }
             self.now = at;
-            self.step += 1;
-            if self.step & (PROGRESS_EVERY - 1) == 0 {
+            self.steps += 1;
+            if self.steps & (PROGRESS_EVERY - 1) == 0 {
                 self.sink.progress(self.now.saturating_since(self.start));
             }
             self.dispatch(ev);
@@ -498,11 +513,21 @@ impl<'s> World<'s> {
                     "an invariant failed on the helper thread",
                 ));
             }
+            return true;
         }
-        self.finish()
+        false
     }
 
-    fn finish(mut self) -> RunResult {
+    /// The gateway's state hash now (hex), or `None` while it is down.
+    pub fn state_hash(&self) -> Option<String> {
+        self.gateway.as_ref().map(Gateway::state_hash)
+    }
+
+    /// Ends the run where it is and reports: restores a crashed gateway, checks what must
+    /// hold at quiescence and that the log replays to the live state. [`World::run`] is
+    /// [`World::step`] until the run is over, then this; called earlier, the quiescence
+    /// checks judge a run that has not drained.
+    pub fn finish(mut self) -> RunResult {
         if self.gateway.is_none() {
             self.restart_gateway();
         }
@@ -565,7 +590,7 @@ impl<'s> World<'s> {
         let marks = self.witness.marks();
         RunResult {
             marks,
-            events: self.step,
+            events: self.steps,
             simulated: self.now.saturating_since(self.start),
             state_hash,
             violation,
