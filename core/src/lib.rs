@@ -50,7 +50,7 @@ pub use checkpoint::Checkpoint;
 pub use config::{AgentConfig, Config, ConfigError, Limits};
 pub use error::{CloseCode, ErrorCode, HttpStatus};
 pub use gateway::{
-    AuthUpdate, Gateway, GatewayStats, HandshakeDecision, Input, IssuedTicket, Outputs,
+    AuthUpdate, Effects, Gateway, GatewayStats, HandshakeDecision, Input, IssuedTicket, Outputs,
     TicketRefusal,
 };
 pub use journal::{JOURNAL_SCHEMA, JournalLine, MAX_JOURNAL_BYTES, Replayed, replay_journal};

@@ -21,7 +21,8 @@ mod router;
 mod timers;
 
 pub use contract::{
-    AuthUpdate, GatewayStats, HandshakeDecision, Input, IssuedTicket, Outputs, TicketRefusal,
+    AuthUpdate, Effects, GatewayStats, HandshakeDecision, Input, IssuedTicket, Outputs,
+    TicketRefusal,
 };
 use timers::TimerKind;
 

@@ -1,12 +1,17 @@
 //! The world's plumbing: calling the gateway and carrying out its outputs, moving messages
 //! over the simulated network with WebSocket (TCP) semantics per connection, and faults.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use gauntlet_core::Event;
 use gauntlet_core::auth_service::VerifyKey;
+use gauntlet_core::protocol::WireFrame;
 use gauntlet_core::token::{Algorithm, SigningKey};
-use gauntlet_core::{AuthUpdate, ConnId, HandshakeDecision, Input, Kid, Outputs, StreamKind};
+use gauntlet_core::{
+    AuthUpdate, CloseCode, ConnId, Effects, HandshakeDecision, Input, IssuedTicket, Kid, LogEntry,
+    Outputs, StreamKind, TicketRefusal,
+};
 
 use super::phase::Phase;
 use super::population::ClientId;
@@ -45,47 +50,7 @@ impl World<'_> {
 
     /// Carries out a call's outputs, then keeps their (emptied) buffers for the next call.
     pub(super) fn carry_out(&mut self, mut out: Outputs) {
-        if !out.events.is_empty() {
-            for e in &out.events {
-                self.sink.entry(e);
-                self.track_log(e);
-            }
-            self.log_len += out.events.len();
-            let check = self.failure.is_none();
-            if let Err(f) = self.witness.log(&mut out.events, check) {
-                self.fail(f);
-            }
-        }
-        if let Some((conn, decision)) = out.handshake.take() {
-            self.verdict(conn, decision);
-        }
-        for (conn, frame) in out.sends.drain(..) {
-            self.down(conn, Down::Frame(conn, frame.into_shared()));
-        }
-        for (conn, code, _) in out.closes.drain(..) {
-            self.down(conn, Down::Close(conn, Some(code.as_u16())));
-        }
-        for (request, answer) in out.tickets.drain(..) {
-            // The request id is the asking client's index, with bit 32 set by a hoarder.
-            let Some(client) = u32::try_from(request & u64::from(u32::MAX))
-                .ok()
-                .and_then(|n| self.clients.id(n))
-            else {
-                continue;
-            };
-            let hoard = request >> 32 != 0;
-            let user = self.clients[client].user.clone();
-            self.observe(&Obs::TicketAnswer {
-                at: self.now,
-                user: &user,
-                refused: answer.as_ref().err().map(|r| r.code),
-            });
-            if !hoard {
-                let ticket = answer.ok().map(|t| t.ticket);
-                self.send_down(client, Down::Ticket(ticket));
-            }
-        }
-        self.arm_gateway_timer(out.next_deadline);
+        let Ok(()) = out.carry_out(&mut Carry(self));
         self.spare_outputs = out;
     }
 
@@ -476,6 +441,67 @@ impl World<'_> {
                 format!("restart from the log failed: {e}"),
             )),
         }
+    }
+}
+
+/// The world as the gateway's effects: the log goes to the sink, the trace spans and the
+/// checkers; everything else travels over the simulated network.
+struct Carry<'w, 's>(&'w mut World<'s>);
+
+impl Effects for Carry<'_, '_> {
+    /// The simulated log cannot fail to append.
+    type Error = Infallible;
+
+    fn log(&mut self, events: &mut Vec<LogEntry>) -> Result<(), Infallible> {
+        let w = &mut *self.0;
+        for e in events.iter() {
+            w.sink.entry(e);
+            w.track_log(e);
+        }
+        w.log_len += events.len();
+        let check = w.failure.is_none();
+        if let Err(f) = w.witness.log(events, check) {
+            w.fail(f);
+        }
+        Ok(())
+    }
+
+    fn handshake(&mut self, conn: ConnId, decision: HandshakeDecision) {
+        self.0.verdict(conn, decision);
+    }
+
+    fn send(&mut self, conn: ConnId, frame: WireFrame) {
+        self.0.down(conn, Down::Frame(conn, frame.into_shared()));
+    }
+
+    fn close(&mut self, conn: ConnId, code: CloseCode, _reason: &'static str) {
+        self.0.down(conn, Down::Close(conn, Some(code.as_u16())));
+    }
+
+    fn ticket(&mut self, request: u64, answer: Result<IssuedTicket, TicketRefusal>) {
+        let w = &mut *self.0;
+        // The request id is the asking client's index, with bit 32 set by a hoarder.
+        let Some(client) = u32::try_from(request & u64::from(u32::MAX))
+            .ok()
+            .and_then(|n| w.clients.id(n))
+        else {
+            return;
+        };
+        let hoard = request >> 32 != 0;
+        let user = w.clients[client].user.clone();
+        w.observe(&Obs::TicketAnswer {
+            at: w.now,
+            user: &user,
+            refused: answer.as_ref().err().map(|r| r.code),
+        });
+        if !hoard {
+            let ticket = answer.ok().map(|t| t.ticket);
+            w.send_down(client, Down::Ticket(ticket));
+        }
+    }
+
+    fn deadline(&mut self, at: Option<gauntlet_core::Instant>) {
+        self.0.arm_gateway_timer(at);
     }
 }
 
