@@ -420,8 +420,9 @@ impl World<'_> {
             Op::CrossRun => {
                 let top = self
                     .gateway
+                    .running
                     .as_ref()
-                    .map_or(1, |_| self.log_len as u64 / 8 + 1);
+                    .map_or(1, |_| self.gateway.log_len as u64 / 8 + 1);
                 let run = RunId::new(1 + self.clients[i].rng.range(0..top.max(1)));
                 self.clients
                     .stop_requests

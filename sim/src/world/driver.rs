@@ -15,7 +15,7 @@ use gauntlet_core::{
 
 use super::phase::Phase;
 use super::population::ClientId;
-use super::{Down, Ev, HANDSHAKE_TIMEOUT, STATS_EVERY, Sized, Up, World, hs_secret, ring_of};
+use super::{Down, Ev, HANDSHAKE_TIMEOUT, Sized, Up, World, hs_secret, ring_of};
 use crate::checker::{Failure, Obs};
 use crate::faults::Fault;
 use crate::network::{NodeId, Payload};
@@ -30,19 +30,13 @@ impl World<'_> {
 
     /// One gateway call, counted; `None` while the gateway is down.
     fn call_gateway(&mut self, input: Input) -> Option<Outputs> {
-        let g = self.gateway.as_mut()?;
-        self.gw_calls += 1;
-        let mut out = std::mem::take(&mut self.spare_outputs);
-        g.handle_into(self.now, input, &mut out);
-        Some(out)
+        self.gateway.call(self.now, input)
     }
 
-    /// Carries out a call's outputs and samples the gateway's sizes every [`STATS_EVERY`] calls.
+    /// Carries out a call's outputs and samples the gateway's sizes when they are due.
     fn after_call(&mut self, out: Outputs) {
         self.carry_out(out);
-        if self.gw_calls.is_multiple_of(STATS_EVERY)
-            && let Some(g) = &self.gateway
-        {
+        if let Some(g) = self.gateway.stats_due() {
             let stats = g.stats();
             self.observe(&Obs::Stats(&stats));
         }
@@ -51,7 +45,7 @@ impl World<'_> {
     /// Carries out a call's outputs, then keeps their (emptied) buffers for the next call.
     pub(super) fn carry_out(&mut self, mut out: Outputs) {
         let Ok(()) = out.carry_out(&mut Carry(self));
-        self.spare_outputs = out;
+        self.gateway.recycle(out);
     }
 
     fn track_log(&mut self, e: &gauntlet_core::LogEntry) {
@@ -77,47 +71,24 @@ impl World<'_> {
                     && let Some(run) = entry.run
                 {
                     self.clients.stop_requests.remove(&run);
-                    if self.spans
-                        && let Some((start, track)) = self.run_spans.remove(&run)
-                    {
-                        self.sink.span(
-                            track,
-                            &format!("{run} {}", entry.kind.as_str()),
-                            start,
-                            self.now,
-                        );
-                    }
+                    self.spans
+                        .run_ended(run, entry.kind.as_str(), self.now, &mut *self.sink);
                 } else if entry.kind == StreamKind::AgentStarted
-                    && self.spans
                     && let Some(run) = entry.run
                 {
-                    // Runs are drawn on the track of the owner's latest session.
-                    let track = self.user_track.get(user).map_or(0, |c| c.get());
-                    self.run_spans.insert(run, (self.now, track));
+                    self.spans.run_started(run, user, self.now);
                 }
             }
-            Event::SessionOpened { conn, identity, .. } if self.spans => {
-                self.conn_spans.insert(*conn, self.now);
-                self.user_track.insert(identity.user.clone(), *conn);
+            Event::SessionOpened { conn, identity, .. } => {
+                self.spans.session_opened(*conn, &identity.user, self.now);
             }
-            Event::SessionClosed { conn, reason } if self.spans => {
-                if let Some(start) = self.conn_spans.remove(conn) {
-                    self.sink.span(
-                        conn.get(),
-                        &format!("{conn} ({})", reason.text()),
-                        start,
-                        self.now,
-                    );
-                }
+            Event::SessionClosed { conn, reason } => {
+                self.spans
+                    .session_closed(*conn, reason.text(), self.now, &mut *self.sink);
             }
             Event::Restarted => {
                 self.note(format_args!("gateway restarted from its log"));
-                let open: Vec<(ConnId, gauntlet_core::Instant)> =
-                    std::mem::take(&mut self.conn_spans).into_iter().collect();
-                for (conn, start) in open {
-                    self.sink
-                        .span(conn.get(), &format!("{conn} (crash)"), start, self.now);
-                }
+                self.spans.crashed(self.now, &mut *self.sink);
             }
             _ => {}
         }
@@ -125,13 +96,12 @@ impl World<'_> {
 
     fn arm_gateway_timer(&mut self, deadline: Option<gauntlet_core::Instant>) {
         let Some(at) = deadline else { return };
-        if self.phase == Phase::Draining || self.gw_timer.is_some_and(|(t, _)| t <= at) {
+        if self.phase == Phase::Draining {
             return;
         }
-        self.gw_timer_gen += 1;
-        let generation = self.gw_timer_gen;
-        self.gw_timer = Some((at, generation));
-        self.at(at, Ev::GatewayTimer(generation));
+        if let Some(generation) = self.gateway.arm_timer(at) {
+            self.at(at, Ev::GatewayTimer(generation));
+        }
     }
 
     /// A handshake verdict travels back to the client.
@@ -281,7 +251,7 @@ impl World<'_> {
     }
 
     pub(super) fn deliver_to_gateway(&mut self, up: Up) {
-        if self.gateway.is_none() {
+        if self.gateway.running.is_none() {
             return;
         }
         match up {
@@ -295,6 +265,7 @@ impl World<'_> {
                 let chargeable = data.len() <= max && std::str::from_utf8(&data).is_ok();
                 let refused_before = self
                     .gateway
+                    .running
                     .as_ref()
                     .map(gauntlet_core::Gateway::rate_limited_frames);
                 let Some(out) = self.call_gateway(Input::Text { conn, data: &data }) else {
@@ -305,6 +276,7 @@ impl World<'_> {
                 // the refused frame would then count as let through.
                 let limited = self
                     .gateway
+                    .running
                     .as_ref()
                     .map(gauntlet_core::Gateway::rate_limited_frames)
                     != refused_before;
@@ -356,8 +328,7 @@ impl World<'_> {
                 }
             }
             Fault::GatewayCrash { downtime } => {
-                if self.gateway.take().is_some() {
-                    self.gw_timer = None;
+                if self.gateway.crash() {
                     let mut conns: Vec<(ConnId, ClientId)> = self
                         .clients
                         .conns
@@ -432,7 +403,7 @@ impl World<'_> {
         match self.witness.restore(ring) {
             Ok(mut g) => {
                 let out = g.restart(self.now);
-                self.gateway = Some(g);
+                self.gateway.running = Some(g);
                 self.carry_out(out);
                 // The restarted gateway has no fresh feed yet; the next poll brings one.
             }
@@ -458,7 +429,7 @@ impl Effects for Carry<'_, '_> {
             w.sink.entry(e);
             w.track_log(e);
         }
-        w.log_len += events.len();
+        w.gateway.log_len += events.len();
         let check = w.failure.is_none();
         if let Err(f) = w.witness.log(events, check) {
             w.fail(f);

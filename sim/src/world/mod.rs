@@ -20,7 +20,7 @@ use gauntlet_core::protocol::HandshakeRequest;
 use gauntlet_core::token::{Algorithm, Environment, Issuer, KeyRing, SigningKey, TokenRules};
 use gauntlet_core::{
     AuthUpdate, Checkpoint, Config, ConnId, Gateway, HandshakeDecision, Input, Instant,
-    JournalLine, Kid, LogEntry, Outputs, Plants, RunId, UserId,
+    JournalLine, Kid, Plants, UserId,
 };
 
 use crate::checker::{Checkers, Failure, Obs};
@@ -31,8 +31,11 @@ use crate::rng::SimRng;
 use crate::scenario::{Op, Scenario};
 use crate::witness::{Fold, Offload, Witness};
 use crate::workload;
+use gateway_node::GatewayNode;
 use phase::Phase;
 use population::{Client, ClientId, Population};
+pub use sink::{NoSink, Sink};
+use spans::Spans;
 
 /// Where simulated time starts (a fixed, realistic Unix time: 2027-01-15).
 pub const EPOCH_SECS: u64 = 1_800_000_000;
@@ -44,8 +47,6 @@ const RECENT: usize = 24;
 const MAX_QUEUED: usize = 4_000_000;
 /// How often the auth service pushes its revocation feed to the gateway.
 const FEED_EVERY: Duration = Duration::from_secs(1);
-/// How often the bounds checker samples the gateway's sizes (in gateway calls).
-const STATS_EVERY: u64 = 2048;
 /// How often the sink hears how far simulated time has got (in steps; a power of two).
 const PROGRESS_EVERY: u64 = 1 << 16;
 /// A handshake that got no answer is abandoned after this long.
@@ -144,39 +145,6 @@ pub struct RunResult {
     pub marks: BTreeMap<&'static str, u64>,
 }
 
-/// Hooks for outputs that leave the simulation (log and trace files).
-pub trait Sink {
-    /// A journal header or footer line.
-    fn journal(&mut self, line: &JournalLine);
-    /// A journal entry line, borrowed: a sink that keeps nothing must not cost a clone.
-    fn entry(&mut self, entry: &LogEntry);
-    /// A span on a track (track 0 is the world, others are connections).
-    fn span(&mut self, track: u64, name: &str, start: Instant, end: Instant);
-    /// A point event (a fault, a violation) on a track.
-    fn instant(&mut self, track: u64, name: &str, at: Instant);
-    /// Whether this sink keeps spans. Asked once per run: a world whose sink keeps none
-    /// does not track open runs and sessions or name their spans.
-    fn keeps_spans(&self) -> bool {
-        true
-    }
-    /// The run has simulated `elapsed` so far (every few tens of thousands of steps), for a
-    /// progress bar. Nothing a sink does with it may reach the run.
-    fn progress(&mut self, _elapsed: Duration) {}
-}
-
-/// A sink that keeps nothing.
-pub struct NoSink;
-
-impl Sink for NoSink {
-    fn journal(&mut self, _line: &JournalLine) {}
-    fn entry(&mut self, _entry: &LogEntry) {}
-    fn span(&mut self, _track: u64, _name: &str, _start: Instant, _end: Instant) {}
-    fn instant(&mut self, _track: u64, _name: &str, _at: Instant) {}
-    fn keeps_spans(&self) -> bool {
-        false
-    }
-}
-
 /// The world.
 pub struct World<'s> {
     sc: Scenario,
@@ -186,18 +154,10 @@ pub struct World<'s> {
     sched: crate::clock::Scheduler<Ev>,
     net: Network,
     rng: SimRng,
-    gateway: Option<Gateway>,
-    /// The output buffers of the last gateway call, emptied and reused by the next one.
-    spare_outputs: Outputs,
+    gateway: GatewayNode,
     /// The checkers and the fold of the log so far (what a restart and the final replay
     /// check start from, so the world never keeps or refolds the whole log).
     witness: Witness,
-    /// Log entries the gateway has appended in this run.
-    log_len: usize,
-    gw_timer: Option<(Instant, u64)>,
-    gw_timer_gen: u64,
-    gw_calls: u64,
-    feed_cursor: usize,
     auth: AuthService,
     auth_seen: usize,
     auth_down: bool,
@@ -211,12 +171,7 @@ pub struct World<'s> {
     refreshed: BTreeSet<String>,
     /// Users whose frames the network corrupted at least once (their intent is unknown).
     corrupted_senders: UserMap<()>,
-    /// Whether the sink keeps spans (when not, the span tables below stay empty).
-    spans: bool,
-    /// Open trace spans: runs (start, track) and sessions (start).
-    run_spans: BTreeMap<RunId, (Instant, u64)>,
-    conn_spans: BTreeMap<ConnId, Instant>,
-    user_track: UserMap<ConnId>,
+    spans: Spans,
     recent: VecDeque<String>,
     /// The scenario's mix as this seed weights it ([`crate::scenario::Mix::swarmed`]).
     mix: crate::scenario::Mix,
@@ -352,14 +307,8 @@ impl<'s> World<'s> {
             start,
             net,
             rng: wl,
-            gateway: Some(gateway),
-            spare_outputs: Outputs::default(),
+            gateway: GatewayNode::new(gateway),
             witness,
-            log_len: 0,
-            gw_timer: None,
-            gw_timer_gen: 0,
-            gw_calls: 0,
-            feed_cursor: 0,
             auth,
             auth_seen: 0,
             auth_down: false,
@@ -371,10 +320,7 @@ impl<'s> World<'s> {
             clients: Population::new(clients),
             refreshed: BTreeSet::new(),
             corrupted_senders: UserMap::default(),
-            spans: sink.keeps_spans(),
-            run_spans: BTreeMap::new(),
-            conn_spans: BTreeMap::new(),
-            user_track: UserMap::default(),
+            spans: Spans::new(sink.keeps_spans()),
             recent: VecDeque::new(),
             menus: [false, true].map(|attack| {
                 mix.active()
@@ -520,7 +466,7 @@ impl<'s> World<'s> {
 
     /// The gateway's state hash now (hex), or `None` while it is down.
     pub fn state_hash(&self) -> Option<String> {
-        self.gateway.as_ref().map(Gateway::state_hash)
+        self.gateway.running.as_ref().map(Gateway::state_hash)
     }
 
     /// Ends the run where it is and reports: restores a crashed gateway, checks what must
@@ -528,7 +474,7 @@ impl<'s> World<'s> {
     /// [`World::step`] until the run is over, then this; called earlier, the quiescence
     /// checks judge a run that has not drained.
     pub fn finish(mut self) -> RunResult {
-        if self.gateway.is_none() {
+        if self.gateway.running.is_none() {
             self.restart_gateway();
         }
         // Collected into a B-tree: the hash order of `conns` does not reach the checkers.
@@ -541,7 +487,7 @@ impl<'s> World<'s> {
             .filter_map(|(id, c)| c.user.clone().map(|u| (*id, u)))
             .collect();
         if self.failure.is_none()
-            && let Some(g) = &self.gateway
+            && let Some(g) = &self.gateway.running
         {
             let stats = g.stats();
             self.observe(&Obs::Stats(&stats));
@@ -553,6 +499,7 @@ impl<'s> World<'s> {
         }
         let state_hash = self
             .gateway
+            .running
             .as_ref()
             .map(Gateway::state_hash)
             .unwrap_or_default();
@@ -560,7 +507,13 @@ impl<'s> World<'s> {
             // Still a fold of the entire log from an empty gateway, never a copy of live memory;
             // compared state to state, and hashed only to report a difference.
             let verdict = match self.witness.fold().and_then(Fold::checkpoint) {
-                Ok(checkpoint) if self.gateway.as_ref().is_some_and(|g| checkpoint.matches(g)) => {
+                Ok(checkpoint)
+                    if self
+                        .gateway
+                        .running
+                        .as_ref()
+                        .is_some_and(|g| checkpoint.matches(g)) =>
+                {
                     None
                 }
                 Ok(checkpoint) => Some(format!(
@@ -573,7 +526,7 @@ impl<'s> World<'s> {
                 self.fail(Failure::new("replay", message));
             }
         }
-        if let Some(g) = &self.gateway {
+        if let Some(g) = &self.gateway.running {
             self.sink.journal(&JournalLine::Footer {
                 state_hash: state_hash.clone(),
                 last_seq: g.last_log_seq(),
@@ -595,7 +548,7 @@ impl<'s> World<'s> {
             state_hash,
             violation,
             ops: self.ops,
-            log_entries: self.log_len,
+            log_entries: self.gateway.log_len,
         }
     }
 
@@ -617,8 +570,7 @@ impl<'s> World<'s> {
                 self.gw(Input::Sent { conn, frames: n });
             }
             Ev::GatewayTimer(generation) => {
-                if self.gw_timer.is_some_and(|(_, g)| g == generation) {
-                    self.gw_timer = None;
+                if self.gateway.timer_fired(generation) {
                     self.gw(Input::Tick);
                 }
             }
@@ -637,8 +589,8 @@ impl<'s> World<'s> {
                 }
             }
             Ev::FeedArrives { as_of, upto } => {
-                if self.gateway.is_some() {
-                    let start = self.feed_cursor;
+                if self.gateway.running.is_some() {
+                    let start = self.gateway.feed_to(upto);
                     let revocations: Vec<_> = self
                         .auth
                         .feed_since(start)
@@ -646,7 +598,6 @@ impl<'s> World<'s> {
                         .take(upto.saturating_sub(start))
                         .map(|(_, r)| r.clone())
                         .collect();
-                    self.feed_cursor = self.feed_cursor.max(upto);
                     self.gw(Input::Auth(AuthUpdate::Feed { as_of, revocations }));
                 }
             }
@@ -656,7 +607,7 @@ impl<'s> World<'s> {
                 }
             }
             Ev::GatewayRestart => {
-                if self.gateway.is_none() {
+                if self.gateway.running.is_none() {
                     self.restart_gateway();
                 }
             }
@@ -667,7 +618,7 @@ impl<'s> World<'s> {
                 self.net
                     .set_default(crate::faults::FaultPlan::none().link_config());
                 self.auth_down = false;
-                if self.gateway.is_none() {
+                if self.gateway.running.is_none() {
                     self.restart_gateway();
                 }
                 self.note(format_args!(
@@ -676,7 +627,7 @@ impl<'s> World<'s> {
             }
             Ev::LivenessEnds => {
                 self.phase = Phase::Draining;
-                self.gw_timer = None;
+                self.gateway.disarm_timer();
                 self.note(format_args!("liveness phase over: draining"));
             }
         }
@@ -701,5 +652,8 @@ fn ring_of(keys: &[(Kid, Vec<u8>)]) -> Result<KeyRing, String> {
 
 mod clients;
 mod driver;
+mod gateway_node;
 mod phase;
 mod population;
+mod sink;
+mod spans;
