@@ -372,7 +372,7 @@ impl World<'_> {
                     email: None,
                     svc_id: None,
                 };
-                let Ok(m) = self.attacker_issuer.mint(when, &req) else {
+                let Ok(m) = self.auth.attacker_issuer.mint(when, &req) else {
                     return;
                 };
                 let truth = CredTruth::Access {
@@ -749,13 +749,13 @@ impl World<'_> {
             delivered = true;
             self.at(at, Ev::AuthCall(i, call.clone()));
         }
-        if !delivered || self.auth_down {
+        if !delivered || self.auth.down {
             self.after(HANDSHAKE_TIMEOUT, Ev::AuthAnswer(i, AuthAnswer::Failed));
         }
     }
 
     pub(super) fn auth_call(&mut self, i: ClientId, call: AuthCall) {
-        if self.auth_down {
+        if self.auth.down {
             return self.after(HANDSHAKE_TIMEOUT, Ev::AuthAnswer(i, AuthAnswer::Failed));
         }
         let now = self.auth_now();
@@ -770,6 +770,7 @@ impl World<'_> {
         let answer = match call {
             AuthCall::Login => self
                 .auth
+                .service
                 .login(now, &user, perms)
                 .map(|p| AuthAnswer::Tokens(Box::new(p), now))
                 .unwrap_or(AuthAnswer::Failed),
@@ -778,15 +779,15 @@ impl World<'_> {
                 None => AuthAnswer::Failed,
             },
             AuthCall::Refresh(token) => {
-                let reused = self.refreshed.contains(&token);
-                match self.auth.refresh(now, token.as_bytes()) {
+                let reused = self.auth.refreshed.contains(&token);
+                match self.auth.service.refresh(now, token.as_bytes()) {
                     Ok(pair) => {
                         if reused {
                             self.observe(&Obs::AuthServiceMisbehaved {
                                 what: format!("refresh token of {user} accepted a second time"),
                             });
                         }
-                        self.refreshed.insert(token.clone());
+                        self.auth.refreshed.insert(token.clone());
                         let c = &mut self.clients[i];
                         c.used_refresh.push(token);
                         if c.used_refresh.len() > 4 {
@@ -796,13 +797,13 @@ impl World<'_> {
                     }
                     Err(e) => {
                         self.family_revoked(now, &token, &e);
-                        self.refreshed.insert(token);
+                        self.auth.refreshed.insert(token);
                         AuthAnswer::Failed
                     }
                 }
             }
             AuthCall::RefreshReuse(token) => {
-                match self.auth.refresh(now, token.as_bytes()) {
+                match self.auth.service.refresh(now, token.as_bytes()) {
                     Ok(_) => self.observe(&Obs::AuthServiceMisbehaved {
                         what: format!("used refresh token of {user} accepted again"),
                     }),
@@ -812,12 +813,12 @@ impl World<'_> {
             }
             AuthCall::Logout { jti, exp } => {
                 if let Some(jti) = Jti::parse(&jti) {
-                    self.auth.revoke(now, &jti, exp);
+                    self.auth.service.revoke(now, &jti, exp);
                 }
                 AuthAnswer::LoggedOut
             }
             AuthCall::LogoutEverywhere => {
-                self.auth.logout_everywhere(now, &user);
+                self.auth.service.logout_everywhere(now, &user);
                 self.observe(&Obs::LoggedOutEverywhere {
                     at: self.now,
                     auth_at: now,
@@ -866,7 +867,7 @@ impl World<'_> {
             method: "S256",
             state: &state,
         };
-        let code = self.auth.authorize(now, &req).ok()?;
+        let code = self.auth.service.authorize(now, &req).ok()?;
         let forged_state = format!("{state}-forged");
         fn cb<'a>(code: &'a str, state: &'a str, verifier: &'a str) -> CallbackRequest<'a> {
             CallbackRequest {
@@ -880,13 +881,24 @@ impl World<'_> {
         let code = code.code;
         const WRONG: &str = "gauntlet-pkce-verifier-0123456789-WRONGWRONGWRONGWRO";
         let result = match attack {
-            0 => self.auth.callback(now, &cb(&code, &state, VERIFIER)),
-            1 => self.auth.callback(now, &cb(&code, &forged_state, VERIFIER)),
+            0 => self
+                .auth
+                .service
+                .callback(now, &cb(&code, &state, VERIFIER)),
+            1 => self
+                .auth
+                .service
+                .callback(now, &cb(&code, &forged_state, VERIFIER)),
             2 => {
-                let _ = self.auth.callback(now, &cb(&code, &state, VERIFIER));
-                self.auth.callback(now, &cb(&code, &state, VERIFIER))
+                let _ = self
+                    .auth
+                    .service
+                    .callback(now, &cb(&code, &state, VERIFIER));
+                self.auth
+                    .service
+                    .callback(now, &cb(&code, &state, VERIFIER))
             }
-            _ => self.auth.callback(now, &cb(&code, &state, WRONG)),
+            _ => self.auth.service.callback(now, &cb(&code, &state, WRONG)),
         };
         let resp = result.ok()?;
         let access = resp.access_token;
@@ -925,18 +937,7 @@ impl World<'_> {
 
     /// Tells the auth checker about revocations the auth service just issued (true time).
     fn publish_revocations(&mut self) {
-        let end = self.auth.feed_end();
-        if end == self.auth_seen {
-            return;
-        }
-        let new: Vec<_> = self
-            .auth
-            .feed_since(self.auth_seen)
-            .iter()
-            .map(|(_, r)| r.clone())
-            .collect();
-        self.auth_seen = end;
-        for r in &new {
+        for r in &self.auth.untold_revocations() {
             self.observe(&Obs::Revocation {
                 at: self.now,
                 revocation: r,

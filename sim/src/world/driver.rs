@@ -5,17 +5,16 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use gauntlet_core::Event;
-use gauntlet_core::auth_service::VerifyKey;
 use gauntlet_core::protocol::WireFrame;
-use gauntlet_core::token::{Algorithm, SigningKey};
 use gauntlet_core::{
-    AuthUpdate, CloseCode, ConnId, Effects, HandshakeDecision, Input, IssuedTicket, Kid, LogEntry,
+    AuthUpdate, CloseCode, ConnId, Effects, HandshakeDecision, Input, IssuedTicket, LogEntry,
     Outputs, StreamKind, TicketRefusal,
 };
 
+use super::auth_node::Rotation;
 use super::phase::Phase;
 use super::population::ClientId;
-use super::{Down, Ev, HANDSHAKE_TIMEOUT, Sized, Up, World, hs_secret, ring_of};
+use super::{Down, Ev, HANDSHAKE_TIMEOUT, Sized, Up, World};
 use crate::checker::{Failure, Obs};
 use crate::faults::Fault;
 use crate::network::{NodeId, Payload};
@@ -348,7 +347,7 @@ impl World<'_> {
                 }
             }
             Fault::AuthOutage { duration } => {
-                self.auth_down = true;
+                self.auth.down = true;
                 self.after(duration, Ev::AuthBack);
             }
             Fault::KeyRotation => self.rotate_key(),
@@ -360,43 +359,26 @@ impl World<'_> {
     /// rotation is a violation: the spec's ring holds current + previous, so rotation never
     /// runs out of room.
     pub(super) fn rotate_key(&mut self) {
-        let n = self.next_key;
-        self.next_key += 1;
-        let Some(kid) = Kid::parse(&format!("hs-{n}")) else {
-            return;
-        };
-        let secret = hs_secret(n);
-        let (Ok(key), Ok(attacker)) = (
-            SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &secret),
-            SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &secret),
-        ) else {
-            return;
-        };
-        match self.auth.rotate_key(key, &VerifyKey::Hmac(secret.clone())) {
-            Ok(rotation) => {
-                if let Some(removed) = rotation.retired {
-                    self.keys.retain(|k| k.0 != removed);
+        match self.auth.rotate_key() {
+            Rotation::Skipped => {}
+            Rotation::Refused(why) => self.fail(Failure::new("auth", why)),
+            Rotation::Rotated { retired, ring } => {
+                if let Some(removed) = retired {
                     self.observe(&Obs::KeyRemoved {
                         at: self.now,
                         kid: &removed,
                     });
                 }
-                self.keys.push((kid, secret));
-                self.attacker_issuer.replace_key(attacker);
-                match ring_of(&self.keys) {
+                match ring {
                     Ok(ring) => self.gw(Input::Auth(AuthUpdate::Keys(Box::new(ring)))),
                     Err(e) => self.fail(Failure::new("config", e)),
                 }
             }
-            Err(e) => self.fail(Failure::new(
-                "auth",
-                format!("key rotation {n} refused: {e:?}"),
-            )),
         }
     }
 
     pub(super) fn restart_gateway(&mut self) {
-        let ring = match ring_of(&self.keys) {
+        let ring = match self.auth.ring() {
             Ok(r) => r,
             Err(e) => return self.fail(Failure::new("config", e)),
         };

@@ -14,13 +14,12 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gauntlet_core::auth_service::{AuthService, TokenPair};
-use gauntlet_core::oauth::OAuthConfig;
+use gauntlet_core::auth_service::TokenPair;
 use gauntlet_core::protocol::HandshakeRequest;
-use gauntlet_core::token::{Algorithm, Environment, Issuer, KeyRing, SigningKey, TokenRules};
+use gauntlet_core::token::{Environment, TokenRules};
 use gauntlet_core::{
     AuthUpdate, Checkpoint, Config, ConnId, Gateway, HandshakeDecision, Input, Instant,
-    JournalLine, Kid, Plants, UserId,
+    JournalLine, Plants, UserId,
 };
 
 use crate::checker::{Checkers, Failure, Obs};
@@ -30,7 +29,7 @@ use crate::network::{Network, NodeId, Payload};
 use crate::rng::SimRng;
 use crate::scenario::{Op, Scenario};
 use crate::witness::{Fold, Offload, Witness};
-use crate::workload;
+use auth_node::AuthNode;
 use gateway_node::GatewayNode;
 use phase::Phase;
 use population::{Client, ClientId, Population};
@@ -158,17 +157,8 @@ pub struct World<'s> {
     /// The checkers and the fold of the log so far (what a restart and the final replay
     /// check start from, so the world never keeps or refolds the whole log).
     witness: Witness,
-    auth: AuthService,
-    auth_seen: usize,
-    auth_down: bool,
-    skew: Duration,
-    skew_ahead: bool,
-    /// The keys the auth service publishes (current + previous), oldest first.
-    keys: Vec<(Kid, Vec<u8>)>,
-    next_key: u32,
-    attacker_issuer: Issuer,
+    auth: AuthNode,
     clients: Population,
-    refreshed: BTreeSet<String>,
     /// Users whose frames the network corrupted at least once (their intent is unknown).
     corrupted_senders: UserMap<()>,
     spans: Spans,
@@ -183,10 +173,6 @@ pub struct World<'s> {
     phase: Phase,
     failure: Option<(Failure, u64, Vec<String>)>,
     sink: &'s mut dyn Sink,
-}
-
-fn hs_secret(n: u32) -> Vec<u8> {
-    format!("gauntlet-sim-hs256-key-{n:04}-0123456789abcdef").into_bytes()
 }
 
 fn user_name(i: u32) -> UserId {
@@ -243,35 +229,10 @@ impl<'s> World<'s> {
         let root = SimRng::new(sc.seed);
         let start = Instant::from_unix_secs(EPOCH_SECS);
         let rules: TokenRules = config.tokens.clone();
-        let kid = Kid::parse("hs-0").ok_or("kid")?;
-        let key = SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &hs_secret(0))
-            .map_err(|e| e.to_string())?;
-        let attacker_key = SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &hs_secret(0))
-            .map_err(|e| e.to_string())?;
-        let keys = vec![(kid, hs_secret(0))];
-        let ring = ring_of(&keys)?;
-        // The issuer's own access lifetime, drawn per seed: half the seeds keep the
-        // environment's 5 min, the others mint 30 s to 60 s tokens, so expiry, refresh and
-        // tokens inside the leeway all happen within a one-minute run. The gateway's rules
-        // (the cap on any token's age) stay the environment's.
-        let mut auth_rules = rules.clone();
-        let mut lifetime_rng = root.fork("lifetimes");
-        if lifetime_rng.chance(0.5) {
-            auth_rules.lifetimes.test.access_secs = lifetime_rng.range(30..60);
-        }
-        let auth = AuthService::new(
-            Issuer::new(key, auth_rules.clone()),
-            ring.clone(),
-            auth_rules,
-            plants,
-        )
-        .with_oauth(&sc.seed.to_le_bytes().repeat(4), OAuthConfig::default())
-        .map_err(|e| e.to_string())?;
+        let (auth, ring) = AuthNode::new(sc.seed, &sc.faults, &rules, &root, plants)?;
         let gateway =
             Gateway::with_plants(config.clone(), ring, plants).map_err(|e| e.to_string())?;
         let checkpoint = Checkpoint::new(config.clone(), plants).map_err(|e| e.to_string())?;
-        let mut skew_rng = root.fork("skew");
-        let skew_ms = sc.faults.draw_clock_skew_ms(&mut skew_rng);
         let net = Network::new(sc.faults.link_config(), root.fork("network"));
         let mut wl = root.fork("workload");
         let adversaries = ((f64::from(sc.users) * sc.adversary_share).round() as u32)
@@ -310,15 +271,7 @@ impl<'s> World<'s> {
             gateway: GatewayNode::new(gateway),
             witness,
             auth,
-            auth_seen: 0,
-            auth_down: false,
-            skew: Duration::from_millis(skew_ms.unsigned_abs()),
-            skew_ahead: skew_ms >= 0,
-            keys,
-            next_key: 1,
-            attacker_issuer: Issuer::new(attacker_key, rules),
             clients: Population::new(clients),
-            refreshed: BTreeSet::new(),
             corrupted_senders: UserMap::default(),
             spans: Spans::new(sink.keeps_spans()),
             recent: VecDeque::new(),
@@ -345,11 +298,7 @@ impl<'s> World<'s> {
     }
 
     fn auth_now(&self) -> Instant {
-        if self.skew_ahead {
-            self.now.saturating_add(self.skew)
-        } else {
-            self.now.saturating_sub(self.skew)
-        }
+        self.auth.now(self.now)
     }
 
     fn at(&mut self, at: Instant, ev: Ev) {
@@ -578,8 +527,8 @@ impl<'s> World<'s> {
                 if self.phase != Phase::Draining {
                     self.after(FEED_EVERY, Ev::FeedPoll);
                 }
-                if !self.auth_down {
-                    let (as_of, upto) = (self.now, self.auth.feed_end());
+                if !self.auth.down {
+                    let (as_of, upto) = (self.now, self.auth.service.feed_end());
                     for (at, _) in self
                         .net
                         .send(self.now, NodeId::AUTH, NodeId::GATEWAY, Sized(64))
@@ -593,6 +542,7 @@ impl<'s> World<'s> {
                     let start = self.gateway.feed_to(upto);
                     let revocations: Vec<_> = self
                         .auth
+                        .service
                         .feed_since(start)
                         .iter()
                         .take(upto.saturating_sub(start))
@@ -611,13 +561,13 @@ impl<'s> World<'s> {
                     self.restart_gateway();
                 }
             }
-            Ev::AuthBack => self.auth_down = false,
+            Ev::AuthBack => self.auth.down = false,
             Ev::SafetyEnds => {
                 self.phase = Phase::Liveness;
                 self.net.heal();
                 self.net
                     .set_default(crate::faults::FaultPlan::none().link_config());
-                self.auth_down = false;
+                self.auth.down = false;
                 if self.gateway.running.is_none() {
                     self.restart_gateway();
                 }
@@ -634,22 +584,7 @@ impl<'s> World<'s> {
     }
 }
 
-/// The gateway's ring as a JWKS reload would build it: a new ring, not an edit of the old.
-fn ring_of(keys: &[(Kid, Vec<u8>)]) -> Result<KeyRing, String> {
-    let mut ring = KeyRing::new();
-    for (kid, secret) in keys {
-        ring.add_hmac(Some(kid.clone()), Algorithm::HS256, secret)
-            .map_err(|e| e.to_string())?;
-    }
-    ring.add_public_pem(
-        Kid::parse(workload::RS_KID),
-        Algorithm::RS256,
-        workload::RS_PUBLIC_PEM,
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(ring)
-}
-
+mod auth_node;
 mod clients;
 mod driver;
 mod gateway_node;
