@@ -8,6 +8,11 @@
 //! step) and a liveness phase (faults off, network healed, clients only recover), then drains
 //! the network and checks what must hold at quiescence, including that the gateway's log
 //! replays to the live state hash.
+//!
+//! The world is the simulator; its parts each own one side of the system and live in a file
+//! of their own: the gateway node (`gateway_node`), the auth node (`auth_node`), the client
+//! population (`population`) and the trace spans (`spans`). The world owns the scheduler, the
+//! network and the checkers, and is the only one that moves anything between the parts.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
