@@ -15,7 +15,7 @@ use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadI
 use crate::frame_view::FrameView;
 
 use super::phase::Phase;
-use super::population::{ClientId, Conn, ConnPhase, LateReuse, Tokens};
+use super::population::{ClientId, Conn, LateReuse, Tokens};
 use super::{AuthAnswer, AuthCall, Down, Ev, HANDSHAKE_TIMEOUT, Sized, Up, World, check};
 use crate::checker::{CredTruth, Obs};
 use crate::network::NodeId;
@@ -560,16 +560,7 @@ impl World<'_> {
             Method::Subprotocol => req.header("Sec-WebSocket-Protocol", &token_subprotocols(token)),
             Method::Ticket => req.with_query(&format!("ticket={token}")),
         };
-        let conn = self.clients.add_conn(Conn {
-            client: i,
-            phase: ConnPhase::Connecting,
-            user: None,
-            truth,
-            last_up: self.now,
-            last_down: self.now,
-            unread: 0,
-            broken: false,
-        });
+        let conn = self.clients.add_conn(Conn::connecting(i, truth, self.now));
         self.up(conn, Up::Handshake(conn, Box::new(req)));
     }
 
@@ -581,7 +572,7 @@ impl World<'_> {
                     // The client gave up on this handshake: close the socket the server opened.
                     return self.after(Duration::from_millis(1), Ev::ToGateway(Up::Closed(conn)));
                 };
-                c.phase = ConnPhase::Open;
+                c.open();
                 let last = self.clients[i].last_seq;
                 if last > 0 {
                     self.observe(&Obs::ResumeSent {
@@ -646,12 +637,7 @@ impl World<'_> {
             }
             Down::Ticket(None) => {}
             Down::HandshakeTimeout(conn) => {
-                if self
-                    .clients
-                    .conns
-                    .get(&conn)
-                    .is_some_and(|c| c.phase == ConnPhase::Connecting)
-                {
+                if self.clients.conns.get(&conn).is_some_and(|c| !c.is_open()) {
                     self.clients.drop_conn(i, conn);
                 }
             }
@@ -661,7 +647,7 @@ impl World<'_> {
     fn on_frame(&mut self, i: ClientId, conn: ConnId, frame: Arc<str>) {
         // The session's user is borrowed from `conns` while only the checkers change: a frame
         // costs no id clone.
-        let Some(user) = self.clients.conns.get(&conn).and_then(|c| c.user.as_ref()) else {
+        let Some(user) = self.clients.conns.get(&conn).and_then(Conn::user) else {
             return;
         };
         let json = FrameView::parse(&frame);

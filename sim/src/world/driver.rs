@@ -121,7 +121,7 @@ impl World<'_> {
             reject_code,
         });
         if let Some(c) = self.clients.conns.get_mut(&conn) {
-            c.user = accepted_as;
+            c.verdict(accepted_as);
         }
         self.send_down(client, Down::Verdict(conn, decision));
     }
@@ -208,7 +208,12 @@ impl World<'_> {
             // stop_agent may name other seqs or runs, so checkers must not hold the client's
             // intent against what the gateway does with them.
             self.observe(&Obs::RequestCorrupted { conn });
-            if let Some(user) = self.clients.conns.get(&conn).and_then(|c| c.user.clone()) {
+            if let Some(user) = self
+                .clients
+                .conns
+                .get(&conn)
+                .and_then(|c| c.user().cloned())
+            {
                 self.corrupted_senders.insert(user, ());
             }
         }
@@ -259,7 +264,11 @@ impl World<'_> {
                 request: *request,
             }),
             Up::Text(conn, data) => {
-                let user = self.clients.conns.get(&conn).and_then(|c| c.user.clone());
+                let user = self
+                    .clients
+                    .conns
+                    .get(&conn)
+                    .and_then(|c| c.user().cloned());
                 let max = self.config.limits.max_frame_bytes;
                 let chargeable = data.len() <= max && std::str::from_utf8(&data).is_ok();
                 let refused_before = self

@@ -37,7 +37,7 @@ use crate::witness::{Fold, Offload, Witness};
 use auth_node::AuthNode;
 use gateway_node::GatewayNode;
 use phase::Phase;
-use population::{Client, ClientId, Population};
+use population::{Client, ClientId, ConnState, Population};
 pub use sink::{NoSink, Sink};
 use spans::Spans;
 
@@ -437,8 +437,10 @@ impl<'s> World<'s> {
             .conns
             .sorted()
             .into_iter()
-            .filter(|(_, c)| c.is_open())
-            .filter_map(|(id, c)| c.user.clone().map(|u| (*id, u)))
+            .filter_map(|(id, c)| match &c.state {
+                ConnState::Open { user } => Some((*id, user.clone())),
+                _ => None,
+            })
             .collect();
         if self.failure.is_none()
             && let Some(g) = &self.gateway.running

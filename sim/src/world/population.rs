@@ -32,17 +32,21 @@ impl ClientId {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum ConnPhase {
+/// Where a connection's handshake is, with who the gateway says it is once it accepted:
+/// an open connection always has its user.
+pub(super) enum ConnState {
+    /// The handshake is on its way or unanswered, or was refused (the refusal is on its way).
     Connecting,
-    Open,
+    /// The gateway accepted it as `user`; the 101 is on its way, so the client has not opened
+    /// it yet (frames the gateway sends meanwhile still arrive).
+    Accepted { user: UserId },
+    /// The client has the 101 and sends on it.
+    Open { user: UserId },
 }
 
 pub(super) struct Conn {
     pub(super) client: ClientId,
-    pub(super) phase: ConnPhase,
-    /// Who the gateway says this is (after accept).
-    pub(super) user: Option<UserId>,
+    pub(super) state: ConnState,
     pub(super) truth: CredTruth,
     pub(super) last_up: Instant,
     pub(super) last_down: Instant,
@@ -53,8 +57,45 @@ pub(super) struct Conn {
 }
 
 impl Conn {
+    /// A connection for `client`'s handshake, presenting a credential of `truth`.
+    pub(super) fn connecting(client: ClientId, truth: CredTruth, now: Instant) -> Self {
+        Conn {
+            client,
+            state: ConnState::Connecting,
+            truth,
+            last_up: now,
+            last_down: now,
+            unread: 0,
+            broken: false,
+        }
+    }
+
     pub(super) fn is_open(&self) -> bool {
-        self.phase == ConnPhase::Open
+        matches!(self.state, ConnState::Open { .. })
+    }
+
+    /// Who the gateway says this is, once it accepted it.
+    pub(super) fn user(&self) -> Option<&UserId> {
+        match &self.state {
+            ConnState::Accepted { user } | ConnState::Open { user } => Some(user),
+            ConnState::Connecting => None,
+        }
+    }
+
+    /// The gateway's verdict: accepted as `user`, or refused (`None`).
+    pub(super) fn verdict(&mut self, user: Option<UserId>) {
+        self.state = match user {
+            Some(user) => ConnState::Accepted { user },
+            None => ConnState::Connecting,
+        };
+    }
+
+    /// The client got the 101 of an accepted connection.
+    pub(super) fn open(&mut self) {
+        self.state = match std::mem::replace(&mut self.state, ConnState::Connecting) {
+            ConnState::Accepted { user } => ConnState::Open { user },
+            other => other,
+        };
     }
 }
 
