@@ -553,3 +553,79 @@ fn probe_sarif_with_failed_checks_validates() {
     assert!(!results.is_empty());
     assert_eq!(results[0]["level"], "error");
 }
+
+/// `probe --jwks` with nothing but the JWKS `gauntlet serve --jwks` serves: the key-confusion
+/// attacks run once per key of the set, naming its kid, and our server refuses every one.
+#[test]
+fn probe_with_only_the_served_jwks_attacks_each_key_and_passes() {
+    let dir = Scratch::new("probe-jwks");
+    let jwks = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../corpora/tokens/keys/jwks.json")
+        .to_string_lossy()
+        .into_owned();
+    let config = dir.path("config.json");
+    // One client address: the keyless attacks are many handshakes.
+    std::fs::write(
+        &config,
+        r#"{"limits":{"ip_handshake_rate":{"per_second":1000,"burst":1000}}}"#,
+    )
+    .unwrap();
+    let serve = [
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--jwks",
+        &jwks,
+        "--config",
+        &config,
+    ];
+    let mut server = Killed(command(&dir.0, &serve).spawn().unwrap());
+    let mut line = String::new();
+    let _ = BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line);
+    let target = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
+        .to_owned();
+    let out = gauntlet(
+        &dir.0,
+        &["probe", "--json", "--target", &target, "--jwks", &jwks],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let checks: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v["type"] == "check")
+        .collect();
+    let jwks_checks: Vec<&str> = checks
+        .iter()
+        .filter_map(|c| c["check"].as_str())
+        .filter(|n| n.starts_with("attack_jwks_"))
+        .collect();
+    assert_eq!(
+        jwks_checks,
+        vec![
+            "attack_jwks_1_key_confusion_pem_refused",
+            "attack_jwks_1_key_confusion_pem_no_newline_refused",
+            "attack_jwks_1_key_confusion_der_refused",
+            "attack_jwks_2_key_confusion_pem_refused",
+            "attack_jwks_2_key_confusion_pem_no_newline_refused",
+            "attack_jwks_2_key_confusion_der_refused",
+        ]
+    );
+    // Without --kid the keyless attacks name the set's first kid, so they reach a real key.
+    let none = checks
+        .iter()
+        .find(|c| c["check"] == "attack_alg_none_refused")
+        .map(|c| c["evidence"].to_string())
+        .unwrap_or_default();
+    assert!(none.contains("algorithm_none"), "{none}");
+    let bad = gauntlet(&dir.0, &["probe", "--target", &target, "--jwks", &config]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("the JWKS"),
+        "{}",
+        text(&bad)
+    );
+}

@@ -91,25 +91,11 @@ pub enum AuthError {
     /// The refresh token has no `fam` claim, so it belongs to no family this service issued.
     #[error("refresh token has no family")]
     MissingFamily,
-    /// The refresh token's family is unknown (never issued here, or pruned): log in again.
-    #[error("unknown refresh family")]
-    UnknownFamily,
-    /// The refresh token's `sub` does not own its family.
-    #[error("refresh token subject does not match its family")]
-    SubjectMismatch,
-    /// The family was revoked earlier: log in again.
-    #[error("refresh family revoked")]
-    FamilyRevoked,
-    /// An already-used refresh token was presented: theft. The whole family is now revoked
-    /// and its tokens are in the revocation feed.
-    #[error("refresh token reused, family revoked")]
-    RefreshReused,
-    /// The family holds the maximum number of live tokens: log in again.
-    #[error("refresh family exhausted")]
-    FamilyExhausted,
-    /// The family store is full of live families: retry later.
-    #[error("refresh family store full")]
-    FamilyStoreFull,
+    /// The family store refused the token (unknown, revoked or exhausted family, a subject
+    /// that does not own it, a full store, or a reuse). On a reuse the service has already
+    /// published a revocation for every token [`RefreshError::Reused`] lists.
+    #[error("refresh refused")]
+    Refresh(#[from] RefreshError),
     /// Minting failed.
     #[error("minting failed")]
     Issue(#[from] IssueError),
@@ -125,19 +111,6 @@ pub enum AuthError {
     /// The service was built without OAuth ([`AuthService::with_oauth`]).
     #[error("oauth is not configured")]
     OAuthDisabled,
-}
-
-impl From<RefreshError> for AuthError {
-    fn from(e: RefreshError) -> Self {
-        match e {
-            RefreshError::UnknownFamily => AuthError::UnknownFamily,
-            RefreshError::SubjectMismatch => AuthError::SubjectMismatch,
-            RefreshError::FamilyRevoked => AuthError::FamilyRevoked,
-            RefreshError::Reused { .. } => AuthError::RefreshReused,
-            RefreshError::FamilyExhausted => AuthError::FamilyExhausted,
-            RefreshError::StoreFull => AuthError::FamilyStoreFull,
-        }
-    }
 }
 
 /// The auth node: issuing, refresh rotation, OAuth, key rotation and the revocation feed.
@@ -205,7 +178,7 @@ impl AuthService {
 
     /// Rotates a refresh token: a new access and refresh token of the same family. The
     /// presented token is single-use; presenting a used one revokes the whole family and
-    /// fails with [`AuthError::RefreshReused`]. Of two refreshes with the same token, the
+    /// fails with [`RefreshError::Reused`]. Of two refreshes with the same token, the
     /// first wins and the second is a reuse.
     pub fn refresh(&mut self, now: Instant, refresh_token: &[u8]) -> Result<TokenPair, AuthError> {
         let claims = self
@@ -219,12 +192,13 @@ impl AuthService {
         {
             Ok(()) => {}
             Err(RefreshError::Reused { revoke }) => {
-                for (jti, exp) in revoke {
-                    self.publish(now, Revocation::Jti { jti, exp });
+                for (jti, exp) in &revoke {
+                    let jti = jti.clone();
+                    self.publish(now, Revocation::Jti { jti, exp: *exp });
                 }
-                return Err(AuthError::RefreshReused);
+                return Err(AuthError::Refresh(RefreshError::Reused { revoke }));
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(AuthError::Refresh(e)),
         }
         let email = claims.email().map(str::to_string);
         let pair = self.mint_pair(
@@ -527,7 +501,10 @@ mod tests {
         assert_eq!(second.family, first.family);
         assert_ne!(second.refresh.jti, first.refresh.jti);
         let again = s.refresh(t(11), first.refresh.token.as_bytes());
-        assert!(matches!(again, Err(AuthError::RefreshReused)), "{again:?}");
+        assert!(
+            matches!(again, Err(AuthError::Refresh(RefreshError::Reused { .. }))),
+            "{again:?}"
+        );
         let revoked: Vec<&Jti> = s
             .feed_since(0)
             .iter()
@@ -579,7 +556,10 @@ mod planted_tests {
             (reuse, s.feed_end(), first.family)
         };
         let (reuse, feed, _) = run(Plants::NONE);
-        assert!(matches!(reuse, Err(AuthError::RefreshReused)));
+        assert!(matches!(
+            reuse,
+            Err(AuthError::Refresh(RefreshError::Reused { .. }))
+        ));
         assert_eq!(feed, 4);
         let (reuse, feed, family) = run(Plants::only(Plant::RefreshReusable));
         assert_eq!(reuse.ok(), Some(family));

@@ -49,6 +49,10 @@ pub struct Limits {
     pub user_rate: Rate,
     /// Per-IP handshake rate.
     pub ip_handshake_rate: Rate,
+    /// Per-IP rate of the HTTP requests that verify a bearer token before anything else
+    /// (`POST /tickets`, `POST /revocations`), charged before the verification by the server
+    /// that serves them (docs/protocol.md `HTTP-IP-RATE`).
+    pub ip_http_auth_rate: Rate,
     /// Heartbeat interval: open connections are re-checked for revocation at least this often.
     pub heartbeat_interval_ms: u64,
     /// Single-use ticket lifetime.
@@ -92,6 +96,10 @@ impl Default for Limits {
                 burst: 20,
             },
             ip_handshake_rate: Rate {
+                per_second: 5,
+                burst: 10,
+            },
+            ip_http_auth_rate: Rate {
                 per_second: 5,
                 burst: 10,
             },
@@ -215,6 +223,9 @@ impl Config {
         if l.ip_handshake_rate.burst == 0 {
             return Err(ConfigError::Zero("limits.ip_handshake_rate.burst"));
         }
+        if l.ip_http_auth_rate.burst == 0 {
+            return Err(ConfigError::Zero("limits.ip_http_auth_rate.burst"));
+        }
         if self.agent.min_step_ms > self.agent.max_step_ms {
             return Err(ConfigError::InvertedRange(
                 "agent.min_step_ms..agent.max_step_ms",
@@ -272,8 +283,15 @@ mod tests {
                 burst: 10
             }
         );
+        assert_eq!(c.limits.ip_http_auth_rate, c.limits.ip_handshake_rate);
         assert_eq!(c.limits.max_revocation_staleness_ms, 5_000);
         assert_eq!(c.validate(), Ok(()));
+        let mut zero = Config::default();
+        zero.limits.ip_http_auth_rate.burst = 0;
+        assert_eq!(
+            zero.validate(),
+            Err(ConfigError::Zero("limits.ip_http_auth_rate.burst"))
+        );
     }
 
     #[test]

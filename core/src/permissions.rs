@@ -39,14 +39,13 @@ impl Permission {
     /// Parses a permission; `None` if it is empty, too long or has a forbidden character.
     pub fn parse(s: &str) -> Option<Self> {
         let len = u8::try_from(s.len()).ok()?;
-        if s.is_empty() || s.len() > MAX_PERMISSION_LEN {
-            return None;
-        }
+        // An empty string has an empty body, so this also refuses it.
         let body = s.strip_suffix(":*").unwrap_or(s);
         if body.is_empty() || !body.bytes().all(plain_char) {
             return None;
         }
         let mut bytes = [0; MAX_PERMISSION_LEN];
+        // Longer than MAX_PERMISSION_LEN: the buffer has no such range.
         bytes.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
         Some(Self { len, bytes })
     }
@@ -68,11 +67,10 @@ impl Permission {
             return true;
         }
         // `x:*` covers `x:<anything>`: strip the `*`, keep the `:` so `x:*` does not cover `xy:a`.
+        // `parse` admits a `*` only as a trailing `:*`, so a stripped prefix ends with `:`.
         match g.strip_suffix(b"*") {
-            Some(prefix) if prefix.ends_with(b":") => {
-                required.len() > prefix.len() && required.starts_with(prefix)
-            }
-            _ => false,
+            Some(prefix) => required.len() > prefix.len() && required.starts_with(prefix),
+            None => false,
         }
     }
 }

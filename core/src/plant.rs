@@ -57,11 +57,27 @@ mod enabled {
         LogoutSameSecond,
         /// `POST /tickets` has no per-user bound: one user can take the whole ticket store.
         TicketsUnboundedPerUser,
+        /// A caller's service token is checked for signature and claims but not against
+        /// the revocation list.
+        ServiceTokenRevocationIgnored,
+        /// `reauth` skips the same-user check: another user's valid token is accepted and
+        /// the connection is rebound to that user.
+        ReauthAnyUser,
+        /// `subscribe_thread` skips the owner check: anyone may subscribe to any existing
+        /// thread.
+        SubscribeAnyThread,
+        /// A redeemed ticket is not consumed: it opens a session again and again.
+        TicketReusable,
+        /// The Origin allow-list matches by prefix: an allowed origin followed by anything
+        /// (`https://app.example.evil`) passes.
+        OriginPrefixMatch,
+        /// Ping and pong control frames are not charged to the user's rate bucket.
+        ControlFramesUncharged,
     }
 
     impl Plant {
         /// Every plant, in a stable order.
-        pub const ALL: [Plant; 17] = [
+        pub const ALL: [Plant; 23] = [
             Plant::BroadcastLeak,
             Plant::RunIdAsUserId,
             Plant::ThreadIdAsUserId,
@@ -79,6 +95,12 @@ mod enabled {
             Plant::FamilyRevokeSkipsLeeway,
             Plant::LogoutSameSecond,
             Plant::TicketsUnboundedPerUser,
+            Plant::ServiceTokenRevocationIgnored,
+            Plant::ReauthAnyUser,
+            Plant::SubscribeAnyThread,
+            Plant::TicketReusable,
+            Plant::OriginPrefixMatch,
+            Plant::ControlFramesUncharged,
         ];
 
         /// The stable kebab-case name.
@@ -101,6 +123,12 @@ mod enabled {
                 Plant::FamilyRevokeSkipsLeeway => "family-revoke-skips-leeway",
                 Plant::LogoutSameSecond => "logout-same-second",
                 Plant::TicketsUnboundedPerUser => "tickets-unbounded-per-user",
+                Plant::ServiceTokenRevocationIgnored => "service-token-revocation-ignored",
+                Plant::ReauthAnyUser => "reauth-any-user",
+                Plant::SubscribeAnyThread => "subscribe-any-thread",
+                Plant::TicketReusable => "ticket-reusable",
+                Plant::OriginPrefixMatch => "origin-prefix-match",
+                Plant::ControlFramesUncharged => "control-frames-uncharged",
             }
         }
 
@@ -144,6 +172,32 @@ mod enabled {
                     "logout-everywhere refuses tokens minted just after it in the same second"
                 }
                 Plant::TicketsUnboundedPerUser => "POST /tickets has no per-user bound",
+                Plant::ServiceTokenRevocationIgnored => {
+                    "POST /revocations accepts a revoked service token"
+                }
+                Plant::ReauthAnyUser => {
+                    "reauth accepts another user's token and rebinds the connection to that user"
+                }
+                Plant::SubscribeAnyThread => "subscribe_thread does not check the thread's owner",
+                Plant::TicketReusable => "a redeemed ticket is not consumed and works again",
+                Plant::OriginPrefixMatch => {
+                    "the Origin allow-list matches by prefix, so an allowed origin plus a suffix passes"
+                }
+                Plant::ControlFramesUncharged => {
+                    "ping and pong control frames are not charged to the user's rate bucket"
+                }
+            }
+        }
+
+        /// The `gauntlet probe` check that catches the plant against `gauntlet serve`, for
+        /// the plants the simulator cannot reach (its world has no admin endpoint); `None`
+        /// for the rest, which the simulator catches.
+        pub const fn probe_check(self) -> Option<&'static str> {
+            match self {
+                Plant::ServiceTokenRevocationIgnored => {
+                    Some("revocations_revoked_service_token_401")
+                }
+                _ => None,
             }
         }
 

@@ -100,6 +100,9 @@ mod tests {
         let t1 = t0.saturating_add(Duration::from_millis(100));
         assert_eq!(b.try_take(t1), Ok(()));
         assert_eq!(b.try_take(t1), Err(Duration::from_millis(100)));
+        // A partly refilled bucket waits only for the part that is missing.
+        let partial = t1.saturating_add(Duration::from_millis(40));
+        assert_eq!(b.try_take(partial), Err(Duration::from_millis(60)));
         // One second later: exactly ten more.
         let t2 = t1.saturating_add(Duration::from_secs(1));
         let granted = (0..50).filter(|_| b.try_take(t2).is_ok()).count();

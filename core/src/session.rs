@@ -43,11 +43,10 @@ impl LiveConn {
 
     /// Records a protocol error; true when the budget is now exceeded.
     pub(crate) fn protocol_error(&mut self, now: Instant, budget: u32, window: Duration) -> bool {
-        let cutoff = now.saturating_sub(window);
         while self
             .errors
             .front()
-            .is_some_and(|t| *t <= cutoff && now.saturating_since(*t) >= window)
+            .is_some_and(|t| now.saturating_since(*t) >= window)
         {
             self.errors.pop_front();
         }
@@ -82,6 +81,21 @@ mod tests {
         for i in 0..100 {
             assert!(!d.protocol_error(t0.saturating_add(Duration::from_secs(7 * i)), 10, w));
         }
+    }
+
+    #[test]
+    fn protocol_error_leaves_the_window_at_exactly_its_age() {
+        let mut c = LiveConn::new(Seq::new(1));
+        let w = Duration::from_secs(60);
+        let t0 = Instant::from_unix_secs(1000);
+        for i in 0..3 {
+            assert!(!c.protocol_error(t0.saturating_add(Duration::from_secs(i)), 3, w));
+        }
+        // At t0 + 60 s the first error is exactly a window old: it no longer counts.
+        assert!(!c.protocol_error(t0.saturating_add(w), 3, w));
+        assert_eq!(c.errors.len(), 3);
+        // One second short of its window, the second one still does.
+        assert!(c.protocol_error(t0.saturating_add(Duration::from_secs(60)), 3, w));
     }
 
     #[test]

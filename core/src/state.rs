@@ -277,10 +277,22 @@ impl State {
                     .sessions
                     .get_mut(conn)
                     .ok_or(ReplayError::Connection { seq, conn: *conn })?;
-                if s.identity.user != identity.user {
+                let rebound = s.identity.user != identity.user;
+                if rebound && !planted!(plants, ReauthAnyUser) {
                     return Err(ReplayError::Connection { seq, conn: *conn });
                 }
                 let old = std::mem::replace(&mut s.identity, identity.clone());
+                if rebound {
+                    // The planted rebind: the connection now counts and routes as the
+                    // token's user.
+                    drop_one(&mut self.cap_slots, &old.user);
+                    bump(&mut self.cap_slots, &identity.user);
+                    unindex(&mut self.by_user, &old.user, *conn);
+                    self.by_user
+                        .entry(identity.user.clone())
+                        .or_default()
+                        .insert(*conn);
+                }
                 unindex(&mut self.by_jti, &old.jti, *conn);
                 self.by_jti
                     .entry(identity.jti.clone())

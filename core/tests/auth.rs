@@ -12,8 +12,8 @@ use gauntlet_core::oauth::{
 };
 use gauntlet_core::permissions::{Permission, Permissions};
 use gauntlet_core::token::{
-    Algorithm, IssueError, Issuer, KeyError, KeyRing, MintRequest, Revocation, SigningKey,
-    TokenRules, TokenType, Validator, validate,
+    Algorithm, IssueError, Issuer, KeyError, KeyRing, MintRequest, RefreshError, Revocation,
+    SigningKey, TokenRules, TokenType, Validator, validate,
 };
 use gauntlet_core::{Instant, Kid, Plants, UserId};
 use serde_json::Value;
@@ -366,7 +366,10 @@ fn refresh_reused_token_revokes_whole_family_at_gateway() {
         .unwrap();
     // Same token again (the "concurrent" refresh, in sans-IO order): exactly one wins.
     let reuse = service.refresh(t(11), first.refresh.token.as_bytes());
-    assert!(matches!(reuse, Err(AuthError::RefreshReused)), "{reuse:?}");
+    assert!(
+        matches!(reuse, Err(AuthError::Refresh(RefreshError::Reused { .. }))),
+        "{reuse:?}"
+    );
     pull_feed(&mut gw, &service, &mut cursor);
     assert_eq!(cursor, 4);
     for access in [&first.access, &second.access] {
@@ -410,7 +413,10 @@ fn refresh_token_without_family_rejected() {
         .mint(t(0), &req)
         .unwrap();
     let r = service.refresh(t(1), stranger.token.as_bytes());
-    assert!(matches!(r, Err(AuthError::UnknownFamily)), "{r:?}");
+    assert!(
+        matches!(r, Err(AuthError::Refresh(RefreshError::UnknownFamily))),
+        "{r:?}"
+    );
 }
 
 #[test]

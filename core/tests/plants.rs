@@ -173,6 +173,133 @@ fn tickets_unbounded_per_user_lets_one_user_hoard_tickets() {
     }
 }
 
+#[test]
+fn reauth_any_user_rebinds_the_connection_to_the_tokens_user() {
+    for (plants, rebound) in [
+        (Plants::NONE, false),
+        (Plants::only(Plant::ReauthAnyUser), true),
+    ] {
+        let mut h = Harness::with(Config::default(), plants);
+        let bob = h.connect("bob");
+        let m = h.connect("mallory");
+        let stolen = h.token("bob");
+        h.send_json(m, json!({"type":"reauth","payload":{"token":stolen}}));
+        let expected: &[&str] = if rebound { &[] } else { &["AUTH_FAILED"] };
+        assert_eq!(h.errors(m), expected, "plants {plants:?}");
+        assert_eq!(h.of_type(m, "reauthenticated").len(), usize::from(rebound));
+        // Bob's run then reaches mallory's connection only when it was rebound.
+        start_run(&mut h, bob, "tb");
+        h.advance(Duration::from_secs(5));
+        let foreign = h.frames(m).iter().filter(|f| f["user_id"] == "bob").count();
+        assert_eq!(foreign > 0, rebound, "plants {plants:?}");
+    }
+}
+
+#[test]
+fn subscribe_any_thread_subscribes_to_another_users_thread() {
+    for (plants, reply) in [
+        (Plants::NONE, "error"),
+        (Plants::only(Plant::SubscribeAnyThread), "subscribed"),
+    ] {
+        let mut h = Harness::with(Config::default(), plants);
+        let a = h.connect("alice");
+        let m = h.connect("mallory");
+        start_run(&mut h, a, "alice-t1");
+        h.send_json(
+            m,
+            json!({"type":"subscribe_thread","payload":{"thread_id":"alice-t1"}}),
+        );
+        let last = h.frames(m).last().cloned().unwrap_or_default();
+        assert_eq!(last["type"], reply, "plants {plants:?}");
+        if reply == "subscribed" {
+            assert_eq!(last["thread_id"], "alice-t1");
+        } else {
+            assert_eq!(last["code"], "FORBIDDEN");
+        }
+    }
+}
+
+#[test]
+fn ticket_reusable_opens_a_second_session_with_a_redeemed_ticket() {
+    for (plants, second) in [
+        (Plants::NONE, Err("unknown_ticket")),
+        (Plants::only(Plant::TicketReusable), Ok("carol")),
+    ] {
+        let mut h = Harness::with(Config::default(), plants);
+        let t = h.token("carol");
+        let out = h.input(Input::IssueTicket {
+            request: 1,
+            authorization: Some(format!("Bearer {t}")),
+        });
+        let ticket = out.tickets[0].1.clone().expect("ticket").ticket;
+        let mut redeem = || {
+            let req = gauntlet_core::protocol::HandshakeRequest::new(common::ip(2))
+                .with_query(&format!("ticket={ticket}"));
+            match h.handshake(req).1 {
+                HandshakeDecision::Accept { user, .. } => Ok(user.as_str().to_string()),
+                HandshakeDecision::Reject { code, .. } => Err(code),
+            }
+        };
+        assert_eq!(redeem(), Ok("carol".to_string()), "plants {plants:?}");
+        assert_eq!(redeem(), second.map(str::to_string), "plants {plants:?}");
+    }
+}
+
+#[test]
+fn origin_prefix_match_lets_an_allowed_origin_with_a_suffix_through() {
+    let mut cfg = Config::default();
+    cfg.limits.origin_allow_list = vec!["https://app.example".into()];
+    for (plants, accepted) in [
+        (Plants::NONE, false),
+        (Plants::only(Plant::OriginPrefixMatch), true),
+    ] {
+        let mut h = Harness::with(cfg.clone(), plants);
+        let t = h.token("alice");
+        let d = h
+            .handshake(
+                h.bearer(&t)
+                    .header("Origin", "https://app.example.evil.example"),
+            )
+            .1;
+        assert_eq!(
+            matches!(d, HandshakeDecision::Accept { .. }),
+            accepted,
+            "plants {plants:?}: {d:?}"
+        );
+        // A foreign origin is refused either way.
+        let d = h
+            .handshake(h.bearer(&t).header("Origin", "https://evil.example"))
+            .1;
+        assert!(matches!(
+            d,
+            HandshakeDecision::Reject {
+                code: "origin_not_allowed",
+                ..
+            }
+        ));
+    }
+}
+
+#[test]
+fn control_frames_uncharged_never_rate_limits_a_ping_flood() {
+    let burst = Config::default().limits.user_rate.burst as usize;
+    for (plants, limited) in [
+        (Plants::NONE, 10),
+        (Plants::only(Plant::ControlFramesUncharged), 0),
+    ] {
+        let mut h = Harness::with(Config::default(), plants);
+        let a = h.connect("alice");
+        for _ in 0..burst + 10 {
+            h.input(Input::Control {
+                conn: a,
+                kind: gauntlet_core::ControlFrame::Ping,
+            });
+        }
+        assert_eq!(h.gw.rate_limited_frames(), limited, "plants {plants:?}");
+        assert_eq!(h.errors(a).len() as u64, limited, "plants {plants:?}");
+    }
+}
+
 mod auth_service_plants {
     use std::time::Duration;
 
@@ -236,5 +363,31 @@ mod auth_service_plants {
             let got = gw.validate(after.access.token.as_bytes(), ms(700), TokenType::Access);
             assert_eq!(got.is_ok(), accepted, "plants {plants:?}: {got:?}");
         }
+    }
+}
+
+#[test]
+fn service_token_revocation_ignored_accepts_a_revoked_caller() {
+    for (plants, revoked_refused) in [
+        (Plants::NONE, true),
+        (Plants::only(Plant::ServiceTokenRevocationIgnored), false),
+    ] {
+        let mut h = Harness::with(Config::default(), plants);
+        let service = h.token_with(
+            "auth-node",
+            600,
+            json!({"token_type": "service", "aud": "gauntlet-services", "svc_id": "auth"}),
+        );
+        let claims = h.gw.check_service_token(h.now, &service).unwrap();
+        h.feed(vec![gauntlet_core::token::Revocation::Jti {
+            jti: claims.jti().clone(),
+            exp: claims.exp(),
+        }]);
+        let again = h.gw.check_service_token(h.now, &service);
+        assert_eq!(
+            again.err(),
+            revoked_refused.then_some(gauntlet_core::token::TokenError::Revoked),
+            "{plants:?}"
+        );
     }
 }

@@ -368,6 +368,45 @@ fn oversized_binary_and_invalid_utf8_frames_close_with_their_codes() {
 }
 
 #[test]
+fn control_frames_take_from_the_user_bucket_and_are_answered_only_over_the_limit() {
+    let mut h = Harness::new();
+    let c = h.connect("alice");
+    let ping = |h: &mut Harness| {
+        h.input(Input::Control {
+            conn: c,
+            kind: gauntlet_core::ControlFrame::Ping,
+        })
+    };
+    for _ in 0..20 {
+        let out = ping(&mut h);
+        assert!(
+            out.sends.is_empty(),
+            "the transport answers a ping, not the gateway"
+        );
+    }
+    // The burst is spent by control frames alone: a text frame is refused now.
+    h.send(c, r#"{"type":"ping"}"#);
+    assert_eq!(h.errors(c), ["RATE_LIMITED"]);
+    h.now = h.now.saturating_add(Duration::from_millis(100));
+    assert!(ping(&mut h).sends.is_empty());
+    let refused = h.of_type(c, "error");
+    assert_eq!(refused[0]["retry_after_ms"].as_u64(), Some(100));
+    h.take(c);
+    // Refused control frames spend the connection's protocol-error budget too.
+    for _ in 0..9 {
+        ping(&mut h);
+    }
+    assert_eq!(h.errors(c), ["RATE_LIMITED"; 9]);
+    assert!(
+        h.close_code(c).is_none(),
+        "ten refusals are within the budget"
+    );
+    ping(&mut h);
+    assert_eq!(h.close_code(c), Some(1008));
+    assert_eq!(h.gw.rate_limited_frames(), 11);
+}
+
+#[test]
 fn user_rate_limit_answers_rate_limited_then_closes_sustained_abuse() {
     let mut h = Harness::new();
     let c = h.connect("alice");

@@ -3,7 +3,8 @@
 //! *before* tungstenite accepts, then pump frames both ways until either side closes.
 //!
 //! It turns socket events into gateway inputs and gateway outputs into socket writes, and
-//! nothing else: no frame is inspected here beyond what tungstenite itself enforces.
+//! nothing else: no frame is inspected here beyond what tungstenite itself enforces (a ping
+//! or pong is reported as [`Input::Control`], without its content).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -24,7 +25,7 @@ use super::http;
 use super::shared::Shared;
 use gauntlet_core::ConnId;
 use gauntlet_core::protocol::HandshakeRequest;
-use gauntlet_core::{HandshakeDecision, Input};
+use gauntlet_core::{ControlFrame, HandshakeDecision, Input};
 
 /// How long a client has to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,7 +68,7 @@ impl Connection {
         if head.is_websocket_upgrade() {
             self.websocket(stream, head).await;
         } else {
-            http::serve(stream, head, &self.shared, &self.cmd).await;
+            http::serve(stream, head, self.peer.ip(), &self.cmd).await;
         }
     }
 
@@ -183,10 +184,21 @@ async fn read_loop(mut stream: SplitStream<Ws>, conn: ConnId, cmd: mpsc::Sender<
                 conn,
                 len: data.len(),
             }),
-            // Pings are answered by tungstenite; a close is answered on the next read.
-            Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => {
-                continue;
-            }
+            // tungstenite answers pings itself (RFC 6455 requires it), but every inbound
+            // frame counts against the user's rate (`RATE-CONTROL-FRAMES`), so the gateway
+            // is told a control frame arrived.
+            Ok(Message::Ping(_)) => Cmd::Input(Input::Control {
+                conn,
+                kind: ControlFrame::Ping,
+            }),
+            Ok(Message::Pong(_)) => Cmd::Input(Input::Control {
+                conn,
+                kind: ControlFrame::Pong,
+            }),
+            // A close ends the session (answered on the next read): nothing to charge.
+            Ok(Message::Close(_)) => continue,
+            // Raw frames are only ever produced for writing, never by a read.
+            Ok(Message::Frame(_)) => continue,
             Err(WsError::Utf8(_)) => Cmd::Text {
                 conn,
                 data: Bytes::from_static(NOT_UTF8),

@@ -4,27 +4,28 @@
 //! gateway's timer (sleeping until `next_deadline`, then `Input::Tick`) and the revocation
 //! feed pump, appends every emitted event to the journal *before* any frame of the same
 //! call goes out, and distributes sends and closes to per-connection writer channels. It
-//! keeps counters for `/metrics` and never makes a protocol decision.
+//! keeps counters for `/metrics` and never makes a protocol decision, with one exception the
+//! gateway cannot make: the per-IP charge on the HTTP requests that verify a bearer token
+//! ([`IpLimiter`], docs/protocol.md `HTTP-IP-RATE`), taken before the gateway verifies it.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Bytes;
 
+use super::ip_limit::IpLimiter;
 use super::journal_file::JournalFile;
 use super::{FEED_INTERVAL, ServerError, ServerReport, wall_clock};
 use gauntlet_core::CloseCode;
 use gauntlet_core::ConnId;
 use gauntlet_core::protocol::{HandshakeRequest, WireFrame};
-use gauntlet_core::token::Revocation;
+use gauntlet_core::token::{Claims, Revocation};
 use gauntlet_core::{
     AuthUpdate, Effects, Gateway, HandshakeDecision, Input, Instant, IssuedTicket, LogEntry,
     Outputs, TicketRefusal,
 };
-
-/// Revocations waiting for the next feed delivery; more are refused (the feed runs every second).
-pub(crate) const MAX_PENDING_REVOCATIONS: usize = 100_000;
 /// Commands handled per wake-up before timers and the feed get a look in.
 const DRAIN_BATCH: usize = 256;
 /// Distinct (status, code) pairs tracked for `/metrics`; codes are `&'static str` so the set is
@@ -55,20 +56,48 @@ pub(crate) enum Cmd {
     Input(Input<'static>),
     /// A frame over tungstenite's size limit: the transport cannot hand it to the gateway.
     Oversize { conn: ConnId },
-    /// `POST /tickets`.
+    /// `POST /tickets` from `peer`.
     Ticket {
+        peer: IpAddr,
         authorization: Option<String>,
-        reply: oneshot::Sender<Result<IssuedTicket, TicketRefusal>>,
+        reply: oneshot::Sender<Result<IssuedTicket, HttpRefusal>>,
     },
-    /// Revocations for the next feed delivery (`POST /revocations`, the watched file).
+    /// The bearer of `POST /revocations` from `peer`, to check as a service token.
+    ServiceAuth {
+        peer: IpAddr,
+        token: String,
+        reply: oneshot::Sender<Result<Claims, HttpRefusal>>,
+    },
+    /// Revocations to deliver now (`POST /revocations`, the watched file); the reply, the
+    /// number delivered, is sent once they are journaled and synced as the fsync policy
+    /// allows (`HTTP-REVOCATIONS-DURABLE`).
     Revoke {
         revocations: Vec<Revocation>,
-        reply: Option<oneshot::Sender<Result<usize, usize>>>,
+        reply: oneshot::Sender<usize>,
     },
     /// `GET /metrics`.
     Metrics(oneshot::Sender<String>),
     /// Close everything with 1001, footer the journal and stop.
     Shutdown,
+}
+
+/// Why an HTTP request was refused: status, machine-readable code, and when to retry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HttpRefusal {
+    pub(crate) status: u16,
+    pub(crate) code: &'static str,
+    pub(crate) retry_after_ms: Option<u64>,
+}
+
+impl HttpRefusal {
+    /// 429 `ip_rate_limited`: the peer's bucket is empty for `wait`.
+    fn ip_rate_limited(wait: Duration) -> Self {
+        Self {
+            status: 429,
+            code: "ip_rate_limited",
+            retry_after_ms: Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1)),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -146,18 +175,21 @@ pub(crate) struct Driver {
     gw: Gateway,
     journal: Option<JournalFile>,
     writers: BTreeMap<ConnId, mpsc::Sender<WriterMsg>>,
-    pending: Vec<Revocation>,
+    /// Charged by `POST /tickets` and `POST /revocations` before their token is verified.
+    http_auth: IpLimiter,
     counters: Counters,
     next_ticket: u64,
 }
 
 impl Driver {
     pub(crate) fn new(gw: Gateway, journal: Option<JournalFile>) -> Self {
+        let limits = &gw.config().limits;
+        let http_auth = IpLimiter::new(limits.ip_http_auth_rate, limits.max_tracked_ips);
         Self {
             gw,
             journal,
             writers: BTreeMap::new(),
-            pending: Vec::new(),
+            http_auth,
             counters: Counters::default(),
             next_ticket: 0,
         }
@@ -170,7 +202,7 @@ impl Driver {
     ) -> Result<ServerReport, ServerError> {
         // The first feed goes in before any command is read: without it every early
         // handshake would be refused 503 (the gateway fails closed on a stale feed).
-        self.deliver_feed()?;
+        self.deliver_feed(Vec::new())?;
         let first = tokio::time::Instant::now() + FEED_INTERVAL;
         let mut feed = tokio::time::interval_at(first, FEED_INTERVAL);
         feed.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -204,7 +236,7 @@ impl Driver {
                     self.step(Input::Tick)?;
                 }
                 _ = feed.tick() => {
-                    self.deliver_feed()?;
+                    self.deliver_feed(Vec::new())?;
                     if let Some(j) = self.journal.as_mut() {
                         j.sync_if_dirty()?;
                     }
@@ -222,12 +254,19 @@ impl Driver {
         Ok(report)
     }
 
-    /// The revocation feed pump: this server is the gateway's view of the auth service, so
-    /// it delivers the revocations queued since the last delivery, stamped with the time now.
-    fn deliver_feed(&mut self) -> Result<(), ServerError> {
-        let revocations = std::mem::take(&mut self.pending);
+    /// The revocation feed: this server is the gateway's view of the auth service, so it
+    /// delivers revocations as they arrive, and an empty feed every second to keep the view
+    /// fresh, stamped with the time now. A batch of revocations is synced to disk before this
+    /// returns (under the `interval` policy too; `always` synced it already, `never` leaves
+    /// it to the OS), so whoever is told it was accepted can rely on it surviving a crash.
+    fn deliver_feed(&mut self, revocations: Vec<Revocation>) -> Result<(), ServerError> {
+        let acknowledged = !revocations.is_empty();
         let as_of = wall_clock();
-        self.step(Input::Auth(AuthUpdate::Feed { as_of, revocations }))
+        self.step(Input::Auth(AuthUpdate::Feed { as_of, revocations }))?;
+        if acknowledged && let Some(j) = self.journal.as_mut() {
+            j.sync_if_dirty()?;
+        }
+        Ok(())
     }
 
     fn on_cmd(&mut self, cmd: Cmd) -> Result<(), ServerError> {
@@ -265,7 +304,7 @@ impl Driver {
             }
             Cmd::Input(input) => {
                 match &input {
-                    Input::Binary { .. } => self.counters.messages_in += 1,
+                    Input::Binary { .. } | Input::Control { .. } => self.counters.messages_in += 1,
                     Input::Closed { conn } if self.writers.remove(conn).is_some() => {
                         self.counters.peer_disconnects += 1;
                     }
@@ -286,9 +325,14 @@ impl Driver {
                 self.step(Input::Closed { conn })?;
             }
             Cmd::Ticket {
+                peer,
                 authorization,
                 reply,
             } => {
+                if let Err(wait) = self.http_auth.charge(wall_clock(), peer) {
+                    let _ = reply.send(Err(HttpRefusal::ip_rate_limited(wait)));
+                    return Ok(());
+                }
                 self.next_ticket += 1;
                 let request = self.next_ticket;
                 let out = self.handle(Input::IssueTicket {
@@ -304,21 +348,37 @@ impl Driver {
                     if answer.is_ok() {
                         self.counters.tickets_issued += 1;
                     }
-                    let _ = reply.send(answer);
+                    let _ = reply.send(answer.map_err(|r| HttpRefusal {
+                        status: r.status.as_u16(),
+                        code: r.code,
+                        retry_after_ms: None,
+                    }));
                 }
+            }
+            Cmd::ServiceAuth { peer, token, reply } => {
+                let now = wall_clock();
+                let answer = match self.http_auth.charge(now, peer) {
+                    Err(wait) => Err(HttpRefusal::ip_rate_limited(wait)),
+                    Ok(()) => self
+                        .gw
+                        .check_service_token(now, &token)
+                        .map_err(|e| HttpRefusal {
+                            status: 401,
+                            code: e.code(),
+                            retry_after_ms: None,
+                        }),
+                };
+                let _ = reply.send(answer);
             }
             Cmd::Revoke { revocations, reply } => {
                 let n = revocations.len();
-                let accepted = if self.pending.len().saturating_add(n) <= MAX_PENDING_REVOCATIONS {
-                    self.pending.extend(revocations);
+                if n > 0 {
                     self.counters.revocations += n as u64;
-                    Ok(n)
-                } else {
-                    Err(MAX_PENDING_REVOCATIONS)
-                };
-                if let Some(reply) = reply {
-                    let _ = reply.send(accepted);
+                    self.deliver_feed(revocations)?;
                 }
+                // Sent only now: a failed journal write stops the server and drops the reply,
+                // so no revocation is acknowledged that a crash could lose.
+                let _ = reply.send(n);
             }
             Cmd::Metrics(reply) => {
                 let _ = reply.send(self.render_metrics());
@@ -468,7 +528,7 @@ impl Driver {
         metric(
             "revocations_received_total",
             "counter",
-            "Revocations queued for the feed.",
+            "Revocations delivered to the gateway.",
             &one(c.revocations.to_string()),
         );
         metric(

@@ -1,12 +1,15 @@
 //! Plain HTTP on the WebSocket port: `GET /healthz`, `GET /metrics`, `POST /tickets`,
 //! `POST /revocations`, and the watched revocations file.
 //!
-//! Tickets are the gateway's (`Input::IssueTicket`). `POST /revocations` is the one
-//! decision made outside the gateway: the caller must present a *service* token whose
-//! permissions allow `revocations:write`, checked with [`gauntlet_core::token::validate`]; the
-//! revocations themselves reach the gateway only through the feed. Every body and line is
+//! Tickets are the gateway's (`Input::IssueTicket`). `POST /revocations` needs a *service*
+//! token whose permissions allow `revocations:write`: the gateway task checks it against the
+//! gateway's current key ring and revocation list ([`gauntlet_core::Gateway::check_service_token`]),
+//! and this module checks the permission; the revocations themselves reach the gateway only
+//! through the feed, and are acknowledged once journaled. Both endpoints are charged to the
+//! peer's address before their token is verified (`HTTP-IP-RATE`). Every body and line is
 //! bounded; nothing here panics on input.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,12 +18,11 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use super::driver::{Cmd, MAX_PENDING_REVOCATIONS};
+use super::FEED_INTERVAL;
+use super::driver::{Cmd, HttpRefusal};
 use super::head::Head;
-use super::shared::Shared;
-use super::{FEED_INTERVAL, wall_clock};
 use gauntlet_core::protocol::{JWT_SUBPROTOCOL_REQUIRED, JWT_SUBPROTOCOL_REQUIRED_HINT};
-use gauntlet_core::token::{Revocation, TokenType};
+use gauntlet_core::token::Revocation;
 
 /// Largest request body read.
 pub(crate) const MAX_BODY_BYTES: usize = 1 << 20;
@@ -52,15 +54,43 @@ pub(crate) async fn respond_error(
     status: u16,
     code: &str,
 ) -> std::io::Result<()> {
-    respond(stream, status, "application/json", &error_body(code, None)).await
+    let answer = Answer::json(status, error_body(code, None));
+    respond(stream, &answer).await
 }
 
-async fn respond(
-    stream: &mut TcpStream,
+/// One response: status, content type, body, and `Retry-After` (seconds) when retryable.
+struct Answer {
     status: u16,
-    content_type: &str,
-    body: &str,
-) -> std::io::Result<()> {
+    content_type: &'static str,
+    body: String,
+    retry_after_ms: Option<u64>,
+}
+
+impl Answer {
+    fn json(status: u16, body: String) -> Self {
+        Self {
+            status,
+            content_type: "application/json",
+            body,
+            retry_after_ms: None,
+        }
+    }
+
+    fn refused(r: &HttpRefusal) -> Self {
+        Self {
+            retry_after_ms: r.retry_after_ms,
+            ..Self::json(r.status, error_body(r.code, r.retry_after_ms))
+        }
+    }
+}
+
+async fn respond(stream: &mut TcpStream, answer: &Answer) -> std::io::Result<()> {
+    let Answer {
+        status,
+        content_type,
+        body,
+        retry_after_ms,
+    } = answer;
     let reason = match status {
         200 => "OK",
         202 => "Accepted",
@@ -73,8 +103,11 @@ async fn respond(
         429 => "Too Many Requests",
         _ => "Service Unavailable",
     };
+    let retry = retry_after_ms
+        .map(|ms| format!("Retry-After: {}\r\n", ms.div_ceil(1000)))
+        .unwrap_or_default();
     let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{retry}Connection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await?;
@@ -86,7 +119,7 @@ async fn respond(
 pub(crate) async fn serve(
     mut stream: TcpStream,
     head: Head,
-    shared: &Shared,
+    peer: IpAddr,
     cmd: &mpsc::Sender<Cmd>,
 ) {
     let body = match read_body(&mut stream, &head).await {
@@ -96,8 +129,8 @@ pub(crate) async fn serve(
             return;
         }
     };
-    let (status, content_type, text) = route(&head, &body, shared, cmd).await;
-    let _ = respond(&mut stream, status, content_type, &text).await;
+    let answer = route(&head, &body, peer, cmd).await;
+    let _ = respond(&mut stream, &answer).await;
 }
 
 async fn read_body(stream: &mut TcpStream, head: &Head) -> Result<Vec<u8>, u16> {
@@ -117,120 +150,111 @@ async fn read_body(stream: &mut TcpStream, head: &Head) -> Result<Vec<u8>, u16> 
     }
 }
 
-async fn route(
-    head: &Head,
-    body: &[u8],
-    shared: &Shared,
-    cmd: &mpsc::Sender<Cmd>,
-) -> (u16, &'static str, String) {
-    const JSON: &str = "application/json";
-    let unavailable = (503, JSON, error_body("shutting_down", None));
+async fn route(head: &Head, body: &[u8], peer: IpAddr, cmd: &mpsc::Sender<Cmd>) -> Answer {
+    let unavailable = || Answer::json(503, error_body("shutting_down", None));
     match (head.method.as_str(), head.path.as_str()) {
-        ("GET", "/healthz") => (200, "text/plain", "ok\n".into()),
+        ("GET", "/healthz") => Answer {
+            content_type: "text/plain",
+            ..Answer::json(200, "ok\n".into())
+        },
         ("GET", "/metrics") => {
             let (reply, answer) = oneshot::channel();
             if cmd.send(Cmd::Metrics(reply)).await.is_err() {
-                return unavailable;
+                return unavailable();
             }
             match answer.await {
-                Ok(text) => (200, "text/plain; version=0.0.4", text),
-                Err(_) => unavailable,
+                Ok(text) => Answer {
+                    content_type: "text/plain; version=0.0.4",
+                    ..Answer::json(200, text)
+                },
+                Err(_) => unavailable(),
             }
         }
         ("POST", "/tickets") => {
             let (reply, answer) = oneshot::channel();
             let authorization = head.header("authorization").map(str::to_string);
             let asked = Cmd::Ticket {
+                peer,
                 authorization,
                 reply,
             };
             if cmd.send(asked).await.is_err() {
-                return unavailable;
+                return unavailable();
             }
             match answer.await {
                 Ok(Ok(t)) => {
                     let body =
                         json!({"ticket": t.ticket, "expires_at_ms": t.expires.unix_millis()});
-                    (200, JSON, body.to_string())
+                    Answer::json(200, body.to_string())
                 }
-                Ok(Err(refusal)) => (
-                    refusal.status.as_u16(),
-                    JSON,
-                    error_body(refusal.code, None),
-                ),
-                Err(_) => unavailable,
+                Ok(Err(refusal)) => Answer::refused(&refusal),
+                Err(_) => unavailable(),
             }
         }
-        ("POST", "/revocations") => revocations(head, body, shared, cmd).await,
-        ("GET", "/ws") => (400, JSON, error_body("websocket_upgrade_required", None)),
+        ("POST", "/revocations") => revocations(head, body, peer, cmd).await,
+        ("GET", "/ws") => Answer::json(400, error_body("websocket_upgrade_required", None)),
         (_, "/healthz" | "/metrics" | "/tickets" | "/revocations") => {
-            (405, JSON, error_body("method_not_allowed", None))
+            Answer::json(405, error_body("method_not_allowed", None))
         }
-        _ => (404, JSON, error_body("not_found", None)),
+        _ => Answer::json(404, error_body("not_found", None)),
     }
 }
 
-async fn revocations(
-    head: &Head,
-    body: &[u8],
-    shared: &Shared,
-    cmd: &mpsc::Sender<Cmd>,
-) -> (u16, &'static str, String) {
-    const JSON: &str = "application/json";
+async fn revocations(head: &Head, body: &[u8], peer: IpAddr, cmd: &mpsc::Sender<Cmd>) -> Answer {
+    let unavailable = || Answer::json(503, error_body("shutting_down", None));
     let token = head
         .header("authorization")
         .and_then(|a| a.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim());
     let Some(token) = token else {
-        return (401, JSON, error_body("missing_credential", None));
+        return Answer::json(401, error_body("missing_credential", None));
     };
-    let claims = match gauntlet_core::token::validate(
-        token.as_bytes(),
-        wall_clock(),
-        &shared.ring,
-        &shared.rules,
-        TokenType::Service,
-    ) {
-        Ok(c) => c,
-        Err(e) => return (401, JSON, error_body(e.code(), None)),
+    // Checked by the gateway task against the ring and revocations in force now, never a
+    // copy taken at startup: a revoked service token must stop working at once.
+    let (reply, answer) = oneshot::channel();
+    let asked = Cmd::ServiceAuth {
+        peer,
+        token: token.to_string(),
+        reply,
+    };
+    if cmd.send(asked).await.is_err() {
+        return unavailable();
+    }
+    let claims = match answer.await {
+        Ok(Ok(c)) => c,
+        Ok(Err(refusal)) => return Answer::refused(&refusal),
+        Err(_) => return unavailable(),
     };
     if !claims.permissions().allows(REVOCATIONS_WRITE) {
-        return (403, JSON, error_body("permission_denied", None));
+        return Answer::json(403, error_body("permission_denied", None));
     }
     let list: Vec<Revocation> = match serde_json::from_slice(body) {
         Ok(list) => list,
-        Err(_) => return (400, JSON, error_body("bad_revocations", None)),
+        Err(_) => return Answer::json(400, error_body("bad_revocations", None)),
     };
     if list.len() > MAX_REVOCATIONS_PER_REQUEST {
-        return (413, JSON, error_body("too_many_revocations", None));
+        return Answer::json(413, error_body("too_many_revocations", None));
     }
     let (reply, answer) = oneshot::channel();
     let asked = Cmd::Revoke {
         revocations: list,
-        reply: Some(reply),
+        reply,
     };
     if cmd.send(asked).await.is_err() {
-        return (503, JSON, error_body("shutting_down", None));
+        return unavailable();
     }
+    // The gateway task answers once the batch is journaled (and synced, under the `always`
+    // and `interval` policies): 202 is never said of a revocation a crash could lose.
     match answer.await {
-        Ok(Ok(n)) => (202, JSON, json!({"accepted": n}).to_string()),
-        Ok(Err(_)) => (
-            429,
-            JSON,
-            error_body(
-                "revocation_backlog_full",
-                Some(FEED_INTERVAL.as_millis() as u64),
-            ),
-        ),
-        Err(_) => (503, JSON, error_body("shutting_down", None)),
+        Ok(n) => Answer::json(202, json!({"accepted": n}).to_string()),
+        Err(_) => unavailable(),
     }
 }
 
 /// Follows a JSON Lines file of revocations: every second, reads what was appended since the
-/// last complete line and queues it for the feed. Bad lines are skipped with a note on stderr.
-/// The file offset moves past lines only once the driver has queued them: when its queue is
-/// full the same lines are read again on the next tick, never dropped.
+/// last complete line and delivers it to the gateway. Bad lines are skipped with a note on
+/// stderr. The file offset moves past lines only once the driver has journaled them.
 pub(crate) async fn watch_revocations(path: PathBuf, cmd: mpsc::Sender<Cmd>) {
     let mut offset: u64 = 0;
     let mut skipping = false;
@@ -267,14 +291,14 @@ pub(crate) async fn watch_revocations(path: PathBuf, cmd: mpsc::Sender<Cmd>) {
                 path.display()
             );
         }
+        // At most one read's worth: the read size, not a count, bounds the batch.
         let mut batch = Vec::new();
         for line in read.lines.split(|b| *b == b'\n') {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             match serde_json::from_slice::<Revocation>(line) {
-                Ok(r) if batch.len() < MAX_PENDING_REVOCATIONS => batch.push(r),
-                Ok(_) => {}
+                Ok(r) => batch.push(r),
                 Err(e) => eprintln!(
                     "gauntlet serve: {}: skipping a bad revocation line: {e}",
                     path.display()
@@ -283,23 +307,12 @@ pub(crate) async fn watch_revocations(path: PathBuf, cmd: mpsc::Sender<Cmd>) {
         }
         if !batch.is_empty() {
             let (reply, answer) = oneshot::channel();
-            let queued = Cmd::Revoke {
+            let delivered = Cmd::Revoke {
                 revocations: batch,
-                reply: Some(reply),
+                reply,
             };
-            if cmd.send(queued).await.is_err() {
+            if cmd.send(delivered).await.is_err() || answer.await.is_err() {
                 return;
-            }
-            match answer.await {
-                Ok(Ok(_)) => {}
-                Ok(Err(max)) => {
-                    eprintln!(
-                        "gauntlet serve: {}: the revocation queue is full ({max}); reading these lines again next tick",
-                        path.display()
-                    );
-                    continue;
-                }
-                Err(_) => return,
             }
         }
         offset = offset.saturating_add(read.consumed);

@@ -137,7 +137,8 @@ impl JournalFile {
         self.flush(self.policy == FsyncPolicy::Always)
     }
 
-    /// The `interval` policy's periodic sync.
+    /// The `interval` policy's sync: every second, and before a revocation batch is
+    /// acknowledged (`always` has synced already; `never` leaves it to the OS).
     pub(crate) fn sync_if_dirty(&mut self) -> Result<(), ServerError> {
         if self.dirty && self.policy == FsyncPolicy::Interval {
             self.flush(true)?;

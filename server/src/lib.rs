@@ -10,10 +10,11 @@
 //! [`gauntlet_core::Outputs`] it hands back (writes, closes, `Input::Sent` flow control, timers,
 //! the journal). It must never decide a protocol, auth or routing question itself: the
 //! handshake verdict, every close code the protocol names and every error frame come from
-//! the gateway. The two exceptions are transport limits the gateway cannot see (a frame over
-//! tungstenite's own size limit, a request that is not an HTTP upgrade) and the admin
-//! endpoint `POST /revocations`, which checks a *service* token with core's own
-//! [`gauntlet_core::token::validate`].
+//! the gateway. The exceptions are transport limits the gateway cannot see (a frame over
+//! tungstenite's own size limit, a request that is not an HTTP upgrade), the per-IP charge
+//! on the plain HTTP requests that verify a bearer token (`POST /tickets`,
+//! `POST /revocations`), and the permission of the admin endpoint `POST /revocations`, whose
+//! *service* token the gateway itself checks ([`Gateway::check_service_token`]).
 //!
 //! The wall clock, the OS RNG and tokio tasks live here, never in `gauntlet-core`: time is
 //! read in one place, [`wall_clock`], and converted to [`Instant`].
@@ -22,7 +23,9 @@ mod conn;
 mod driver;
 mod head;
 mod http;
+mod ip_limit;
 mod journal_file;
+pub mod jwks;
 pub mod load;
 pub mod probe;
 mod shared;
@@ -195,7 +198,7 @@ impl Server {
         let now = wall_clock();
         let (gateway, journal, startup, next_conn) = match journal {
             None => (
-                Gateway::with_plants(config.clone(), ring.clone(), plants)?,
+                Gateway::with_plants(config.clone(), ring, plants)?,
                 None,
                 Startup::Fresh,
                 0,
@@ -205,8 +208,7 @@ impl Server {
                     let mut gateway = recovered.replayed.gateway;
                     let differs = *gateway.config() != config;
                     let mut file = recovered.file;
-                    let keys =
-                        gateway.handle(now, Input::Auth(AuthUpdate::Keys(Box::new(ring.clone()))));
+                    let keys = gateway.handle(now, Input::Auth(AuthUpdate::Keys(Box::new(ring))));
                     file.append(&keys.events)?;
                     let restarted = gateway.restart(now);
                     file.append(&restarted.events)?;
@@ -217,7 +219,7 @@ impl Server {
                     (gateway, Some(file), startup, recovered.max_conn)
                 }
                 None => {
-                    let gateway = Gateway::with_plants(config.clone(), ring.clone(), plants)?;
+                    let gateway = Gateway::with_plants(config.clone(), ring, plants)?;
                     let file = journal_file::JournalFile::create(&j, &config, plants)?;
                     (gateway, Some(file), Startup::Fresh, 0)
                 }
@@ -229,7 +231,7 @@ impl Server {
         getrandom::fill(&mut ticket_secret).map_err(|e| ServerError::Rng(e.to_string()))?;
         gateway.set_ticket_secret(&ticket_secret);
         let gw_config = gateway.config().clone();
-        let shared = Arc::new(shared::Shared::new(&gw_config, ring));
+        let shared = Arc::new(shared::Shared::new(&gw_config));
         Ok(Server {
             listener,
             local_addr,

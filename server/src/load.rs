@@ -80,6 +80,17 @@ pub struct LoadReport {
     pub violations: Vec<String>,
 }
 
+/// A finished run: its figures, and the histogram of live event delivery latency they were
+/// read from (microseconds, three significant digits), for the percentile distribution
+/// exports.
+#[derive(Clone, Debug)]
+pub struct LoadRun {
+    /// The figures.
+    pub report: LoadReport,
+    /// Every live event's delivery latency, in microseconds.
+    pub latency: Histogram<u64>,
+}
+
 /// Why the load run could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -157,8 +168,8 @@ struct UserOutcome {
     latency: Histogram<u64>,
 }
 
-/// Runs the load and returns the merged report.
-pub async fn load(options: &LoadOptions) -> Result<LoadReport, LoadError> {
+/// Runs the load and returns the merged report with its latency histogram.
+pub async fn load(options: &LoadOptions) -> Result<LoadRun, LoadError> {
     let target =
         parse_target(&options.target).map_err(|_| LoadError::BadTarget(options.target.clone()))?;
     let key = EncodingKey::from_secret(&options.secret).map_err(|_| LoadError::Secret)?;
@@ -207,7 +218,10 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, LoadError> {
         latency.value_at_quantile(0.999),
         latency.max(),
     ];
-    Ok(total)
+    Ok(LoadRun {
+        report: total,
+        latency,
+    })
 }
 
 fn merge(total: &mut LoadReport, u: &LoadReport) {

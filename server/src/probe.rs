@@ -8,7 +8,9 @@
 //! that the key can produce, re-signed and re-timed to now, comparing each answer with the
 //! case's expected outcome. With or without a key it sends the keyless attacks
 //! (`blackbox_cases`) and, given `--token`, checks that token's HMAC secret against a short
-//! list offline, never by sending guesses to the server. It judges only what a client can
+//! list offline, never by sending guesses to the server. Given the server's published JWKS
+//! (`--jwks`), it sends the key-confusion attacks once per public key, naming its `kid`, and
+//! verifies `--token` against the set. It judges only what a client can
 //! observe: HTTP statuses before the upgrade, frames, and close codes; it never looks inside
 //! the server. Each check uses fresh user ids so checks do not disturb each other.
 
@@ -31,12 +33,15 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use super::REVOCATIONS_WRITE;
+use super::jwks::{JwksError, JwksKey, jwks_public_keys};
 use super::wall_clock;
 use gauntlet_core::protocol::{token_subprotocol, token_subprotocols};
-use gauntlet_core::token::Algorithm;
 use gauntlet_core::token::attacks::{
     AttackKeys, AttackSigner, BlackboxInput, attack_cases, blackbox_cases, weak_secret,
 };
+use gauntlet_core::token::{Algorithm, KeyRing, Revocation, TokenRules, verify_signature};
+use gauntlet_core::{Instant, Jti};
 
 /// How long the probe waits for any one expected frame or close.
 const WAIT: Duration = Duration::from_secs(5);
@@ -46,6 +51,12 @@ const RUN_WAIT: Duration = Duration::from_secs(20);
 const RATE_RETRIES: usize = 20;
 /// Frames kept per connection while waiting for something, so a flood cannot grow memory.
 const MAX_FRAMES: usize = 10_000;
+/// WebSocket pings sent at once by the control-frame check: three times the protocol's
+/// default burst of 20.
+const CONTROL_FLOOD: usize = 60;
+/// Junk `POST /tickets` sent by the per-address check before it gives up: ten times the
+/// protocol's default burst of 10.
+const HTTP_AUTH_FLOOD: usize = 100;
 
 /// A signing key of the server under test: what `serve` validates with, private half.
 #[derive(Clone, Debug)]
@@ -68,6 +79,9 @@ pub struct ProbeOptions {
     pub kid: Option<String>,
     /// The server's public keys (PEM), for the key-confusion attacks.
     pub public_keys: Vec<Vec<u8>>,
+    /// The server's published JWK Set (the document's bytes): each public key's
+    /// key-confusion attacks name that key's `kid`, and `token` is verified against it.
+    pub jwks: Option<Vec<u8>>,
     /// A token the server issued, whose HMAC secret is checked offline against a weak list.
     pub token: Option<String>,
     /// The server's largest accepted text frame (docs/protocol.md default 8192).
@@ -87,6 +101,7 @@ impl ProbeOptions {
             }],
             kid: None,
             public_keys: Vec::new(),
+            jwks: None,
             token: None,
             max_frame_bytes: 8192,
             leeway_secs: 30,
@@ -119,6 +134,9 @@ pub enum ProbeError {
         /// What `jsonwebtoken` said.
         reason: String,
     },
+    /// The `--jwks` document gives the probe no key to use.
+    #[error("the JWKS: {0}")]
+    BadJwks(#[from] JwksError),
     /// Nothing answers at the target: the name does not resolve, or no TCP connection opens
     /// (refused, unreachable, timed out). No check ran, so none failed.
     #[error("cannot connect to {target}: {reason}")]
@@ -230,6 +248,10 @@ struct Prober {
 /// even a TCP connection opens to the target.
 pub async fn probe(options: &ProbeOptions) -> Result<Vec<Check>, ProbeError> {
     let target = parse_target(&options.target)?;
+    let jwks_keys = match &options.jwks {
+        Some(doc) => jwks_public_keys(doc)?,
+        None => Vec::new(),
+    };
     let mut signers = Vec::new();
     for k in &options.keys {
         signers.push(AttackSigner {
@@ -280,8 +302,13 @@ pub async fn probe(options: &ProbeOptions) -> Result<Vec<Check>, ProbeError> {
         p.cached_token_expiry().await;
         p.stream().await;
         p.frames().await;
+        p.control_frames().await;
+        p.revocations().await;
     }
     p.blackbox(options).await;
+    p.jwks_key_confusion(&jwks_keys).await;
+    // Last: it empties this address's bucket for the endpoints that verify a bearer token.
+    p.http_auth_flood().await;
     if let Some(token) = &options.token {
         let found = weak_secret(token.trim());
         p.record(
@@ -297,6 +324,10 @@ pub async fn probe(options: &ProbeOptions) -> Result<Vec<Check>, ProbeError> {
                 ),
             },
         );
+    }
+    if let (Some(token), Some(doc)) = (&options.token, &options.jwks) {
+        let (ok, ev) = verify_with_jwks(token.trim(), doc);
+        p.record("token_verifies_with_jwks", ok, ev);
     }
     let unoffered = p.unoffered.lock().map(|u| u.clone()).unwrap_or_default();
     p.record(
@@ -450,6 +481,17 @@ impl Prober {
         path: &str,
         authorization: Option<&str>,
     ) -> Result<(u16, String), String> {
+        self.http_with_body(method, path, authorization, "").await
+    }
+
+    /// [`Prober::http`] with a request body.
+    async fn http_with_body(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: &str,
+    ) -> Result<(u16, String), String> {
         let mut s = TcpStream::connect(&self.target.authority)
             .await
             .map_err(|e| e.to_string())?;
@@ -457,8 +499,9 @@ impl Prober {
             .map(|a| format!("Authorization: {a}\r\n"))
             .unwrap_or_default();
         let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n",
-            self.target.authority
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.target.authority,
+            body.len()
         );
         s.write_all(req.as_bytes())
             .await
@@ -785,6 +828,53 @@ impl Prober {
         }
     }
 
+    /// The key-confusion attacks of the keyless table once per public key of the server's
+    /// JWKS, each naming that key's `kid` so the server selects it: HS256 signed with the
+    /// key's SubjectPublicKeyInfo PEM (with and without its final newline) and DER.
+    async fn jwks_key_confusion(&mut self, keys: &[JwksKey]) {
+        for (i, key) in keys.iter().enumerate() {
+            let user = self.user();
+            let pems = [key.pem.clone()];
+            let cases = blackbox_cases(&BlackboxInput {
+                now: wall_clock().unix_secs(),
+                sub: &user,
+                kid: key.kid.as_deref(),
+                public_pems: &pems,
+            });
+            let kid = key.kid.as_deref().unwrap_or("(none)");
+            for case in cases {
+                // The table numbers its public keys; this run passes one.
+                let Some(kind) = case
+                    .name
+                    .strip_prefix("key_confusion_")
+                    .and_then(|k| k.strip_suffix("_1"))
+                else {
+                    continue;
+                };
+                let r = self.bearer(&case.token).await;
+                let (ok, ev) = match &r {
+                    Ok(_) => (false, format!("ACCEPTED: {} (kid {kid})", case.description)),
+                    Err(f) => (
+                        (400..500).contains(&f.status),
+                        format!(
+                            "kid {kid} ({}): HTTP {} {}",
+                            key.kty,
+                            f.status,
+                            f.body.trim()
+                        ),
+                    ),
+                };
+                drop(r);
+                let n = i + 1;
+                self.record(
+                    &format!("attack_jwks_{n}_key_confusion_{kind}_refused"),
+                    ok,
+                    ev,
+                );
+            }
+        }
+    }
+
     // ---- the event stream: five events, isolation, cross-user ids, resume ------------
 
     async fn stream(&mut self) {
@@ -1020,6 +1110,177 @@ impl Prober {
         }
     }
 
+    /// WebSocket pings are frames too: a flood of them must meet the rate limit
+    /// (`RATE-USER`), answered `RATE_LIMITED` like a flood of text frames.
+    async fn control_frames(&mut self) {
+        let Some(mut c) = self.fresh().await else {
+            return self.record("control_frames_rate_limited", false, "could not connect");
+        };
+        for _ in 0..CONTROL_FLOOD {
+            let _ = c.ws.send(Message::Ping(Vec::new().into())).await;
+        }
+        let got = c.wait_for(WAIT, |f| f["code"] == "RATE_LIMITED").await;
+        let limited = got.iter().any(|f| f["code"] == "RATE_LIMITED");
+        self.record(
+            "control_frames_rate_limited",
+            limited,
+            format!(
+                "{CONTROL_FLOOD} WebSocket pings at once: RATE_LIMITED seen {limited} ({} text frames back)",
+                got.len()
+            ),
+        );
+    }
+
+    /// A service token of `svc` that allows `permissions`, with a fresh `jti`: (token, jti, exp).
+    fn service_token(&mut self, permissions: &[&str]) -> (String, String, u64) {
+        let svc = self.user();
+        let mut claims = self.claims(&svc);
+        claims["aud"] = json!("gauntlet-services");
+        claims["token_type"] = json!("service");
+        claims["svc_id"] = json!(svc);
+        claims["permissions"] = json!(permissions);
+        let jti = claims["jti"].as_str().unwrap_or_default().to_string();
+        let exp = claims["exp"].as_u64().unwrap_or_default();
+        (self.sign(&claims), jti, exp)
+    }
+
+    /// `POST /revocations` (`HTTP-REVOCATIONS`): the permission is required, an acknowledged
+    /// revocation is in force at once (`HTTP-REVOCATIONS-DURABLE`), it closes the revoked
+    /// token's open connection (`AUTH-REVOKE-CLOSE-OPEN`), and a revoked service token can
+    /// revoke nothing more (`HTTP-REVOCATIONS-CALLER`).
+    async fn revocations(&mut self) {
+        let revoke = |jti: &str, exp: u64| {
+            let list = match Jti::parse(jti) {
+                Some(jti) => vec![Revocation::Jti {
+                    jti,
+                    exp: Instant::from_unix_secs(exp),
+                }],
+                None => Vec::new(),
+            };
+            serde_json::to_string(&list).unwrap_or_default()
+        };
+        let (reader, _, _) = self.service_token(&["threads:read"]);
+        let (status, body) = self
+            .http_with_body(
+                "POST",
+                "/revocations",
+                Some(&format!("Bearer {reader}")),
+                "[]",
+            )
+            .await
+            .unwrap_or_else(|e| (0, e));
+        self.record(
+            "revocations_without_permission_403",
+            status == 403,
+            format!(
+                "a service token without revocations:write: HTTP {status} {}",
+                body.trim()
+            ),
+        );
+
+        let user = self.user();
+        let victim_claims = self.claims(&user);
+        let victim = self.sign(&victim_claims);
+        let victim_jti = victim_claims["jti"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let victim_exp = victim_claims["exp"].as_u64().unwrap_or_default();
+        let open = self.bearer(&victim).await;
+        let (writer, writer_jti, writer_exp) = self.service_token(&[REVOCATIONS_WRITE]);
+        let auth = format!("Bearer {writer}");
+        let (status, body) = self
+            .http_with_body(
+                "POST",
+                "/revocations",
+                Some(&auth),
+                &revoke(&victim_jti, victim_exp),
+            )
+            .await
+            .unwrap_or_else(|e| (0, e));
+        let again = self.bearer(&victim).await;
+        let (refused, ev) = refused_with(&again, 401);
+        self.record(
+            "revocation_acknowledged_in_force_401",
+            status == 202 && refused && ev.contains("revoked"),
+            format!(
+                "POST /revocations answered {status} {}; the token at once: {ev}",
+                body.trim()
+            ),
+        );
+        let code = match open {
+            Ok(mut c) => c.close_code(WAIT).await,
+            Err(_) => None,
+        };
+        self.record(
+            "revocation_closes_open_connection_1008",
+            status == 202 && code == Some(1008),
+            format!("the revoked token's open connection: close code {code:?}"),
+        );
+
+        let (status, body) = self
+            .http_with_body(
+                "POST",
+                "/revocations",
+                Some(&auth),
+                &revoke(&writer_jti, writer_exp),
+            )
+            .await
+            .unwrap_or_else(|e| (0, e));
+        let (after, after_body) = self
+            .http_with_body("POST", "/revocations", Some(&auth), "[]")
+            .await
+            .unwrap_or_else(|e| (0, e));
+        self.record(
+            "revocations_revoked_service_token_401",
+            status == 202 && after == 401 && after_body.contains("revoked"),
+            format!(
+                "the service token revoked itself ({status} {}); then it answered {after} {}",
+                body.trim(),
+                after_body.trim()
+            ),
+        );
+    }
+
+    /// The endpoints that verify a bearer token before the upgrade (`POST /tickets` here)
+    /// are charged per address before verifying (`HTTP-IP-RATE`): a flood of junk tokens
+    /// meets 429 `ip_rate_limited` with `retry_after_ms`.
+    async fn http_auth_flood(&mut self) {
+        let mut seen = Vec::new();
+        for _ in 0..HTTP_AUTH_FLOOD {
+            match self
+                .http("POST", "/tickets", Some("Bearer not.a.jwt"))
+                .await
+            {
+                Ok((429, body)) => {
+                    seen.push(429);
+                    let v = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
+                    let ok = v["error"] == "ip_rate_limited" && v["retry_after_ms"].is_u64();
+                    return self.record(
+                        "tickets_ip_rate_limited_429",
+                        ok,
+                        format!("request {}: HTTP 429 {}", seen.len(), body.trim()),
+                    );
+                }
+                Ok((status, _)) => seen.push(status),
+                Err(e) => {
+                    return self.record(
+                        "tickets_ip_rate_limited_429",
+                        false,
+                        format!("request {}: {e}", seen.len() + 1),
+                    );
+                }
+            }
+        }
+        let mut statuses = seen;
+        statuses.dedup();
+        self.record(
+            "tickets_ip_rate_limited_429",
+            false,
+            format!("{HTTP_AUTH_FLOOD} junk POST /tickets, never 429: statuses {statuses:?}"),
+        );
+    }
+
     async fn fresh(&mut self) -> Option<Client> {
         let user = self.user();
         let token = self.token(&user);
@@ -1084,6 +1345,28 @@ impl Client {
     }
 }
 
+/// Whether `token`'s signature verifies with a key of the JWKS `doc` (the one its header
+/// names), and what was found.
+fn verify_with_jwks(token: &str, doc: &[u8]) -> (bool, String) {
+    let ring = match KeyRing::from_jwks(doc) {
+        Ok(ring) => ring,
+        Err(e) => return (false, format!("the JWKS does not make a key ring: {e}")),
+    };
+    match verify_signature(token.as_bytes(), &ring, &TokenRules::default()) {
+        Ok(_) => (
+            true,
+            "the token's signature verifies with the published JWKS".into(),
+        ),
+        Err(e) => (
+            false,
+            format!(
+                "no key of the published JWKS verifies the token: {}",
+                e.code()
+            ),
+        ),
+    }
+}
+
 fn is_terminal_kind(k: &str) -> bool {
     matches!(k, "agent_completed" | "agent_failed" | "agent_cancelled")
 }
@@ -1138,5 +1421,50 @@ fn refused_with(r: &Result<Client, Refused>, status: u16) -> (bool, String) {
             r.status == status,
             format!("HTTP {} {}", r.status, r.body.trim()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_file(name: &str) -> Vec<u8> {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../corpora/tokens/keys")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    fn signed(kid: &str, alg: jsonwebtoken::Algorithm, key: &EncodingKey) -> String {
+        let mut header = Header::new(alg);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, &json!({"sub": "u"}), key).unwrap()
+    }
+
+    #[test]
+    fn verify_with_jwks_names_what_it_found() {
+        let jwks = key_file("jwks.json");
+        let rsa = EncodingKey::from_rsa_pem(&key_file("rs256.key.pem")).unwrap();
+        let ec = EncodingKey::from_ec_pem(&key_file("ec256.key.pem")).unwrap();
+        let good = signed("rsa-1", jsonwebtoken::Algorithm::RS256, &rsa);
+        assert!(verify_with_jwks(&good, &jwks).0);
+        let ec_token = signed("ec-1", jsonwebtoken::Algorithm::ES256, &ec);
+        assert!(verify_with_jwks(&ec_token, &jwks).0);
+        // The EC key's signature under the RSA key's kid verifies with nothing.
+        let mislabelled = signed("rsa-1", jsonwebtoken::Algorithm::ES256, &ec);
+        assert_eq!(
+            verify_with_jwks(&mislabelled, &jwks),
+            (
+                false,
+                "no key of the published JWKS verifies the token: algorithm_mismatch".into()
+            )
+        );
+        let (ok, ev) = verify_with_jwks(&good, b"{}");
+        assert!(
+            !ok && ev.starts_with("the JWKS does not make a key ring"),
+            "{ev}"
+        );
     }
 }

@@ -1,9 +1,8 @@
 //! What every connection task shares, fixed at startup: the WebSocket config derived from
-//! the gateway's limits, the writer channel's capacity, and the key ring the admin
-//! endpoint checks service tokens with.
+//! the gateway's limits and the writer channel's capacity. No key ring: the admin endpoint's
+//! service tokens are checked by the gateway task against the ring in force now.
 
 use gauntlet_core::Config;
-use gauntlet_core::token::{KeyRing, TokenRules};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::{FRAME_SLACK_BYTES, PRE_UPGRADE_SLACK, READ_BUFFER_SIZE};
@@ -14,16 +13,13 @@ pub(crate) struct Shared {
     /// The writer channel's capacity: the gateway's send queue bound plus the close frame,
     /// so a writer never refuses a frame the gateway's flow control allowed.
     pub(crate) writer_capacity: usize,
-    /// For `POST /revocations`, which checks a service token outside the gateway.
-    pub(crate) ring: KeyRing,
-    pub(crate) rules: TokenRules,
     /// Most sockets served at once: the gateway's connection limit plus room for requests
     /// that have not upgraded (yet).
     pub(crate) max_sockets: usize,
 }
 
 impl Shared {
-    pub(crate) fn new(config: &Config, ring: KeyRing) -> Self {
+    pub(crate) fn new(config: &Config) -> Self {
         let max = config
             .limits
             .max_frame_bytes
@@ -35,8 +31,6 @@ impl Shared {
         Self {
             ws_config,
             writer_capacity: config.limits.send_queue_capacity.saturating_add(2),
-            ring,
-            rules: config.tokens.clone(),
             max_sockets: config
                 .limits
                 .max_connections

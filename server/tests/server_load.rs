@@ -46,7 +46,8 @@ async fn run_load(plants: Plants, users: u32) -> LoadReport {
     let report = tokio::time::timeout(Duration::from_secs(30), load(&options))
         .await
         .expect("bounded")
-        .expect("load runs");
+        .expect("load runs")
+        .report;
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     report

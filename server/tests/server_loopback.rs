@@ -1,4 +1,4 @@
-//! The real server on loopback sockets (docs/protocol.md sections 8, 9, 14, 16): every test binds
+//! The real server on loopback sockets (docs/protocol.md sections 8, 9, 11, 14, 16, 17): every test binds
 //! port 0, drives real tokio-tungstenite clients with real HS256 tokens on the wall clock,
 //! is bounded by a timeout and stops its own server.
 
@@ -739,6 +739,12 @@ async fn probe_passes_against_our_server() {
             "token_cached_then_expired_401",
             "handshake_subprotocol_token_alone_400",
             "subprotocol_never_unoffered",
+            "control_frames_rate_limited",
+            "revocations_without_permission_403",
+            "revocation_acknowledged_in_force_401",
+            "revocation_closes_open_connection_1008",
+            "revocations_revoked_service_token_401",
+            "tickets_ip_rate_limited_429",
         ] {
             assert!(checks.iter().any(|c| c.name == name), "no check {name}");
         }
@@ -793,6 +799,7 @@ async fn probe_without_key_sends_keyless_attacks_all_refused() {
             "attack_psychic_signature_es256_refused",
             "attack_null_signature_hs256_refused",
             "attack_hs256_empty_secret_refused",
+            "tickets_ip_rate_limited_429",
         ] {
             assert!(checks.iter().any(|c| c.name == name), "no check {name}");
         }
@@ -946,6 +953,328 @@ async fn handshake_over_ip_rate_answers_429_with_retry_after() {
         assert_eq!(retry, 1);
         let body: Value = serde_json::from_slice(response.body().as_ref().unwrap()).unwrap();
         assert_eq!(body["error"], "ip_rate_limited");
+        server.shutdown().await;
+    })
+    .await;
+}
+
+fn service_token(jti: &str, permissions: Value) -> String {
+    let now = now_secs();
+    mint(
+        &json!({"iss": "gauntlet-auth", "aud": "gauntlet-services", "sub": "auth-node",
+                 "jti": jti, "iat": now, "exp": now + 600, "token_type": "service",
+                 "svc_id": "auth", "permissions": permissions}),
+    )
+}
+
+fn revoke_body(jti: &str) -> String {
+    serde_json::to_string(&vec![Revocation::Jti {
+        jti: Jti::parse(jti).unwrap(),
+        exp: Instant::from_unix_secs(now_secs() + 600),
+    }])
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_frames_count_against_the_user_rate_limit() {
+    bounded(async {
+        let server = Running::start(test_config(), Plants::NONE, None).await;
+        let (mut ws, _) = connect(server.addr, &token("cid")).await;
+        // The default bucket holds 20: the 21st ping finds it empty.
+        for _ in 0..21 {
+            ws.send(Message::Ping(Vec::new().into())).await.unwrap();
+        }
+        let err = next_json(&mut ws).await.unwrap();
+        assert_eq!(
+            (err["type"].as_str(), err["code"].as_str()),
+            (Some("error"), Some("RATE_LIMITED"))
+        );
+        assert!(err["retry_after_ms"].as_u64().is_some_and(|ms| ms >= 1));
+        send(&mut ws, json!({"type": "ping"})).await;
+        let next = next_json(&mut ws).await.unwrap();
+        assert_eq!(
+            next["code"], "RATE_LIMITED",
+            "the pings spent the tokens the text frame needed"
+        );
+        let metrics = http(server.addr, "GET", "/metrics", None, "").await.1;
+        assert!(
+            metrics.contains("gauntlet_messages_in_total 22"),
+            "{metrics}"
+        );
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_refuse_a_revoked_service_token_at_once() {
+    bounded(async {
+        let server = Running::start(test_config(), Plants::NONE, None).await;
+        let writer = service_token("svc-self", json!(["revocations:write"]));
+        let other = service_token("svc-other", json!(["revocations:write"]));
+        let post = |t: String, body: String| async move {
+            http(server.addr, "POST", "/revocations", Some(&t), &body).await
+        };
+        assert_eq!(
+            post(writer.clone(), revoke_body("svc-self")).await,
+            (202, r#"{"accepted":1}"#.to_string())
+        );
+        // No wait: the revocation was in force when it was acknowledged.
+        assert_eq!(
+            post(writer.clone(), "[]".into()).await,
+            (401, r#"{"error":"revoked"}"#.to_string())
+        );
+        assert_eq!(
+            post(other, "[]".into()).await,
+            (202, r#"{"accepted":0}"#.to_string()),
+            "another service token still works"
+        );
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_is_journaled_and_in_force_when_acknowledged() {
+    bounded(async {
+        let path = temp_journal("durable-revocation");
+        let server = Running::start_with(ServerOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            config: test_config(),
+            ring: ring(),
+            plants: Plants::NONE,
+            journal: Some(JournalOptions {
+                path: path.clone(),
+                fsync: FsyncPolicy::Interval,
+            }),
+            revocations_file: None,
+        })
+        .await;
+        let victim = mint(&access_claims("dee", "jti-dee", 600));
+        let writer = service_token("svc-1", json!(["revocations:write"]));
+        let (status, _) = http(
+            server.addr,
+            "POST",
+            "/revocations",
+            Some(&writer),
+            &revoke_body("jti-dee"),
+        )
+        .await;
+        assert_eq!(status, 202);
+        // What a crash right after the 202 leaves: the journal as it is on disk now.
+        let crashed = temp_journal("durable-revocation-crashed");
+        std::fs::copy(&path, &crashed).unwrap();
+        let text = std::fs::read_to_string(&crashed).unwrap();
+        let journaled = text.lines().any(|l| {
+            matches!(
+                serde_json::from_str::<JournalLine>(l),
+                Ok(JournalLine::Entry(LogEntry { event: Event::FeedSynced { revocations, .. }, .. }))
+                    if revocations.iter().any(|r| matches!(r, Revocation::Jti { jti, .. } if jti.as_str() == "jti-dee"))
+            )
+        });
+        assert!(journaled, "the acknowledged revocation is not in the journal:\n{text}");
+        let refused = connect_with(
+            server.addr,
+            &[("authorization", format!("Bearer {victim}"))],
+            None,
+        )
+        .await;
+        assert!(matches!(refused, Err(WsError::Http(r)) if r.status() == 401));
+        server.shutdown().await;
+
+        let restarted = Running::start(test_config(), Plants::NONE, Some(crashed)).await;
+        assert!(matches!(restarted.startup, Startup::Resumed { .. }));
+        let refused = connect_with(
+            restarted.addr,
+            &[("authorization", format!("Bearer {victim}"))],
+            None,
+        )
+        .await;
+        let Err(WsError::Http(response)) = refused else {
+            panic!("the revoked token opened after the restart");
+        };
+        assert_eq!(response.status().as_u16(), 401);
+        let body: Value = serde_json::from_slice(response.body().as_ref().unwrap()).unwrap();
+        assert_eq!(body["error"], "revoked");
+        restarted.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_and_revocations_over_the_ip_rate_are_429_before_the_token_is_verified() {
+    bounded(async {
+        let mut config = test_config();
+        config.limits.ip_http_auth_rate = gauntlet_core::Rate {
+            per_second: 1,
+            burst: 2,
+        };
+        let server = Running::start(config, Plants::NONE, None).await;
+        let valid = token("hal");
+        assert_eq!(
+            http(server.addr, "POST", "/tickets", Some("not.a.jwt"), "")
+                .await
+                .0,
+            401
+        );
+        let writer = service_token("svc-1", json!(["revocations:write"]));
+        assert_eq!(
+            http(server.addr, "POST", "/revocations", Some(&writer), "[]")
+                .await
+                .0,
+            202,
+            "both endpoints draw on one bucket per address"
+        );
+        // The bucket is empty: even a valid token is refused before it is looked at.
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        let req = format!(
+            "POST /tickets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {valid}\r\nContent-Length: 0\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 429 "), "{answer}");
+        assert!(answer.contains("\r\nRetry-After: 1\r\n"), "{answer}");
+        let body: Value = serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap();
+        assert_eq!(body["error"], "ip_rate_limited");
+        assert!(
+            body["retry_after_ms"]
+                .as_u64()
+                .is_some_and(|ms| (1..=1000).contains(&ms))
+        );
+        assert_eq!(
+            http(server.addr, "POST", "/revocations", Some(&writer), "[]")
+                .await
+                .0,
+            429
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (status, body) = http(server.addr, "POST", "/tickets", Some(&valid), "").await;
+        assert_eq!(status, 200, "refilled: {body}");
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// Each plant the simulator cannot reach is caught by exactly the probe check it names.
+#[cfg(feature = "planted-bugs")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_catches_each_probe_only_plant_with_its_named_check() {
+    use gauntlet_core::Plant;
+    bounded(async {
+        let plants: Vec<Plant> = Plant::ALL
+            .into_iter()
+            .filter(|p| p.probe_check().is_some())
+            .collect();
+        assert_eq!(plants, vec![Plant::ServiceTokenRevocationIgnored]);
+        for plant in plants {
+            let server = Running::start(probe_config(), Plants::only(plant), None).await;
+            let checks = probe(&ProbeOptions::hs256(&server.url(), SECRET))
+                .await
+                .unwrap();
+            assert_eq!(
+                failed(&checks),
+                vec![plant.probe_check().unwrap()],
+                "{plant}"
+            );
+            server.shutdown().await;
+        }
+    })
+    .await;
+}
+
+/// The committed JWKS of the corpus keys: `rsa-1` (RS256) and `ec-1` (ES256).
+fn jwks_doc() -> Vec<u8> {
+    key_file("jwks.json")
+}
+
+/// A keyless probe that knows only the server's published JWKS (as `probe --jwks` runs it).
+fn jwks_options(url: &str) -> ProbeOptions {
+    let mut options = ProbeOptions::hs256(url, b"");
+    options.keys.clear();
+    options.jwks = Some(jwks_doc());
+    options.kid = Some("rsa-1".into());
+    options
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_with_only_the_jwks_attacks_each_key_by_kid_and_verifies_the_token() {
+    bounded(async {
+        let server = Running::start_with(ServerOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            config: probe_config(),
+            ring: KeyRing::from_jwks(&jwks_doc()).unwrap(),
+            plants: Plants::NONE,
+            journal: None,
+            revocations_file: None,
+        })
+        .await;
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("rsa-1".into());
+        let issued = jsonwebtoken::encode(
+            &header,
+            &access_claims("jay", "jti-jay", 600),
+            &jsonwebtoken::EncodingKey::from_rsa_pem(&key_file("rs256.key.pem")).unwrap(),
+        )
+        .unwrap();
+        let mut options = jwks_options(&server.url());
+        options.token = Some(issued);
+        let checks = probe(&options).await.unwrap();
+        let bad: Vec<_> = checks.iter().filter(|c| !c.passed).collect();
+        assert!(bad.is_empty(), "{bad:#?}");
+        for name in [
+            "attack_jwks_1_key_confusion_pem_refused",
+            "attack_jwks_1_key_confusion_pem_no_newline_refused",
+            "attack_jwks_1_key_confusion_der_refused",
+            "attack_jwks_2_key_confusion_pem_refused",
+            "attack_jwks_2_key_confusion_der_refused",
+            "token_verifies_with_jwks",
+        ] {
+            assert!(checks.iter().any(|c| c.name == name), "no check {name}");
+        }
+        let ev = checks
+            .iter()
+            .find(|c| c.name == "attack_jwks_2_key_confusion_der_refused")
+            .map(|c| c.evidence.clone())
+            .unwrap_or_default();
+        assert!(ev.starts_with("kid ec-1 (EC): HTTP 401"), "{ev}");
+        assert!(
+            checks.iter().all(|c| !c.name.starts_with("table_")),
+            "no private key, so no table"
+        );
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// A server that lets the header's `alg` pick the algorithm, holding the JWKS's RSA key as
+/// its PEM: the JWKS-derived PEM is byte for byte what it holds, so HS256 signed with it opens.
+#[cfg(feature = "planted-bugs")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_with_only_the_jwks_catches_key_confusion_of_an_alg_from_header_server() {
+    use gauntlet_core::{Kid, Plant};
+    bounded(async {
+        let mut ring = KeyRing::new();
+        ring.add_public_pem(
+            Kid::parse("rsa-1"),
+            Algorithm::RS256,
+            &key_file("rs256.pub.pem"),
+        )
+        .unwrap();
+        let server = Running::start_with(ServerOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            config: probe_config(),
+            ring,
+            plants: Plants::only(Plant::AlgFromHeader),
+            journal: None,
+            revocations_file: None,
+        })
+        .await;
+        let checks = probe(&jwks_options(&server.url())).await.unwrap();
+        assert_eq!(
+            failed(&checks),
+            vec!["attack_jwks_1_key_confusion_pem_refused"]
+        );
         server.shutdown().await;
     })
     .await;

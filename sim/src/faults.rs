@@ -177,6 +177,27 @@ impl Fault {
             Fault::KeyRotation => "key_rotation",
         }
     }
+
+    /// The fault's parameters as `(name, value)` pairs, for a trace instant's `args`.
+    pub fn args(&self) -> Vec<(&'static str, String)> {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).to_string();
+        let end = |e: Endpoint| match e {
+            Endpoint::Node(n) => format!("{n:?}"),
+            Endpoint::AnyClient => "any client".to_string(),
+        };
+        match self {
+            Fault::Partition(p) => vec![
+                ("from", end(p.from)),
+                ("to", end(p.to)),
+                ("two_way", p.two_way.to_string()),
+                ("duration_ms", ms(p.end.saturating_since(p.start))),
+            ],
+            Fault::ClientCrash { client } => vec![("client", client.to_string())],
+            Fault::GatewayCrash { downtime } => vec![("downtime_ms", ms(*downtime))],
+            Fault::AuthOutage { duration } => vec![("duration_ms", ms(*duration))],
+            Fault::KeyRotation => Vec::new(),
+        }
+    }
 }
 
 impl FaultPlan {

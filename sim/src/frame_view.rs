@@ -54,6 +54,7 @@ pub(crate) struct FrameView<'a> {
     seq: Scalar<'a>,
     oldest_seq: Scalar<'a>,
     from_seq: Scalar<'a>,
+    exp: Scalar<'a>,
 }
 
 impl<'a> FrameView<'a> {
@@ -113,6 +114,11 @@ impl<'a> FrameView<'a> {
     pub(crate) fn resumed_from(&self) -> Option<u64> {
         self.from_seq.as_u64()
     }
+
+    /// `exp` (of `reauthenticated`), when it is a non-negative integer.
+    pub(crate) fn exp(&self) -> Option<u64> {
+        self.exp.as_u64()
+    }
 }
 
 /// The keys the readers ask for; every other key's value is skipped.
@@ -125,6 +131,7 @@ enum Key {
     Seq,
     OldestSeq,
     FromSeq,
+    Exp,
     /// Read only inside a stream entry's payload ([`payload_execution_id`]).
     ExecutionId,
     Other,
@@ -149,6 +156,7 @@ impl Visitor<'_> for KeyVisitor {
             "seq" => Key::Seq,
             "oldest_seq" => Key::OldestSeq,
             "from_seq" => Key::FromSeq,
+            "exp" => Key::Exp,
             "execution_id" => Key::ExecutionId,
             _ => Key::Other,
         })
@@ -315,6 +323,7 @@ impl<'de> Visitor<'de> for ViewVisitor {
                 Key::Seq => &mut v.seq,
                 Key::OldestSeq => &mut v.oldest_seq,
                 Key::FromSeq => &mut v.from_seq,
+                Key::Exp => &mut v.exp,
                 Key::ExecutionId | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -353,6 +362,15 @@ mod tests {
             "oldest_seq of {frame}"
         );
         assert_eq!(v.resumed_from(), get_u64("from_seq"), "from_seq of {frame}");
+        assert_eq!(v.exp(), get_u64("exp"), "exp of {frame}");
+    }
+
+    #[test]
+    fn parse_reauthenticated_reads_exp() {
+        let f = r#"{"type":"reauthenticated","exp":1800000300}"#;
+        assert_eq!(FrameView::parse(f).exp(), Some(1_800_000_300));
+        assert_matches_value(f);
+        assert_matches_value(r#"{"type":"reauthenticated","exp":"soon"}"#);
     }
 
     #[test]

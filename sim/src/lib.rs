@@ -81,6 +81,6 @@ pub use simulate::{
 pub use trace::{TraceScope, TraceWriter, WORLD_TRACK, conn_track};
 pub use witness::Offload;
 pub use world::{
-    EPOCH_SECS, LIVENESS, NoSink, RunResult, SIM_SEND_QUEUE, SIM_SMALL_OUTBOX,
-    SIM_SMALL_OUTBOX_SHARE, Sink, World, gateway_config,
+    EPOCH_SECS, LIVENESS, NoSink, RunResult, SIM_ORIGIN, SIM_ORIGIN_LIST_SHARE, SIM_SEND_QUEUE,
+    SIM_SMALL_OUTBOX, SIM_SMALL_OUTBOX_SHARE, Sink, World, gateway_config,
 };

@@ -45,6 +45,8 @@ pub struct SeedOutcome {
     /// Coverage marks: how often each protocol rule's path was seen to run, by rule id
     /// (observations only: a pure function of the seed and config, like everything here).
     pub marks: BTreeMap<&'static str, u64>,
+    /// Timed faults injected, by [`crate::faults::Fault::name`] (deterministic too).
+    pub faults: BTreeMap<&'static str, u64>,
 }
 
 impl SeedOutcome {
@@ -86,6 +88,8 @@ pub struct Summary {
     pub peak_rss: Option<u64>,
     /// Coverage marks summed over the seeds, by rule id.
     pub marks: BTreeMap<&'static str, u64>,
+    /// Timed faults injected, summed over the seeds, by kind.
+    pub faults: BTreeMap<&'static str, u64>,
 }
 
 impl Summary {
@@ -95,6 +99,10 @@ impl Summary {
         self.simulated = self.simulated.saturating_add(r.simulated);
         for (rule, n) in &r.marks {
             let total = self.marks.entry(rule).or_default();
+            *total = total.saturating_add(*n);
+        }
+        for (kind, n) in &r.faults {
+            let total = self.faults.entry(kind).or_default();
             *total = total.saturating_add(*n);
         }
         if r.passed() {

@@ -215,6 +215,7 @@ mod tests {
                     last_events: vec![],
                 }),
                 marks: Default::default(),
+                faults: Default::default(),
             },
             wall: Duration::ZERO,
         }

@@ -18,7 +18,9 @@
 //!   `seeds` (`"A..B"`, B exclusive), `shard` (`"I/N"`), `jobs`, `users`, `duration_ms`,
 //!   `faults` (preset name or `"plan"`), `plant` (string or null).
 //! * `progress`: once per seed run, in ascending seed order.
-//!   `seed`, `passed` (bool), `events`, `simulated_ms`, `wall_ms`, `state_hash` (64 hex).
+//!   `seed`, `passed` (bool), `events`, `simulated_ms`, `wall_ms`, `state_hash` (64 hex),
+//!   `faults` (an object: fault kind -> timed faults of that kind injected; added within
+//!   schema 1).
 //! * `violation`: for a failing seed, just before its `progress` line.
 //!   `seed`, `invariant`, `step`, `message`, `last_events` (array of strings, oldest first,
 //!   at most [`MAX_LAST_EVENTS`]), `repro` (the command line that reruns this seed alone).
@@ -31,15 +33,16 @@
 //!   `seeds`, `passed`, `failed`, `failed_seeds` (ascending, at most
 //!   [`crate::outcome::MAX_FAILED_SEEDS`]), `events`, `simulated_ms`, `wall_ms`,
 //!   `events_per_sec`, `peak_rss_bytes` (the process's peak resident memory, or null where
-//!   the OS does not say; added within schema 1).
+//!   the OS does not say; added within schema 1), `faults` (as on `progress`, summed over
+//!   the seeds; added within schema 1).
 //!
 //! ```text
 //! {"type":"start","schema":1,"seeds":"0..2","shard":"0/1","jobs":1,"users":10,"duration_ms":60000,"faults":"mild","plant":null}
-//! {"type":"progress","schema":1,"seed":0,"passed":true,"events":5120,"simulated_ms":60000,"wall_ms":12,"state_hash":"9f86...0a08"}
+//! {"type":"progress","schema":1,"seed":0,"passed":true,"events":5120,"simulated_ms":60000,"wall_ms":12,"state_hash":"9f86...0a08","faults":{"client_crash":2}}
 //! {"type":"violation","schema":1,"seed":1,"invariant":"isolation","step":812,"message":"...","last_events":["..."],"repro":"gauntlet sim --seed 1 ..."}
-//! {"type":"progress","schema":1,"seed":1,"passed":false,"events":812,"simulated_ms":9100,"wall_ms":3,"state_hash":"5e88...42d1"}
+//! {"type":"progress","schema":1,"seed":1,"passed":false,"events":812,"simulated_ms":9100,"wall_ms":3,"state_hash":"5e88...42d1","faults":{}}
 //! {"type":"marks","schema":1,"marked":55,"rules":56,"unmarked":["RESUME-GAP"],"counts":{"AGENT-ORDER":210,"...":1}}
-//! {"type":"summary","schema":1,"seeds":2,"passed":1,"failed":1,"failed_seeds":[1],"events":5932,"simulated_ms":69100,"wall_ms":15,"events_per_sec":395466,"peak_rss_bytes":52428800}
+//! {"type":"summary","schema":1,"seeds":2,"passed":1,"failed":1,"failed_seeds":[1],"events":5932,"simulated_ms":69100,"wall_ms":15,"events_per_sec":395466,"peak_rss_bytes":52428800,"faults":{"client_crash":2}}
 //! ```
 
 use std::collections::BTreeMap;
@@ -276,7 +279,7 @@ struct StartLine<'a> {
 }
 
 #[derive(Serialize)]
-struct ProgressLine {
+struct ProgressLine<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     schema: u32,
@@ -286,6 +289,7 @@ struct ProgressLine {
     simulated_ms: u64,
     wall_ms: u64,
     state_hash: String,
+    faults: &'a BTreeMap<&'static str, u64>,
 }
 
 #[derive(Serialize)]
@@ -326,6 +330,7 @@ struct SummaryLine<'a> {
     wall_ms: u64,
     events_per_sec: u64,
     peak_rss_bytes: Option<u64>,
+    faults: &'a BTreeMap<&'static str, u64>,
 }
 
 impl<W: Write> Reporter for JsonReporter<W> {
@@ -366,6 +371,7 @@ impl<W: Write> Reporter for JsonReporter<W> {
             simulated_ms: millis(o.simulated),
             wall_ms: millis(result.wall),
             state_hash: hex(&o.state_hash),
+            faults: &o.faults,
         })
     }
 
@@ -391,6 +397,7 @@ impl<W: Write> Reporter for JsonReporter<W> {
             wall_ms: millis(s.wall),
             events_per_sec: s.events_per_sec(),
             peak_rss_bytes: s.peak_rss,
+            faults: &s.faults,
         })?;
         self.out.flush()
     }
@@ -421,6 +428,7 @@ mod tests {
                 state_hash: [0xab; 32],
                 violation: None,
                 marks: Default::default(),
+                faults: Default::default(),
             },
             wall: Duration::from_millis(1234),
         }
@@ -454,6 +462,9 @@ mod tests {
                 .filter(|r| *r != "RESUME-GAP")
                 .map(|r| (r, 7))
                 .chain([("WS-PATH", 1)])
+                .collect(),
+            faults: [("client_crash", 3), ("partition", 1)]
+                .into_iter()
                 .collect(),
         }
     }

@@ -260,6 +260,7 @@ mod tests {
                 last_events: vec![],
             }),
             marks: Default::default(),
+            faults: Default::default(),
         }
     }
 
@@ -360,6 +361,7 @@ mod tests {
             state_hash: hash.finalize().into(),
             violation: None,
             marks: Default::default(),
+            faults: Default::default(),
         }
     }
 

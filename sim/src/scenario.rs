@@ -80,6 +80,19 @@ pub enum Op {
     /// Attack: reuse a used refresh token while an access token of the family is past its
     /// `exp` but inside the leeway, then present that access token.
     LateReuse,
+    /// Attack: `reauth` with another user's valid access token (stolen), on an open
+    /// connection of one's own.
+    CrossReauth,
+    /// Attack: `subscribe_thread` to a thread another user really owns.
+    CrossSubscribe,
+    /// Attack: present a ticket that a handshake already redeemed (one's own or another
+    /// user's).
+    TicketReplay,
+    /// Attack: a valid token from an `Origin` that is not on the allow-list (missing, foreign,
+    /// an allowed origin with a suffix, another scheme or letter case).
+    OriginSpoof,
+    /// Attack: flood WebSocket ping control frames past the rate limit.
+    ControlFlood,
 }
 
 impl Op {
@@ -128,6 +141,11 @@ impl Default for Mix {
             (PasswordChange, 1),
             (TicketFlood, 2),
             (LateReuse, 4),
+            (CrossReauth, 3),
+            (CrossSubscribe, 3),
+            (TicketReplay, 3),
+            (OriginSpoof, 3),
+            (ControlFlood, 2),
         ];
         Mix(w.into_iter().collect())
     }
@@ -146,11 +164,16 @@ impl Mix {
 
     /// The operations whose weight each seed scales (swarm testing: different seeds stress
     /// different corners, and a seed that leaves one out tests the others harder).
-    pub const SWARMED: [Op; 4] = [
+    pub const SWARMED: [Op; 9] = [
         Op::RotateKeys,
         Op::PasswordChange,
         Op::TicketFlood,
         Op::LateReuse,
+        Op::CrossReauth,
+        Op::CrossSubscribe,
+        Op::TicketReplay,
+        Op::OriginSpoof,
+        Op::ControlFlood,
     ];
 
     /// This mix with the weight of each [`Mix::SWARMED`] operation scaled by 0, 1, 2 or 4,
@@ -217,7 +240,8 @@ mod tests {
         assert!(!Op::Broadcast.is_attack());
         assert!(Op::Forged.is_attack() && Op::RefreshReuse.is_attack());
         let mix = Mix::default();
-        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 15);
+        assert!(Op::CrossReauth.is_attack() && Op::ControlFlood.is_attack());
+        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 20);
         assert_eq!(mix.active().filter(|o| !o.is_attack()).count(), 15);
     }
 

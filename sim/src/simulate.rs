@@ -4,18 +4,20 @@
 //! This is the glue between `runner` (many seeds, threads) and `world` (one run); it owns
 //! the only file I/O of a run and never decides anything about the protocol.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use gauntlet_core::{Instant, JournalLine, LogEntry, Plants};
+use gauntlet_core::{Event, GatewayStats, Instant, JournalLine, LogEntry, Plants};
 
 use crate::config::SimConfig;
+use crate::faults::Fault;
 use crate::outcome::{SeedOutcome, Violation};
 use crate::progress::Ticker;
 use crate::scenario::{Mix, Scenario};
-use crate::trace::{TraceScope, TraceWriter};
+use crate::trace::{TraceScope, TraceWriter, WORLD_TRACK};
 use crate::witness::Offload;
 use crate::world::{EPOCH_SECS, RunResult, Sink, World};
 
@@ -116,15 +118,30 @@ pub fn run_scenario_ticking(
     ticker: &Ticker,
     offload: Offload,
 ) -> Result<RunResult, SimError> {
+    run_counting_faults(sc, log, trace, ticker, offload).map(|(r, _)| r)
+}
+
+/// Timed faults a run injected, by kind.
+type FaultCounts = BTreeMap<&'static str, u64>;
+
+/// [`run_scenario_ticking`], with the faults the reported run injected.
+fn run_counting_faults(
+    sc: &Scenario,
+    log: Option<&Path>,
+    trace: Option<&Path>,
+    ticker: &Ticker,
+    offload: Offload,
+) -> Result<(RunResult, FaultCounts), SimError> {
     let first = run_once(sc, log, trace, ticker, offload)?;
     let Some(seen) = first
+        .0
         .violation
         .as_ref()
         .filter(|_| offload == Offload::Background)
     else {
         return Ok(first);
     };
-    let mut again = run_once(sc, log, trace, &ticker.rerun(), Offload::Inline)?;
+    let (mut again, faults) = run_once(sc, log, trace, &ticker.rerun(), Offload::Inline)?;
     if again.violation.is_none() {
         again.violation = Some(Violation {
             invariant: "determinism".into(),
@@ -136,7 +153,7 @@ pub fn run_scenario_ticking(
             last_events: Vec::new(),
         });
     }
-    Ok(again)
+    Ok((again, faults))
 }
 
 fn run_once(
@@ -145,14 +162,14 @@ fn run_once(
     trace: Option<&Path>,
     ticker: &Ticker,
     offload: Offload,
-) -> Result<RunResult, SimError> {
+) -> Result<(RunResult, FaultCounts), SimError> {
     let plants = plants_from(sc.plant.as_deref())?;
     let mut sink = FileSink::open(log, trace, ticker)?;
     let result = World::new(sc.clone(), plants, offload, &mut sink)
         .map_err(SimError::World)?
         .run();
-    sink.close()?;
-    Ok(result)
+    let faults = sink.close()?;
+    Ok((result, faults))
 }
 
 /// The runner's closure: one seed of the command line's configuration, its simulated time
@@ -162,7 +179,7 @@ pub fn run_seed(cfg: &SimConfig, seed: u64, ticker: &Ticker) -> SeedOutcome {
     let at_once = usize::try_from(cfg.seeds().len())
         .map_or(cfg.jobs().get(), |seeds| seeds.min(cfg.jobs().get()));
     let run = scenario_for(cfg, seed).and_then(|sc| {
-        run_scenario_ticking(
+        run_counting_faults(
             &sc,
             cfg.log_path(seed).as_deref(),
             cfg.trace_path(seed).as_deref(),
@@ -171,13 +188,14 @@ pub fn run_seed(cfg: &SimConfig, seed: u64, ticker: &Ticker) -> SeedOutcome {
         )
     });
     match run {
-        Ok(r) => SeedOutcome {
+        Ok((r, faults)) => SeedOutcome {
             seed,
             events: r.events,
             simulated: r.simulated,
             state_hash: hash_bytes(&r.state_hash),
             violation: r.violation,
             marks: r.marks,
+            faults,
         },
         Err(e) => SeedOutcome {
             seed,
@@ -191,6 +209,7 @@ pub fn run_seed(cfg: &SimConfig, seed: u64, ticker: &Ticker) -> SeedOutcome {
                 last_events: Vec::new(),
             }),
             marks: Default::default(),
+            faults: Default::default(),
         },
     }
 }
@@ -206,12 +225,14 @@ fn hash_bytes(hex: &str) -> [u8; 32] {
     out
 }
 
-/// Writes the journal and trace of one run, remembering the first I/O error.
+/// Writes the journal and trace of one run, remembering the first I/O error, and counts
+/// the faults injected (for the reports, whether or not a trace is written).
 struct FileSink<'t> {
     log: Option<(String, BufWriter<File>)>,
     trace: Option<(String, TraceWriter<BufWriter<File>>)>,
     error: Option<SimError>,
     ticker: &'t Ticker,
+    faults: FaultCounts,
 }
 
 fn create(path: &Path) -> Result<BufWriter<File>, SimError> {
@@ -250,6 +271,7 @@ impl<'t> FileSink<'t> {
             trace,
             error: None,
             ticker,
+            faults: FaultCounts::new(),
         })
     }
 
@@ -264,7 +286,8 @@ impl<'t> FileSink<'t> {
         }
     }
 
-    fn close(mut self) -> Result<(), SimError> {
+    /// Flushes the files; the faults counted on success.
+    fn close(mut self) -> Result<FaultCounts, SimError> {
         if let Some((path, mut w)) = self.log.take() {
             let r = w.flush();
             self.note(&path, r);
@@ -273,7 +296,7 @@ impl<'t> FileSink<'t> {
             let r = w.finish().and_then(|mut f| f.flush());
             self.note(&path, r);
         }
-        self.error.map_or(Ok(()), Err)
+        self.error.map_or(Ok(self.faults), Err)
     }
 }
 
@@ -291,6 +314,15 @@ impl Sink for FileSink<'_> {
         if self.log.is_some() {
             self.journal(&JournalLine::Entry(entry.clone()));
         }
+        // A session's spans are drawn on its connection's track: name the track after the
+        // connection and its user, from the log, as the session opens.
+        if let Event::SessionOpened { conn, identity, .. } = &entry.event
+            && let Some((path, w)) = &mut self.trace
+        {
+            let r = w.name_track(conn.get(), &format!("{conn} {}", identity.user));
+            let path = path.clone();
+            self.note(&path, r);
+        }
     }
 
     fn span(&mut self, track: u64, name: &str, start: Instant, end: Instant) {
@@ -307,6 +339,53 @@ impl Sink for FileSink<'_> {
             let path = path.clone();
             self.note(&path, r);
         }
+    }
+
+    fn fault(&mut self, fault: &Fault, at: Instant) {
+        let n = self.faults.entry(fault.name()).or_default();
+        *n = n.saturating_add(1);
+        if let Some((path, w)) = &mut self.trace {
+            let args = fault.args();
+            let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = w.instant(at, WORLD_TRACK, TraceScope::Global, fault.name(), &args);
+            let path = path.clone();
+            self.note(&path, r);
+        }
+    }
+
+    fn stats(&mut self, s: &GatewayStats, at: Instant) {
+        let Some((path, w)) = &mut self.trace else {
+            return;
+        };
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        let r = w
+            .counter(
+                at,
+                "send queue depth (peak so far)",
+                &[("frames", n(s.peak_queue_depth))],
+            )
+            .and_then(|()| {
+                w.counter(
+                    at,
+                    "outboxes",
+                    &[
+                        ("events held", n(s.outbox_events)),
+                        ("longest (peak so far)", n(s.peak_outbox_len)),
+                    ],
+                )
+            })
+            .and_then(|()| {
+                w.counter(
+                    at,
+                    "sessions and runs",
+                    &[
+                        ("connections", n(s.connections)),
+                        ("active runs", n(s.active_runs)),
+                    ],
+                )
+            });
+        let path = path.clone();
+        self.note(&path, r);
     }
 
     fn progress(&mut self, elapsed: Duration) {

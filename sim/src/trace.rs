@@ -5,8 +5,10 @@
 //! Format" of the Trace Event Format spec), so memory stays constant however long the run.
 //! Conventions: one process (`pid` 1, named after the run), one track (`tid`, see
 //! [`conn_track`]) per connection, named with a metadata event; runs are `B`/`E` or `X`
-//! spans on their connection's track; faults and violations are `i` instants (global scope when they are
-//! not tied to one connection, on [`WORLD_TRACK`]). Timestamps are microseconds since the
+//! spans on their connection's track; faults (with their parameters as `args`) and violations
+//! are `i` instants (global scope when they are not tied to one connection, on
+//! [`WORLD_TRACK`]); sampled sizes (send-queue depth, outboxes) are `C` counter events, which
+//! Perfetto draws as counter tracks. Timestamps are microseconds since the
 //! run's start with nanosecond precision, printed with integer arithmetic so the file is
 //! byte-identical across platforms.
 //!
@@ -133,6 +135,22 @@ impl<W: Write> TraceWriter<W> {
         self.close()
     }
 
+    /// A counter sample at `at`: Perfetto draws one counter track per `name`, with a line
+    /// per series of `values`.
+    pub fn counter(&mut self, at: Instant, name: &str, values: &[(&str, u64)]) -> io::Result<()> {
+        self.open(name, "C", Some(at), WORLD_TRACK)?;
+        self.out.write_all(b",\"args\":{")?;
+        for (i, (k, v)) in values.iter().enumerate() {
+            if i > 0 {
+                self.out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut self.out, k)?;
+            write!(self.out, ":{v}")?;
+        }
+        self.out.write_all(b"}")?;
+        self.close()
+    }
+
     /// Ends the JSON array and returns the writer, flushed.
     pub fn finish(mut self) -> io::Result<W> {
         self.out.write_all(b"\n]\n")?;
@@ -207,6 +225,8 @@ mod tests {
             &[("to", "client3")],
         )
         .unwrap();
+        w.counter(t(50_000), "outbox events", &[("events", 12), ("peak", 30)])
+            .unwrap();
         let events = w.events();
         (String::from_utf8(w.finish().unwrap()).unwrap(), events)
     }
@@ -217,7 +237,7 @@ mod tests {
         let v: Value = serde_json::from_str(&text).unwrap();
         let events = v.as_array().unwrap();
         assert_eq!(events.len() as u64, count);
-        assert_eq!(count, 7);
+        assert_eq!(count, 8);
         assert!(events.iter().all(|e| e["pid"] == 1));
     }
 
@@ -253,6 +273,17 @@ mod tests {
         assert_eq!(e[6]["ph"], "i");
         assert_eq!(e[6]["s"], "g");
         assert_eq!(e[6]["ts"].as_f64(), Some(42.0));
+        assert_eq!(e[7]["ph"], "C");
+        assert_eq!(e[7]["name"], "outbox events");
+        assert_eq!(e[7]["tid"], WORLD_TRACK);
+        assert_eq!(e[7]["ts"].as_f64(), Some(50.0));
+        assert_eq!(
+            (
+                e[7]["args"]["events"].as_u64(),
+                e[7]["args"]["peak"].as_u64()
+            ),
+            (Some(12), Some(30))
+        );
         // Integer formatting: exactly three decimals, no exponent.
         assert!(text.contains("\"ts\":2000.250"));
     }

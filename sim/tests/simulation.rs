@@ -150,7 +150,11 @@ fn correct_gateway_passes_every_fault_preset() {
 #[test]
 fn every_planted_bug_is_caught_within_fifty_seeds() {
     let mut report = Vec::new();
-    for plant in gauntlet_core::Plant::ALL {
+    // The probe's plants are caught by `gauntlet probe` (server_loopback.rs, `.ci/run`).
+    for plant in gauntlet_core::Plant::ALL
+        .into_iter()
+        .filter(|p| p.probe_check().is_none())
+    {
         let found = (0..50).find_map(|seed| {
             let r = run_scenario(
                 &scenario(seed, 50, FaultPreset::Chaos, Some(plant.name())),
@@ -175,9 +179,68 @@ fn review_found_plants_caught_by_their_oracles() {
     for (plant, seed, invariant, says) in [
         ("ring-replace-keeps-cache", 0, "auth", "left the key ring"),
         ("rotation-never-prunes", 0, "auth", "key rotation"),
-        ("family-revoke-skips-leeway", 1, "auth", "was revoked"),
+        ("family-revoke-skips-leeway", 40, "auth", "was revoked"),
         ("logout-same-second", 1, "auth", "nothing revoked it"),
-        ("tickets-unbounded-per-user", 0, "bounds", "live tickets"),
+        ("tickets-unbounded-per-user", 3, "bounds", "live tickets"),
+    ] {
+        let r = run_scenario(
+            &scenario(seed, 50, FaultPreset::Chaos, Some(plant)),
+            None,
+            None,
+        )
+        .expect("run");
+        let v = r
+            .violation
+            .unwrap_or_else(|| panic!("{plant} seed {seed} passed"));
+        assert_eq!(v.invariant, invariant, "{plant}: {}", v.message);
+        assert!(v.message.contains(says), "{plant}: {}", v.message);
+        let clean =
+            run_scenario(&scenario(seed, 50, FaultPreset::Chaos, None), None, None).expect("run");
+        assert!(
+            clean.violation.is_none(),
+            "seed {seed}: {:?}",
+            clean.violation
+        );
+    }
+}
+
+/// Each adversary operation catches the plant that breaks the rule it attacks, with the
+/// oracle written for it, at the first seed the CI plant loop reaches; the correct gateway
+/// passes the same seed.
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn adversary_plants_caught_by_their_oracles() {
+    for (plant, seed, invariant, says) in [
+        (
+            "reauth-any-user",
+            0,
+            "auth",
+            "reauth accepted u30's token as u45",
+        ),
+        (
+            "subscribe-any-thread",
+            0,
+            "thread_owner",
+            "got subscribed for ops-t1 of user ops",
+        ),
+        (
+            "ticket-reusable",
+            1,
+            "auth",
+            "accepted a replayed-ticket credential",
+        ),
+        (
+            "origin-prefix-match",
+            3,
+            "auth",
+            "accepted a spoofed-origin credential",
+        ),
+        (
+            "control-frames-uncharged",
+            1,
+            "rate_limit",
+            "frames through in 1s",
+        ),
     ] {
         let r = run_scenario(
             &scenario(seed, 50, FaultPreset::Chaos, Some(plant)),
@@ -269,5 +332,67 @@ fn a_run_reports_its_simulated_time_to_a_ticker_as_it_goes() {
     assert_eq!(
         (ticking.events, ticking.state_hash),
         (quiet.events, quiet.state_hash)
+    );
+}
+
+/// The trace names each session's track after its connection and user, gives each fault
+/// instant its parameters, and samples the gateway's sizes as counter tracks; writing it
+/// leaves the journal byte for byte the same.
+#[test]
+fn trace_has_named_tracks_fault_arguments_and_counters_and_changes_no_journal() {
+    let sc = Scenario {
+        duration_ms: 120_000,
+        ..scenario(11, 60, FaultPreset::Chaos, None)
+    };
+    let (plain, traced, trace) = (
+        temp("untraced.jsonl"),
+        temp("traced.jsonl"),
+        temp("trace.json"),
+    );
+    let a = run_scenario(&sc, Some(&plain), None).expect("run without trace");
+    let b = run_scenario(&sc, Some(&traced), Some(&trace)).expect("run with trace");
+    assert_eq!(a.state_hash, b.state_hash);
+    assert_eq!(
+        std::fs::read(&plain).expect("journal"),
+        std::fs::read(&traced).expect("journal")
+    );
+    let text = std::fs::read_to_string(&trace).expect("trace");
+    let events: Vec<serde_json::Value> = serde_json::from_str(&text).expect("a JSON array");
+    let named: Vec<&str> = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["tid"] != 0)
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    assert!(!named.is_empty(), "no session track named");
+    assert!(
+        named.iter().all(|n| n.split(' ').count() == 2),
+        "a track is named `<conn> <user>`: {named:?}"
+    );
+    let faults: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["ph"] == "i" && e["name"] == "client_crash")
+        .collect();
+    assert!(!faults.is_empty(), "chaos crashes clients in two minutes");
+    assert!(
+        faults.iter().all(|f| f["args"]["client"].is_string()),
+        "{faults:?}"
+    );
+    let counters: Vec<&serde_json::Value> = events.iter().filter(|e| e["ph"] == "C").collect();
+    for name in [
+        "send queue depth (peak so far)",
+        "outboxes",
+        "sessions and runs",
+    ] {
+        assert!(
+            counters.iter().any(|c| c["name"] == name),
+            "no {name} counter"
+        );
+    }
+    assert!(
+        counters
+            .iter()
+            .filter(|c| c["name"] == "outboxes")
+            .all(|c| c["args"]["events held"].is_u64()),
+        "counter values are numbers"
     );
 }

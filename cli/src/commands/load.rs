@@ -1,7 +1,8 @@
 //! `gauntlet load`: real WebSocket clients against a running gateway, with the invariants
 //! observable from outside checked on what they receive (`gauntlet_server::load`).
 //!
-//! This file owns the flags, reading the secret and rendering. Exit 1 on any violation, and
+//! This file owns the flags, reading the secret and rendering stdout; `--json`, `--hgrm` and
+//! `--html` files are rendered by `load_files`. Exit 1 on any violation, and
 //! when the run did not test what was asked (users that never connected, handshakes refused
 //! by a rate limit or a 503: a server turning legitimate users away), each shortfall named
 //! on stderr. Exit 2 when the load cannot run (no secret, a bad target, nothing answering).
@@ -11,9 +12,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use gauntlet_server::load::{LoadError, LoadOptions, load};
+use gauntlet_server::load::{LoadError, LoadOptions, LoadRun, load};
 use gauntlet_sim::parse_duration;
 
+use super::html::{WriteError, write_file};
+use super::load_files::{self, Asked};
 use super::serve::{SECRET_ENV, ServeError, read_file};
 use super::{Exit, Outcome, output_exit};
 
@@ -38,6 +41,18 @@ pub(crate) struct LoadCommand {
     /// File holding the server's HS256 secret (default: the GAUNTLET_HS256_SECRET variable).
     #[arg(long, value_name = "FILE")]
     secret_file: Option<PathBuf>,
+    /// Also write the run's figures as one JSON document: users, messages per second,
+    /// latency percentiles in microseconds, errors by kind, duration (docs/json-lines.md).
+    #[arg(long, value_name = "FILE.json")]
+    json: Option<PathBuf>,
+    /// Also write the latency percentile distribution in HdrHistogram's .hgrm text format
+    /// (values in milliseconds), for HdrHistogram's plotter or HistogramLogAnalyzer.
+    #[arg(long, value_name = "FILE.hgrm")]
+    hgrm: Option<PathBuf>,
+    /// Also write a self-contained HTML report: the figures, the latency distribution
+    /// plotted, errors by kind (opens offline; the page fetches nothing).
+    #[arg(long, value_name = "FILE.html")]
+    html: Option<PathBuf>,
 }
 
 /// Why `gauntlet load` could not run.
@@ -58,6 +73,12 @@ pub(crate) enum LoadCliError {
     /// Writing the output failed.
     #[error("writing output")]
     Output(#[from] io::Error),
+    /// A `--json`, `--hgrm` or `--html` file could not be written.
+    #[error(transparent)]
+    File(#[from] WriteError),
+    /// The `--json` document could not be rendered.
+    #[error("rendering the --json document")]
+    Json(#[from] serde_json::Error),
 }
 
 impl LoadCliError {
@@ -72,6 +93,9 @@ impl LoadCliError {
             // hdrhistogram refuses only bounds it is given, and those are constants.
             LoadCliError::Load(LoadError::Histogram(_)) => Exit::Bug,
             LoadCliError::Output(e) => output_exit(e),
+            LoadCliError::File(e) => e.exit(),
+            // Plain integers, strings and maps: serde_json cannot refuse them.
+            LoadCliError::Json(_) => Exit::Bug,
         }
     }
 }
@@ -91,7 +115,7 @@ impl LoadCommand {
                 .ok_or(LoadCliError::NoSecret)?,
         };
         let options = LoadOptions {
-            target: self.target,
+            target: self.target.clone(),
             secret,
             users: self.users,
             duration: self.duration,
@@ -102,7 +126,14 @@ impl LoadCommand {
             .enable_all()
             .build()
             .map_err(LoadCliError::Runtime)?;
-        let r = runtime.block_on(load(&options))?;
+        let run = runtime.block_on(load(&options))?;
+        let asked = Asked {
+            target: &options.target,
+            users: options.users,
+            duration: options.duration,
+        };
+        self.write_files(&run, &asked)?;
+        let r = &run.report;
         let secs = r.elapsed.as_secs_f64().max(1e-9);
         writeln!(
             stdout,
@@ -152,5 +183,20 @@ impl LoadCommand {
         } else {
             Outcome::Failure
         })
+    }
+
+    /// Writes the files asked for, before stdout, so a reader of stdout that stops early
+    /// still finds them.
+    fn write_files(&self, run: &LoadRun, asked: &Asked<'_>) -> Result<(), LoadCliError> {
+        if let Some(path) = &self.json {
+            write_file(path, &load_files::json(run, asked)?)?;
+        }
+        if let Some(path) = &self.hgrm {
+            write_file(path, &load_files::hgrm(&run.latency))?;
+        }
+        if let Some(path) = &self.html {
+            write_file(path, &load_files::html(run, asked))?;
+        }
+        Ok(())
     }
 }

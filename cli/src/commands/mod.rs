@@ -33,8 +33,10 @@ use clap::{Parser, Subcommand};
 
 mod files;
 mod fuzz_report;
+mod html;
 mod junit;
 mod load;
+mod load_files;
 mod merge;
 mod plants;
 mod probe;
@@ -43,6 +45,7 @@ mod serve;
 mod shrink;
 mod sim;
 mod sim_args;
+mod sim_html;
 mod token;
 
 /// The exit codes every command keeps, shown under `gauntlet --help`.
@@ -83,7 +86,8 @@ pub(crate) enum Command {
         mut_arg("quiet", |a| a.hide(true)),
         mut_arg("failures", |a| a.hide(true)),
         mut_arg("stop_on_failure", |a| a.hide(true)),
-        mut_arg("junit", |a| a.hide(true))
+        mut_arg("junit", |a| a.hide(true)),
+        mut_arg("html", |a| a.hide(true))
     )]
     Shrink(shrink::ShrinkArgs),
     /// List the planted bugs `--plant` can switch on (builds with `--features planted-bugs`).

@@ -30,11 +30,21 @@ impl PlantsError {
     }
 }
 
-/// Lists the planted bugs, one per line: name, then what it breaks.
+/// Lists the planted bugs, one per line: name, then what it breaks, then `[probe: CHECK]`
+/// for a plant only `gauntlet probe` against `gauntlet serve` catches (`.ci/run` sweeps the
+/// others with the simulator).
 #[cfg(feature = "planted-bugs")]
 pub(crate) fn run_plants(stdout: &mut dyn Write) -> Result<Outcome, PlantsError> {
     for p in gauntlet_core::Plant::ALL {
-        writeln!(stdout, "{:<24} {}", p.name(), p.description())?;
+        match p.probe_check() {
+            Some(check) => writeln!(
+                stdout,
+                "{:<32} {} [probe: {check}]",
+                p.name(),
+                p.description()
+            )?,
+            None => writeln!(stdout, "{:<32} {}", p.name(), p.description())?,
+        }
     }
     Ok(Outcome::Success)
 }

@@ -3,7 +3,8 @@
 //!
 //! This file owns the flags, reading the keys and rendering; every check is the server
 //! crate's probe. The key flags are those of `serve` and `token mint`; with none (and no
-//! `GAUNTLET_HS256_SECRET`) the probe runs only the keyless attacks. Exit code 1 when any
+//! `GAUNTLET_HS256_SECRET`) the probe runs only the keyless attacks, with `--jwks` once more
+//! per key of the server's published JWK Set. Exit code 1 when any
 //! check fails (an attack accepted, an expectation not met), 2 when the probe cannot run (a
 //! bad key, a bad target, or nothing answering at the target: no check ran, so none is
 //! reported failed).
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use gauntlet_core::token::Algorithm;
+use gauntlet_server::jwks::jwks_public_keys;
 use gauntlet_server::probe::{Check, ProbeError, ProbeKey, ProbeOptions, probe};
 use serde_json::json;
 
@@ -52,6 +54,11 @@ pub(crate) struct ProbeCommand {
     /// The server's public key (PEM), for the RS/EC -> HS key-confusion attacks; repeatable.
     #[arg(long, value_name = "PEM")]
     public_key: Vec<PathBuf>,
+    /// The server's published JWK Set (RFC 7517 JSON file): the key-confusion attacks run
+    /// once per RSA, EC or Ed25519 key, naming its kid (also the default --kid), and --token
+    /// is verified against it. No private key needed.
+    #[arg(long, value_name = "FILE")]
+    jwks: Option<PathBuf>,
     /// A token the server issued: its HMAC secret is checked offline against a short list of
     /// weak secrets (nothing is sent to the server for it).
     #[arg(long, value_name = "JWT")]
@@ -111,6 +118,7 @@ impl ProbeCliError {
             ProbeCliError::Probe(
                 ProbeError::BadTarget(_)
                 | ProbeError::BadKey { .. }
+                | ProbeError::BadJwks(_)
                 | ProbeError::Unreachable { .. },
             ) => Exit::Usage,
             ProbeCliError::Output(e) => output_exit(e),
@@ -155,11 +163,22 @@ impl ProbeCommand {
         for path in &self.public_key {
             public_keys.push(read_file(path)?);
         }
+        let jwks = self.jwks.as_deref().map(read_file).transpose()?;
+        // A JWKS names its keys: without --kid, tokens name its first kid, so the keyless
+        // attacks reach a real key instead of stopping at `unknown_key`.
+        let kid = match (&self.kid, &jwks) {
+            (Some(kid), _) => Some(kid.clone()),
+            (None, Some(doc)) => jwks_public_keys(doc)
+                .ok()
+                .and_then(|keys| keys.into_iter().find_map(|k| k.kid)),
+            (None, None) => None,
+        };
         let options = ProbeOptions {
             target: self.target.clone(),
             keys,
-            kid: self.kid.clone(),
+            kid,
             public_keys,
+            jwks,
             token: self.token.clone(),
             max_frame_bytes: self.max_frame_bytes,
             leeway_secs: self.leeway_secs,

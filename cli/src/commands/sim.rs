@@ -5,7 +5,8 @@
 //! `repro:` line) or, with `--require-marks`, when a rule of `MARKED_RULES` was never marked
 //! (stderr names them), 2 on bad flags or a configuration that cannot run (checked before the
 //! first seed, so a bad `--plant` or `--scenario` is never reported as a violation).
-//! `--junit FILE` tees the seed results into a JUnit file written after the summary.
+//! `--junit FILE` and `--html FILE` tee the seed results into a JUnit file and an HTML page
+//! (`sim_html`), each written after the summary.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -15,8 +16,10 @@ use gauntlet_sim::{
     SimError, Summary, plants_from, run, run_seed, scenario_for,
 };
 
+use super::html::{WriteError, write_file};
 use super::junit::{self, JunitError, SeedCase, SeedFailure};
 use super::sim_args::SimArgs;
+use super::sim_html::SimPage;
 use super::{Exit, Outcome, output_exit};
 
 /// Why `gauntlet sim` could not run.
@@ -37,6 +40,9 @@ pub(crate) enum SimCliError {
     /// The `--junit` file could not be written.
     #[error(transparent)]
     Junit(#[from] JunitError),
+    /// The `--html` file could not be written.
+    #[error(transparent)]
+    Html(#[from] WriteError),
 }
 
 impl SimCliError {
@@ -48,6 +54,7 @@ impl SimCliError {
             // stderr, or the failures file: not the results a reader may have stopped reading.
             SimCliError::Io(_) | SimCliError::Run(RunError::Failures { .. }) => Exit::Usage,
             SimCliError::Junit(e) => e.exit(),
+            SimCliError::Html(e) => e.exit(),
         }
     }
 }
@@ -76,6 +83,7 @@ pub(crate) fn run_sim(
         writeln!(stderr, "SEED={seed}")?;
     }
     let junit_path = args.junit.take();
+    let html_path = args.html.take();
     let cfg = SimConfig::try_from(args)?;
     preflight(&cfg)?;
     let mut human;
@@ -90,17 +98,22 @@ pub(crate) fn run_sim(
             &mut json
         }
     };
-    let summary = match junit_path {
-        None => run(&cfg, run_seed, reporter)?,
-        Some(path) => {
-            let mut tee = JunitTee {
-                inner: reporter,
-                cases: Vec::new(),
-            };
-            let summary = run(&cfg, run_seed, &mut tee)?;
-            write_junit(&path, &cfg, &tee.cases)?;
-            summary
+    let summary = if junit_path.is_none() && html_path.is_none() {
+        run(&cfg, run_seed, reporter)?
+    } else {
+        let mut tee = Tee {
+            inner: reporter,
+            cases: junit_path.as_ref().map(|_| Vec::new()),
+            page: html_path.as_ref().map(|_| SimPage::default()),
+        };
+        let summary = run(&cfg, run_seed, &mut tee)?;
+        if let (Some(path), Some(cases)) = (&junit_path, &tee.cases) {
+            write_junit(path, &cfg, cases)?;
         }
+        if let (Some(path), Some(page)) = (&html_path, &tee.page) {
+            write_file(path, &page.render(&cfg, &summary))?;
+        }
+        summary
     };
     let unmarked = summary.unmarked();
     if cfg.require_marks() && !unmarked.is_empty() {
@@ -152,28 +165,35 @@ pub(crate) fn preflight(cfg: &SimConfig) -> Result<(), SimError> {
     Ok(())
 }
 
-/// Passes every result on to the chosen reporter and keeps what a JUnit case needs.
-struct JunitTee<'a> {
+/// Passes every result on to the chosen reporter and keeps what a JUnit case and the HTML
+/// page need (each only when its file was asked for).
+struct Tee<'a> {
     inner: &'a mut dyn Reporter,
-    cases: Vec<SeedCase>,
+    cases: Option<Vec<SeedCase>>,
+    page: Option<SimPage>,
 }
 
-impl Reporter for JunitTee<'_> {
+impl Reporter for Tee<'_> {
     fn start(&mut self, cfg: &SimConfig) -> io::Result<()> {
         self.inner.start(cfg)
     }
 
     fn seed(&mut self, cfg: &SimConfig, result: &SeedResult) -> io::Result<()> {
         let o = &result.outcome;
-        self.cases.push(SeedCase {
-            seed: o.seed,
-            wall: result.wall,
-            failure: o.violation.as_ref().map(|v| SeedFailure {
-                invariant: v.invariant.clone(),
-                message: v.message.clone(),
-                repro: cfg.repro_command(o.seed),
-            }),
-        });
+        if let Some(cases) = &mut self.cases {
+            cases.push(SeedCase {
+                seed: o.seed,
+                wall: result.wall,
+                failure: o.violation.as_ref().map(|v| SeedFailure {
+                    invariant: v.invariant.clone(),
+                    message: v.message.clone(),
+                    repro: cfg.repro_command(o.seed),
+                }),
+            });
+        }
+        if let Some(page) = &mut self.page {
+            page.seed(cfg, result);
+        }
         self.inner.seed(cfg, result)
     }
 

@@ -113,6 +113,12 @@ pub struct SimArgs {
     #[arg(long, env = "GAUNTLET_JUNIT", value_name = "FILE.xml")]
     pub junit: Option<PathBuf>,
 
+    /// Also write a one-page, self-contained HTML summary of the run: the figures, faults
+    /// injected by kind, the slowest seeds, every violation with its repro command line,
+    /// and a row per seed (opens offline; the page fetches nothing).
+    #[arg(long, env = "GAUNTLET_HTML", value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
+
     /// Exit 1 when a protocol rule the sweep must cover was never marked (its path never
     /// ran in any seed), naming the rules.
     #[arg(long, env = "GAUNTLET_REQUIRE_MARKS")]

@@ -17,7 +17,9 @@ use super::{OracleViolation, capped, fixtures};
 use crate::auth_service::{AuthError, AuthService};
 use crate::oauth::{AuthorizeRequest, CallbackRequest, OAuthConfig, OAuthError};
 use crate::permissions::Permissions;
-use crate::token::{Algorithm, Issuer, Revocation, SigningKey, TokenRules, TokenType, validate};
+use crate::token::{
+    Algorithm, Issuer, RefreshError, Revocation, SigningKey, TokenRules, TokenType, validate,
+};
 use crate::{Instant, Jti, Kid, Plants, UserId};
 
 const MAX_STEPS: usize = 24;
@@ -491,7 +493,7 @@ impl Model {
                 }
                 self.record_pair(&family, &user, &pair);
             }
-            Err(AuthError::RefreshReused) => {
+            Err(AuthError::Refresh(RefreshError::Reused { .. })) => {
                 if !was_used {
                     return Err(violation(
                         step,

@@ -67,10 +67,11 @@ impl Gateway {
             };
         }
         let allow = &self.config.limits.origin_allow_list;
+        let prefix = planted!(self.plants, OriginPrefixMatch);
         if !allow.is_empty()
             && !req
                 .header_value("origin")
-                .is_some_and(|o| allow.iter().any(|a| a == o))
+                .is_some_and(|o| allow.iter().any(|a| a == o || (prefix && o.starts_with(a))))
         {
             return reject(HttpStatus::Forbidden, "origin_not_allowed");
         }
@@ -217,7 +218,9 @@ impl Gateway {
             .get(&digest)
             .cloned()
             .ok_or("unknown_ticket")?;
-        self.emit(ctx, Event::TicketConsumed { digest });
+        if !planted!(self.plants, TicketReusable) {
+            self.emit(ctx, Event::TicketConsumed { digest });
+        }
         if ctx.now >= record.expires {
             return Err("ticket_expired");
         }

@@ -4,6 +4,11 @@
 //! [`Outputs::carry_out`], which every driver calls with its own [`Effects`].
 //!
 //! Plain data and that one ordering: nothing here decides anything.
+//!
+//! Control frames: a driver hands the gateway every WebSocket ping and pong it reads as
+//! [`Input::Control`] (a close frame is [`Input::Closed`]). The transport still answers a
+//! ping with its pong itself; the gateway only charges the frame to the user's rate bucket,
+//! since every inbound frame counts (docs/protocol.md `RATE-CONTROL-FRAMES`).
 
 use std::fmt;
 
@@ -39,6 +44,15 @@ pub enum Input<'a> {
         /// Its length.
         len: usize,
     },
+    /// A WebSocket control frame (ping or pong) read on the connection. The gateway charges
+    /// it to the user's rate bucket and answers only when it is over the limit
+    /// (`RATE_LIMITED`); answering a ping with a pong stays the transport's job.
+    Control {
+        /// The connection.
+        conn: ConnId,
+        /// Which control frame.
+        kind: ControlFrame,
+    },
     /// The driver finished writing `frames` frames to the connection (flow control).
     Sent {
         /// The connection.
@@ -72,6 +86,7 @@ impl fmt::Debug for Input<'_> {
             Input::Handshake { conn, request } => write!(f, "Handshake({conn}, {request:?})"),
             Input::Text { conn, data } => write!(f, "Text({conn}, {} bytes)", data.len()),
             Input::Binary { conn, len } => write!(f, "Binary({conn}, {len} bytes)"),
+            Input::Control { conn, kind } => write!(f, "Control({conn}, {kind:?})"),
             Input::Sent { conn, frames } => write!(f, "Sent({conn}, {frames})"),
             Input::Closed { conn } => write!(f, "Closed({conn})"),
             Input::Auth(AuthUpdate::Feed { as_of, revocations }) => {
@@ -83,6 +98,16 @@ impl fmt::Debug for Input<'_> {
             Input::Shutdown => f.write_str("Shutdown"),
         }
     }
+}
+
+/// A WebSocket control frame a driver forwards as [`Input::Control`] (RFC 6455 section
+/// 5.5; close frames are [`Input::Closed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlFrame {
+    /// A ping (opcode 0x9).
+    Ping,
+    /// A pong (opcode 0xA), solicited or not.
+    Pong,
 }
 
 /// What the auth service tells the gateway.
@@ -286,6 +311,13 @@ mod tests {
                 "Sent(conn-7, 2)".to_owned(),
             ),
             (Input::Closed { conn }, "Closed(conn-7)".to_owned()),
+            (
+                Input::Control {
+                    conn,
+                    kind: ControlFrame::Ping,
+                },
+                "Control(conn-7, Ping)".to_owned(),
+            ),
             (
                 Input::Auth(AuthUpdate::Feed {
                     as_of: Instant::from_unix_secs(5),

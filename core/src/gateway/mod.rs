@@ -21,8 +21,8 @@ mod router;
 mod timers;
 
 pub use contract::{
-    AuthUpdate, Effects, GatewayStats, HandshakeDecision, Input, IssuedTicket, Outputs,
-    TicketRefusal,
+    AuthUpdate, ControlFrame, Effects, GatewayStats, HandshakeDecision, Input, IssuedTicket,
+    Outputs, TicketRefusal,
 };
 use timers::TimerKind;
 
@@ -41,7 +41,7 @@ use crate::ratelimit::TokenBucket;
 use crate::session::LiveConn;
 use crate::state::{ReplayError, State};
 use crate::time::{Instant, TimerTable};
-use crate::token::{KeyRing, Validator};
+use crate::token::{Claims, KeyRing, TokenError, TokenType, Validator};
 
 /// The gateway. See the crate docs for the contract of [`Gateway::handle`].
 pub struct Gateway {
@@ -201,6 +201,7 @@ impl Gateway {
                 ctx.out.handshake = Some((conn, decision));
             }
             Input::Text { conn, data } => self.on_text(&mut ctx, conn, data),
+            Input::Control { conn, .. } => self.on_control(&mut ctx, conn),
             Input::Binary { conn, .. } => {
                 if self.state.sessions.contains_key(&conn) {
                     self.close(&mut ctx, conn, CloseReason::BinaryFrame);
@@ -239,6 +240,16 @@ impl Gateway {
         self.finish(&mut ctx);
     }
 
+    /// Checks a caller's *service* token (`POST /revocations`, docs/protocol.md
+    /// `HTTP-REVOCATIONS-CALLER`) against the key ring and the revocations this gateway holds
+    /// now, so a revoked service token, or one of a key that left the ring, is refused.
+    /// Read-only: nothing is cached or logged.
+    pub fn check_service_token(&self, now: Instant, token: &str) -> Result<Claims, TokenError> {
+        let now = now.max(self.state.last_at);
+        self.validator
+            .validate_uncached(token.as_bytes(), now, TokenType::Service)
+    }
+
     /// When the next timer is due, if any.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.timers.next_deadline()
@@ -274,6 +285,12 @@ impl Gateway {
     /// sent when the connection's send queue is full and it is closed as too slow instead).
     pub fn rate_limited_frames(&self) -> u64 {
         self.rate_limited
+    }
+
+    /// Whether `conn` is an open session (a driver's view of what the gateway holds, e.g. to
+    /// know whether a control frame it forwards can be charged to anyone).
+    pub fn is_open(&self, conn: ConnId) -> bool {
+        self.state.sessions.contains_key(&conn)
     }
 
     /// Sizes and counters.

@@ -1,12 +1,15 @@
 //! The router: an inbound text frame from its size, UTF-8 and rate checks to the handler
-//! of its type, with the permission and ownership checks of docs/protocol.md section 9.
+//! of its type, with the permission and ownership checks of docs/protocol.md section 9, and
+//! the rate charge of a control frame (ping, pong).
 //!
 //! Identity is the session's, never anything in the message. Every refusal is an `error`
 //! frame with a documented code and the connection stays open (the protocol-error budget
 //! decides otherwise). Handlers change durable state only by emitting events.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::ErrorCode;
 use crate::ids::{ConnId, RunId, Seq, ThreadId, UserId};
@@ -15,8 +18,9 @@ use crate::outbox::StreamEntry;
 use crate::payload::Payload;
 use crate::plant::planted;
 use crate::protocol::{ClientFrame, Inbound, ServerFrame, StreamKind, WireFrame, render_ack_into};
-use crate::ratelimit::TokenBucket;
+use crate::ratelimit::{Rate, TokenBucket};
 use crate::session::Backfill;
+use crate::time::Instant;
 
 use super::fanout::resume_gap;
 use super::timers::millis;
@@ -24,6 +28,26 @@ use super::{Ctx, Gateway};
 
 /// Attempts at finding a free generated thread id before giving up.
 const THREAD_ID_ATTEMPTS: u64 = 8;
+
+/// Takes one token from `user`'s bucket (`RATE-USER`), creating the bucket full on first use;
+/// the wait until the next token when there is none. A free function over the bucket table so
+/// a caller may keep the session's user borrowed meanwhile.
+fn take_user_token(
+    buckets: &mut BTreeMap<UserId, TokenBucket>,
+    rate: Rate,
+    user: &UserId,
+    now: Instant,
+) -> Result<(), Duration> {
+    match buckets.get_mut(user) {
+        Some(bucket) => bucket.try_take(now),
+        None => {
+            let mut bucket = TokenBucket::new(rate, now);
+            let taken = bucket.try_take(now);
+            buckets.insert(user.clone(), bucket);
+            taken
+        }
+    }
+}
 
 impl Gateway {
     pub(super) fn on_text(&mut self, ctx: &mut Ctx, conn: ConnId, data: &[u8]) {
@@ -37,32 +61,55 @@ impl Gateway {
             return self.close(ctx, conn, CloseReason::InvalidUtf8);
         };
         // Borrowed: the keep-alives, the most frequent frames, never need an owned copy.
-        let user = &session.identity.user;
-        let taken = match self.user_buckets.get_mut(user) {
-            Some(bucket) => bucket.try_take(ctx.now),
-            None => {
-                let mut bucket = TokenBucket::new(self.config.limits.user_rate, ctx.now);
-                let taken = bucket.try_take(ctx.now);
-                self.user_buckets.insert(user.clone(), bucket);
-                taken
-            }
-        };
+        let taken = take_user_token(
+            &mut self.user_buckets,
+            self.config.limits.user_rate,
+            &session.identity.user,
+            ctx.now,
+        );
         if let Err(wait) = taken {
-            self.rate_limited += 1;
-            let frame = ServerFrame::Error {
-                code: ErrorCode::RateLimited,
-                message: "rate limit exceeded".into(),
-                retryable: true,
-                retry_after_ms: Some(millis(wait)),
-                oldest_seq: None,
-            };
-            return self.reply_error(ctx, conn, frame);
+            return self.refuse_over_rate(ctx, conn, wait);
         }
         match crate::protocol::decode_inbound(text) {
             Ok(inbound) if self.answer_keepalive(ctx, conn, &inbound) => {}
             Ok(inbound) => self.route(ctx, conn, inbound),
             Err(e) => self.reply_error(ctx, conn, ServerFrame::error(e.code(), e.to_string())),
         }
+    }
+
+    /// A WebSocket ping or pong: charged to the user's bucket like a text frame
+    /// (`RATE-CONTROL-FRAMES`) and answered only when over the limit; the transport sends
+    /// the pong.
+    pub(super) fn on_control(&mut self, ctx: &mut Ctx, conn: ConnId) {
+        if planted!(self.plants, ControlFramesUncharged) {
+            return;
+        }
+        let Some(session) = self.state.sessions.get(&conn) else {
+            return;
+        };
+        let taken = take_user_token(
+            &mut self.user_buckets,
+            self.config.limits.user_rate,
+            &session.identity.user,
+            ctx.now,
+        );
+        if let Err(wait) = taken {
+            self.refuse_over_rate(ctx, conn, wait);
+        }
+    }
+
+    /// A frame over the user's rate: counted, and answered `RATE_LIMITED` with the wait
+    /// (`RATE-LIMITED-REPLY`), which spends the protocol-error budget (`RATE-ABUSE-CLOSE`).
+    fn refuse_over_rate(&mut self, ctx: &mut Ctx, conn: ConnId, wait: Duration) {
+        self.rate_limited += 1;
+        let frame = ServerFrame::Error {
+            code: ErrorCode::RateLimited,
+            message: "rate limit exceeded".into(),
+            retryable: true,
+            retry_after_ms: Some(millis(wait)),
+            oldest_seq: None,
+        };
+        self.reply_error(ctx, conn, frame);
     }
 
     /// Answers a keep-alive (`ping`, `heartbeat`), rendering the reply straight into its
@@ -247,7 +294,7 @@ impl Gateway {
                 let msg = "no such thread";
                 return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::NotFound, msg));
             }
-            Some(owner) if owner != user => {
+            Some(owner) if owner != user && !planted!(self.plants, SubscribeAnyThread) => {
                 let msg = "thread belongs to another user";
                 return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::Forbidden, msg));
             }
@@ -343,7 +390,7 @@ impl Gateway {
                 return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::AuthFailed, msg));
             }
         };
-        if identity.user != *user {
+        if identity.user != *user && !planted!(self.plants, ReauthAnyUser) {
             let msg = "token is for another user";
             return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::AuthFailed, msg));
         }

@@ -231,8 +231,14 @@ impl Checker for AuthChecker {
                     .push((*auth_at, *at));
                 Ok(())
             }
-            Obs::Reauthed { at, truth, .. } => match truth {
-                CredTruth::Access { user, .. } => self.check("reauth", *at, truth, user),
+            // The session's user, not the token's: a `reauth` with another user's token must
+            // never succeed (`MSG-REAUTH-SAME-USER`).
+            Obs::Reauthed {
+                at,
+                session_user,
+                truth,
+            } => match truth {
+                CredTruth::Access { .. } => self.check("reauth", *at, truth, session_user),
                 _ => Err(Failure::new(NAME, "reauth accepted a bad token")),
             },
             Obs::AuthServiceMisbehaved { what } => Err(Failure::new(NAME, what.clone())),

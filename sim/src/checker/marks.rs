@@ -64,6 +64,7 @@ pub const MARKED_RULES: &[&str] = &[
     "MSG-PROTOCOL-ERROR-BUDGET",
     "MSG-REAUTH",
     "MSG-REAUTH-FAIL-CLOSED",
+    "MSG-REAUTH-SAME-USER",
     "MSG-STOP-AGENT",
     "MSG-SUBSCRIBE",
     "MSG-THREAD-OWNER",
@@ -76,6 +77,7 @@ pub const MARKED_RULES: &[&str] = &[
     "OUTBOX-RETENTION",
     "PERM-BROADCAST",
     "RATE-ABUSE-CLOSE",
+    "RATE-CONTROL-FRAMES",
     "RATE-LIMITED-REPLY",
     "RATE-USER",
     "RESUME-GAP",
@@ -88,6 +90,7 @@ pub const MARKED_RULES: &[&str] = &[
     "WS-CONNECTION-ESTABLISHED",
     "WS-CRED-ORDER",
     "WS-HTTP-STATUS",
+    "WS-ORIGIN",
     "WS-SUBPROTO-TOKEN",
     "WS-TICKET-IDENTITY",
     "WS-TICKET-ISSUE",
@@ -159,8 +162,16 @@ impl Marks {
                 }
                 self.frame(frame, session_user, json);
             }
-            Obs::Inbound { accepted, user, .. } => {
+            Obs::Inbound {
+                accepted,
+                user,
+                control,
+                ..
+            } => {
                 self.mark("RATE-USER");
+                if *control {
+                    self.mark("RATE-CONTROL-FRAMES");
+                }
                 if !accepted {
                     self.mark("RATE-LIMITED-REPLY");
                     if !self.rate_limited.contains_key(*user) {

@@ -22,6 +22,7 @@ mod marks;
 mod rate_limit;
 mod seen;
 mod seq_set;
+mod thread_owner;
 
 pub(crate) use auth::{AuthChecker, CredTruth};
 pub(crate) use bounds::BoundsChecker;
@@ -32,6 +33,7 @@ pub use marks::MARKED_RULES;
 pub(crate) use marks::Marks;
 pub(crate) use rate_limit::RateLimitChecker;
 pub(crate) use seen::Seen;
+pub(crate) use thread_owner::ThreadOwnerChecker;
 
 /// One thing the world saw.
 #[derive(Debug)]
@@ -56,14 +58,21 @@ pub(crate) enum Obs<'a> {
     RequestCorrupted { conn: ConnId },
     /// A client connection asked to resume from `last_seq`.
     ResumeSent { conn: ConnId, last_seq: u64 },
-    /// A text frame reached the gateway; `accepted` means it was charged to the user's bucket.
+    /// A text frame (or, when `control`, a ping control frame) reached an open session of
+    /// the gateway; `accepted` means it was charged to the user's bucket, not refused.
     Inbound {
         at: Instant,
         user: &'a UserId,
         accepted: bool,
+        control: bool,
     },
-    /// A `reauth` was answered `reauthenticated`.
-    Reauthed { at: Instant, truth: &'a CredTruth },
+    /// A `reauth` on a session of `session_user` (the user its handshake accepted) was
+    /// answered `reauthenticated`; `truth` is the token it presented.
+    Reauthed {
+        at: Instant,
+        session_user: &'a UserId,
+        truth: &'a CredTruth,
+    },
     /// The auth service issued a revocation (at true time `at`).
     Revocation {
         at: Instant,
@@ -146,6 +155,7 @@ impl Checkers {
             Box::new(AuthChecker::new(config)),
             Box::new(RateLimitChecker::new(config.limits.user_rate)),
             Box::new(BoundsChecker::new(config)),
+            Box::new(ThreadOwnerChecker::default()),
         ];
         Self {
             list,

@@ -1,5 +1,6 @@
 //! Rate limits hold: in any window of length T a user gets at most `burst + rate * T`
-//! frames through (a token bucket's bound), checked for T = 1 s and 5 s.
+//! frames through (a token bucket's bound), checked for T = 1 s and 5 s. Text frames and
+//! ping control frames count alike (`RATE-USER`, `RATE-CONTROL-FRAMES`).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -35,6 +36,7 @@ impl Checker for RateLimitChecker {
             at,
             user,
             accepted: true,
+            ..
         } = obs
         else {
             return Ok(());

@@ -39,9 +39,11 @@ pub(crate) enum Seen {
         at: Instant,
         user: UserId,
         accepted: bool,
+        control: bool,
     },
     Reauthed {
         at: Instant,
+        session_user: UserId,
         truth: CredTruth,
     },
     Revocation {
@@ -107,13 +109,24 @@ impl Seen {
                 conn: *conn,
                 last_seq: *last_seq,
             },
-            Obs::Inbound { at, user, accepted } => Seen::Inbound {
+            Obs::Inbound {
+                at,
+                user,
+                accepted,
+                control,
+            } => Seen::Inbound {
                 at: *at,
                 user: (*user).clone(),
                 accepted: *accepted,
+                control: *control,
             },
-            Obs::Reauthed { at, truth } => Seen::Reauthed {
+            Obs::Reauthed {
+                at,
+                session_user,
+                truth,
+            } => Seen::Reauthed {
                 at: *at,
+                session_user: (*session_user).clone(),
                 truth: (*truth).clone(),
             },
             Obs::Revocation { at, revocation } => Seen::Revocation {
@@ -191,12 +204,26 @@ impl Seen {
                 conn: *conn,
                 last_seq: *last_seq,
             }),
-            Seen::Inbound { at, user, accepted } => checkers.observe(&Obs::Inbound {
+            Seen::Inbound {
+                at,
+                user,
+                accepted,
+                control,
+            } => checkers.observe(&Obs::Inbound {
                 at: *at,
                 user,
                 accepted: *accepted,
+                control: *control,
             }),
-            Seen::Reauthed { at, truth } => checkers.observe(&Obs::Reauthed { at: *at, truth }),
+            Seen::Reauthed {
+                at,
+                session_user,
+                truth,
+            } => checkers.observe(&Obs::Reauthed {
+                at: *at,
+                session_user,
+                truth,
+            }),
             Seen::Revocation { at, revocation } => checkers.observe(&Obs::Revocation {
                 at: *at,
                 revocation,

@@ -9,14 +9,16 @@ use gauntlet_core::auth_service::{AuthError, TokenPair};
 use gauntlet_core::oauth::{AuthorizeRequest, CallbackRequest, s256_challenge};
 use gauntlet_core::permissions::{Permission, Permissions};
 use gauntlet_core::protocol::{ClientFrame, HandshakeRequest, token_subprotocols};
-use gauntlet_core::token::{MAX_KEYS, MintRequest, TokenType};
+use gauntlet_core::token::{MAX_KEYS, MintRequest, RefreshError, TokenType};
 use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadId, UserId};
 
 use crate::frame_view::FrameView;
 
 use super::phase::Phase;
 use super::population::{ClientId, Conn, LateReuse, Tokens};
-use super::{AuthAnswer, AuthCall, Down, Ev, HANDSHAKE_TIMEOUT, Sized, Up, World, check};
+use super::{
+    AuthAnswer, AuthCall, Down, Ev, HANDSHAKE_TIMEOUT, SIM_ORIGIN, Sized, Up, World, check,
+};
 use crate::checker::{CredTruth, Obs};
 use crate::network::NodeId;
 use crate::rng::SimRng;
@@ -228,7 +230,7 @@ impl World<'_> {
             Op::Reauth => {
                 if let Some(t) = &self.clients[i].tokens {
                     let (token, truth) = (t.access.clone(), t.truth.clone());
-                    self.clients[i].reauth_truth = Some(truth);
+                    self.clients[i].reauth_sent(conn, truth);
                     self.send_frame(conn, &ClientFrame::Reauth { token });
                 }
             }
@@ -454,6 +456,15 @@ impl World<'_> {
                     self.send_frame(conn, &ClientFrame::Ping);
                 }
             }
+            Op::ControlFlood => {
+                for _ in 0..40 {
+                    self.up(conn, Up::Ping(conn));
+                }
+            }
+            Op::CrossReauth => self.cross_reauth(i, conn),
+            Op::CrossSubscribe => self.cross_subscribe(i, conn),
+            Op::TicketReplay => self.ticket_replay(i),
+            Op::OriginSpoof => self.origin_spoof(i, &access, variant),
             Op::BadFrames => match variant % 4 {
                 0 => self.up(
                     conn,
@@ -547,21 +558,117 @@ impl World<'_> {
     }
 
     fn connect_with(&mut self, i: ClientId, token: &str, truth: CredTruth, method: Method) {
-        let n = i.get();
-        let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::new(
-            10,
-            (n >> 16) as u8,
-            (n >> 8) as u8,
-            n as u8,
-        ));
-        let req = HandshakeRequest::new(ip);
+        // Honest clients are the web app: they always send its origin.
+        let req = client_request(i).header("Origin", SIM_ORIGIN);
         let req = match method {
             Method::Bearer => req.header("Authorization", &format!("Bearer {token}")),
             Method::Subprotocol => req.header("Sec-WebSocket-Protocol", &token_subprotocols(token)),
             Method::Ticket => req.with_query(&format!("ticket={token}")),
         };
+        let conn = self.handshake(i, req, truth);
+        if let Method::Ticket = method {
+            self.clients.track_ticket(conn, token);
+        }
+    }
+
+    /// Opens a connection for client `i` with the upgrade request `req`, whose credential
+    /// `truth` stands for.
+    fn handshake(&mut self, i: ClientId, req: HandshakeRequest, truth: CredTruth) -> ConnId {
         let conn = self.clients.add_conn(Conn::connecting(i, truth, self.now));
         self.up(conn, Up::Handshake(conn, Box::new(req)));
+        conn
+    }
+
+    /// [`Op::CrossReauth`]: `reauth` on one's own connection with the current access token
+    /// of another user who has one (stolen). It must be refused (`MSG-REAUTH-SAME-USER`);
+    /// the auth checker judges a `reauthenticated` answer against the session's user.
+    fn cross_reauth(&mut self, i: ClientId, conn: ConnId) {
+        let ids: Vec<ClientId> = self.clients.ids().collect();
+        let n = ids.len();
+        let start = self.clients[i].rng.index(n.max(1));
+        let stolen = (0..n)
+            .map(|k| ids[(start + k) % n])
+            .filter(|v| *v != i)
+            .find_map(|v| {
+                let t = self.clients[v].tokens.as_ref()?;
+                Some((t.access.clone(), t.truth.clone()))
+            });
+        let Some((token, truth)) = stolen else {
+            return;
+        };
+        self.clients[i].reauth_sent(conn, truth);
+        self.send_frame(conn, &ClientFrame::Reauth { token });
+    }
+
+    /// [`Op::CrossSubscribe`]: `subscribe_thread` to a thread another user created. It must
+    /// be refused (`MSG-THREAD-OWNER`); the thread_owner checker judges a `subscribed` answer.
+    fn cross_subscribe(&mut self, i: ClientId, conn: ConnId) {
+        let ids: Vec<ClientId> = self.clients.ids().collect();
+        let n = ids.len();
+        let c = &mut self.clients[i];
+        let (start, pick) = (c.rng.index(n.max(1)), c.rng.next_u64());
+        let thread = (0..n)
+            .map(|k| ids[(start + k) % n])
+            .filter(|v| *v != i)
+            .find_map(|v| {
+                let threads = &self.clients[v].threads;
+                let len = u64::try_from(threads.len()).unwrap_or(u64::MAX).max(1);
+                threads
+                    .get(usize::try_from(pick % len).unwrap_or(0))
+                    .cloned()
+            });
+        if let Some(thread_id) = thread {
+            self.send_frame(conn, &ClientFrame::SubscribeThread { thread_id });
+        }
+    }
+
+    /// [`Op::TicketReplay`]: present again a ticket a handshake already redeemed, its own or
+    /// another user's, while it would still be inside its lifetime. It must be refused
+    /// (`WS-TICKET-SINGLE-USE`), so it stands for no valid credential.
+    fn ticket_replay(&mut self, i: ClientId) {
+        let ttl = Duration::from_millis(self.config.limits.ticket_ttl_ms);
+        let fresh: Vec<String> = self
+            .clients
+            .redeemed_tickets()
+            .filter(|(_, at)| self.now < at.saturating_add(ttl))
+            .map(|(t, _)| t.clone())
+            .collect();
+        let k = self.clients[i].rng.index(fresh.len().max(1));
+        let Some(ticket) = fresh.get(k).cloned() else {
+            return;
+        };
+        let req = client_request(i)
+            .header("Origin", SIM_ORIGIN)
+            .with_query(&format!("ticket={ticket}"));
+        self.handshake(i, req, CredTruth::Bad("replayed-ticket"));
+    }
+
+    /// [`Op::OriginSpoof`]: the client's valid token from an origin that is not the app's.
+    /// Where the gateway has an allow-list it must be refused (`WS-ORIGIN`), so the
+    /// credential then stands for nothing valid; without one it is an honest handshake.
+    fn origin_spoof(&mut self, i: ClientId, access: &str, variant: u64) {
+        let Some(truth) = self.clients[i].tokens.as_ref().map(|t| t.truth.clone()) else {
+            return;
+        };
+        let req = client_request(i).header("Authorization", &format!("Bearer {access}"));
+        let spoofed = match variant % 6 {
+            0 => None,
+            1 => Some("https://evil.example".to_string()),
+            2 => Some("http://app.example".to_string()),
+            3 => Some(SIM_ORIGIN.to_ascii_uppercase()),
+            // An allowed origin with a suffix: a prefix match lets it through.
+            _ => Some(format!("{SIM_ORIGIN}.evil.example")),
+        };
+        let req = match &spoofed {
+            Some(origin) => req.header("Origin", origin),
+            None => req,
+        };
+        let truth = if self.config.limits.origin_allow_list.is_empty() {
+            truth
+        } else {
+            CredTruth::Bad("spoofed-origin")
+        };
+        self.handshake(i, req, truth);
     }
 
     pub(super) fn deliver_to_client(&mut self, i: ClientId, down: Down) {
@@ -704,9 +811,28 @@ impl World<'_> {
                 }
             }
             "reauthenticated" => {
-                if let Some(truth) = c.reauth_truth.take() {
+                // The answer names the token's `exp`: it tells which pending `reauth` of this
+                // connection it answers; the session's own user's wins a tie.
+                let exp = json.exp();
+                let matches = |(on, truth): &(ConnId, CredTruth)| {
+                    *on == conn
+                        && match truth {
+                            CredTruth::Access { exp: e, .. } => Some(e.unix_secs()) == exp,
+                            _ => true,
+                        }
+                };
+                let user = self.clients.conns.get(&conn).and_then(Conn::user).cloned();
+                let c = &mut self.clients[i];
+                let own = c.reauths.iter().position(|p| {
+                    matches(p)
+                        && matches!(&p.1, CredTruth::Access { user: u, .. } if Some(u) == user.as_ref())
+                });
+                let k = own.or_else(|| c.reauths.iter().position(matches));
+                if let (Some(k), Some(user)) = (k, user) {
+                    let (_, truth) = c.reauths.remove(k);
                     self.observe(&Obs::Reauthed {
                         at: self.now,
+                        session_user: &user,
                         truth: &truth,
                     });
                 }
@@ -910,7 +1036,7 @@ impl World<'_> {
     /// Tells the auth checker that presenting `refresh_token` at auth time `auth_at` revoked
     /// its family, when the refusal says so.
     fn family_revoked(&mut self, auth_at: Instant, refresh_token: &str, error: &AuthError) {
-        if matches!(error, AuthError::RefreshReused)
+        if matches!(error, AuthError::Refresh(RefreshError::Reused { .. }))
             && let Some(family) = workload::family_of(refresh_token)
         {
             self.observe(&Obs::FamilyRevoked {
@@ -969,6 +1095,18 @@ impl World<'_> {
             }
         }
     }
+}
+
+/// An upgrade request from client `i`'s own address, with no credential and no origin yet.
+fn client_request(i: ClientId) -> HandshakeRequest {
+    let i = i.get();
+    let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+        10,
+        (i >> 16) as u8,
+        (i >> 8) as u8,
+        i as u8,
+    ));
+    HandshakeRequest::new(ip)
 }
 
 /// Draws one of `ops` by `mix`'s weights from `rng` (none when they all weigh 0).

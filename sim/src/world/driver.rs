@@ -7,8 +7,8 @@ use std::time::Duration;
 use gauntlet_core::Event;
 use gauntlet_core::protocol::WireFrame;
 use gauntlet_core::{
-    AuthUpdate, CloseCode, ConnId, Effects, HandshakeDecision, Input, IssuedTicket, LogEntry,
-    Outputs, StreamKind, TicketRefusal,
+    AuthUpdate, CloseCode, ConnId, ControlFrame, Effects, HandshakeDecision, Input, IssuedTicket,
+    LogEntry, Outputs, StreamKind, TicketRefusal,
 };
 
 use super::auth_node::Rotation;
@@ -38,6 +38,7 @@ impl World<'_> {
         if let Some(g) = self.gateway.stats_due() {
             let stats = g.stats();
             self.observe(&Obs::Stats(&stats));
+            self.sink.stats(&stats, self.now);
         }
     }
 
@@ -114,6 +115,9 @@ impl World<'_> {
             HandshakeDecision::Reject { code, .. } => (None, Some(*code)),
         };
         let truth = c.truth.clone();
+        // Only a ticket the gateway accepted is certainly consumed.
+        self.clients
+            .ticket_answered(conn, accepted_as.is_some(), self.now);
         self.observe(&Obs::Handshake {
             at: self.now,
             truth: &truth,
@@ -299,11 +303,54 @@ impl World<'_> {
                         at: self.now,
                         user: &user,
                         accepted: !limited,
+                        control: false,
                     });
                 }
                 self.after_call(out);
             }
             Up::Binary(conn) => self.gw(Input::Binary { conn, len: 4 }),
+            Up::Ping(conn) => {
+                let open = self
+                    .gateway
+                    .running
+                    .as_ref()
+                    .is_some_and(|g| g.is_open(conn));
+                let user = self
+                    .clients
+                    .conns
+                    .get(&conn)
+                    .and_then(|c| c.user().cloned());
+                let refused_before = self
+                    .gateway
+                    .running
+                    .as_ref()
+                    .map(gauntlet_core::Gateway::rate_limited_frames);
+                let input = Input::Control {
+                    conn,
+                    kind: ControlFrame::Ping,
+                };
+                let Some(out) = self.call_gateway(input) else {
+                    return;
+                };
+                // As for text frames, the gateway's own count says whether it was refused.
+                let limited = self
+                    .gateway
+                    .running
+                    .as_ref()
+                    .map(gauntlet_core::Gateway::rate_limited_frames)
+                    != refused_before;
+                if let Some(user) = user
+                    && open
+                {
+                    self.observe(&Obs::Inbound {
+                        at: self.now,
+                        user: &user,
+                        accepted: !limited,
+                        control: true,
+                    });
+                }
+                self.after_call(out);
+            }
             Up::Closed(conn) => self.gw(Input::Closed { conn }),
             Up::Ticket(client, token, hoard) => {
                 self.gw(Input::IssueTicket {
@@ -315,7 +362,7 @@ impl World<'_> {
     }
 
     pub(super) fn fault(&mut self, f: Fault) {
-        self.sink.instant(0, f.name(), self.now);
+        self.sink.fault(&f, self.now);
         self.note(format_args!("fault: {}", f.name()));
         match f {
             Fault::Partition(p) => {

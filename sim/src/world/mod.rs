@@ -86,6 +86,8 @@ enum Up {
     Handshake(ConnId, Box<HandshakeRequest>),
     Text(ConnId, Vec<u8>),
     Binary(ConnId),
+    /// A WebSocket ping control frame.
+    Ping(ConnId),
     Closed(ConnId),
     /// `POST /tickets` from a client with its token; `true` when the client hoards the
     /// ticket instead of redeeming it (a ticket flood).
@@ -201,10 +203,17 @@ pub const SIM_SMALL_OUTBOX: std::ops::Range<u64> = 16..33;
 /// production retention, so long resumes are replayed in full.
 pub const SIM_SMALL_OUTBOX_SHARE: f64 = 0.25;
 
+/// The `Origin` honest simulated clients send, and the only entry of the allow-list of the
+/// seeds that configure one ([`SIM_ORIGIN_LIST_SHARE`]).
+pub const SIM_ORIGIN: &str = "https://app.example";
+/// Share of seeds whose gateway has an Origin allow-list (`WS-ORIGIN`), so spoofed origins
+/// must be refused there; the other seeds keep the default of no check.
+pub const SIM_ORIGIN_LIST_SHARE: f64 = 0.5;
+
 /// The gateway config every simulated run uses: protocol defaults, the `test` environment's
 /// short token lifetimes (so expiry and refresh happen within minutes), a small send queue
-/// ([`SIM_SEND_QUEUE`]), for some seeds a small outbox ([`SIM_SMALL_OUTBOX`]), and the
-/// run's seed.
+/// ([`SIM_SEND_QUEUE`]), for some seeds a small outbox ([`SIM_SMALL_OUTBOX`]) or an Origin
+/// allow-list ([`SIM_ORIGIN`]), and the run's seed.
 pub fn gateway_config(seed: u64) -> Config {
     let mut config = Config::default();
     config.tokens.environment = Environment::Test;
@@ -214,6 +223,12 @@ pub fn gateway_config(seed: u64) -> Config {
     if outbox.chance(SIM_SMALL_OUTBOX_SHARE) {
         let events = outbox.range(SIM_SMALL_OUTBOX);
         config.limits.outbox_max_events = usize::try_from(events).unwrap_or(usize::MAX);
+    }
+    if SimRng::new(seed)
+        .fork("origin")
+        .chance(SIM_ORIGIN_LIST_SHARE)
+    {
+        config.limits.origin_allow_list = vec![SIM_ORIGIN.to_string()];
     }
     config.seed = seed;
     config
@@ -257,7 +272,7 @@ impl<'s> World<'s> {
                 runs: Vec::new(),
                 threads: Vec::new(),
                 threads_made: 0,
-                reauth_truth: None,
+                reauths: Vec::new(),
                 saved: Vec::new(),
                 not_before: start,
                 relogin: false,

@@ -4,7 +4,7 @@
 //! network (the world carries messages between them) and never judges what it sees (the
 //! checkers do).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::{Index, IndexMut};
 
 use gauntlet_core::{ConnId, Instant, RunId, ThreadId, UserId};
@@ -121,7 +121,9 @@ pub(super) struct Client {
     pub(super) runs: Vec<RunId>,
     pub(super) threads: Vec<ThreadId>,
     pub(super) threads_made: u32,
-    pub(super) reauth_truth: Option<CredTruth>,
+    /// `reauth`s sent and not yet answered `reauthenticated`, oldest first, at most
+    /// [`MAX_PENDING_REAUTHS`]: the connection and the truth of the token presented.
+    pub(super) reauths: Vec<(ConnId, CredTruth)>,
     /// Tokens kept to present later (an attack, an old tab), each with when to use it.
     pub(super) saved: Vec<(String, CredTruth, Instant)>,
     pub(super) not_before: Instant,
@@ -133,6 +135,11 @@ pub(super) struct Client {
 
 /// Most tokens a client keeps to present later; a new one pushes out the oldest.
 const MAX_SAVED: usize = 4;
+/// Most unanswered `reauth`s a client remembers (a refused one is never answered with
+/// `reauthenticated`); a new one pushes out the oldest.
+const MAX_PENDING_REAUTHS: usize = 8;
+/// Ticket handshakes in flight and redeemed tickets the population remembers for replays.
+pub(super) const MAX_TICKET_TRACKING: usize = 64;
 
 impl Client {
     /// Keeps `token` to present at `at`.
@@ -141,6 +148,14 @@ impl Client {
             self.saved.remove(0);
         }
         self.saved.push((token, truth, at));
+    }
+
+    /// Remembers a `reauth` with the token `truth` stands for, sent on `conn`.
+    pub(super) fn reauth_sent(&mut self, conn: ConnId, truth: CredTruth) {
+        if self.reauths.len() >= MAX_PENDING_REAUTHS {
+            self.reauths.remove(0);
+        }
+        self.reauths.push((conn, truth));
     }
 }
 
@@ -164,6 +179,12 @@ pub(super) struct Population {
     next_conn: u64,
     /// Lookup-only: who asked to stop each run.
     pub(super) stop_requests: IdMap<RunId, BTreeSet<UserId>>,
+    /// Handshakes in flight that present a ticket, by connection, so a redeemed ticket can
+    /// be replayed; at most [`MAX_TICKET_TRACKING`], the oldest connection dropped first.
+    ticket_conns: BTreeMap<ConnId, String>,
+    /// Tickets a handshake redeemed (the gateway accepted it), with when, newest last; at
+    /// most [`MAX_TICKET_TRACKING`].
+    redeemed_tickets: VecDeque<(String, Instant)>,
 }
 
 impl Population {
@@ -173,6 +194,8 @@ impl Population {
             conns: ConnMap::default(),
             next_conn: 0,
             stop_requests: IdMap::default(),
+            ticket_conns: BTreeMap::new(),
+            redeemed_tickets: VecDeque::new(),
         }
     }
 
@@ -207,6 +230,33 @@ impl Population {
             .collect();
         let k = c.rng.index(open.len().max(1));
         open.get(k).copied()
+    }
+
+    /// Remembers that handshake `conn` presents `ticket` (to replay it once redeemed).
+    pub(super) fn track_ticket(&mut self, conn: ConnId, ticket: &str) {
+        if self.ticket_conns.len() >= MAX_TICKET_TRACKING {
+            self.ticket_conns.pop_first();
+        }
+        self.ticket_conns.insert(conn, ticket.to_string());
+    }
+
+    /// Handshake `conn` was answered: a ticket it presented is redeemed (at `now`) only when
+    /// the gateway `accepted` it; a refusal before the ticket is looked at (rate, origin, a
+    /// stale view) leaves it redeemable.
+    pub(super) fn ticket_answered(&mut self, conn: ConnId, accepted: bool, now: Instant) {
+        if let Some(ticket) = self.ticket_conns.remove(&conn)
+            && accepted
+        {
+            if self.redeemed_tickets.len() >= MAX_TICKET_TRACKING {
+                self.redeemed_tickets.pop_front();
+            }
+            self.redeemed_tickets.push_back((ticket, now));
+        }
+    }
+
+    /// The tickets handshakes redeemed, with when, oldest first.
+    pub(super) fn redeemed_tickets(&self) -> impl Iterator<Item = &(String, Instant)> {
+        self.redeemed_tickets.iter()
     }
 
     /// Forgets connection `conn` of `client`, on both sides of the table.

@@ -13,8 +13,16 @@ pub trait Sink {
     fn entry(&mut self, entry: &LogEntry);
     /// A span on a track (track 0 is the world, others are connections).
     fn span(&mut self, track: u64, name: &str, start: Instant, end: Instant);
-    /// A point event (a fault, a violation) on a track.
+    /// A point event (a violation) on a track.
     fn instant(&mut self, track: u64, name: &str, at: Instant);
+    /// A timed fault was injected: by default an instant on the world's track named after
+    /// it; a sink may also count them for the run's summary or trace its parameters.
+    fn fault(&mut self, fault: &crate::faults::Fault, at: Instant) {
+        self.instant(0, fault.name(), at);
+    }
+    /// The gateway's sizes, sampled every few thousand gateway calls (what the bounds
+    /// checker reads), for counter tracks. Nothing a sink does with them may reach the run.
+    fn stats(&mut self, _stats: &gauntlet_core::GatewayStats, _at: Instant) {}
     /// Whether this sink keeps spans. Asked once per run: a world whose sink keeps none
     /// does not track open runs and sessions or name their spans.
     fn keeps_spans(&self) -> bool {

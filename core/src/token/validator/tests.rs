@@ -363,3 +363,48 @@ fn validator_ring_replace_keeps_cache_plant_accepts_removed_key() {
         Err(TokenError::KeyRetired)
     );
 }
+
+#[test]
+fn validator_uncached_refuses_revoked_and_removed_key_service_tokens_and_caches_nothing() {
+    let mut v = validator();
+    let service = hs(&claims_with(
+        &[
+            ("token_type", json!("service")),
+            ("aud", json!("gauntlet-services")),
+            ("svc_id", json!("auth")),
+            ("jti", json!("svc-1")),
+        ],
+        &[],
+    ));
+    let claims = v
+        .validate_uncached(service.as_bytes(), now(), TokenType::Service)
+        .unwrap();
+    assert_eq!(claims.jti().as_str(), "svc-1");
+    assert_eq!(v.cache_stats().len, 0, "nothing cached");
+    v.apply(&Revocation::Jti {
+        jti: Jti::parse("svc-1").unwrap(),
+        exp: claims.exp(),
+    });
+    assert_eq!(
+        v.validate_uncached(service.as_bytes(), now(), TokenType::Service),
+        Err(TokenError::Revoked)
+    );
+    let other = hs(&claims_with(
+        &[
+            ("token_type", json!("service")),
+            ("aud", json!("gauntlet-services")),
+            ("svc_id", json!("auth")),
+            ("jti", json!("svc-2")),
+        ],
+        &[],
+    ));
+    assert!(
+        v.validate_uncached(other.as_bytes(), now(), TokenType::Service)
+            .is_ok()
+    );
+    v.ring_mut().remove(&kid("hs")).unwrap();
+    assert_eq!(
+        v.validate_uncached(other.as_bytes(), now(), TokenType::Service),
+        Err(TokenError::UnknownKey)
+    );
+}
