@@ -50,8 +50,8 @@ pub use checkpoint::Checkpoint;
 pub use config::{AgentConfig, Config, ConfigError, Limits};
 pub use error::{CloseCode, ErrorCode, HttpStatus};
 pub use gateway::{
-    AuthUpdate, ControlFrame, Gateway, GatewayStats, HandshakeDecision, Input, IssuedTicket,
-    Outputs, TicketRefusal,
+    AuthUpdate, ControlFrame, Effects, Gateway, GatewayStats, HandshakeDecision, Input,
+    IssuedTicket, Outputs, TicketRefusal,
 };
 pub use journal::{JOURNAL_SCHEMA, JournalLine, MAX_JOURNAL_BYTES, Replayed, replay_journal};
 pub use log::{CloseReason, CredentialKind, Event, Identity, LogEntry};

@@ -22,7 +22,10 @@ use gauntlet_core::CloseCode;
 use gauntlet_core::ConnId;
 use gauntlet_core::protocol::{HandshakeRequest, WireFrame};
 use gauntlet_core::token::{Claims, Revocation};
-use gauntlet_core::{AuthUpdate, Gateway, HandshakeDecision, Input, IssuedTicket, Outputs};
+use gauntlet_core::{
+    AuthUpdate, Effects, Gateway, HandshakeDecision, Input, Instant, IssuedTicket, LogEntry,
+    Outputs, TicketRefusal,
+};
 /// Commands handled per wake-up before timers and the feed get a look in.
 const DRAIN_BATCH: usize = 256;
 /// Distinct (status, code) pairs tracked for `/metrics`; codes are `&'static str` so the set is
@@ -107,6 +110,64 @@ struct Counters {
     peer_disconnects: u64,
     tickets_issued: u64,
     revocations: u64,
+}
+
+/// What the gateway answered the command that called it, for the command's reply.
+#[derive(Default)]
+struct Answers {
+    handshake: Option<HandshakeDecision>,
+    tickets: Vec<(u64, Result<IssuedTicket, TicketRefusal>)>,
+}
+
+/// The server's effects: the journal file, the connections' writer channels, the counters.
+struct Carry<'d> {
+    journal: Option<&'d mut JournalFile>,
+    writers: &'d mut BTreeMap<ConnId, mpsc::Sender<WriterMsg>>,
+    counters: &'d mut Counters,
+    /// Connections whose writer could not take a frame: the caller reports them closed.
+    lost: &'d mut Vec<ConnId>,
+    answers: &'d mut Answers,
+}
+
+impl Effects for Carry<'_> {
+    type Error = ServerError;
+
+    fn log(&mut self, events: &mut Vec<LogEntry>) -> Result<(), ServerError> {
+        match self.journal.as_deref_mut() {
+            Some(j) => j.append(events),
+            None => Ok(()),
+        }
+    }
+
+    fn handshake(&mut self, _conn: ConnId, decision: HandshakeDecision) {
+        self.answers.handshake = Some(decision);
+    }
+
+    fn send(&mut self, conn: ConnId, frame: WireFrame) {
+        let Some(w) = self.writers.get(&conn) else {
+            return;
+        };
+        if w.try_send(WriterMsg::Text(frame)).is_ok() {
+            self.counters.messages_out += 1;
+        } else {
+            self.writers.remove(&conn);
+            self.lost.push(conn);
+        }
+    }
+
+    fn close(&mut self, conn: ConnId, code: CloseCode, reason: &'static str) {
+        *self.counters.closes.entry(code.as_u16()).or_default() += 1;
+        if let Some(w) = self.writers.remove(&conn) {
+            let _ = w.try_send(WriterMsg::Close(code, reason));
+        }
+    }
+
+    fn ticket(&mut self, request: u64, answer: Result<IssuedTicket, TicketRefusal>) {
+        self.answers.tickets.push((request, answer));
+    }
+
+    /// The serve loop asks the gateway for its next deadline before every wait.
+    fn deadline(&mut self, _at: Option<Instant>) {}
 }
 
 /// The gateway task's state.
@@ -219,8 +280,7 @@ impl Driver {
                 // Registered first: the accept's `connection_established` goes to this writer.
                 self.writers.insert(conn, writer);
                 let out = self.handle(Input::Handshake { conn, request });
-                let decision = out.handshake.clone().map(|(_, d)| d);
-                self.carry_out(out)?;
+                let decision = self.carry_out(out)?.handshake;
                 match &decision {
                     Some(HandshakeDecision::Accept { .. }) => {
                         self.counters.handshakes_accepted += 1
@@ -275,16 +335,15 @@ impl Driver {
                 }
                 self.next_ticket += 1;
                 let request = self.next_ticket;
-                let mut out = self.handle(Input::IssueTicket {
+                let out = self.handle(Input::IssueTicket {
                     request,
                     authorization,
                 });
-                let answer = out
-                    .tickets
+                let mut tickets = self.carry_out(out)?.tickets;
+                let answer = tickets
                     .iter()
                     .position(|(r, _)| *r == request)
-                    .map(|i| out.tickets.swap_remove(i).1);
-                self.carry_out(out)?;
+                    .map(|i| tickets.swap_remove(i).1);
                 if let Some(answer) = answer {
                     if answer.is_ok() {
                         self.counters.tickets_issued += 1;
@@ -335,40 +394,29 @@ impl Driver {
 
     fn step(&mut self, input: Input) -> Result<(), ServerError> {
         let out = self.handle(input);
-        self.carry_out(out)
+        self.carry_out(out)?;
+        Ok(())
     }
 
-    /// Carries out one call's outputs in the order [`Outputs`] documents: the journal first,
-    /// then sends, then closes. A writer that cannot take a frame (its task is gone, or it
-    /// overran a queue the gateway's own flow control bounds) is reported as disconnected.
-    fn carry_out(&mut self, out: Outputs) -> Result<(), ServerError> {
+    /// Carries out one call's outputs in the order [`Outputs`] documents (the journal first,
+    /// then sends, then closes) and returns what it answered. A writer that cannot take a
+    /// frame (its task is gone, or it overran a queue the gateway's own flow control bounds)
+    /// is reported as disconnected, and that call's outputs are carried out too.
+    fn carry_out(&mut self, mut out: Outputs) -> Result<Answers, ServerError> {
+        let mut answers = Answers::default();
         let mut lost: Vec<ConnId> = Vec::new();
-        let mut pending = out;
         loop {
-            if let Some(j) = self.journal.as_mut() {
-                j.append(&pending.events)?;
-            }
-            for (conn, frame) in pending.sends {
-                let Some(w) = self.writers.get(&conn) else {
-                    continue;
-                };
-                if w.try_send(WriterMsg::Text(frame)).is_ok() {
-                    self.counters.messages_out += 1;
-                } else {
-                    self.writers.remove(&conn);
-                    lost.push(conn);
-                }
-            }
-            for (conn, code, reason) in pending.closes {
-                *self.counters.closes.entry(code.as_u16()).or_default() += 1;
-                if let Some(w) = self.writers.remove(&conn) {
-                    let _ = w.try_send(WriterMsg::Close(code, reason));
-                }
-            }
+            out.carry_out(&mut Carry {
+                journal: self.journal.as_mut(),
+                writers: &mut self.writers,
+                counters: &mut self.counters,
+                lost: &mut lost,
+                answers: &mut answers,
+            })?;
             let Some(conn) = lost.pop() else {
-                return Ok(());
+                return Ok(answers);
             };
-            pending = self.handle(Input::Closed { conn });
+            out = self.handle(Input::Closed { conn });
         }
     }
 

@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use gauntlet_sim::{FaultPreset, Mix, Offload, Scenario, run_scenario, run_scenario_ticking};
+use gauntlet_core::Plants;
+use gauntlet_sim::{
+    FaultPreset, Mix, NoSink, Offload, Scenario, World, run_scenario, run_scenario_ticking,
+};
 
 fn scenario(seed: u64, users: u32, preset: FaultPreset, plant: Option<&str>) -> Scenario {
     Scenario {
@@ -39,6 +42,38 @@ fn same_seed_gives_byte_identical_journal_and_hash() {
     let other =
         run_scenario(&scenario(8, 40, FaultPreset::Chaos, None), None, None).expect("run c");
     assert_ne!(other.state_hash, ra.state_hash);
+}
+
+#[test]
+fn stepping_a_world_event_by_event_is_running_it() {
+    let sc = scenario(3, 20, FaultPreset::Chaos, None);
+    let world = |sink| World::new(sc.clone(), Plants::NONE, Offload::Inline, sink).unwrap();
+    let (mut sink_run, mut sink_a, mut sink_b) = (NoSink, NoSink, NoSink);
+    let run = world(&mut sink_run).run();
+    assert!(run.violation.is_none(), "{:?}", run.violation);
+    // Two worlds of one scenario, stepped alike, are in the same state at every point.
+    let (mut a, mut b) = (world(&mut sink_a), world(&mut sink_b));
+    const HALFWAY: u64 = 2_000;
+    for _ in 0..HALFWAY {
+        assert!(a.step());
+        assert!(b.step());
+    }
+    let halfway = a.state_hash();
+    assert!(halfway.is_some());
+    assert_eq!(halfway, b.state_hash());
+    assert_ne!(halfway.as_deref(), Some(run.state_hash.as_str()));
+    // Stepped to the end, a world reports what running it reports.
+    let mut steps = HALFWAY;
+    while a.step() {
+        steps += 1;
+    }
+    let stepped = a.finish();
+    assert!(stepped.violation.is_none(), "{:?}", stepped.violation);
+    assert_eq!(stepped.events, steps);
+    assert_eq!(stepped.events, run.events);
+    assert_eq!(stepped.state_hash, run.state_hash);
+    assert_eq!(stepped.log_entries, run.log_entries);
+    assert_eq!(stepped.simulated, run.simulated);
 }
 
 #[test]

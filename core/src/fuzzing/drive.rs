@@ -3,11 +3,15 @@
 //! revocation feed fresh on request, and collects what the gateway asked for. It makes no
 //! protocol decisions and never judges outputs; the harnesses do.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use crate::protocol::WireFrame;
 use crate::token::Revocation;
-use crate::{AuthUpdate, ConnId, Gateway, HandshakeDecision, Input, Instant, LogEntry, Outputs};
+use crate::{
+    AuthUpdate, CloseCode, ConnId, Effects, Gateway, HandshakeDecision, Input, Instant,
+    IssuedTicket, LogEntry, Outputs, TicketRefusal,
+};
 
 /// Most acknowledgement rounds one input may cause (each round is one `Sent` per connection).
 const MAX_ACK_ROUNDS: usize = 64;
@@ -75,30 +79,58 @@ impl Drive {
     }
 
     /// Records `out` and returns the per-connection frame counts to acknowledge.
-    fn absorb(&mut self, out: Outputs, seen: &mut Observed) -> Vec<(ConnId, usize)> {
-        self.log.extend(out.events);
-        if out.handshake.is_some() {
-            seen.handshake = out.handshake;
-        }
-        let mut acks: Vec<(ConnId, usize)> = Vec::new();
-        for (conn, _) in &out.sends {
-            match acks.iter_mut().find(|(c, _)| c == conn) {
-                Some((_, n)) => *n += 1,
-                None => acks.push((*conn, 1)),
-            }
-        }
-        let closed: Vec<ConnId> = out.closes.iter().map(|(c, _, _)| *c).collect();
+    fn absorb(&mut self, mut out: Outputs, seen: &mut Observed) -> Vec<(ConnId, usize)> {
+        let mut record = Record {
+            log: &mut self.log,
+            seen,
+            acks: Vec::new(),
+            closed: Vec::new(),
+        };
+        let Ok(()) = out.carry_out(&mut record);
+        let Record {
+            mut acks, closed, ..
+        } = record;
         acks.retain(|(c, _)| !closed.contains(c));
-        seen.sends.extend(out.sends);
-        seen.closes
-            .extend(out.closes.iter().map(|(c, code, _)| (*c, code.as_u16())));
-        seen.tickets.extend(
-            out.tickets
-                .into_iter()
-                .map(|(id, r)| (id, r.ok().map(|t| t.ticket))),
-        );
         acks
     }
+}
+
+/// Carrying out, for the harnesses: everything is recorded, and each connection's frames
+/// are counted to acknowledge unless it was closed.
+struct Record<'a> {
+    log: &'a mut Vec<LogEntry>,
+    seen: &'a mut Observed,
+    acks: Vec<(ConnId, usize)>,
+    closed: Vec<ConnId>,
+}
+
+impl Effects for Record<'_> {
+    type Error = Infallible;
+    fn log(&mut self, events: &mut Vec<LogEntry>) -> Result<(), Infallible> {
+        self.log.append(events);
+        Ok(())
+    }
+    fn handshake(&mut self, conn: ConnId, decision: HandshakeDecision) {
+        self.seen.handshake = Some((conn, decision));
+    }
+    fn send(&mut self, conn: ConnId, frame: WireFrame) {
+        match self.acks.iter_mut().find(|(c, _)| *c == conn) {
+            Some((_, n)) => *n += 1,
+            None => self.acks.push((conn, 1)),
+        }
+        self.seen.sends.push((conn, frame));
+    }
+    fn close(&mut self, conn: ConnId, code: CloseCode, _reason: &'static str) {
+        self.closed.push(conn);
+        self.seen.closes.push((conn, code.as_u16()));
+    }
+    fn ticket(&mut self, request: u64, answer: Result<IssuedTicket, TicketRefusal>) {
+        self.seen
+            .tickets
+            .push((request, answer.ok().map(|t| t.ticket)));
+    }
+    /// The harnesses move the clock themselves ([`Drive::advance`]) and tick then.
+    fn deadline(&mut self, _at: Option<Instant>) {}
 }
 
 impl Observed {

@@ -1,8 +1,9 @@
 //! The contract of [`super::Gateway::handle`]: the [`Input`]s a driver feeds it, the
-//! [`Outputs`] it must carry out (in the order their docs give), the handshake and ticket
-//! verdicts, and the read-only [`GatewayStats`].
+//! [`Outputs`] it must carry out, the handshake and ticket verdicts, and the read-only
+//! [`GatewayStats`]. The order outputs are carried out in is written down once, in
+//! [`Outputs::carry_out`], which every driver calls with its own [`Effects`].
 //!
-//! Plain data only: nothing here decides anything.
+//! Plain data and that one ordering: nothing here decides anything.
 //!
 //! Control frames: a driver hands the gateway every WebSocket ping and pong it reads as
 //! [`Input::Control`] (a close frame is [`Input::Closed`]). The transport still answers a
@@ -163,10 +164,11 @@ pub struct TicketRefusal {
     pub code: &'static str,
 }
 
-/// Everything `handle` asks of the driver, to be carried out in this order: answer the
-/// handshake, write `sends` in order per connection, then send `closes` (close frame with
-/// the code and reason, then drop the socket), answer `tickets`, and append `events` to the
-/// durable log before acknowledging anything further to clients.
+/// Everything `handle` asks of the driver, to be carried out in this order (what
+/// [`Outputs::carry_out`] does): append `events` to the durable log first, so nothing reaches
+/// a client that the log does not hold; then answer the handshake, write `sends` in order per
+/// connection, send `closes` (close frame with the code and reason, then drop the socket),
+/// answer `tickets`, and arm the timer for `next_deadline`.
 #[must_use]
 #[derive(Debug, Default)]
 pub struct Outputs {
@@ -184,7 +186,51 @@ pub struct Outputs {
     pub next_deadline: Option<Instant>,
 }
 
+/// What a driver does with each kind of output. [`Outputs::carry_out`] calls these in the
+/// contract's order; an implementation only says how, never when.
+pub trait Effects {
+    /// Why carrying out stopped: only the durable log can fail (use
+    /// [`std::convert::Infallible`] when nothing can).
+    type Error;
+    /// Appends a call's events (never empty) to the durable log. Called first; on an error
+    /// nothing else of the call is carried out. The entries may be taken out of `events`.
+    fn log(&mut self, events: &mut Vec<LogEntry>) -> Result<(), Self::Error>;
+    /// The handshake verdict for `conn`.
+    fn handshake(&mut self, conn: ConnId, decision: HandshakeDecision);
+    /// A text frame to write to `conn`, after every earlier one to it.
+    fn send(&mut self, conn: ConnId, frame: WireFrame);
+    /// A close frame with `code` and `reason` for `conn`, after its sends; then the socket goes.
+    fn close(&mut self, conn: ConnId, code: CloseCode, reason: &'static str);
+    /// The answer to ticket request `request`.
+    fn ticket(&mut self, request: u64, answer: Result<IssuedTicket, TicketRefusal>);
+    /// When to call `handle(.., Input::Tick)` next, if anything is pending.
+    fn deadline(&mut self, at: Option<Instant>);
+}
+
 impl Outputs {
+    /// Carries out every output in the contract's order (see [`Outputs`]), leaving the lists
+    /// empty with their capacity kept, so a driver can hand these buffers to the next call.
+    pub fn carry_out<E: Effects>(&mut self, effects: &mut E) -> Result<(), E::Error> {
+        if !self.events.is_empty() {
+            effects.log(&mut self.events)?;
+            self.events.clear();
+        }
+        if let Some((conn, decision)) = self.handshake.take() {
+            effects.handshake(conn, decision);
+        }
+        for (conn, frame) in self.sends.drain(..) {
+            effects.send(conn, frame);
+        }
+        for (conn, code, reason) in self.closes.drain(..) {
+            effects.close(conn, code, reason);
+        }
+        for (request, answer) in self.tickets.drain(..) {
+            effects.ticket(request, answer);
+        }
+        effects.deadline(self.next_deadline.take());
+        Ok(())
+    }
+
     /// Empties every list (keeping its capacity) and the handshake verdict and deadline.
     pub fn clear(&mut self) {
         self.handshake = None;

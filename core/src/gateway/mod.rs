@@ -21,8 +21,8 @@ mod router;
 mod timers;
 
 pub use contract::{
-    AuthUpdate, ControlFrame, GatewayStats, HandshakeDecision, Input, IssuedTicket, Outputs,
-    TicketRefusal,
+    AuthUpdate, ControlFrame, Effects, GatewayStats, HandshakeDecision, Input, IssuedTicket,
+    Outputs, TicketRefusal,
 };
 use timers::TimerKind;
 

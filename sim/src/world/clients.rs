@@ -14,9 +14,10 @@ use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadI
 
 use crate::frame_view::FrameView;
 
+use super::phase::Phase;
+use super::population::{ClientId, Conn, LateReuse, Tokens};
 use super::{
-    AuthAnswer, AuthCall, Client, Conn, ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, LateReuse,
-    MAX_TICKET_TRACKING, SIM_ORIGIN, Sized, Tokens, Up, World, check,
+    AuthAnswer, AuthCall, Down, Ev, HANDSHAKE_TIMEOUT, SIM_ORIGIN, Sized, Up, World, check,
 };
 use crate::checker::{CredTruth, Obs};
 use crate::network::NodeId;
@@ -39,15 +40,9 @@ enum Method {
 }
 
 impl World<'_> {
-    fn client(&mut self, i: u32) -> Option<&mut Client> {
-        self.clients.get_mut(i as usize)
-    }
-
-    pub(super) fn wake(&mut self, i: u32) {
+    pub(super) fn wake(&mut self, i: ClientId) {
         let think = std::time::Duration::from_millis(self.sc.think_ms.max(1));
-        let Some(c) = self.clients.get_mut(i as usize) else {
-            return;
-        };
+        let c = &mut self.clients[i];
         let next = c.rng.exp_duration(think);
         let (adversary, has_tokens, awaiting, no_conn) = (
             c.adversary,
@@ -56,34 +51,34 @@ impl World<'_> {
             c.conns.is_empty(),
         );
         self.after(next.max(Duration::from_millis(10)), Ev::Wake(i));
-        if awaiting || self.now < self.clients[i as usize].not_before {
+        if awaiting || self.now < self.clients[i].not_before {
             return;
         }
-        if !self.safety && adversary {
+        if self.phase != Phase::Safety && adversary {
             return;
         }
-        if self.safety
-            && self.clients[i as usize]
+        if self.phase == Phase::Safety
+            && self.clients[i]
                 .late_reuse
                 .as_ref()
                 .is_some_and(|l| self.now >= l.when)
         {
             return self.late_reuse(i);
         }
-        let due = self.clients[i as usize]
+        let due = self.clients[i]
             .saved
             .iter()
             .position(|(_, _, at)| self.now >= *at);
         if let Some(k) = due
-            && self.safety
+            && self.phase == Phase::Safety
         {
-            let (token, truth, _) = self.clients[i as usize].saved.remove(k);
+            let (token, truth, _) = self.clients[i].saved.remove(k);
             self.ops += 1;
             return self.connect_with(i, &token, truth, Method::Bearer);
         }
         if !has_tokens {
-            let oauth = self.pick(i, &[Op::OAuthLogin]).is_some()
-                && self.clients[i as usize].rng.chance(0.5);
+            let oauth =
+                self.pick(i, &[Op::OAuthLogin]).is_some() && self.clients[i].rng.chance(0.5);
             return self.auth_request(
                 i,
                 if oauth {
@@ -93,12 +88,12 @@ impl World<'_> {
                 },
             );
         }
-        let expiring = self.clients[i as usize]
+        let expiring = self.clients[i]
             .tokens
             .as_ref()
             .is_some_and(|t| self.now.saturating_add(Duration::from_secs(20)) >= t.access_exp);
         if expiring {
-            let refresh = self.clients[i as usize]
+            let refresh = self.clients[i]
                 .tokens
                 .as_ref()
                 .map(|t| t.refresh.clone())
@@ -106,20 +101,18 @@ impl World<'_> {
             return self.auth_request(i, AuthCall::Refresh(refresh));
         }
         if no_conn {
-            let method = match self.clients[i as usize].rng.index(3) {
+            let method = match self.clients[i].rng.index(3) {
                 0 => Method::Bearer,
                 1 => Method::Subprotocol,
                 _ => Method::Ticket,
             };
             return self.connect(i, method);
         }
-        if !self.safety {
+        if self.phase != Phase::Safety {
             return;
         }
-        let attack = adversary && self.clients[i as usize].rng.chance(0.6);
-        let Some(c) = self.clients.get_mut(i as usize) else {
-            return;
-        };
+        let attack = adversary && self.clients[i].rng.chance(0.6);
+        let c = &mut self.clients[i];
         let menu = &self.menus[usize::from(attack)];
         if let Some(op) = pick(&self.mix, &mut c.rng, menu) {
             self.ops += 1;
@@ -133,19 +126,12 @@ impl World<'_> {
     /// issuer's clock but inside the leeway, so it still validates. Present the refresh
     /// token that was rotated away (theft: the family is revoked), then, once the
     /// revocation binds, the access token: it must be refused.
-    fn late_reuse(&mut self, i: u32) {
-        let Some(l) = self
-            .clients
-            .get_mut(i as usize)
-            .and_then(|c| c.late_reuse.take())
-        else {
+    fn late_reuse(&mut self, i: ClientId) {
+        let Some(l) = self.clients[i].late_reuse.take() else {
             return;
         };
         let auth_now = self.auth_now();
-        let used = self
-            .clients
-            .get(i as usize)
-            .is_some_and(|c| c.used_refresh.contains(&l.used));
+        let used = self.clients[i].used_refresh.contains(&l.used);
         // 20 s of the 30 s leeway left: enough for the revocation to bind first.
         if !used || auth_now >= l.exp.saturating_add(Duration::from_secs(20)) {
             return;
@@ -156,28 +142,13 @@ impl World<'_> {
             .now
             .saturating_add(staleness)
             .saturating_add(Duration::from_secs(2));
-        if let Some(c) = self.clients.get_mut(i as usize) {
-            c.save(l.token, l.truth, later);
-        }
+        self.clients[i].save(l.token, l.truth, later);
         self.auth_request(i, AuthCall::RefreshReuse(l.used));
     }
 
     /// Draws one of `ops` by the scenario's weights, from client `i`'s RNG.
-    fn pick(&mut self, i: u32, ops: &[Op]) -> Option<Op> {
-        let c = self.clients.get_mut(i as usize)?;
-        pick(&self.mix, &mut c.rng, ops)
-    }
-
-    fn open_conn(&mut self, i: u32) -> Option<ConnId> {
-        let c = self.clients.get_mut(i as usize)?;
-        let open: Vec<ConnId> = c
-            .conns
-            .iter()
-            .copied()
-            .filter(|id| self.conns.get(id).is_some_and(Conn::is_open))
-            .collect();
-        let k = c.rng.index(open.len().max(1));
-        open.get(k).copied()
+    fn pick(&mut self, i: ClientId, ops: &[Op]) -> Option<Op> {
+        pick(&self.mix, &mut self.clients[i].rng, ops)
     }
 
     fn send_frame(&mut self, conn: ConnId, frame: &ClientFrame) {
@@ -185,14 +156,14 @@ impl World<'_> {
         self.up(conn, Up::Text(conn, text.into_bytes()));
     }
 
-    fn perform(&mut self, i: u32, op: Op) {
-        let Some(conn) = self.open_conn(i) else {
+    fn perform(&mut self, i: ClientId, op: Op) {
+        let Some(conn) = self.clients.pick_open_conn(i) else {
             return self.connect(i, Method::Bearer);
         };
-        let user = self.clients[i as usize].user.clone();
+        let user = self.clients[i].user.clone();
         match op {
             Op::Message => {
-                let c = &mut self.clients[i as usize];
+                let c = &mut self.clients[i];
                 let thread = match c.rng.index(10) {
                     0..=4 if !c.threads.is_empty() => {
                         c.threads.get(c.rng.index(c.threads.len())).cloned()
@@ -219,20 +190,24 @@ impl World<'_> {
                 }
             }
             Op::StopOwnRun => {
-                let c = &mut self.clients[i as usize];
+                let c = &mut self.clients[i];
                 if let Some(run) = c.runs.get(c.rng.index(c.runs.len().max(1))).copied() {
-                    self.stop_requests.entry(run).or_default().insert(user);
+                    self.clients
+                        .stop_requests
+                        .entry(run)
+                        .or_default()
+                        .insert(user);
                     self.send_frame(conn, &ClientFrame::StopAgent { run_id: run });
                 }
             }
             Op::Subscribe => {
-                let c = &mut self.clients[i as usize];
+                let c = &mut self.clients[i];
                 if let Some(t) = c.threads.get(c.rng.index(c.threads.len().max(1))).cloned() {
                     self.send_frame(conn, &ClientFrame::SubscribeThread { thread_id: t });
                 }
             }
             Op::Ping => {
-                let f = if self.clients[i as usize].rng.chance(0.5) {
+                let f = if self.clients[i].rng.chance(0.5) {
                     ClientFrame::Ping
                 } else {
                     ClientFrame::Heartbeat
@@ -240,34 +215,34 @@ impl World<'_> {
                 self.send_frame(conn, &f);
             }
             Op::Refresh | Op::ConcurrentRefresh => {
-                let refresh = self.clients[i as usize]
+                let refresh = self.clients[i]
                     .tokens
                     .as_ref()
                     .map(|t| t.refresh.clone())
                     .unwrap_or_default();
                 if op == Op::ConcurrentRefresh {
-                    self.clients[i as usize].awaiting_auth = false;
+                    self.clients[i].awaiting_auth = false;
                     self.auth_request(i, AuthCall::Refresh(refresh.clone()));
-                    self.clients[i as usize].awaiting_auth = false;
+                    self.clients[i].awaiting_auth = false;
                 }
                 self.auth_request(i, AuthCall::Refresh(refresh));
             }
             Op::Reauth => {
-                if let Some(t) = &self.clients[i as usize].tokens {
+                if let Some(t) = &self.clients[i].tokens {
                     let (token, truth) = (t.access.clone(), t.truth.clone());
-                    self.clients[i as usize].reauth_sent(conn, truth);
+                    self.clients[i].reauth_sent(conn, truth);
                     self.send_frame(conn, &ClientFrame::Reauth { token });
                 }
             }
             Op::ExtraTabs => {
-                let n = 1 + self.clients[i as usize].rng.index(4);
+                let n = 1 + self.clients[i].rng.index(4);
                 for _ in 0..n {
                     self.connect(i, Method::Bearer);
                 }
             }
             Op::CloseTab => self.close_conn(i, conn),
             Op::Logout => {
-                if let Some(t) = self.clients[i as usize].tokens.take() {
+                if let Some(t) = self.clients[i].tokens.take() {
                     let jti = workload::payload_of(&t.access)["jti"]
                         .as_str()
                         .unwrap_or("")
@@ -280,15 +255,14 @@ impl World<'_> {
                         },
                     );
                 }
-                let conns: Vec<ConnId> = self.clients[i as usize].conns.iter().copied().collect();
+                let conns: Vec<ConnId> = self.clients[i].conns.iter().copied().collect();
                 for c in conns {
                     self.close_conn(i, c);
                 }
             }
             Op::LogoutEverywhere => {
-                self.clients[i as usize].tokens = None;
-                self.clients[i as usize].not_before =
-                    self.now.saturating_add(Duration::from_secs(2));
+                self.clients[i].tokens = None;
+                self.clients[i].not_before = self.now.saturating_add(Duration::from_secs(2));
                 self.auth_request(i, AuthCall::LogoutEverywhere);
             }
             Op::RotateKeys => {
@@ -300,7 +274,7 @@ impl World<'_> {
                 // only a ring that drops keys older than the previous one survives;
                 // single rotations come from the `key_rotation` fault.
                 let chance = (ROTATION_DRAWS_PER_RUN / f64::from(self.sc.users.max(1))).min(1.0);
-                let c = &mut self.clients[i as usize];
+                let c = &mut self.clients[i];
                 if !c.rng.chance(chance) {
                     return;
                 }
@@ -313,7 +287,7 @@ impl World<'_> {
                 }
             }
             Op::PasswordChange => {
-                if self.clients[i as usize].awaiting_auth {
+                if self.clients[i].awaiting_auth {
                     return;
                 }
                 let staleness =
@@ -322,7 +296,7 @@ impl World<'_> {
                     .now
                     .saturating_add(staleness)
                     .saturating_add(Duration::from_secs(2));
-                let c = &mut self.clients[i as usize];
+                let c = &mut self.clients[i];
                 // An old tab comes back later with the token from before the change.
                 if let Some(t) = c.tokens.take() {
                     c.save(t.access, t.truth, later);
@@ -332,7 +306,7 @@ impl World<'_> {
             }
             Op::OAuthLogin => {}
             Op::Broadcast => {
-                if i == 0 {
+                if i == ClientId::OPS {
                     self.send_frame(
                         conn,
                         &ClientFrame::Broadcast {
@@ -345,20 +319,20 @@ impl World<'_> {
         }
     }
 
-    fn attack(&mut self, i: u32, op: Op, conn: ConnId, user: UserId) {
-        let Some(t) = self.clients[i as usize].tokens.as_ref() else {
+    fn attack(&mut self, i: ClientId, op: Op, conn: ConnId, user: UserId) {
+        let Some(t) = self.clients[i].tokens.as_ref() else {
             return;
         };
         let (access, refresh) = (t.access.clone(), t.refresh.clone());
         let victim = {
             let n = self.sc.users.max(1);
-            let v = self.clients[i as usize].rng.range(0..u64::from(n)) as u32;
-            self.clients
-                .get(v as usize)
-                .map(|c| c.user.clone())
-                .unwrap_or_else(|| user.clone())
+            let v = self.clients[i].rng.range(0..u64::from(n));
+            u32::try_from(v)
+                .ok()
+                .and_then(|v| self.clients.id(v))
+                .map_or_else(|| user.clone(), |v| self.clients[v].user.clone())
         };
-        let variant = self.clients[i as usize].rng.next_u64();
+        let variant = self.clients[i].rng.next_u64();
         match op {
             Op::Forged => self.connect_with(
                 i,
@@ -400,7 +374,7 @@ impl World<'_> {
                     email: None,
                     svc_id: None,
                 };
-                let Ok(m) = self.attacker_issuer.mint(when, &req) else {
+                let Ok(m) = self.auth.attacker_issuer.mint(when, &req) else {
                     return;
                 };
                 let truth = CredTruth::Access {
@@ -416,12 +390,12 @@ impl World<'_> {
                         .exp
                         .saturating_add(self.config.tokens.leeway())
                         .saturating_add(Duration::from_secs(1));
-                    self.clients[i as usize].save(m.token.clone(), truth.clone(), later);
+                    self.clients[i].save(m.token.clone(), truth.clone(), later);
                 }
                 self.connect_with(i, &m.token, truth, Method::Bearer);
             }
             Op::Revoked => {
-                if let Some(t) = self.clients[i as usize].tokens.take() {
+                if let Some(t) = self.clients[i].tokens.take() {
                     let jti = workload::payload_of(&t.access)["jti"]
                         .as_str()
                         .unwrap_or("")
@@ -432,7 +406,7 @@ impl World<'_> {
                         .now
                         .saturating_add(staleness)
                         .saturating_add(Duration::from_secs(2));
-                    self.clients[i as usize].save(t.access.clone(), t.truth.clone(), later);
+                    self.clients[i].save(t.access.clone(), t.truth.clone(), later);
                     self.auth_request(
                         i,
                         AuthCall::Logout {
@@ -448,10 +422,15 @@ impl World<'_> {
             Op::CrossRun => {
                 let top = self
                     .gateway
+                    .running
                     .as_ref()
-                    .map_or(1, |_| self.log_len as u64 / 8 + 1);
-                let run = RunId::new(1 + self.clients[i as usize].rng.range(0..top.max(1)));
-                self.stop_requests.entry(run).or_default().insert(user);
+                    .map_or(1, |_| self.gateway.log_len as u64 / 8 + 1);
+                let run = RunId::new(1 + self.clients[i].rng.range(0..top.max(1)));
+                self.clients
+                    .stop_requests
+                    .entry(run)
+                    .or_default()
+                    .insert(user);
                 self.send_frame(conn, &ClientFrame::StopAgent { run_id: run });
             }
             Op::CrossThread => {
@@ -500,7 +479,7 @@ impl World<'_> {
             },
             Op::OAuthAttack => self.auth_request(i, AuthCall::OAuthAttack(variant % 3)),
             Op::RefreshReuse => {
-                let old = self.clients[i as usize].used_refresh.last().cloned();
+                let old = self.clients[i].used_refresh.last().cloned();
                 if let Some(old) = old {
                     self.auth_request(i, AuthCall::RefreshReuse(old));
                 }
@@ -510,7 +489,7 @@ impl World<'_> {
                 for _ in 0..n {
                     let tx = self.net.send(
                         self.now,
-                        NodeId::client(i),
+                        NodeId::client(i.get()),
                         NodeId::GATEWAY,
                         Sized(access.len()),
                     );
@@ -522,9 +501,7 @@ impl World<'_> {
             Op::LateReuse => {
                 // Rotate the refresh token now, and come back once the access token it
                 // came with is past its `exp` on the issuer's clock (see `late_reuse`).
-                let Some(c) = self.clients.get(i as usize) else {
-                    return;
-                };
+                let c = &self.clients[i];
                 if c.late_reuse.is_some() || c.awaiting_auth {
                     return;
                 }
@@ -542,7 +519,7 @@ impl World<'_> {
                     .now
                     .saturating_add(until_exp)
                     .saturating_add(Duration::from_secs(1));
-                self.clients[i as usize].late_reuse = Some(LateReuse {
+                self.clients[i].late_reuse = Some(LateReuse {
                     when,
                     used: used.clone(),
                     token,
@@ -555,23 +532,20 @@ impl World<'_> {
         }
     }
 
-    fn close_conn(&mut self, i: u32, conn: ConnId) {
+    fn close_conn(&mut self, i: ClientId, conn: ConnId) {
         self.up(conn, Up::Closed(conn));
-        self.conns.remove(&conn);
-        if let Some(c) = self.client(i) {
-            c.conns.remove(&conn);
-        }
+        self.clients.drop_conn(i, conn);
     }
 
-    fn connect(&mut self, i: u32, method: Method) {
-        let Some(t) = self.clients.get(i as usize).and_then(|c| c.tokens.as_ref()) else {
+    fn connect(&mut self, i: ClientId, method: Method) {
+        let Some(t) = self.clients[i].tokens.as_ref() else {
             return;
         };
         let (token, truth) = (t.access.clone(), t.truth.clone());
         if let Method::Ticket = method {
             let tx = self.net.send(
                 self.now,
-                NodeId::client(i),
+                NodeId::client(i.get()),
                 NodeId::GATEWAY,
                 Sized(token.len()),
             );
@@ -583,7 +557,7 @@ impl World<'_> {
         self.connect_with(i, &token, truth, method);
     }
 
-    fn connect_with(&mut self, i: u32, token: &str, truth: CredTruth, method: Method) {
+    fn connect_with(&mut self, i: ClientId, token: &str, truth: CredTruth, method: Method) {
         // Honest clients are the web app: they always send its origin.
         let req = client_request(i).header("Origin", SIM_ORIGIN);
         let req = match method {
@@ -593,34 +567,14 @@ impl World<'_> {
         };
         let conn = self.handshake(i, req, truth);
         if let Method::Ticket = method {
-            if self.ticket_conns.len() >= MAX_TICKET_TRACKING {
-                self.ticket_conns.pop_first();
-            }
-            self.ticket_conns.insert(conn, token.to_string());
+            self.clients.track_ticket(conn, token);
         }
     }
 
     /// Opens a connection for client `i` with the upgrade request `req`, whose credential
     /// `truth` stands for.
-    fn handshake(&mut self, i: u32, req: HandshakeRequest, truth: CredTruth) -> ConnId {
-        self.next_conn += 1;
-        let conn = ConnId::new(self.next_conn);
-        self.conns.insert(
-            conn,
-            Conn {
-                client: i,
-                phase: ConnPhase::Connecting,
-                user: None,
-                truth,
-                last_up: self.now,
-                last_down: self.now,
-                unread: 0,
-                broken: false,
-            },
-        );
-        if let Some(c) = self.client(i) {
-            c.conns.insert(conn);
-        }
+    fn handshake(&mut self, i: ClientId, req: HandshakeRequest, truth: CredTruth) -> ConnId {
+        let conn = self.clients.add_conn(Conn::connecting(i, truth, self.now));
         self.up(conn, Up::Handshake(conn, Box::new(req)));
         conn
     }
@@ -628,41 +582,36 @@ impl World<'_> {
     /// [`Op::CrossReauth`]: `reauth` on one's own connection with the current access token
     /// of another user who has one (stolen). It must be refused (`MSG-REAUTH-SAME-USER`);
     /// the auth checker judges a `reauthenticated` answer against the session's user.
-    fn cross_reauth(&mut self, i: u32, conn: ConnId) {
-        let n = self.clients.len();
-        let Some(c) = self.clients.get_mut(i as usize) else {
-            return;
-        };
-        let start = c.rng.index(n.max(1));
+    fn cross_reauth(&mut self, i: ClientId, conn: ConnId) {
+        let ids: Vec<ClientId> = self.clients.ids().collect();
+        let n = ids.len();
+        let start = self.clients[i].rng.index(n.max(1));
         let stolen = (0..n)
-            .map(|k| (start + k) % n)
-            .filter(|v| *v != i as usize)
+            .map(|k| ids[(start + k) % n])
+            .filter(|v| *v != i)
             .find_map(|v| {
-                let t = self.clients.get(v)?.tokens.as_ref()?;
+                let t = self.clients[v].tokens.as_ref()?;
                 Some((t.access.clone(), t.truth.clone()))
             });
         let Some((token, truth)) = stolen else {
             return;
         };
-        if let Some(c) = self.clients.get_mut(i as usize) {
-            c.reauth_sent(conn, truth);
-        }
+        self.clients[i].reauth_sent(conn, truth);
         self.send_frame(conn, &ClientFrame::Reauth { token });
     }
 
     /// [`Op::CrossSubscribe`]: `subscribe_thread` to a thread another user created. It must
     /// be refused (`MSG-THREAD-OWNER`); the thread_owner checker judges a `subscribed` answer.
-    fn cross_subscribe(&mut self, i: u32, conn: ConnId) {
-        let n = self.clients.len();
-        let Some(c) = self.clients.get_mut(i as usize) else {
-            return;
-        };
+    fn cross_subscribe(&mut self, i: ClientId, conn: ConnId) {
+        let ids: Vec<ClientId> = self.clients.ids().collect();
+        let n = ids.len();
+        let c = &mut self.clients[i];
         let (start, pick) = (c.rng.index(n.max(1)), c.rng.next_u64());
         let thread = (0..n)
-            .map(|k| (start + k) % n)
-            .filter(|v| *v != i as usize)
+            .map(|k| ids[(start + k) % n])
+            .filter(|v| *v != i)
             .find_map(|v| {
-                let threads = &self.clients.get(v)?.threads;
+                let threads = &self.clients[v].threads;
                 let len = u64::try_from(threads.len()).unwrap_or(u64::MAX).max(1);
                 threads
                     .get(usize::try_from(pick % len).unwrap_or(0))
@@ -676,19 +625,16 @@ impl World<'_> {
     /// [`Op::TicketReplay`]: present again a ticket a handshake already redeemed, its own or
     /// another user's, while it would still be inside its lifetime. It must be refused
     /// (`WS-TICKET-SINGLE-USE`), so it stands for no valid credential.
-    fn ticket_replay(&mut self, i: u32) {
+    fn ticket_replay(&mut self, i: ClientId) {
         let ttl = Duration::from_millis(self.config.limits.ticket_ttl_ms);
-        let fresh: Vec<&String> = self
-            .redeemed_tickets
-            .iter()
+        let fresh: Vec<String> = self
+            .clients
+            .redeemed_tickets()
             .filter(|(_, at)| self.now < at.saturating_add(ttl))
-            .map(|(t, _)| t)
+            .map(|(t, _)| t.clone())
             .collect();
-        let Some(c) = self.clients.get_mut(i as usize) else {
-            return;
-        };
-        let k = c.rng.index(fresh.len().max(1));
-        let Some(ticket) = fresh.get(k).map(|t| (*t).clone()) else {
+        let k = self.clients[i].rng.index(fresh.len().max(1));
+        let Some(ticket) = fresh.get(k).cloned() else {
             return;
         };
         let req = client_request(i)
@@ -700,13 +646,8 @@ impl World<'_> {
     /// [`Op::OriginSpoof`]: the client's valid token from an origin that is not the app's.
     /// Where the gateway has an allow-list it must be refused (`WS-ORIGIN`), so the
     /// credential then stands for nothing valid; without one it is an honest handshake.
-    fn origin_spoof(&mut self, i: u32, access: &str, variant: u64) {
-        let Some(truth) = self
-            .clients
-            .get(i as usize)
-            .and_then(|c| c.tokens.as_ref())
-            .map(|t| t.truth.clone())
-        else {
+    fn origin_spoof(&mut self, i: ClientId, access: &str, variant: u64) {
+        let Some(truth) = self.clients[i].tokens.as_ref().map(|t| t.truth.clone()) else {
             return;
         };
         let req = client_request(i).header("Authorization", &format!("Bearer {access}"));
@@ -730,19 +671,16 @@ impl World<'_> {
         self.handshake(i, req, truth);
     }
 
-    pub(super) fn deliver_to_client(&mut self, i: u32, down: Down) {
+    pub(super) fn deliver_to_client(&mut self, i: ClientId, down: Down) {
         match down {
             Down::Verdict(conn, HandshakeDecision::Accept { .. }) => {
-                let known = self
-                    .clients
-                    .get(i as usize)
-                    .is_some_and(|c| c.conns.contains(&conn));
-                let Some(c) = self.conns.get_mut(&conn).filter(|_| known) else {
+                let known = self.clients[i].conns.contains(&conn);
+                let Some(c) = self.clients.conns.get_mut(&conn).filter(|_| known) else {
                     // The client gave up on this handshake: close the socket the server opened.
                     return self.after(Duration::from_millis(1), Ev::ToGateway(Up::Closed(conn)));
                 };
-                c.phase = ConnPhase::Open;
-                let last = self.clients[i as usize].last_seq;
+                c.open();
+                let last = self.clients[i].last_seq;
                 if last > 0 {
                     self.observe(&Obs::ResumeSent {
                         conn,
@@ -757,37 +695,31 @@ impl World<'_> {
                 }
             }
             Down::Verdict(conn, HandshakeDecision::Reject { status, code, .. }) => {
-                self.conns.remove(&conn);
-                if let Some(c) = self.client(i) {
-                    c.conns.remove(&conn);
-                    if status.as_u16() == 401
-                        && matches!(
-                            code,
-                            "expired" | "revoked" | "key_retired" | "unknown_key" | "too_old"
-                        )
-                    {
-                        c.tokens = None;
-                    }
+                self.clients.drop_conn(i, conn);
+                let c = &mut self.clients[i];
+                if status.as_u16() == 401
+                    && matches!(
+                        code,
+                        "expired" | "revoked" | "key_retired" | "unknown_key" | "too_old"
+                    )
+                {
+                    c.tokens = None;
                 }
             }
             Down::Frame(conn, frame) => self.on_frame(i, conn, frame),
             Down::Close(conn, code) => {
-                self.conns.remove(&conn);
+                self.clients.drop_conn(i, conn);
                 let now = self.now;
-                if let Some(c) = self.client(i) {
-                    c.conns.remove(&conn);
-                    if code == Some(1008) && c.tokens.as_ref().is_some_and(|t| now >= t.access_exp)
-                    {
-                        c.tokens = None;
-                    }
+                let c = &mut self.clients[i];
+                if code == Some(1008) && c.tokens.as_ref().is_some_and(|t| now >= t.access_exp) {
+                    c.tokens = None;
                 }
             }
             Down::Ticket(Some(ticket)) => {
                 // The ticket stands for the token it was issued on, but no key signs it.
-                let truth = self
-                    .clients
-                    .get(i as usize)
-                    .and_then(|c| c.tokens.as_ref())
+                let truth = self.clients[i]
+                    .tokens
+                    .as_ref()
                     .map(|t| match t.truth.clone() {
                         CredTruth::Access {
                             user,
@@ -812,24 +744,17 @@ impl World<'_> {
             }
             Down::Ticket(None) => {}
             Down::HandshakeTimeout(conn) => {
-                if self
-                    .conns
-                    .get(&conn)
-                    .is_some_and(|c| c.phase == ConnPhase::Connecting)
-                {
-                    self.conns.remove(&conn);
-                    if let Some(c) = self.client(i) {
-                        c.conns.remove(&conn);
-                    }
+                if self.clients.conns.get(&conn).is_some_and(|c| !c.is_open()) {
+                    self.clients.drop_conn(i, conn);
                 }
             }
         }
     }
 
-    fn on_frame(&mut self, i: u32, conn: ConnId, frame: Arc<str>) {
+    fn on_frame(&mut self, i: ClientId, conn: ConnId, frame: Arc<str>) {
         // The session's user is borrowed from `conns` while only the checkers change: a frame
         // costs no id clone.
-        let Some(user) = self.conns.get(&conn).and_then(|c| c.user.as_ref()) else {
+        let Some(user) = self.clients.conns.get(&conn).and_then(Conn::user) else {
             return;
         };
         let json = FrameView::parse(&frame);
@@ -842,11 +767,11 @@ impl World<'_> {
         if let Err(f) = check(self.failure.is_some(), &mut self.witness, &obs) {
             self.fail(f);
         }
-        let slow = self.clients.get(i as usize).is_some_and(|c| c.slow);
+        let slow = self.clients[i].slow;
         if slow {
             // A slow reader takes `slow_consumer_delay_ms` per frame, one after another.
             let delay = Duration::from_millis(self.sc.faults.slow_consumer_delay_ms);
-            if let Some(c) = self.conns.get_mut(&conn) {
+            if let Some(c) = self.clients.conns.get_mut(&conn) {
                 c.unread += 1;
                 let at = self.now.saturating_add(
                     delay.saturating_mul(u32::try_from(c.unread).unwrap_or(u32::MAX)),
@@ -857,9 +782,7 @@ impl World<'_> {
             self.gw(gauntlet_core::Input::Sent { conn, frames: 1 });
         }
         let kind = json.kind();
-        let Some(c) = self.clients.get_mut(i as usize) else {
-            return;
-        };
+        let c = &mut self.clients[i];
         if let Some(seq) = json.seq() {
             if seq == c.last_seq + 1 {
                 c.last_seq = seq;
@@ -898,7 +821,8 @@ impl World<'_> {
                             _ => true,
                         }
                 };
-                let user = self.conns.get(&conn).and_then(|c| c.user.clone());
+                let user = self.clients.conns.get(&conn).and_then(Conn::user).cloned();
+                let c = &mut self.clients[i];
                 let own = c.reauths.iter().position(|p| {
                     matches(p)
                         && matches!(&p.1, CredTruth::Access { user: u, .. } if Some(u) == user.as_ref())
@@ -923,35 +847,32 @@ impl World<'_> {
         }
     }
 
-    fn auth_request(&mut self, i: u32, call: AuthCall) {
-        if let Some(c) = self.client(i) {
-            if c.awaiting_auth {
-                return;
-            }
-            c.awaiting_auth = true;
+    fn auth_request(&mut self, i: ClientId, call: AuthCall) {
+        let c = &mut self.clients[i];
+        if c.awaiting_auth {
+            return;
         }
+        c.awaiting_auth = true;
         let tx = self
             .net
-            .send(self.now, NodeId::client(i), NodeId::AUTH, Sized(512));
+            .send(self.now, NodeId::client(i.get()), NodeId::AUTH, Sized(512));
         let mut delivered = false;
         for (at, _) in tx.into_iter().take(1) {
             delivered = true;
             self.at(at, Ev::AuthCall(i, call.clone()));
         }
-        if !delivered || self.auth_down {
+        if !delivered || self.auth.down {
             self.after(HANDSHAKE_TIMEOUT, Ev::AuthAnswer(i, AuthAnswer::Failed));
         }
     }
 
-    pub(super) fn auth_call(&mut self, i: u32, call: AuthCall) {
-        if self.auth_down {
+    pub(super) fn auth_call(&mut self, i: ClientId, call: AuthCall) {
+        if self.auth.down {
             return self.after(HANDSHAKE_TIMEOUT, Ev::AuthAnswer(i, AuthAnswer::Failed));
         }
         let now = self.auth_now();
-        let Some(user) = self.clients.get(i as usize).map(|c| c.user.clone()) else {
-            return;
-        };
-        let perms = if i == 0 {
+        let user = self.clients[i].user.clone();
+        let perms = if i == ClientId::OPS {
             Permission::parse("system:broadcast")
                 .and_then(|p| Permissions::new(vec![p]))
                 .unwrap_or_else(Permissions::empty)
@@ -961,6 +882,7 @@ impl World<'_> {
         let answer = match call {
             AuthCall::Login => self
                 .auth
+                .service
                 .login(now, &user, perms)
                 .map(|p| AuthAnswer::Tokens(Box::new(p), now))
                 .unwrap_or(AuthAnswer::Failed),
@@ -969,32 +891,31 @@ impl World<'_> {
                 None => AuthAnswer::Failed,
             },
             AuthCall::Refresh(token) => {
-                let reused = self.refreshed.contains(&token);
-                match self.auth.refresh(now, token.as_bytes()) {
+                let reused = self.auth.refreshed.contains(&token);
+                match self.auth.service.refresh(now, token.as_bytes()) {
                     Ok(pair) => {
                         if reused {
                             self.observe(&Obs::AuthServiceMisbehaved {
                                 what: format!("refresh token of {user} accepted a second time"),
                             });
                         }
-                        self.refreshed.insert(token.clone());
-                        if let Some(c) = self.client(i) {
-                            c.used_refresh.push(token);
-                            if c.used_refresh.len() > 4 {
-                                c.used_refresh.remove(0);
-                            }
+                        self.auth.refreshed.insert(token.clone());
+                        let c = &mut self.clients[i];
+                        c.used_refresh.push(token);
+                        if c.used_refresh.len() > 4 {
+                            c.used_refresh.remove(0);
                         }
                         AuthAnswer::Tokens(Box::new(pair), now)
                     }
                     Err(e) => {
                         self.family_revoked(now, &token, &e);
-                        self.refreshed.insert(token);
+                        self.auth.refreshed.insert(token);
                         AuthAnswer::Failed
                     }
                 }
             }
             AuthCall::RefreshReuse(token) => {
-                match self.auth.refresh(now, token.as_bytes()) {
+                match self.auth.service.refresh(now, token.as_bytes()) {
                     Ok(_) => self.observe(&Obs::AuthServiceMisbehaved {
                         what: format!("used refresh token of {user} accepted again"),
                     }),
@@ -1004,12 +925,12 @@ impl World<'_> {
             }
             AuthCall::Logout { jti, exp } => {
                 if let Some(jti) = Jti::parse(&jti) {
-                    self.auth.revoke(now, &jti, exp);
+                    self.auth.service.revoke(now, &jti, exp);
                 }
                 AuthAnswer::LoggedOut
             }
             AuthCall::LogoutEverywhere => {
-                self.auth.logout_everywhere(now, &user);
+                self.auth.service.logout_everywhere(now, &user);
                 self.observe(&Obs::LoggedOutEverywhere {
                     at: self.now,
                     auth_at: now,
@@ -1031,7 +952,7 @@ impl World<'_> {
         self.publish_revocations();
         let tx = self
             .net
-            .send(self.now, NodeId::AUTH, NodeId::client(i), Sized(512));
+            .send(self.now, NodeId::AUTH, NodeId::client(i.get()), Sized(512));
         match tx.into_iter().next() {
             Some((at, _)) => self.at(at, Ev::AuthAnswer(i, answer)),
             None => self.after(HANDSHAKE_TIMEOUT, Ev::AuthAnswer(i, AuthAnswer::Failed)),
@@ -1047,7 +968,7 @@ impl World<'_> {
         perms: &Permissions,
         attack: u64,
     ) -> Option<TokenPair> {
-        let state = format!("state-{}-{}", user, self.step);
+        let state = format!("state-{}-{}", user, self.steps);
         let challenge = s256_challenge(VERIFIER);
         let req = AuthorizeRequest {
             user,
@@ -1058,7 +979,7 @@ impl World<'_> {
             method: "S256",
             state: &state,
         };
-        let code = self.auth.authorize(now, &req).ok()?;
+        let code = self.auth.service.authorize(now, &req).ok()?;
         let forged_state = format!("{state}-forged");
         fn cb<'a>(code: &'a str, state: &'a str, verifier: &'a str) -> CallbackRequest<'a> {
             CallbackRequest {
@@ -1072,13 +993,24 @@ impl World<'_> {
         let code = code.code;
         const WRONG: &str = "gauntlet-pkce-verifier-0123456789-WRONGWRONGWRONGWRO";
         let result = match attack {
-            0 => self.auth.callback(now, &cb(&code, &state, VERIFIER)),
-            1 => self.auth.callback(now, &cb(&code, &forged_state, VERIFIER)),
+            0 => self
+                .auth
+                .service
+                .callback(now, &cb(&code, &state, VERIFIER)),
+            1 => self
+                .auth
+                .service
+                .callback(now, &cb(&code, &forged_state, VERIFIER)),
             2 => {
-                let _ = self.auth.callback(now, &cb(&code, &state, VERIFIER));
-                self.auth.callback(now, &cb(&code, &state, VERIFIER))
+                let _ = self
+                    .auth
+                    .service
+                    .callback(now, &cb(&code, &state, VERIFIER));
+                self.auth
+                    .service
+                    .callback(now, &cb(&code, &state, VERIFIER))
             }
-            _ => self.auth.callback(now, &cb(&code, &state, WRONG)),
+            _ => self.auth.service.callback(now, &cb(&code, &state, WRONG)),
         };
         let resp = result.ok()?;
         let access = resp.access_token;
@@ -1117,18 +1049,7 @@ impl World<'_> {
 
     /// Tells the auth checker about revocations the auth service just issued (true time).
     fn publish_revocations(&mut self) {
-        let end = self.auth.feed_end();
-        if end == self.auth_seen {
-            return;
-        }
-        let new: Vec<_> = self
-            .auth
-            .feed_since(self.auth_seen)
-            .iter()
-            .map(|(_, r)| r.clone())
-            .collect();
-        self.auth_seen = end;
-        for r in &new {
+        for r in &self.auth.untold_revocations() {
             self.observe(&Obs::Revocation {
                 at: self.now,
                 revocation: r,
@@ -1136,9 +1057,9 @@ impl World<'_> {
         }
     }
 
-    pub(super) fn auth_answer(&mut self, i: u32, answer: AuthAnswer) {
+    pub(super) fn auth_answer(&mut self, i: ClientId, answer: AuthAnswer) {
         let now = self.now;
-        let Some(c) = self.client(i) else { return };
+        let c = &mut self.clients[i];
         c.awaiting_auth = false;
         match answer {
             AuthAnswer::Tokens(pair, minted) => {
@@ -1177,7 +1098,8 @@ impl World<'_> {
 }
 
 /// An upgrade request from client `i`'s own address, with no credential and no origin yet.
-fn client_request(i: u32) -> HandshakeRequest {
+fn client_request(i: ClientId) -> HandshakeRequest {
+    let i = i.get();
     let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::new(
         10,
         (i >> 16) as u8,

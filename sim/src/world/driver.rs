@@ -1,18 +1,20 @@
 //! The world's plumbing: calling the gateway and carrying out its outputs, moving messages
 //! over the simulated network with WebSocket (TCP) semantics per connection, and faults.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use gauntlet_core::Event;
-use gauntlet_core::auth_service::VerifyKey;
-use gauntlet_core::token::{Algorithm, SigningKey};
+use gauntlet_core::protocol::WireFrame;
 use gauntlet_core::{
-    AuthUpdate, ConnId, ControlFrame, HandshakeDecision, Input, Kid, Outputs, StreamKind,
+    AuthUpdate, CloseCode, ConnId, ControlFrame, Effects, HandshakeDecision, Input, IssuedTicket,
+    LogEntry, Outputs, StreamKind, TicketRefusal,
 };
 
-use super::{
-    ConnPhase, Down, Ev, HANDSHAKE_TIMEOUT, STATS_EVERY, Sized, Up, World, hs_secret, ring_of,
-};
+use super::auth_node::Rotation;
+use super::phase::Phase;
+use super::population::ClientId;
+use super::{Down, Ev, HANDSHAKE_TIMEOUT, Sized, Up, World};
 use crate::checker::{Failure, Obs};
 use crate::faults::Fault;
 use crate::network::{NodeId, Payload};
@@ -27,19 +29,13 @@ impl World<'_> {
 
     /// One gateway call, counted; `None` while the gateway is down.
     fn call_gateway(&mut self, input: Input) -> Option<Outputs> {
-        let g = self.gateway.as_mut()?;
-        self.gw_calls += 1;
-        let mut out = std::mem::take(&mut self.spare_outputs);
-        g.handle_into(self.now, input, &mut out);
-        Some(out)
+        self.gateway.call(self.now, input)
     }
 
-    /// Carries out a call's outputs and samples the gateway's sizes every [`STATS_EVERY`] calls.
+    /// Carries out a call's outputs and samples the gateway's sizes when they are due.
     fn after_call(&mut self, out: Outputs) {
         self.carry_out(out);
-        if self.gw_calls.is_multiple_of(STATS_EVERY)
-            && let Some(g) = &self.gateway
-        {
+        if let Some(g) = self.gateway.stats_due() {
             let stats = g.stats();
             self.observe(&Obs::Stats(&stats));
             self.sink.stats(&stats, self.now);
@@ -48,44 +44,8 @@ impl World<'_> {
 
     /// Carries out a call's outputs, then keeps their (emptied) buffers for the next call.
     pub(super) fn carry_out(&mut self, mut out: Outputs) {
-        if !out.events.is_empty() {
-            for e in &out.events {
-                self.sink.entry(e);
-                self.track_log(e);
-            }
-            self.log_len += out.events.len();
-            let check = self.failure.is_none();
-            if let Err(f) = self.witness.log(&mut out.events, check) {
-                self.fail(f);
-            }
-        }
-        if let Some((conn, decision)) = out.handshake.take() {
-            self.verdict(conn, decision);
-        }
-        for (conn, frame) in out.sends.drain(..) {
-            self.down(conn, Down::Frame(conn, frame.into_shared()));
-        }
-        for (conn, code, _) in out.closes.drain(..) {
-            self.down(conn, Down::Close(conn, Some(code.as_u16())));
-        }
-        for (request, answer) in out.tickets.drain(..) {
-            // The request id is the asking client's index, with bit 32 set by a hoarder.
-            let client = u32::try_from(request & u64::from(u32::MAX)).unwrap_or(u32::MAX);
-            let hoard = request >> 32 != 0;
-            if let Some(user) = self.clients.get(client as usize).map(|c| c.user.clone()) {
-                self.observe(&Obs::TicketAnswer {
-                    at: self.now,
-                    user: &user,
-                    refused: answer.as_ref().err().map(|r| r.code),
-                });
-            }
-            if !hoard {
-                let ticket = answer.ok().map(|t| t.ticket);
-                self.send_down(client, Down::Ticket(ticket));
-            }
-        }
-        self.arm_gateway_timer(out.next_deadline);
-        self.spare_outputs = out;
+        let Ok(()) = out.carry_out(&mut Carry(self));
+        self.gateway.recycle(out);
     }
 
     fn track_log(&mut self, e: &gauntlet_core::LogEntry) {
@@ -95,6 +55,7 @@ impl World<'_> {
                     && let Some(run) = entry.run
                 {
                     let asked = self
+                        .clients
                         .stop_requests
                         .remove(&run)
                         .is_some_and(|by| by.contains(user))
@@ -109,48 +70,25 @@ impl World<'_> {
                 if entry.kind.is_terminal()
                     && let Some(run) = entry.run
                 {
-                    self.stop_requests.remove(&run);
-                    if self.spans
-                        && let Some((start, track)) = self.run_spans.remove(&run)
-                    {
-                        self.sink.span(
-                            track,
-                            &format!("{run} {}", entry.kind.as_str()),
-                            start,
-                            self.now,
-                        );
-                    }
+                    self.clients.stop_requests.remove(&run);
+                    self.spans
+                        .run_ended(run, entry.kind.as_str(), self.now, &mut *self.sink);
                 } else if entry.kind == StreamKind::AgentStarted
-                    && self.spans
                     && let Some(run) = entry.run
                 {
-                    // Runs are drawn on the track of the owner's latest session.
-                    let track = self.user_track.get(user).map_or(0, |c| c.get());
-                    self.run_spans.insert(run, (self.now, track));
+                    self.spans.run_started(run, user, self.now);
                 }
             }
-            Event::SessionOpened { conn, identity, .. } if self.spans => {
-                self.conn_spans.insert(*conn, self.now);
-                self.user_track.insert(identity.user.clone(), *conn);
+            Event::SessionOpened { conn, identity, .. } => {
+                self.spans.session_opened(*conn, &identity.user, self.now);
             }
-            Event::SessionClosed { conn, reason } if self.spans => {
-                if let Some(start) = self.conn_spans.remove(conn) {
-                    self.sink.span(
-                        conn.get(),
-                        &format!("{conn} ({})", reason.text()),
-                        start,
-                        self.now,
-                    );
-                }
+            Event::SessionClosed { conn, reason } => {
+                self.spans
+                    .session_closed(*conn, reason.text(), self.now, &mut *self.sink);
             }
             Event::Restarted => {
                 self.note(format_args!("gateway restarted from its log"));
-                let open: Vec<(ConnId, gauntlet_core::Instant)> =
-                    std::mem::take(&mut self.conn_spans).into_iter().collect();
-                for (conn, start) in open {
-                    self.sink
-                        .span(conn.get(), &format!("{conn} (crash)"), start, self.now);
-                }
+                self.spans.crashed(self.now, &mut *self.sink);
             }
             _ => {}
         }
@@ -158,18 +96,17 @@ impl World<'_> {
 
     fn arm_gateway_timer(&mut self, deadline: Option<gauntlet_core::Instant>) {
         let Some(at) = deadline else { return };
-        if self.draining || self.gw_timer.is_some_and(|(t, _)| t <= at) {
+        if self.phase == Phase::Draining {
             return;
         }
-        self.gw_timer_gen += 1;
-        let generation = self.gw_timer_gen;
-        self.gw_timer = Some((at, generation));
-        self.at(at, Ev::GatewayTimer(generation));
+        if let Some(generation) = self.gateway.arm_timer(at) {
+            self.at(at, Ev::GatewayTimer(generation));
+        }
     }
 
     /// A handshake verdict travels back to the client.
     fn verdict(&mut self, conn: ConnId, decision: HandshakeDecision) {
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.clients.conns.get(&conn) else {
             return;
         };
         let client = c.client;
@@ -178,24 +115,17 @@ impl World<'_> {
             HandshakeDecision::Reject { code, .. } => (None, Some(*code)),
         };
         let truth = c.truth.clone();
-        // Only a ticket the gateway accepted is certainly consumed: a refusal before the
-        // ticket is looked at (rate, origin, a stale view) leaves it redeemable.
-        if let Some(ticket) = self.ticket_conns.remove(&conn)
-            && accepted_as.is_some()
-        {
-            if self.redeemed_tickets.len() >= super::MAX_TICKET_TRACKING {
-                self.redeemed_tickets.pop_front();
-            }
-            self.redeemed_tickets.push_back((ticket, self.now));
-        }
+        // Only a ticket the gateway accepted is certainly consumed.
+        self.clients
+            .ticket_answered(conn, accepted_as.is_some(), self.now);
         self.observe(&Obs::Handshake {
             at: self.now,
             truth: &truth,
             accepted_as: accepted_as.as_ref(),
             reject_code,
         });
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.user = accepted_as;
+        if let Some(c) = self.clients.conns.get_mut(&conn) {
+            c.verdict(accepted_as);
         }
         self.send_down(client, Down::Verdict(conn, decision));
     }
@@ -203,7 +133,7 @@ impl World<'_> {
     /// A frame or close for a connection: FIFO per connection, and a lost message kills the
     /// connection (a WebSocket rides on TCP: it does not lose frames, it breaks).
     fn down(&mut self, conn: ConnId, msg: Down) {
-        let Some(c) = self.conns.get(&conn).filter(|c| !c.broken) else {
+        let Some(c) = self.clients.conns.get(&conn).filter(|c| !c.broken) else {
             return;
         };
         let (client, last) = (c.client, c.last_down);
@@ -214,14 +144,14 @@ impl World<'_> {
         let tx = self.net.send(
             self.now,
             NodeId::GATEWAY,
-            NodeId::client(client),
+            NodeId::client(client.get()),
             Sized(len),
         );
         let mut deliveries = tx.into_iter();
         match deliveries.next() {
             Some((at, _)) => {
                 let at = at.max(last.saturating_add(Duration::from_nanos(1)));
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.clients.conns.get_mut(&conn) {
                     c.last_down = at;
                 }
                 self.at(at, Ev::ToClient(client, msg));
@@ -231,10 +161,13 @@ impl World<'_> {
     }
 
     /// Non-connection traffic back to a client (tickets, verdicts): may be lost.
-    pub(super) fn send_down(&mut self, client: u32, msg: Down) {
-        let tx = self
-            .net
-            .send(self.now, NodeId::GATEWAY, NodeId::client(client), Sized(64));
+    pub(super) fn send_down(&mut self, client: ClientId, msg: Down) {
+        let tx = self.net.send(
+            self.now,
+            NodeId::GATEWAY,
+            NodeId::client(client.get()),
+            Sized(64),
+        );
         let mut deliveries = tx.into_iter();
         match (deliveries.next(), msg) {
             (Some((at, _)), msg) => self.at(at, Ev::ToClient(client, msg)),
@@ -259,7 +192,7 @@ impl World<'_> {
 
     /// Client-to-gateway traffic on a connection: FIFO, corruption possible, loss resets.
     pub(super) fn up(&mut self, conn: ConnId, msg: Up) {
-        let Some(c) = self.conns.get(&conn).filter(|c| !c.broken) else {
+        let Some(c) = self.clients.conns.get(&conn).filter(|c| !c.broken) else {
             return;
         };
         let (client, last) = (c.client, c.last_up);
@@ -270,7 +203,7 @@ impl World<'_> {
         };
         let tx = self.net.send(
             self.now,
-            NodeId::client(client),
+            NodeId::client(client.get()),
             NodeId::GATEWAY,
             Wire(len, bytes),
         );
@@ -279,7 +212,12 @@ impl World<'_> {
             // stop_agent may name other seqs or runs, so checkers must not hold the client's
             // intent against what the gateway does with them.
             self.observe(&Obs::RequestCorrupted { conn });
-            if let Some(user) = self.conns.get(&conn).and_then(|c| c.user.clone()) {
+            if let Some(user) = self
+                .clients
+                .conns
+                .get(&conn)
+                .and_then(|c| c.user().cloned())
+            {
                 self.corrupted_senders.insert(user, ());
             }
         }
@@ -287,7 +225,7 @@ impl World<'_> {
         match deliveries.next() {
             Some((at, wire)) => {
                 let at = at.max(last.saturating_add(Duration::from_nanos(1)));
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.clients.conns.get_mut(&conn) {
                     c.last_up = at;
                 }
                 let msg = match (msg, wire.1) {
@@ -308,7 +246,7 @@ impl World<'_> {
 
     /// The transport under a connection died: both ends learn it (the gateway as a peer close).
     pub(super) fn reset(&mut self, conn: ConnId) {
-        let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.broken) else {
+        let Some(c) = self.clients.conns.get_mut(&conn).filter(|c| !c.broken) else {
             return;
         };
         c.broken = true;
@@ -321,7 +259,7 @@ impl World<'_> {
     }
 
     pub(super) fn deliver_to_gateway(&mut self, up: Up) {
-        if self.gateway.is_none() {
+        if self.gateway.running.is_none() {
             return;
         }
         match up {
@@ -330,11 +268,16 @@ impl World<'_> {
                 request: *request,
             }),
             Up::Text(conn, data) => {
-                let user = self.conns.get(&conn).and_then(|c| c.user.clone());
+                let user = self
+                    .clients
+                    .conns
+                    .get(&conn)
+                    .and_then(|c| c.user().cloned());
                 let max = self.config.limits.max_frame_bytes;
                 let chargeable = data.len() <= max && std::str::from_utf8(&data).is_ok();
                 let refused_before = self
                     .gateway
+                    .running
                     .as_ref()
                     .map(gauntlet_core::Gateway::rate_limited_frames);
                 let Some(out) = self.call_gateway(Input::Text { conn, data: &data }) else {
@@ -345,6 +288,7 @@ impl World<'_> {
                 // the refused frame would then count as let through.
                 let limited = self
                     .gateway
+                    .running
                     .as_ref()
                     .map(gauntlet_core::Gateway::rate_limited_frames)
                     != refused_before;
@@ -366,10 +310,19 @@ impl World<'_> {
             }
             Up::Binary(conn) => self.gw(Input::Binary { conn, len: 4 }),
             Up::Ping(conn) => {
-                let open = self.gateway.as_ref().is_some_and(|g| g.is_open(conn));
-                let user = self.conns.get(&conn).and_then(|c| c.user.clone());
+                let open = self
+                    .gateway
+                    .running
+                    .as_ref()
+                    .is_some_and(|g| g.is_open(conn));
+                let user = self
+                    .clients
+                    .conns
+                    .get(&conn)
+                    .and_then(|c| c.user().cloned());
                 let refused_before = self
                     .gateway
+                    .running
                     .as_ref()
                     .map(gauntlet_core::Gateway::rate_limited_frames);
                 let input = Input::Control {
@@ -382,6 +335,7 @@ impl World<'_> {
                 // As for text frames, the gateway's own count says whether it was refused.
                 let limited = self
                     .gateway
+                    .running
                     .as_ref()
                     .map(gauntlet_core::Gateway::rate_limited_frames)
                     != refused_before;
@@ -400,7 +354,7 @@ impl World<'_> {
             Up::Closed(conn) => self.gw(Input::Closed { conn }),
             Up::Ticket(client, token, hoard) => {
                 self.gw(Input::IssueTicket {
-                    request: u64::from(client) | (u64::from(hoard) << 32),
+                    request: u64::from(client.get()) | (u64::from(hoard) << 32),
                     authorization: Some(format!("Bearer {token}")),
                 });
             }
@@ -418,24 +372,20 @@ impl World<'_> {
                 // Connections across the cut die when they next carry a frame (see `down`/`up`).
             }
             Fault::ClientCrash { client } => {
-                let conns: Vec<ConnId> = self
-                    .clients
-                    .get(client as usize)
-                    .map(|c| c.conns.iter().copied().collect())
-                    .unwrap_or_default();
+                let Some(client) = self.clients.id(client) else {
+                    return;
+                };
+                let conns: Vec<ConnId> = self.clients[client].conns.iter().copied().collect();
                 for conn in conns {
                     // The client vanishes: the gateway learns it only from the transport.
                     self.after(Duration::from_secs(2), Ev::ToGateway(Up::Closed(conn)));
-                    self.conns.remove(&conn);
-                }
-                if let Some(c) = self.clients.get_mut(client as usize) {
-                    c.conns.clear();
+                    self.clients.drop_conn(client, conn);
                 }
             }
             Fault::GatewayCrash { downtime } => {
-                if self.gateway.take().is_some() {
-                    self.gw_timer = None;
-                    let mut conns: Vec<(ConnId, u32)> = self
+                if self.gateway.crash() {
+                    let mut conns: Vec<(ConnId, ClientId)> = self
+                        .clients
                         .conns
                         .sorted()
                         .into_iter()
@@ -453,7 +403,7 @@ impl World<'_> {
                 }
             }
             Fault::AuthOutage { duration } => {
-                self.auth_down = true;
+                self.auth.down = true;
                 self.after(duration, Ev::AuthBack);
             }
             Fault::KeyRotation => self.rotate_key(),
@@ -465,50 +415,33 @@ impl World<'_> {
     /// rotation is a violation: the spec's ring holds current + previous, so rotation never
     /// runs out of room.
     pub(super) fn rotate_key(&mut self) {
-        let n = self.next_key;
-        self.next_key += 1;
-        let Some(kid) = Kid::parse(&format!("hs-{n}")) else {
-            return;
-        };
-        let secret = hs_secret(n);
-        let (Ok(key), Ok(attacker)) = (
-            SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &secret),
-            SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &secret),
-        ) else {
-            return;
-        };
-        match self.auth.rotate_key(key, &VerifyKey::Hmac(secret.clone())) {
-            Ok(rotation) => {
-                if let Some(removed) = rotation.retired {
-                    self.keys.retain(|k| k.0 != removed);
+        match self.auth.rotate_key() {
+            Rotation::Skipped => {}
+            Rotation::Refused(why) => self.fail(Failure::new("auth", why)),
+            Rotation::Rotated { retired, ring } => {
+                if let Some(removed) = retired {
                     self.observe(&Obs::KeyRemoved {
                         at: self.now,
                         kid: &removed,
                     });
                 }
-                self.keys.push((kid, secret));
-                self.attacker_issuer.replace_key(attacker);
-                match ring_of(&self.keys) {
+                match ring {
                     Ok(ring) => self.gw(Input::Auth(AuthUpdate::Keys(Box::new(ring)))),
                     Err(e) => self.fail(Failure::new("config", e)),
                 }
             }
-            Err(e) => self.fail(Failure::new(
-                "auth",
-                format!("key rotation {n} refused: {e:?}"),
-            )),
         }
     }
 
     pub(super) fn restart_gateway(&mut self) {
-        let ring = match ring_of(&self.keys) {
+        let ring = match self.auth.ring() {
             Ok(r) => r,
             Err(e) => return self.fail(Failure::new("config", e)),
         };
         match self.witness.restore(ring) {
             Ok(mut g) => {
                 let out = g.restart(self.now);
-                self.gateway = Some(g);
+                self.gateway.running = Some(g);
                 self.carry_out(out);
                 // The restarted gateway has no fresh feed yet; the next poll brings one.
             }
@@ -517,6 +450,67 @@ impl World<'_> {
                 format!("restart from the log failed: {e}"),
             )),
         }
+    }
+}
+
+/// The world as the gateway's effects: the log goes to the sink, the trace spans and the
+/// checkers; everything else travels over the simulated network.
+struct Carry<'w, 's>(&'w mut World<'s>);
+
+impl Effects for Carry<'_, '_> {
+    /// The simulated log cannot fail to append.
+    type Error = Infallible;
+
+    fn log(&mut self, events: &mut Vec<LogEntry>) -> Result<(), Infallible> {
+        let w = &mut *self.0;
+        for e in events.iter() {
+            w.sink.entry(e);
+            w.track_log(e);
+        }
+        w.gateway.log_len += events.len();
+        let check = w.failure.is_none();
+        if let Err(f) = w.witness.log(events, check) {
+            w.fail(f);
+        }
+        Ok(())
+    }
+
+    fn handshake(&mut self, conn: ConnId, decision: HandshakeDecision) {
+        self.0.verdict(conn, decision);
+    }
+
+    fn send(&mut self, conn: ConnId, frame: WireFrame) {
+        self.0.down(conn, Down::Frame(conn, frame.into_shared()));
+    }
+
+    fn close(&mut self, conn: ConnId, code: CloseCode, _reason: &'static str) {
+        self.0.down(conn, Down::Close(conn, Some(code.as_u16())));
+    }
+
+    fn ticket(&mut self, request: u64, answer: Result<IssuedTicket, TicketRefusal>) {
+        let w = &mut *self.0;
+        // The request id is the asking client's index, with bit 32 set by a hoarder.
+        let Some(client) = u32::try_from(request & u64::from(u32::MAX))
+            .ok()
+            .and_then(|n| w.clients.id(n))
+        else {
+            return;
+        };
+        let hoard = request >> 32 != 0;
+        let user = w.clients[client].user.clone();
+        w.observe(&Obs::TicketAnswer {
+            at: w.now,
+            user: &user,
+            refused: answer.as_ref().err().map(|r| r.code),
+        });
+        if !hoard {
+            let ticket = answer.ok().map(|t| t.ticket);
+            w.send_down(client, Down::Ticket(ticket));
+        }
+    }
+
+    fn deadline(&mut self, at: Option<gauntlet_core::Instant>) {
+        self.0.arm_gateway_timer(at);
     }
 }
 
@@ -533,11 +527,5 @@ impl Payload for Wire {
             Some(b) => crate::network::corrupt(b, rng),
             None => false,
         }
-    }
-}
-
-impl super::Conn {
-    pub(super) fn is_open(&self) -> bool {
-        self.phase == ConnPhase::Open
     }
 }

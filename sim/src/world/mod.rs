@@ -8,29 +8,38 @@
 //! step) and a liveness phase (faults off, network healed, clients only recover), then drains
 //! the network and checks what must hold at quiescence, including that the gateway's log
 //! replays to the live state hash.
+//!
+//! The world is the simulator; its parts each own one side of the system and live in a file
+//! of their own: the gateway node (`gateway_node`), the auth node (`auth_node`), the client
+//! population (`population`) and the trace spans (`spans`). The world owns the scheduler, the
+//! network and the checkers, and is the only one that moves anything between the parts.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gauntlet_core::auth_service::{AuthService, TokenPair};
-use gauntlet_core::oauth::OAuthConfig;
+use gauntlet_core::auth_service::TokenPair;
 use gauntlet_core::protocol::HandshakeRequest;
-use gauntlet_core::token::{Algorithm, Environment, Issuer, KeyRing, SigningKey, TokenRules};
+use gauntlet_core::token::{Environment, TokenRules};
 use gauntlet_core::{
     AuthUpdate, Checkpoint, Config, ConnId, Gateway, HandshakeDecision, Input, Instant,
-    JournalLine, Kid, LogEntry, Outputs, Plants, RunId, ThreadId, UserId,
+    JournalLine, Plants, UserId,
 };
 
-use crate::checker::{Checkers, CredTruth, Failure, Obs};
+use crate::checker::{Checkers, Failure, Obs};
 use crate::faults::Fault;
-use crate::id_map::{ConnMap, IdMap, UserMap};
+use crate::id_map::UserMap;
 use crate::network::{Network, NodeId, Payload};
 use crate::rng::SimRng;
 use crate::scenario::{Op, Scenario};
 use crate::witness::{Fold, Offload, Witness};
-use crate::workload;
+use auth_node::AuthNode;
+use gateway_node::GatewayNode;
+use phase::Phase;
+use population::{Client, ClientId, ConnState, Population};
+pub use sink::{NoSink, Sink};
+use spans::Spans;
 
 /// Where simulated time starts (a fixed, realistic Unix time: 2027-01-15).
 pub const EPOCH_SECS: u64 = 1_800_000_000;
@@ -42,14 +51,10 @@ const RECENT: usize = 24;
 const MAX_QUEUED: usize = 4_000_000;
 /// How often the auth service pushes its revocation feed to the gateway.
 const FEED_EVERY: Duration = Duration::from_secs(1);
-/// How often the bounds checker samples the gateway's sizes (in gateway calls).
-const STATS_EVERY: u64 = 2048;
 /// How often the sink hears how far simulated time has got (in steps; a power of two).
 const PROGRESS_EVERY: u64 = 1 << 16;
 /// A handshake that got no answer is abandoned after this long.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Ticket handshakes in flight and redeemed tickets the world remembers for replays.
-const MAX_TICKET_TRACKING: usize = 64;
 
 /// What the checkers say of `obs`; nothing once the run has failed, since the first violation
 /// is the one reported. Takes the witness alone so a caller may hold other parts of the
@@ -60,11 +65,11 @@ fn check(failed: bool, witness: &mut Witness, obs: &Obs<'_>) -> Result<(), Failu
 
 /// Something scheduled.
 enum Ev {
-    Wake(u32),
+    Wake(ClientId),
     ToGateway(Up),
-    ToClient(u32, Down),
-    AuthCall(u32, AuthCall),
-    AuthAnswer(u32, AuthAnswer),
+    ToClient(ClientId, Down),
+    AuthCall(ClientId, AuthCall),
+    AuthAnswer(ClientId, AuthAnswer),
     Consumed(ConnId, usize),
     GatewayTimer(u64),
     FeedPoll,
@@ -86,7 +91,7 @@ enum Up {
     Closed(ConnId),
     /// `POST /tickets` from a client with its token; `true` when the client hoards the
     /// ticket instead of redeeming it (a ticket flood).
-    Ticket(u32, String, bool),
+    Ticket(ClientId, String, bool),
 }
 
 enum Down {
@@ -128,96 +133,6 @@ impl Payload for Sized {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ConnPhase {
-    Connecting,
-    Open,
-}
-
-struct Conn {
-    client: u32,
-    phase: ConnPhase,
-    /// Who the gateway says this is (after accept).
-    user: Option<UserId>,
-    truth: CredTruth,
-    last_up: Instant,
-    last_down: Instant,
-    /// Frames delivered but not yet consumed (slow consumers).
-    unread: usize,
-    /// The transport died: nothing more crosses this connection in either direction.
-    broken: bool,
-}
-
-struct Tokens {
-    access: String,
-    truth: CredTruth,
-    refresh: String,
-    access_exp: Instant,
-}
-
-struct Client {
-    user: UserId,
-    adversary: bool,
-    slow: bool,
-    rng: SimRng,
-    tokens: Option<Tokens>,
-    used_refresh: Vec<String>,
-    awaiting_auth: bool,
-    conns: BTreeSet<ConnId>,
-    /// Highest seq received with no gap below it, and those received above it.
-    last_seq: u64,
-    ahead: BTreeSet<u64>,
-    runs: Vec<RunId>,
-    threads: Vec<ThreadId>,
-    threads_made: u32,
-    /// `reauth`s sent and not yet answered `reauthenticated`, oldest first, at most
-    /// [`MAX_PENDING_REAUTHS`]: the connection and the truth of the token presented.
-    reauths: Vec<(ConnId, CredTruth)>,
-    /// Tokens kept to present later (an attack, an old tab), each with when to use it.
-    saved: Vec<(String, CredTruth, Instant)>,
-    not_before: Instant,
-    /// Log in again as soon as the pending logout-everywhere is answered (a password change).
-    relogin: bool,
-    /// A [`Op::LateReuse`] in progress.
-    late_reuse: Option<LateReuse>,
-}
-
-/// Most tokens a client keeps to present later; a new one pushes out the oldest.
-const MAX_SAVED: usize = 4;
-/// Most unanswered `reauth`s a client remembers (a refused one is never answered with
-/// `reauthenticated`); a new one pushes out the oldest.
-const MAX_PENDING_REAUTHS: usize = 8;
-
-impl Client {
-    /// Keeps `token` to present at `at`.
-    fn save(&mut self, token: String, truth: CredTruth, at: Instant) {
-        if self.saved.len() >= MAX_SAVED {
-            self.saved.remove(0);
-        }
-        self.saved.push((token, truth, at));
-    }
-
-    /// Remembers a `reauth` with the token `truth` stands for, sent on `conn`.
-    fn reauth_sent(&mut self, conn: ConnId, truth: CredTruth) {
-        if self.reauths.len() >= MAX_PENDING_REAUTHS {
-            self.reauths.remove(0);
-        }
-        self.reauths.push((conn, truth));
-    }
-}
-
-/// An [`Op::LateReuse`] waiting for its access token to pass `exp`.
-struct LateReuse {
-    /// When (true time) the access token is a second past its `exp` on the issuer's clock.
-    when: Instant,
-    /// The refresh token rotated away when the attack started.
-    used: String,
-    /// The access token that came with it, its truth and its `exp`.
-    token: String,
-    truth: CredTruth,
-    exp: Instant,
-}
-
 /// The result of one run.
 pub struct RunResult {
     /// Events processed.
@@ -236,47 +151,6 @@ pub struct RunResult {
     pub marks: BTreeMap<&'static str, u64>,
 }
 
-/// Hooks for outputs that leave the simulation (log and trace files).
-pub trait Sink {
-    /// A journal header or footer line.
-    fn journal(&mut self, line: &JournalLine);
-    /// A journal entry line, borrowed: a sink that keeps nothing must not cost a clone.
-    fn entry(&mut self, entry: &LogEntry);
-    /// A span on a track (track 0 is the world, others are connections).
-    fn span(&mut self, track: u64, name: &str, start: Instant, end: Instant);
-    /// A point event (a violation) on a track.
-    fn instant(&mut self, track: u64, name: &str, at: Instant);
-    /// A timed fault was injected: by default an instant on the world's track named after
-    /// it; a sink may also count them for the run's summary or trace its parameters.
-    fn fault(&mut self, fault: &crate::faults::Fault, at: Instant) {
-        self.instant(0, fault.name(), at);
-    }
-    /// The gateway's sizes, sampled every few thousand gateway calls (what the bounds
-    /// checker reads), for counter tracks. Nothing a sink does with them may reach the run.
-    fn stats(&mut self, _stats: &gauntlet_core::GatewayStats, _at: Instant) {}
-    /// Whether this sink keeps spans. Asked once per run: a world whose sink keeps none
-    /// does not track open runs and sessions or name their spans.
-    fn keeps_spans(&self) -> bool {
-        true
-    }
-    /// The run has simulated `elapsed` so far (every few tens of thousands of steps), for a
-    /// progress bar. Nothing a sink does with it may reach the run.
-    fn progress(&mut self, _elapsed: Duration) {}
-}
-
-/// A sink that keeps nothing.
-pub struct NoSink;
-
-impl Sink for NoSink {
-    fn journal(&mut self, _line: &JournalLine) {}
-    fn entry(&mut self, _entry: &LogEntry) {}
-    fn span(&mut self, _track: u64, _name: &str, _start: Instant, _end: Instant) {}
-    fn instant(&mut self, _track: u64, _name: &str, _at: Instant) {}
-    fn keeps_spans(&self) -> bool {
-        false
-    }
-}
-
 /// The world.
 pub struct World<'s> {
     sc: Scenario,
@@ -286,64 +160,26 @@ pub struct World<'s> {
     sched: crate::clock::Scheduler<Ev>,
     net: Network,
     rng: SimRng,
-    gateway: Option<Gateway>,
-    /// The output buffers of the last gateway call, emptied and reused by the next one.
-    spare_outputs: Outputs,
+    gateway: GatewayNode,
     /// The checkers and the fold of the log so far (what a restart and the final replay
     /// check start from, so the world never keeps or refolds the whole log).
     witness: Witness,
-    /// Log entries the gateway has appended in this run.
-    log_len: usize,
-    gw_timer: Option<(Instant, u64)>,
-    gw_timer_gen: u64,
-    gw_calls: u64,
-    feed_cursor: usize,
-    auth: AuthService,
-    auth_seen: usize,
-    auth_down: bool,
-    skew: Duration,
-    skew_ahead: bool,
-    /// The keys the auth service publishes (current + previous), oldest first.
-    keys: Vec<(Kid, Vec<u8>)>,
-    next_key: u32,
-    attacker_issuer: Issuer,
-    clients: Vec<Client>,
-    /// Lookup-only (see [`ConnMap`]): a whole-table walk sorts the ids first.
-    conns: ConnMap<Conn>,
-    next_conn: u64,
-    /// Lookup-only: who asked to stop each run.
-    stop_requests: IdMap<RunId, BTreeSet<UserId>>,
-    refreshed: BTreeSet<String>,
-    /// Handshakes in flight that present a ticket, by connection, so a redeemed ticket can
-    /// be replayed; at most [`MAX_TICKET_TRACKING`], the oldest connection dropped first.
-    ticket_conns: BTreeMap<ConnId, String>,
-    /// Tickets a handshake redeemed (the gateway accepted it), with when, newest last; at
-    /// most [`MAX_TICKET_TRACKING`].
-    redeemed_tickets: VecDeque<(String, Instant)>,
+    auth: AuthNode,
+    clients: Population,
     /// Users whose frames the network corrupted at least once (their intent is unknown).
     corrupted_senders: UserMap<()>,
-    /// Whether the sink keeps spans (when not, the span tables below stay empty).
-    spans: bool,
-    /// Open trace spans: runs (start, track) and sessions (start).
-    run_spans: BTreeMap<RunId, (Instant, u64)>,
-    conn_spans: BTreeMap<ConnId, Instant>,
-    user_track: UserMap<ConnId>,
+    spans: Spans,
     recent: VecDeque<String>,
     /// The scenario's mix as this seed weights it ([`crate::scenario::Mix::swarmed`]).
     mix: crate::scenario::Mix,
     /// The operations a woken client draws from, by `mix`: honest, then attacks
     /// (computed once: the mix never changes during a run).
     menus: [Vec<Op>; 2],
-    step: u64,
+    steps: u64,
     ops: u64,
-    safety: bool,
-    draining: bool,
+    phase: Phase,
     failure: Option<(Failure, u64, Vec<String>)>,
     sink: &'s mut dyn Sink,
-}
-
-fn hs_secret(n: u32) -> Vec<u8> {
-    format!("gauntlet-sim-hs256-key-{n:04}-0123456789abcdef").into_bytes()
 }
 
 fn user_name(i: u32) -> UserId {
@@ -399,7 +235,8 @@ pub fn gateway_config(seed: u64) -> Config {
 }
 
 impl<'s> World<'s> {
-    /// Builds the world for `sc`; nothing happens until [`World::run`].
+    /// Builds the world for `sc` with its first events scheduled; nothing happens until
+    /// [`World::run`] or [`World::step`].
     /// `offload` says where the checks and the log's fold run; a run that passes is the same
     /// either way.
     pub fn new(
@@ -412,35 +249,10 @@ impl<'s> World<'s> {
         let root = SimRng::new(sc.seed);
         let start = Instant::from_unix_secs(EPOCH_SECS);
         let rules: TokenRules = config.tokens.clone();
-        let kid = Kid::parse("hs-0").ok_or("kid")?;
-        let key = SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &hs_secret(0))
-            .map_err(|e| e.to_string())?;
-        let attacker_key = SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &hs_secret(0))
-            .map_err(|e| e.to_string())?;
-        let keys = vec![(kid, hs_secret(0))];
-        let ring = ring_of(&keys)?;
-        // The issuer's own access lifetime, drawn per seed: half the seeds keep the
-        // environment's 5 min, the others mint 30 s to 60 s tokens, so expiry, refresh and
-        // tokens inside the leeway all happen within a one-minute run. The gateway's rules
-        // (the cap on any token's age) stay the environment's.
-        let mut auth_rules = rules.clone();
-        let mut lifetime_rng = root.fork("lifetimes");
-        if lifetime_rng.chance(0.5) {
-            auth_rules.lifetimes.test.access_secs = lifetime_rng.range(30..60);
-        }
-        let auth = AuthService::new(
-            Issuer::new(key, auth_rules.clone()),
-            ring.clone(),
-            auth_rules,
-            plants,
-        )
-        .with_oauth(&sc.seed.to_le_bytes().repeat(4), OAuthConfig::default())
-        .map_err(|e| e.to_string())?;
+        let (auth, ring) = AuthNode::new(sc.seed, &sc.faults, &rules, &root, plants)?;
         let gateway =
             Gateway::with_plants(config.clone(), ring, plants).map_err(|e| e.to_string())?;
         let checkpoint = Checkpoint::new(config.clone(), plants).map_err(|e| e.to_string())?;
-        let mut skew_rng = root.fork("skew");
-        let skew_ms = sc.faults.draw_clock_skew_ms(&mut skew_rng);
         let net = Network::new(sc.faults.link_config(), root.fork("network"));
         let mut wl = root.fork("workload");
         let adversaries = ((f64::from(sc.users) * sc.adversary_share).round() as u32)
@@ -469,41 +281,19 @@ impl<'s> World<'s> {
             .collect();
         let witness = Witness::new(Checkers::new(&config), checkpoint, offload);
         let mix = sc.mix.swarmed(sc.seed);
-        let w = World {
+        let mut w = World {
             sched: crate::clock::Scheduler::new(start, MAX_QUEUED),
             config,
             now: start,
             start,
             net,
             rng: wl,
-            gateway: Some(gateway),
-            spare_outputs: Outputs::default(),
+            gateway: GatewayNode::new(gateway),
             witness,
-            log_len: 0,
-            gw_timer: None,
-            gw_timer_gen: 0,
-            gw_calls: 0,
-            feed_cursor: 0,
             auth,
-            auth_seen: 0,
-            auth_down: false,
-            skew: Duration::from_millis(skew_ms.unsigned_abs()),
-            skew_ahead: skew_ms >= 0,
-            keys,
-            next_key: 1,
-            attacker_issuer: Issuer::new(attacker_key, rules),
-            clients,
-            conns: ConnMap::default(),
-            next_conn: 0,
-            stop_requests: IdMap::default(),
-            refreshed: BTreeSet::new(),
-            ticket_conns: BTreeMap::new(),
-            redeemed_tickets: VecDeque::new(),
+            clients: Population::new(clients),
             corrupted_senders: UserMap::default(),
-            spans: sink.keeps_spans(),
-            run_spans: BTreeMap::new(),
-            conn_spans: BTreeMap::new(),
-            user_track: UserMap::default(),
+            spans: Spans::new(sink.keeps_spans()),
             recent: VecDeque::new(),
             menus: [false, true].map(|attack| {
                 mix.active()
@@ -511,10 +301,9 @@ impl<'s> World<'s> {
                     .collect()
             }),
             mix,
-            step: 0,
+            steps: 0,
             ops: 0,
-            safety: true,
-            draining: false,
+            phase: Phase::Safety,
             failure: None,
             sink,
             sc,
@@ -524,15 +313,12 @@ impl<'s> World<'s> {
             config: Box::new(w.config.clone()),
             plants,
         });
+        w.schedule_start();
         Ok(w)
     }
 
     fn auth_now(&self) -> Instant {
-        if self.skew_ahead {
-            self.now.saturating_add(self.skew)
-        } else {
-            self.now.saturating_sub(self.skew)
-        }
+        self.auth.now(self.now)
     }
 
     fn at(&mut self, at: Instant, ev: Ev) {
@@ -566,7 +352,7 @@ impl<'s> World<'s> {
         if self.failure.is_none() {
             self.sink
                 .instant(0, &format!("violation: {}", f.invariant), self.now);
-            self.failure = Some((f, self.step, self.recent.iter().cloned().collect()));
+            self.failure = Some((f, self.steps, self.recent.iter().cloned().collect()));
         }
     }
 
@@ -578,6 +364,13 @@ impl<'s> World<'s> {
 
     /// Runs the scenario to the end and reports.
     pub fn run(mut self) -> RunResult {
+        while self.step() {}
+        self.finish()
+    }
+
+    /// Schedules what a run starts with: the fault timeline, every client's first wake-up,
+    /// the first feed poll and the ends of the safety and liveness phases.
+    fn schedule_start(&mut self) {
         let safety_end = self.start.saturating_add(self.sc.duration());
         let timeline = self.sc.faults.timeline(
             &SimRng::new(self.sc.seed).fork("faults"),
@@ -593,7 +386,7 @@ impl<'s> World<'s> {
             }
             Err(e) => self.fail(Failure::new("config", e.to_string())),
         }
-        for i in 0..self.sc.users {
+        for i in self.clients.ids() {
             let d = self.rng.uniform_duration(
                 Duration::ZERO,
                 Duration::from_millis(self.sc.think_ms.max(1)),
@@ -603,12 +396,18 @@ impl<'s> World<'s> {
         self.after(Duration::ZERO, Ev::FeedPoll);
         self.at(safety_end, Ev::SafetyEnds);
         self.at(safety_end.saturating_add(LIVENESS), Ev::LivenessEnds);
+    }
+
+    /// Processes the next event, so a test can drive a world one event at a time; `false`
+    /// once the run is over (nothing left to happen, or an invariant failed). Events that
+    /// draining drops are skipped without counting as a step.
+    pub fn step(&mut self) -> bool {
         while let Some((at, ev)) = self.sched.pop() {
             if self.failure.is_some() {
-                break;
+                return false;
             }
             // Once draining, timers and wake-ups are dropped unseen: only traffic in flight moves.
-            if self.draining
+            if self.phase == Phase::Draining
                 && matches!(
                     ev,
                     Ev::Wake(_) | Ev::GatewayTimer(_) | Ev::FeedPoll | Ev::Fault(_)
@@ -617,8 +416,8 @@ impl<'s> World<'s> {
                 continue;
             }
             self.now = at;
-            self.step += 1;
-            if self.step & (PROGRESS_EVERY - 1) == 0 {
+            self.steps += 1;
+            if self.steps & (PROGRESS_EVERY - 1) == 0 {
                 self.sink.progress(self.now.saturating_since(self.start));
             }
             self.dispatch(ev);
@@ -629,24 +428,37 @@ impl<'s> World<'s> {
                     "an invariant failed on the helper thread",
                 ));
             }
+            return true;
         }
-        self.finish()
+        false
     }
 
-    fn finish(mut self) -> RunResult {
-        if self.gateway.is_none() {
+    /// The gateway's state hash now (hex), or `None` while it is down.
+    pub fn state_hash(&self) -> Option<String> {
+        self.gateway.running.as_ref().map(Gateway::state_hash)
+    }
+
+    /// Ends the run where it is and reports: restores a crashed gateway, checks what must
+    /// hold at quiescence and that the log replays to the live state. [`World::run`] is
+    /// [`World::step`] until the run is over, then this; called earlier, the quiescence
+    /// checks judge a run that has not drained.
+    pub fn finish(mut self) -> RunResult {
+        if self.gateway.running.is_none() {
             self.restart_gateway();
         }
         // Collected into a B-tree: the hash order of `conns` does not reach the checkers.
         let open: BTreeMap<ConnId, UserId> = self
+            .clients
             .conns
             .sorted()
             .into_iter()
-            .filter(|(_, c)| c.phase == ConnPhase::Open)
-            .filter_map(|(id, c)| c.user.clone().map(|u| (*id, u)))
+            .filter_map(|(id, c)| match &c.state {
+                ConnState::Open { user } => Some((*id, user.clone())),
+                _ => None,
+            })
             .collect();
         if self.failure.is_none()
-            && let Some(g) = &self.gateway
+            && let Some(g) = &self.gateway.running
         {
             let stats = g.stats();
             self.observe(&Obs::Stats(&stats));
@@ -658,6 +470,7 @@ impl<'s> World<'s> {
         }
         let state_hash = self
             .gateway
+            .running
             .as_ref()
             .map(Gateway::state_hash)
             .unwrap_or_default();
@@ -665,7 +478,13 @@ impl<'s> World<'s> {
             // Still a fold of the entire log from an empty gateway, never a copy of live memory;
             // compared state to state, and hashed only to report a difference.
             let verdict = match self.witness.fold().and_then(Fold::checkpoint) {
-                Ok(checkpoint) if self.gateway.as_ref().is_some_and(|g| checkpoint.matches(g)) => {
+                Ok(checkpoint)
+                    if self
+                        .gateway
+                        .running
+                        .as_ref()
+                        .is_some_and(|g| checkpoint.matches(g)) =>
+                {
                     None
                 }
                 Ok(checkpoint) => Some(format!(
@@ -678,7 +497,7 @@ impl<'s> World<'s> {
                 self.fail(Failure::new("replay", message));
             }
         }
-        if let Some(g) = &self.gateway {
+        if let Some(g) = &self.gateway.running {
             self.sink.journal(&JournalLine::Footer {
                 state_hash: state_hash.clone(),
                 last_seq: g.last_log_seq(),
@@ -695,19 +514,19 @@ impl<'s> World<'s> {
         let marks = self.witness.marks();
         RunResult {
             marks,
-            events: self.step,
+            events: self.steps,
             simulated: self.now.saturating_since(self.start),
             state_hash,
             violation,
             ops: self.ops,
-            log_entries: self.log_len,
+            log_entries: self.gateway.log_len,
         }
     }
 
     fn dispatch(&mut self, ev: Ev) {
         match ev {
             Ev::Wake(i) => {
-                if self.safety || !self.draining {
+                if self.phase != Phase::Draining {
                     self.wake(i);
                 }
             }
@@ -716,23 +535,22 @@ impl<'s> World<'s> {
             Ev::AuthCall(i, call) => self.auth_call(i, call),
             Ev::AuthAnswer(i, a) => self.auth_answer(i, a),
             Ev::Consumed(conn, n) => {
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.clients.conns.get_mut(&conn) {
                     c.unread = c.unread.saturating_sub(n);
                 }
                 self.gw(Input::Sent { conn, frames: n });
             }
             Ev::GatewayTimer(generation) => {
-                if self.gw_timer.is_some_and(|(_, g)| g == generation) {
-                    self.gw_timer = None;
+                if self.gateway.timer_fired(generation) {
                     self.gw(Input::Tick);
                 }
             }
             Ev::FeedPoll => {
-                if !self.draining {
+                if self.phase != Phase::Draining {
                     self.after(FEED_EVERY, Ev::FeedPoll);
                 }
-                if !self.auth_down {
-                    let (as_of, upto) = (self.now, self.auth.feed_end());
+                if !self.auth.down {
+                    let (as_of, upto) = (self.now, self.auth.service.feed_end());
                     for (at, _) in self
                         .net
                         .send(self.now, NodeId::AUTH, NodeId::GATEWAY, Sized(64))
@@ -742,37 +560,37 @@ impl<'s> World<'s> {
                 }
             }
             Ev::FeedArrives { as_of, upto } => {
-                if self.gateway.is_some() {
-                    let start = self.feed_cursor;
+                if self.gateway.running.is_some() {
+                    let start = self.gateway.feed_to(upto);
                     let revocations: Vec<_> = self
                         .auth
+                        .service
                         .feed_since(start)
                         .iter()
                         .take(upto.saturating_sub(start))
                         .map(|(_, r)| r.clone())
                         .collect();
-                    self.feed_cursor = self.feed_cursor.max(upto);
                     self.gw(Input::Auth(AuthUpdate::Feed { as_of, revocations }));
                 }
             }
             Ev::Fault(f) => {
-                if self.safety {
+                if self.phase == Phase::Safety {
                     self.fault(f);
                 }
             }
             Ev::GatewayRestart => {
-                if self.gateway.is_none() {
+                if self.gateway.running.is_none() {
                     self.restart_gateway();
                 }
             }
-            Ev::AuthBack => self.auth_down = false,
+            Ev::AuthBack => self.auth.down = false,
             Ev::SafetyEnds => {
-                self.safety = false;
+                self.phase = Phase::Liveness;
                 self.net.heal();
                 self.net
                     .set_default(crate::faults::FaultPlan::none().link_config());
-                self.auth_down = false;
-                if self.gateway.is_none() {
+                self.auth.down = false;
+                if self.gateway.running.is_none() {
                     self.restart_gateway();
                 }
                 self.note(format_args!(
@@ -780,29 +598,19 @@ impl<'s> World<'s> {
                 ));
             }
             Ev::LivenessEnds => {
-                self.draining = true;
-                self.gw_timer = None;
+                self.phase = Phase::Draining;
+                self.gateway.disarm_timer();
                 self.note(format_args!("liveness phase over: draining"));
             }
         }
     }
 }
 
-/// The gateway's ring as a JWKS reload would build it: a new ring, not an edit of the old.
-fn ring_of(keys: &[(Kid, Vec<u8>)]) -> Result<KeyRing, String> {
-    let mut ring = KeyRing::new();
-    for (kid, secret) in keys {
-        ring.add_hmac(Some(kid.clone()), Algorithm::HS256, secret)
-            .map_err(|e| e.to_string())?;
-    }
-    ring.add_public_pem(
-        Kid::parse(workload::RS_KID),
-        Algorithm::RS256,
-        workload::RS_PUBLIC_PEM,
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(ring)
-}
-
+mod auth_node;
 mod clients;
 mod driver;
+mod gateway_node;
+mod phase;
+mod population;
+mod sink;
+mod spans;

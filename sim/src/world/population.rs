@@ -1,0 +1,280 @@
+//! The client population: every simulated client (honest or adversary), the connections
+//! they hold, and the runs they asked to stop. It owns the clients' own state and their
+//! view of each connection; it never talks to the gateway, the auth service or the
+//! network (the world carries messages between them) and never judges what it sees (the
+//! checkers do).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::{Index, IndexMut};
+
+use gauntlet_core::{ConnId, Instant, RunId, ThreadId, UserId};
+
+use crate::checker::CredTruth;
+use crate::id_map::{ConnMap, IdMap};
+use crate::rng::SimRng;
+
+/// A client's place in the population. Only the population makes one, for a client it
+/// holds, and clients are never removed: indexing by a `ClientId` cannot miss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct ClientId(u32);
+
+impl ClientId {
+    /// The operator: client 0 signs in as `ops`, the one user allowed to broadcast.
+    pub(super) const OPS: ClientId = ClientId(0);
+
+    /// The number the network and the gateway's ticket requests know this client by.
+    pub(super) fn get(self) -> u32 {
+        self.0
+    }
+
+    fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Where a connection's handshake is, with who the gateway says it is once it accepted:
+/// an open connection always has its user.
+pub(super) enum ConnState {
+    /// The handshake is on its way or unanswered, or was refused (the refusal is on its way).
+    Connecting,
+    /// The gateway accepted it as `user`; the 101 is on its way, so the client has not opened
+    /// it yet (frames the gateway sends meanwhile still arrive).
+    Accepted { user: UserId },
+    /// The client has the 101 and sends on it.
+    Open { user: UserId },
+}
+
+pub(super) struct Conn {
+    pub(super) client: ClientId,
+    pub(super) state: ConnState,
+    pub(super) truth: CredTruth,
+    pub(super) last_up: Instant,
+    pub(super) last_down: Instant,
+    /// Frames delivered but not yet consumed (slow consumers).
+    pub(super) unread: usize,
+    /// The transport died: nothing more crosses this connection in either direction.
+    pub(super) broken: bool,
+}
+
+impl Conn {
+    /// A connection for `client`'s handshake, presenting a credential of `truth`.
+    pub(super) fn connecting(client: ClientId, truth: CredTruth, now: Instant) -> Self {
+        Conn {
+            client,
+            state: ConnState::Connecting,
+            truth,
+            last_up: now,
+            last_down: now,
+            unread: 0,
+            broken: false,
+        }
+    }
+
+    pub(super) fn is_open(&self) -> bool {
+        matches!(self.state, ConnState::Open { .. })
+    }
+
+    /// Who the gateway says this is, once it accepted it.
+    pub(super) fn user(&self) -> Option<&UserId> {
+        match &self.state {
+            ConnState::Accepted { user } | ConnState::Open { user } => Some(user),
+            ConnState::Connecting => None,
+        }
+    }
+
+    /// The gateway's verdict: accepted as `user`, or refused (`None`).
+    pub(super) fn verdict(&mut self, user: Option<UserId>) {
+        self.state = match user {
+            Some(user) => ConnState::Accepted { user },
+            None => ConnState::Connecting,
+        };
+    }
+
+    /// The client got the 101 of an accepted connection.
+    pub(super) fn open(&mut self) {
+        self.state = match std::mem::replace(&mut self.state, ConnState::Connecting) {
+            ConnState::Accepted { user } => ConnState::Open { user },
+            other => other,
+        };
+    }
+}
+
+pub(super) struct Tokens {
+    pub(super) access: String,
+    pub(super) truth: CredTruth,
+    pub(super) refresh: String,
+    pub(super) access_exp: Instant,
+}
+
+pub(super) struct Client {
+    pub(super) user: UserId,
+    pub(super) adversary: bool,
+    pub(super) slow: bool,
+    pub(super) rng: SimRng,
+    pub(super) tokens: Option<Tokens>,
+    pub(super) used_refresh: Vec<String>,
+    pub(super) awaiting_auth: bool,
+    pub(super) conns: BTreeSet<ConnId>,
+    /// Highest seq received with no gap below it, and those received above it.
+    pub(super) last_seq: u64,
+    pub(super) ahead: BTreeSet<u64>,
+    pub(super) runs: Vec<RunId>,
+    pub(super) threads: Vec<ThreadId>,
+    pub(super) threads_made: u32,
+    /// `reauth`s sent and not yet answered `reauthenticated`, oldest first, at most
+    /// [`MAX_PENDING_REAUTHS`]: the connection and the truth of the token presented.
+    pub(super) reauths: Vec<(ConnId, CredTruth)>,
+    /// Tokens kept to present later (an attack, an old tab), each with when to use it.
+    pub(super) saved: Vec<(String, CredTruth, Instant)>,
+    pub(super) not_before: Instant,
+    /// Log in again as soon as the pending logout-everywhere is answered (a password change).
+    pub(super) relogin: bool,
+    /// A [`crate::scenario::Op::LateReuse`] in progress.
+    pub(super) late_reuse: Option<LateReuse>,
+}
+
+/// Most tokens a client keeps to present later; a new one pushes out the oldest.
+const MAX_SAVED: usize = 4;
+/// Most unanswered `reauth`s a client remembers (a refused one is never answered with
+/// `reauthenticated`); a new one pushes out the oldest.
+const MAX_PENDING_REAUTHS: usize = 8;
+/// Ticket handshakes in flight and redeemed tickets the population remembers for replays.
+pub(super) const MAX_TICKET_TRACKING: usize = 64;
+
+impl Client {
+    /// Keeps `token` to present at `at`.
+    pub(super) fn save(&mut self, token: String, truth: CredTruth, at: Instant) {
+        if self.saved.len() >= MAX_SAVED {
+            self.saved.remove(0);
+        }
+        self.saved.push((token, truth, at));
+    }
+
+    /// Remembers a `reauth` with the token `truth` stands for, sent on `conn`.
+    pub(super) fn reauth_sent(&mut self, conn: ConnId, truth: CredTruth) {
+        if self.reauths.len() >= MAX_PENDING_REAUTHS {
+            self.reauths.remove(0);
+        }
+        self.reauths.push((conn, truth));
+    }
+}
+
+/// A [`crate::scenario::Op::LateReuse`] waiting for its access token to pass `exp`.
+pub(super) struct LateReuse {
+    /// When (true time) the access token is a second past its `exp` on the issuer's clock.
+    pub(super) when: Instant,
+    /// The refresh token rotated away when the attack started.
+    pub(super) used: String,
+    /// The access token that came with it, its truth and its `exp`.
+    pub(super) token: String,
+    pub(super) truth: CredTruth,
+    pub(super) exp: Instant,
+}
+
+/// Every client, and the connections and stop requests they have made.
+pub(super) struct Population {
+    clients: Vec<Client>,
+    /// Lookup-only (see [`ConnMap`]): a whole-table walk sorts the ids first.
+    pub(super) conns: ConnMap<Conn>,
+    next_conn: u64,
+    /// Lookup-only: who asked to stop each run.
+    pub(super) stop_requests: IdMap<RunId, BTreeSet<UserId>>,
+    /// Handshakes in flight that present a ticket, by connection, so a redeemed ticket can
+    /// be replayed; at most [`MAX_TICKET_TRACKING`], the oldest connection dropped first.
+    ticket_conns: BTreeMap<ConnId, String>,
+    /// Tickets a handshake redeemed (the gateway accepted it), with when, newest last; at
+    /// most [`MAX_TICKET_TRACKING`].
+    redeemed_tickets: VecDeque<(String, Instant)>,
+}
+
+impl Population {
+    pub(super) fn new(clients: Vec<Client>) -> Self {
+        Population {
+            clients,
+            conns: ConnMap::default(),
+            next_conn: 0,
+            stop_requests: IdMap::default(),
+            ticket_conns: BTreeMap::new(),
+            redeemed_tickets: VecDeque::new(),
+        }
+    }
+
+    /// Every client's id, in order (owned, so the caller may change the world meanwhile).
+    pub(super) fn ids(&self) -> impl Iterator<Item = ClientId> + use<> {
+        let n = u32::try_from(self.clients.len()).unwrap_or(u32::MAX);
+        (0..n).map(ClientId)
+    }
+
+    /// The id of client number `n`, if there is one (numbers from faults and ticket requests).
+    pub(super) fn id(&self, n: u32) -> Option<ClientId> {
+        (n as usize).lt(&self.clients.len()).then_some(ClientId(n))
+    }
+
+    /// Opens a connection for `client` (the handshake is not yet answered).
+    pub(super) fn add_conn(&mut self, conn: Conn) -> ConnId {
+        self.next_conn += 1;
+        let id = ConnId::new(self.next_conn);
+        self[conn.client].conns.insert(id);
+        self.conns.insert(id, conn);
+        id
+    }
+
+    /// One of `client`'s open connections, drawn from its RNG (none while it has none).
+    pub(super) fn pick_open_conn(&mut self, client: ClientId) -> Option<ConnId> {
+        let c = &mut self.clients[client.index()];
+        let open: Vec<ConnId> = c
+            .conns
+            .iter()
+            .copied()
+            .filter(|id| self.conns.get(id).is_some_and(Conn::is_open))
+            .collect();
+        let k = c.rng.index(open.len().max(1));
+        open.get(k).copied()
+    }
+
+    /// Remembers that handshake `conn` presents `ticket` (to replay it once redeemed).
+    pub(super) fn track_ticket(&mut self, conn: ConnId, ticket: &str) {
+        if self.ticket_conns.len() >= MAX_TICKET_TRACKING {
+            self.ticket_conns.pop_first();
+        }
+        self.ticket_conns.insert(conn, ticket.to_string());
+    }
+
+    /// Handshake `conn` was answered: a ticket it presented is redeemed (at `now`) only when
+    /// the gateway `accepted` it; a refusal before the ticket is looked at (rate, origin, a
+    /// stale view) leaves it redeemable.
+    pub(super) fn ticket_answered(&mut self, conn: ConnId, accepted: bool, now: Instant) {
+        if let Some(ticket) = self.ticket_conns.remove(&conn)
+            && accepted
+        {
+            if self.redeemed_tickets.len() >= MAX_TICKET_TRACKING {
+                self.redeemed_tickets.pop_front();
+            }
+            self.redeemed_tickets.push_back((ticket, now));
+        }
+    }
+
+    /// The tickets handshakes redeemed, with when, oldest first.
+    pub(super) fn redeemed_tickets(&self) -> impl Iterator<Item = &(String, Instant)> {
+        self.redeemed_tickets.iter()
+    }
+
+    /// Forgets connection `conn` of `client`, on both sides of the table.
+    pub(super) fn drop_conn(&mut self, client: ClientId, conn: ConnId) {
+        self.conns.remove(&conn);
+        self[client].conns.remove(&conn);
+    }
+}
+
+impl Index<ClientId> for Population {
+    type Output = Client;
+    fn index(&self, id: ClientId) -> &Client {
+        &self.clients[id.index()]
+    }
+}
+
+impl IndexMut<ClientId> for Population {
+    fn index_mut(&mut self, id: ClientId) -> &mut Client {
+        &mut self.clients[id.index()]
+    }
+}
