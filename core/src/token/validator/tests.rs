@@ -233,6 +233,36 @@ fn validator_cache_capacity_evicts_earliest_expiring() {
     assert_eq!(v.cache_stats().misses, misses + 1, "early was evicted");
 }
 
+/// Tokens minted in the same second share a deadline: each still gets its own place in the
+/// eviction order (ties broken by insertion), so none is stranded past its deadline.
+#[test]
+fn validator_cache_entries_with_one_deadline_are_evicted_in_order_and_all_pruned() {
+    let mut v = validator().with_cache_capacity(2);
+    let t = |jti: &str| {
+        hs(&claims_with(
+            &[("jti", json!(jti)), ("exp", json!(NOW + 100))],
+            &[],
+        ))
+    };
+    let (first, second, third) = (t("first"), t("second"), t("third"));
+    for tok in [&first, &second, &third] {
+        assert!(v.validate(tok.as_bytes(), now(), TokenType::Access).is_ok());
+    }
+    assert_eq!(v.cache_stats().len, 2);
+    let misses = v.cache_stats().misses;
+    assert!(
+        v.validate(third.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    assert!(
+        v.validate(second.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    assert_eq!(v.cache_stats().misses, misses, "the two latest stay cached");
+    v.prune(secs(NOW + 100 + 60));
+    assert_eq!(v.cache_stats().len, 0, "every entry leaves at its deadline");
+}
+
 #[test]
 fn validator_prune_drops_expired_entries_and_revocations() {
     let mut v = validator();
