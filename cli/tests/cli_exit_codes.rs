@@ -8,65 +8,26 @@
 // and a child's two pipes are drained on threads so neither can fill and stall it.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
+use common::{Killed, Scratch, command};
+
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 const SECRET: &[u8] = b"gauntlet-exit-code-test-secret-0123456789";
-const SECRET_ENV: &str = "GAUNTLET_HS256_SECRET";
 /// Longest any one command of these tests may run before it is killed and the test fails.
 const BUDGET: Duration = Duration::from_secs(90);
 
-/// A scratch directory of its own per test, removed at the end.
-struct Scratch(PathBuf);
-
 impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("gauntlet-exit-codes-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, file: &str) -> String {
-        self.0.join(file).to_string_lossy().into_owned()
-    }
-
     fn secret_file(&self) -> String {
         let path = self.path("secret.bin");
         std::fs::write(&path, SECRET).unwrap();
         path
     }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child killed (and reaped) when dropped, so a failing assertion never leaks a server.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove(SECRET_ENV)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
 }
 
 /// Runs `gauntlet args` in `dir` to completion within [`BUDGET`].

@@ -10,72 +10,18 @@
 // server is drained on a thread.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
+use common::{Killed, Scratch, command, text};
+
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 const SECRET: &[u8] = b"gauntlet-report-test-secret-0123456789abcdef";
 
-/// A scratch directory of its own per test, removed at the end.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("gauntlet-reports-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, file: &str) -> String {
-        self.0.join(file).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child killed (and reaped) when dropped, so a failing assertion never leaks a server.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
-    cmd.args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // The sim flags read GAUNTLET_* variables; a developer's own must not leak into a test.
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("GAUNTLET_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
-
 fn gauntlet(dir: &Path, args: &[&str]) -> Output {
     command(dir, args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn data(file: &str) -> String {
