@@ -266,18 +266,7 @@ fn serve(dir: &Scratch, extra: &[&str]) -> (Killed, String) {
     let mut args = vec!["serve", "--addr", "127.0.0.1:0", "--hs256-secret-file"];
     args.push(&secret);
     args.extend_from_slice(extra);
-    let mut child = Killed(command(&dir.0, &args).spawn().unwrap());
-    let out = child.0.stdout.take().unwrap();
-    // The first stdout line names the address; a server that dies says nothing and the
-    // read ends at EOF.
-    let mut line = String::new();
-    let _ = BufReader::new(out).read_line(&mut line);
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
-        .to_string();
-    (child, url)
+    common::serve(&dir.0, &args)
 }
 
 #[test]

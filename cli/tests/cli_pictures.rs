@@ -12,7 +12,7 @@ mod common;
 
 use common::{Killed, Scratch, command, text};
 
-use std::io::{BufRead as _, BufReader};
+use std::io::BufReader;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,14 +42,7 @@ fn load_with_files(dir: &Scratch) -> Output {
         "--config",
         &config,
     ];
-    let mut server = Killed(command(&dir.0, &serve).spawn().unwrap());
-    let mut line = String::new();
-    let _ = BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line);
-    let target = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
-        .to_owned();
+    let (_server, target) = common::serve(&dir.0, &serve);
     let (json, hgrm, html) = (
         dir.path("load.json"),
         dir.path("load.hgrm"),

@@ -12,9 +12,8 @@
 
 mod common;
 
-use common::{Killed, Scratch, command, text};
+use common::{Scratch, command, text};
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -417,19 +416,7 @@ fn probe_reports(name: &str, serve_extra: &[&str]) -> (Option<i32>, serde_json::
         &secret,
     ];
     serve.extend_from_slice(serve_extra);
-    let mut server = Killed(
-        command(&dir.0, &serve)
-            .env_remove("GAUNTLET_HS256_SECRET")
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    let _ = BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line);
-    let target = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
-        .to_owned();
+    let (_server, target) = common::serve(&dir.0, &serve);
     let (junit, sarif) = (dir.path("probe.xml"), dir.path("probe.sarif"));
     let args = [
         "probe",
@@ -525,14 +512,7 @@ fn probe_with_only_the_served_jwks_attacks_each_key_and_passes() {
         "--config",
         &config,
     ];
-    let mut server = Killed(command(&dir.0, &serve).spawn().unwrap());
-    let mut line = String::new();
-    let _ = BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line);
-    let target = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
-        .to_owned();
+    let (_server, target) = common::serve(&dir.0, &serve);
     let out = gauntlet(
         &dir.0,
         &["probe", "--json", "--target", &target, "--jwks", &jwks],

@@ -3,6 +3,7 @@
 //! for assertion messages. Each test file includes it as `mod common`, and uses what it needs.
 #![allow(dead_code)]
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -62,6 +63,21 @@ pub(crate) fn command(dir: &Path, args: &[&str]) -> Command {
         }
     }
     cmd
+}
+
+/// Starts `gauntlet serve args` in `dir` (the args include `--addr 127.0.0.1:0`); returns the
+/// child and the address of its first stdout line. A server that dies says nothing, the read
+/// ends at EOF, and the test fails with what it read.
+pub(crate) fn serve(dir: &Path, args: &[&str]) -> (Killed, String) {
+    let mut child = Killed(command(dir, args).spawn().unwrap());
+    let mut line = String::new();
+    let _ = BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line);
+    let target = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
+        .to_owned();
+    (child, target)
 }
 
 /// The exit code and both streams, for an assertion's message.
