@@ -93,6 +93,11 @@ pub enum Op {
     OriginSpoof,
     /// Attack: flood WebSocket ping control frames past the rate limit.
     ControlFlood,
+    /// Attack: one case of the shared token attack table (malformed structure, forbidden and
+    /// critical headers, unknown `kid`, wrong `iss`/`aud`, missing and ill-typed claims, bad
+    /// times and permissions, oversized), signed with the current key: each must be refused
+    /// with the code the table names.
+    TableAttack,
 }
 
 impl Op {
@@ -146,6 +151,7 @@ impl Default for Mix {
             (TicketReplay, 3),
             (OriginSpoof, 3),
             (ControlFlood, 2),
+            (TableAttack, 4),
         ];
         Mix(w.into_iter().collect())
     }
@@ -164,7 +170,7 @@ impl Mix {
 
     /// The operations whose weight each seed scales (swarm testing: different seeds stress
     /// different corners, and a seed that leaves one out tests the others harder).
-    pub const SWARMED: [Op; 9] = [
+    pub const SWARMED: [Op; 10] = [
         Op::RotateKeys,
         Op::PasswordChange,
         Op::TicketFlood,
@@ -174,6 +180,7 @@ impl Mix {
         Op::TicketReplay,
         Op::OriginSpoof,
         Op::ControlFlood,
+        Op::TableAttack,
     ];
 
     /// This mix with the weight of each [`Mix::SWARMED`] operation scaled by 0, 1, 2 or 4,
@@ -240,8 +247,8 @@ mod tests {
         assert!(!Op::Broadcast.is_attack());
         assert!(Op::Forged.is_attack() && Op::RefreshReuse.is_attack());
         let mix = Mix::default();
-        assert!(Op::CrossReauth.is_attack() && Op::ControlFlood.is_attack());
-        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 20);
+        assert!(Op::CrossReauth.is_attack() && Op::TableAttack.is_attack());
+        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 21);
         assert_eq!(mix.active().filter(|o| !o.is_attack()).count(), 15);
     }
 

@@ -658,6 +658,22 @@ pub fn attack_cases(
         t,
         "too_old",
     );
+    // The same two time rules far from their boundary, so a live sender whose clock and
+    // network move on (a probe, the simulator's attackers) can judge them too.
+    let t = g.signed(&g.with(&[("nbf", json!(now + 300))], &[]))?;
+    g.add(
+        "nbf_far_future",
+        "nbf 5 min ahead, far beyond the leeway",
+        t,
+        "not_yet_valid",
+    );
+    let t = g.signed(&g.with(&[("iat", json!(now + 300))], &[]))?;
+    g.add(
+        "iat_far_future",
+        "iat 5 min in the future, far beyond the 60 s allowance",
+        t,
+        "issued_in_future",
+    );
 
     // Issuer and audience.
     let t = g.signed(&g.with(&[("iss", json!("evil-auth"))], &[]))?;

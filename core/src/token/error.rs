@@ -150,6 +150,31 @@ pub enum TokenError {
 }
 
 impl TokenError {
+    /// Every code [`TokenError::code`] can return: what a refusal names when the token itself
+    /// was judged (rather than, say, the connection cap or the Origin).
+    pub const CODES: [&'static str; 20] = [
+        "too_long",
+        "malformed",
+        "algorithm_none",
+        "algorithm_mismatch",
+        "unknown_key",
+        "key_retired",
+        "forbidden_header",
+        "critical_header",
+        "bad_signature",
+        "missing_claim",
+        "invalid_claim",
+        "wrong_issuer",
+        "wrong_audience",
+        "wrong_token_type",
+        "expired",
+        "not_yet_valid",
+        "issued_in_future",
+        "too_old",
+        "bad_permissions",
+        "revoked",
+    ];
+
     /// A stable snake_case code for logs, close reasons and the attack-table manifest.
     pub fn code(&self) -> &'static str {
         match self {
@@ -380,6 +405,12 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), 20);
+        let mut listed = TokenError::CODES.to_vec();
+        listed.sort_unstable();
+        assert_eq!(
+            codes, listed,
+            "TokenError::CODES lists exactly the variants' codes"
+        );
     }
 
     #[test]

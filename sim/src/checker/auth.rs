@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use gauntlet_core::token::Revocation;
+use gauntlet_core::token::{Revocation, TokenError};
 use gauntlet_core::{FamilyId, Instant, Jti, Kid, UserId};
 
 use super::{Checker, EndState, Failure, Obs};
@@ -41,6 +41,13 @@ pub(crate) enum CredTruth {
     Bad(&'static str),
     /// The attacker holds a real token of another kind (e.g. a refresh token as access).
     WrongType,
+    /// A case of the shared attack table, signed by `kid`: it must be refused, and when the
+    /// token itself is judged, with exactly the code the table names.
+    Table {
+        case: String,
+        expected: String,
+        kid: Kid,
+    },
 }
 
 pub(crate) struct AuthChecker {
@@ -124,6 +131,9 @@ impl AuthChecker {
         match truth {
             CredTruth::Bad(why) => fail(format!("a {why} credential as {accepted_as}")),
             CredTruth::WrongType => fail(format!("a non-access token as {accepted_as}")),
+            CredTruth::Table { case, expected, .. } => fail(format!(
+                "attack-table case {case} (must be refused {expected}) as {accepted_as}"
+            )),
             CredTruth::Access {
                 user,
                 jti,
@@ -192,6 +202,22 @@ impl AuthChecker {
     }
 }
 
+/// A handshake refused an attack-table case with `code`. A refusal that judged the token (a
+/// token error code) must name the rule the case breaks (`AUTH-ERRORS-TYPED`); one that never
+/// got to the token (the connection cap, the Origin, a stale revocation feed) says nothing of
+/// it.
+fn check_table_refusal(case: &str, expected: &str, code: &str) -> Result<(), Failure> {
+    if code == expected || !TokenError::CODES.contains(&code) {
+        return Ok(());
+    }
+    Err(Failure::new(
+        NAME,
+        format!(
+            "handshake refused attack-table case {case} as {code}; the protocol says {expected}"
+        ),
+    ))
+}
+
 impl Checker for AuthChecker {
     fn name(&self) -> &'static str {
         NAME
@@ -210,6 +236,23 @@ impl Checker for AuthChecker {
                 reject_code: Some("revoked"),
                 ..
             } => self.check_refusal(truth),
+            Obs::Handshake {
+                truth:
+                    CredTruth::Table {
+                        case,
+                        expected,
+                        kid,
+                    },
+                reject_code: Some(code),
+                ..
+            } => {
+                // A rotation storm can take the signing key out of the ring while the
+                // handshake is on its way: then no key is found before the case's own rule.
+                if *code == "unknown_key" && self.removed_kids.contains_key(kid) {
+                    return Ok(());
+                }
+                check_table_refusal(case, expected, code)
+            }
             Obs::KeyRemoved { at, kid } => {
                 self.removed_kids.entry((*kid).clone()).or_insert(*at);
                 Ok(())

@@ -17,6 +17,7 @@ use gauntlet_core::token::Revocation;
 use gauntlet_core::{CloseReason, CredentialKind, Event, StreamKind, UserId};
 
 use super::Obs;
+use super::auth::CredTruth;
 use crate::frame_view::FrameView;
 use crate::id_map::{ConnMap, UserMap};
 
@@ -33,9 +34,25 @@ pub const MARKED_RULES: &[&str] = &[
     "AUTH-CACHE-KEY",
     "AUTH-CACHE-RECHECK",
     "AUTH-CACHE-RING-CHANGE",
+    "AUTH-CLAIM-AUD",
+    "AUTH-CLAIM-ISS",
+    "AUTH-CLAIM-JTI",
+    "AUTH-CLAIM-PERMISSIONS",
+    "AUTH-CLAIM-SUB",
     "AUTH-CLAIM-TYPE",
+    "AUTH-ERRORS-TYPED",
     "AUTH-EXP-LEEWAY",
+    "AUTH-HEADER-CRIT",
+    "AUTH-HEADER-FORBIDDEN",
+    "AUTH-IAT-FUTURE",
+    "AUTH-IAT-MAX-AGE",
+    "AUTH-JWS-BASE64URL",
+    "AUTH-JWS-STRICT-JSON",
+    "AUTH-JWS-THREE-PARTS",
     "AUTH-KEY-ROTATION",
+    "AUTH-KEY-SELECT",
+    "AUTH-NBF-LEEWAY",
+    "AUTH-NUMERIC-DATE",
     "AUTH-REFRESH-THEFT",
     "AUTH-REVOKE-CLOSE-OPEN",
     "AUTH-REVOKE-GUARANTEE",
@@ -44,6 +61,7 @@ pub const MARKED_RULES: &[&str] = &[
     "AUTH-REVOKE-STALE-FAIL-CLOSED",
     "AUTH-REVOKE-USER",
     "AUTH-SIGNATURE",
+    "AUTH-TOKEN-MAX-LEN",
     "CLOSE-CODE-MAP",
     "DELIVERY-BROADCAST",
     "DELIVERY-EXACTLY-ONCE",
@@ -76,6 +94,7 @@ pub const MARKED_RULES: &[&str] = &[
     "OUT-SEQ-PER-USER",
     "OUTBOX-RETENTION",
     "PERM-BROADCAST",
+    "PERM-FORMAT",
     "RATE-ABUSE-CLOSE",
     "RATE-CONTROL-FRAMES",
     "RATE-LIMITED-REPLY",
@@ -141,12 +160,22 @@ impl Marks {
                     self.event(&e.event);
                 }
             }
-            Obs::Handshake { reject_code, .. } => match reject_code {
+            Obs::Handshake {
+                reject_code, truth, ..
+            } => match reject_code {
                 None => {}
                 Some(code) => {
                     // Every refusal picks its HTTP status in the same place.
                     self.mark("WS-HTTP-STATUS");
                     if let Some(rule) = reject_rule(code) {
+                        self.mark(rule);
+                    }
+                    // The code names the check; an attack-table case refused with the code it
+                    // expects also shows which rule of that check refused it.
+                    if let CredTruth::Table { case, expected, .. } = truth
+                        && expected == code
+                        && let Some(rule) = table_case_rule(case, code)
+                    {
                         self.mark(rule);
                     }
                 }
@@ -376,6 +405,32 @@ fn error_rule(code: &str, frame: &str) -> Option<&'static str> {
     })
 }
 
+/// The finer rule an attack-table case breaks, by the case's name, where its refusal code is
+/// shared by several rules (`malformed`, `invalid_claim`, `missing_claim`, `bad_permissions`).
+fn table_case_rule(case: &str, code: &str) -> Option<&'static str> {
+    Some(match case {
+        "two_parts" | "four_parts" => "AUTH-JWS-THREE-PARTS",
+        "padded_signature"
+        | "padded_header_or_payload"
+        | "noncanonical_signature"
+        | "standard_alphabet_payload" => "AUTH-JWS-BASE64URL",
+        "non_json_header"
+        | "non_json_payload"
+        | "header_not_object"
+        | "duplicate_key_header"
+        | "duplicate_key_payload" => "AUTH-JWS-STRICT-JSON",
+        "missing_sub" | "sub_too_long" => "AUTH-CLAIM-SUB",
+        "missing_jti" => "AUTH-CLAIM-JTI",
+        "permission_forbidden_char" => "PERM-FORMAT",
+        c if code == "invalid_claim"
+            && ["exp_", "nbf_", "iat_"].iter().any(|p| c.starts_with(p)) =>
+        {
+            "AUTH-NUMERIC-DATE"
+        }
+        _ => return None,
+    })
+}
+
 /// The rule whose path refused a handshake with `code`: the token error codes of
 /// `TokenError::code` and the gateway's own refusals.
 fn reject_rule(code: &str) -> Option<&'static str> {
@@ -481,6 +536,49 @@ mod tests {
         assert_eq!(m.counts().get("DELIVERY-QUEUE-BOUND"), Some(&1));
         assert_eq!(m.counts().get("CLOSE-CODE-MAP"), Some(&1));
         assert_eq!(m.counts().get("WS-CAP-RELEASE"), Some(&2));
+    }
+
+    fn table_refusal(m: &mut Marks, case: &str, expected: &str, code: &'static str) {
+        let truth = CredTruth::Table {
+            case: case.into(),
+            expected: expected.into(),
+            kid: gauntlet_core::Kid::parse("hs-0").unwrap(),
+        };
+        m.observe(&Obs::Handshake {
+            at: Instant::from_unix_secs(1),
+            truth: &truth,
+            accepted_as: None,
+            reject_code: Some(code),
+        });
+    }
+
+    #[test]
+    fn a_table_case_refused_with_its_code_marks_the_finer_rule_it_breaks() {
+        let mut m = Marks::default();
+        table_refusal(&mut m, "padded_signature", "malformed", "malformed");
+        table_refusal(&mut m, "iat_string", "invalid_claim", "invalid_claim");
+        table_refusal(&mut m, "missing_jti", "missing_claim", "missing_claim");
+        let marked: Vec<&str> = m.counts().keys().copied().collect();
+        assert_eq!(
+            marked,
+            [
+                "AUTH-CLAIM-JTI",
+                "AUTH-ERRORS-TYPED",
+                "AUTH-JWS-BASE64URL",
+                "AUTH-JWS-THREE-PARTS",
+                "AUTH-NUMERIC-DATE",
+                "WS-HTTP-STATUS",
+            ]
+        );
+        // Refused by another check (the key left the ring meanwhile): only that check's rule.
+        let mut m = Marks::default();
+        table_refusal(&mut m, "padded_signature", "malformed", "unknown_key");
+        table_refusal(&mut m, "iat_too_old", "too_old", "too_old");
+        let marked: Vec<&str> = m.counts().keys().copied().collect();
+        assert_eq!(
+            marked,
+            ["AUTH-IAT-MAX-AGE", "AUTH-KEY-SELECT", "WS-HTTP-STATUS"]
+        );
     }
 
     #[test]

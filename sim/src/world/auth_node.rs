@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use gauntlet_core::auth_service::{AuthService, VerifyKey};
 use gauntlet_core::oauth::OAuthConfig;
+use gauntlet_core::token::attacks::{AttackKeys, AttackSigner};
 use gauntlet_core::token::{Algorithm, Issuer, KeyRing, Revocation, SigningKey, TokenRules};
 use gauntlet_core::{Instant, Kid, Plants};
+
+use jsonwebtoken::EncodingKey;
 
 use crate::faults::FaultPlan;
 use crate::rng::SimRng;
@@ -107,6 +110,29 @@ impl AuthNode {
     /// The ring the auth service publishes now (what a restarted gateway loads).
     pub(super) fn ring(&self) -> Result<KeyRing, String> {
         ring_of(&self.keys)
+    }
+
+    /// The current signing key's kid, and what an attacker holding it knows for the attack
+    /// table: that key, the ring's RSA public key (for key confusion) and that the ring holds
+    /// several keys.
+    pub(super) fn attack_keys(&self) -> Option<(Kid, AttackKeys)> {
+        let (kid, secret) = self.keys.last()?;
+        let keys = AttackKeys {
+            primary: AttackSigner {
+                kid: Some(kid.as_str().to_string()),
+                alg: Algorithm::HS256,
+                key: EncodingKey::from_secret(secret).ok()?,
+            },
+            others: Vec::new(),
+            rsa_public_pem: Some((
+                Some(workload::RS_KID.to_string()),
+                workload::RS_PUBLIC_PEM.to_vec(),
+            )),
+            ec_public_der: None,
+            retired: None,
+            several_keys: true,
+        };
+        Some((kid.clone(), keys))
     }
 
     /// Revocations issued since the checkers were last told, now counted as told.

@@ -456,6 +456,7 @@ impl World<'_> {
                     self.send_frame(conn, &ClientFrame::Ping);
                 }
             }
+            Op::TableAttack => self.table_attack(i, &user, variant),
             Op::ControlFlood => {
                 for _ in 0..40 {
                     self.up(conn, Up::Ping(conn));
@@ -577,6 +578,27 @@ impl World<'_> {
         let conn = self.clients.add_conn(Conn::connecting(i, truth, self.now));
         self.up(conn, Up::Handshake(conn, Box::new(req)));
         conn
+    }
+
+    /// [`Op::TableAttack`]: a handshake presenting case `draw` of the attack table, signed
+    /// with the current key and timed at the gateway's clock.
+    fn table_attack(&mut self, i: ClientId, user: &UserId, draw: u64) {
+        let Some((kid, keys)) = self.auth.attack_keys() else {
+            return;
+        };
+        let Some(case) = self
+            .attack_table
+            .pick(&kid, &keys, self.now, user.as_str(), draw)
+        else {
+            return;
+        };
+        let truth = CredTruth::Table {
+            case: case.name.clone(),
+            expected: case.expected.clone(),
+            kid,
+        };
+        let token = case.token.clone();
+        self.connect_with(i, &token, truth, Method::Bearer);
     }
 
     /// [`Op::CrossReauth`]: `reauth` on one's own connection with the current access token

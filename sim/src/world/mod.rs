@@ -34,6 +34,7 @@ use crate::network::{Network, NodeId, Payload};
 use crate::rng::SimRng;
 use crate::scenario::{Op, Scenario};
 use crate::witness::{Fold, Offload, Witness};
+use attack_table::AttackTable;
 use auth_node::AuthNode;
 use gateway_node::GatewayNode;
 use phase::Phase;
@@ -165,6 +166,8 @@ pub struct World<'s> {
     /// check start from, so the world never keeps or refolds the whole log).
     witness: Witness,
     auth: AuthNode,
+    /// The attack table the adversaries present cases of ([`Op::TableAttack`]).
+    attack_table: AttackTable,
     clients: Population,
     /// Users whose frames the network corrupted at least once (their intent is unknown).
     corrupted_senders: UserMap<()>,
@@ -291,6 +294,7 @@ impl<'s> World<'s> {
             gateway: GatewayNode::new(gateway),
             witness,
             auth,
+            attack_table: AttackTable::default(),
             clients: Population::new(clients),
             corrupted_senders: UserMap::default(),
             spans: Spans::new(sink.keeps_spans()),
@@ -606,6 +610,7 @@ impl<'s> World<'s> {
     }
 }
 
+mod attack_table;
 mod auth_node;
 mod clients;
 mod driver;

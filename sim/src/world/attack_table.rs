@@ -1,0 +1,142 @@
+//! The shared token attack table (`gauntlet_core::token::attacks`, the cases `gauntlet probe`
+//! sends a live server and `corpora/tokens/` holds) as a simulated adversary: an attacker who
+//! holds the current signing key presents one case of the table as a handshake credential.
+//!
+//! The table is generated against the gateway's own clock and re-generated when the signing
+//! key rotates or the table grows older than [`MAX_AGE`]; only the cases that must be refused
+//! and whose verdict does not hang on a one-second boundary are kept ([`AttackCase::live`]),
+//! so the verdict the table names is the protocol's answer whenever the token arrives.
+//!
+//! This module only builds credentials. It never judges a verdict (the auth checker does, from
+//! the case's expected code) and draws no randomness of its own: the caller's seeded draw picks
+//! the case.
+
+use std::time::Duration;
+
+use gauntlet_core::token::attacks::{AttackCase, AttackKeys, attack_cases};
+use gauntlet_core::{Instant, Kid};
+
+/// How long a generated table is used before it is re-generated at the gateway's new time.
+/// Every kept case stays refused with its named code far longer: the table's tokens expire 10
+/// minutes after generation, and every time rule it breaks (`exp` passed, `iat` too old) only
+/// gets more broken as time goes on.
+const MAX_AGE: Duration = Duration::from_secs(20);
+
+/// The table the world's attackers draw from.
+#[derive(Default)]
+pub(super) struct AttackTable {
+    /// The signing key it was generated with, when, and its cases that must be refused.
+    current: Option<(Kid, Instant, Vec<AttackCase>)>,
+}
+
+impl AttackTable {
+    /// The case numbered `draw` (modulo the table's size) of a table fresh for `now`, signed
+    /// by `kid`'s key in `keys`, naming `sub`. `None` when the table cannot be built (a key the
+    /// generator cannot sign with: never for the simulator's HMAC keys).
+    pub(super) fn pick(
+        &mut self,
+        kid: &Kid,
+        keys: &AttackKeys,
+        now: Instant,
+        sub: &str,
+        draw: u64,
+    ) -> Option<&AttackCase> {
+        let stale = match &self.current {
+            Some((k, at, _)) => k != kid || now.saturating_since(*at) > MAX_AGE,
+            None => true,
+        };
+        if stale {
+            let cases = attack_cases(keys, now.unix_secs(), sub).ok()?;
+            let refused = cases
+                .into_iter()
+                .filter(|c| c.live() && c.expected != "accepted")
+                .collect();
+            self.current = Some((kid.clone(), now, refused));
+        }
+        let cases = &self.current.as_ref()?.2;
+        let n = u64::try_from(cases.len()).ok().filter(|n| *n > 0)?;
+        cases.get(usize::try_from(draw % n).ok()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gauntlet_core::token::Algorithm;
+    use gauntlet_core::token::attacks::AttackSigner;
+    use jsonwebtoken::EncodingKey;
+
+    use super::*;
+
+    fn kid(s: &str) -> Kid {
+        Kid::parse(s).unwrap_or_else(|| unreachable!("a valid kid"))
+    }
+
+    fn keys() -> AttackKeys {
+        let key = EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
+        AttackKeys {
+            primary: AttackSigner {
+                kid: Some("hs-0".into()),
+                alg: Algorithm::HS256,
+                key: key.unwrap_or_else(|e| unreachable!("an HMAC key: {e}")),
+            },
+            others: Vec::new(),
+            rsa_public_pem: None,
+            ec_public_der: None,
+            retired: None,
+            several_keys: true,
+        }
+    }
+
+    #[test]
+    fn attack_table_keeps_only_refused_live_cases_and_covers_them_all() {
+        let mut t = AttackTable::default();
+        let now = Instant::from_unix_secs(1_800_000_000);
+        let first = t.pick(&kid("hs-0"), &keys(), now, "u1", 0).cloned();
+        let n = t.current.as_ref().map_or(0, |c| c.2.len());
+        assert!(n > 30, "the table has its many refused cases, got {n}");
+        let names: std::collections::BTreeSet<String> = (0..n as u64)
+            .filter_map(|d| t.pick(&kid("hs-0"), &keys(), now, "u1", d).cloned())
+            .inspect(|c| {
+                assert!(c.live() && c.expected != "accepted", "{}", c.name);
+            })
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names.len(), n, "every draw modulo n names a different case");
+        for shape in [
+            "two_parts",
+            "header_crit",
+            "header_jku",
+            "unknown_kid",
+            "iat_too_old",
+        ] {
+            assert!(names.contains(shape), "{shape} is drawn");
+        }
+        assert_eq!(
+            t.pick(&kid("hs-0"), &keys(), now, "u1", n as u64).cloned(),
+            first,
+            "draws wrap around"
+        );
+    }
+
+    #[test]
+    fn attack_table_is_regenerated_on_rotation_and_when_old() {
+        let mut t = AttackTable::default();
+        let now = Instant::from_unix_secs(1_800_000_000);
+        let token = |t: &mut AttackTable, k: &str, at: Instant| {
+            t.pick(&kid(k), &keys(), at, "u1", 0)
+                .map(|c| c.token.clone())
+        };
+        let a = token(&mut t, "hs-0", now);
+        assert_eq!(token(&mut t, "hs-0", now.saturating_add(MAX_AGE)), a);
+        let later = now.saturating_add(MAX_AGE + Duration::from_secs(1));
+        assert_ne!(token(&mut t, "hs-0", later), a, "re-timed after MAX_AGE");
+        let at = t.current.as_ref().map(|c| c.1);
+        assert_eq!(at, Some(later));
+        token(&mut t, "hs-1", later);
+        assert_eq!(
+            t.current.as_ref().map(|c| c.0.as_str().to_string()),
+            Some("hs-1".to_string()),
+            "re-generated for the new signing key"
+        );
+    }
+}
