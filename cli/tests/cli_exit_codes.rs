@@ -141,6 +141,22 @@ fn config_and_usage_errors_exit_2_with_the_reason_on_stderr() {
             ],
             "reading",
         ),
+        (
+            vec![
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--hs256-secret-file",
+                &secret,
+                "--trace",
+                &missing,
+            ],
+            "trace",
+        ),
+        (
+            vec!["serve", "--addr", "127.0.0.1:0", "--trace-max-events", "9"],
+            "--trace",
+        ),
         (vec!["load", "--target", &target], "no secret"),
         (
             vec!["load", "--target", "http://x", "--secret-file", &secret],

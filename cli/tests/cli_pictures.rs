@@ -1,6 +1,8 @@
 //! The pictures, from the real binary: `load --json/--hgrm/--html` against a real
 //! `gauntlet serve` on 127.0.0.1, `sim --html` beside `sim --json`, and both pages loaded in
-//! headless Chromium, with the rendered figures checked against the JSON.
+//! headless Chromium, with the rendered figures checked against the JSON; and the Chrome
+//! traces `serve --trace` and `load --trace` write of one loopback run, checked against the
+//! load's figures.
 //!
 //! Where no Chromium is installed the browser test is skipped with a note, unless
 //! `GAUNTLET_REQUIRE_CHROMIUM` is set (`.ci/run interop` installs Chromium and sets it), so
@@ -10,7 +12,7 @@
 
 mod common;
 
-use common::{Killed, Scratch, command, text};
+use common::{Killed, Scratch, command, terminate, text};
 
 use std::io::BufReader;
 use std::process::{Command, Output, Stdio};
@@ -20,9 +22,9 @@ use serde_json::Value;
 
 const SECRET: &[u8] = b"gauntlet-pictures-test-secret-0123456789abcdef";
 
-/// Runs `gauntlet serve` on an ephemeral loopback port, then `gauntlet load` against it for
-/// a few seconds writing all three files into `dir`; returns the load's output.
-fn load_with_files(dir: &Scratch) -> Output {
+/// Starts `gauntlet serve` on an ephemeral loopback port, configured for one load generator,
+/// with `extra` flags; returns the server, its target URL and the secret file.
+fn serve_for_load(dir: &Scratch, extra: &[&str]) -> (Killed, String, String) {
     let secret = dir.path("secret.bin");
     std::fs::write(&secret, SECRET).unwrap();
     // One load generator is one IP: the per-IP handshake limit would refuse its reconnects.
@@ -33,7 +35,7 @@ fn load_with_files(dir: &Scratch) -> Output {
             "agent":{"min_step_ms":5,"max_step_ms":40}}"#,
     )
     .unwrap();
-    let serve = [
+    let mut serve = vec![
         "serve",
         "--addr",
         "127.0.0.1:0",
@@ -42,34 +44,48 @@ fn load_with_files(dir: &Scratch) -> Output {
         "--config",
         &config,
     ];
-    let (_server, target) = common::serve(&dir.0, &serve);
+    serve.extend_from_slice(extra);
+    let (server, target) = common::serve(&dir.0, &serve);
+    (server, target, secret)
+}
+
+/// `gauntlet load` against `target` with `users` users for `duration`, with `extra` flags.
+fn run_load(
+    dir: &Scratch,
+    (target, secret): (&str, &str),
+    (users, duration): (&str, &str),
+    extra: &[&str],
+) -> Output {
+    let mut load = vec![
+        "load",
+        "--target",
+        target,
+        "--secret-file",
+        secret,
+        "--users",
+        users,
+        "--duration",
+        duration,
+        "--message-every",
+        "200ms",
+        "--reconnect-every",
+        "1s",
+    ];
+    load.extend_from_slice(extra);
+    command(&dir.0, &load).output().unwrap()
+}
+
+/// Runs `gauntlet serve`, then `gauntlet load` against it for a few seconds writing all
+/// three files into `dir`; returns the load's output.
+fn load_with_files(dir: &Scratch) -> Output {
+    let (_server, target, secret) = serve_for_load(dir, &[]);
     let (json, hgrm, html) = (
         dir.path("load.json"),
         dir.path("load.hgrm"),
         dir.path("load.html"),
     );
-    let load = [
-        "load",
-        "--target",
-        &target,
-        "--secret-file",
-        &secret,
-        "--users",
-        "5",
-        "--duration",
-        "3s",
-        "--message-every",
-        "200ms",
-        "--reconnect-every",
-        "1s",
-        "--json",
-        &json,
-        "--hgrm",
-        &hgrm,
-        "--html",
-        &html,
-    ];
-    command(&dir.0, &load).output().unwrap()
+    let files = ["--json", &json, "--hgrm", &hgrm, "--html", &html];
+    run_load(dir, (&target, &secret), ("5", "3s"), &files)
 }
 
 /// The `.hgrm` lines that carry data (not the header, the blank line or the `#[` footer).
@@ -159,6 +175,148 @@ fn load_json_hgrm_and_html_carry_the_same_figures() {
         );
     }
     assert!(html.contains("<polyline"), "the distribution is drawn");
+}
+
+/// A Chrome trace file's events (a JSON array), each checked to be an object of pid 1.
+fn trace_events(dir: &Scratch, file: &str) -> Vec<Value> {
+    let text = dir.read(file);
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let events = v
+        .as_array()
+        .unwrap_or_else(|| panic!("{file} is not an array"))
+        .clone();
+    assert!(
+        events.iter().all(|e| e["pid"] == 1 && e["ph"].is_string()),
+        "{file}"
+    );
+    events
+}
+
+/// The events of phase `ph` named `name`.
+fn named<'a>(events: &'a [Value], ph: &str, name: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["ph"] == ph && e["name"] == name)
+        .collect()
+}
+
+/// The names given to tracks (`thread_name` metadata), and the process's name.
+fn track_names(events: &[Value]) -> (Vec<String>, String) {
+    let names = named(events, "M", "thread_name")
+        .iter()
+        .map(|e| e["args"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    let process = named(events, "M", "process_name")[0]["args"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (names, process)
+}
+
+#[test]
+fn serve_and_load_traces_have_a_track_per_user_and_a_span_per_connection() {
+    let dir = Scratch::new("traces");
+    let (serve_trace, load_trace, json) = (
+        dir.path("serve-trace.json"),
+        dir.path("load-trace.json"),
+        dir.path("load.json"),
+    );
+    let (mut server, target, secret) = serve_for_load(&dir, &["--trace", &serve_trace]);
+    let users = 5;
+    let traced = ["--json", &json, "--trace", &load_trace];
+    let out = run_load(&dir, (&target, &secret), ("5", "3s"), &traced);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status = terminate(&mut server);
+    assert!(status.success(), "serve exited {status}");
+    // A tiny load whose trace hits its cap, against a server of its own: the load's users
+    // expect a fresh stream, and the first load's server has theirs.
+    let (_other, fresh, _) = serve_for_load(&dir, &[]);
+    let capped = dir.path("capped-trace.json");
+    let tiny = ["--trace", &capped, "--trace-max-events", "20"];
+    let out = run_load(&dir, (&fresh, &secret), ("2", "1s"), &tiny);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("reached --trace-max-events"),
+        "{}",
+        text(&out)
+    );
+
+    let figures: Value = serde_json::from_str(&dir.read("load.json")).unwrap();
+    let connections = figures["connections"].as_u64().unwrap() as usize;
+    let sent = figures["messages_sent"].as_u64().unwrap() as usize;
+    assert!(connections >= users, "{figures}");
+
+    // The load's trace: a track per user, a connection span per connection accepted, a
+    // handshake span per attempt (the forged token's included), round trips.
+    let load = trace_events(&dir, "load-trace.json");
+    let (names, process) = track_names(&load);
+    assert!(
+        process.starts_with("gauntlet load ws://127.0.0.1:"),
+        "{process}"
+    );
+    for i in 0..users {
+        assert!(names.contains(&format!("load-u{i}")), "{names:?}");
+    }
+    assert_eq!(named(&load, "X", "connection").len(), connections);
+    let handshakes = named(&load, "X", "handshake");
+    let forged = handshakes
+        .iter()
+        .filter(|e| e["args"]["credential"] == "forged bearer")
+        .count();
+    assert_eq!(forged, users);
+    assert_eq!(handshakes.len(), connections + users);
+    let trips = named(&load, "X", "round trip").len();
+    assert!(
+        trips > 0 && trips <= sent,
+        "{trips} round trips of {sent} messages"
+    );
+    assert!(
+        load.iter()
+            .filter(|e| e["ph"] == "X")
+            .all(|e| e["ts"].as_f64() >= Some(0.0) && e["dur"].as_f64() >= Some(0.0))
+    );
+    assert!(named(&load, "i", "trace truncated").is_empty());
+
+    // The server's: a session span per connection, each named track its user's, the verdict
+    // of every handshake (the forged tokens refused 401), a close per session, counters.
+    let serve = trace_events(&dir, "serve-trace.json");
+    let (names, process) = track_names(&serve);
+    assert!(
+        process.starts_with("gauntlet serve 127.0.0.1:"),
+        "{process}"
+    );
+    assert!(names.contains(&"server".to_owned()), "{names:?}");
+    assert_eq!(named(&serve, "X", "session").len(), connections);
+    assert_eq!(named(&serve, "i", "handshake accepted").len(), connections);
+    assert_eq!(named(&serve, "i", "auth").len(), connections);
+    let refused = named(&serve, "i", "handshake refused");
+    assert_eq!(refused.len(), users, "the forged token of each user");
+    assert!(refused.iter().all(|e| e["args"]["status"] == "401"));
+    let closes = serve
+        .iter()
+        .filter(|e| e["ph"] == "i" && e["name"].as_str().is_some_and(|n| n.starts_with("close ")))
+        .count();
+    assert_eq!(closes, connections);
+    for i in 0..users {
+        let user = format!("load-u{i}");
+        assert!(
+            names
+                .iter()
+                .any(|n| n.contains(&format!(" {user} (127.0.0.1:"))),
+            "no track named for {user}: {names:?}"
+        );
+    }
+    for counter in ["sessions and runs", "send queue depth (peak so far)"] {
+        assert!(
+            !named(&serve, "C", counter).is_empty(),
+            "no {counter} counter"
+        );
+    }
+
+    // The capped trace stops at its cap with the note.
+    let capped = trace_events(&dir, "capped-trace.json");
+    assert_eq!(capped.len(), 20);
+    assert_eq!(named(&capped, "i", "trace truncated").len(), 1);
 }
 
 /// `sim --json --html` over three seeds under chaos; returns the JSON summary line.

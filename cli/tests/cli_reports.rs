@@ -253,6 +253,103 @@ fn merge_of_passing_shards_exits_0_and_writes_junit_that_validates() {
     assert_eq!(summary["failed"], 0);
 }
 
+/// The last line of a JSON Lines output, which must be its `summary`.
+fn summary_of(jsonl: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(jsonl);
+    let last = text.lines().last().unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(v["type"], "summary", "{text}");
+    v
+}
+
+/// Fault counts as `kind -> n`, from a `faults` object.
+fn fault_counts(v: &serde_json::Value) -> std::collections::BTreeMap<String, u64> {
+    v["faults"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no faults object: {v}"))
+        .iter()
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn merge_sums_faults_by_kind_to_the_shards_total_and_the_unsharded_runs() {
+    let dir = Scratch::new("merge-faults");
+    let chaos = ["--users", "10", "--duration", "20s", "--faults", "chaos"];
+    let files = run_shards(&dir, "0..6", 2, &chaos);
+    let mut shard_sum = std::collections::BTreeMap::<String, u64>::new();
+    for f in &files {
+        for (kind, n) in fault_counts(&summary_of(&std::fs::read(f).unwrap())) {
+            *shard_sum.entry(kind).or_default() += n;
+        }
+    }
+    assert!(
+        shard_sum.values().sum::<u64>() > 0,
+        "chaos injected no timed fault in seeds 0..6: {shard_sum:?}"
+    );
+    let mut args = vec!["sim", "--seeds", "0..6", "--json", "--failures"];
+    let failures = dir.path("failures-whole.txt");
+    args.push(&failures);
+    args.extend_from_slice(&chaos);
+    let whole = gauntlet(&dir.0, &args);
+    assert_eq!(whole.status.code(), Some(0), "{}", text(&whole));
+    assert_eq!(fault_counts(&summary_of(&whole.stdout)), shard_sum);
+
+    let out = gauntlet(&dir.0, &["merge", "--json", &files[0], &files[1]]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        fault_counts(&summary_of(&out.stdout)),
+        shard_sum,
+        "{stdout}"
+    );
+    // Each `shard` line carries its own shard's totals.
+    let shard_lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "shard")
+        .collect();
+    assert_eq!(shard_lines.len(), 2, "{stdout}");
+    for (line, file) in shard_lines.iter().zip(&files) {
+        let own = fault_counts(&summary_of(&std::fs::read(file).unwrap()));
+        assert_eq!(fault_counts(line), own, "{line}");
+    }
+
+    let out = gauntlet(&dir.0, &["merge", &files[1], &files[0]]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let listed: Vec<String> = shard_sum.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let expected = format!("\nfaults: {}\n", listed.join(", "));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&expected),
+        "no {expected:?} in {}",
+        text(&out)
+    );
+
+    // A shard whose summary disagrees with its seeds' faults does not make a whole run.
+    let tampered = dir.path("tampered-1.jsonl");
+    let original = std::fs::read_to_string(&files[1]).unwrap();
+    let bumped: Vec<String> = original
+        .lines()
+        .map(|l| {
+            if l.contains(r#""type":"summary""#) {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["faults"]["partition"] = serde_json::json!(1_000_000);
+                v.to_string()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(&tampered, bumped.join("\n")).unwrap();
+    let out = gauntlet(&dir.0, &["merge", &files[0], &tampered]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sums up faults"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn merge_of_missing_duplicate_foreign_or_truncated_shards_exits_2_naming_the_problem() {
     let dir = Scratch::new("merge-bad");

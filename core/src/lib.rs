@@ -16,7 +16,9 @@
 //! * [`oauth`]: the authorization-code + PKCE model of the auth service;
 //! * [`auth_service`]: the auth node (login, refresh rotation, OAuth, key rotation, the
 //!   revocation feed the gateway pulls);
-//! * [`permissions`]: `resource:action` grant matching.
+//! * [`permissions`]: `resource:action` grant matching;
+//! * [`trace`]: the Chrome trace-event format every driver's `--trace` writes (to a
+//!   caller's writer: this crate still opens no file).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -44,6 +46,7 @@ pub mod oauth;
 pub mod permissions;
 pub mod protocol;
 pub mod token;
+pub mod trace;
 
 pub use agent::{AGENT_NAME, AgentStep, plan as agent_plan};
 pub use checkpoint::Checkpoint;

@@ -47,6 +47,7 @@ fn child() {
             plants: Plants::NONE,
             journal: None,
             revocations_file: None,
+            trace: None,
         };
         let server = Server::bind(options).await.unwrap();
         println!("{}", server.local_addr());

@@ -194,6 +194,7 @@ async fn gateway() -> Result<SocketAddr> {
         plants: Plants::NONE,
         journal: None,
         revocations_file: None,
+        trace: None,
     };
     let server = Server::bind(options).await?;
     let addr = server.local_addr();

@@ -84,6 +84,7 @@ impl Connection {
         let (reply, verdict) = oneshot::channel();
         let asked = Cmd::Handshake {
             conn,
+            peer: self.peer,
             request,
             writer,
             reply,

@@ -7,9 +7,10 @@
 //! keeps counters for `/metrics` and never makes a protocol decision, with one exception the
 //! gateway cannot make: the per-IP charge on the HTTP requests that verify a bearer token
 //! ([`IpLimiter`], docs/protocol.md `HTTP-IP-RATE`), taken before the gateway verifies it.
+//! With `--trace`, it hands the trace what it sees (verdicts, log entries, stats).
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -17,6 +18,7 @@ use tokio_tungstenite::tungstenite::Bytes;
 
 use super::ip_limit::IpLimiter;
 use super::journal_file::JournalFile;
+use super::serve_trace::ServeTrace;
 use super::{FEED_INTERVAL, ServerError, ServerReport, wall_clock};
 use gauntlet_core::CloseCode;
 use gauntlet_core::ConnId;
@@ -46,6 +48,8 @@ pub(crate) enum Cmd {
     /// An upgrade request; `writer` receives the connection's frames if it is accepted.
     Handshake {
         conn: ConnId,
+        /// The socket's peer, port included, for the trace (the request carries its IP).
+        peer: SocketAddr,
         request: HandshakeRequest,
         writer: mpsc::Sender<WriterMsg>,
         reply: oneshot::Sender<HandshakeDecision>,
@@ -122,6 +126,7 @@ struct Answers {
 /// The server's effects: the journal file, the connections' writer channels, the counters.
 struct Carry<'d> {
     journal: Option<&'d mut JournalFile>,
+    trace: Option<&'d mut ServeTrace>,
     writers: &'d mut BTreeMap<ConnId, mpsc::Sender<WriterMsg>>,
     counters: &'d mut Counters,
     /// Connections whose writer could not take a frame: the caller reports them closed.
@@ -133,6 +138,9 @@ impl Effects for Carry<'_> {
     type Error = ServerError;
 
     fn log(&mut self, events: &mut Vec<LogEntry>) -> Result<(), ServerError> {
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.entries(events);
+        }
         match self.journal.as_deref_mut() {
             Some(j) => j.append(events),
             None => Ok(()),
@@ -174,6 +182,7 @@ impl Effects for Carry<'_> {
 pub(crate) struct Driver {
     gw: Gateway,
     journal: Option<JournalFile>,
+    trace: Option<ServeTrace>,
     writers: BTreeMap<ConnId, mpsc::Sender<WriterMsg>>,
     /// Charged by `POST /tickets` and `POST /revocations` before their token is verified.
     http_auth: IpLimiter,
@@ -182,12 +191,17 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(gw: Gateway, journal: Option<JournalFile>) -> Self {
+    pub(crate) fn new(
+        gw: Gateway,
+        journal: Option<JournalFile>,
+        trace: Option<ServeTrace>,
+    ) -> Self {
         let limits = &gw.config().limits;
         let http_auth = IpLimiter::new(limits.ip_http_auth_rate, limits.max_tracked_ips);
         Self {
             gw,
             journal,
+            trace,
             writers: BTreeMap::new(),
             http_auth,
             counters: Counters::default(),
@@ -237,6 +251,7 @@ impl Driver {
                 }
                 _ = feed.tick() => {
                     self.deliver_feed(Vec::new())?;
+                    self.sample_trace(true);
                     if let Some(j) = self.journal.as_mut() {
                         j.sync_if_dirty()?;
                     }
@@ -244,14 +259,19 @@ impl Driver {
             }
         }
         self.step(Input::Shutdown)?;
-        let report = ServerReport {
-            state_hash: self.gw.state_hash(),
-            last_seq: self.gw.last_log_seq().get(),
-        };
+        self.sample_trace(true);
         if let Some(j) = self.journal.as_mut() {
             j.finish(&self.gw)?;
         }
-        Ok(report)
+        let trace_dropped = match self.trace.take() {
+            Some(t) => t.finish()?,
+            None => 0,
+        };
+        Ok(ServerReport {
+            state_hash: self.gw.state_hash(),
+            last_seq: self.gw.last_log_seq().get(),
+            trace_dropped,
+        })
     }
 
     /// The revocation feed: this server is the gateway's view of the auth service, so it
@@ -273,6 +293,7 @@ impl Driver {
         match cmd {
             Cmd::Handshake {
                 conn,
+                peer,
                 request,
                 writer,
                 reply,
@@ -292,6 +313,9 @@ impl Driver {
                     None => {
                         self.writers.remove(&conn);
                     }
+                }
+                if let (Some(t), Some(d)) = (self.trace.as_mut(), &decision) {
+                    t.handshake(wall_clock(), conn, peer, d);
                 }
                 if let Some(d) = decision {
                     // The connection task may have gone; its socket closes with it.
@@ -408,15 +432,26 @@ impl Driver {
         loop {
             out.carry_out(&mut Carry {
                 journal: self.journal.as_mut(),
+                trace: self.trace.as_mut(),
                 writers: &mut self.writers,
                 counters: &mut self.counters,
                 lost: &mut lost,
                 answers: &mut answers,
             })?;
             let Some(conn) = lost.pop() else {
+                self.sample_trace(false);
                 return Ok(answers);
             };
             out = self.handle(Input::Closed { conn });
+        }
+    }
+
+    /// Samples the gateway's sizes into the trace, if tracing: on `force` (the feed tick,
+    /// shutdown), else only when a session opened or closed since the last sample.
+    fn sample_trace(&mut self, force: bool) {
+        if let Some(t) = self.trace.as_mut() {
+            let gw = &self.gw;
+            t.sample(wall_clock(), || gw.stats(), force);
         }
     }
 

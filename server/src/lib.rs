@@ -18,6 +18,11 @@
 //!
 //! The wall clock, the OS RNG and tokio tasks live here, never in `gauntlet-core`: time is
 //! read in one place, [`wall_clock`], and converted to [`Instant`].
+//!
+//! Both the server and [`load`] can write a Chrome trace ([`TraceOptions`]) in the
+//! simulator's format (`gauntlet_core::trace`), timed in wall-clock microseconds since they
+//! started: the server's from the gateway task (`serve_trace`), the load's from its users
+//! (`load_trace`).
 
 mod conn;
 mod driver;
@@ -27,8 +32,11 @@ mod ip_limit;
 mod journal_file;
 pub mod jwks;
 pub mod load;
+mod load_trace;
 pub mod probe;
+mod serve_trace;
 mod shared;
+mod trace_file;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,6 +57,7 @@ use gauntlet_core::{Config, ConfigError};
 use driver::{Cmd, Driver};
 pub use http::REVOCATIONS_WRITE;
 pub use journal_file::FsyncPolicy;
+pub use trace_file::{DEFAULT_MAX_TRACE_EVENTS, TraceOptions};
 
 /// How often the revocation feed is delivered to the gateway (well inside the default
 /// `max_revocation_staleness` of 5 s) and the `interval` fsync policy syncs.
@@ -81,6 +90,8 @@ pub struct ServerOptions {
     pub journal: Option<JournalOptions>,
     /// A JSON Lines file of [`gauntlet_core::token::Revocation`]s, watched for appended lines.
     pub revocations_file: Option<PathBuf>,
+    /// Where to write a Chrome trace of the connections, if anywhere.
+    pub trace: Option<TraceOptions>,
 }
 
 /// The journal file and its durability policy.
@@ -126,6 +137,16 @@ pub enum ServerError {
     /// The gateway task ended unexpectedly.
     #[error("the gateway task stopped")]
     GatewayStopped,
+    /// The `--trace` file could not be created or written. A write that fails while
+    /// serving stops the trace, not the server: this is reported when the server stops.
+    #[error("trace {}", path.display())]
+    Trace {
+        /// The trace file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// What a finished server run left behind.
@@ -135,6 +156,8 @@ pub struct ServerReport {
     pub state_hash: String,
     /// The last log seq.
     pub last_seq: u64,
+    /// Events the trace's cap kept out of the `--trace` file (0 when whole, or not tracing).
+    pub trace_dropped: u64,
 }
 
 /// How the server came up.
@@ -189,6 +212,7 @@ impl Server {
             plants,
             journal,
             revocations_file,
+            trace,
         } = options;
         config.validate()?;
         // Bound first: a server that cannot listen must not touch the journal.
@@ -232,10 +256,13 @@ impl Server {
         gateway.set_ticket_secret(&ticket_secret);
         let gw_config = gateway.config().clone();
         let shared = Arc::new(shared::Shared::new(&gw_config));
+        let trace = trace
+            .map(|t| serve_trace::ServeTrace::create(&t, now, local_addr))
+            .transpose()?;
         Ok(Server {
             listener,
             local_addr,
-            driver: Driver::new(gateway, journal),
+            driver: Driver::new(gateway, journal, trace),
             shared,
             revocations_file,
             startup,

@@ -11,6 +11,9 @@
 //! the frame's gateway `timestamp` to its arrival, for live (not resumed) events. Every loop
 //! is bounded by the run's deadline; nothing here decides protocol questions.
 //!
+//! With [`LoadOptions::trace`], each user's handshakes, connections, message round trips and
+//! errors go to a Chrome trace (`load_trace`), written when the run is over.
+//!
 //! A target nothing answers at is an error ([`LoadError::Unreachable`]); a run that did not
 //! test what was asked (users that never connected, handshakes refused by a rate limit or a
 //! 503) says so in [`LoadReport::shortfalls`].
@@ -29,8 +32,11 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use super::load_trace::{self, Budget, CONNECTION_SPAN, UserTrace};
 use super::probe::{Target, parse_target, reachable};
+use super::trace_file::TraceOptions;
 use super::wall_clock;
+use gauntlet_core::Instant;
 use gauntlet_core::protocol::{JWT_SUBPROTOCOL, token_subprotocols};
 
 /// What to run.
@@ -48,6 +54,8 @@ pub struct LoadOptions {
     pub message_every: Duration,
     /// Time between a user's deliberate reconnects.
     pub reconnect_every: Duration,
+    /// Where to write a Chrome trace of the users' connections, if anywhere.
+    pub trace: Option<TraceOptions>,
 }
 
 /// What happened.
@@ -89,6 +97,8 @@ pub struct LoadRun {
     pub report: LoadReport,
     /// Every live event's delivery latency, in microseconds.
     pub latency: Histogram<u64>,
+    /// Events the trace's cap kept out of the trace file (0 when whole, or not tracing).
+    pub trace_dropped: u64,
 }
 
 /// Why the load run could not start.
@@ -110,6 +120,15 @@ pub enum LoadError {
         target: String,
         /// What the connect said.
         reason: String,
+    },
+    /// The trace file could not be written (the run itself finished).
+    #[error("trace {}", path.display())]
+    Trace {
+        /// The trace file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -166,6 +185,7 @@ const WAIT: Duration = Duration::from_secs(5);
 struct UserOutcome {
     report: LoadReport,
     latency: Histogram<u64>,
+    trace: UserTrace,
 }
 
 /// Runs the load and returns the merged report with its latency histogram.
@@ -180,9 +200,12 @@ pub async fn load(options: &LoadOptions) -> Result<LoadRun, LoadError> {
             reason,
         })?;
     let started = tokio::time::Instant::now();
+    let origin = wall_clock();
     let deadline = started + options.duration;
+    let budget = options.trace.as_ref().map(|t| Budget::new(t.max_events));
     let mut tasks = Vec::new();
     for i in 0..options.users {
+        let trace = UserTrace::new(budget.clone());
         let (target, key, opts) = (
             Target {
                 authority: target.authority.clone(),
@@ -192,18 +215,20 @@ pub async fn load(options: &LoadOptions) -> Result<LoadRun, LoadError> {
             options.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            run_user(i, &target, &key, &opts, deadline).await
+            run_user(i, &target, &key, &opts, deadline, trace).await
         }));
     }
     let mut total = LoadReport::default();
     let mut latency = Histogram::<u64>::new(3).map_err(|e| LoadError::Histogram(e.to_string()))?;
-    for t in tasks {
+    let mut traces = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
         match t.await {
             Ok(Ok(u)) => {
                 merge(&mut total, &u.report);
                 latency
                     .add(&u.latency)
                     .map_err(|e| LoadError::Histogram(e.to_string()))?;
+                traces.push((user_name(i), u.trace));
             }
             Ok(Err(e)) => return Err(e),
             Err(e) => total
@@ -212,6 +237,11 @@ pub async fn load(options: &LoadOptions) -> Result<LoadRun, LoadError> {
         }
     }
     total.elapsed = started.elapsed();
+    let trace_dropped = match &options.trace {
+        Some(t) => load_trace::write(t, origin, &options.target, &traces)
+            .map_err(|(path, source)| LoadError::Trace { path, source })?,
+        None => 0,
+    };
     total.latency_us = [
         latency.value_at_quantile(0.5),
         latency.value_at_quantile(0.99),
@@ -221,7 +251,13 @@ pub async fn load(options: &LoadOptions) -> Result<LoadRun, LoadError> {
     Ok(LoadRun {
         report: total,
         latency,
+        trace_dropped,
     })
+}
+
+/// User `i`'s name, its token's `sub` and its trace track's name.
+fn user_name(i: impl std::fmt::Display) -> String {
+    format!("load-u{i}")
 }
 
 fn merge(total: &mut LoadReport, u: &LoadReport) {
@@ -265,6 +301,35 @@ enum Via {
     /// `Sec-WebSocket-Protocol: jwt, jwt.<base64url(token)>`, as a browser must; the server
     /// has to select `jwt` (tungstenite fails the handshake on any value not offered).
     Subprotocol,
+}
+
+impl Via {
+    fn name(self) -> &'static str {
+        match self {
+            Via::Bearer => "bearer",
+            Via::Subprotocol => "subprotocol",
+        }
+    }
+}
+
+/// Traces one connection attempt begun at `start`: its `handshake` span, and an instant
+/// when it was refused or failed.
+fn trace_connect(trace: &mut UserTrace, start: Instant, credential: &str, outcome: &Connect) {
+    let result = match outcome {
+        Connect::Open(..) => String::from("accepted"),
+        Connect::Refused(status) => format!("refused {status}"),
+        Connect::Failed(_) => String::from("failed"),
+    };
+    trace.span(
+        "handshake",
+        start,
+        &[("credential", credential), ("outcome", &result)],
+    );
+    match outcome {
+        Connect::Open(..) => {}
+        Connect::Refused(_) => trace.point(&format!("handshake {result}"), &[]),
+        Connect::Failed(e) => trace.point("connect failed", &[("error", e)]),
+    }
 }
 
 async fn connect(target: &Target, token: &str, via: Via) -> Connect {
@@ -356,11 +421,13 @@ async fn run_user(
     key: &EncodingKey,
     opts: &LoadOptions,
     deadline: tokio::time::Instant,
+    mut trace: UserTrace,
 ) -> Result<UserOutcome, LoadError> {
-    let user = format!("load-u{i}");
+    let user = user_name(i);
     let mut r = LoadReport::default();
     let mut latency = Histogram::<u64>::new(3).map_err(|e| LoadError::Histogram(e.to_string()))?;
-    let violate = |r: &mut LoadReport, m: String| {
+    let violate = |r: &mut LoadReport, trace: &mut UserTrace, m: String| {
+        trace.point("violation", &[("evidence", &m)]);
         if r.violations.len() < MAX_VIOLATIONS {
             r.violations.push(format!("{user}: {m}"));
         }
@@ -381,7 +448,10 @@ async fn run_user(
         String::from_utf8(t).unwrap_or_default()
     };
     loop {
-        match connect(target, &forged, Via::Bearer).await {
+        let start = wall_clock();
+        let outcome = connect(target, &forged, Via::Bearer).await;
+        trace_connect(&mut trace, start, "forged bearer", &outcome);
+        match outcome {
             Connect::Refused(401) => {
                 r.forged_refused += 1;
                 break;
@@ -395,7 +465,7 @@ async fn run_user(
                 break;
             }
             Connect::Open(..) => {
-                violate(&mut r, "a forged token was accepted".into());
+                violate(&mut r, &mut trace, "a forged token was accepted".into());
                 break;
             }
             _ => break,
@@ -410,7 +480,10 @@ async fn run_user(
         } else {
             Via::Bearer
         };
-        let (mut ws, hello) = match connect(target, &token, via).await {
+        let start = wall_clock();
+        let outcome = connect(target, &token, via).await;
+        trace_connect(&mut trace, start, via.name(), &outcome);
+        let (mut ws, hello) = match outcome {
             Connect::Open(ws, hello) => (ws, hello),
             Connect::Refused(status) => {
                 refused(&mut r, status);
@@ -418,7 +491,7 @@ async fn run_user(
                 continue;
             }
             Connect::Failed(e) => {
-                violate(&mut r, format!("connect failed: {e}"));
+                violate(&mut r, &mut trace, format!("connect failed: {e}"));
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
@@ -430,6 +503,7 @@ async fn run_user(
         if hello["user_id"] != user.as_str() {
             violate(
                 &mut r,
+                &mut trace,
                 format!("connection_established names {}", hello["user_id"]),
             );
         }
@@ -453,10 +527,14 @@ async fn run_user(
             if now >= next_msg {
                 sent += 1;
                 let m = json!({"type":"user_message","payload":{"content":format!("load {sent}"),"thread_id":format!("{user}-t{}", sent % 3)}});
+                // Read before the send: the answer may be in before the send returns.
+                let sending = wall_clock();
                 if ws.send(Message::text(m.to_string())).await.is_err() {
+                    trace.point("send failed", &[]);
                     break;
                 }
                 r.messages_sent += 1;
+                trace.sent(sending);
                 next_msg = now + opts.message_every;
             }
             let wait = next_msg
@@ -468,14 +546,25 @@ async fn run_user(
             };
             let v: Value = match msg {
                 Some(Ok(Message::Text(t))) => serde_json::from_str(t.as_str()).unwrap_or_default(),
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(Message::Close(frame))) => {
+                    let code = frame.map(|f| u16::from(f.code).to_string());
+                    trace.point(
+                        "closed by the server",
+                        &[("code", code.as_deref().unwrap_or("none"))],
+                    );
+                    break;
+                }
+                None | Some(Err(_)) => {
+                    trace.point("connection lost", &[]);
+                    break;
+                }
                 Some(Ok(_)) => continue,
             };
             r.frames_received += 1;
             if let Some(owner) = v["user_id"].as_str()
                 && owner != user
             {
-                violate(&mut r, format!("received an event of {owner}"));
+                violate(&mut r, &mut trace, format!("received an event of {owner}"));
             }
             if v["type"] == "error" && v["code"] == "RESUME_GAP" {
                 let oldest = v["oldest_seq"].as_u64().unwrap_or(0);
@@ -485,6 +574,7 @@ async fn run_user(
             if v["type"] == "resumed" && v["from_seq"].as_u64() != Some(asked + 1) {
                 violate(
                     &mut r,
+                    &mut trace,
                     format!("resume after {asked} started at {}", v["from_seq"]),
                 );
             }
@@ -496,13 +586,23 @@ async fn run_user(
                 // What is tracked per event (seqs seen, runs open) is bounded by this.
                 violate(
                     &mut r,
+                    &mut trace,
                     format!("over {MAX_EVENTS_PER_USER} events for one user; stopped reading"),
                 );
                 let _ = ws.close(None).await;
-                return Ok(UserOutcome { report: r, latency });
+                end_connection(&mut trace, start, via, on_conn.len());
+                return Ok(UserOutcome {
+                    report: r,
+                    latency,
+                    trace,
+                });
             }
             if !on_conn.insert(seq) {
-                violate(&mut r, format!("seq {seq} twice on one connection"));
+                violate(
+                    &mut r,
+                    &mut trace,
+                    format!("seq {seq} twice on one connection"),
+                );
             }
             stream.note(seq);
             if seq >= live_from
@@ -514,9 +614,16 @@ async fn run_user(
             let (Some(run), Some(kind)) = (v["run_id"].as_str(), v["type"].as_str()) else {
                 continue;
             };
+            if kind == "agent_started" && seq >= live_from {
+                trace.answered();
+            }
             let events = stream.runs.entry(run.to_string()).or_default();
             if events.is_empty() && kind != "agent_started" {
-                violate(&mut r, format!("{run}: {kind} before agent_started"));
+                violate(
+                    &mut r,
+                    &mut trace,
+                    format!("{run}: {kind} before agent_started"),
+                );
             }
             if events.last().is_some_and(|k| {
                 matches!(
@@ -524,7 +631,11 @@ async fn run_user(
                     "agent_completed" | "agent_failed" | "agent_cancelled"
                 )
             }) {
-                violate(&mut r, format!("{run}: {kind} after its terminal event"));
+                violate(
+                    &mut r,
+                    &mut trace,
+                    format!("{run}: {kind} after its terminal event"),
+                );
             }
             events.push(kind.to_string());
             if matches!(kind, "agent_completed" | "agent_failed" | "agent_cancelled") {
@@ -533,12 +644,28 @@ async fn run_user(
             }
         }
         let _ = ws.close(None).await;
+        end_connection(&mut trace, start, via, on_conn.len());
     }
     if let Some(missing) = stream.ahead.first() {
         violate(
             &mut r,
+            &mut trace,
             format!("gap: have up to {}, then {missing}", stream.last_seq),
         );
     }
-    Ok(UserOutcome { report: r, latency })
+    Ok(UserOutcome {
+        report: r,
+        latency,
+        trace,
+    })
+}
+
+/// Traces a connection opened at `start` and closed now, with the stream events it carried.
+fn end_connection(trace: &mut UserTrace, start: Instant, via: Via, events: usize) {
+    trace.span(
+        CONNECTION_SPAN,
+        start,
+        &[("credential", via.name()), ("events", &events.to_string())],
+    );
+    trace.disconnected();
 }

@@ -27,6 +27,7 @@ async fn run_load(plants: Plants, users: u32) -> LoadReport {
         plants,
         journal: None,
         revocations_file: None,
+        trace: None,
     })
     .await
     .expect("bind");
@@ -42,6 +43,7 @@ async fn run_load(plants: Plants, users: u32) -> LoadReport {
         duration: Duration::from_secs(3),
         message_every: Duration::from_millis(200),
         reconnect_every: Duration::from_secs(1),
+        trace: None,
     };
     let report = tokio::time::timeout(Duration::from_secs(30), load(&options))
         .await

@@ -74,6 +74,7 @@ impl Running {
                 fsync: FsyncPolicy::Always,
             }),
             revocations_file: None,
+            trace: None,
         })
         .await
     }
@@ -701,6 +702,7 @@ async fn start_rs256(plants: Plants) -> Running {
         plants,
         journal: None,
         revocations_file: None,
+        trace: None,
     })
     .await
 }
@@ -905,6 +907,7 @@ async fn revocations_file_appended_line_closes_connection() {
             plants: Plants::NONE,
             journal: None,
             revocations_file: Some(path.clone()),
+            trace: None,
         })
         .await;
         let (mut ws, _) = connect(server.addr, &mint(&access_claims("fay", "jti-fay", 600))).await;
@@ -1048,6 +1051,7 @@ async fn revocation_is_journaled_and_in_force_when_acknowledged() {
                 fsync: FsyncPolicy::Interval,
             }),
             revocations_file: None,
+            trace: None,
         })
         .await;
         let victim = mint(&access_claims("dee", "jti-dee", 600));
@@ -1207,6 +1211,7 @@ async fn probe_with_only_the_jwks_attacks_each_key_by_kid_and_verifies_the_token
             plants: Plants::NONE,
             journal: None,
             revocations_file: None,
+            trace: None,
         })
         .await;
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
@@ -1268,6 +1273,7 @@ async fn probe_with_only_the_jwks_catches_key_confusion_of_an_alg_from_header_se
             plants: Plants::only(Plant::AlgFromHeader),
             journal: None,
             revocations_file: None,
+            trace: None,
         })
         .await;
         let checks = probe(&jwks_options(&server.url())).await.unwrap();

@@ -24,8 +24,9 @@
 //! * `config`: the validated run configuration ([`SimConfig`]);
 //! * `seeds`: seed ranges and shards ([`SeedRange`], [`Shard`]); `runner`: jobs and ordered
 //!   results ([`run_seeds`]); `outcome`: what a seed yields ([`SeedOutcome`], [`Violation`]);
-//! * `report` (human and JSON Lines, [`Reporter`]), `trace` (Chrome trace events,
-//!   [`TraceWriter`]), `progress` (the stderr bar, [`Progress`]).
+//! * `report` (human and JSON Lines, [`Reporter`]), `progress` (the stderr bar,
+//!   [`Progress`]); the trace format ([`TraceWriter`]) is `gauntlet_core::trace`, shared
+//!   with the server's `--trace`, and re-exported here.
 #![forbid(unsafe_code)]
 
 mod checker;
@@ -46,7 +47,6 @@ mod scenario;
 mod seeds;
 mod shrink;
 mod simulate;
-mod trace;
 mod witness;
 mod workload;
 mod world;
@@ -64,6 +64,7 @@ pub use faults::{
 pub use fuzz_scenario::{
     FUZZ_MAX_DURATION_MS, FUZZ_MAX_USERS, fuzz_scenario, fuzz_scenario_floor, scenario_from_bytes,
 };
+pub use gauntlet_core::trace::{TraceScope, TraceWriter, WORLD_TRACK, conn_track};
 pub use network::{
     Endpoint, Fate, Latency, LinkConfig, MAX_PARTITIONS, NetStats, Network, NetworkError, NodeId,
     Partition, Payload, Transmit, corrupt,
@@ -80,7 +81,6 @@ pub use simulate::{
     DEFAULT_THINK_MS, SimError, plants_from, run_scenario, run_scenario_ticking, run_seed,
     scenario_for,
 };
-pub use trace::{TraceScope, TraceWriter, WORLD_TRACK, conn_track};
 pub use witness::Offload;
 pub use world::{
     EPOCH_SECS, LIVENESS, NoSink, RunResult, SIM_ORIGIN, SIM_ORIGIN_LIST_SHARE, SIM_SEND_QUEUE,

@@ -17,9 +17,9 @@ use crate::faults::Fault;
 use crate::outcome::{SeedOutcome, Violation};
 use crate::progress::Ticker;
 use crate::scenario::{Mix, Scenario};
-use crate::trace::{TraceScope, TraceWriter, WORLD_TRACK};
 use crate::witness::Offload;
 use crate::world::{EPOCH_SECS, RunResult, Sink, World};
+use gauntlet_core::trace::{TraceScope, TraceWriter, WORLD_TRACK};
 
 /// Mean think time of a simulated user between two operations.
 pub const DEFAULT_THINK_MS: u64 = 3_000;
@@ -354,38 +354,11 @@ impl Sink for FileSink<'_> {
     }
 
     fn stats(&mut self, s: &GatewayStats, at: Instant) {
-        let Some((path, w)) = &mut self.trace else {
-            return;
-        };
-        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
-        let r = w
-            .counter(
-                at,
-                "send queue depth (peak so far)",
-                &[("frames", n(s.peak_queue_depth))],
-            )
-            .and_then(|()| {
-                w.counter(
-                    at,
-                    "outboxes",
-                    &[
-                        ("events held", n(s.outbox_events)),
-                        ("longest (peak so far)", n(s.peak_outbox_len)),
-                    ],
-                )
-            })
-            .and_then(|()| {
-                w.counter(
-                    at,
-                    "sessions and runs",
-                    &[
-                        ("connections", n(s.connections)),
-                        ("active runs", n(s.active_runs)),
-                    ],
-                )
-            });
-        let path = path.clone();
-        self.note(&path, r);
+        if let Some((path, w)) = &mut self.trace {
+            let r = w.gateway_counters(at, s);
+            let path = path.clone();
+            self.note(&path, r);
+        }
     }
 
     fn progress(&mut self, elapsed: Duration) {

@@ -2,7 +2,8 @@
 //! observable from outside checked on what they receive (`gauntlet_server::load`).
 //!
 //! This file owns the flags, reading the secret and rendering stdout; `--json`, `--hgrm` and
-//! `--html` files are rendered by `load_files`. Exit 1 on any violation, and
+//! `--html` files are rendered by `load_files`, and `--trace` by `gauntlet_server` (it
+//! records while the users run). Exit 1 on any violation, and
 //! when the run did not test what was asked (users that never connected, handshakes refused
 //! by a rate limit or a 503: a server turning legitimate users away), each shortfall named
 //! on stderr. Exit 2 when the load cannot run (no secret, a bad target, nothing answering).
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use clap::Args;
 use gauntlet_server::load::{LoadError, LoadOptions, LoadRun, load};
+use gauntlet_server::{DEFAULT_MAX_TRACE_EVENTS, TraceOptions};
 use gauntlet_sim::parse_duration;
 
 use super::html::{WriteError, write_file};
@@ -53,6 +55,14 @@ pub(crate) struct LoadCommand {
     /// plotted, errors by kind (opens offline; the page fetches nothing).
     #[arg(long, value_name = "FILE.html")]
     html: Option<PathBuf>,
+    /// Also write a Chrome trace (opens in Perfetto): a track per user with its handshakes,
+    /// connections, message round trips and errors, in microseconds since the run started.
+    #[arg(long, value_name = "FILE.json")]
+    trace: Option<PathBuf>,
+    /// Most events the --trace file holds (and load keeps in memory until the run ends); past
+    /// it the trace ends with a `trace truncated` note.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TRACE_EVENTS, requires = "trace")]
+    trace_max_events: u64,
 }
 
 /// Why `gauntlet load` could not run.
@@ -87,8 +97,12 @@ impl LoadCliError {
         match self {
             LoadCliError::Secret(e) => e.exit(),
             LoadCliError::NoSecret | LoadCliError::Runtime(_) => Exit::Usage,
+            // The trace, like the other files, is output asked for that could not be written.
             LoadCliError::Load(
-                LoadError::BadTarget(_) | LoadError::Secret | LoadError::Unreachable { .. },
+                LoadError::BadTarget(_)
+                | LoadError::Secret
+                | LoadError::Unreachable { .. }
+                | LoadError::Trace { .. },
             ) => Exit::Usage,
             // hdrhistogram refuses only bounds it is given, and those are constants.
             LoadCliError::Load(LoadError::Histogram(_)) => Exit::Bug,
@@ -121,6 +135,10 @@ impl LoadCommand {
             duration: self.duration,
             message_every: self.message_every,
             reconnect_every: self.reconnect_every,
+            trace: self.trace.clone().map(|path| TraceOptions {
+                path,
+                max_events: self.trace_max_events,
+            }),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -172,6 +190,13 @@ impl LoadCommand {
         writeln!(stdout, "violations     {}", r.violations.len())?;
         for v in &r.violations {
             writeln!(stdout, "  {v}")?;
+        }
+        if run.trace_dropped > 0 {
+            let _ = writeln!(
+                stderr,
+                "gauntlet load: the trace reached --trace-max-events; {} later events were not written",
+                run.trace_dropped
+            );
         }
         let shortfalls = r.shortfalls(options.users);
         for s in &shortfalls {

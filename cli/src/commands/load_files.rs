@@ -332,7 +332,11 @@ mod tests {
             violations: vec!["load-u1: received an event of <script>".into()],
             ..LoadReport::default()
         };
-        LoadRun { report, latency }
+        LoadRun {
+            report,
+            latency,
+            trace_dropped: 0,
+        }
     }
 
     const ASKED: Asked<'static> = Asked {

@@ -9,6 +9,11 @@
 //! `repro:` line it did find, so a broken matrix still hands over its failures. Exit 1 when
 //! any seed failed, listing every repro line; 0 when every seed of every shard passed.
 //!
+//! The timed faults each seed injected (`faults` on its `progress` line) are summed by kind,
+//! per shard and over the run, so the merged summary says what the run was tested under; a
+//! shard whose `summary` totals disagree with its seeds' is inconsistent (exit 2), like one
+//! whose seed count does.
+//!
 //! `--failures FILE` (repeatable) adds the shards' failures files (`seed<TAB>invariant<TAB>repro`
 //! lines, as `sim --failures` appends them): their seeds within the range are reported too,
 //! which matters when a shard died before its JSON Lines reached the merge.
@@ -114,6 +119,9 @@ enum Line {
         passed: bool,
         events: u64,
         wall_ms: u64,
+        /// Added within schema 1: absent from older outputs, which injected none on record.
+        #[serde(default)]
+        faults: Faults,
     },
     Violation {
         schema: u32,
@@ -125,6 +133,9 @@ enum Line {
     Summary {
         schema: u32,
         seeds: u64,
+        /// Added within schema 1: `None` in older outputs, whose totals cannot be checked.
+        #[serde(default)]
+        faults: Option<Faults>,
     },
     #[serde(other)]
     Other,
@@ -158,12 +169,25 @@ impl RunKey {
     }
 }
 
+/// Timed faults injected, by kind (`partition`, `client_crash`, ...): the kinds are the
+/// simulator's, read as strings so a kind added later still sums.
+type Faults = BTreeMap<String, u64>;
+
+/// Adds `more` into `total`, kind by kind.
+fn add_faults(total: &mut Faults, more: &Faults) {
+    for (kind, n) in more {
+        let t = total.entry(kind.clone()).or_default();
+        *t = t.saturating_add(*n);
+    }
+}
+
 /// One seed's line pair.
 #[derive(Clone, Debug)]
 struct SeedLine {
     passed: bool,
     events: u64,
     wall: Duration,
+    faults: Faults,
 }
 
 /// One shard file, read.
@@ -177,6 +201,8 @@ struct ShardFile {
     seeds: BTreeMap<u64, SeedLine>,
     failures: BTreeMap<u64, SeedFailure>,
     summary_seeds: Option<u64>,
+    /// The `summary` line's fault totals, to check against the seeds' (absent in older files).
+    summary_faults: Option<Faults>,
 }
 
 fn malformed(path: &Path, line: usize, reason: impl Into<String>) -> MergeError {
@@ -259,6 +285,7 @@ fn read_shard(path: &Path) -> Result<ShardFile, MergeError> {
                 seeds: BTreeMap::new(),
                 failures: BTreeMap::new(),
                 summary_seeds: None,
+                summary_faults: None,
             });
             continue;
         };
@@ -273,6 +300,7 @@ fn read_shard(path: &Path) -> Result<ShardFile, MergeError> {
                 passed,
                 events,
                 wall_ms,
+                faults,
             } => {
                 check_schema(path, n, schema)?;
                 if !f.shard.contains(seed) || seed < f.range.first() || seed > f.range.last() {
@@ -291,6 +319,7 @@ fn read_shard(path: &Path) -> Result<ShardFile, MergeError> {
                         passed,
                         events,
                         wall: Duration::from_millis(wall_ms),
+                        faults,
                     },
                 );
                 if dup.is_some() {
@@ -314,9 +343,14 @@ fn read_shard(path: &Path) -> Result<ShardFile, MergeError> {
                     },
                 );
             }
-            Line::Summary { schema, seeds } => {
+            Line::Summary {
+                schema,
+                seeds,
+                faults,
+            } => {
                 check_schema(path, n, schema)?;
                 f.summary_seeds = Some(seeds);
+                f.summary_faults = faults;
             }
             Line::Other => {}
         }
@@ -407,6 +441,18 @@ fn merge(shards: Vec<ShardFile>, extra: Vec<(u64, SeedFailure)>) -> Merged {
             )),
             Some(_) => {}
         }
+        if let Some(summed) = &s.summary_faults {
+            let seen = totals(s.seeds.values()).faults;
+            if *summed != seen {
+                m.problems.push(format!(
+                    "{} (shard {}) sums up faults {} but its seeds injected {}",
+                    s.path.display(),
+                    s.shard,
+                    fault_list(summed),
+                    fault_list(&seen)
+                ));
+            }
+        }
         for (seed, line) in &s.seeds {
             if !line.passed && !s.failures.contains_key(seed) {
                 m.problems.push(format!(
@@ -496,6 +542,7 @@ struct Totals {
     passed: u64,
     events: u64,
     wall: Duration,
+    faults: Faults,
 }
 
 fn totals<'a>(lines: impl Iterator<Item = &'a SeedLine>) -> Totals {
@@ -504,14 +551,25 @@ fn totals<'a>(lines: impl Iterator<Item = &'a SeedLine>) -> Totals {
         passed: 0,
         events: 0,
         wall: Duration::ZERO,
+        faults: Faults::new(),
     };
     for l in lines {
         t.seeds += 1;
         t.passed += u64::from(l.passed);
         t.events = t.events.saturating_add(l.events);
         t.wall = t.wall.saturating_add(l.wall);
+        add_faults(&mut t.faults, &l.faults);
     }
     t
+}
+
+/// Faults as `client_crash 3, partition 1` (kinds in name order), or `none`.
+fn fault_list(faults: &Faults) -> String {
+    if faults.is_empty() {
+        return String::from("none");
+    }
+    let parts: Vec<String> = faults.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    parts.join(", ")
 }
 
 /// Wall time as `1.234s`, as `sim` prints it.
@@ -552,6 +610,7 @@ fn render_human(m: &Merged, out: &mut dyn Write) -> io::Result<()> {
         t.events,
         seconds(t.wall)
     )?;
+    writeln!(out, "faults: {}", fault_list(&t.faults))?;
     for (seed, f) in &m.failures {
         writeln!(
             out,
@@ -574,7 +633,8 @@ fn render_json(m: &Merged, out: &mut dyn Write) -> io::Result<()> {
         let line = json!({"type": "shard", "schema": SCHEMA, "shard": s.shard.to_string(),
             "file": s.path.display().to_string(), "seeds": t.seeds, "passed": t.passed,
             "failed": t.seeds - t.passed, "events": t.events,
-            "wall_ms": u64::try_from(t.wall.as_millis()).unwrap_or(u64::MAX)});
+            "wall_ms": u64::try_from(t.wall.as_millis()).unwrap_or(u64::MAX),
+            "faults": t.faults});
         writeln!(out, "{line}")?;
     }
     for (seed, f) in &m.failures {
@@ -589,7 +649,7 @@ fn render_json(m: &Merged, out: &mut dyn Write) -> io::Result<()> {
         "shards": first.map(|s| s.key.shards),
         "seeds_run": t.seeds, "passed": t.passed, "failed": m.failures.len(),
         "failed_seeds": m.failures.keys().collect::<Vec<_>>(),
-        "events": t.events, "problems": m.problems});
+        "events": t.events, "faults": t.faults, "problems": m.problems});
     writeln!(out, "{summary}")?;
     out.flush()
 }

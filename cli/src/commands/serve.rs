@@ -12,8 +12,8 @@ use clap::{Args, ValueEnum};
 use gauntlet_core::token::{Algorithm, KeyError, KeyRing};
 use gauntlet_core::{Config, ConfigError, Kid, Plants};
 use gauntlet_server::{
-    FsyncPolicy, JournalOptions, Server, ServerError, ServerOptions, Startup, os_seed,
-    shutdown_signal,
+    DEFAULT_MAX_TRACE_EVENTS, FsyncPolicy, JournalOptions, Server, ServerError, ServerOptions,
+    Startup, TraceOptions, os_seed, shutdown_signal,
 };
 
 use super::{Exit, Outcome, output_exit};
@@ -62,6 +62,15 @@ pub(crate) struct ServeCommand {
     /// JSON Lines file of revocations ({"kind":"jti",...} / {"kind":"user",...}), watched for appended lines.
     #[arg(long, value_name = "FILE")]
     revocations: Option<PathBuf>,
+    /// Write a Chrome trace (opens in Perfetto): a track per connection named by peer and
+    /// user, its session span, handshake, auth and close instants, and counter tracks of
+    /// open sessions and send-queue depth, in microseconds since the server started;
+    /// complete once the server stops (SIGINT or SIGTERM).
+    #[arg(long, value_name = "FILE.json")]
+    trace: Option<PathBuf>,
+    /// Most events the --trace file holds; past it the trace ends with a `trace truncated` note.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TRACE_EVENTS, requires = "trace")]
+    trace_max_events: u64,
     /// Switch on a planted bug (testing the probe and the simulator only).
     #[cfg(feature = "planted-bugs")]
     #[arg(long, hide = true, value_name = "NAME")]
@@ -151,7 +160,8 @@ impl ServeError {
                 | ServerError::Journal { .. }
                 | ServerError::Replay(_)
                 | ServerError::Config(_)
-                | ServerError::Rng(_),
+                | ServerError::Rng(_)
+                | ServerError::Trace { .. },
             ) => Exit::Usage,
             ServeError::Output(e) => output_exit(e),
         }
@@ -195,6 +205,10 @@ impl ServeCommand {
             plants: self.plants(),
             journal,
             revocations_file: self.revocations.clone(),
+            trace: self.trace.clone().map(|path| TraceOptions {
+                path,
+                max_events: self.trace_max_events,
+            }),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -227,6 +241,13 @@ impl ServeCommand {
                 "gauntlet serve: stopped at log seq {} (state {})",
                 report.last_seq, report.state_hash
             )?;
+            if report.trace_dropped > 0 {
+                writeln!(
+                    stderr,
+                    "gauntlet serve: the trace reached --trace-max-events; {} later events were not written",
+                    report.trace_dropped
+                )?;
+            }
             Ok(Outcome::Success)
         })
     }

@@ -5,7 +5,8 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::Duration;
 
 /// A scratch directory of its own per test (named after the test file, the test and the
 /// process), removed at the end.
@@ -78,6 +79,28 @@ pub(crate) fn serve(dir: &Path, args: &[&str]) -> (Killed, String) {
         .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
         .to_owned();
     (child, target)
+}
+
+/// Stops a `gauntlet serve` child as an operator does, with SIGTERM, so that it shuts down
+/// cleanly (sessions closed 1001, the journal footer and the trace written), and waits for
+/// it, at most 20 s.
+// Bounded by the wall clock: a server that ignores the signal fails the test, not hangs it.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn terminate(child: &mut Killed) -> ExitStatus {
+    let pid = child.0.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success(), "kill -TERM {pid}: {sent}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not stop within 20 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The exit code and both streams, for an assertion's message.
