@@ -73,11 +73,14 @@ mod enabled {
         OriginPrefixMatch,
         /// Ping and pong control frames are not charged to the user's rate bucket.
         ControlFramesUncharged,
+        /// A `crit` header parameter is ignored instead of refused, so a token that demands an
+        /// extension the gateway does not implement is accepted.
+        CritHeaderIgnored,
     }
 
     impl Plant {
         /// Every plant, in a stable order.
-        pub const ALL: [Plant; 23] = [
+        pub const ALL: [Plant; 24] = [
             Plant::BroadcastLeak,
             Plant::RunIdAsUserId,
             Plant::ThreadIdAsUserId,
@@ -101,6 +104,7 @@ mod enabled {
             Plant::TicketReusable,
             Plant::OriginPrefixMatch,
             Plant::ControlFramesUncharged,
+            Plant::CritHeaderIgnored,
         ];
 
         /// The stable kebab-case name.
@@ -129,6 +133,7 @@ mod enabled {
                 Plant::TicketReusable => "ticket-reusable",
                 Plant::OriginPrefixMatch => "origin-prefix-match",
                 Plant::ControlFramesUncharged => "control-frames-uncharged",
+                Plant::CritHeaderIgnored => "crit-header-ignored",
             }
         }
 
@@ -186,6 +191,7 @@ mod enabled {
                 Plant::ControlFramesUncharged => {
                     "ping and pong control frames are not charged to the user's rate bucket"
                 }
+                Plant::CritHeaderIgnored => "a token's crit header is ignored instead of refused",
             }
         }
 

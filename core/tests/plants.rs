@@ -391,3 +391,31 @@ fn service_token_revocation_ignored_accepts_a_revoked_caller() {
         );
     }
 }
+
+#[test]
+fn crit_header_ignored_accepts_a_token_that_demands_an_unknown_extension() {
+    use base64::Engine as _;
+    let b64 = |v: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+    };
+    for (plants, accepted) in [
+        (Plants::NONE, false),
+        (Plants::only(Plant::CritHeaderIgnored), true),
+    ] {
+        let mut h = Harness::with(Config::default(), plants);
+        let valid = h.token("alice");
+        let payload = valid.split('.').nth(1).expect("payload");
+        let header = b64(&json!({"alg": "HS256", "typ": "JWT", "crit": ["x-bind"], "x-bind": 1}));
+        let input = format!("{header}.{payload}");
+        let key = jsonwebtoken::EncodingKey::from_secret(common::SECRET).expect("key");
+        let sig =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
+                .expect("sign");
+        let d = h.handshake(h.bearer(&format!("{input}.{sig}"))).1;
+        match (accepted, &d) {
+            (true, HandshakeDecision::Accept { .. }) => {}
+            (false, HandshakeDecision::Reject { code, .. }) => assert_eq!(*code, "critical_header"),
+            _ => panic!("plants {plants:?}: {d:?}"),
+        }
+    }
+}

@@ -151,7 +151,7 @@ impl Default for Mix {
             (TicketReplay, 3),
             (OriginSpoof, 3),
             (ControlFlood, 2),
-            (TableAttack, 4),
+            (TableAttack, 8),
         ];
         Mix(w.into_iter().collect())
     }

@@ -145,7 +145,7 @@ pub(crate) fn verify<'k, 'b>(
     let (signature, _) = b64(TokenPart::Signature, parts.signature, buf)?;
     let (key, alg) = match known {
         Some(key) => (key, Cow::Borrowed(key.alg().name())),
-        None => check_header(ring, header)?,
+        None => check_header(ring, header, plants)?,
     };
     if key.is_retired() {
         return Err(TokenError::KeyRetired);
@@ -166,10 +166,12 @@ pub(crate) fn verify<'k, 'b>(
 
 /// The header rules on a decoded header (JSON object, `alg` present and not `none`, no
 /// key-locating parameters, no `crit`, a string `kid`); returns the key the header selects
-/// and the header's `alg`.
+/// and the header's `alg`. The `CritHeaderIgnored` planted bug lets `crit` through, as a
+/// library that does not know the extension would.
 fn check_header<'k, 'h>(
     ring: &'k KeyRing,
     header: &'h [u8],
+    plants: Plants,
 ) -> Result<(&'k KeyEntry, Cow<'h, str>), TokenError> {
     let header = parse_json(TokenPart::Header, header, HeaderSeed)?;
     let Slot::Valid(alg) = header.alg else {
@@ -184,7 +186,7 @@ fn check_header<'k, 'h>(
     if let Some(name) = header.forbidden {
         return Err(TokenError::ForbiddenHeader { name });
     }
-    if header.crit {
+    if header.crit && !planted!(plants, CritHeaderIgnored) {
         return Err(TokenError::CriticalHeader);
     }
     let kid = match &header.kid {

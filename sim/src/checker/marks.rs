@@ -109,6 +109,7 @@ pub const MARKED_RULES: &[&str] = &[
     "WS-CONNECTION-ESTABLISHED",
     "WS-CRED-ORDER",
     "WS-HTTP-STATUS",
+    "WS-IP-RATE",
     "WS-ORIGIN",
     "WS-SUBPROTO-TOKEN",
     "WS-TICKET-IDENTITY",

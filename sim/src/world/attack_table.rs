@@ -22,24 +22,34 @@ use gauntlet_core::{Instant, Kid};
 /// gets more broken as time goes on.
 const MAX_AGE: Duration = Duration::from_secs(20);
 
-/// The table the world's attackers draw from.
-#[derive(Default)]
+/// The table the world's attackers present, in turn.
 pub(super) struct AttackTable {
     /// The signing key it was generated with, when, and its cases that must be refused.
     current: Option<(Kid, Instant, Vec<AttackCase>)>,
+    /// The number of the next case to present. The attackers go through the table in order
+    /// (from a point the seed picks) rather than drawing at random, so a run with as many
+    /// table attacks as the table has cases presents every one of them.
+    next: u64,
 }
 
 impl AttackTable {
-    /// The case numbered `draw` (modulo the table's size) of a table fresh for `now`, signed
-    /// by `kid`'s key in `keys`, naming `sub`. `None` when the table cannot be built (a key the
-    /// generator cannot sign with: never for the simulator's HMAC keys).
-    pub(super) fn pick(
+    /// A table whose first case presented is number `start` (modulo its size).
+    pub(super) fn new(start: u64) -> Self {
+        AttackTable {
+            current: None,
+            next: start,
+        }
+    }
+
+    /// The next case of a table fresh for `now`, signed by `kid`'s key in `keys`, naming
+    /// `sub`. `None` when the table cannot be built (a key the generator cannot sign with:
+    /// never for the simulator's HMAC keys).
+    pub(super) fn next(
         &mut self,
         kid: &Kid,
         keys: &AttackKeys,
         now: Instant,
         sub: &str,
-        draw: u64,
     ) -> Option<&AttackCase> {
         let stale = match &self.current {
             Some((k, at, _)) => k != kid || now.saturating_since(*at) > MAX_AGE,
@@ -55,12 +65,16 @@ impl AttackTable {
         }
         let cases = &self.current.as_ref()?.2;
         let n = u64::try_from(cases.len()).ok().filter(|n| *n > 0)?;
-        cases.get(usize::try_from(draw % n).ok()?)
+        let i = self.next % n;
+        self.next = self.next.wrapping_add(1);
+        cases.get(usize::try_from(i).ok()?)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use gauntlet_core::token::Algorithm;
     use gauntlet_core::token::attacks::AttackSigner;
     use jsonwebtoken::EncodingKey;
@@ -88,50 +102,58 @@ mod tests {
     }
 
     #[test]
-    fn attack_table_keeps_only_refused_live_cases_and_covers_them_all() {
-        let mut t = AttackTable::default();
+    fn attack_table_presents_every_refused_live_case_in_turn() {
+        let mut t = AttackTable::new(5);
         let now = Instant::from_unix_secs(1_800_000_000);
-        let first = t.pick(&kid("hs-0"), &keys(), now, "u1", 0).cloned();
-        let n = t.current.as_ref().map_or(0, |c| c.2.len());
+        let first = t.next(&kid("hs-0"), &keys(), now, "u1").cloned();
+        let cases = t.current.as_ref().map(|c| c.2.clone()).unwrap_or_default();
+        let n = cases.len();
         assert!(n > 30, "the table has its many refused cases, got {n}");
-        let names: std::collections::BTreeSet<String> = (0..n as u64)
-            .filter_map(|d| t.pick(&kid("hs-0"), &keys(), now, "u1", d).cloned())
-            .inspect(|c| {
-                assert!(c.live() && c.expected != "accepted", "{}", c.name);
-            })
-            .map(|c| c.name)
-            .collect();
-        assert_eq!(names.len(), n, "every draw modulo n names a different case");
+        assert!(cases.iter().all(|c| c.live() && c.expected != "accepted"));
+        assert_eq!(
+            first.as_ref(),
+            cases.get(5),
+            "the first case is the start's"
+        );
+        let mut names: BTreeSet<String> = first.iter().map(|c| c.name.clone()).collect();
+        for _ in 1..n {
+            if let Some(c) = t.next(&kid("hs-0"), &keys(), now, "u1") {
+                names.insert(c.name.clone());
+            }
+        }
+        assert_eq!(names.len(), n, "n turns present n different cases");
         for shape in [
             "two_parts",
             "header_crit",
             "header_jku",
             "unknown_kid",
             "iat_too_old",
+            "nbf_far_future",
         ] {
-            assert!(names.contains(shape), "{shape} is drawn");
+            assert!(names.contains(shape), "{shape} is presented");
         }
         assert_eq!(
-            t.pick(&kid("hs-0"), &keys(), now, "u1", n as u64).cloned(),
+            t.next(&kid("hs-0"), &keys(), now, "u1").cloned(),
             first,
-            "draws wrap around"
+            "turn n starts over"
         );
     }
 
     #[test]
     fn attack_table_is_regenerated_on_rotation_and_when_old() {
-        let mut t = AttackTable::default();
         let now = Instant::from_unix_secs(1_800_000_000);
+        let mut t = AttackTable::new(0);
+        // Back to case 0 before each call, so the calls compare the same case.
         let token = |t: &mut AttackTable, k: &str, at: Instant| {
-            t.pick(&kid(k), &keys(), at, "u1", 0)
-                .map(|c| c.token.clone())
+            t.next = 0;
+            t.next(&kid(k), &keys(), at, "u1").map(|c| c.token.clone())
         };
         let a = token(&mut t, "hs-0", now);
+        assert!(a.is_some());
         assert_eq!(token(&mut t, "hs-0", now.saturating_add(MAX_AGE)), a);
         let later = now.saturating_add(MAX_AGE + Duration::from_secs(1));
         assert_ne!(token(&mut t, "hs-0", later), a, "re-timed after MAX_AGE");
-        let at = t.current.as_ref().map(|c| c.1);
-        assert_eq!(at, Some(later));
+        assert_eq!(t.current.as_ref().map(|c| c.1), Some(later));
         token(&mut t, "hs-1", later);
         assert_eq!(
             t.current.as_ref().map(|c| c.0.as_str().to_string()),

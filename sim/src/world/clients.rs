@@ -29,6 +29,9 @@ const OAUTH_CLIENT: &str = "gauntlet-web";
 /// Scales [`Op::RotateKeys`]: a draw acts with chance `ROTATION_DRAWS_PER_RUN / users`
 /// (7.5 / 50 = 0.15, about one storm a minute at weight 1).
 const ROTATION_DRAWS_PER_RUN: f64 = 7.5;
+/// Attack-table cases one [`Op::TableAttack`] presents: enough that the table's cases all
+/// come up in a short run, few enough to stay under the per-address handshake rate.
+const TABLE_CASES_PER_ATTACK: usize = 8;
 const OAUTH_REDIRECT: &str = "https://app.example/callback";
 const VERIFIER: &str = "gauntlet-pkce-verifier-0123456789-abcdefghijklmnop";
 
@@ -456,7 +459,7 @@ impl World<'_> {
                     self.send_frame(conn, &ClientFrame::Ping);
                 }
             }
-            Op::TableAttack => self.table_attack(i, &user, variant),
+            Op::TableAttack => self.table_attack(i, &user),
             Op::ControlFlood => {
                 for _ in 0..40 {
                     self.up(conn, Up::Ping(conn));
@@ -580,25 +583,25 @@ impl World<'_> {
         conn
     }
 
-    /// [`Op::TableAttack`]: a handshake presenting case `draw` of the attack table, signed
-    /// with the current key and timed at the gateway's clock.
-    fn table_attack(&mut self, i: ClientId, user: &UserId, draw: u64) {
+    /// [`Op::TableAttack`]: handshakes presenting the attack table's next cases, signed with
+    /// the current key and timed at the gateway's clock.
+    fn table_attack(&mut self, i: ClientId, user: &UserId) {
         let Some((kid, keys)) = self.auth.attack_keys() else {
             return;
         };
-        let Some(case) = self
-            .attack_table
-            .pick(&kid, &keys, self.now, user.as_str(), draw)
-        else {
-            return;
-        };
-        let truth = CredTruth::Table {
-            case: case.name.clone(),
-            expected: case.expected.clone(),
-            kid,
-        };
-        let token = case.token.clone();
-        self.connect_with(i, &token, truth, Method::Bearer);
+        // A scanner sends a few cases at once, each on a connection of its own.
+        for _ in 0..TABLE_CASES_PER_ATTACK {
+            let Some(case) = self.attack_table.next(&kid, &keys, self.now, user.as_str()) else {
+                return;
+            };
+            let truth = CredTruth::Table {
+                case: case.name.clone(),
+                expected: case.expected.clone(),
+                kid: kid.clone(),
+            };
+            let token = case.token.clone();
+            self.connect_with(i, &token, truth, Method::Bearer);
+        }
     }
 
     /// [`Op::CrossReauth`]: `reauth` on one's own connection with the current access token

@@ -294,7 +294,7 @@ impl<'s> World<'s> {
             gateway: GatewayNode::new(gateway),
             witness,
             auth,
-            attack_table: AttackTable::default(),
+            attack_table: AttackTable::new(root.fork("attack-table").next_u64()),
             clients: Population::new(clients),
             corrupted_senders: UserMap::default(),
             spans: Spans::new(sink.keeps_spans()),
