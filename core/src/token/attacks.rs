@@ -1078,6 +1078,145 @@ mod tests {
         assert_eq!(weak_secret("not a token"), None);
     }
 
+    /// Every case of `keys`, validated against `ring`: the names of those whose verdict is not
+    /// the expected one, with what they gave.
+    fn wrong_verdicts(keys: &AttackKeys, ring: &super::super::KeyRing) -> Vec<String> {
+        let cases = attack_cases(keys, 1_800_000_000, "user-42").unwrap();
+        assert!(cases.len() >= 30, "{}", cases.len());
+        cases
+            .iter()
+            .filter_map(|c| {
+                let got = match super::super::validate(
+                    c.token.as_bytes(),
+                    crate::Instant::from_unix_secs(c.now),
+                    ring,
+                    &super::super::TokenRules::default(),
+                    c.token_type,
+                ) {
+                    Ok(_) => "accepted".to_string(),
+                    Err(e) => e.code().to_string(),
+                };
+                (got != c.expected).then(|| format!("{}: {got}, expected {}", c.name, c.expected))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn attack_cases_with_a_lone_public_key_primary_give_their_expected_verdicts() {
+        use crate::token::testkit::{
+            EC256_PRIV, EC256_PUB, ED_PRIV, ED_PUB, RS256_PRIV, RS256_PUB, kid,
+        };
+        let cases = [
+            (
+                Algorithm::RS256,
+                EncodingKey::from_rsa_pem(RS256_PRIV),
+                RS256_PUB,
+            ),
+            (
+                Algorithm::PS256,
+                EncodingKey::from_rsa_pem(RS256_PRIV),
+                RS256_PUB,
+            ),
+            (
+                Algorithm::ES256,
+                EncodingKey::from_ec_pem(EC256_PRIV),
+                EC256_PUB,
+            ),
+            (Algorithm::EdDSA, EncodingKey::from_ed_pem(ED_PRIV), ED_PUB),
+        ];
+        for (alg, key, public) in cases {
+            // A lone key without a kid: no key-confusion, retired or several-key cases.
+            let keys = AttackKeys {
+                primary: AttackSigner {
+                    kid: None,
+                    alg,
+                    key: key.unwrap(),
+                },
+                others: Vec::new(),
+                rsa_public_pem: None,
+                ec_public_der: None,
+                retired: None,
+                several_keys: false,
+            };
+            let mut ring = super::super::KeyRing::new();
+            ring.add_public_pem(None, alg, public).unwrap();
+            assert_eq!(wrong_verdicts(&keys, &ring), Vec::<String>::new(), "{alg}");
+            // The same key under a kid.
+            let mut keys = keys;
+            keys.primary.kid = Some("k1".into());
+            let mut ring = super::super::KeyRing::new();
+            ring.add_public_pem(Some(kid("k1")), alg, public).unwrap();
+            assert_eq!(
+                wrong_verdicts(&keys, &ring),
+                Vec::<String>::new(),
+                "{alg} kid"
+            );
+        }
+    }
+
+    #[test]
+    fn attack_cases_with_an_hs512_primary_sign_their_sibling_with_hs256() {
+        use crate::token::testkit::{HS256_SECRET, kid};
+        let keys = AttackKeys {
+            primary: AttackSigner {
+                kid: Some("h5".into()),
+                alg: Algorithm::HS512,
+                key: EncodingKey::from_secret(HS256_SECRET).unwrap(),
+            },
+            others: Vec::new(),
+            rsa_public_pem: None,
+            ec_public_der: None,
+            retired: None,
+            several_keys: false,
+        };
+        let mut ring = super::super::KeyRing::new();
+        ring.add_hmac(Some(kid("h5")), Algorithm::HS512, HS256_SECRET)
+            .unwrap();
+        assert_eq!(wrong_verdicts(&keys, &ring), Vec::<String>::new());
+        let cases = attack_cases(&keys, 1_800_000_000, "user-42").unwrap();
+        let sibling = cases
+            .iter()
+            .find(|c| c.name == "alg_differs_from_key")
+            .map(|c| c.description.as_str());
+        assert_eq!(
+            sibling,
+            Some("HS256 header on the HS512 key, signed with its secret")
+        );
+    }
+
+    #[test]
+    fn attack_case_live_only_for_access_tokens_off_a_second_boundary() {
+        use crate::token::testkit::HS256_SECRET;
+        let keys = AttackKeys {
+            primary: AttackSigner {
+                kid: None,
+                alg: Algorithm::HS256,
+                key: EncodingKey::from_secret(HS256_SECRET).unwrap(),
+            },
+            others: Vec::new(),
+            rsa_public_pem: None,
+            ec_public_der: None,
+            retired: None,
+            several_keys: false,
+        };
+        let cases = attack_cases(&keys, 1_800_000_000, "user-42").unwrap();
+        for c in &cases {
+            assert_eq!(
+                c.live(),
+                c.token_type == TokenType::Access && !c.timing_edge,
+                "{}",
+                c.name
+            );
+        }
+        assert!(cases.iter().any(AttackCase::live));
+        assert!(cases.iter().any(|c| !c.live() && c.timing_edge));
+        assert!(
+            cases
+                .iter()
+                .any(|c| !c.live() && c.token_type != TokenType::Access)
+        );
+    }
+
     #[test]
     fn blackbox_cases_have_unique_names() {
         let pems = vec![b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".to_vec()];
