@@ -269,6 +269,19 @@ fn mint_bad_requests_typed_errors() {
         issuer.mint(t(0), &service),
         Err(IssueError::MissingSvcId)
     ));
+    for bad in [String::new(), "s".repeat(129)] {
+        let mut svc = access_request(60);
+        svc.token_type = TokenType::Service;
+        svc.svc_id = Some(bad.clone());
+        let err = issuer.mint(t(0), &svc).unwrap_err();
+        assert!(matches!(err, IssueError::BadSvcId), "{bad:?}: {err:?}");
+        assert_eq!(err.to_string(), "svc_id must be 1..=128 characters");
+    }
+    // 128 characters (not bytes) is the limit.
+    let mut longest = access_request(60);
+    longest.token_type = TokenType::Service;
+    longest.svc_id = Some("é".repeat(128));
+    assert!(issuer.mint(t(0), &longest).is_ok());
     let mut email = access_request(60);
     email.email = Some("e".repeat(255));
     assert!(matches!(
@@ -690,6 +703,36 @@ fn oauth_replayed_code_revokes_tokens_minted_from_it() {
     assert_eq!(err.code(), "revoked");
     let r = service.refresh(t(7), response.refresh_token.as_bytes());
     assert!(matches!(r, Err(AuthError::InvalidRefresh(ref e)) if e.code() == "revoked"));
+}
+
+#[test]
+fn oauth_replay_of_a_code_whose_login_failed_revokes_nothing() {
+    // The code is redeemed, then minting its tokens fails (their expiry would not fit a
+    // NumericDate): no token and no family were recorded for it, so its replay has nothing
+    // to revoke.
+    let mut service = hs256_service();
+    let last = u64::MAX / 1_000_000_000;
+    let refresh_ttl = TokenRules::default()
+        .lifetime_for(TokenType::Refresh)
+        .as_secs();
+    let at = Instant::from_unix_secs(last - refresh_ttl + 1);
+    let code = oauth_authorize(&mut service, at);
+    let failed = service.callback(at, &oauth_callback(&code));
+    assert!(
+        matches!(failed, Err(AuthError::Issue(IssueError::ExpiryOutOfRange))),
+        "{failed:?}"
+    );
+    assert_eq!(service.family_count(), 0);
+    let replay = service.callback(at, &oauth_callback(&code)).unwrap_err();
+    assert!(
+        matches!(
+            replay,
+            AuthError::OAuth(OAuthError::CodeReplayed { ref revoke, family: None }) if revoke.is_empty()
+        ),
+        "{replay:?}"
+    );
+    assert_eq!(replay.to_string(), "oauth request failed");
+    assert_eq!(service.feed_end(), 0, "nothing was revoked");
 }
 
 #[test]
