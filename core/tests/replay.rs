@@ -430,3 +430,41 @@ fn replay_with_a_config_it_refuses_is_a_parse_error_at_line_zero() {
         })
     );
 }
+
+#[test]
+fn replayed_session_first_frame_gets_a_full_rate_bucket() {
+    // A replay restores sessions but not the soft rate buckets: the first frame after it
+    // creates its user's bucket, full, and charges it.
+    let mut h = Harness::new();
+    let c = h.connect("alice");
+    for _ in 0..20 {
+        h.send(c, r#"{"type":"ping"}"#);
+    }
+    assert_eq!(h.gw.rate_limited_frames(), 0);
+    let mut g =
+        Gateway::replay(h.config.clone(), ring(), Plants::NONE, h.log.clone()).expect("replay");
+    assert!(g.is_open(c), "the session was restored");
+    let mut replies = Vec::new();
+    for _ in 0..21 {
+        let out = g.handle(
+            h.now,
+            Input::Text {
+                conn: c,
+                data: br#"{"type":"ping"}"#,
+            },
+        );
+        for (conn, frame) in &out.sends {
+            assert_eq!(*conn, c);
+            let v: serde_json::Value = serde_json::from_str(frame).expect("json");
+            let code = v["code"].as_str().unwrap_or_default();
+            replies.push(format!("{}{code}", v["type"].as_str().unwrap_or_default()));
+        }
+        let frames = out.sends.len();
+        let acked = g.handle(h.now, Input::Sent { conn: c, frames });
+        assert!(acked.sends.is_empty() && acked.closes.is_empty());
+    }
+    let mut want = vec!["pong".to_string(); 20];
+    want.push("errorRATE_LIMITED".to_string());
+    assert_eq!(replies, want, "a full bucket of 20, then refused");
+    assert_eq!(g.rate_limited_frames(), 1);
+}
