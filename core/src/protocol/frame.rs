@@ -190,11 +190,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for FrameStr<'a> {
             fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
                 Ok(FrameStr(Cow::Borrowed(s)))
             }
+            // Also serde's default for an owned `String`, which `decode_inbound` (parsing
+            // from a `&str`) never produces.
             fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
                 Ok(FrameStr(Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
-                Ok(FrameStr(Cow::Owned(s)))
             }
         }
         d.deserialize_str(StrVisitor)
