@@ -1076,6 +1076,16 @@ mod tests {
         );
         assert_eq!(weak_secret(&t), None);
         assert_eq!(weak_secret("not a token"), None);
+        for alg in [Algorithm::HS384, Algorithm::HS512] {
+            let h = json!({"alg": alg.name()});
+            let t = hmac_token(alg, b"secret", &h, &claims);
+            assert_eq!(weak_secret(&t), Some("secret"), "{alg}");
+        }
+        // An RS256 header: no HMAC to try, whatever the signature.
+        let h = json!({"alg": "RS256"});
+        let t = hmac_token(Algorithm::HS256, b"secret", &h, &claims);
+        assert_eq!(weak_secret(&t), None);
+        assert_eq!(hmac_b64(Algorithm::RS256, b"secret", b"input"), None);
     }
 
     /// Every case of `keys`, validated against `ring`: the names of those whose verdict is not
@@ -1215,6 +1225,75 @@ mod tests {
                 .iter()
                 .any(|c| !c.live() && c.token_type != TokenType::Access)
         );
+    }
+
+    fn hs256_keys(kid: Option<&str>) -> AttackKeys {
+        AttackKeys {
+            primary: AttackSigner {
+                kid: kid.map(String::from),
+                alg: Algorithm::HS256,
+                key: EncodingKey::from_secret(crate::token::testkit::HS256_SECRET).unwrap(),
+            },
+            others: Vec::new(),
+            rsa_public_pem: None,
+            ec_public_der: None,
+            retired: None,
+            several_keys: false,
+        }
+    }
+
+    #[test]
+    fn attack_cases_with_a_key_that_cannot_sign_its_algorithm_is_a_sign_error() {
+        let mut keys = hs256_keys(Some("k"));
+        keys.primary.alg = Algorithm::RS256;
+        let err = attack_cases(&keys, 1_800_000_000, "u").unwrap_err();
+        assert_eq!(
+            err,
+            AttackError::Sign {
+                alg: Algorithm::RS256,
+                kid: Some("k".into())
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            r#"cannot sign RS256 with the key of kid Some("k")"#
+        );
+        // An empty public key cannot be an HMAC secret either.
+        let mut keys = hs256_keys(None);
+        keys.rsa_public_pem = Some((Some("rs".into()), Vec::new()));
+        assert_eq!(
+            attack_cases(&keys, 1_800_000_000, "u").unwrap_err(),
+            AttackError::Sign {
+                alg: Algorithm::HS256,
+                kid: Some("rs".into())
+            }
+        );
+    }
+
+    #[test]
+    fn attack_cases_pad_the_signed_input_only_when_a_part_is_not_a_multiple_of_four() {
+        let mut seen = (false, false);
+        // Header and payload lengths step through every residue mod 3 (so mod 4 once
+        // encoded) as the kid and sub grow by one character.
+        for kid in ["k", "kk", "kkk"] {
+            for sub in ["u", "uu", "uuu"] {
+                let cases = attack_cases(&hs256_keys(Some(kid)), 1_800_000_000, sub).unwrap();
+                let valid = cases
+                    .iter()
+                    .find(|c| c.name == format!("valid_{kid}"))
+                    .map(|c| c.token.clone())
+                    .unwrap_or_default();
+                let aligned = valid.split('.').take(2).all(|part| part.len() % 4 == 0);
+                let padded = cases.iter().any(|c| c.name == "padded_header_or_payload");
+                assert_eq!(padded, !aligned, "kid {kid}, sub {sub}: {valid}");
+                if aligned {
+                    seen.0 = true;
+                } else {
+                    seen.1 = true;
+                }
+            }
+        }
+        assert_eq!(seen, (true, true));
     }
 
     #[test]
