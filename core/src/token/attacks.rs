@@ -1088,27 +1088,32 @@ mod tests {
         assert_eq!(hmac_b64(Algorithm::RS256, b"secret", b"input"), None);
     }
 
-    /// Every case of `keys`, validated against `ring`: the names of those whose verdict is not
-    /// the expected one, with what they gave.
-    fn wrong_verdicts(keys: &AttackKeys, ring: &super::super::KeyRing) -> Vec<String> {
+    /// Every case of `keys` validated against `ring`: its name with the verdict it got, and
+    /// its name with the verdict it expects.
+    #[allow(clippy::type_complexity)]
+    fn verdicts(
+        keys: &AttackKeys,
+        ring: &super::super::KeyRing,
+    ) -> (Vec<(String, String)>, Vec<(String, String)>) {
         let cases = attack_cases(keys, 1_800_000_000, "user-42").unwrap();
         assert!(cases.len() >= 30, "{}", cases.len());
-        cases
-            .iter()
-            .filter_map(|c| {
-                let got = match super::super::validate(
-                    c.token.as_bytes(),
-                    crate::Instant::from_unix_secs(c.now),
-                    ring,
-                    &super::super::TokenRules::default(),
-                    c.token_type,
-                ) {
-                    Ok(_) => "accepted".to_string(),
-                    Err(e) => e.code().to_string(),
-                };
-                (got != c.expected).then(|| format!("{}: {got}, expected {}", c.name, c.expected))
-            })
-            .collect()
+        let mut got = Vec::new();
+        let mut want = Vec::new();
+        for c in &cases {
+            let verdict = match super::super::validate(
+                c.token.as_bytes(),
+                crate::Instant::from_unix_secs(c.now),
+                ring,
+                &super::super::TokenRules::default(),
+                c.token_type,
+            ) {
+                Ok(_) => "accepted".to_string(),
+                Err(e) => e.code().to_string(),
+            };
+            got.push((c.name.clone(), verdict));
+            want.push((c.name.clone(), c.expected.clone()));
+        }
+        (got, want)
     }
 
     #[test]
@@ -1150,17 +1155,15 @@ mod tests {
             };
             let mut ring = super::super::KeyRing::new();
             ring.add_public_pem(None, alg, public).unwrap();
-            assert_eq!(wrong_verdicts(&keys, &ring), Vec::<String>::new(), "{alg}");
+            let (got, want) = verdicts(&keys, &ring);
+            assert_eq!(got, want, "{alg}");
             // The same key under a kid.
             let mut keys = keys;
             keys.primary.kid = Some("k1".into());
             let mut ring = super::super::KeyRing::new();
             ring.add_public_pem(Some(kid("k1")), alg, public).unwrap();
-            assert_eq!(
-                wrong_verdicts(&keys, &ring),
-                Vec::<String>::new(),
-                "{alg} kid"
-            );
+            let (got, want) = verdicts(&keys, &ring);
+            assert_eq!(got, want, "{alg} kid");
         }
     }
 
@@ -1182,7 +1185,8 @@ mod tests {
         let mut ring = super::super::KeyRing::new();
         ring.add_hmac(Some(kid("h5")), Algorithm::HS512, HS256_SECRET)
             .unwrap();
-        assert_eq!(wrong_verdicts(&keys, &ring), Vec::<String>::new());
+        let (got, want) = verdicts(&keys, &ring);
+        assert_eq!(got, want);
         let cases = attack_cases(&keys, 1_800_000_000, "user-42").unwrap();
         let sibling = cases
             .iter()

@@ -627,33 +627,30 @@ mod tests {
     fn from_jwks_rejects_duplicates_weak_and_unnamed_keys() {
         let dup = format!(r#"{{"keys":[{},{}]}}"#, jwk_oct("a", ""), jwk_oct("a", ""));
         assert_eq!(
-            KeyRing::from_jwks(dup.as_bytes()).map(|r| r.len()),
-            Err(KeyError::DuplicateKid)
+            KeyRing::from_jwks(dup.as_bytes()).err(),
+            Some(KeyError::DuplicateKid)
         );
         let weak = format!(
             r#"{{"keys":[{{"kty":"oct","kid":"w","alg":"HS256","k":"{}"}}]}}"#,
             b64(&[1u8; 16])
         );
         assert_eq!(
-            KeyRing::from_jwks(weak.as_bytes()).map(|r| r.len()),
-            Err(KeyError::WeakSecret { len: 16 })
+            KeyRing::from_jwks(weak.as_bytes()).err(),
+            Some(KeyError::WeakSecret { len: 16 })
         );
         let no_alg = format!(
             r#"{{"keys":[{{"kty":"oct","kid":"n","k":"{}"}}]}}"#,
             b64(HS256_SECRET)
         );
         assert_eq!(
-            KeyRing::from_jwks(no_alg.as_bytes()).map(|r| r.len()),
-            Err(KeyError::MissingJwkParam { param: "alg" })
+            KeyRing::from_jwks(no_alg.as_bytes()).err(),
+            Some(KeyError::MissingJwkParam { param: "alg" })
         );
         assert_eq!(
-            KeyRing::from_jwks(b"{\"keys\":7}").map(|r| r.len()),
-            Err(KeyError::InvalidJwks)
+            KeyRing::from_jwks(b"{\"keys\":7}").err(),
+            Some(KeyError::InvalidJwks)
         );
-        assert_eq!(
-            KeyRing::from_jwks(b"[]").map(|r| r.len()),
-            Err(KeyError::InvalidJwks)
-        );
+        assert_eq!(KeyRing::from_jwks(b"[]").err(), Some(KeyError::InvalidJwks));
     }
 
     /// `from_jwks` of a set holding just `jwk`.
@@ -677,10 +674,10 @@ mod tests {
     fn from_jwks_over_one_mebibyte_refused_before_parsing() {
         let mut big = jwk_oct("a", "").into_bytes();
         big.resize(MAX_JWKS_LEN + 1, b' ');
-        let got = KeyRing::from_jwks(&big).map(|r| r.len());
-        assert_eq!(got, Err(KeyError::InvalidJwks));
+        let got = KeyRing::from_jwks(&big).err();
+        assert_eq!(got, Some(KeyError::InvalidJwks));
         assert_eq!(
-            got.unwrap_err().to_string(),
+            got.as_ref().map(ToString::to_string).unwrap_or_default(),
             "invalid jwks document",
             "the refusal names the document"
         );
@@ -695,8 +692,8 @@ mod tests {
         for bad in ["", "bell\u{7}"] {
             let jwk = serde_json::json!({"kty": "oct", "kid": bad, "alg": "HS256", "k": b64(HS256_SECRET)});
             assert_eq!(
-                one_jwk(jwk).map(|r| r.len()),
-                Err(KeyError::InvalidKey),
+                one_jwk(jwk).err(),
+                Some(KeyError::InvalidKey),
                 "kid {bad:?}"
             );
         }
@@ -733,9 +730,13 @@ mod tests {
             ),
         ];
         for (jwk, want, text) in cases {
-            let got = one_jwk(jwk.clone()).map(|r| r.len());
-            assert_eq!(got, Err(want), "{jwk}");
-            assert_eq!(got.unwrap_err().to_string(), text, "{jwk}");
+            let got = one_jwk(jwk.clone()).err();
+            assert_eq!(got, Some(want), "{jwk}");
+            assert_eq!(
+                got.as_ref().map(ToString::to_string).unwrap_or_default(),
+                text,
+                "{jwk}"
+            );
         }
     }
 
