@@ -744,3 +744,55 @@ fn oauth_without_configuration_disabled() {
     let r = service.callback(t(0), &oauth_callback("code"));
     assert!(matches!(r, Err(AuthError::OAuthDisabled)), "{r:?}");
 }
+
+#[test]
+fn second_logout_in_the_same_second_without_a_mint_between_keeps_the_cutoff() {
+    let mut service = hs256_service();
+    let at = t(300).saturating_add(Duration::from_millis(100));
+    service.logout_everywhere(at, &alice());
+    service.logout_everywhere(at.saturating_add(Duration::from_millis(400)), &alice());
+    let cutoffs: Vec<Instant> = service
+        .feed_since(0)
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Revocation::User { not_before, .. } => Some(*not_before),
+            Revocation::Jti { .. } => None,
+        })
+        .collect();
+    // Nothing was minted with the first cut-off as iat, so the second logout keeps it.
+    assert_eq!(cutoffs, [t(301), t(301)]);
+}
+
+#[test]
+fn refresh_whose_successor_would_expire_out_of_range_fails_and_leaves_the_family_unrotated() {
+    // The last second whose expiry still fits a NumericDate in nanoseconds.
+    let last = u64::MAX / 1_000_000_000;
+    let ttl = TokenRules::default()
+        .lifetime_for(TokenType::Refresh)
+        .as_secs();
+    let mut service = hs256_service();
+    let pair = service
+        .login(
+            Instant::from_unix_secs(last - ttl),
+            &alice(),
+            Permissions::empty(),
+        )
+        .unwrap();
+    assert_eq!(pair.refresh.exp, Instant::from_unix_secs(last));
+    // One second later the presented token is valid, but its successor would expire past
+    // the range. The family is not rotated: the same token is still its current one, so
+    // presenting it again is the same refusal, not a reuse that would revoke the family.
+    let later = Instant::from_unix_secs(last - ttl + 1);
+    for _ in 0..2 {
+        let err = service
+            .refresh(later, pair.refresh.token.as_bytes())
+            .unwrap_err();
+        assert!(
+            matches!(err, AuthError::Issue(IssueError::ExpiryOutOfRange)),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "minting failed");
+    }
+    assert_eq!(service.family_count(), 1);
+    assert_eq!(service.feed_end(), 0, "nothing was revoked");
+}
