@@ -523,6 +523,17 @@ mod tests {
     }
 
     #[test]
+    fn validator_applies_every_published_revocation() {
+        let mut s = service(Plants::NONE);
+        assert_eq!(s.validator().revocation_count(), 0);
+        let pair = s.login(t(0), &alice(), Permissions::empty()).unwrap();
+        s.revoke(t(1), &pair.access.jti, pair.access.exp);
+        s.logout_everywhere(t(2), &alice());
+        assert_eq!(s.validator().revocation_count(), 2);
+        assert_eq!(s.validator().ring().len(), 1);
+    }
+
+    #[test]
     fn verify_key_debug_hides_the_key_bytes() {
         assert_eq!(
             format!("{:?}", VerifyKey::Hmac(SECRET.to_vec())),

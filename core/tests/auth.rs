@@ -269,6 +269,19 @@ fn mint_bad_requests_typed_errors() {
         issuer.mint(t(0), &service),
         Err(IssueError::MissingSvcId)
     ));
+    for bad in [String::new(), "s".repeat(129)] {
+        let mut svc = access_request(60);
+        svc.token_type = TokenType::Service;
+        svc.svc_id = Some(bad.clone());
+        let err = issuer.mint(t(0), &svc).unwrap_err();
+        assert!(matches!(err, IssueError::BadSvcId), "{bad:?}: {err:?}");
+        assert_eq!(err.to_string(), "svc_id must be 1..=128 characters");
+    }
+    // 128 characters (not bytes) is the limit.
+    let mut longest = access_request(60);
+    longest.token_type = TokenType::Service;
+    longest.svc_id = Some("é".repeat(128));
+    assert!(issuer.mint(t(0), &longest).is_ok());
     let mut email = access_request(60);
     email.email = Some("e".repeat(255));
     assert!(matches!(
@@ -693,6 +706,36 @@ fn oauth_replayed_code_revokes_tokens_minted_from_it() {
 }
 
 #[test]
+fn oauth_replay_of_a_code_whose_login_failed_revokes_nothing() {
+    // The code is redeemed, then minting its tokens fails (their expiry would not fit a
+    // NumericDate): no token and no family were recorded for it, so its replay has nothing
+    // to revoke.
+    let mut service = hs256_service();
+    let last = u64::MAX / 1_000_000_000;
+    let refresh_ttl = TokenRules::default()
+        .lifetime_for(TokenType::Refresh)
+        .as_secs();
+    let at = Instant::from_unix_secs(last - refresh_ttl + 1);
+    let code = oauth_authorize(&mut service, at);
+    let failed = service.callback(at, &oauth_callback(&code));
+    assert!(
+        matches!(failed, Err(AuthError::Issue(IssueError::ExpiryOutOfRange))),
+        "{failed:?}"
+    );
+    assert_eq!(service.family_count(), 0);
+    let replay = service.callback(at, &oauth_callback(&code)).unwrap_err();
+    assert!(
+        matches!(
+            replay,
+            AuthError::OAuth(OAuthError::CodeReplayed { ref revoke, family: None }) if revoke.is_empty()
+        ),
+        "{replay:?}"
+    );
+    assert_eq!(replay.to_string(), "oauth request failed");
+    assert_eq!(service.feed_end(), 0, "nothing was revoked");
+}
+
+#[test]
 fn oauth_without_configuration_disabled() {
     let key = SigningKey::hmac(Some(kid("k1")), Algorithm::HS256, HS256).unwrap();
     let rules = TokenRules::default();
@@ -700,4 +743,56 @@ fn oauth_without_configuration_disabled() {
     let mut service = AuthService::new(Issuer::new(key, rules.clone()), ring, rules, Plants::NONE);
     let r = service.callback(t(0), &oauth_callback("code"));
     assert!(matches!(r, Err(AuthError::OAuthDisabled)), "{r:?}");
+}
+
+#[test]
+fn second_logout_in_the_same_second_without_a_mint_between_keeps_the_cutoff() {
+    let mut service = hs256_service();
+    let at = t(300).saturating_add(Duration::from_millis(100));
+    service.logout_everywhere(at, &alice());
+    service.logout_everywhere(at.saturating_add(Duration::from_millis(400)), &alice());
+    let cutoffs: Vec<Instant> = service
+        .feed_since(0)
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Revocation::User { not_before, .. } => Some(*not_before),
+            Revocation::Jti { .. } => None,
+        })
+        .collect();
+    // Nothing was minted with the first cut-off as iat, so the second logout keeps it.
+    assert_eq!(cutoffs, [t(301), t(301)]);
+}
+
+#[test]
+fn refresh_whose_successor_would_expire_out_of_range_fails_and_leaves_the_family_unrotated() {
+    // The last second whose expiry still fits a NumericDate in nanoseconds.
+    let last = u64::MAX / 1_000_000_000;
+    let ttl = TokenRules::default()
+        .lifetime_for(TokenType::Refresh)
+        .as_secs();
+    let mut service = hs256_service();
+    let pair = service
+        .login(
+            Instant::from_unix_secs(last - ttl),
+            &alice(),
+            Permissions::empty(),
+        )
+        .unwrap();
+    assert_eq!(pair.refresh.exp, Instant::from_unix_secs(last));
+    // One second later the presented token is valid, but its successor would expire past
+    // the range. The family is not rotated: the same token is still its current one, so
+    // presenting it again is the same refusal, not a reuse that would revoke the family.
+    let later = Instant::from_unix_secs(last - ttl + 1);
+    for _ in 0..2 {
+        let err = service
+            .refresh(later, pair.refresh.token.as_bytes())
+            .unwrap_err();
+        assert!(
+            matches!(err, AuthError::Issue(IssueError::ExpiryOutOfRange)),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "minting failed");
+    }
+    assert_eq!(service.family_count(), 1);
+    assert_eq!(service.feed_end(), 0, "nothing was revoked");
 }

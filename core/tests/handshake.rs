@@ -96,6 +96,19 @@ fn subprotocol_token_without_jwt_is_400_and_opens_nothing() {
 }
 
 #[test]
+fn subprotocol_token_not_base64url_or_not_utf8_is_401_bad_subprotocol() {
+    let mut h = Harness::new();
+    // `!` is outside base64url; `_w` decodes to the lone byte 0xff, which is not UTF-8.
+    for offer in ["jwt, jwt.not!base64", "jwt, jwt._w"] {
+        let req = HandshakeRequest::new(ip(1)).header("Sec-WebSocket-Protocol", offer);
+        let (conn, d) = h.handshake(req);
+        assert_eq!(rejected(&d), Some((401, "bad_subprotocol")), "{offer}");
+        assert!(!h.gw.is_open(conn), "{offer}");
+    }
+    assert_eq!(h.gw.stats().connections, 0);
+}
+
+#[test]
 fn ticket_is_single_use_and_short_lived() {
     let mut h = Harness::new();
     let t = h.token("carol");
@@ -449,6 +462,30 @@ fn handshake_from_a_new_address_when_every_tracked_one_is_busy_is_refused_for_a_
             retry_after_ms: Some(1000),
         }
     );
+}
+
+#[test]
+fn handshake_from_a_new_address_takes_the_place_of_a_tracked_one_whose_bucket_refilled() {
+    let mut config = Config::default();
+    config.limits.max_tracked_ips = 1;
+    let mut h = Harness::with_config(config);
+    let t = h.token("alice");
+    let (_, first) =
+        h.handshake(HandshakeRequest::new(ip(1)).header("Authorization", &format!("Bearer {t}")));
+    assert!(
+        matches!(first, HandshakeDecision::Accept { .. }),
+        "{first:?}"
+    );
+    assert_eq!(h.gw.stats().ip_buckets, 1);
+    // Time passes with no sweep (no tick): the tracked bucket is full again, so a new
+    // address evicts it at its handshake instead of being refused.
+    h.now = h.now.saturating_add(Duration::from_secs(2));
+    h.feed(vec![]);
+    let t = h.token("bob");
+    let (_, d) =
+        h.handshake(HandshakeRequest::new(ip(2)).header("Authorization", &format!("Bearer {t}")));
+    assert!(matches!(d, HandshakeDecision::Accept { .. }), "{d:?}");
+    assert_eq!(h.gw.stats().ip_buckets, 1, "ip(1)'s full bucket made room");
 }
 
 fn issue_ticket(h: &mut Harness, token: &str) -> Result<String, (HttpStatus, &'static str)> {

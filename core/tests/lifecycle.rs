@@ -289,3 +289,69 @@ fn resume_while_a_resume_is_still_paging_is_refused_and_closes_the_full_queue_10
         Some((1013, "consumer too slow"))
     );
 }
+
+#[test]
+fn inputs_for_a_connection_that_is_not_open_change_nothing() {
+    let mut h = Harness::new();
+    let c = h.connect("alice");
+    let closed = h.input(Input::Closed { conn: c });
+    assert_eq!(closed.events.len(), 1, "the session ends once");
+    assert!(
+        closed.closes.is_empty(),
+        "the peer closed it: no close frame"
+    );
+    let hash = h.gw.state_hash();
+    let ghost = gauntlet_core::ConnId::new(999);
+    for conn in [ghost, c] {
+        let inputs = [
+            Input::Closed { conn },
+            Input::Binary { conn, len: 3 },
+            Input::Control {
+                conn,
+                kind: gauntlet_core::ControlFrame::Ping,
+            },
+            Input::Text {
+                conn,
+                data: br#"{"type":"ping"}"#,
+            },
+            Input::Sent { conn, frames: 1 },
+        ];
+        for input in inputs {
+            let what = format!("{input:?}");
+            let out = h.input(input);
+            assert!(out.events.is_empty(), "{what}: {:?}", out.events);
+            assert!(out.sends.is_empty(), "{what}");
+            assert!(out.closes.is_empty(), "{what}");
+        }
+    }
+    assert_eq!(h.gw.state_hash(), hash);
+    assert_eq!(h.gw.rate_limited_frames(), 0);
+    assert!(h.of_type(c, "pong").is_empty());
+}
+
+#[test]
+fn resume_whose_gap_notice_overflows_the_queue_closes_1013_and_pages_nothing() {
+    let mut cfg = Config::default();
+    cfg.limits.send_queue_capacity = 2;
+    cfg.limits.outbox_max_events = 2;
+    let mut h = Harness::with_config(cfg);
+    let fast = h.connect("alice");
+    run_to_completion(&mut h, fast, 1);
+    assert!(h.seqs(fast).len() > 3, "more events than retained");
+    let slow = h.connect("alice");
+    h.auto_ack.insert(slow, false);
+    h.send(slow, r#"{"type":"ping"}"#);
+    h.send(slow, r#"{"type":"ping"}"#);
+    assert_eq!(h.of_type(slow, "pong").len(), 2, "the queue is now full");
+    h.send(slow, r#"{"type":"resume","payload":{"last_seq":0}}"#);
+    assert_eq!(
+        h.closed.get(&slow).map(|(c, r)| (c.as_u16(), r.as_str())),
+        Some((1013, "consumer too slow"))
+    );
+    assert!(
+        h.of_type(slow, "error").is_empty(),
+        "the gap notice did not fit"
+    );
+    assert!(h.seqs(slow).is_empty() && h.of_type(slow, "resumed").is_empty());
+    assert!(!h.gw.is_open(slow));
+}

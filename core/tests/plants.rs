@@ -419,3 +419,76 @@ fn crit_header_ignored_accepts_a_token_that_demands_an_unknown_extension() {
         }
     }
 }
+
+#[test]
+fn broadcast_leak_sends_every_users_copy_of_a_broadcast_to_everyone() {
+    for (plants, per_conn) in [(Plants::NONE, 1), (Plants::only(Plant::BroadcastLeak), 2)] {
+        let mut h = Harness::with(Config::default(), plants);
+        let a = h.connect("alice");
+        let t = h.token_with("ops", 600, json!({"permissions": ["system:broadcast"]}));
+        let ops = h.connect_with(&t);
+        h.send(ops, r#"{"type":"broadcast","payload":{"text":"hi"}}"#);
+        for conn in [a, ops] {
+            let notices = h.of_type(conn, "system_notice");
+            assert_eq!(notices.len(), per_conn, "plants {plants:?}: {notices:?}");
+        }
+        // Each user's stream still holds exactly its own copy.
+        let copies: Vec<String> = h
+            .log
+            .iter()
+            .filter_map(|e| match &e.event {
+                gauntlet_core::Event::StreamAppended { user, .. } => Some(user.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(copies, ["alice", "ops"], "plants {plants:?}");
+    }
+}
+
+#[test]
+fn unbounded_queue_lets_a_resume_page_past_entries_trimmed_meanwhile_with_a_gap_notice() {
+    // Only with the queue unbounded can a new event reach a connection whose backfill waits
+    // on a full queue; its append trims entries the backfill has not sent yet.
+    let mut cfg = Config::default();
+    cfg.limits.send_queue_capacity = 2;
+    cfg.limits.outbox_max_events = 4;
+    let mut h = Harness::with(cfg, Plants::only(Plant::UnboundedQueue));
+    let fast = h.connect("alice");
+    start_run(&mut h, fast, "t0");
+    h.advance(Duration::from_secs(10));
+    let total = *h.seqs(fast).last().expect("events");
+    assert!(total >= 5, "{total}");
+    let slow = h.connect("alice");
+    h.auto_ack.insert(slow, false);
+    // Retained: total-3 ..= total. One page of two fills the queue.
+    h.send_json(
+        slow,
+        json!({"type":"resume","payload":{"last_seq": total - 4}}),
+    );
+    assert_eq!(h.seqs(slow), [total - 3, total - 2]);
+    // Three new events reach the slow connection too and trim the outbox to total..=total+3,
+    // past the backfill's next seq (total-1).
+    for thread in ["t1", "t2", "t3"] {
+        start_run(&mut h, fast, thread);
+    }
+    assert_eq!(h.seqs(slow).len(), 5);
+    h.auto_ack.insert(slow, true);
+    h.input(Input::Sent {
+        conn: slow,
+        frames: 5,
+    });
+    let gap = h.of_type(slow, "error");
+    assert_eq!(gap.len(), 1, "{gap:?}");
+    assert_eq!(gap[0]["code"], "RESUME_GAP");
+    assert_eq!(gap[0]["oldest_seq"].as_u64(), Some(total));
+    assert_eq!(
+        h.seqs(slow),
+        [total - 3, total - 2, total + 1, total + 2, total + 3, total],
+        "the backfill goes on from the oldest kept"
+    );
+    let resumed = h.of_type(slow, "resumed");
+    assert_eq!(resumed.len(), 1, "{resumed:?}");
+    assert_eq!(resumed[0]["from_seq"].as_u64(), Some(total - 3));
+    assert_eq!(resumed[0]["count"].as_u64(), Some(3));
+    assert_eq!(h.close_code(slow), None);
+}

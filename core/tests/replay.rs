@@ -430,3 +430,133 @@ fn replay_with_a_config_it_refuses_is_a_parse_error_at_line_zero() {
         })
     );
 }
+
+#[test]
+fn replayed_session_first_frame_gets_a_full_rate_bucket() {
+    // A replay restores sessions but not the soft rate buckets: the first frame after it
+    // creates its user's bucket, full, and charges it.
+    let mut h = Harness::new();
+    let c = h.connect("alice");
+    for _ in 0..20 {
+        h.send(c, r#"{"type":"ping"}"#);
+    }
+    assert_eq!(h.gw.rate_limited_frames(), 0);
+    let mut g =
+        Gateway::replay(h.config.clone(), ring(), Plants::NONE, h.log.clone()).expect("replay");
+    assert!(g.is_open(c), "the session was restored");
+    let mut replies = Vec::new();
+    for _ in 0..21 {
+        let out = g.handle(
+            h.now,
+            Input::Text {
+                conn: c,
+                data: br#"{"type":"ping"}"#,
+            },
+        );
+        for (conn, frame) in &out.sends {
+            assert_eq!(*conn, c);
+            let v: serde_json::Value = serde_json::from_str(frame).expect("json");
+            let code = v["code"].as_str().unwrap_or_default();
+            replies.push(format!("{}{code}", v["type"].as_str().unwrap_or_default()));
+        }
+        let frames = out.sends.len();
+        let acked = g.handle(h.now, Input::Sent { conn: c, frames });
+        assert!(acked.sends.is_empty() && acked.closes.is_empty());
+    }
+    let mut want = vec!["pong".to_string(); 20];
+    want.push("errorRATE_LIMITED".to_string());
+    assert_eq!(replies, want, "a full bucket of 20, then refused");
+    assert_eq!(g.rate_limited_frames(), 1);
+}
+
+/// Folds `log` with `extra` appended as its next entry.
+fn replay_with(h: &Harness, log: &[LogEntry], extra: Event) -> Result<Gateway, ReplayError> {
+    let last = log.last().expect("a log");
+    let mut tampered = log.to_vec();
+    tampered.push(LogEntry {
+        seq: LogSeq::new(log.len() as u64 + 1),
+        at: last.at,
+        event: extra,
+    });
+    Gateway::replay(h.config.clone(), ring(), Plants::NONE, tampered)
+}
+
+#[test]
+fn replay_of_an_event_contradicting_the_folded_state_is_a_typed_error() {
+    let mut h = Harness::new();
+    let c = h.connect("alice");
+    let fresh = h.token("alice");
+    h.send_json(c, json!({"type":"reauth","payload":{"token":fresh}}));
+    h.send_json(
+        c,
+        json!({"type":"user_message","payload":{"content":"x","thread_id":"t-a"}}),
+    );
+    h.send_json(
+        c,
+        json!({"type":"subscribe_thread","payload":{"thread_id":"t-a"}}),
+    );
+    let t = h.token("alice");
+    let ticket = h.input(Input::IssueTicket {
+        request: 1,
+        authorization: Some(format!("Bearer {t}")),
+    });
+    assert!(matches!(ticket.tickets.first(), Some((1, Ok(_)))));
+    let log = h.log.clone();
+    assert!(Gateway::replay(h.config.clone(), ring(), Plants::NONE, log.clone()).is_ok());
+    let find = |pick: fn(&Event) -> bool| {
+        log.iter()
+            .map(|e| e.event.clone())
+            .find(pick)
+            .expect("the scenario logged it")
+    };
+    let next = LogSeq::new(log.len() as u64 + 1);
+    let mallory = UserId::parse("mallory").expect("id");
+    let mut rebind = find(|e| matches!(e, Event::SessionReauthed { .. }));
+    if let Event::SessionReauthed { identity, .. } = &mut rebind {
+        identity.user = mallory.clone();
+    }
+    let mut unknown = find(|e| matches!(e, Event::Subscribed { .. }));
+    if let Event::Subscribed { thread, .. } = &mut unknown {
+        *thread = gauntlet_core::ThreadId::parse("t-none").expect("id");
+    }
+    let started = find(|e| matches!(e, Event::RunStarted { .. }));
+    let mut foreign = started.clone();
+    if let Event::RunStarted { owner, .. } = &mut foreign {
+        *owner = mallory.clone();
+    }
+    let connection = format!("{next}: connection {c} is not in the expected state");
+    let thread_a = format!("{next}: thread t-a is not in the expected state");
+    let cases = vec![
+        (
+            "open twice",
+            find(|e| matches!(e, Event::SessionOpened { .. })),
+            connection.clone(),
+        ),
+        ("reauth as another user", rebind, connection),
+        (
+            "subscribe to an unknown thread",
+            unknown,
+            format!("{next}: thread t-none is not in the expected state"),
+        ),
+        (
+            "thread created twice",
+            find(|e| matches!(e, Event::ThreadCreated { .. })),
+            thread_a.clone(),
+        ),
+        ("run in another user's thread", foreign, thread_a),
+        (
+            "run started twice",
+            started,
+            format!("{next}: run event does not follow the plan of run-1"),
+        ),
+        (
+            "ticket issued twice",
+            find(|e| matches!(e, Event::TicketIssued { .. })),
+            format!("{next}: ticket not in the expected state"),
+        ),
+    ];
+    for (what, event, message) in cases {
+        let err = replay_with(&h, &log, event).err().map(|e| e.to_string());
+        assert_eq!(err, Some(message), "{what}");
+    }
+}

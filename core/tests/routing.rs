@@ -533,3 +533,37 @@ fn key_ring_update_takes_effect_for_the_next_handshake() {
         "{d:?}"
     );
 }
+
+#[test]
+fn user_message_when_every_generated_thread_id_is_taken_is_limit_exceeded() {
+    let mut cfg = gauntlet_core::Config::default();
+    cfg.limits.max_active_runs_per_user = 16;
+    let mut h = Harness::with_config(cfg);
+    let c = h.connect("alice");
+    // Runs 1 to 8 take, by name, the eight ids run 9 would be given.
+    let taken: Vec<String> = std::iter::once("thread-run-9".to_string())
+        .chain((1..8).map(|k| format!("thread-run-9-{k}")))
+        .collect();
+    for t in &taken {
+        h.send_json(
+            c,
+            json!({"type":"user_message","payload":{"content":"x","thread_id":t}}),
+        );
+    }
+    assert!(h.errors(c).is_empty(), "{:?}", h.errors(c));
+    let accepted_before = h.of_type(c, "message_accepted").len();
+    assert_eq!(accepted_before, 8);
+    let events_before = h.log.len();
+    h.send_json(c, json!({"type":"user_message","payload":{"content":"x"}}));
+    let errors = h.of_type(c, "error");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["code"], "LIMIT_EXCEEDED");
+    assert_eq!(errors[0]["message"], "could not allocate a thread id");
+    assert_eq!(h.of_type(c, "message_accepted").len(), accepted_before);
+    assert_eq!(
+        h.log.len(),
+        events_before,
+        "no run and no thread were started"
+    );
+    assert_eq!(h.gw.stats().threads, 8);
+}

@@ -222,9 +222,9 @@ impl Gateway {
                         b.cursor = next;
                         b.sent += 1;
                     }
-                    if !self.push_frame(ctx, conn, WireFrame::from(frame)) {
-                        return;
-                    }
+                    // Admitted: the queue had room (checked above). Were it refused, the
+                    // connection would be closed and the next turn would end at its lookup.
+                    self.push_frame(ctx, conn, WireFrame::from(frame));
                 }
                 None => {
                     // Trimmed while paging: say so, then continue from the oldest kept.

@@ -206,11 +206,8 @@ impl Gateway {
             }
             Input::Text { conn, data } => self.on_text(&mut ctx, conn, data),
             Input::Control { conn, .. } => self.on_control(&mut ctx, conn),
-            Input::Binary { conn, .. } => {
-                if self.state.sessions.contains_key(&conn) {
-                    self.close(&mut ctx, conn, CloseReason::BinaryFrame);
-                }
-            }
+            // `end_session` ignores a connection that is not open.
+            Input::Binary { conn, .. } => self.close(&mut ctx, conn, CloseReason::BinaryFrame),
             Input::Sent { conn, frames } => {
                 if let Some(l) = self.live.get_mut(&conn) {
                     l.queued = l.queued.saturating_sub(frames);
@@ -218,9 +215,7 @@ impl Gateway {
                 self.pump_backfill(&mut ctx, conn);
             }
             Input::Closed { conn } => {
-                if self.state.sessions.contains_key(&conn) {
-                    self.end_session(&mut ctx, conn, CloseReason::PeerClosed, false);
-                }
+                self.end_session(&mut ctx, conn, CloseReason::PeerClosed, false);
             }
             Input::Auth(AuthUpdate::Feed { as_of, revocations }) => {
                 self.on_feed(&mut ctx, as_of, revocations)
@@ -354,6 +349,8 @@ impl Gateway {
         self.end_session(ctx, conn, reason, true);
     }
 
+    /// Ends `conn`'s session; does nothing when `conn` is not open (never opened, or
+    /// already closed), so callers need not check.
     fn end_session(&mut self, ctx: &mut Ctx, conn: ConnId, reason: CloseReason, send_close: bool) {
         if !self.state.sessions.contains_key(&conn) {
             return;
@@ -366,5 +363,69 @@ impl Gateway {
                 .closes
                 .push((conn, reason.close_code(), reason.text()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use crate::protocol::HandshakeRequest;
+    use crate::ratelimit::Rate;
+    use crate::token::testkit::{base_claims, hs, now, ring};
+
+    #[test]
+    fn rate_limited_frames_counts_every_frame_over_the_user_rate() {
+        let mut config = Config::default();
+        config.limits.user_rate = Rate {
+            per_second: 1,
+            burst: 2,
+        };
+        let mut gw = Gateway::new(config, ring()).expect("valid config");
+        let now = now();
+        let fed = gw.handle(
+            now,
+            Input::Auth(AuthUpdate::Feed {
+                as_of: now,
+                revocations: Vec::new(),
+            }),
+        );
+        assert_eq!(fed.events.len(), 1);
+        let conn = ConnId::new(1);
+        let request = HandshakeRequest::new(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .header("Authorization", &format!("Bearer {}", hs(&base_claims())));
+        let opened = gw.handle(now, Input::Handshake { conn, request });
+        let user = UserId::parse("user-1").expect("id");
+        assert_eq!(
+            opened.handshake,
+            Some((
+                conn,
+                HandshakeDecision::Accept {
+                    user,
+                    subprotocol: None
+                }
+            ))
+        );
+        let mut replies = Vec::new();
+        for _ in 0..5 {
+            let out = gw.handle(
+                now,
+                Input::Text {
+                    conn,
+                    data: br#"{"type":"ping"}"#,
+                },
+            );
+            replies.extend(out.sends.iter().map(|(_, f)| f.to_string()));
+        }
+        assert_eq!(gw.rate_limited_frames(), 3);
+        assert_eq!(
+            replies
+                .iter()
+                .filter(|f| f.contains("RATE_LIMITED"))
+                .count(),
+            3
+        );
+        assert!(gw.is_open(conn));
     }
 }

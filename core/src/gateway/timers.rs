@@ -54,11 +54,7 @@ impl Gateway {
     pub(super) fn on_tick(&mut self, ctx: &mut Ctx) {
         while let Some(kind) = self.timers.pop_due(ctx.now) {
             match kind {
-                TimerKind::Expiry(conn) => {
-                    if self.state.sessions.contains_key(&conn) {
-                        self.close(ctx, conn, CloseReason::TokenExpired);
-                    }
-                }
+                TimerKind::Expiry(conn) => self.close(ctx, conn, CloseReason::TokenExpired),
                 TimerKind::Run(run) => self.step_run(ctx, run),
                 TimerKind::Sweep => self.sweep(ctx),
             }

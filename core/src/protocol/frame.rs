@@ -190,11 +190,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for FrameStr<'a> {
             fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
                 Ok(FrameStr(Cow::Borrowed(s)))
             }
+            // Also serde's default for an owned `String`, which `decode_inbound` (parsing
+            // from a `&str`) never produces.
             fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
                 Ok(FrameStr(Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
-                Ok(FrameStr(Cow::Owned(s)))
             }
         }
         d.deserialize_str(StrVisitor)
@@ -573,7 +572,7 @@ mod tests {
         assert_eq!(
             decode(r#"{"type":"subscribe_thread","payload":{"thread_id":"t"}}"#),
             Ok(ClientFrame::SubscribeThread {
-                thread_id: ThreadId::parse("t").unwrap_or_else(|| unreachable!())
+                thread_id: ThreadId::parse("t").expect("a valid thread id")
             })
         );
         assert_eq!(
@@ -688,7 +687,7 @@ mod tests {
 
     #[test]
     fn client_frames_encode_exactly_as_serde_json_renders_them() {
-        let thread = ThreadId::parse("t\"1").unwrap_or_else(|| unreachable!());
+        let thread = ThreadId::parse("t\"1").expect("a valid thread id");
         let frames = [
             (ClientFrame::Ping, serde_json::json!({})),
             (ClientFrame::Heartbeat, serde_json::json!({})),

@@ -182,6 +182,15 @@ mod tests {
     }
 
     #[test]
+    fn inline_frame_into_shared_copies_its_text() {
+        let inline = concat(&[r#"{"type":"heartbeat_ack"}"#]);
+        assert!(matches!(inline.0, Repr::Inline(_)));
+        let shared = inline.into_shared();
+        assert_eq!(shared.as_ref(), r#"{"type":"heartbeat_ack"}"#);
+        assert!(matches!(WireFrame::from(shared).0, Repr::Shared(_)));
+    }
+
+    #[test]
     fn equality_is_by_text_across_representations() {
         let inline = concat(&["a", "b"]);
         assert_eq!(inline, WireFrame::from(Arc::<str>::from("ab")));

@@ -1092,6 +1092,228 @@ mod tests {
         );
         assert_eq!(weak_secret(&t), None);
         assert_eq!(weak_secret("not a token"), None);
+        for alg in [Algorithm::HS384, Algorithm::HS512] {
+            let h = json!({"alg": alg.name()});
+            let t = hmac_token(alg, b"secret", &h, &claims);
+            assert_eq!(weak_secret(&t), Some("secret"), "{alg}");
+        }
+        // An RS256 header: no HMAC to try, whatever the signature.
+        let h = json!({"alg": "RS256"});
+        let t = hmac_token(Algorithm::HS256, b"secret", &h, &claims);
+        assert_eq!(weak_secret(&t), None);
+        assert_eq!(hmac_b64(Algorithm::RS256, b"secret", b"input"), None);
+    }
+
+    /// Every case of `keys` validated against `ring`: its name with the verdict it got, and
+    /// its name with the verdict it expects.
+    #[allow(clippy::type_complexity)]
+    fn verdicts(
+        keys: &AttackKeys,
+        ring: &super::super::KeyRing,
+    ) -> (Vec<(String, String)>, Vec<(String, String)>) {
+        let cases = attack_cases(keys, 1_800_000_000, "user-42").unwrap();
+        assert!(cases.len() >= 30, "{}", cases.len());
+        let mut got = Vec::new();
+        let mut want = Vec::new();
+        for c in &cases {
+            let verdict = match super::super::validate(
+                c.token.as_bytes(),
+                crate::Instant::from_unix_secs(c.now),
+                ring,
+                &super::super::TokenRules::default(),
+                c.token_type,
+            ) {
+                Ok(_) => "accepted".to_string(),
+                Err(e) => e.code().to_string(),
+            };
+            got.push((c.name.clone(), verdict));
+            want.push((c.name.clone(), c.expected.clone()));
+        }
+        (got, want)
+    }
+
+    #[test]
+    fn attack_cases_with_a_lone_public_key_primary_give_their_expected_verdicts() {
+        use crate::token::testkit::{
+            EC256_PRIV, EC256_PUB, ED_PRIV, ED_PUB, RS256_PRIV, RS256_PUB, kid,
+        };
+        let cases = [
+            (
+                Algorithm::RS256,
+                EncodingKey::from_rsa_pem(RS256_PRIV),
+                RS256_PUB,
+            ),
+            (
+                Algorithm::PS256,
+                EncodingKey::from_rsa_pem(RS256_PRIV),
+                RS256_PUB,
+            ),
+            (
+                Algorithm::ES256,
+                EncodingKey::from_ec_pem(EC256_PRIV),
+                EC256_PUB,
+            ),
+            (Algorithm::EdDSA, EncodingKey::from_ed_pem(ED_PRIV), ED_PUB),
+        ];
+        for (alg, key, public) in cases {
+            // A lone key without a kid: no key-confusion, retired or several-key cases.
+            let keys = AttackKeys {
+                primary: AttackSigner {
+                    kid: None,
+                    alg,
+                    key: key.unwrap(),
+                },
+                others: Vec::new(),
+                rsa_public_pem: None,
+                ec_public_der: None,
+                retired: None,
+                several_keys: false,
+            };
+            let mut ring = super::super::KeyRing::new();
+            ring.add_public_pem(None, alg, public).unwrap();
+            let (got, want) = verdicts(&keys, &ring);
+            assert_eq!(got, want, "{alg}");
+            // The same key under a kid.
+            let mut keys = keys;
+            keys.primary.kid = Some("k1".into());
+            let mut ring = super::super::KeyRing::new();
+            ring.add_public_pem(Some(kid("k1")), alg, public).unwrap();
+            let (got, want) = verdicts(&keys, &ring);
+            assert_eq!(got, want, "{alg} kid");
+        }
+    }
+
+    #[test]
+    fn attack_cases_with_an_hs512_primary_sign_their_sibling_with_hs256() {
+        use crate::token::testkit::{HS256_SECRET, kid};
+        let keys = AttackKeys {
+            primary: AttackSigner {
+                kid: Some("h5".into()),
+                alg: Algorithm::HS512,
+                key: EncodingKey::from_secret(HS256_SECRET).unwrap(),
+            },
+            others: Vec::new(),
+            rsa_public_pem: None,
+            ec_public_der: None,
+            retired: None,
+            several_keys: false,
+        };
+        let mut ring = super::super::KeyRing::new();
+        ring.add_hmac(Some(kid("h5")), Algorithm::HS512, HS256_SECRET)
+            .unwrap();
+        let (got, want) = verdicts(&keys, &ring);
+        assert_eq!(got, want);
+        let cases = attack_cases(&keys, 1_800_000_000, "user-42").unwrap();
+        let sibling = cases
+            .iter()
+            .find(|c| c.name == "alg_differs_from_key")
+            .map(|c| c.description.as_str());
+        assert_eq!(
+            sibling,
+            Some("HS256 header on the HS512 key, signed with its secret")
+        );
+    }
+
+    #[test]
+    fn attack_case_live_only_for_access_tokens_off_a_second_boundary() {
+        use crate::token::testkit::HS256_SECRET;
+        let keys = AttackKeys {
+            primary: AttackSigner {
+                kid: None,
+                alg: Algorithm::HS256,
+                key: EncodingKey::from_secret(HS256_SECRET).unwrap(),
+            },
+            others: Vec::new(),
+            rsa_public_pem: None,
+            ec_public_der: None,
+            retired: None,
+            several_keys: false,
+        };
+        let cases = attack_cases(&keys, 1_800_000_000, "user-42").unwrap();
+        for c in &cases {
+            assert_eq!(
+                c.live(),
+                c.token_type == TokenType::Access && !c.timing_edge,
+                "{}",
+                c.name
+            );
+        }
+        assert!(cases.iter().any(AttackCase::live));
+        assert!(cases.iter().any(|c| !c.live() && c.timing_edge));
+        assert!(
+            cases
+                .iter()
+                .any(|c| !c.live() && c.token_type != TokenType::Access)
+        );
+    }
+
+    fn hs256_keys(kid: Option<&str>) -> AttackKeys {
+        AttackKeys {
+            primary: AttackSigner {
+                kid: kid.map(String::from),
+                alg: Algorithm::HS256,
+                key: EncodingKey::from_secret(crate::token::testkit::HS256_SECRET).unwrap(),
+            },
+            others: Vec::new(),
+            rsa_public_pem: None,
+            ec_public_der: None,
+            retired: None,
+            several_keys: false,
+        }
+    }
+
+    #[test]
+    fn attack_cases_with_a_key_that_cannot_sign_its_algorithm_is_a_sign_error() {
+        let mut keys = hs256_keys(Some("k"));
+        keys.primary.alg = Algorithm::RS256;
+        let err = attack_cases(&keys, 1_800_000_000, "u").unwrap_err();
+        assert_eq!(
+            err,
+            AttackError::Sign {
+                alg: Algorithm::RS256,
+                kid: Some("k".into())
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            r#"cannot sign RS256 with the key of kid Some("k")"#
+        );
+        // An empty public key cannot be an HMAC secret either.
+        let mut keys = hs256_keys(None);
+        keys.rsa_public_pem = Some((Some("rs".into()), Vec::new()));
+        assert_eq!(
+            attack_cases(&keys, 1_800_000_000, "u").unwrap_err(),
+            AttackError::Sign {
+                alg: Algorithm::HS256,
+                kid: Some("rs".into())
+            }
+        );
+    }
+
+    #[test]
+    fn attack_cases_pad_the_signed_input_only_when_a_part_is_not_a_multiple_of_four() {
+        let mut seen = (false, false);
+        // Header and payload lengths step through every residue mod 3 (so mod 4 once
+        // encoded) as the kid and sub grow by one character.
+        for kid in ["k", "kk", "kkk"] {
+            for sub in ["u", "uu", "uuu"] {
+                let cases = attack_cases(&hs256_keys(Some(kid)), 1_800_000_000, sub).unwrap();
+                let valid = cases
+                    .iter()
+                    .find(|c| c.name == format!("valid_{kid}"))
+                    .map(|c| c.token.clone())
+                    .unwrap_or_default();
+                let aligned = valid.split('.').take(2).all(|part| part.len() % 4 == 0);
+                let padded = cases.iter().any(|c| c.name == "padded_header_or_payload");
+                assert_eq!(padded, !aligned, "kid {kid}, sub {sub}: {valid}");
+                if aligned {
+                    seen.0 = true;
+                } else {
+                    seen.1 = true;
+                }
+            }
+        }
+        assert_eq!(seen, (true, true));
     }
 
     #[test]

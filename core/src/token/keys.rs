@@ -134,10 +134,8 @@ impl KeyEntry {
         if alg == self.alg {
             return self.verify(message, signature);
         }
-        if alg.is_hmac() {
-            return HmacKey::new(alg, &self.source).is_ok_and(|k| k.verify(message, signature));
-        }
-        false
+        // A non-HMAC header algorithm gets no key: `HmacKey::new` refuses it.
+        HmacKey::new(alg, &self.source).is_ok_and(|k| k.verify(message, signature))
     }
 }
 
@@ -184,14 +182,12 @@ impl KeyRing {
         alg: Algorithm,
         secret: &[u8],
     ) -> Result<(), KeyError> {
-        if !alg.is_hmac() {
-            return Err(KeyError::AlgorithmKeyMismatch { alg: alg.name() });
-        }
+        // `HmacKey::new` refuses a non-HMAC algorithm, which is checked before the length.
+        let key = HmacKey::new(alg, secret)?;
         if secret.len() < MIN_HMAC_SECRET_LEN {
             return Err(KeyError::WeakSecret { len: secret.len() });
         }
-        let material = Material::Hmac(HmacKey::new(alg, secret)?);
-        self.insert(kid, alg, material, secret)
+        self.insert(kid, alg, Material::Hmac(key), secret)
     }
 
     /// Adds a public key in PEM form for an RSA (>= 2048-bit), ECDSA or EdDSA algorithm.
@@ -631,33 +627,265 @@ mod tests {
     fn from_jwks_rejects_duplicates_weak_and_unnamed_keys() {
         let dup = format!(r#"{{"keys":[{},{}]}}"#, jwk_oct("a", ""), jwk_oct("a", ""));
         assert_eq!(
-            KeyRing::from_jwks(dup.as_bytes()).map(|r| r.len()),
-            Err(KeyError::DuplicateKid)
+            KeyRing::from_jwks(dup.as_bytes()).err(),
+            Some(KeyError::DuplicateKid)
         );
         let weak = format!(
             r#"{{"keys":[{{"kty":"oct","kid":"w","alg":"HS256","k":"{}"}}]}}"#,
             b64(&[1u8; 16])
         );
         assert_eq!(
-            KeyRing::from_jwks(weak.as_bytes()).map(|r| r.len()),
-            Err(KeyError::WeakSecret { len: 16 })
+            KeyRing::from_jwks(weak.as_bytes()).err(),
+            Some(KeyError::WeakSecret { len: 16 })
         );
         let no_alg = format!(
             r#"{{"keys":[{{"kty":"oct","kid":"n","k":"{}"}}]}}"#,
             b64(HS256_SECRET)
         );
         assert_eq!(
-            KeyRing::from_jwks(no_alg.as_bytes()).map(|r| r.len()),
+            KeyRing::from_jwks(no_alg.as_bytes()).err(),
+            Some(KeyError::MissingJwkParam { param: "alg" })
+        );
+        assert_eq!(
+            KeyRing::from_jwks(b"{\"keys\":7}").err(),
+            Some(KeyError::InvalidJwks)
+        );
+        assert_eq!(KeyRing::from_jwks(b"[]").err(), Some(KeyError::InvalidJwks));
+    }
+
+    /// `from_jwks` of a set holding just `jwk`.
+    fn one_jwk(jwk: serde_json::Value) -> Result<KeyRing, KeyError> {
+        KeyRing::from_jwks(serde_json::json!({ "keys": [jwk] }).to_string().as_bytes())
+    }
+
+    /// The public JWK of a committed key, as `jsonwebtoken` writes it.
+    fn public_jwk(alg: jsonwebtoken::Algorithm) -> serde_json::Value {
+        use jsonwebtoken::{EncodingKey, jwk::Jwk};
+        let key = match alg {
+            jsonwebtoken::Algorithm::RS256 => EncodingKey::from_rsa_pem(RS256_PRIV),
+            jsonwebtoken::Algorithm::ES256 => EncodingKey::from_ec_pem(EC256_PRIV),
+            _ => EncodingKey::from_ed_pem(ED_PRIV),
+        }
+        .unwrap();
+        serde_json::to_value(Jwk::from_encoding_key(&key, alg).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn from_jwks_over_one_mebibyte_refused_before_parsing() {
+        let mut big = jwk_oct("a", "").into_bytes();
+        big.resize(MAX_JWKS_LEN + 1, b' ');
+        let got = KeyRing::from_jwks(&big).err();
+        assert_eq!(got, Some(KeyError::InvalidJwks));
+        assert_eq!(
+            got.as_ref().map(ToString::to_string).unwrap_or_default(),
+            "invalid jwks document",
+            "the refusal names the document"
+        );
+    }
+
+    #[test]
+    fn from_jwks_key_without_kid_is_the_rings_only_key_and_bad_kid_refused() {
+        let r = one_jwk(serde_json::json!({"kty": "oct", "alg": "HS384", "k": b64(HS256_SECRET)}))
+            .unwrap();
+        assert_eq!(r.select(None).map(KeyEntry::alg), Some(Algorithm::HS384));
+        assert_eq!(r.select(None).and_then(KeyEntry::kid), None);
+        for bad in ["", "bell\u{7}"] {
+            let jwk = serde_json::json!({"kty": "oct", "kid": bad, "alg": "HS256", "k": b64(HS256_SECRET)});
+            assert_eq!(
+                one_jwk(jwk).err(),
+                Some(KeyError::InvalidKey),
+                "kid {bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn from_jwks_oct_and_unknown_kty_or_alg_refusals() {
+        use serde_json::json;
+        let cases = [
+            (
+                json!({"kty": "oct", "kid": "a", "alg": "HS256"}),
+                KeyError::MissingJwkParam { param: "k" },
+                "jwk missing parameter k",
+            ),
+            (
+                json!({"kty": "oct", "kid": "a", "alg": "HS256", "k": "not base64!"}),
+                KeyError::InvalidKey,
+                "invalid key material",
+            ),
+            (
+                json!({"kty": "oct", "kid": "a", "alg": "none", "k": b64(HS256_SECRET)}),
+                KeyError::UnsupportedJwk,
+                "unsupported jwk algorithm or key type",
+            ),
+            (
+                json!({"kty": "oct", "kid": "a", "alg": "RS256", "k": b64(HS256_SECRET)}),
+                KeyError::AlgorithmKeyMismatch { alg: "RS256" },
+                "key does not fit algorithm RS256",
+            ),
+            (
+                json!({"kty": "DH", "kid": "a", "alg": "HS256"}),
+                KeyError::UnsupportedJwk,
+                "unsupported jwk algorithm or key type",
+            ),
+        ];
+        for (jwk, want, text) in cases {
+            let got = one_jwk(jwk.clone()).err();
+            assert_eq!(got, Some(want), "{jwk}");
+            assert_eq!(
+                got.as_ref().map(ToString::to_string).unwrap_or_default(),
+                text,
+                "{jwk}"
+            );
+        }
+    }
+
+    #[test]
+    fn from_jwks_rsa_refusals_name_the_fault() {
+        let good = public_jwk(jsonwebtoken::Algorithm::RS256);
+        let with = |changes: &[(&str, serde_json::Value)], remove: &[&str]| {
+            let mut j = good.clone();
+            for (k, v) in changes {
+                j[*k] = v.clone();
+            }
+            for k in remove {
+                j.as_object_mut().unwrap().remove(*k);
+            }
+            one_jwk(j).map(|r| r.len())
+        };
+        assert_eq!(with(&[], &[]), Ok(1));
+        assert_eq!(
+            with(&[], &["alg"]),
             Err(KeyError::MissingJwkParam { param: "alg" })
         );
         assert_eq!(
-            KeyRing::from_jwks(b"{\"keys\":7}").map(|r| r.len()),
-            Err(KeyError::InvalidJwks)
+            with(&[("alg", "ES256".into())], &[]),
+            Err(KeyError::AlgorithmKeyMismatch { alg: "ES256" })
         );
         assert_eq!(
-            KeyRing::from_jwks(b"[]").map(|r| r.len()),
-            Err(KeyError::InvalidJwks)
+            with(&[], &["n"]),
+            Err(KeyError::MissingJwkParam { param: "n" })
         );
+        assert_eq!(
+            with(&[], &["e"]),
+            Err(KeyError::MissingJwkParam { param: "e" })
+        );
+        assert_eq!(with(&[("n", "***".into())], &[]), Err(KeyError::InvalidKey));
+        // A 1024-bit modulus: 128 bytes with the top bit set.
+        let mut small = vec![0xc5u8; 128];
+        small[127] |= 1;
+        assert_eq!(
+            with(&[("n", b64(&small).into())], &[]),
+            Err(KeyError::WeakRsaKey { bits: 1024 })
+        );
+    }
+
+    #[test]
+    fn from_jwks_ec_refusals_name_the_fault() {
+        let good = public_jwk(jsonwebtoken::Algorithm::ES256);
+        let with = |changes: &[(&str, serde_json::Value)], remove: &[&str]| {
+            let mut j = good.clone();
+            for (k, v) in changes {
+                j[*k] = v.clone();
+            }
+            for k in remove {
+                j.as_object_mut().unwrap().remove(*k);
+            }
+            one_jwk(j).map(|r| r.len())
+        };
+        assert_eq!(with(&[], &["alg"]), Ok(1), "P-256 names ES256 by itself");
+        assert_eq!(
+            with(&[("crv", "P-521".into())], &[]),
+            Err(KeyError::UnsupportedJwk)
+        );
+        assert_eq!(
+            with(&[], &["crv"]),
+            Err(KeyError::MissingJwkParam { param: "crv" })
+        );
+        assert_eq!(
+            with(&[("crv", "P-384".into())], &[]),
+            Err(KeyError::AlgorithmKeyMismatch { alg: "ES256" }),
+            "a P-384 key named ES256"
+        );
+        assert_eq!(
+            with(&[("alg", "ES384".into())], &[]),
+            Err(KeyError::AlgorithmKeyMismatch { alg: "ES384" })
+        );
+        assert_eq!(
+            with(&[], &["x"]),
+            Err(KeyError::MissingJwkParam { param: "x" })
+        );
+        assert_eq!(
+            with(&[], &["y"]),
+            Err(KeyError::MissingJwkParam { param: "y" })
+        );
+        assert_eq!(with(&[("y", "@@".into())], &[]), Err(KeyError::InvalidKey));
+        // A point of the right length for P-256 that is not on the curve.
+        assert_eq!(
+            with(
+                &[("x", b64(&[0u8; 32]).into()), ("y", b64(&[0u8; 32]).into())],
+                &[]
+            ),
+            Err(KeyError::InvalidKey)
+        );
+        assert_eq!(
+            with(&[("y", b64(&[1u8; 8]).into())], &[]),
+            Err(KeyError::AlgorithmKeyMismatch { alg: "ES256" }),
+            "a point too short for P-256"
+        );
+    }
+
+    #[test]
+    fn from_jwks_okp_refusals_name_the_fault() {
+        let good = public_jwk(jsonwebtoken::Algorithm::EdDSA);
+        let with = |changes: &[(&str, serde_json::Value)], remove: &[&str]| {
+            let mut j = good.clone();
+            for (k, v) in changes {
+                j[*k] = v.clone();
+            }
+            for k in remove {
+                j.as_object_mut().unwrap().remove(*k);
+            }
+            one_jwk(j).map(|r| r.len())
+        };
+        assert_eq!(with(&[], &["alg"]), Ok(1), "Ed25519 names EdDSA by itself");
+        assert_eq!(
+            with(&[("crv", "X25519".into())], &[]),
+            Err(KeyError::UnsupportedJwk)
+        );
+        assert_eq!(with(&[], &["crv"]), Err(KeyError::UnsupportedJwk));
+        assert_eq!(
+            with(&[("alg", "ES256".into())], &[]),
+            Err(KeyError::AlgorithmKeyMismatch { alg: "ES256" })
+        );
+        assert_eq!(
+            with(&[], &["x"]),
+            Err(KeyError::MissingJwkParam { param: "x" })
+        );
+        assert_eq!(with(&[("x", "%".into())], &[]), Err(KeyError::InvalidKey));
+        let short = with(&[("x", b64(&[7u8; 31]).into())], &[]);
+        assert_eq!(short, Err(KeyError::AlgorithmKeyMismatch { alg: "EdDSA" }));
+        assert_eq!(
+            short.unwrap_err().to_string(),
+            "key does not fit algorithm EdDSA"
+        );
+    }
+
+    #[test]
+    fn add_public_pem_garbage_refused_as_mismatch() {
+        let mut r = KeyRing::new();
+        for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+            assert_eq!(
+                r.add_public_pem(
+                    None,
+                    alg,
+                    b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+                ),
+                Err(KeyError::AlgorithmKeyMismatch { alg: alg.name() }),
+                "{alg}"
+            );
+        }
+        assert!(r.is_empty());
     }
 
     #[test]

@@ -275,6 +275,21 @@ mod tests {
     }
 
     #[test]
+    fn rotated_for_a_family_that_is_gone_records_nothing() {
+        // The family expires (and is pruned) between `check` and `rotated`.
+        let (mut f, fam) = started(Plants::NONE);
+        assert_eq!(f.check(t(1), &fam, &alice(), &jti("r1")), Ok(()));
+        f.prune(t(9001));
+        assert!(f.is_empty());
+        f.rotated(&fam, jti("r2"), &[(jti("r2"), t(20_000))]);
+        assert_eq!(f.len(), 0, "rotating a gone family must not resurrect it");
+        assert_eq!(
+            f.check(t(9002), &fam, &alice(), &jti("r2")),
+            Err(RefreshError::UnknownFamily)
+        );
+    }
+
+    #[test]
     fn check_unknown_family_rejected() {
         let (mut f, _) = started(Plants::NONE);
         let other = FamilyId::parse("fam-99").unwrap();

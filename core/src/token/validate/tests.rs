@@ -704,4 +704,33 @@ fn validate_alg_from_header_plant_accepts_key_confusion() {
         Plants::NONE,
     );
     assert_eq!(clean, Err(TokenError::AlgorithmMismatch));
+    // The plant still verifies an honest token with its key's own algorithm, and a header
+    // naming another public-key algorithm gets no key material at all.
+    let planted = |token: &str| {
+        validate_with(
+            token.as_bytes(),
+            now(),
+            &ring(),
+            &rules,
+            TokenType::Access,
+            Plants::only(Plant::AlgFromHeader),
+        )
+    };
+    let honest = sign_raw(
+        r#"{"alg":"RS256","kid":"rs"}"#,
+        &base_claims().to_string(),
+        Algorithm::RS256,
+        &EncodingKey::from_rsa_pem(RS256_PRIV).unwrap(),
+    );
+    assert_eq!(
+        planted(&honest).map(|c| c.sub().as_str().to_string()),
+        Ok("user-1".to_string())
+    );
+    let es_on_rsa = sign_raw(
+        r#"{"alg":"ES256","kid":"rs"}"#,
+        &base_claims().to_string(),
+        Algorithm::ES256,
+        &EncodingKey::from_ec_pem(EC256_PRIV).unwrap(),
+    );
+    assert_eq!(planted(&es_on_rsa), Err(TokenError::BadSignature));
 }

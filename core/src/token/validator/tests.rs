@@ -91,6 +91,38 @@ fn validator_cache_hit_rechecks_expiry() {
 }
 
 #[test]
+fn validator_cache_hit_not_yet_valid_at_an_earlier_now_is_refused_but_stays_cached() {
+    // A caller that goes back in time (it must not) gets the start-of-life refusals from the
+    // cache too; the entry is kept, since the token becomes valid again.
+    let mut v = validator();
+    let token = hs(&claims_with(&[("nbf", json!(NOW - 60))], &[]));
+    assert!(
+        v.validate(token.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    let earlier = secs(NOW - 3_600);
+    assert_eq!(
+        v.validate(token.as_bytes(), earlier, TokenType::Access),
+        Err(TokenError::NotYetValid)
+    );
+    assert_eq!(
+        v.cache_stats().len,
+        1,
+        "a start-of-life refusal keeps the entry"
+    );
+    let hits = v.cache_stats().hits;
+    assert!(
+        v.validate(token.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    assert_eq!(
+        v.cache_stats().hits,
+        hits + 1,
+        "served from the cache again"
+    );
+}
+
+#[test]
 fn validator_cache_hit_rechecks_token_type() {
     let mut v = validator();
     let token = hs(&base_claims());
