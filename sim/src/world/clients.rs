@@ -15,7 +15,7 @@ use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadI
 use crate::frame_view::FrameView;
 
 use super::phase::Phase;
-use super::population::{ClientId, Conn, LateReuse, Tokens};
+use super::population::{AuthState, ClientId, Conn, LateReuse, Tokens};
 use super::{
     AuthAnswer, AuthCall, Down, Ev, HANDSHAKE_TIMEOUT, SIM_ORIGIN, Sized, Up, World, check,
 };
@@ -46,8 +46,8 @@ impl World<'_> {
         let next = c.rng.exp_duration(think);
         let (adversary, has_tokens, awaiting, no_conn) = (
             c.adversary,
-            c.tokens.is_some(),
-            c.awaiting_auth,
+            c.auth.tokens().is_some(),
+            c.auth.waiting(),
             c.conns.is_empty(),
         );
         self.after(next.max(Duration::from_millis(10)), Ev::Wake(i));
@@ -89,13 +89,13 @@ impl World<'_> {
             );
         }
         let expiring = self.clients[i]
-            .tokens
-            .as_ref()
+            .auth
+            .tokens()
             .is_some_and(|t| self.now.saturating_add(Duration::from_secs(20)) >= t.access_exp);
         if expiring {
             let refresh = self.clients[i]
-                .tokens
-                .as_ref()
+                .auth
+                .tokens()
                 .map(|t| t.refresh.clone())
                 .unwrap_or_default();
             return self.auth_request(i, AuthCall::Refresh(refresh));
@@ -131,9 +131,10 @@ impl World<'_> {
             return;
         };
         let auth_now = self.auth_now();
-        let used = self.clients[i].used_refresh.contains(&l.used);
+        let stolen = l.stolen;
+        let used = self.clients[i].used_refresh.contains(&stolen.refresh);
         // 20 s of the 30 s leeway left: enough for the revocation to bind first.
-        if !used || auth_now >= l.exp.saturating_add(Duration::from_secs(20)) {
+        if !used || auth_now >= stolen.access_exp.saturating_add(Duration::from_secs(20)) {
             return;
         }
         self.ops += 1;
@@ -142,8 +143,8 @@ impl World<'_> {
             .now
             .saturating_add(staleness)
             .saturating_add(Duration::from_secs(2));
-        self.clients[i].save(l.token, l.truth, later);
-        self.auth_request(i, AuthCall::RefreshReuse(l.used));
+        self.clients[i].save(stolen.access, stolen.truth, later);
+        self.auth_request(i, AuthCall::RefreshReuse(stolen.refresh));
     }
 
     /// Draws one of `ops` by the scenario's weights, from client `i`'s RNG.
@@ -216,19 +217,20 @@ impl World<'_> {
             }
             Op::Refresh | Op::ConcurrentRefresh => {
                 let refresh = self.clients[i]
-                    .tokens
-                    .as_ref()
+                    .auth
+                    .tokens()
                     .map(|t| t.refresh.clone())
                     .unwrap_or_default();
                 if op == Op::ConcurrentRefresh {
-                    self.clients[i].awaiting_auth = false;
+                    // Two tabs refresh at once: the second does not wait for the first's
+                    // answer.
                     self.auth_request(i, AuthCall::Refresh(refresh.clone()));
-                    self.clients[i].awaiting_auth = false;
+                    self.clients[i].auth.answered();
                 }
                 self.auth_request(i, AuthCall::Refresh(refresh));
             }
             Op::Reauth => {
-                if let Some(t) = &self.clients[i].tokens {
+                if let Some(t) = self.clients[i].auth.tokens() {
                     let (token, truth) = (t.access.clone(), t.truth.clone());
                     self.clients[i].reauth_sent(conn, truth);
                     self.send_frame(conn, &ClientFrame::Reauth { token });
@@ -242,7 +244,7 @@ impl World<'_> {
             }
             Op::CloseTab => self.close_conn(i, conn),
             Op::Logout => {
-                if let Some(t) = self.clients[i].tokens.take() {
+                if let Some(t) = self.clients[i].auth.take_tokens() {
                     let jti = workload::payload_of(&t.access)["jti"]
                         .as_str()
                         .unwrap_or("")
@@ -261,7 +263,7 @@ impl World<'_> {
                 }
             }
             Op::LogoutEverywhere => {
-                self.clients[i].tokens = None;
+                self.clients[i].auth.take_tokens();
                 self.clients[i].not_before = self.now.saturating_add(Duration::from_secs(2));
                 self.auth_request(i, AuthCall::LogoutEverywhere);
             }
@@ -287,7 +289,7 @@ impl World<'_> {
                 }
             }
             Op::PasswordChange => {
-                if self.clients[i].awaiting_auth {
+                if self.clients[i].auth.waiting() {
                     return;
                 }
                 let staleness =
@@ -298,11 +300,10 @@ impl World<'_> {
                     .saturating_add(Duration::from_secs(2));
                 let c = &mut self.clients[i];
                 // An old tab comes back later with the token from before the change.
-                if let Some(t) = c.tokens.take() {
+                if let Some(t) = c.auth.take_tokens() {
                     c.save(t.access, t.truth, later);
                 }
-                c.relogin = true;
-                self.auth_request(i, AuthCall::LogoutEverywhere);
+                self.ask_auth(i, AuthCall::LogoutEverywhere, true);
             }
             Op::OAuthLogin => {}
             Op::Broadcast => {
@@ -320,7 +321,7 @@ impl World<'_> {
     }
 
     fn attack(&mut self, i: ClientId, op: Op, conn: ConnId, user: UserId) {
-        let Some(t) = self.clients[i].tokens.as_ref() else {
+        let Some(t) = self.clients[i].auth.tokens() else {
             return;
         };
         let (access, refresh) = (t.access.clone(), t.refresh.clone());
@@ -395,7 +396,7 @@ impl World<'_> {
                 self.connect_with(i, &m.token, truth, Method::Bearer);
             }
             Op::Revoked => {
-                if let Some(t) = self.clients[i].tokens.take() {
+                if let Some(t) = self.clients[i].auth.take_tokens() {
                     let jti = workload::payload_of(&t.access)["jti"]
                         .as_str()
                         .unwrap_or("")
@@ -503,30 +504,25 @@ impl World<'_> {
                 // Rotate the refresh token now, and come back once the access token it
                 // came with is past its `exp` on the issuer's clock (see `late_reuse`).
                 let c = &self.clients[i];
-                if c.late_reuse.is_some() || c.awaiting_auth {
+                if c.late_reuse.is_some() || c.auth.waiting() {
                     return;
                 }
-                let Some(t) = c.tokens.as_ref() else {
+                let Some(t) = c.auth.tokens() else {
                     return;
                 };
-                let (used, token, truth, exp) = (
-                    t.refresh.clone(),
-                    t.access.clone(),
-                    t.truth.clone(),
-                    t.access_exp,
-                );
-                let until_exp = exp.saturating_since(self.auth_now());
+                let stolen = Tokens {
+                    access: t.access.clone(),
+                    truth: t.truth.clone(),
+                    refresh: t.refresh.clone(),
+                    access_exp: t.access_exp,
+                };
+                let until_exp = stolen.access_exp.saturating_since(self.auth_now());
                 let when = self
                     .now
                     .saturating_add(until_exp)
                     .saturating_add(Duration::from_secs(1));
-                self.clients[i].late_reuse = Some(LateReuse {
-                    when,
-                    used: used.clone(),
-                    token,
-                    truth,
-                    exp,
-                });
+                let used = stolen.refresh.clone();
+                self.clients[i].late_reuse = Some(LateReuse { when, stolen });
                 self.auth_request(i, AuthCall::Refresh(used));
             }
             _ => {}
@@ -539,7 +535,7 @@ impl World<'_> {
     }
 
     fn connect(&mut self, i: ClientId, method: Method) {
-        let Some(t) = self.clients[i].tokens.as_ref() else {
+        let Some(t) = self.clients[i].auth.tokens() else {
             return;
         };
         let (token, truth) = (t.access.clone(), t.truth.clone());
@@ -612,7 +608,7 @@ impl World<'_> {
             .map(|k| ids[(start + k) % n])
             .filter(|v| *v != i)
             .find_map(|v| {
-                let t = self.clients[v].tokens.as_ref()?;
+                let t = self.clients[v].auth.tokens()?;
                 Some((t.access.clone(), t.truth.clone()))
             });
         let Some((token, truth)) = stolen else {
@@ -669,7 +665,7 @@ impl World<'_> {
     /// Where the gateway has an allow-list it must be refused (`WS-ORIGIN`), so the
     /// credential then stands for nothing valid; without one it is an honest handshake.
     fn origin_spoof(&mut self, i: ClientId, access: &str, variant: u64) {
-        let Some(truth) = self.clients[i].tokens.as_ref().map(|t| t.truth.clone()) else {
+        let Some(truth) = self.clients[i].auth.tokens().map(|t| t.truth.clone()) else {
             return;
         };
         let req = client_request(i).header("Authorization", &format!("Bearer {access}"));
@@ -725,7 +721,7 @@ impl World<'_> {
                         "expired" | "revoked" | "key_retired" | "unknown_key" | "too_old"
                     )
                 {
-                    c.tokens = None;
+                    c.auth.take_tokens();
                 }
             }
             Down::Frame(conn, frame) => self.on_frame(i, conn, frame),
@@ -733,15 +729,15 @@ impl World<'_> {
                 self.clients.drop_conn(i, conn);
                 let now = self.now;
                 let c = &mut self.clients[i];
-                if code == Some(1008) && c.tokens.as_ref().is_some_and(|t| now >= t.access_exp) {
-                    c.tokens = None;
+                if code == Some(1008) && c.auth.tokens().is_some_and(|t| now >= t.access_exp) {
+                    c.auth.take_tokens();
                 }
             }
             Down::Ticket(Some(ticket)) => {
                 // The ticket stands for the token it was issued on, but no key signs it.
                 let truth = self.clients[i]
-                    .tokens
-                    .as_ref()
+                    .auth
+                    .tokens()
                     .map(|t| match t.truth.clone() {
                         CredTruth::Access {
                             user,
@@ -870,11 +866,15 @@ impl World<'_> {
     }
 
     fn auth_request(&mut self, i: ClientId, call: AuthCall) {
-        let c = &mut self.clients[i];
-        if c.awaiting_auth {
+        self.ask_auth(i, call, false);
+    }
+
+    /// Sends `call` to the auth service unless client `i` already waits for an answer;
+    /// `relogin` marks a password change's logout-everywhere (see [`AuthState::Asking`]).
+    fn ask_auth(&mut self, i: ClientId, call: AuthCall, relogin: bool) {
+        if !self.clients[i].auth.ask(relogin) {
             return;
         }
-        c.awaiting_auth = true;
         let tx = self
             .net
             .send(self.now, NodeId::client(i.get()), NodeId::AUTH, Sized(512));
@@ -1082,7 +1082,7 @@ impl World<'_> {
     pub(super) fn auth_answer(&mut self, i: ClientId, answer: AuthAnswer) {
         let now = self.now;
         let c = &mut self.clients[i];
-        c.awaiting_auth = false;
+        let relogin = c.auth.answered();
         match answer {
             AuthAnswer::Tokens(pair, minted) => {
                 let truth = CredTruth::Access {
@@ -1093,7 +1093,9 @@ impl World<'_> {
                     kid: workload::kid_of(&pair.access.token),
                     family: Some(pair.family.clone()),
                 };
-                c.tokens = Some(Tokens {
+                // Whatever it waited for, it is signed in now: a late sign-in answer during
+                // a password change's logout ends that wait too (seen in no run so far).
+                c.auth = AuthState::SignedIn(Tokens {
                     access: pair.access.token.clone(),
                     truth,
                     refresh: pair.refresh.token.clone(),
@@ -1101,17 +1103,16 @@ impl World<'_> {
                 });
             }
             AuthAnswer::Failed => {
-                c.relogin = false;
-                if c.tokens
-                    .as_ref()
+                if c.auth
+                    .tokens()
                     .is_some_and(|t| now.saturating_add(Duration::from_secs(20)) >= t.access_exp)
                 {
-                    c.tokens = None;
+                    c.auth.take_tokens();
                 }
             }
             AuthAnswer::LoggedOut => {
                 // A password change signs in again right away, within the logout's second.
-                if std::mem::take(&mut c.relogin) {
+                if relogin {
                     self.auth_request(i, AuthCall::Login);
                 }
             }

@@ -38,7 +38,7 @@ use attack_table::AttackTable;
 use auth_node::AuthNode;
 use gateway_node::GatewayNode;
 use phase::Phase;
-use population::{Client, ClientId, ConnState, Population};
+use population::{AuthState, Client, ClientId, ConnState, Population};
 pub use sink::{NoSink, Sink};
 use spans::Spans;
 
@@ -266,9 +266,8 @@ impl<'s> World<'s> {
                 adversary: i >= sc.users - adversaries,
                 slow: wl.chance(sc.faults.slow_consumer),
                 rng: root.fork_indexed("client", u64::from(i)),
-                tokens: None,
+                auth: AuthState::SignedOut,
                 used_refresh: Vec::new(),
-                awaiting_auth: false,
                 conns: BTreeSet::new(),
                 last_seq: 0,
                 ahead: BTreeSet::new(),
@@ -278,7 +277,6 @@ impl<'s> World<'s> {
                 reauths: Vec::new(),
                 saved: Vec::new(),
                 not_before: start,
-                relogin: false,
                 late_reuse: None,
             })
             .collect();
