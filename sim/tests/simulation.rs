@@ -179,9 +179,9 @@ fn review_found_plants_caught_by_their_oracles() {
     for (plant, seed, invariant, says) in [
         ("ring-replace-keeps-cache", 1, "auth", "left the key ring"),
         ("rotation-never-prunes", 0, "auth", "key rotation"),
-        ("family-revoke-skips-leeway", 40, "auth", "was revoked"),
+        ("family-revoke-skips-leeway", 0, "auth", "was revoked"),
         ("logout-same-second", 1, "auth", "nothing revoked it"),
-        ("tickets-unbounded-per-user", 3, "bounds", "live tickets"),
+        ("tickets-unbounded-per-user", 2, "bounds", "live tickets"),
     ] {
         let r = run_scenario(
             &scenario(seed, 50, FaultPreset::Chaos, Some(plant)),
@@ -204,6 +204,32 @@ fn review_found_plants_caught_by_their_oracles() {
     }
 }
 
+/// `family-revoke-skips-leeway` needs a family revoked while one of its access tokens is past
+/// `exp` but inside the leeway: the late-reuse attack steals a 2 s session for that, on every
+/// seed, so most seeds catch it (it was 1 in 50 while the attack waited for the run's own
+/// tokens to expire). Key rotations, outages and clock skew past the leeway spoil the rest.
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn family_revoke_skips_leeway_is_caught_at_seed_0_and_by_half_of_the_first_ten() {
+    let caught: Vec<u64> = (0..10)
+        .filter(|seed| {
+            let sc = scenario(
+                *seed,
+                50,
+                FaultPreset::Chaos,
+                Some("family-revoke-skips-leeway"),
+            );
+            let r = run_scenario(&sc, None, None).expect("run");
+            r.violation
+                .is_some_and(|v| v.invariant == "auth" && v.message.contains("after its family"))
+        })
+        .collect();
+    assert!(
+        caught.first() == Some(&0) && caught.len() >= 5,
+        "caught at seeds {caught:?}"
+    );
+}
+
 /// Each adversary operation catches the plant that breaks the rule it attacks, with the
 /// oracle written for it, at the first seed the CI plant loop reaches; the correct gateway
 /// passes the same seed.
@@ -215,29 +241,29 @@ fn adversary_plants_caught_by_their_oracles() {
             "reauth-any-user",
             0,
             "auth",
-            "reauth accepted u5's token as u45",
+            "reauth accepted ops's token as u47",
         ),
         (
             "subscribe-any-thread",
             0,
             "thread_owner",
-            "got subscribed for thread-run-160 of user u5",
+            "got subscribed for u19-t1 of user u19",
         ),
         (
             "ticket-reusable",
-            1,
+            0,
             "auth",
             "accepted a replayed-ticket credential",
         ),
         (
             "origin-prefix-match",
-            3,
+            1,
             "auth",
             "accepted a spoofed-origin credential",
         ),
         (
             "control-frames-uncharged",
-            1,
+            0,
             "rate_limit",
             "frames through in 1s",
         ),
@@ -270,7 +296,7 @@ fn a_violation_found_on_the_helper_thread_is_reported_as_one_thread_finds_it() {
     for (plant, seed) in [
         ("broadcast-leak", 0),
         ("resume-skips", 0),
-        ("cache-ignores-exp", 16),
+        ("cache-ignores-exp", 3),
     ] {
         let sc = scenario(seed, 50, FaultPreset::Chaos, Some(plant));
         let (a, b) = (temp("fail-inline.jsonl"), temp("fail-background.jsonl"));

@@ -30,6 +30,10 @@ const OAUTH_CLIENT: &str = "gauntlet-web";
 /// (7.5 / 50 = 0.15, about one storm a minute at weight 1).
 const ROTATION_DRAWS_PER_RUN: f64 = 7.5;
 const OAUTH_REDIRECT: &str = "https://app.example/callback";
+/// The access lifetime of the short session an [`Op::LateReuse`] steals: its `exp` passes a
+/// few seconds into the attack, whatever lifetime the seed gives ordinary sessions (five
+/// minutes in half the seeds, past the end of a one-minute run).
+const LATE_REUSE_TTL: Duration = Duration::from_secs(2);
 const VERIFIER: &str = "gauntlet-pkce-verifier-0123456789-abcdefghijklmnop";
 
 #[derive(Clone, Copy)]
@@ -57,24 +61,8 @@ impl World<'_> {
         if self.phase != Phase::Safety && adversary {
             return;
         }
-        if self.phase == Phase::Safety
-            && self.clients[i]
-                .late_reuse
-                .as_ref()
-                .is_some_and(|l| self.now >= l.when)
-        {
-            return self.late_reuse(i);
-        }
-        let due = self.clients[i]
-            .saved
-            .iter()
-            .position(|(_, _, at)| self.now >= *at);
-        if let Some(k) = due
-            && self.phase == Phase::Safety
-        {
-            let (token, truth, _) = self.clients[i].saved.remove(k);
-            self.ops += 1;
-            return self.connect_with(i, &token, truth, Method::Bearer);
+        if self.run_due(i) {
+            return;
         }
         if !has_tokens {
             let oauth =
@@ -122,29 +110,93 @@ impl World<'_> {
         }
     }
 
-    /// The second half of [`Op::LateReuse`]: the access token is past its `exp` on the
-    /// issuer's clock but inside the leeway, so it still validates. Present the refresh
-    /// token that was rotated away (theft: the family is revoked), then, once the
-    /// revocation binds, the access token: it must be refused.
-    fn late_reuse(&mut self, i: ClientId) {
-        let Some(l) = self.clients[i].late_reuse.take() else {
-            return;
+    /// Runs what client `i` scheduled for now, in the safety phase only: a step of its
+    /// [`Op::LateReuse`], or else a saved token's replay. False when nothing was due.
+    fn run_due(&mut self, i: ClientId) -> bool {
+        if self.phase != Phase::Safety {
+            return false;
+        }
+        let c = &self.clients[i];
+        if c.late_reuse.as_ref().is_some_and(|l| self.now >= l.due()) {
+            self.late_reuse(i);
+            return true;
+        }
+        let Some(k) = c.saved.iter().position(|(_, _, at)| self.now >= *at) else {
+            return false;
         };
-        let auth_now = self.auth_now();
-        let stolen = l.stolen;
-        let used = self.clients[i].used_refresh.contains(&stolen.refresh);
-        // 20 s of the 30 s leeway left: enough for the revocation to bind first.
-        if !used || auth_now >= stolen.access_exp.saturating_add(Duration::from_secs(20)) {
+        let (token, truth, _) = self.clients[i].saved.remove(k);
+        self.ops += 1;
+        self.connect_with(i, &token, truth, Method::Bearer);
+        true
+    }
+
+    /// [`Ev::LateReuse`]: the attack's steps run on time, not at the client's next wake, so
+    /// the stolen token is still inside the leeway on the gateway's clock when it is
+    /// presented. A client that waits on the auth service, or pauses, leaves the step to
+    /// its next wake.
+    pub(super) fn late_reuse_due(&mut self, i: ClientId) {
+        let c = &self.clients[i];
+        if !c.auth.waiting() && self.now >= c.not_before {
+            self.run_due(i);
+        }
+    }
+
+    /// [`Op::LateReuse`]: steal a short session's first pair once its refresh token is
+    /// rotated (the answer schedules the rest, see `late_reuse`). It needs no connection,
+    /// only the auth service. Only while the whole attack fits in the safety phase: the
+    /// token's lifetime, a second past its `exp`, the revocation's staleness and the
+    /// replay's 2 s after it, with 5 s for the network.
+    fn late_reuse_start(&mut self, i: ClientId) {
+        let c = &self.clients[i];
+        if c.late_reuse.is_some() || c.auth.waiting() {
             return;
         }
-        self.ops += 1;
         let staleness = Duration::from_millis(self.config.limits.max_revocation_staleness_ms);
-        let later = self
-            .now
+        let needs = LATE_REUSE_TTL
             .saturating_add(staleness)
-            .saturating_add(Duration::from_secs(2));
-        self.clients[i].save(stolen.access, stolen.truth, later);
-        self.auth_request(i, AuthCall::RefreshReuse(stolen.refresh));
+            .saturating_add(Duration::from_secs(1 + 2 + 5));
+        let safety_end = self.start.saturating_add(self.sc.duration());
+        if self.now.saturating_add(needs) >= safety_end {
+            return;
+        }
+        self.auth_request(i, AuthCall::LateReuseSetup);
+    }
+
+    /// The next step of [`Op::LateReuse`]. Reuse: the stolen access token is past its `exp`
+    /// on the issuer's clock but inside the leeway, so it still validates; present the
+    /// refresh token that was rotated away (theft: the family is revoked). Replay: the
+    /// revocation binds now; present the access token, which must be refused.
+    fn late_reuse(&mut self, i: ClientId) {
+        let Some(step) = self.clients[i].late_reuse.take() else {
+            return;
+        };
+        match step {
+            LateReuse::Reuse { stolen, .. } => {
+                // 20 s of the 30 s leeway left: enough for the revocation to bind first.
+                let deadline = stolen.access_exp.saturating_add(Duration::from_secs(20));
+                if self.auth_now() >= deadline {
+                    return;
+                }
+                self.ops += 1;
+                let staleness =
+                    Duration::from_millis(self.config.limits.max_revocation_staleness_ms);
+                let at = self
+                    .now
+                    .saturating_add(staleness)
+                    .saturating_add(Duration::from_secs(2));
+                self.clients[i].late_reuse = Some(LateReuse::Replay {
+                    at,
+                    access: stolen.access,
+                    truth: stolen.truth,
+                });
+                self.at(at, Ev::LateReuse(i));
+                self.auth_request(i, AuthCall::RefreshReuse(stolen.refresh));
+            }
+            LateReuse::Replay { access, truth, .. } => {
+                self.ops += 1;
+                self.connect_with(i, &access, truth, Method::Bearer);
+            }
+        }
     }
 
     /// Draws one of `ops` by the scenario's weights, from client `i`'s RNG.
@@ -158,6 +210,9 @@ impl World<'_> {
     }
 
     fn perform(&mut self, i: ClientId, op: Op) {
+        if op == Op::LateReuse {
+            return self.late_reuse_start(i);
+        }
         let Some(conn) = self.clients.pick_open_conn(i) else {
             return self.connect(i, Method::Bearer);
         };
@@ -499,31 +554,6 @@ impl World<'_> {
                         self.at(at, Ev::ToGateway(Up::Ticket(i, access.clone(), true)));
                     }
                 }
-            }
-            Op::LateReuse => {
-                // Rotate the refresh token now, and come back once the access token it
-                // came with is past its `exp` on the issuer's clock (see `late_reuse`).
-                let c = &self.clients[i];
-                if c.late_reuse.is_some() || c.auth.waiting() {
-                    return;
-                }
-                let Some(t) = c.auth.tokens() else {
-                    return;
-                };
-                let stolen = Tokens {
-                    access: t.access.clone(),
-                    truth: t.truth.clone(),
-                    refresh: t.refresh.clone(),
-                    access_exp: t.access_exp,
-                };
-                let until_exp = stolen.access_exp.saturating_since(self.auth_now());
-                let when = self
-                    .now
-                    .saturating_add(until_exp)
-                    .saturating_add(Duration::from_secs(1));
-                let used = stolen.refresh.clone();
-                self.clients[i].late_reuse = Some(LateReuse { when, stolen });
-                self.auth_request(i, AuthCall::Refresh(used));
             }
             _ => {}
         }
@@ -936,6 +966,10 @@ impl World<'_> {
                     }
                 }
             }
+            AuthCall::LateReuseSetup => match self.steal_short_session(now, &user, perms) {
+                Some(pair) => AuthAnswer::Stolen(Box::new(pair), now),
+                None => AuthAnswer::Failed,
+            },
             AuthCall::RefreshReuse(token) => {
                 match self.auth.service.refresh(now, token.as_bytes()) {
                     Ok(_) => self.observe(&Obs::AuthServiceMisbehaved {
@@ -979,6 +1013,22 @@ impl World<'_> {
             Some((at, _)) => self.at(at, Ev::AuthAnswer(i, answer)),
             None => self.after(HANDSHAKE_TIMEOUT, Ev::AuthAnswer(i, AuthAnswer::Failed)),
         }
+    }
+
+    /// [`AuthCall::LateReuseSetup`] at auth time `now`: a short session for `user`, whose
+    /// refresh token is rotated at once (the victim refreshed); the first pair, the one
+    /// the thief keeps, when both calls succeed.
+    fn steal_short_session(
+        &mut self,
+        now: Instant,
+        user: &UserId,
+        perms: Permissions,
+    ) -> Option<TokenPair> {
+        let service = &mut self.auth.service;
+        let pair = service.login_for(now, user, perms, LATE_REUSE_TTL).ok()?;
+        service.refresh(now, pair.refresh.token.as_bytes()).ok()?;
+        self.auth.refreshed.insert(pair.refresh.token.clone());
+        Some(pair)
     }
 
     /// Runs an OAuth code flow; `attack` 0 is honest, 1 forges the state, 2 replays the
@@ -1085,22 +1135,20 @@ impl World<'_> {
         let relogin = c.auth.answered();
         match answer {
             AuthAnswer::Tokens(pair, minted) => {
-                let truth = CredTruth::Access {
-                    user: c.user.clone(),
-                    jti: pair.access.jti.clone(),
-                    minted,
-                    exp: pair.access.exp,
-                    kid: workload::kid_of(&pair.access.token),
-                    family: Some(pair.family.clone()),
-                };
                 // Whatever it waited for, it is signed in now: a late sign-in answer during
                 // a password change's logout ends that wait too (seen in no run so far).
-                c.auth = AuthState::SignedIn(Tokens {
-                    access: pair.access.token.clone(),
-                    truth,
-                    refresh: pair.refresh.token.clone(),
-                    access_exp: pair.access.exp,
-                });
+                c.auth = AuthState::SignedIn(tokens_of(&c.user, &pair, minted));
+            }
+            AuthAnswer::Stolen(pair, minted) => {
+                // Come back a second past the stolen access token's `exp` on the issuer's
+                // clock, inside the leeway.
+                let stolen = tokens_of(&c.user, &pair, minted);
+                let until_exp = stolen.access_exp.saturating_since(self.auth.now(now));
+                let when = now
+                    .saturating_add(until_exp)
+                    .saturating_add(Duration::from_secs(1));
+                c.late_reuse = Some(LateReuse::Reuse { when, stolen });
+                self.at(when, Ev::LateReuse(i));
             }
             AuthAnswer::Failed => {
                 if c.auth
@@ -1117,6 +1165,23 @@ impl World<'_> {
                 }
             }
         }
+    }
+}
+
+/// The tokens of `pair`, issued to `user` at auth-service time `minted`.
+fn tokens_of(user: &UserId, pair: &TokenPair, minted: Instant) -> Tokens {
+    Tokens {
+        access: pair.access.token.clone(),
+        truth: CredTruth::Access {
+            user: user.clone(),
+            jti: pair.access.jti.clone(),
+            minted,
+            exp: pair.access.exp,
+            kid: workload::kid_of(&pair.access.token),
+            family: Some(pair.family.clone()),
+        },
+        refresh: pair.refresh.token.clone(),
+        access_exp: pair.access.exp,
     }
 }
 

@@ -218,8 +218,8 @@ pub(super) struct Client {
     /// its sign-in: a late answer that brings tokens meanwhile does not end it.
     pub(super) not_before: Instant,
     /// A [`crate::scenario::Op::LateReuse`] in progress. Apart from [`Client::auth`]: the
-    /// attack keeps its own copy of the tokens it started with, and goes on whatever the
-    /// client signs in or out of meanwhile.
+    /// attack keeps its own stolen tokens, and goes on whatever the client signs in or out
+    /// of meanwhile.
     pub(super) late_reuse: Option<LateReuse>,
 }
 
@@ -249,13 +249,28 @@ impl Client {
     }
 }
 
-/// A [`crate::scenario::Op::LateReuse`] waiting for its access token to pass `exp`.
-pub(super) struct LateReuse {
-    /// When (true time) the access token is a second past its `exp` on the issuer's clock.
-    pub(super) when: Instant,
-    /// The pair the attack started with: its refresh token was rotated away then, and its
-    /// access token is presented once the family is revoked.
-    pub(super) stolen: Tokens,
+/// A [`crate::scenario::Op::LateReuse`] in progress, by its next step.
+pub(super) enum LateReuse {
+    /// The stolen pair's refresh token was rotated away; present it again at `when` (true
+    /// time), a second past the access token's `exp` on the issuer's clock.
+    Reuse { when: Instant, stolen: Tokens },
+    /// The reuse is sent; present the stolen access token at `at`, once the family's
+    /// revocation binds.
+    Replay {
+        at: Instant,
+        access: String,
+        truth: CredTruth,
+    },
+}
+
+impl LateReuse {
+    /// When the next step is due (true time).
+    pub(super) fn due(&self) -> Instant {
+        match self {
+            LateReuse::Reuse { when, .. } => *when,
+            LateReuse::Replay { at, .. } => *at,
+        }
+    }
 }
 
 /// Every client, and the connections and stop requests they have made.
