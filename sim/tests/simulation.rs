@@ -27,6 +27,19 @@ fn temp(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// An attacker-minted token (a stale cached one) presented within the second of its user's
+/// logout-everywhere carries that second as `iat`, so the gateway refuses it as revoked
+/// (`AUTH-REVOKE-NOT-BEFORE`); the auth checker once called that refusal unjustified because
+/// the token was minted after the logout's instant. Seed 4 at 100 users for 3 min does it
+/// (the coverage-marks sweep of `.ci/run`).
+#[test]
+fn attacker_token_minted_in_a_logouts_second_is_refused_without_a_violation() {
+    let mut sc = scenario(4, 100, FaultPreset::Chaos, None);
+    sc.duration_ms = 180_000;
+    let r = run_scenario(&sc, None, None).expect("run");
+    assert!(r.violation.is_none(), "{:?}", r.violation);
+}
+
 #[test]
 fn same_seed_gives_byte_identical_journal_and_hash() {
     let sc = scenario(7, 40, FaultPreset::Chaos, None);

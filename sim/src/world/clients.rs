@@ -436,7 +436,10 @@ impl World<'_> {
                 let truth = CredTruth::Access {
                     user,
                     jti: m.jti.clone(),
-                    minted: when,
+                    // Its `iat`, whole seconds: a logout-everywhere earlier in that second
+                    // revokes it (AUTH-REVOKE-NOT-BEFORE), since nothing moves the attacker's
+                    // `iat` past the cut-off as the auth service moves its own.
+                    minted: Instant::from_unix_secs(when.unix_secs()),
                     exp: m.exp,
                     kid: workload::kid_of(&m.token),
                     family: None,
