@@ -9,6 +9,7 @@
 //! the same tokens and the same feed.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -165,8 +166,23 @@ impl AuthService {
         user: &UserId,
         permissions: Permissions,
     ) -> Result<TokenPair, AuthError> {
+        let ttl = self.rules.lifetime_for(TokenType::Access);
+        self.login_for(now, user, permissions, ttl)
+    }
+
+    /// Logs `user` in like [`AuthService::login`], but the first access token lives
+    /// `access_ttl` (at most the rules' access lifetime): a short session, such as a kiosk
+    /// or a step-up sign-in. Its refreshes mint at the rules' lifetimes.
+    pub fn login_for(
+        &mut self,
+        now: Instant,
+        user: &UserId,
+        permissions: Permissions,
+        access_ttl: Duration,
+    ) -> Result<TokenPair, AuthError> {
         let family = self.families.next_family(now)?;
-        let pair = self.mint_pair(now, user, permissions, None, family)?;
+        let ttl = access_ttl.min(self.rules.lifetime_for(TokenType::Access));
+        let pair = self.mint_pair(now, user, permissions, None, family, ttl)?;
         self.families.start(
             pair.family.clone(),
             user.clone(),
@@ -201,12 +217,14 @@ impl AuthService {
             Err(e) => return Err(AuthError::Refresh(e)),
         }
         let email = claims.email().map(str::to_string);
+        let ttl = self.rules.lifetime_for(TokenType::Access);
         let pair = self.mint_pair(
             now,
             claims.sub(),
             claims.permissions().clone(),
             email,
             family,
+            ttl,
         )?;
         self.families
             .rotated(&pair.family, pair.refresh.jti.clone(), &issued(&pair));
@@ -435,13 +453,14 @@ impl AuthService {
         permissions: Permissions,
         email: Option<String>,
         family: FamilyId,
+        access_ttl: Duration,
     ) -> Result<TokenPair, AuthError> {
         let now = self.issue_time(now, user);
         let mut request = MintRequest {
             sub: user.clone(),
             token_type: TokenType::Access,
             permissions,
-            ttl: self.rules.lifetime_for(TokenType::Access),
+            ttl: access_ttl,
             family: Some(family.clone()),
             email,
             svc_id: None,
@@ -531,6 +550,25 @@ mod tests {
         s.logout_everywhere(t(2), &alice());
         assert_eq!(s.validator().revocation_count(), 2);
         assert_eq!(s.validator().ring().len(), 1);
+    }
+
+    #[test]
+    fn login_for_mints_a_short_access_token_capped_at_the_rules_lifetime() {
+        let mut s = service(Plants::NONE);
+        let access = TokenRules::default().lifetime_for(TokenType::Access);
+        let short = s
+            .login_for(t(0), &alice(), Permissions::empty(), Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(short.access.exp, t(5));
+        let long = s
+            .login_for(t(0), &alice(), Permissions::empty(), access * 2)
+            .unwrap();
+        assert_eq!(long.access.exp, t(0).saturating_add(access));
+        // Its refreshes are ordinary, and a reuse inside the leeway revokes the short token.
+        let next = s.refresh(t(1), short.refresh.token.as_bytes()).unwrap();
+        assert_eq!(next.access.exp, t(1).saturating_add(access));
+        assert!(s.refresh(t(7), short.refresh.token.as_bytes()).is_err());
+        assert!(feed_jtis(&s).contains(&&short.access.jti));
     }
 
     #[test]

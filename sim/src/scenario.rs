@@ -145,7 +145,7 @@ impl Default for Mix {
             (RotateKeys, 1),
             (PasswordChange, 1),
             (TicketFlood, 2),
-            (LateReuse, 4),
+            (LateReuse, 8),
             (CrossReauth, 3),
             (CrossSubscribe, 3),
             (TicketReplay, 3),
@@ -169,12 +169,14 @@ impl Mix {
     }
 
     /// The operations whose weight each seed scales (swarm testing: different seeds stress
-    /// different corners, and a seed that leaves one out tests the others harder).
-    pub const SWARMED: [Op; 10] = [
+    /// different corners, and a seed that leaves one out tests the others harder). Not
+    /// [`Op::LateReuse`]: the only workload for a family revoked inside the leeway, it needs
+    /// a few tries per run (key rotations, outages and clock skew spoil some), so no seed
+    /// leaves it out.
+    pub const SWARMED: [Op; 9] = [
         Op::RotateKeys,
         Op::PasswordChange,
         Op::TicketFlood,
-        Op::LateReuse,
         Op::CrossReauth,
         Op::CrossSubscribe,
         Op::TicketReplay,

@@ -27,6 +27,19 @@ fn temp(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// An attacker-minted token (a stale cached one) presented within the second of its user's
+/// logout-everywhere carries that second as `iat`, so the gateway refuses it as revoked
+/// (`AUTH-REVOKE-NOT-BEFORE`); the auth checker once called that refusal unjustified because
+/// the token was minted after the logout's instant. Seed 4 at 100 users for 3 min does it
+/// (the coverage-marks sweep of `.ci/run`).
+#[test]
+fn attacker_token_minted_in_a_logouts_second_is_refused_without_a_violation() {
+    let mut sc = scenario(4, 100, FaultPreset::Chaos, None);
+    sc.duration_ms = 180_000;
+    let r = run_scenario(&sc, None, None).expect("run");
+    assert!(r.violation.is_none(), "{:?}", r.violation);
+}
+
 #[test]
 fn same_seed_gives_byte_identical_journal_and_hash() {
     let sc = scenario(7, 40, FaultPreset::Chaos, None);
@@ -178,10 +191,10 @@ fn every_planted_bug_is_caught_within_fifty_seeds() {
 fn review_found_plants_caught_by_their_oracles() {
     for (plant, seed, invariant, says) in [
         ("ring-replace-keeps-cache", 1, "auth", "left the key ring"),
-        ("rotation-never-prunes", 1, "auth", "key rotation"),
-        ("family-revoke-skips-leeway", 40, "auth", "was revoked"),
+        ("rotation-never-prunes", 0, "auth", "key rotation"),
+        ("family-revoke-skips-leeway", 0, "auth", "was revoked"),
         ("logout-same-second", 1, "auth", "nothing revoked it"),
-        ("tickets-unbounded-per-user", 0, "bounds", "live tickets"),
+        ("tickets-unbounded-per-user", 2, "bounds", "live tickets"),
     ] {
         let r = run_scenario(
             &scenario(seed, 50, FaultPreset::Chaos, Some(plant)),
@@ -204,6 +217,32 @@ fn review_found_plants_caught_by_their_oracles() {
     }
 }
 
+/// `family-revoke-skips-leeway` needs a family revoked while one of its access tokens is past
+/// `exp` but inside the leeway: the late-reuse attack steals a 2 s session for that, on every
+/// seed, so most seeds catch it (it was 1 in 50 while the attack waited for the run's own
+/// tokens to expire). Key rotations, outages and clock skew past the leeway spoil the rest.
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn family_revoke_skips_leeway_is_caught_at_seed_0_and_by_half_of_the_first_ten() {
+    let caught: Vec<u64> = (0..10)
+        .filter(|seed| {
+            let sc = scenario(
+                *seed,
+                50,
+                FaultPreset::Chaos,
+                Some("family-revoke-skips-leeway"),
+            );
+            let r = run_scenario(&sc, None, None).expect("run");
+            r.violation
+                .is_some_and(|v| v.invariant == "auth" && v.message.contains("after its family"))
+        })
+        .collect();
+    assert!(
+        caught.first() == Some(&0) && caught.len() >= 5,
+        "caught at seeds {caught:?}"
+    );
+}
+
 /// Each adversary operation catches the plant that breaks the rule it attacks, with the
 /// oracle written for it, at the first seed the CI plant loop reaches; the correct gateway
 /// passes the same seed.
@@ -215,29 +254,29 @@ fn adversary_plants_caught_by_their_oracles() {
             "reauth-any-user",
             0,
             "auth",
-            "reauth accepted u5's token as u45",
+            "reauth accepted ops's token as u47",
         ),
         (
             "subscribe-any-thread",
             0,
             "thread_owner",
-            "got subscribed for u17-t2 of user u17",
+            "got subscribed for u19-t1 of user u19",
         ),
         (
             "ticket-reusable",
-            1,
+            0,
             "auth",
             "accepted a replayed-ticket credential",
         ),
         (
             "origin-prefix-match",
-            4,
+            1,
             "auth",
             "accepted a spoofed-origin credential",
         ),
         (
             "control-frames-uncharged",
-            1,
+            0,
             "rate_limit",
             "frames through in 1s",
         ),
@@ -276,7 +315,7 @@ fn a_violation_found_on_the_helper_thread_is_reported_as_one_thread_finds_it() {
     for (plant, seed) in [
         ("broadcast-leak", 0),
         ("resume-skips", 0),
-        ("cache-ignores-exp", 13),
+        ("cache-ignores-exp", 3),
     ] {
         let sc = scenario(seed, 50, FaultPreset::Chaos, Some(plant));
         let (a, b) = (temp("fail-inline.jsonl"), temp("fail-background.jsonl"));

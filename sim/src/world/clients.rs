@@ -15,7 +15,7 @@ use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadI
 use crate::frame_view::FrameView;
 
 use super::phase::Phase;
-use super::population::{ClientId, Conn, LateReuse, Tokens};
+use super::population::{AuthState, ClientId, Conn, LateReuse, Tokens};
 use super::{
     AuthAnswer, AuthCall, Down, Ev, HANDSHAKE_TIMEOUT, SIM_ORIGIN, Sized, Up, World, check,
 };
@@ -33,6 +33,10 @@ const ROTATION_DRAWS_PER_RUN: f64 = 7.5;
 /// come up in a short run, few enough to stay under the per-address handshake rate.
 const TABLE_CASES_PER_ATTACK: usize = 8;
 const OAUTH_REDIRECT: &str = "https://app.example/callback";
+/// The access lifetime of the short session an [`Op::LateReuse`] steals: its `exp` passes a
+/// few seconds into the attack, whatever lifetime the seed gives ordinary sessions (five
+/// minutes in half the seeds, past the end of a one-minute run).
+const LATE_REUSE_TTL: Duration = Duration::from_secs(2);
 const VERIFIER: &str = "gauntlet-pkce-verifier-0123456789-abcdefghijklmnop";
 
 #[derive(Clone, Copy)]
@@ -49,8 +53,8 @@ impl World<'_> {
         let next = c.rng.exp_duration(think);
         let (adversary, has_tokens, awaiting, no_conn) = (
             c.adversary,
-            c.tokens.is_some(),
-            c.awaiting_auth,
+            c.auth.tokens().is_some(),
+            c.auth.waiting(),
             c.conns.is_empty(),
         );
         self.after(next.max(Duration::from_millis(10)), Ev::Wake(i));
@@ -60,24 +64,8 @@ impl World<'_> {
         if self.phase != Phase::Safety && adversary {
             return;
         }
-        if self.phase == Phase::Safety
-            && self.clients[i]
-                .late_reuse
-                .as_ref()
-                .is_some_and(|l| self.now >= l.when)
-        {
-            return self.late_reuse(i);
-        }
-        let due = self.clients[i]
-            .saved
-            .iter()
-            .position(|(_, _, at)| self.now >= *at);
-        if let Some(k) = due
-            && self.phase == Phase::Safety
-        {
-            let (token, truth, _) = self.clients[i].saved.remove(k);
-            self.ops += 1;
-            return self.connect_with(i, &token, truth, Method::Bearer);
+        if self.run_due(i) {
+            return;
         }
         if !has_tokens {
             let oauth =
@@ -92,13 +80,13 @@ impl World<'_> {
             );
         }
         let expiring = self.clients[i]
-            .tokens
-            .as_ref()
+            .auth
+            .tokens()
             .is_some_and(|t| self.now.saturating_add(Duration::from_secs(20)) >= t.access_exp);
         if expiring {
             let refresh = self.clients[i]
-                .tokens
-                .as_ref()
+                .auth
+                .tokens()
                 .map(|t| t.refresh.clone())
                 .unwrap_or_default();
             return self.auth_request(i, AuthCall::Refresh(refresh));
@@ -125,28 +113,93 @@ impl World<'_> {
         }
     }
 
-    /// The second half of [`Op::LateReuse`]: the access token is past its `exp` on the
-    /// issuer's clock but inside the leeway, so it still validates. Present the refresh
-    /// token that was rotated away (theft: the family is revoked), then, once the
-    /// revocation binds, the access token: it must be refused.
-    fn late_reuse(&mut self, i: ClientId) {
-        let Some(l) = self.clients[i].late_reuse.take() else {
-            return;
+    /// Runs what client `i` scheduled for now, in the safety phase only: a step of its
+    /// [`Op::LateReuse`], or else a saved token's replay. False when nothing was due.
+    fn run_due(&mut self, i: ClientId) -> bool {
+        if self.phase != Phase::Safety {
+            return false;
+        }
+        let c = &self.clients[i];
+        if c.late_reuse.as_ref().is_some_and(|l| self.now >= l.due()) {
+            self.late_reuse(i);
+            return true;
+        }
+        let Some(k) = c.saved.iter().position(|(_, _, at)| self.now >= *at) else {
+            return false;
         };
-        let auth_now = self.auth_now();
-        let used = self.clients[i].used_refresh.contains(&l.used);
-        // 20 s of the 30 s leeway left: enough for the revocation to bind first.
-        if !used || auth_now >= l.exp.saturating_add(Duration::from_secs(20)) {
+        let (token, truth, _) = self.clients[i].saved.remove(k);
+        self.ops += 1;
+        self.connect_with(i, &token, truth, Method::Bearer);
+        true
+    }
+
+    /// [`Ev::LateReuse`]: the attack's steps run on time, not at the client's next wake, so
+    /// the stolen token is still inside the leeway on the gateway's clock when it is
+    /// presented. A client that waits on the auth service, or pauses, leaves the step to
+    /// its next wake.
+    pub(super) fn late_reuse_due(&mut self, i: ClientId) {
+        let c = &self.clients[i];
+        if !c.auth.waiting() && self.now >= c.not_before {
+            self.run_due(i);
+        }
+    }
+
+    /// [`Op::LateReuse`]: steal a short session's first pair once its refresh token is
+    /// rotated (the answer schedules the rest, see `late_reuse`). It needs no connection,
+    /// only the auth service. Only while the whole attack fits in the safety phase: the
+    /// token's lifetime, a second past its `exp`, the revocation's staleness and the
+    /// replay's 2 s after it, with 5 s for the network.
+    fn late_reuse_start(&mut self, i: ClientId) {
+        let c = &self.clients[i];
+        if c.late_reuse.is_some() || c.auth.waiting() {
             return;
         }
-        self.ops += 1;
         let staleness = Duration::from_millis(self.config.limits.max_revocation_staleness_ms);
-        let later = self
-            .now
+        let needs = LATE_REUSE_TTL
             .saturating_add(staleness)
-            .saturating_add(Duration::from_secs(2));
-        self.clients[i].save(l.token, l.truth, later);
-        self.auth_request(i, AuthCall::RefreshReuse(l.used));
+            .saturating_add(Duration::from_secs(1 + 2 + 5));
+        let safety_end = self.start.saturating_add(self.sc.duration());
+        if self.now.saturating_add(needs) >= safety_end {
+            return;
+        }
+        self.auth_request(i, AuthCall::LateReuseSetup);
+    }
+
+    /// The next step of [`Op::LateReuse`]. Reuse: the stolen access token is past its `exp`
+    /// on the issuer's clock but inside the leeway, so it still validates; present the
+    /// refresh token that was rotated away (theft: the family is revoked). Replay: the
+    /// revocation binds now; present the access token, which must be refused.
+    fn late_reuse(&mut self, i: ClientId) {
+        let Some(step) = self.clients[i].late_reuse.take() else {
+            return;
+        };
+        match step {
+            LateReuse::Reuse { stolen, .. } => {
+                // 20 s of the 30 s leeway left: enough for the revocation to bind first.
+                let deadline = stolen.access_exp.saturating_add(Duration::from_secs(20));
+                if self.auth_now() >= deadline {
+                    return;
+                }
+                self.ops += 1;
+                let staleness =
+                    Duration::from_millis(self.config.limits.max_revocation_staleness_ms);
+                let at = self
+                    .now
+                    .saturating_add(staleness)
+                    .saturating_add(Duration::from_secs(2));
+                self.clients[i].late_reuse = Some(LateReuse::Replay {
+                    at,
+                    access: stolen.access,
+                    truth: stolen.truth,
+                });
+                self.at(at, Ev::LateReuse(i));
+                self.auth_request(i, AuthCall::RefreshReuse(stolen.refresh));
+            }
+            LateReuse::Replay { access, truth, .. } => {
+                self.ops += 1;
+                self.connect_with(i, &access, truth, Method::Bearer);
+            }
+        }
     }
 
     /// Draws one of `ops` by the scenario's weights, from client `i`'s RNG.
@@ -160,6 +213,9 @@ impl World<'_> {
     }
 
     fn perform(&mut self, i: ClientId, op: Op) {
+        if op == Op::LateReuse {
+            return self.late_reuse_start(i);
+        }
         let Some(conn) = self.clients.pick_open_conn(i) else {
             return self.connect(i, Method::Bearer);
         };
@@ -219,19 +275,20 @@ impl World<'_> {
             }
             Op::Refresh | Op::ConcurrentRefresh => {
                 let refresh = self.clients[i]
-                    .tokens
-                    .as_ref()
+                    .auth
+                    .tokens()
                     .map(|t| t.refresh.clone())
                     .unwrap_or_default();
                 if op == Op::ConcurrentRefresh {
-                    self.clients[i].awaiting_auth = false;
+                    // Two tabs refresh at once: the second does not wait for the first's
+                    // answer.
                     self.auth_request(i, AuthCall::Refresh(refresh.clone()));
-                    self.clients[i].awaiting_auth = false;
+                    self.clients[i].auth.answered();
                 }
                 self.auth_request(i, AuthCall::Refresh(refresh));
             }
             Op::Reauth => {
-                if let Some(t) = &self.clients[i].tokens {
+                if let Some(t) = self.clients[i].auth.tokens() {
                     let (token, truth) = (t.access.clone(), t.truth.clone());
                     self.clients[i].reauth_sent(conn, truth);
                     self.send_frame(conn, &ClientFrame::Reauth { token });
@@ -245,7 +302,7 @@ impl World<'_> {
             }
             Op::CloseTab => self.close_conn(i, conn),
             Op::Logout => {
-                if let Some(t) = self.clients[i].tokens.take() {
+                if let Some(t) = self.clients[i].auth.take_tokens() {
                     let jti = workload::payload_of(&t.access)["jti"]
                         .as_str()
                         .unwrap_or("")
@@ -264,7 +321,7 @@ impl World<'_> {
                 }
             }
             Op::LogoutEverywhere => {
-                self.clients[i].tokens = None;
+                self.clients[i].auth.take_tokens();
                 self.clients[i].not_before = self.now.saturating_add(Duration::from_secs(2));
                 self.auth_request(i, AuthCall::LogoutEverywhere);
             }
@@ -290,7 +347,7 @@ impl World<'_> {
                 }
             }
             Op::PasswordChange => {
-                if self.clients[i].awaiting_auth {
+                if self.clients[i].auth.waiting() {
                     return;
                 }
                 let staleness =
@@ -301,11 +358,10 @@ impl World<'_> {
                     .saturating_add(Duration::from_secs(2));
                 let c = &mut self.clients[i];
                 // An old tab comes back later with the token from before the change.
-                if let Some(t) = c.tokens.take() {
+                if let Some(t) = c.auth.take_tokens() {
                     c.save(t.access, t.truth, later);
                 }
-                c.relogin = true;
-                self.auth_request(i, AuthCall::LogoutEverywhere);
+                self.ask_auth(i, AuthCall::LogoutEverywhere, true);
             }
             Op::OAuthLogin => {}
             Op::Broadcast => {
@@ -323,7 +379,7 @@ impl World<'_> {
     }
 
     fn attack(&mut self, i: ClientId, op: Op, conn: ConnId, user: UserId) {
-        let Some(t) = self.clients[i].tokens.as_ref() else {
+        let Some(t) = self.clients[i].auth.tokens() else {
             return;
         };
         let (access, refresh) = (t.access.clone(), t.refresh.clone());
@@ -383,7 +439,10 @@ impl World<'_> {
                 let truth = CredTruth::Access {
                     user,
                     jti: m.jti.clone(),
-                    minted: when,
+                    // Its `iat`, whole seconds: a logout-everywhere earlier in that second
+                    // revokes it (AUTH-REVOKE-NOT-BEFORE), since nothing moves the attacker's
+                    // `iat` past the cut-off as the auth service moves its own.
+                    minted: Instant::from_unix_secs(when.unix_secs()),
                     exp: m.exp,
                     kid: workload::kid_of(&m.token),
                     family: None,
@@ -398,7 +457,7 @@ impl World<'_> {
                 self.connect_with(i, &m.token, truth, Method::Bearer);
             }
             Op::Revoked => {
-                if let Some(t) = self.clients[i].tokens.take() {
+                if let Some(t) = self.clients[i].auth.take_tokens() {
                     let jti = workload::payload_of(&t.access)["jti"]
                         .as_str()
                         .unwrap_or("")
@@ -502,36 +561,6 @@ impl World<'_> {
                     }
                 }
             }
-            Op::LateReuse => {
-                // Rotate the refresh token now, and come back once the access token it
-                // came with is past its `exp` on the issuer's clock (see `late_reuse`).
-                let c = &self.clients[i];
-                if c.late_reuse.is_some() || c.awaiting_auth {
-                    return;
-                }
-                let Some(t) = c.tokens.as_ref() else {
-                    return;
-                };
-                let (used, token, truth, exp) = (
-                    t.refresh.clone(),
-                    t.access.clone(),
-                    t.truth.clone(),
-                    t.access_exp,
-                );
-                let until_exp = exp.saturating_since(self.auth_now());
-                let when = self
-                    .now
-                    .saturating_add(until_exp)
-                    .saturating_add(Duration::from_secs(1));
-                self.clients[i].late_reuse = Some(LateReuse {
-                    when,
-                    used: used.clone(),
-                    token,
-                    truth,
-                    exp,
-                });
-                self.auth_request(i, AuthCall::Refresh(used));
-            }
             _ => {}
         }
     }
@@ -542,7 +571,7 @@ impl World<'_> {
     }
 
     fn connect(&mut self, i: ClientId, method: Method) {
-        let Some(t) = self.clients[i].tokens.as_ref() else {
+        let Some(t) = self.clients[i].auth.tokens() else {
             return;
         };
         let (token, truth) = (t.access.clone(), t.truth.clone());
@@ -615,7 +644,7 @@ impl World<'_> {
             .map(|k| ids[(start + k) % n])
             .filter(|v| *v != i)
             .find_map(|v| {
-                let t = self.clients[v].tokens.as_ref()?;
+                let t = self.clients[v].auth.tokens()?;
                 Some((t.access.clone(), t.truth.clone()))
             });
         let Some((token, truth)) = stolen else {
@@ -672,7 +701,7 @@ impl World<'_> {
     /// Where the gateway has an allow-list it must be refused (`WS-ORIGIN`), so the
     /// credential then stands for nothing valid; without one it is an honest handshake.
     fn origin_spoof(&mut self, i: ClientId, access: &str, variant: u64) {
-        let Some(truth) = self.clients[i].tokens.as_ref().map(|t| t.truth.clone()) else {
+        let Some(truth) = self.clients[i].auth.tokens().map(|t| t.truth.clone()) else {
             return;
         };
         let req = client_request(i).header("Authorization", &format!("Bearer {access}"));
@@ -728,7 +757,7 @@ impl World<'_> {
                         "expired" | "revoked" | "key_retired" | "unknown_key" | "too_old"
                     )
                 {
-                    c.tokens = None;
+                    c.auth.take_tokens();
                 }
             }
             Down::Frame(conn, frame) => self.on_frame(i, conn, frame),
@@ -736,15 +765,15 @@ impl World<'_> {
                 self.clients.drop_conn(i, conn);
                 let now = self.now;
                 let c = &mut self.clients[i];
-                if code == Some(1008) && c.tokens.as_ref().is_some_and(|t| now >= t.access_exp) {
-                    c.tokens = None;
+                if code == Some(1008) && c.auth.tokens().is_some_and(|t| now >= t.access_exp) {
+                    c.auth.take_tokens();
                 }
             }
             Down::Ticket(Some(ticket)) => {
                 // The ticket stands for the token it was issued on, but no key signs it.
                 let truth = self.clients[i]
-                    .tokens
-                    .as_ref()
+                    .auth
+                    .tokens()
                     .map(|t| match t.truth.clone() {
                         CredTruth::Access {
                             user,
@@ -873,11 +902,15 @@ impl World<'_> {
     }
 
     fn auth_request(&mut self, i: ClientId, call: AuthCall) {
-        let c = &mut self.clients[i];
-        if c.awaiting_auth {
+        self.ask_auth(i, call, false);
+    }
+
+    /// Sends `call` to the auth service unless client `i` already waits for an answer;
+    /// `relogin` marks a password change's logout-everywhere (see [`AuthState::Asking`]).
+    fn ask_auth(&mut self, i: ClientId, call: AuthCall, relogin: bool) {
+        if !self.clients[i].auth.ask(relogin) {
             return;
         }
-        c.awaiting_auth = true;
         let tx = self
             .net
             .send(self.now, NodeId::client(i.get()), NodeId::AUTH, Sized(512));
@@ -939,6 +972,10 @@ impl World<'_> {
                     }
                 }
             }
+            AuthCall::LateReuseSetup => match self.steal_short_session(now, &user, perms) {
+                Some(pair) => AuthAnswer::Stolen(Box::new(pair), now),
+                None => AuthAnswer::Failed,
+            },
             AuthCall::RefreshReuse(token) => {
                 match self.auth.service.refresh(now, token.as_bytes()) {
                     Ok(_) => self.observe(&Obs::AuthServiceMisbehaved {
@@ -982,6 +1019,22 @@ impl World<'_> {
             Some((at, _)) => self.at(at, Ev::AuthAnswer(i, answer)),
             None => self.after(HANDSHAKE_TIMEOUT, Ev::AuthAnswer(i, AuthAnswer::Failed)),
         }
+    }
+
+    /// [`AuthCall::LateReuseSetup`] at auth time `now`: a short session for `user`, whose
+    /// refresh token is rotated at once (the victim refreshed); the first pair, the one
+    /// the thief keeps, when both calls succeed.
+    fn steal_short_session(
+        &mut self,
+        now: Instant,
+        user: &UserId,
+        perms: Permissions,
+    ) -> Option<TokenPair> {
+        let service = &mut self.auth.service;
+        let pair = service.login_for(now, user, perms, LATE_REUSE_TTL).ok()?;
+        service.refresh(now, pair.refresh.token.as_bytes()).ok()?;
+        self.auth.refreshed.insert(pair.refresh.token.clone());
+        Some(pair)
     }
 
     /// Runs an OAuth code flow; `attack` 0 is honest, 1 forges the state, 2 replays the
@@ -1085,40 +1138,56 @@ impl World<'_> {
     pub(super) fn auth_answer(&mut self, i: ClientId, answer: AuthAnswer) {
         let now = self.now;
         let c = &mut self.clients[i];
-        c.awaiting_auth = false;
+        let relogin = c.auth.answered();
         match answer {
             AuthAnswer::Tokens(pair, minted) => {
-                let truth = CredTruth::Access {
-                    user: c.user.clone(),
-                    jti: pair.access.jti.clone(),
-                    minted,
-                    exp: pair.access.exp,
-                    kid: workload::kid_of(&pair.access.token),
-                    family: Some(pair.family.clone()),
-                };
-                c.tokens = Some(Tokens {
-                    access: pair.access.token.clone(),
-                    truth,
-                    refresh: pair.refresh.token.clone(),
-                    access_exp: pair.access.exp,
-                });
+                // Whatever it waited for, it is signed in now: a late sign-in answer during
+                // a password change's logout ends that wait too (seen in no run so far).
+                c.auth = AuthState::SignedIn(tokens_of(&c.user, &pair, minted));
+            }
+            AuthAnswer::Stolen(pair, minted) => {
+                // Come back a second past the stolen access token's `exp` on the issuer's
+                // clock, inside the leeway.
+                let stolen = tokens_of(&c.user, &pair, minted);
+                let until_exp = stolen.access_exp.saturating_since(self.auth.now(now));
+                let when = now
+                    .saturating_add(until_exp)
+                    .saturating_add(Duration::from_secs(1));
+                c.late_reuse = Some(LateReuse::Reuse { when, stolen });
+                self.at(when, Ev::LateReuse(i));
             }
             AuthAnswer::Failed => {
-                c.relogin = false;
-                if c.tokens
-                    .as_ref()
+                if c.auth
+                    .tokens()
                     .is_some_and(|t| now.saturating_add(Duration::from_secs(20)) >= t.access_exp)
                 {
-                    c.tokens = None;
+                    c.auth.take_tokens();
                 }
             }
             AuthAnswer::LoggedOut => {
                 // A password change signs in again right away, within the logout's second.
-                if std::mem::take(&mut c.relogin) {
+                if relogin {
                     self.auth_request(i, AuthCall::Login);
                 }
             }
         }
+    }
+}
+
+/// The tokens of `pair`, issued to `user` at auth-service time `minted`.
+fn tokens_of(user: &UserId, pair: &TokenPair, minted: Instant) -> Tokens {
+    Tokens {
+        access: pair.access.token.clone(),
+        truth: CredTruth::Access {
+            user: user.clone(),
+            jti: pair.access.jti.clone(),
+            minted,
+            exp: pair.access.exp,
+            kid: workload::kid_of(&pair.access.token),
+            family: Some(pair.family.clone()),
+        },
+        refresh: pair.refresh.token.clone(),
+        access_exp: pair.access.exp,
     }
 }
 

@@ -38,7 +38,7 @@ use attack_table::AttackTable;
 use auth_node::AuthNode;
 use gateway_node::GatewayNode;
 use phase::Phase;
-use population::{Client, ClientId, ConnState, Population};
+use population::{AuthState, Client, ClientId, ConnState, Population};
 pub use sink::{NoSink, Sink};
 use spans::Spans;
 
@@ -67,6 +67,9 @@ fn check(failed: bool, witness: &mut Witness, obs: &Obs<'_>) -> Result<(), Failu
 /// Something scheduled.
 enum Ev {
     Wake(ClientId),
+    /// A step of client `i`'s [`Op::LateReuse`] is due (it runs at once unless the client
+    /// waits on the auth service; then its next wake runs it).
+    LateReuse(ClientId),
     ToGateway(Up),
     ToClient(ClientId, Down),
     AuthCall(ClientId, AuthCall),
@@ -74,7 +77,10 @@ enum Ev {
     Consumed(ConnId, usize),
     GatewayTimer(u64),
     FeedPoll,
-    FeedArrives { as_of: Instant, upto: usize },
+    FeedArrives {
+        as_of: Instant,
+        upto: usize,
+    },
     Fault(Fault),
     GatewayRestart,
     AuthBack,
@@ -108,15 +114,24 @@ enum AuthCall {
     Login,
     OAuthLogin,
     Refresh(String),
-    Logout { jti: String, exp: Instant },
+    Logout {
+        jti: String,
+        exp: Instant,
+    },
     LogoutEverywhere,
     OAuthAttack(u64),
     RefreshReuse(String),
+    /// The setup of [`Op::LateReuse`]: a short session signed in and its refresh token
+    /// rotated at once (the victim refreshed; the thief kept the first pair).
+    LateReuseSetup,
 }
 
 enum AuthAnswer {
     /// New tokens, minted at this auth-service time.
     Tokens(Box<TokenPair>, Instant),
+    /// A [`AuthCall::LateReuseSetup`]'s first pair, its refresh token already rotated away,
+    /// minted at this auth-service time.
+    Stolen(Box<TokenPair>, Instant),
     Failed,
     LoggedOut,
 }
@@ -266,9 +281,8 @@ impl<'s> World<'s> {
                 adversary: i >= sc.users - adversaries,
                 slow: wl.chance(sc.faults.slow_consumer),
                 rng: root.fork_indexed("client", u64::from(i)),
-                tokens: None,
+                auth: AuthState::SignedOut,
                 used_refresh: Vec::new(),
-                awaiting_auth: false,
                 conns: BTreeSet::new(),
                 last_seq: 0,
                 ahead: BTreeSet::new(),
@@ -278,7 +292,6 @@ impl<'s> World<'s> {
                 reauths: Vec::new(),
                 saved: Vec::new(),
                 not_before: start,
-                relogin: false,
                 late_reuse: None,
             })
             .collect();
@@ -534,6 +547,7 @@ impl<'s> World<'s> {
                     self.wake(i);
                 }
             }
+            Ev::LateReuse(i) => self.late_reuse_due(i),
             Ev::ToGateway(up) => self.deliver_to_gateway(up),
             Ev::ToClient(i, down) => self.deliver_to_client(i, down),
             Ev::AuthCall(i, call) => self.auth_call(i, call),

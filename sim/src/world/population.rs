@@ -99,6 +99,7 @@ impl Conn {
     }
 }
 
+/// A signed-in client's token pair.
 pub(super) struct Tokens {
     pub(super) access: String,
     pub(super) truth: CredTruth,
@@ -106,14 +107,100 @@ pub(super) struct Tokens {
     pub(super) access_exp: Instant,
 }
 
+/// A client's standing with the auth service: the tokens it holds, and whether it waits for
+/// the answer to a call (it asks nothing new meanwhile).
+///
+/// A call is answered at least once (a lost request or answer, or an outage, by `Failed`
+/// after a timeout) and sometimes twice (that timeout and a late real answer, or the two
+/// halves of a concurrent refresh). The client cannot tell which call an answer belongs to:
+/// it takes each as it comes, so an answer can also arrive while it waits for nothing.
+pub(super) enum AuthState {
+    /// Holds no tokens and waits for nothing: it signs in at its next wake.
+    SignedOut,
+    /// Holds tokens and waits for nothing.
+    SignedIn(Tokens),
+    /// Waits for the answer to a call made holding no tokens: a sign-in, or a logout that
+    /// gave them up.
+    Asking {
+        /// The call is a password change's logout-everywhere: sign in again as soon as it is
+        /// answered, unless an answer says the call failed first.
+        relogin: bool,
+    },
+    /// Waits for the answer to a call made while holding these tokens (a refresh, a replayed
+    /// refresh token, an OAuth attack), and keeps using them meanwhile.
+    AskingWith(Tokens),
+}
+
+impl AuthState {
+    /// The tokens the client holds, waiting or not.
+    pub(super) fn tokens(&self) -> Option<&Tokens> {
+        match self {
+            AuthState::SignedIn(t) | AuthState::AskingWith(t) => Some(t),
+            AuthState::SignedOut | AuthState::Asking { .. } => None,
+        }
+    }
+
+    /// Whether a call to the auth service is outstanding.
+    pub(super) fn waiting(&self) -> bool {
+        matches!(self, AuthState::Asking { .. } | AuthState::AskingWith(_))
+    }
+
+    /// Gives up the tokens (a logout, a refusal that says they are dead), still waiting for
+    /// an outstanding call's answer if there is one.
+    pub(super) fn take_tokens(&mut self) -> Option<Tokens> {
+        match std::mem::replace(self, AuthState::SignedOut) {
+            AuthState::SignedIn(t) => Some(t),
+            AuthState::AskingWith(t) => {
+                *self = AuthState::Asking { relogin: false };
+                Some(t)
+            }
+            waiting @ AuthState::Asking { .. } => {
+                *self = waiting;
+                None
+            }
+            AuthState::SignedOut => None,
+        }
+    }
+
+    /// Starts waiting for the answer to a call; `relogin` marks a password change's
+    /// logout-everywhere, which is made holding no tokens. False (nothing is sent) while a
+    /// call is outstanding.
+    pub(super) fn ask(&mut self, relogin: bool) -> bool {
+        match std::mem::replace(self, AuthState::SignedOut) {
+            AuthState::SignedOut => *self = AuthState::Asking { relogin },
+            AuthState::SignedIn(t) => {
+                debug_assert!(!relogin, "a password change gives up its tokens first");
+                *self = AuthState::AskingWith(t);
+            }
+            waiting => {
+                *self = waiting;
+                return false;
+            }
+        }
+        true
+    }
+
+    /// An answer came (or the client stops waiting for one): it waits for nothing, keeps
+    /// the tokens it holds, and says whether a password change's logout was pending.
+    pub(super) fn answered(&mut self) -> bool {
+        match std::mem::replace(self, AuthState::SignedOut) {
+            AuthState::Asking { relogin } => relogin,
+            AuthState::SignedIn(t) | AuthState::AskingWith(t) => {
+                *self = AuthState::SignedIn(t);
+                false
+            }
+            AuthState::SignedOut => false,
+        }
+    }
+}
+
 pub(super) struct Client {
     pub(super) user: UserId,
     pub(super) adversary: bool,
     pub(super) slow: bool,
     pub(super) rng: SimRng,
-    pub(super) tokens: Option<Tokens>,
+    pub(super) auth: AuthState,
     pub(super) used_refresh: Vec<String>,
-    pub(super) awaiting_auth: bool,
     pub(super) conns: BTreeSet<ConnId>,
     /// Highest seq received with no gap below it, and those received above it.
     pub(super) last_seq: u64,
@@ -126,10 +213,13 @@ pub(super) struct Client {
     pub(super) reauths: Vec<(ConnId, CredTruth)>,
     /// Tokens kept to present later (an attack, an old tab), each with when to use it.
     pub(super) saved: Vec<(String, CredTruth, Instant)>,
+    /// The client does nothing before this (true time): a logout-everywhere pauses it, so
+    /// the next sign-in is minted in a later second. A pause of the whole client, not of
+    /// its sign-in: a late answer that brings tokens meanwhile does not end it.
     pub(super) not_before: Instant,
-    /// Log in again as soon as the pending logout-everywhere is answered (a password change).
-    pub(super) relogin: bool,
-    /// A [`crate::scenario::Op::LateReuse`] in progress.
+    /// A [`crate::scenario::Op::LateReuse`] in progress. Apart from [`Client::auth`]: the
+    /// attack keeps its own stolen tokens, and goes on whatever the client signs in or out
+    /// of meanwhile.
     pub(super) late_reuse: Option<LateReuse>,
 }
 
@@ -159,16 +249,28 @@ impl Client {
     }
 }
 
-/// A [`crate::scenario::Op::LateReuse`] waiting for its access token to pass `exp`.
-pub(super) struct LateReuse {
-    /// When (true time) the access token is a second past its `exp` on the issuer's clock.
-    pub(super) when: Instant,
-    /// The refresh token rotated away when the attack started.
-    pub(super) used: String,
-    /// The access token that came with it, its truth and its `exp`.
-    pub(super) token: String,
-    pub(super) truth: CredTruth,
-    pub(super) exp: Instant,
+/// A [`crate::scenario::Op::LateReuse`] in progress, by its next step.
+pub(super) enum LateReuse {
+    /// The stolen pair's refresh token was rotated away; present it again at `when` (true
+    /// time), a second past the access token's `exp` on the issuer's clock.
+    Reuse { when: Instant, stolen: Tokens },
+    /// The reuse is sent; present the stolen access token at `at`, once the family's
+    /// revocation binds.
+    Replay {
+        at: Instant,
+        access: String,
+        truth: CredTruth,
+    },
+}
+
+impl LateReuse {
+    /// When the next step is due (true time).
+    pub(super) fn due(&self) -> Instant {
+        match self {
+            LateReuse::Reuse { when, .. } => *when,
+            LateReuse::Replay { at, .. } => *at,
+        }
+    }
 }
 
 /// Every client, and the connections and stop requests they have made.
@@ -276,5 +378,53 @@ impl Index<ClientId> for Population {
 impl IndexMut<ClientId> for Population {
     fn index_mut(&mut self, id: ClientId) -> &mut Client {
         &mut self.clients[id.index()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(refresh: &str) -> Tokens {
+        Tokens {
+            access: "access".into(),
+            truth: CredTruth::WrongType,
+            refresh: refresh.into(),
+            access_exp: Instant::from_unix_secs(60),
+        }
+    }
+
+    #[test]
+    fn auth_state_refresh_in_flight_keeps_tokens_and_blocks_a_second_call() {
+        let mut auth = AuthState::SignedIn(tokens("r1"));
+        assert!(auth.ask(false));
+        assert!(auth.waiting());
+        assert_eq!(auth.tokens().map(|t| t.refresh.as_str()), Some("r1"));
+        assert!(!auth.ask(false), "one call at a time");
+        assert!(!auth.answered());
+        assert!(!auth.waiting());
+        assert!(auth.tokens().is_some(), "a failed refresh keeps the tokens");
+    }
+
+    #[test]
+    fn auth_state_tokens_given_up_while_waiting_still_wait_for_the_answer() {
+        let mut auth = AuthState::SignedIn(tokens("r1"));
+        assert!(auth.ask(false));
+        assert_eq!(auth.take_tokens().map(|t| t.refresh), Some("r1".into()));
+        assert!(auth.waiting());
+        assert!(auth.tokens().is_none());
+        assert!(auth.take_tokens().is_none());
+        assert!(!auth.answered());
+        assert!(matches!(auth, AuthState::SignedOut));
+    }
+
+    #[test]
+    fn auth_state_password_change_reports_relogin_once_when_answered() {
+        let mut auth = AuthState::SignedOut;
+        assert!(auth.ask(true));
+        assert!(auth.waiting() && auth.tokens().is_none());
+        assert!(auth.answered());
+        assert!(!auth.answered(), "a second answer signs in no second time");
+        assert!(matches!(auth, AuthState::SignedOut));
     }
 }
