@@ -194,7 +194,7 @@ fn review_found_plants_caught_by_their_oracles() {
         ("rotation-never-prunes", 0, "auth", "key rotation"),
         ("family-revoke-skips-leeway", 0, "auth", "was revoked"),
         ("logout-same-second", 1, "auth", "nothing revoked it"),
-        ("tickets-unbounded-per-user", 2, "bounds", "live tickets"),
+        ("tickets-unbounded-per-user", 3, "bounds", "live tickets"),
     ] {
         let r = run_scenario(
             &scenario(seed, 50, FaultPreset::Chaos, Some(plant)),
@@ -270,7 +270,7 @@ fn adversary_plants_caught_by_their_oracles() {
         ),
         (
             "origin-prefix-match",
-            1,
+            12,
             "auth",
             "accepted a spoofed-origin credential",
         ),
@@ -282,7 +282,7 @@ fn adversary_plants_caught_by_their_oracles() {
         ),
         (
             "crit-header-ignored",
-            0,
+            2,
             "auth",
             "accepted attack-table case header_crit (must be refused critical_header)",
         ),
@@ -315,7 +315,7 @@ fn a_violation_found_on_the_helper_thread_is_reported_as_one_thread_finds_it() {
     for (plant, seed) in [
         ("broadcast-leak", 0),
         ("resume-skips", 0),
-        ("cache-ignores-exp", 3),
+        ("cache-ignores-exp", 4),
     ] {
         let sc = scenario(seed, 50, FaultPreset::Chaos, Some(plant));
         let (a, b) = (temp("fail-inline.jsonl"), temp("fail-background.jsonl"));

@@ -94,6 +94,14 @@ impl DeliveryChecker {
         }
         if kind == "resumed" {
             let from = json.resumed_from().unwrap_or(0);
+            let latest = self.streams.get(user).map_or(0, Vec::len) as u64;
+            if from > latest + 1 {
+                // RESUME-ERRORS: a `last_seq` past the stream is BAD_MESSAGE, never resumed.
+                return Err(Failure::new(
+                    NAME,
+                    format!("{conn}: resumed from {from}, ahead of {user}'s stream ({latest})"),
+                ));
+            }
             let asked = t.resume_from.map_or(0, |l| l + 1);
             if from != asked && Some(from) != t.gap_oldest {
                 return Err(Failure::new(

@@ -99,6 +99,7 @@ pub const MARKED_RULES: &[&str] = &[
     "RATE-CONTROL-FRAMES",
     "RATE-LIMITED-REPLY",
     "RATE-USER",
+    "RESUME-ERRORS",
     "RESUME-GAP",
     "RESUME-REPLAY",
     "SESSION-EXPIRY",

@@ -32,6 +32,9 @@ const ROTATION_DRAWS_PER_RUN: f64 = 7.5;
 /// Attack-table cases one [`Op::TableAttack`] presents: enough that the table's cases all
 /// come up in a short run, few enough to stay under the per-address handshake rate.
 const TABLE_CASES_PER_ATTACK: usize = 8;
+/// How far past what it has received a [`Op::BadFrames`] resume asks to start: beyond any
+/// stream a run produces.
+const RESUME_AHEAD: u64 = 1 << 40;
 const OAUTH_REDIRECT: &str = "https://app.example/callback";
 /// The access lifetime of the short session an [`Op::LateReuse`] steals: its `exp` passes a
 /// few seconds into the attack, whatever lifetime the seed gives ordinary sessions (five
@@ -528,17 +531,28 @@ impl World<'_> {
             Op::CrossSubscribe => self.cross_subscribe(i, conn),
             Op::TicketReplay => self.ticket_replay(i),
             Op::OriginSpoof => self.origin_spoof(i, &access, variant),
-            Op::BadFrames => match variant % 4 {
+            Op::BadFrames => match variant % 5 {
                 0 => self.up(
                     conn,
                     Up::Text(conn, vec![b' '; self.config.limits.max_frame_bytes + 1]),
                 ),
                 1 => self.up(conn, Up::Binary(conn)),
                 2 => self.up(conn, Up::Text(conn, vec![b'"', 0xc3, 0x28, b'"'])),
-                _ => self.up(
+                3 => self.up(
                     conn,
                     Up::Text(conn, b"{\"type\":\"user_message\",\"payload\":".to_vec()),
                 ),
+                // A resume from far past the user's stream: `BAD_MESSAGE` (`RESUME-ERRORS`),
+                // never a `resumed`. Not a resume the delivery checker should expect.
+                _ => {
+                    let ahead = self.clients[i].last_seq.saturating_add(RESUME_AHEAD);
+                    self.send_frame(
+                        conn,
+                        &ClientFrame::Resume {
+                            last_seq: Seq::new(ahead),
+                        },
+                    );
+                }
             },
             Op::OAuthAttack => self.auth_request(i, AuthCall::OAuthAttack(variant % 3)),
             Op::RefreshReuse => {
