@@ -329,6 +329,28 @@ mod tests {
         assert_eq!(f.check(t(5000), &fam, &alice(), &jti("r1")), Ok(()));
     }
 
+    /// A rotation adds two tokens: a family two short of the cap still rotates, filling it
+    /// exactly.
+    #[test]
+    fn check_family_two_short_of_the_cap_rotates_to_exactly_the_cap() {
+        let (mut f, fam) = started(Plants::NONE);
+        // `started` issued two tokens; these bring the family to the cap minus two.
+        let many: Vec<(Jti, Instant)> = (0..MAX_TOKENS_PER_FAMILY - 4)
+            .map(|i| (jti(&format!("x{i}")), t(5000)))
+            .collect();
+        f.rotated(&fam, jti("r1"), &many);
+        assert_eq!(f.check(t(1), &fam, &alice(), &jti("r1")), Ok(()));
+        f.rotated(
+            &fam,
+            jti("r2"),
+            &[(jti("a2"), t(900)), (jti("r2"), t(9000))],
+        );
+        assert_eq!(
+            f.check(t(2), &fam, &alice(), &jti("r2")),
+            Err(RefreshError::FamilyExhausted)
+        );
+    }
+
     /// Regression: an access token that expired 10 s before the reuse still
     /// validates for another 20 s of leeway, so the reuse must revoke it too.
     #[test]
