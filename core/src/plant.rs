@@ -76,11 +76,14 @@ mod enabled {
         /// A `crit` header parameter is ignored instead of refused, so a token that demands an
         /// extension the gateway does not implement is accepted.
         CritHeaderIgnored,
+        /// A retired key still verifies: the validator checks that the token's key is in the
+        /// ring, not that it is live.
+        RetiredKeyAccepted,
     }
 
     impl Plant {
         /// Every plant, in a stable order.
-        pub const ALL: [Plant; 24] = [
+        pub const ALL: [Plant; 25] = [
             Plant::BroadcastLeak,
             Plant::RunIdAsUserId,
             Plant::ThreadIdAsUserId,
@@ -105,6 +108,7 @@ mod enabled {
             Plant::OriginPrefixMatch,
             Plant::ControlFramesUncharged,
             Plant::CritHeaderIgnored,
+            Plant::RetiredKeyAccepted,
         ];
 
         /// The stable kebab-case name.
@@ -134,6 +138,7 @@ mod enabled {
                 Plant::OriginPrefixMatch => "origin-prefix-match",
                 Plant::ControlFramesUncharged => "control-frames-uncharged",
                 Plant::CritHeaderIgnored => "crit-header-ignored",
+                Plant::RetiredKeyAccepted => "retired-key-accepted",
             }
         }
 
@@ -192,6 +197,7 @@ mod enabled {
                     "ping and pong control frames are not charged to the user's rate bucket"
                 }
                 Plant::CritHeaderIgnored => "a token's crit header is ignored instead of refused",
+                Plant::RetiredKeyAccepted => "tokens of a retired key still validate",
             }
         }
 

@@ -492,3 +492,31 @@ fn unbounded_queue_lets_a_resume_page_past_entries_trimmed_meanwhile_with_a_gap_
     assert_eq!(resumed[0]["count"].as_u64(), Some(3));
     assert_eq!(h.close_code(slow), None);
 }
+
+#[test]
+fn retired_key_accepted_lets_a_retired_keys_token_through() {
+    for (plants, accepted) in [
+        (Plants::NONE, false),
+        (Plants::only(Plant::RetiredKeyAccepted), true),
+    ] {
+        let mut h = Harness::with(Config::default(), plants);
+        let token = h.token("alice");
+        // The ring's one key, named so it can be retired (a token without `kid` selects it).
+        let kid = gauntlet_core::Kid::parse("k1").expect("kid");
+        let mut ring = gauntlet_core::token::KeyRing::new();
+        ring.add_hmac(
+            Some(kid.clone()),
+            gauntlet_core::token::Algorithm::HS256,
+            common::SECRET,
+        )
+        .expect("hmac key");
+        ring.retire(&kid).expect("retire");
+        h.input(Input::Auth(gauntlet_core::AuthUpdate::Keys(Box::new(ring))));
+        let d = h.handshake(h.bearer(&token)).1;
+        match (accepted, &d) {
+            (true, HandshakeDecision::Accept { .. }) => {}
+            (false, HandshakeDecision::Reject { code, .. }) => assert_eq!(*code, "key_retired"),
+            _ => panic!("plants {plants:?}: {d:?}"),
+        }
+    }
+}

@@ -49,6 +49,9 @@ pub enum Op {
     /// minted within the same second as the logout); an old tab reconnects later with the
     /// token from before the logout.
     PasswordChange,
+    /// The operator retires the previous signing key ahead of its rotation (a suspected
+    /// compromise): the ring keeps it, flagged, and its tokens fail with `key_retired`.
+    RetireKey,
     /// Attack: a token with a tampered signature.
     Forged,
     /// Attack: `alg: none` in any case, with or without a signature.
@@ -144,6 +147,7 @@ impl Default for Mix {
             (RefreshReuse, 3),
             (RotateKeys, 1),
             (PasswordChange, 1),
+            (RetireKey, 1),
             (TicketFlood, 2),
             (LateReuse, 8),
             (CrossReauth, 3),
@@ -173,7 +177,7 @@ impl Mix {
     /// [`Op::LateReuse`]: the only workload for a family revoked inside the leeway, it needs
     /// a few tries per run (key rotations, outages and clock skew spoil some), so no seed
     /// leaves it out.
-    pub const SWARMED: [Op; 9] = [
+    pub const SWARMED: [Op; 10] = [
         Op::RotateKeys,
         Op::PasswordChange,
         Op::TicketFlood,
@@ -183,6 +187,7 @@ impl Mix {
         Op::OriginSpoof,
         Op::ControlFlood,
         Op::TableAttack,
+        Op::RetireKey,
     ];
 
     /// This mix with the weight of each [`Mix::SWARMED`] operation scaled by 0, 1, 2 or 4,
@@ -251,7 +256,7 @@ mod tests {
         let mix = Mix::default();
         assert!(Op::CrossReauth.is_attack() && Op::TableAttack.is_attack());
         assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 21);
-        assert_eq!(mix.active().filter(|o| !o.is_attack()).count(), 15);
+        assert_eq!(mix.active().filter(|o| !o.is_attack()).count(), 16);
     }
 
     #[test]

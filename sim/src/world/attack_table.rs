@@ -24,8 +24,9 @@ const MAX_AGE: Duration = Duration::from_secs(20);
 
 /// The table the world's attackers present, in turn.
 pub(super) struct AttackTable {
-    /// The signing key it was generated with, when, and its cases that must be refused.
-    current: Option<(Kid, Instant, Vec<AttackCase>)>,
+    /// The signing key it was generated with, the retired key it knew of, when, and its
+    /// cases that must be refused.
+    current: Option<(Kid, Option<String>, Instant, Vec<AttackCase>)>,
     /// The number of the next case to present. The attackers go through the table in order
     /// (from a point the seed picks) rather than drawing at random, so a run with as many
     /// table attacks as the table has cases presents every one of them.
@@ -51,8 +52,10 @@ impl AttackTable {
         now: Instant,
         sub: &str,
     ) -> Option<&AttackCase> {
+        // A new signing key, a newly retired one or age: the table no longer fits the ring.
+        let retired = keys.retired.as_ref().and_then(|s| s.kid.clone());
         let stale = match &self.current {
-            Some((k, at, _)) => k != kid || now.saturating_since(*at) > MAX_AGE,
+            Some((k, r, at, _)) => k != kid || *r != retired || now.saturating_since(*at) > MAX_AGE,
             None => true,
         };
         if stale {
@@ -61,9 +64,9 @@ impl AttackTable {
                 .into_iter()
                 .filter(|c| c.live() && c.expected != "accepted")
                 .collect();
-            self.current = Some((kid.clone(), now, refused));
+            self.current = Some((kid.clone(), retired, now, refused));
         }
-        let cases = &self.current.as_ref()?.2;
+        let cases = &self.current.as_ref()?.3;
         let n = u64::try_from(cases.len()).ok().filter(|n| *n > 0)?;
         let i = self.next % n;
         self.next = self.next.wrapping_add(1);
@@ -106,7 +109,7 @@ mod tests {
         let mut t = AttackTable::new(5);
         let now = Instant::from_unix_secs(1_800_000_000);
         let first = t.next(&kid("hs-0"), &keys(), now, "u1").cloned();
-        let cases = t.current.as_ref().map(|c| c.2.clone()).unwrap_or_default();
+        let cases = t.current.as_ref().map(|c| c.3.clone()).unwrap_or_default();
         let n = cases.len();
         assert!(n > 30, "the table has its many refused cases, got {n}");
         assert!(cases.iter().all(|c| c.live() && c.expected != "accepted"));
@@ -153,7 +156,7 @@ mod tests {
         assert_eq!(token(&mut t, "hs-0", now.saturating_add(MAX_AGE)), a);
         let later = now.saturating_add(MAX_AGE + Duration::from_secs(1));
         assert_ne!(token(&mut t, "hs-0", later), a, "re-timed after MAX_AGE");
-        assert_eq!(t.current.as_ref().map(|c| c.1), Some(later));
+        assert_eq!(t.current.as_ref().map(|c| c.2), Some(later));
         token(&mut t, "hs-1", later);
         assert_eq!(
             t.current.as_ref().map(|c| c.0.as_str().to_string()),

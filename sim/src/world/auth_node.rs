@@ -30,6 +30,10 @@ pub(super) struct AuthNode {
     skew_ahead: bool,
     /// The keys the auth service publishes (current + previous), oldest first.
     keys: Vec<(Kid, Vec<u8>)>,
+    /// The previous key, when the operator retired it early (a suspected compromise): it stays
+    /// in the published ring, flagged, so its tokens fail with `key_retired`, until the next
+    /// rotation removes it.
+    retired: Option<Kid>,
     next_key: u32,
     /// An attacker who holds the signing keys: mints expired and short-lived tokens.
     pub(super) attacker_issuer: Issuer,
@@ -65,7 +69,7 @@ impl AuthNode {
         let attacker_key = SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &hs_secret(0))
             .map_err(|e| e.to_string())?;
         let keys = vec![(kid, hs_secret(0))];
-        let ring = ring_of(&keys)?;
+        let ring = ring_of(&keys, None)?;
         // The issuer's own access lifetime, drawn per seed: half the seeds keep the
         // environment's 5 min, the others mint 30 s to 60 s tokens, so expiry, refresh and
         // tokens inside the leeway all happen within a one-minute run. The gateway's rules
@@ -91,6 +95,7 @@ impl AuthNode {
             skew: Duration::from_millis(skew_ms.unsigned_abs()),
             skew_ahead: skew_ms >= 0,
             keys,
+            retired: None,
             next_key: 1,
             attacker_issuer: Issuer::new(attacker_key, rules.clone()),
             refreshed: BTreeSet::new(),
@@ -109,7 +114,22 @@ impl AuthNode {
 
     /// The ring the auth service publishes now (what a restarted gateway loads).
     pub(super) fn ring(&self) -> Result<KeyRing, String> {
-        ring_of(&self.keys)
+        ring_of(&self.keys, self.retired.as_ref())
+    }
+
+    /// Retires the previous key ahead of its rotation (`AUTH-KEY-RETIRED`): the kid retired
+    /// and the ring the gateway gets now. `None` when there is no previous key, or it is
+    /// retired already.
+    pub(super) fn retire_previous(&mut self) -> Option<(Kid, Result<KeyRing, String>)> {
+        let [(previous, _), _] = self.keys.as_slice() else {
+            return None;
+        };
+        if self.retired.as_ref() == Some(previous) {
+            return None;
+        }
+        let previous = previous.clone();
+        self.retired = Some(previous.clone());
+        Some((previous, self.ring()))
     }
 
     /// The current signing key's kid, and what an attacker holding it knows for the attack
@@ -129,10 +149,21 @@ impl AuthNode {
                 workload::RS_PUBLIC_PEM.to_vec(),
             )),
             ec_public_der: None,
-            retired: None,
+            retired: self.retired_signer(),
             several_keys: true,
         };
         Some((kid.clone(), keys))
+    }
+
+    /// The retired key as the attack table signs with it (its `retired_key` case).
+    fn retired_signer(&self) -> Option<AttackSigner> {
+        let retired = self.retired.as_ref()?;
+        let (kid, secret) = self.keys.iter().find(|(k, _)| k == retired)?;
+        Some(AttackSigner {
+            kid: Some(kid.as_str().to_string()),
+            alg: Algorithm::HS256,
+            key: EncodingKey::from_secret(secret).ok()?,
+        })
     }
 
     /// Revocations issued since the checkers were last told, now counted as told.
@@ -175,10 +206,14 @@ impl AuthNode {
                     self.keys.retain(|k| k.0 != *removed);
                 }
                 self.keys.push((kid, secret));
+                self.retired = self
+                    .retired
+                    .take()
+                    .filter(|r| self.keys.iter().any(|(k, _)| k == r));
                 self.attacker_issuer.replace_key(attacker);
                 Rotation::Rotated {
                     retired: rotation.retired,
-                    ring: ring_of(&self.keys),
+                    ring: self.ring(),
                 }
             }
             Err(e) => Rotation::Refused(format!("key rotation {n} refused: {e:?}")),
@@ -190,12 +225,16 @@ fn hs_secret(n: u32) -> Vec<u8> {
     format!("gauntlet-sim-hs256-key-{n:04}-0123456789abcdef").into_bytes()
 }
 
-/// The gateway's ring as a JWKS reload would build it: a new ring, not an edit of the old.
-fn ring_of(keys: &[(Kid, Vec<u8>)]) -> Result<KeyRing, String> {
+/// The gateway's ring as a JWKS reload would build it: a new ring, not an edit of the old,
+/// with `retired` flagged.
+fn ring_of(keys: &[(Kid, Vec<u8>)], retired: Option<&Kid>) -> Result<KeyRing, String> {
     let mut ring = KeyRing::new();
     for (kid, secret) in keys {
         ring.add_hmac(Some(kid.clone()), Algorithm::HS256, secret)
             .map_err(|e| e.to_string())?;
+    }
+    if let Some(kid) = retired {
+        ring.retire(kid).map_err(|e| e.to_string())?;
     }
     ring.add_public_pem(
         Kid::parse(workload::RS_KID),

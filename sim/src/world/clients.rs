@@ -349,6 +349,13 @@ impl World<'_> {
                     self.rotate_key();
                 }
             }
+            Op::RetireKey => {
+                // One operator's act, as rare per run as a rotation storm.
+                let chance = (ROTATION_DRAWS_PER_RUN / f64::from(self.sc.users.max(1))).min(1.0);
+                if self.clients[i].rng.chance(chance) {
+                    self.retire_key();
+                }
+            }
             Op::PasswordChange => {
                 if self.clients[i].auth.waiting() {
                     return;
@@ -637,10 +644,12 @@ impl World<'_> {
             let Some(case) = self.attack_table.next(&kid, &keys, self.now, user.as_str()) else {
                 return;
             };
+            // The key the case names (the retired one for `retired_key`).
+            let named = workload::kid_of(&case.token).unwrap_or_else(|| kid.clone());
             let truth = CredTruth::Table {
                 case: case.name.clone(),
                 expected: case.expected.clone(),
-                kid: kid.clone(),
+                kid: named,
             };
             let token = case.token.clone();
             self.connect_with(i, &token, truth, Method::Bearer);

@@ -433,6 +433,22 @@ impl World<'_> {
         }
     }
 
+    /// Retires the previous key early and hands the gateway the ring with it flagged. For the
+    /// checkers the key is gone: no token of it may be accepted from now on.
+    pub(super) fn retire_key(&mut self) {
+        let Some((kid, ring)) = self.auth.retire_previous() else {
+            return;
+        };
+        self.observe(&Obs::KeyRemoved {
+            at: self.now,
+            kid: &kid,
+        });
+        match ring {
+            Ok(ring) => self.gw(Input::Auth(AuthUpdate::Keys(Box::new(ring)))),
+            Err(e) => self.fail(Failure::new("config", e)),
+        }
+    }
+
     pub(super) fn restart_gateway(&mut self) {
         let ring = match self.auth.ring() {
             Ok(r) => r,
