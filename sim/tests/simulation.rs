@@ -447,3 +447,23 @@ fn trace_has_named_tracks_fault_arguments_and_counters_and_changes_no_journal() 
         "counter values are numbers"
     );
 }
+
+/// A ticket stands for the token it was asked with. Seed 251 (100 users, 3 min, swarm) has a
+/// client revoke its token, sign in again, and then get the ticket it asked for with the old
+/// one: the gateway refuses it as revoked, rightly, and the world must judge that refusal
+/// against the old token, not the one the client holds when the answer comes.
+#[test]
+fn a_ticket_answered_after_a_new_sign_in_stands_for_the_token_it_was_asked_with() {
+    let sc = Scenario {
+        users: 100,
+        duration_ms: 180_000,
+        ..scenario(251, 100, FaultPreset::Swarm, None)
+    };
+    let r = run_scenario(&sc, None, None).expect("run");
+    assert!(r.violation.is_none(), "{:?}", r.violation);
+    assert!(
+        r.marks.contains_key("WS-TICKET-SINGLE-USE"),
+        "{:?}",
+        r.marks
+    );
+}

@@ -578,7 +578,7 @@ impl World<'_> {
                         Sized(access.len()),
                     );
                     for (at, _) in tx.into_iter().take(1) {
-                        self.at(at, Ev::ToGateway(Up::Ticket(i, access.clone(), true)));
+                        self.at(at, Ev::ToGateway(Up::Ticket(i, access.clone(), true, 0)));
                     }
                 }
             }
@@ -597,6 +597,26 @@ impl World<'_> {
         };
         let (token, truth) = (t.access.clone(), t.truth.clone());
         if let Method::Ticket = method {
+            // The ticket will stand for this token, but no key signs it.
+            let ticket_truth = match truth {
+                CredTruth::Access {
+                    user,
+                    jti,
+                    minted,
+                    exp,
+                    family,
+                    ..
+                } => CredTruth::Access {
+                    user,
+                    jti,
+                    minted,
+                    exp,
+                    kid: None,
+                    family,
+                },
+                other => other,
+            };
+            let ask = self.clients[i].ticket_asked(ticket_truth);
             let tx = self.net.send(
                 self.now,
                 NodeId::client(i.get()),
@@ -604,7 +624,7 @@ impl World<'_> {
                 Sized(token.len()),
             );
             for (at, _) in tx.into_iter().take(1) {
-                self.at(at, Ev::ToGateway(Up::Ticket(i, token.clone(), false)));
+                self.at(at, Ev::ToGateway(Up::Ticket(i, token.clone(), false, ask)));
             }
             return;
         }
@@ -792,34 +812,14 @@ impl World<'_> {
                     c.auth.take_tokens();
                 }
             }
-            Down::Ticket(Some(ticket)) => {
-                // The ticket stands for the token it was issued on, but no key signs it.
-                let truth = self.clients[i]
-                    .auth
-                    .tokens()
-                    .map(|t| match t.truth.clone() {
-                        CredTruth::Access {
-                            user,
-                            jti,
-                            minted,
-                            exp,
-                            family,
-                            ..
-                        } => CredTruth::Access {
-                            user,
-                            jti,
-                            minted,
-                            exp,
-                            kid: None,
-                            family,
-                        },
-                        other => other,
-                    });
-                if let Some(truth) = truth {
+            Down::Ticket(ask, ticket) => {
+                // The truth of the token the ticket was asked with, not of whatever token the
+                // client holds now: it may have signed in again meanwhile.
+                let truth = self.clients[i].ticket_asks.remove(&ask);
+                if let (Some(ticket), Some(truth)) = (ticket, truth) {
                     self.connect_with(i, &ticket, truth, Method::Ticket);
                 }
             }
-            Down::Ticket(None) => {}
             Down::HandshakeTimeout(conn) => {
                 if self.clients.conns.get(&conn).is_some_and(|c| !c.is_open()) {
                     self.clients.drop_conn(i, conn);

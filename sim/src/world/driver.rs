@@ -13,7 +13,7 @@ use gauntlet_core::{
 
 use super::auth_node::Rotation;
 use super::phase::Phase;
-use super::population::ClientId;
+use super::population::{ASK_MASK, ClientId};
 use super::{Down, Ev, HANDSHAKE_TIMEOUT, Sized, Up, World};
 use crate::checker::{Failure, Obs};
 use crate::faults::Fault;
@@ -183,9 +183,10 @@ impl World<'_> {
                 HANDSHAKE_TIMEOUT,
                 Ev::ToClient(client, Down::HandshakeTimeout(conn)),
             ),
-            (None, Down::Ticket(_)) => {
-                self.after(HANDSHAKE_TIMEOUT, Ev::ToClient(client, Down::Ticket(None)))
-            }
+            (None, Down::Ticket(ask, _)) => self.after(
+                HANDSHAKE_TIMEOUT,
+                Ev::ToClient(client, Down::Ticket(ask, None)),
+            ),
             (None, _) => {}
         }
     }
@@ -352,9 +353,11 @@ impl World<'_> {
                 self.after_call(out);
             }
             Up::Closed(conn) => self.gw(Input::Closed { conn }),
-            Up::Ticket(client, token, hoard) => {
+            Up::Ticket(client, token, hoard, ask) => {
                 self.gw(Input::IssueTicket {
-                    request: u64::from(client.get()) | (u64::from(hoard) << 32),
+                    request: u64::from(client.get())
+                        | (u64::from(hoard) << 32)
+                        | (u64::from(ask & ASK_MASK) << 33),
                     authorization: Some(format!("Bearer {token}")),
                 });
             }
@@ -505,14 +508,16 @@ impl Effects for Carry<'_, '_> {
 
     fn ticket(&mut self, request: u64, answer: Result<IssuedTicket, TicketRefusal>) {
         let w = &mut *self.0;
-        // The request id is the asking client's index, with bit 32 set by a hoarder.
+        // The request id is the asking client's index, with bit 32 set by a hoarder and the
+        // client's ask number above it.
         let Some(client) = u32::try_from(request & u64::from(u32::MAX))
             .ok()
             .and_then(|n| w.clients.id(n))
         else {
             return;
         };
-        let hoard = request >> 32 != 0;
+        let hoard = (request >> 32) & 1 != 0;
+        let ask = u32::try_from(request >> 33).unwrap_or(0) & ASK_MASK;
         let user = w.clients[client].user.clone();
         w.observe(&Obs::TicketAnswer {
             at: w.now,
@@ -521,7 +526,7 @@ impl Effects for Carry<'_, '_> {
         });
         if !hoard {
             let ticket = answer.ok().map(|t| t.ticket);
-            w.send_down(client, Down::Ticket(ticket));
+            w.send_down(client, Down::Ticket(ask, ticket));
         }
     }
 

@@ -97,15 +97,16 @@ enum Up {
     Ping(ConnId),
     Closed(ConnId),
     /// `POST /tickets` from a client with its token; `true` when the client hoards the
-    /// ticket instead of redeeming it (a ticket flood).
-    Ticket(ClientId, String, bool),
+    /// ticket instead of redeeming it (a ticket flood); the client's ask number.
+    Ticket(ClientId, String, bool, u32),
 }
 
 enum Down {
     Verdict(ConnId, HandshakeDecision),
     Frame(ConnId, Arc<str>),
     Close(ConnId, Option<u16>),
-    Ticket(Option<String>),
+    /// The answer to the client's ticket request of that ask number.
+    Ticket(u32, Option<String>),
     HandshakeTimeout(ConnId),
 }
 
@@ -291,6 +292,8 @@ impl<'s> World<'s> {
                 threads_made: 0,
                 reauths: Vec::new(),
                 saved: Vec::new(),
+                ticket_asks: BTreeMap::new(),
+                next_ask: 0,
                 not_before: start,
                 late_reuse: None,
             })

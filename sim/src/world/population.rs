@@ -213,6 +213,12 @@ pub(super) struct Client {
     pub(super) reauths: Vec<(ConnId, CredTruth)>,
     /// Tokens kept to present later (an attack, an old tab), each with when to use it.
     pub(super) saved: Vec<(String, CredTruth, Instant)>,
+    /// Ticket requests not yet answered, by ask number: the truth of the token each was asked
+    /// with, which is what a ticket issued for it stands for (the client may have signed in
+    /// again before the answer came). At most [`MAX_TICKET_ASKS`]; the oldest goes first.
+    pub(super) ticket_asks: BTreeMap<u32, CredTruth>,
+    /// The next ask number (wraps: far more asks than [`MAX_TICKET_ASKS`] apart never meet).
+    pub(super) next_ask: u32,
     /// The client does nothing before this (true time): a logout-everywhere pauses it, so
     /// the next sign-in is minted in a later second. A pause of the whole client, not of
     /// its sign-in: a late answer that brings tokens meanwhile does not end it.
@@ -223,6 +229,11 @@ pub(super) struct Client {
     pub(super) late_reuse: Option<LateReuse>,
 }
 
+/// Ask numbers fit in the 31 bits of a ticket request id above the client's index and the
+/// hoarding bit.
+pub(super) const ASK_MASK: u32 = (1 << 31) - 1;
+/// Most unanswered ticket requests a client remembers.
+const MAX_TICKET_ASKS: usize = 16;
 /// Most tokens a client keeps to present later; a new one pushes out the oldest.
 const MAX_SAVED: usize = 4;
 /// Most unanswered `reauth`s a client remembers (a refused one is never answered with
@@ -238,6 +249,17 @@ impl Client {
             self.saved.remove(0);
         }
         self.saved.push((token, truth, at));
+    }
+
+    /// Remembers a ticket request made with the token `truth` stands for; its ask number.
+    pub(super) fn ticket_asked(&mut self, truth: CredTruth) -> u32 {
+        if self.ticket_asks.len() >= MAX_TICKET_ASKS {
+            self.ticket_asks.pop_first();
+        }
+        let ask = self.next_ask;
+        self.next_ask = self.next_ask.wrapping_add(1) & ASK_MASK;
+        self.ticket_asks.insert(ask, truth);
+        ask
     }
 
     /// Remembers a `reauth` with the token `truth` stands for, sent on `conn`.
