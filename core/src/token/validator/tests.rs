@@ -144,6 +144,7 @@ fn validator_revoked_jti_rejected_even_when_cached() {
     let claims = v
         .validate(token.as_bytes(), now(), TokenType::Access)
         .unwrap();
+    assert!(!v.is_revoked(&claims), "nothing revoked yet");
     v.apply(&Revocation::Jti {
         jti: Jti::parse("jti-1").unwrap(),
         exp: claims.exp(),
