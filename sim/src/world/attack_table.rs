@@ -26,7 +26,7 @@ const MAX_AGE: Duration = Duration::from_secs(20);
 pub(super) struct AttackTable {
     /// The signing key it was generated with, the retired key it knew of, when, and its
     /// cases that must be refused.
-    current: Option<(Kid, Option<String>, Instant, Vec<AttackCase>)>,
+    current: Option<(Kid, Option<Kid>, Instant, Vec<AttackCase>)>,
     /// The number of the next case to present. The attackers go through the table in order
     /// (from a point the seed picks) rather than drawing at random, so a run with as many
     /// table attacks as the table has cases presents every one of them.
@@ -42,29 +42,33 @@ impl AttackTable {
         }
     }
 
-    /// The next case of a table fresh for `now`, signed by `kid`'s key in `keys`, naming
-    /// `sub`. `None` when the table cannot be built (a key the generator cannot sign with:
-    /// never for the simulator's HMAC keys).
+    /// The next case of a table fresh for `now`, naming `sub`, for a ring whose signing key is
+    /// `kid` and whose retired key (still in the ring) is `retired`. `keys` builds what the
+    /// attacker signs with; it is called only when the table is generated again (signing
+    /// keys are parsed once per table, not once per attack). `None` when the table cannot be
+    /// built (a key the generator cannot sign with: never for the simulator's HMAC keys).
     pub(super) fn next(
         &mut self,
         kid: &Kid,
-        keys: &AttackKeys,
+        retired: Option<&Kid>,
+        keys: impl FnOnce() -> Option<AttackKeys>,
         now: Instant,
         sub: &str,
     ) -> Option<&AttackCase> {
         // A new signing key, a newly retired one or age: the table no longer fits the ring.
-        let retired = keys.retired.as_ref().and_then(|s| s.kid.clone());
         let stale = match &self.current {
-            Some((k, r, at, _)) => k != kid || *r != retired || now.saturating_since(*at) > MAX_AGE,
+            Some((k, r, at, _)) => {
+                k != kid || r.as_ref() != retired || now.saturating_since(*at) > MAX_AGE
+            }
             None => true,
         };
         if stale {
-            let cases = attack_cases(keys, now.unix_secs(), sub).ok()?;
+            let cases = attack_cases(&keys()?, now.unix_secs(), sub).ok()?;
             let refused = cases
                 .into_iter()
                 .filter(|c| c.live() && c.expected != "accepted")
                 .collect();
-            self.current = Some((kid.clone(), retired, now, refused));
+            self.current = Some((kid.clone(), retired.cloned(), now, refused));
         }
         let cases = &self.current.as_ref()?.3;
         let n = u64::try_from(cases.len()).ok().filter(|n| *n > 0)?;
@@ -108,7 +112,9 @@ mod tests {
     fn attack_table_presents_every_refused_live_case_in_turn() {
         let mut t = AttackTable::new(5);
         let now = Instant::from_unix_secs(1_800_000_000);
-        let first = t.next(&kid("hs-0"), &keys(), now, "u1").cloned();
+        let first = t
+            .next(&kid("hs-0"), None, || Some(keys()), now, "u1")
+            .cloned();
         let cases = t.current.as_ref().map(|c| c.3.clone()).unwrap_or_default();
         let n = cases.len();
         assert!(n > 30, "the table has its many refused cases, got {n}");
@@ -120,7 +126,7 @@ mod tests {
         );
         let mut names: BTreeSet<String> = first.iter().map(|c| c.name.clone()).collect();
         for _ in 1..n {
-            if let Some(c) = t.next(&kid("hs-0"), &keys(), now, "u1") {
+            if let Some(c) = t.next(&kid("hs-0"), None, || Some(keys()), now, "u1") {
                 names.insert(c.name.clone());
             }
         }
@@ -136,7 +142,8 @@ mod tests {
             assert!(names.contains(shape), "{shape} is presented");
         }
         assert_eq!(
-            t.next(&kid("hs-0"), &keys(), now, "u1").cloned(),
+            t.next(&kid("hs-0"), None, || Some(keys()), now, "u1")
+                .cloned(),
             first,
             "turn n starts over"
         );
@@ -149,7 +156,8 @@ mod tests {
         // Back to case 0 before each call, so the calls compare the same case.
         let token = |t: &mut AttackTable, k: &str, at: Instant| {
             t.next = 0;
-            t.next(&kid(k), &keys(), at, "u1").map(|c| c.token.clone())
+            t.next(&kid(k), None, || Some(keys()), at, "u1")
+                .map(|c| c.token.clone())
         };
         let a = token(&mut t, "hs-0", now);
         assert!(a.is_some());

@@ -132,12 +132,22 @@ impl AuthNode {
         Some((previous, self.ring()))
     }
 
-    /// The current signing key's kid, and what an attacker holding it knows for the attack
-    /// table: that key, the ring's RSA public key (for key confusion) and that the ring holds
-    /// several keys.
-    pub(super) fn attack_keys(&self) -> Option<(Kid, AttackKeys)> {
+    /// The current signing key's kid, and the retired key's while the ring still holds it:
+    /// what the attack table's cases depend on.
+    pub(super) fn attack_ring(&self) -> Option<(&Kid, Option<&Kid>)> {
+        let (kid, _) = self.keys.last()?;
+        let retired = self
+            .retired
+            .as_ref()
+            .filter(|r| self.keys.iter().any(|(k, _)| k == *r));
+        Some((kid, retired))
+    }
+
+    /// What an attacker holding the current signing key knows for the attack table: that
+    /// key, the ring's RSA public key (for key confusion) and that the ring holds several keys.
+    pub(super) fn attack_keys(&self) -> Option<AttackKeys> {
         let (kid, secret) = self.keys.last()?;
-        let keys = AttackKeys {
+        Some(AttackKeys {
             primary: AttackSigner {
                 kid: Some(kid.as_str().to_string()),
                 alg: Algorithm::HS256,
@@ -151,8 +161,7 @@ impl AuthNode {
             ec_public_der: None,
             retired: self.retired_signer(),
             several_keys: true,
-        };
-        Some((kid.clone(), keys))
+        })
     }
 
     /// The retired key as the attack table signs with it (its `retired_key` case).

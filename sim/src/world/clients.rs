@@ -336,11 +336,10 @@ impl World<'_> {
                 // storm far past the ring's size (an operator script in a loop), which
                 // only a ring that drops keys older than the previous one survives;
                 // single rotations come from the `key_rotation` fault.
-                let chance = (ROTATION_DRAWS_PER_RUN / f64::from(self.sc.users.max(1))).min(1.0);
-                let c = &mut self.clients[i];
-                if !c.rng.chance(chance) {
+                if !self.operator_acts(i) {
                     return;
                 }
+                let c = &mut self.clients[i];
                 let n = MAX_KEYS + c.rng.index(8);
                 for _ in 0..n {
                     if self.failure.is_some() {
@@ -351,8 +350,7 @@ impl World<'_> {
             }
             Op::RetireKey => {
                 // One operator's act, as rare per run as a rotation storm.
-                let chance = (ROTATION_DRAWS_PER_RUN / f64::from(self.sc.users.max(1))).min(1.0);
-                if self.clients[i].rng.chance(chance) {
+                if self.operator_acts(i) {
                     self.retire_key();
                 }
             }
@@ -653,15 +651,31 @@ impl World<'_> {
         conn
     }
 
+    /// Whether client `i`'s draw of an operator's act ([`Op::RotateKeys`], [`Op::RetireKey`])
+    /// acts: with a chance that shrinks with the population, so a run sees about as many of
+    /// them with 50 users as with 5000.
+    fn operator_acts(&mut self, i: ClientId) -> bool {
+        let chance = (ROTATION_DRAWS_PER_RUN / f64::from(self.sc.users.max(1))).min(1.0);
+        self.clients[i].rng.chance(chance)
+    }
+
     /// [`Op::TableAttack`]: handshakes presenting the attack table's next cases, signed with
     /// the current key and timed at the gateway's clock.
     fn table_attack(&mut self, i: ClientId, user: &UserId) {
-        let Some((kid, keys)) = self.auth.attack_keys() else {
+        let Some((kid, retired)) = self.auth.attack_ring() else {
             return;
         };
+        let (kid, retired) = (kid.clone(), retired.cloned());
         // A scanner sends a few cases at once, each on a connection of its own.
         for _ in 0..TABLE_CASES_PER_ATTACK {
-            let Some(case) = self.attack_table.next(&kid, &keys, self.now, user.as_str()) else {
+            let auth = &self.auth;
+            let Some(case) = self.attack_table.next(
+                &kid,
+                retired.as_ref(),
+                || auth.attack_keys(),
+                self.now,
+                user.as_str(),
+            ) else {
                 return;
             };
             // The key the case names (the retired one for `retired_key`).

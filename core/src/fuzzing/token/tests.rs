@@ -234,3 +234,14 @@ fn token_bytes_alg_from_header_plant_is_looser_than_jsonwebtoken() {
         "{r:?}"
     );
 }
+
+/// The harness's list is written from the documents, `TokenError::CODES` from the code: a code
+/// added to one and not the other is either undocumented or a refusal the oracle would flag.
+#[test]
+fn documented_token_codes_are_the_validators_codes() {
+    let mut documented = DOCUMENTED_TOKEN_CODES.to_vec();
+    let mut coded = TokenError::CODES.to_vec();
+    documented.sort_unstable();
+    coded.sort_unstable();
+    assert_eq!(documented, coded);
+}
