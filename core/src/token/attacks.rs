@@ -795,14 +795,18 @@ fn sized_token(g: &Gen<'_>, len: usize) -> Result<Option<String>, AttackError> {
         .rsplit('.')
         .next()
         .map_or(0, str::len);
+    let payload = |n: usize| g.with(&[("filler", json!("f".repeat(n)))], &[]).to_string();
+    // Each filler byte is one payload byte ('f' needs no escaping), so the payload's length is
+    // `empty + n` and the search below is arithmetic; building and encoding every candidate
+    // made this quadratic, and the simulator's attack table spent most of its time here.
+    let empty = payload(0).len();
     for typ in ["", r#","typ":"JWT""#, r#","typ":"JWT1""#] {
         let header = format!(r#"{{"alg":"{alg}"{}{typ}}}"#, kid_member(g.kid()));
         let h = b64(header.as_bytes()).len();
         for n in 0..4096 {
-            let payload = g.with(&[("filler", json!("f".repeat(n)))], &[]).to_string();
-            let size = h + 1 + b64(payload.as_bytes()).len() + 1 + sig_len;
+            let size = h + 1 + b64_len(empty + n) + 1 + sig_len;
             if size == len {
-                return g.signed_header(&header, &payload).map(Some);
+                return g.signed_header(&header, &payload(n)).map(Some);
             }
             if size > len {
                 break;
@@ -810,6 +814,13 @@ fn sized_token(g: &Gen<'_>, len: usize) -> Result<Option<String>, AttackError> {
         }
     }
     Ok(None)
+}
+
+/// The length of `len` bytes in unpadded base64.
+fn b64_len(len: usize) -> usize {
+    // A trailing group of r bytes (0, 1 or 2) encodes to r + 1 characters, or none.
+    let rest = len % 3;
+    len / 3 * 4 + if rest == 0 { 0 } else { rest + 1 }
 }
 
 // ---- keyless attacks ------------------------------------------------------------------
@@ -1075,6 +1086,13 @@ pub fn weak_secret(token: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn b64_len_is_the_encoded_length() {
+        for n in 0..64 {
+            assert_eq!(b64_len(n), b64(&vec![0xA5; n]).len(), "{n} bytes");
+        }
+    }
 
     #[test]
     fn weak_secret_found_offline_and_strong_one_not() {
