@@ -25,7 +25,7 @@ use crate::token::KeyRing;
 /// `payload` object instead of its rendered `frame`, with the entry's `seq` beside it in the
 /// `stream_appended` event, and the hash covers payloads. Schema 4 writes a broadcast as one
 /// `stream_broadcast` event, whose copies the fold derives, instead of one `stream_appended`
-/// per connected user (the state hash is unchanged). A journal of an older schema is refused
+/// per connected user (the same streams, from a shorter log). A journal of an older schema is refused
 /// as unsupported rather than as corrupt: the schema names the one format a build reads, so
 /// a journal is never half-understood by a build that writes another.
 pub const JOURNAL_SCHEMA: u32 = 4;
