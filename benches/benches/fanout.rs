@@ -6,6 +6,13 @@
 //! that is exactly `send_to_user` to 10 connections; with 1000 users of one connection each
 //! it is `broadcast_to_all` to 1000 connections (each user's copy carries that user's own
 //! `seq`, so it is rendered once per user). Sends are acknowledged every `ACK_EVERY` rounds.
+//!
+//! The floors are protocol-true: `floor_render_enqueue_1000` builds each of 1000 users' own
+//! frame (its `seq` and `user_id` between a prefix and a suffix rendered once) and pushes it
+//! into that user's queue; `floor_parse_render_enqueue_10` parses the inbound frame, then
+//! builds one user's frame once and pushes it into that user's 10 queues. `floor_enqueue_1000`
+//! (one shared frame into 1000 queues, which the protocol does not allow for a broadcast) is
+//! kept as context.
 
 mod common;
 
@@ -13,7 +20,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gauntlet_benches::{ACK_EVERY, FloorQueues, GatewayFixture, bench_config};
+use gauntlet_benches::{
+    ACK_EVERY, FloorQueues, FloorRender, GatewayFixture, bench_config, floor_parse_render_enqueue,
+};
 use gauntlet_core::{ConnId, Outputs};
 
 const BROADCAST: &[u8] = br#"{"type":"broadcast","payload":{"text":"maintenance at 02:00 UTC"}}"#;
@@ -88,6 +97,39 @@ fn fanout_benches(c: &mut Criterion) {
             rounds += 1;
             if rounds == ACK_EVERY {
                 queues.drain();
+                rounds = 0;
+            }
+        })
+    });
+
+    // The gateway's own payload for BROADCAST from user-0000, and a fixed event time.
+    let payload = r#"{"from":"user-0000","text":"maintenance at 02:00 UTC"}"#;
+    let at_ms = 1_800_000_000_000;
+    let mut render = FloorRender::new(1000, 1, "system_notice", at_ms, payload);
+    let mut rounds = 0;
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("floor_render_enqueue_1000", |b| {
+        b.iter(|| {
+            black_box(render.render_enqueue());
+            rounds += 1;
+            if rounds == ACK_EVERY {
+                render.drain();
+                rounds = 0;
+            }
+        })
+    });
+
+    let mut render = FloorRender::new(1, 10, "system_notice", at_ms, payload);
+    let first = floor_parse_render_enqueue(BROADCAST, &mut render);
+    assert_eq!(first.ok(), Some(10), "the inbound frame parses");
+    let mut rounds = 1;
+    g.throughput(Throughput::Elements(10));
+    g.bench_function("floor_parse_render_enqueue_10", |b| {
+        b.iter(|| {
+            black_box(floor_parse_render_enqueue(black_box(BROADCAST), &mut render).ok());
+            rounds += 1;
+            if rounds == ACK_EVERY {
+                render.drain();
                 rounds = 0;
             }
         })

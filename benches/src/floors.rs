@@ -180,6 +180,122 @@ impl FloorQueues {
     }
 }
 
+/// `fanout/floor_render_enqueue_1000` and the render half of
+/// `fanout/floor_parse_render_enqueue_10`: what a stream event fanned out to its users cannot
+/// avoid under docs/protocol.md sections 10 and 14. Each user's frame carries that user's own
+/// `seq` and `user_id`, so it is built once per user: the envelope before `seq` (the prefix)
+/// and everything after `user_id` (the suffix: timestamp and payload) rendered once per event,
+/// then per user the prefix copied, `seq` formatted as an integer, `user_id` copied, the
+/// suffix copied, and the frame (one `Arc<str>`, shared by the user's connections) pushed into
+/// each of that user's connection queues. No escaping, no outbox, no log: the gateway does
+/// those too, and they are its cost over the floor.
+pub struct FloorRender {
+    users: Vec<FloorUser>,
+    /// The frame's `type`.
+    kind: String,
+    /// Unix milliseconds of the event.
+    timestamp: u64,
+    /// The payload object, as the event holds it rendered.
+    payload: String,
+    prefix: String,
+    suffix: String,
+    frame: String,
+}
+
+struct FloorUser {
+    id: String,
+    seq: u64,
+    queues: Vec<Vec<Arc<str>>>,
+}
+
+impl FloorRender {
+    /// `users` users (`user-0000`, ...) of `conns_per_user` empty queues each, for events of
+    /// type `kind` at `timestamp` (Unix ms) carrying `payload` (a JSON object).
+    pub fn new(
+        users: usize,
+        conns_per_user: usize,
+        kind: &str,
+        timestamp: u64,
+        payload: &str,
+    ) -> Self {
+        Self {
+            users: (0..users)
+                .map(|u| FloorUser {
+                    id: format!("user-{u:04}"),
+                    seq: 0,
+                    queues: (0..conns_per_user).map(|_| Vec::with_capacity(8)).collect(),
+                })
+                .collect(),
+            kind: kind.to_owned(),
+            timestamp,
+            payload: payload.to_owned(),
+            prefix: String::new(),
+            suffix: String::new(),
+            frame: String::new(),
+        }
+    }
+
+    /// One event to every user: each user's next `seq`, its frame built and pushed into each
+    /// of its queues. Returns the frames pushed.
+    pub fn render_enqueue(&mut self) -> usize {
+        let mut num = itoa::Buffer::new();
+        self.prefix.clear();
+        self.prefix.push_str("{\"type\":\"");
+        self.prefix.push_str(&self.kind);
+        self.prefix.push_str("\",\"seq\":");
+        self.suffix.clear();
+        self.suffix.push_str("\",\"timestamp\":");
+        self.suffix.push_str(num.format(self.timestamp));
+        self.suffix.push_str(",\"payload\":");
+        self.suffix.push_str(&self.payload);
+        self.suffix.push('}');
+        let mut pushed = 0;
+        for user in &mut self.users {
+            user.seq += 1;
+            self.frame.clear();
+            self.frame.push_str(&self.prefix);
+            self.frame.push_str(num.format(user.seq));
+            self.frame.push_str(",\"user_id\":\"");
+            self.frame.push_str(&user.id);
+            self.frame.push_str(&self.suffix);
+            let frame: Arc<str> = Arc::from(self.frame.as_str());
+            for q in &mut user.queues {
+                q.push(Arc::clone(&frame));
+            }
+            pushed += user.queues.len();
+        }
+        pushed
+    }
+
+    /// Empties every queue (the writes completed), returning how many frames were held.
+    pub fn drain(&mut self) -> usize {
+        let mut n = 0;
+        for q in self.users.iter_mut().flat_map(|u| &mut u.queues) {
+            n += q.len();
+            q.clear();
+        }
+        n
+    }
+
+    /// The frame at `index` of connection `conn` of user number `user`, if queued.
+    pub fn queued(&self, user: usize, conn: usize, index: usize) -> Option<&Arc<str>> {
+        self.users.get(user)?.queues.get(conn)?.get(index)
+    }
+}
+
+/// `fanout/floor_parse_render_enqueue_10`: the floor of `send_to_user_10_conns`. The inbound
+/// frame parsed as [`floor_serde_typed`] does, then one event rendered and pushed by
+/// `render` (one user of ten connections: one frame, ten pushes, since every connection of a
+/// user gets the same bytes). Returns the frames pushed.
+pub fn floor_parse_render_enqueue(
+    inbound: &[u8],
+    render: &mut FloorRender,
+) -> Result<usize, serde_json::Error> {
+    let envelope = floor_serde_typed(inbound)?;
+    std::hint::black_box(&envelope);
+    Ok(render.render_enqueue())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +345,53 @@ mod tests {
         let env = floor_serde_typed(br#"{"type":"ping","message_id":"m-1"}"#).unwrap();
         assert_eq!(env.kind, FloorKind::Ping);
         assert_eq!(env.message_id, Some("m-1"));
+    }
+
+    #[test]
+    fn floor_render_builds_the_gateways_frame_for_each_user_at_its_own_seq() {
+        use gauntlet_core::{Instant, Payload, Seq, StreamEntry, StreamKind, UserId};
+        let payload: Payload =
+            serde_json::from_str(r#"{"from":"user-0000","text":"maintenance"}"#).unwrap();
+        let mut floor =
+            FloorRender::new(3, 2, "system_notice", 1_800_000_000_123, payload.as_json());
+        assert_eq!(floor.render_enqueue(), 6);
+        assert_eq!(floor.render_enqueue(), 6);
+        let entry = StreamEntry {
+            at: Instant::from_unix_millis(1_800_000_000_123),
+            kind: StreamKind::SystemNotice,
+            thread: None,
+            run: None,
+            payload,
+        };
+        let mut expected = Vec::new();
+        for (user, seq) in [(0, 1), (2, 2)] {
+            let id = UserId::parse(&format!("user-{user:04}")).unwrap();
+            entry.write_frame(Seq::new(seq), &id, &mut expected);
+            let got = floor
+                .queued(user, 1, seq as usize - 1)
+                .map(|f| f.as_bytes());
+            assert_eq!(got, Some(expected.as_slice()), "user {user} seq {seq}");
+        }
+        // A user's connections share one frame.
+        let (a, b) = (
+            floor.queued(1, 0, 0).unwrap(),
+            floor.queued(1, 1, 0).unwrap(),
+        );
+        assert!(Arc::ptr_eq(a, b));
+        assert_eq!(floor.drain(), 12);
+        assert!(floor.queued(0, 0, 0).is_none());
+    }
+
+    #[test]
+    fn floor_parse_render_enqueue_refuses_a_frame_that_is_not_json() {
+        let mut floor = FloorRender::new(1, 10, "system_notice", 0, "{}");
+        let ok = floor_parse_render_enqueue(
+            br#"{"type":"broadcast","payload":{"text":"x"}}"#,
+            &mut floor,
+        );
+        assert_eq!(ok.ok(), Some(10));
+        assert!(floor_parse_render_enqueue(b"{nope", &mut floor).is_err());
+        assert_eq!(floor.drain(), 10);
     }
 
     #[test]

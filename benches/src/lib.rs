@@ -12,8 +12,8 @@ mod tokens;
 
 pub use fixture::{ACK_EVERY, GatewayFixture, bench_config, frame_field};
 pub use floors::{
-    FloorClaims, FloorEnvelope, FloorError, FloorKind, FloorQueues, HmacFloor, floor_map,
-    floor_serde_typed,
+    FloorClaims, FloorEnvelope, FloorError, FloorKind, FloorQueues, FloorRender, HmacFloor,
+    floor_map, floor_parse_render_enqueue, floor_serde_typed,
 };
 pub use tokens::{BenchAlg, PeerClaims, TokenKit, jsonwebtoken_peer};
 

@@ -439,3 +439,41 @@ fn require_marks_on_a_sweep_that_misses_rules_exits_1_naming_them() {
         "{err}"
     );
 }
+
+#[test]
+fn replay_of_a_schema_3_journal_exits_1_naming_both_schemas() {
+    let dir = Scratch::new("schema");
+    let log = dir.path("run.jsonl");
+    let args = [
+        "sim",
+        "--seed",
+        "0",
+        "--users",
+        "2",
+        "--duration",
+        "1s",
+        "--faults",
+        "none",
+        "-q",
+        "--log",
+        &log,
+    ];
+    let run = gauntlet(&dir.0, &args);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let replayed = gauntlet(&dir.0, &["replay", &log]);
+    assert_eq!(replayed.status.code(), Some(0), "{}", stderr(&replayed));
+    // The same journal, its header saying schema 3 (a broadcast as one append per user).
+    let text = std::fs::read_to_string(&log).unwrap();
+    let old_text = text.replacen(r#""schema":4,"#, r#""schema":3,"#, 1);
+    assert_ne!(old_text, text, "the header names schema 4");
+    let old = dir.path("old.jsonl");
+    std::fs::write(&old, old_text).unwrap();
+    let out = gauntlet(&dir.0, &["replay", &old]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("unsupported schema 3 (this build reads schema 4;"),
+        "{err}"
+    );
+}

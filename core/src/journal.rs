@@ -1,7 +1,7 @@
-//! The journal: the event log as a self-describing JSON Lines document (schema 3).
+//! The journal: the event log as a self-describing JSON Lines document (schema 4).
 //!
 //! ```text
-//! {"kind":"header","schema":3,"config":{...},"plants":...}      first line
+//! {"kind":"header","schema":4,"config":{...},"plants":...}      first line
 //! {"kind":"entry","seq":1,"at":...,"event":{"type":...}}        one per log entry
 //! {"kind":"footer","state_hash":"<64 hex>","last_seq":N}        optional, last line
 //! ```
@@ -23,9 +23,12 @@ use crate::token::KeyRing;
 /// The journal schema this build writes and reads. Schema 2 changed what the footer's
 /// `state_hash` covers (retained frames as raw bytes). Schema 3 stores a stream entry's
 /// `payload` object instead of its rendered `frame`, with the entry's `seq` beside it in the
-/// `stream_appended` event, and the hash covers payloads. A journal
-/// of an older schema is refused as unsupported rather than as corrupt.
-pub const JOURNAL_SCHEMA: u32 = 3;
+/// `stream_appended` event, and the hash covers payloads. Schema 4 writes a broadcast as one
+/// `stream_broadcast` event, whose copies the fold derives, instead of one `stream_appended`
+/// per connected user (the same streams, from a shorter log). A journal of an older schema is refused
+/// as unsupported rather than as corrupt: the schema names the one format a build reads, so
+/// a journal is never half-understood by a build that writes another.
+pub const JOURNAL_SCHEMA: u32 = 4;
 
 /// One line of a journal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -168,8 +168,15 @@ pub enum Event {
         /// The event's position in that user's stream.
         seq: Seq,
         /// The stored event, shared with the outbox that keeps it (and with any fold of the
-        /// same log), so folding an append copies a pointer, not the entry. A broadcast
-        /// shares one entry among every user it reaches: only `seq` differs per user.
+        /// same log), so folding an append copies a pointer, not the entry.
+        entry: Arc<StreamEntry>,
+    },
+    /// A broadcast was appended to the stream of every user connected at that moment
+    /// (docs/protocol.md section 14). One event stands for all the copies, so a broadcast to
+    /// n users is one log line, not n: the fold derives each copy, in user order, at that
+    /// user's own next seq, from the sessions open just before it. Every copy shares `entry`.
+    StreamBroadcast {
+        /// The stored event (a `system_notice`; it never belongs to a run).
         entry: Arc<StreamEntry>,
     },
     /// A single-use ticket was issued.

@@ -18,7 +18,7 @@ use crate::agent::{self, AgentStep};
 use crate::config::Config;
 use crate::ids::{ConnId, Jti, LogSeq, RunId, Seq, ThreadId, UserId};
 use crate::log::{CredentialKind, Event, Identity, LogEntry};
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, StreamEntry};
 use crate::plant::{Plants, planted};
 use crate::protocol::StreamKind;
 use crate::time::Instant;
@@ -391,21 +391,22 @@ impl State {
                         entry.kind,
                     )?;
                 }
-                let before = outbox.len();
-                let appended = outbox.append(
-                    *stream_seq,
-                    Arc::clone(entry),
-                    at,
-                    config.limits.outbox_max_events,
-                    config_retention(config),
-                );
-                debug_assert!(appended, "seq checked above");
-                let after = outbox.len();
-                self.outbox_events = self.outbox_events - before + after;
-                self.peak_outbox_len = self.peak_outbox_len.max(after);
+                let mut sizes = OutboxSizes {
+                    events: &mut self.outbox_events,
+                    peak: &mut self.peak_outbox_len,
+                };
+                sizes.append(outbox, *stream_seq, entry, at, config);
                 if let Some(o) = fresh {
                     self.outboxes.insert(user.clone(), o);
                 }
+            }
+            Event::StreamBroadcast { entry } => {
+                // A broadcast is a notice, never a run's step: a log that says otherwise is
+                // corrupt (checked before any change).
+                if let Some(run) = entry.run {
+                    return Err(ReplayError::Run { seq, run });
+                }
+                self.append_to_every_user(entry, at, config);
             }
             Event::TicketIssued {
                 digest,
@@ -452,12 +453,85 @@ impl State {
         Ok(())
     }
 
+    /// Appends `entry` to the stream of every user with an open session, each copy at that
+    /// user's own next seq. Cannot fail: every copy's seq is the user's next by construction.
+    fn append_to_every_user(&mut self, entry: &Arc<StreamEntry>, at: Instant, config: &Config) {
+        let mut sizes = OutboxSizes {
+            events: &mut self.outbox_events,
+            peak: &mut self.peak_outbox_len,
+        };
+        // Connected users and outboxes are both ordered by user, so one walk of the two finds
+        // each copy's outbox: a B-tree search per user would be most of a large broadcast's
+        // fold. Users with no outbox yet get theirs after the walk (it borrows the map).
+        let mut fresh = Vec::new();
+        let mut outboxes = self.outboxes.iter_mut().peekable();
+        for user in self.by_user.keys() {
+            let mut found = None;
+            while let Some((u, _)) = outboxes.peek() {
+                match (*u).cmp(user) {
+                    std::cmp::Ordering::Less => drop(outboxes.next()),
+                    std::cmp::Ordering::Equal => {
+                        found = outboxes.next().map(|(_, o)| o);
+                        break;
+                    }
+                    std::cmp::Ordering::Greater => break,
+                }
+            }
+            match found {
+                Some(outbox) => {
+                    let next = outbox.next_seq();
+                    sizes.append(outbox, next, entry, at, config);
+                }
+                None => fresh.push(user.clone()),
+            }
+        }
+        for user in fresh {
+            let mut outbox = Outbox::default();
+            let next = outbox.next_seq();
+            sizes.append(&mut outbox, next, entry, at, config);
+            self.outboxes.insert(user, outbox);
+        }
+    }
+
     fn forget_conn(&mut self, conn: ConnId, identity: &Identity, plants: Plants) {
         if !planted!(plants, CapNotReleased) {
             drop_one(&mut self.cap_slots, &identity.user);
         }
         unindex(&mut self.by_user, &identity.user, conn);
         unindex(&mut self.by_jti, &identity.jti, conn);
+    }
+}
+
+/// The derived outbox counters, borrowed apart from the outboxes so an append can update
+/// them while a walk holds the outbox map.
+struct OutboxSizes<'a> {
+    events: &'a mut usize,
+    peak: &'a mut usize,
+}
+
+impl OutboxSizes<'_> {
+    /// Appends `entry` at `seq` (already checked to be the outbox's next) and keeps the
+    /// counters in step with what retention trimmed.
+    fn append(
+        &mut self,
+        outbox: &mut Outbox,
+        seq: Seq,
+        entry: &Arc<StreamEntry>,
+        at: Instant,
+        config: &Config,
+    ) {
+        let before = outbox.len();
+        let appended = outbox.append(
+            seq,
+            Arc::clone(entry),
+            at,
+            config.limits.outbox_max_events,
+            config_retention(config),
+        );
+        debug_assert!(appended, "seq checked by the caller");
+        let after = outbox.len();
+        *self.events = *self.events - before + after;
+        *self.peak = (*self.peak).max(after);
     }
 }
 
@@ -535,7 +609,6 @@ mod tests {
     use std::io::Write;
 
     use super::*;
-    use crate::outbox::StreamEntry;
     use crate::payload::Payload;
 
     fn user(name: &str) -> UserId {
@@ -762,6 +835,88 @@ mod tests {
             })
         );
         assert_eq!(state.runs.get(&RunId::new(1)).map(|r| r.next_step), Some(0));
+    }
+
+    fn notice() -> Arc<StreamEntry> {
+        Arc::new(StreamEntry {
+            at: Instant::EPOCH,
+            kind: StreamKind::SystemNotice,
+            thread: None,
+            run: None,
+            payload: Payload::object().str("text", "hi").finish(),
+        })
+    }
+
+    #[test]
+    fn a_broadcast_folds_to_a_copy_per_connected_user_at_its_own_next_seq() {
+        let (state, last) = fold(vec![
+            opened(1, "alice"),
+            opened(2, "bob"),
+            opened(3, "bob"),
+            opened(4, "carol"),
+            Event::SessionClosed {
+                conn: ConnId::new(4),
+                reason: crate::log::CloseReason::PeerClosed,
+            },
+            Event::StreamAppended {
+                user: user("alice"),
+                seq: Seq::new(1),
+                entry: notice(),
+            },
+            Event::StreamBroadcast { entry: notice() },
+        ]);
+        assert_eq!(last, Ok(()));
+        let latest: Vec<u64> = ["alice", "bob", "carol"]
+            .iter()
+            .map(|u| state.latest_seq(&user(u)).get())
+            .collect();
+        // Bob's two connections get one copy; carol, gone before it, none.
+        assert_eq!(latest, vec![2, 1, 0]);
+        assert!(!state.outboxes.contains_key(&user("carol")));
+        assert_eq!((state.outbox_events, state.peak_outbox_len), (3, 2));
+    }
+
+    #[test]
+    fn a_broadcast_folds_like_one_append_per_connected_user() {
+        // The two logs of the same broadcast give the same state, byte for byte.
+        let setup = || vec![opened(1, "bob"), opened(2, "alice"), opened(3, "ops")];
+        let mut one = setup();
+        one.push(Event::StreamBroadcast { entry: notice() });
+        let mut each = setup();
+        for name in ["alice", "bob", "ops"] {
+            each.push(Event::StreamAppended {
+                user: user(name),
+                seq: Seq::new(1),
+                entry: notice(),
+            });
+        }
+        let ((a, ra), (b, rb)) = (fold(one), fold(each));
+        assert_eq!((ra, rb), (Ok(()), Ok(())));
+        assert_eq!(a.outboxes, b.outboxes);
+        assert_eq!(
+            (a.outbox_events, a.peak_outbox_len),
+            (b.outbox_events, b.peak_outbox_len)
+        );
+    }
+
+    #[test]
+    fn apply_refuses_a_broadcast_that_carries_a_run() {
+        let mut entry = (*notice()).clone();
+        entry.run = Some(RunId::new(1));
+        let (state, last) = fold(vec![
+            opened(1, "alice"),
+            Event::StreamBroadcast {
+                entry: Arc::new(entry),
+            },
+        ]);
+        assert_eq!(
+            last,
+            Err(ReplayError::Run {
+                seq: LogSeq::new(2),
+                run: RunId::new(1)
+            })
+        );
+        assert!(state.outboxes.is_empty(), "no copy appended");
     }
 
     #[test]

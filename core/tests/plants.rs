@@ -433,15 +433,27 @@ fn broadcast_leak_sends_every_users_copy_of_a_broadcast_to_everyone() {
             assert_eq!(notices.len(), per_conn, "plants {plants:?}: {notices:?}");
         }
         // Each user's stream still holds exactly its own copy.
-        let copies: Vec<String> = h
+        for user in ["alice", "ops"] {
+            let user = gauntlet_core::UserId::parse(user).expect("id");
+            assert_eq!(h.gw.latest_seq(&user).get(), 1, "plants {plants:?}: {user}");
+        }
+        // The correct gateway logs the broadcast once; the leak keeps its old shape, one
+        // append per user.
+        let kinds: Vec<String> = h
             .log
             .iter()
             .filter_map(|e| match &e.event {
                 gauntlet_core::Event::StreamAppended { user, .. } => Some(user.to_string()),
+                gauntlet_core::Event::StreamBroadcast { .. } => Some("broadcast".to_owned()),
                 _ => None,
             })
             .collect();
-        assert_eq!(copies, ["alice", "ops"], "plants {plants:?}");
+        let expected: &[&str] = if plants == Plants::NONE {
+            &["broadcast"]
+        } else {
+            &["alice", "ops"]
+        };
+        assert_eq!(kinds, expected, "plants {plants:?}");
     }
 }
 

@@ -100,6 +100,7 @@ fn random_inputs_replay_to_the_same_state_hash() {
             "session_opened",
             "session_closed",
             "stream_appended",
+            "stream_broadcast",
             "run_started",
             "thread_created",
             "feed_synced",
@@ -151,6 +152,7 @@ fn event_kind(e: &Event) -> &'static str {
         Event::ThreadCreated { .. } => "thread_created",
         Event::RunStarted { .. } => "run_started",
         Event::StreamAppended { .. } => "stream_appended",
+        Event::StreamBroadcast { .. } => "stream_broadcast",
         Event::TicketIssued { .. } => "ticket_issued",
         Event::TicketConsumed { .. } => "ticket_consumed",
         Event::Restarted => "restarted",
@@ -304,29 +306,22 @@ fn journal_round_trips_and_detects_tampering() {
         replay_journal(&lines[1..].join("\n")),
         Err(ReplayError::Parse { line: 1, .. })
     ));
-    // A journal of the previous schema (it stored rendered frames, not payloads) is refused
-    // as unsupported, not reported as corrupt, and the reason names the schema this build reads.
+    // A journal of schema 3 (a broadcast as one `stream_appended` per user) is refused as
+    // unsupported, not reported as corrupt, and the reason names both schemas.
+    assert_eq!(gauntlet_core::JOURNAL_SCHEMA, 4);
     let mut old = lines.clone();
     old[0] = JournalLine::Header {
-        schema: gauntlet_core::JOURNAL_SCHEMA - 1,
+        schema: 3,
         config: Box::new(h.config.clone()),
         plants: Plants::NONE,
     }
     .render();
     match replay_journal(&old.join("\n")) {
-        Err(ReplayError::Parse { line: 1, reason }) => {
-            let (old, now) = (
-                gauntlet_core::JOURNAL_SCHEMA - 1,
-                gauntlet_core::JOURNAL_SCHEMA,
-            );
-            assert_eq!(
-                reason,
-                format!(
-                    "unsupported schema {old} (this build reads schema {now}; replay the \
-                     journal with the build that wrote it)"
-                )
-            );
-        }
+        Err(ReplayError::Parse { line: 1, reason }) => assert_eq!(
+            reason,
+            "unsupported schema 3 (this build reads schema 4; replay the journal with the \
+             build that wrote it)"
+        ),
         other => panic!(
             "expected an unsupported schema, got {:?}",
             other.map(|r| r.entries)

@@ -184,31 +184,40 @@ fn broadcast_requires_permission_and_reaches_every_user_with_own_seq() {
             (ops, "ops", 1),
         ],
     );
-    // One stored entry serves every user's copy; the log gives each its own user and seq.
-    let copies: Vec<_> = h
+    // The broadcast is one log event; the fold gives each connected user a copy at that
+    // user's own next seq (alice 2, bob and ops 1), and carol, who never connected, none.
+    let broadcasts: Vec<_> = h
         .log
         .iter()
         .filter_map(|e| match &e.event {
-            gauntlet_core::Event::StreamAppended { user, seq, entry }
+            gauntlet_core::Event::StreamBroadcast { entry } => Some(std::sync::Arc::clone(entry)),
+            gauntlet_core::Event::StreamAppended { entry, .. }
                 if entry.kind == gauntlet_core::StreamKind::SystemNotice =>
             {
-                Some((
-                    user.as_str().to_string(),
-                    seq.get(),
-                    std::sync::Arc::clone(entry),
-                ))
+                panic!("a broadcast copy logged as its own append")
             }
             _ => None,
         })
         .collect();
-    let users: Vec<(&str, u64)> = copies.iter().map(|(u, s, _)| (u.as_str(), *s)).collect();
-    assert_eq!(users, vec![("alice", 2), ("bob", 1), ("ops", 1)]);
-    assert!(
-        copies
-            .iter()
-            .all(|(_, _, e)| std::sync::Arc::ptr_eq(e, &copies[0].2)),
-        "a broadcast stores one entry for all its users"
-    );
+    assert_eq!(broadcasts.len(), 1);
+    assert_eq!(broadcasts[0].kind, gauntlet_core::StreamKind::SystemNotice);
+    let latest = |name: &str| {
+        h.gw.latest_seq(&gauntlet_core::UserId::parse(name).expect("id"))
+    };
+    let seqs: Vec<u64> = ["alice", "bob", "ops", "carol"]
+        .iter()
+        .map(|u| latest(u).get())
+        .collect();
+    assert_eq!(seqs, vec![2, 1, 1, 0]);
+    // Replaying the log derives the same copies: the same state, byte for byte.
+    let replayed = gauntlet_core::Gateway::replay(
+        h.config.clone(),
+        common::ring(),
+        gauntlet_core::Plants::NONE,
+        h.log.clone(),
+    )
+    .expect("replay");
+    assert_eq!(replayed.state_hash(), h.gw.state_hash());
 }
 
 #[test]

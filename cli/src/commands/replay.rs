@@ -9,7 +9,7 @@ use super::{Exit, Outcome, output_exit};
 /// Arguments of `gauntlet replay`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReplayArgs {
-    /// The journal to replay (JSON Lines, schema 3: header, entries, optional footer).
+    /// The journal to replay (JSON Lines, schema 4: header, entries, optional footer).
     #[arg(value_name = "FILE.jsonl")]
     file: PathBuf,
 }

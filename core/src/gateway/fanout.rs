@@ -116,11 +116,14 @@ impl Gateway {
     }
 
     /// Appends `entry` to the stream of every connected user, each copy at that user's own
-    /// next seq (docs/protocol.md section 14), in user order. Connections and outboxes are both
-    /// ordered by user, so one walk of the two finds every copy's targets and seq: two
-    /// B-tree searches per user were half of a broadcast's time.
+    /// next seq (docs/protocol.md section 14), in user order, as one `stream_broadcast` event:
+    /// the fold derives the copies, so a broadcast to n users writes one log line, not n.
+    /// Connections and outboxes are both ordered by user, so one walk of the two finds every
+    /// copy's targets and seq: two B-tree searches per user were half of a broadcast's time.
     pub(crate) fn append_to_every_user(&mut self, ctx: &mut Ctx, entry: &Arc<StreamEntry>) {
         if planted!(self.plants, BroadcastLeak) {
+            // The planted leak keeps its old shape: one append per user, each sent to every
+            // connection of every user.
             let users: Vec<UserId> = self.state.by_user.keys().cloned().collect();
             for user in users {
                 self.append_entry(ctx, user, Arc::clone(entry));
@@ -145,11 +148,30 @@ impl Gateway {
             targets.extend(set.iter().copied());
             users.push((user.clone(), latest.next(), targets.len()));
         }
-        // Delivering one copy changes no other user's stream or connections (a slow
-        // consumer's close touches only its own user's), so what the walk read still holds.
+        // The fold appends a copy for exactly the users just walked (those with an open
+        // session), each at the seq read here.
+        self.emit(
+            ctx,
+            Event::StreamBroadcast {
+                entry: Arc::clone(entry),
+            },
+        );
+        // Sending one copy changes no other user's stream or connections (a slow consumer's
+        // close touches only its own user's), so what the walk read still holds.
+        let forward = !planted!(self.plants, AckWithoutForward);
         let mut start = 0;
         for (user, seq, end) in users.drain(..) {
-            self.deliver(ctx, user, seq, Arc::clone(entry), &targets[start..end]);
+            debug_assert_eq!(
+                self.state.latest_seq(&user),
+                seq,
+                "the fold's copy for {user}"
+            );
+            if forward {
+                let frame = entry.render(seq, &user, &mut self.scratch);
+                for conn in &targets[start..end] {
+                    self.push_frame(ctx, *conn, WireFrame::from(Arc::clone(&frame)));
+                }
+            }
             start = end;
         }
         targets.clear();

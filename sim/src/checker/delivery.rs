@@ -2,7 +2,16 @@
 //! twice, live events in order, `resume` picks up exactly after the client's `last_seq` (or
 //! says where the retained stream starts), and at quiescence every open connection has every
 //! event of its user's stream since it opened.
+//!
+//! A broadcast reaches the log as one `stream_broadcast` event. The checker expands it
+//! itself, not from anything the gateway keeps: the copies go to the users its own model of
+//! the log's sessions says are connected (opened, not yet closed, no restart since; a session
+//! stays its handshake's user, as a `reauth` must), each at the next seq of this checker's own
+//! model of that user's stream. A gateway that gives a copy to anyone else, or at another seq,
+//! then disagrees with the model: its next append to that user is out of step, a frame differs
+//! from the expected one, or an open connection misses a seq at quiescence.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gauntlet_core::{ConnId, Event, Seq, StreamEntry, UserId};
@@ -12,8 +21,9 @@ use super::{Checker, EndState, Failure, Obs};
 use crate::frame_view::FrameView;
 use crate::id_map::{ConnMap, UserMap};
 
-#[derive(Default)]
 struct ConnTrack {
+    /// The user its session opened as.
+    user: UserId,
     live_from: u64,
     live_last: u64,
     backfill_last: u64,
@@ -25,11 +35,29 @@ struct ConnTrack {
     intent_unknown: bool,
 }
 
+impl ConnTrack {
+    fn new(user: UserId, live_from: u64) -> Self {
+        Self {
+            user,
+            live_from,
+            live_last: 0,
+            backfill_last: 0,
+            received: SeqSet::default(),
+            resume_from: None,
+            gap_oldest: None,
+            intent_unknown: false,
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct DeliveryChecker {
     /// Every entry of every user's stream (shared with the log, so each costs a pointer).
     streams: UserMap<Vec<Arc<StreamEntry>>>,
     conns: ConnMap<ConnTrack>,
+    /// Open sessions per user, from the log's session events: who a broadcast reaches.
+    /// Ordered so a broadcast's copies are appended in user order, as the protocol says.
+    connected: BTreeMap<UserId, usize>,
     /// The expected frame, rendered here to compare without allocating.
     expected: Vec<u8>,
 }
@@ -54,24 +82,53 @@ impl DeliveryChecker {
                     }
                     s.push(Arc::clone(entry));
                 }
+                Event::StreamBroadcast { entry } => {
+                    // Each copy takes its user's next seq by construction: a gateway that
+                    // placed it elsewhere is caught at that user's next append or frame.
+                    for user in self.connected.keys() {
+                        match self.streams.get_mut(user) {
+                            Some(s) => s.push(Arc::clone(entry)),
+                            None => {
+                                self.streams.insert(user.clone(), vec![Arc::clone(entry)]);
+                            }
+                        }
+                    }
+                }
                 Event::SessionOpened { conn, identity, .. } => {
-                    let live_from = self.streams.get(&identity.user).map_or(0, Vec::len) as u64 + 1;
-                    self.conns.insert(
-                        *conn,
-                        ConnTrack {
-                            live_from,
-                            ..ConnTrack::default()
-                        },
-                    );
+                    let user = &identity.user;
+                    let live_from = self.streams.get(user).map_or(0, Vec::len) as u64 + 1;
+                    *self.connected.entry(user.clone()).or_default() += 1;
+                    let track = ConnTrack::new(user.clone(), live_from);
+                    if let Some(old) = self.conns.insert(*conn, track) {
+                        // The gateway's fold refuses a second open of an open connection;
+                        // were one logged, the model still counts each session once.
+                        self.disconnect(&old.user);
+                    }
                 }
                 Event::SessionClosed { conn, .. } => {
-                    self.conns.remove(conn);
+                    if let Some(t) = self.conns.remove(conn) {
+                        self.disconnect(&t.user);
+                    }
                 }
-                Event::Restarted => self.conns.clear(),
+                Event::Restarted => {
+                    self.conns.clear();
+                    self.connected.clear();
+                }
                 _ => {}
             }
         }
         Ok(())
+    }
+
+    /// One session of `user` ended.
+    fn disconnect(&mut self, user: &UserId) {
+        let emptied = self.connected.get_mut(user).is_some_and(|n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+        if emptied {
+            self.connected.remove(user);
+        }
     }
 
     fn on_frame(
@@ -218,5 +275,198 @@ impl Checker for DeliveryChecker {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::net::IpAddr;
+
+    use gauntlet_core::{
+        CloseReason, CredentialKind, Identity, Instant, Jti, LogEntry, LogSeq, StreamKind,
+    };
+
+    use super::*;
+
+    fn user(name: &str) -> UserId {
+        UserId::parse(name).unwrap()
+    }
+
+    fn entry(event: Event) -> LogEntry {
+        LogEntry {
+            seq: LogSeq::new(1),
+            at: Instant::from_unix_secs(1),
+            event,
+        }
+    }
+
+    fn opened(conn: u64, name: &str) -> LogEntry {
+        entry(Event::SessionOpened {
+            conn: ConnId::new(conn),
+            identity: Identity {
+                user: user(name),
+                jti: Jti::parse(&format!("j-{conn}")).unwrap(),
+                iat: Instant::EPOCH,
+                exp: Instant::from_unix_secs(900),
+                can_broadcast: false,
+            },
+            via: CredentialKind::Bearer,
+            peer: IpAddr::from([127, 0, 0, 1]),
+        })
+    }
+
+    fn closed(conn: u64) -> LogEntry {
+        entry(Event::SessionClosed {
+            conn: ConnId::new(conn),
+            reason: CloseReason::PeerClosed,
+        })
+    }
+
+    fn notice(text: &str) -> Arc<StreamEntry> {
+        Arc::new(StreamEntry {
+            at: Instant::from_unix_secs(1),
+            kind: StreamKind::SystemNotice,
+            thread: None,
+            run: None,
+            payload: serde_json::from_str(&format!(r#"{{"text":"{text}"}}"#)).unwrap(),
+        })
+    }
+
+    fn appended(name: &str, seq: u64, e: &Arc<StreamEntry>) -> LogEntry {
+        entry(Event::StreamAppended {
+            user: user(name),
+            seq: Seq::new(seq),
+            entry: Arc::clone(e),
+        })
+    }
+
+    fn broadcast(e: &Arc<StreamEntry>) -> LogEntry {
+        entry(Event::StreamBroadcast {
+            entry: Arc::clone(e),
+        })
+    }
+
+    /// `e` rendered for `rendered_for` at `seq`, received on `conn` of `session_user`.
+    fn receive(
+        c: &mut DeliveryChecker,
+        conn: u64,
+        session_user: &str,
+        (e, seq, rendered_for): (&Arc<StreamEntry>, u64, &str),
+    ) -> Result<(), Failure> {
+        let mut buf = Vec::new();
+        e.write_frame(Seq::new(seq), &user(rendered_for), &mut buf);
+        let frame: Arc<str> = Arc::from(String::from_utf8(buf).unwrap());
+        c.observe(&Obs::Frame {
+            conn: ConnId::new(conn),
+            session_user: &user(session_user),
+            frame: &frame,
+            json: &FrameView::parse(&frame),
+        })
+    }
+
+    fn fail(message: &str) -> Result<(), Failure> {
+        Err(Failure::new(NAME, message))
+    }
+
+    /// Alice (conn 1, one earlier event), bob (conns 2 and 3) connected and carol (conn 4)
+    /// gone when the broadcast `b` is logged.
+    fn after_broadcast(b: &Arc<StreamEntry>) -> DeliveryChecker {
+        let mut c = DeliveryChecker::default();
+        let first = notice("first");
+        let log = [
+            opened(1, "alice"),
+            opened(2, "bob"),
+            opened(3, "bob"),
+            opened(4, "carol"),
+            closed(4),
+            appended("alice", 1, &first),
+            broadcast(b),
+        ];
+        assert_eq!(c.observe(&Obs::Log(&log)), Ok(()));
+        assert_eq!(receive(&mut c, 1, "alice", (&first, 1, "alice")), Ok(()));
+        c
+    }
+
+    #[test]
+    fn a_broadcast_copy_is_expected_for_each_connected_user_at_its_own_next_seq() {
+        let b = notice("maintenance");
+        let mut c = after_broadcast(&b);
+        assert_eq!(receive(&mut c, 1, "alice", (&b, 2, "alice")), Ok(()));
+        assert_eq!(receive(&mut c, 2, "bob", (&b, 1, "bob")), Ok(()));
+        assert_eq!(receive(&mut c, 3, "bob", (&b, 1, "bob")), Ok(()));
+        let open = BTreeMap::from([
+            (ConnId::new(1), user("alice")),
+            (ConnId::new(2), user("bob")),
+            (ConnId::new(3), user("bob")),
+        ]);
+        let end = |quiescent| EndState {
+            open: &open,
+            quiescent,
+        };
+        assert_eq!(c.finish(&end(true)), Ok(()));
+        // Carol, gone before it, got no copy: her first event is her seq 1; bob's next is 2.
+        let next = notice("next");
+        assert_eq!(c.observe(&Obs::Log(&[appended("carol", 1, &next)])), Ok(()));
+        assert_eq!(
+            c.observe(&Obs::Log(&[appended("bob", 1, &next)])),
+            fail("bob: seq 1 appended after 1")
+        );
+    }
+
+    #[test]
+    fn a_broadcast_copy_at_another_seq_or_for_another_user_fails() {
+        let b = notice("maintenance");
+        let mut c = after_broadcast(&b);
+        // Alice's copy is her seq 2, not 1 (which is her first event).
+        assert_eq!(
+            receive(&mut c, 1, "alice", (&b, 1, "alice")),
+            fail("conn-1: seq 1 of alice differs from the log")
+        );
+        // Alice's copy on bob's connection.
+        assert_eq!(
+            receive(&mut c, 2, "bob", (&b, 2, "alice")),
+            fail("conn-2: seq 2 of bob differs from the log")
+        );
+        // Bob's own copy, twice.
+        assert_eq!(receive(&mut c, 3, "bob", (&b, 1, "bob")), Ok(()));
+        assert_eq!(
+            receive(&mut c, 3, "bob", (&b, 1, "bob")),
+            fail("conn-3: seq 1 delivered twice")
+        );
+    }
+
+    #[test]
+    fn a_connection_that_never_gets_its_broadcast_copy_fails_at_quiescence() {
+        let b = notice("maintenance");
+        let mut c = after_broadcast(&b);
+        assert_eq!(receive(&mut c, 1, "alice", (&b, 2, "alice")), Ok(()));
+        let open = BTreeMap::from([
+            (ConnId::new(1), user("alice")),
+            (ConnId::new(2), user("bob")),
+        ]);
+        assert_eq!(
+            c.finish(&EndState {
+                open: &open,
+                quiescent: true,
+            }),
+            fail("conn-2 of bob never received seq 1 (of 1)")
+        );
+    }
+
+    #[test]
+    fn after_a_restart_a_broadcast_reaches_only_sessions_opened_since() {
+        let mut c = DeliveryChecker::default();
+        let b = notice("maintenance");
+        let log = [
+            opened(1, "alice"),
+            entry(Event::Restarted),
+            opened(2, "bob"),
+            broadcast(&b),
+        ];
+        assert_eq!(c.observe(&Obs::Log(&log)), Ok(()));
+        let next = notice("next");
+        let log = [appended("alice", 1, &next), appended("bob", 2, &next)];
+        assert_eq!(c.observe(&Obs::Log(&log)), Ok(()));
     }
 }

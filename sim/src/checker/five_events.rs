@@ -36,7 +36,10 @@ impl Checker for FiveEventsChecker {
             return Ok(());
         };
         for e in entries.iter() {
-            let Event::StreamAppended { entry, .. } = &e.event else {
+            // A broadcast carries no run (the fold refuses one that does), so only its
+            // pattern is here: were it a run's step, it would count once, not per copy.
+            let (Event::StreamAppended { entry, .. } | Event::StreamBroadcast { entry }) = &e.event
+            else {
                 continue;
             };
             let Some(run) = entry.run else { continue };

@@ -294,7 +294,9 @@ impl Marks {
             Event::ThreadCreated { .. } | Event::RunStarted { .. } => {
                 self.mark("MSG-USER-MESSAGE");
             }
-            Event::StreamAppended { entry, .. } => {
+            // A broadcast is one event however many users get a copy, so it marks its rules
+            // once, like any other append.
+            Event::StreamAppended { entry, .. } | Event::StreamBroadcast { entry } => {
                 self.mark("OUT-SEQ-PER-USER");
                 if entry.run.is_some() {
                     self.mark("AGENT-EVENT-FIELDS");
