@@ -297,11 +297,32 @@ mod enabled {
 pub use enabled::{Plant, Plants, UnknownPlant};
 
 /// Without the `planted-bugs` feature there are no plants: this set is always empty.
+///
+/// It is written as the empty set's number, `0`, as a build with the feature writes it, so a
+/// journal replays under either build; a journal recorded with plants on is refused here.
 #[cfg(not(feature = "planted-bugs"))]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Plants;
+
+#[cfg(not(feature = "planted-bugs"))]
+impl serde::Serialize for Plants {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(0)
+    }
+}
+
+#[cfg(not(feature = "planted-bugs"))]
+impl<'de> serde::Deserialize<'de> for Plants {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match <u32 as serde::Deserialize>::deserialize(d)? {
+            0 => Ok(Plants),
+            set => Err(serde::de::Error::custom(format!(
+                "recorded with planted bugs on (set {set}); this build has none \
+                 (build with --features planted-bugs)"
+            ))),
+        }
+    }
+}
 
 #[cfg(not(feature = "planted-bugs"))]
 impl Plants {
@@ -329,3 +350,33 @@ macro_rules! planted {
 }
 
 pub(crate) use planted;
+
+#[cfg(test)]
+mod wire_tests {
+    use super::Plants;
+
+    /// Builds with and without the feature write the empty set alike, so a journal of one
+    /// replays under the other (the fuzz targets, built without plants, read the same corpus).
+    #[test]
+    fn the_empty_set_is_written_as_zero_by_every_build() {
+        assert_eq!(
+            serde_json::to_string(&Plants::NONE).ok().as_deref(),
+            Some("0")
+        );
+        assert_eq!(serde_json::from_str::<Plants>("0").ok(), Some(Plants::NONE));
+        assert!(serde_json::from_str::<Plants>("null").is_err());
+    }
+
+    #[cfg(not(feature = "planted-bugs"))]
+    #[test]
+    fn a_set_with_plants_is_refused_without_the_feature() {
+        let err = serde_json::from_str::<Plants>("3")
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("planted bugs on (set 3)")),
+            "{err:?}"
+        );
+    }
+}
