@@ -37,6 +37,7 @@ pub mod probe;
 mod serve_trace;
 mod shared;
 mod trace_file;
+mod writer_queue;
 
 use std::future::Future;
 use std::net::SocketAddr;
