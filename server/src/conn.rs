@@ -42,9 +42,6 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 const WRITE_STALL: Duration = Duration::from_secs(10);
 /// Frames written before one flush and one `Input::Sent` report.
 const WRITE_BATCH: usize = 64;
-/// A writer's spare buffer is kept between batches up to this many slots; a bigger one (left
-/// by a burst) is freed, so an idle connection does not hold its busiest moment's memory.
-const KEEP_SLOTS: usize = 64;
 /// tungstenite checks UTF-8 itself and keeps only a lossy copy of a bad text frame, so the
 /// reader hands the gateway this payload instead: not UTF-8, so the gateway applies its own
 /// rule (close 1007) and logs it like any other invalid frame.
@@ -244,13 +241,9 @@ async fn write_loop(
 ) {
     let mut batch = VecDeque::new();
     loop {
-        if batch.is_empty() {
-            if batch.capacity() > KEEP_SLOTS {
-                batch = VecDeque::new();
-            }
-            if !frames.recv_all(&mut batch).await {
-                return;
-            }
+        // A batch longer than WRITE_BATCH is finished before taking more.
+        if batch.is_empty() && !frames.recv_all(&mut batch).await {
+            return;
         }
         let mut written = 0usize;
         let mut close = None;

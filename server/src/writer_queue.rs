@@ -112,14 +112,17 @@ impl QueueRx {
                 let mut s = self.queue.lock();
                 if !s.frames.is_empty() {
                     // A swap, not a copy: the writer's emptied buffer becomes the queue's, so
-                    // a busy connection reuses two buffers and an idle one holds none
-                    // (the writer drops its buffer once it is idle, see `conn`).
+                    // a busy connection reuses the same two buffers.
                     std::mem::swap(&mut s.frames, into);
                     return true;
                 }
                 if s.closed {
                     return false;
                 }
+                // About to sleep: free both buffers, so an idle connection holds none, not
+                // its busiest moment's (the next push allocates one again).
+                s.frames = VecDeque::new();
+                *into = VecDeque::new();
             }
             self.queue.wake.notified().await;
         }
@@ -189,6 +192,25 @@ mod tests {
             .expect("the writer ended")
             .expect("the writer did not panic");
         assert_eq!(all, ["x", "close 1001"]);
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_waits_holds_no_buffer() {
+        let (tx, rx) = queue(64);
+        for i in 0..40 {
+            let _ = tx.push(text(&i.to_string()));
+        }
+        let mut got = VecDeque::new();
+        assert!(rx.recv_all(&mut got).await);
+        assert_eq!(got.len(), 40);
+        assert!(got.capacity() >= 40);
+        got.clear();
+        // Nothing queued: it frees both buffers, then waits (and times out here).
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(20), rx.recv_all(&mut got)).await;
+        assert!(waited.is_err());
+        assert_eq!(got.capacity(), 0);
+        assert_eq!(rx.queue.lock().frames.capacity(), 0);
     }
 
     #[test]
