@@ -6,6 +6,7 @@
 //! nothing else: no frame is inspected here beyond what tungstenite itself enforces (a ping
 //! or pong is reported as [`Input::Control`], without its content).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -19,22 +20,25 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 
-use super::driver::{Cmd, WriterMsg};
+use super::driver::{Cmd, HandshakeCmd, WriterMsg};
 use super::head::{Head, HeadError, peek_head};
 use super::http;
 use super::shared::Shared;
+use super::writer_queue::{self, QueueRx};
 use gauntlet_core::ConnId;
 use gauntlet_core::protocol::HandshakeRequest;
-use gauntlet_core::{ControlFrame, HandshakeDecision, Input};
+use gauntlet_core::{ControlFrame, HandshakeDecision};
 
 /// How long a client has to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// After one side of a session ends, how long the other gets to finish (flush queued frames,
 /// or read the peer's reply to our close frame).
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// Longest a single write or flush may block: a peer that stops reading fills the kernel's
-/// buffer, `Input::Sent` stops, the gateway closes it as a slow consumer (1013), and this
-/// bound makes sure the socket itself is dropped even if that close frame cannot be written.
+/// Longest one batch's writes and flush (at most [`WRITE_BATCH`] frames) may block: a peer
+/// that stops reading fills the kernel's buffer, `Input::Sent` stops, the gateway closes it
+/// as a slow consumer (1013), and this bound makes sure the socket itself is dropped even if
+/// that close frame cannot be written. One deadline per batch, not per frame: each would
+/// read the clock and arm a timer, per message.
 const WRITE_STALL: Duration = Duration::from_secs(10);
 /// Frames written before one flush and one `Input::Sent` report.
 const WRITE_BATCH: usize = 64;
@@ -80,15 +84,15 @@ impl Connection {
             headers: head.headers,
             peer: self.peer.ip(),
         };
-        let (writer, frames) = mpsc::channel(self.shared.writer_capacity);
+        let (writer, frames) = writer_queue::queue(self.shared.writer_capacity);
         let (reply, verdict) = oneshot::channel();
-        let asked = Cmd::Handshake {
+        let asked = Cmd::Handshake(Box::new(HandshakeCmd {
             conn,
             peer: self.peer,
             request,
             writer,
             reply,
-        };
+        }));
         if self.cmd.send(asked).await.is_err() {
             return;
         }
@@ -105,11 +109,17 @@ impl Connection {
         )
         .await;
         match upgraded {
-            Ok(ws) if accepted => session(ws, conn, frames, &self.cmd).await,
+            Ok(ws) if accepted => {
+                // A task of its own: a task's allocation is its future's biggest state, and
+                // this one's (the head, the request, the upgrade) would stay with every idle
+                // session for its life. This task ends here and frees it.
+                let (sink, stream) = ws.split();
+                tokio::spawn(session(sink, stream, frames, self));
+            }
             // A refusal was answered with its HTTP status inside the callback.
             _ => {
                 if accepted {
-                    let _ = self.cmd.send(Cmd::Input(Input::Closed { conn })).await;
+                    let _ = self.cmd.send(Cmd::Closed { conn }).await;
                 }
             }
         }
@@ -154,23 +164,30 @@ fn answer(decision: HandshakeDecision, mut response: Response) -> Result<Respons
 
 type Ws = WebSocketStream<TcpStream>;
 
-/// Pumps one upgraded connection until either side ends it.
-async fn session(ws: Ws, conn: ConnId, frames: mpsc::Receiver<WriterMsg>, cmd: &mpsc::Sender<Cmd>) {
-    let (sink, stream) = ws.split();
-    let reader = read_loop(stream, conn, cmd.clone());
-    let writer = write_loop(sink, frames, conn, cmd.clone());
-    tokio::pin!(reader, writer);
-    tokio::select! {
-        () = &mut reader => {
-            // The peer is gone: the gateway drops the writer channel, the writer drains and ends.
-            let _ = cmd.send(Cmd::Input(Input::Closed { conn })).await;
-            let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer).await;
-        }
-        () = &mut writer => {
-            // We sent a close (or the gateway let go): read the peer's close reply, briefly.
-            let _ = tokio::time::timeout(CLOSE_GRACE, &mut reader).await;
-            let _ = cmd.send(Cmd::Input(Input::Closed { conn })).await;
-        }
+/// Pumps one upgraded connection until either side ends it. It takes the connection's halves
+/// rather than the stream (an async fn keeps its arguments for its whole life) and the
+/// [`Connection`], whose guards must live as long as the socket.
+async fn session(
+    sink: SplitSink<Ws, Message>,
+    stream: SplitStream<Ws>,
+    frames: QueueRx,
+    c: Connection,
+) {
+    let conn = c.conn;
+    let mut reader = std::pin::pin!(read_loop(stream, conn, c.cmd.clone()));
+    let mut writer = std::pin::pin!(write_loop(sink, frames, conn, c.cmd.clone()));
+    let peer_gone = tokio::select! {
+        () = &mut reader => true,
+        () = &mut writer => false,
+    };
+    if peer_gone {
+        // The peer is gone: the gateway drops the writer's queue, the writer drains and ends.
+        let _ = c.cmd.send(Cmd::Closed { conn }).await;
+        let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
+    } else {
+        // We sent a close (or the gateway let go): read the peer's close reply, briefly.
+        let _ = tokio::time::timeout(CLOSE_GRACE, reader).await;
+        let _ = c.cmd.send(Cmd::Closed { conn }).await;
     }
 }
 
@@ -181,21 +198,21 @@ async fn read_loop(mut stream: SplitStream<Ws>, conn: ConnId, cmd: mpsc::Sender<
                 conn,
                 data: text.into(),
             },
-            Ok(Message::Binary(data)) => Cmd::Input(Input::Binary {
+            Ok(Message::Binary(data)) => Cmd::Binary {
                 conn,
                 len: data.len(),
-            }),
+            },
             // tungstenite answers pings itself (RFC 6455 requires it), but every inbound
             // frame counts against the user's rate (`RATE-CONTROL-FRAMES`), so the gateway
             // is told a control frame arrived.
-            Ok(Message::Ping(_)) => Cmd::Input(Input::Control {
+            Ok(Message::Ping(_)) => Cmd::Control {
                 conn,
                 kind: ControlFrame::Ping,
-            }),
-            Ok(Message::Pong(_)) => Cmd::Input(Input::Control {
+            },
+            Ok(Message::Pong(_)) => Cmd::Control {
                 conn,
                 kind: ControlFrame::Pong,
-            }),
+            },
             // A close ends the session (answered on the next read): nothing to charge.
             Ok(Message::Close(_)) => continue,
             // Raw frames are only ever produced for writing, never by a read.
@@ -210,7 +227,7 @@ async fn read_loop(mut stream: SplitStream<Ws>, conn: ConnId, cmd: mpsc::Sender<
             }
             Err(_) => return,
         };
-        if cmd.send(input).await.is_err() {
+        if !send(&cmd, input).await {
             return;
         }
     }
@@ -218,41 +235,43 @@ async fn read_loop(mut stream: SplitStream<Ws>, conn: ConnId, cmd: mpsc::Sender<
 
 async fn write_loop(
     mut sink: SplitSink<Ws, Message>,
-    mut frames: mpsc::Receiver<WriterMsg>,
+    frames: QueueRx,
     conn: ConnId,
     cmd: mpsc::Sender<Cmd>,
 ) {
-    while let Some(first) = frames.recv().await {
+    let mut batch = VecDeque::new();
+    loop {
+        // A batch longer than WRITE_BATCH is finished before taking more.
+        if batch.is_empty() && !frames.recv_all(&mut batch).await {
+            return;
+        }
         let mut written = 0usize;
         let mut close = None;
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                WriterMsg::Text(frame) => {
-                    let fed = tokio::time::timeout(WRITE_STALL, sink.feed(Message::text(&*frame)));
-                    if !matches!(fed.await, Ok(Ok(()))) {
-                        return;
+        let wrote = tokio::time::timeout(WRITE_STALL, async {
+            while written < WRITE_BATCH {
+                match batch.pop_front() {
+                    Some(WriterMsg::Text(frame)) => {
+                        sink.feed(Message::text(&*frame)).await?;
+                        written += 1;
                     }
-                    written += 1;
-                    if written < WRITE_BATCH {
-                        next = frames.try_recv().ok();
+                    Some(WriterMsg::Close(code, reason)) => {
+                        close = Some((code, reason));
+                        break;
                     }
+                    None => break,
                 }
-                WriterMsg::Close(code, reason) => close = Some((code, reason)),
             }
-        }
-        if !matches!(
-            tokio::time::timeout(WRITE_STALL, sink.flush()).await,
-            Ok(Ok(()))
-        ) {
+            sink.flush().await
+        });
+        if !matches!(wrote.await, Ok(Ok(()))) {
             return;
         }
         if written > 0 {
-            let sent = Input::Sent {
+            let sent = Cmd::Sent {
                 conn,
                 frames: written,
             };
-            if cmd.send(Cmd::Input(sent)).await.is_err() {
+            if !send(&cmd, sent).await {
                 return;
             }
         }
@@ -264,5 +283,17 @@ async fn write_loop(
             let _ = tokio::time::timeout(WRITE_STALL, sink.send(Message::Close(Some(frame)))).await;
             return;
         }
+    }
+}
+
+/// Hands `c` to the gateway task; `false` once it is gone. Tries without waiting first: under
+/// load nearly every frame finds room, and `try_send` skips building and polling a send
+/// future (about a tenth of the reader's time in the profile); a full channel waits as
+/// before, which is the backpressure on the socket.
+async fn send(cmd: &mpsc::Sender<Cmd>, c: Cmd) -> bool {
+    match cmd.try_send(c) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(c)) => cmd.send(c).await.is_ok(),
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }

@@ -3,7 +3,8 @@
 //! It receives [`Cmd`]s from connection and HTTP tasks over one bounded channel, runs the
 //! gateway's timer (sleeping until `next_deadline`, then `Input::Tick`) and the revocation
 //! feed pump, appends every emitted event to the journal *before* any frame of the same
-//! call goes out, and distributes sends and closes to per-connection writer channels. It
+//! call goes out, and distributes sends and closes to per-connection writer queues
+//! ([`super::writer_queue`]), waking each writer once per drained batch of commands. It
 //! keeps counters for `/metrics` and never makes a protocol decision, with one exception the
 //! gateway cannot make: the per-IP charge on the HTTP requests that verify a bearer token
 //! ([`IpLimiter`], docs/protocol.md `HTTP-IP-RATE`), taken before the gateway verifies it.
@@ -19,14 +20,15 @@ use tokio_tungstenite::tungstenite::Bytes;
 use super::ip_limit::IpLimiter;
 use super::journal_file::JournalFile;
 use super::serve_trace::ServeTrace;
+use super::writer_queue::QueueTx;
 use super::{FEED_INTERVAL, ServerError, ServerReport, wall_clock};
 use gauntlet_core::CloseCode;
 use gauntlet_core::ConnId;
 use gauntlet_core::protocol::{HandshakeRequest, WireFrame};
 use gauntlet_core::token::{Claims, Revocation};
 use gauntlet_core::{
-    AuthUpdate, Effects, Gateway, HandshakeDecision, Input, Instant, IssuedTicket, LogEntry,
-    Outputs, TicketRefusal,
+    AuthUpdate, ControlFrame, Effects, Gateway, HandshakeDecision, Input, Instant, IssuedTicket,
+    LogEntry, Outputs, TicketRefusal,
 };
 /// Commands handled per wake-up before timers and the feed get a look in.
 const DRAIN_BATCH: usize = 256;
@@ -43,21 +45,31 @@ pub(crate) enum WriterMsg {
     Close(CloseCode, &'static str),
 }
 
-/// A request to the gateway task.
+/// An upgrade request; `writer` receives the connection's frames if it is accepted.
+pub(crate) struct HandshakeCmd {
+    pub(crate) conn: ConnId,
+    /// The socket's peer, port included, for the trace (the request carries its IP).
+    pub(crate) peer: SocketAddr,
+    pub(crate) request: HandshakeRequest,
+    pub(crate) writer: QueueTx,
+    pub(crate) reply: oneshot::Sender<HandshakeDecision>,
+}
+
+/// A request to the gateway task. Kept small (the handshake is boxed): every command is
+/// copied into the channel and out again, and under load nearly all of them are `Text`.
 pub(crate) enum Cmd {
-    /// An upgrade request; `writer` receives the connection's frames if it is accepted.
-    Handshake {
-        conn: ConnId,
-        /// The socket's peer, port included, for the trace (the request carries its IP).
-        peer: SocketAddr,
-        request: HandshakeRequest,
-        writer: mpsc::Sender<WriterMsg>,
-        reply: oneshot::Sender<HandshakeDecision>,
-    },
+    /// An upgrade request.
+    Handshake(Box<HandshakeCmd>),
     /// A text frame's bytes from a connection task, handed over without a copy.
     Text { conn: ConnId, data: Bytes },
-    /// A flow-control report, a binary frame or a disconnect from a connection task.
-    Input(Input<'static>),
+    /// A binary frame (`Input::Binary`).
+    Binary { conn: ConnId, len: usize },
+    /// A ping or pong read (`Input::Control`).
+    Control { conn: ConnId, kind: ControlFrame },
+    /// Frames written (`Input::Sent`, flow control).
+    Sent { conn: ConnId, frames: usize },
+    /// The peer closed or the socket failed (`Input::Closed`).
+    Closed { conn: ConnId },
     /// A frame over tungstenite's size limit: the transport cannot hand it to the gateway.
     Oversize { conn: ConnId },
     /// `POST /tickets` from `peer`.
@@ -123,11 +135,13 @@ struct Answers {
     tickets: Vec<(u64, Result<IssuedTicket, TicketRefusal>)>,
 }
 
-/// The server's effects: the journal file, the connections' writer channels, the counters.
+/// The server's effects: the journal file, the connections' writer queues, the counters.
 struct Carry<'d> {
     journal: Option<&'d mut JournalFile>,
     trace: Option<&'d mut ServeTrace>,
-    writers: &'d mut BTreeMap<ConnId, mpsc::Sender<WriterMsg>>,
+    writers: &'d mut BTreeMap<ConnId, QueueTx>,
+    /// Writers whose queue this batch made non-empty: woken once the batch is done.
+    wakes: &'d mut Vec<ConnId>,
     counters: &'d mut Counters,
     /// Connections whose writer could not take a frame: the caller reports them closed.
     lost: &'d mut Vec<ConnId>,
@@ -155,18 +169,25 @@ impl Effects for Carry<'_> {
         let Some(w) = self.writers.get(&conn) else {
             return;
         };
-        if w.try_send(WriterMsg::Text(frame)).is_ok() {
-            self.counters.messages_out += 1;
-        } else {
-            self.writers.remove(&conn);
-            self.lost.push(conn);
+        match w.push(WriterMsg::Text(frame)) {
+            Ok(was_empty) => {
+                self.counters.messages_out += 1;
+                if was_empty {
+                    self.wakes.push(conn);
+                }
+            }
+            Err(_) => {
+                self.writers.remove(&conn);
+                self.lost.push(conn);
+            }
         }
     }
 
     fn close(&mut self, conn: ConnId, code: CloseCode, reason: &'static str) {
         *self.counters.closes.entry(code.as_u16()).or_default() += 1;
+        // Dropping the queue's sending end wakes the writer at once: a close is not batched.
         if let Some(w) = self.writers.remove(&conn) {
-            let _ = w.try_send(WriterMsg::Close(code, reason));
+            let _ = w.push(WriterMsg::Close(code, reason));
         }
     }
 
@@ -183,7 +204,11 @@ pub(crate) struct Driver {
     gw: Gateway,
     journal: Option<JournalFile>,
     trace: Option<ServeTrace>,
-    writers: BTreeMap<ConnId, mpsc::Sender<WriterMsg>>,
+    writers: BTreeMap<ConnId, QueueTx>,
+    /// See [`Carry::wakes`].
+    wakes: Vec<ConnId>,
+    /// One call's outputs, reused: `handle_into` then allocates nothing for the lists.
+    out: Outputs,
     /// Charged by `POST /tickets` and `POST /revocations` before their token is verified.
     http_auth: IpLimiter,
     counters: Counters,
@@ -203,6 +228,8 @@ impl Driver {
             journal,
             trace,
             writers: BTreeMap::new(),
+            wakes: Vec::new(),
+            out: Outputs::default(),
             http_auth,
             counters: Counters::default(),
             next_ticket: 0,
@@ -257,8 +284,11 @@ impl Driver {
                     }
                 }
             }
+            self.wake_writers();
         }
+        self.wake_writers();
         self.step(Input::Shutdown)?;
+        self.wake_writers();
         self.sample_trace(true);
         if let Some(j) = self.journal.as_mut() {
             j.finish(&self.gw)?;
@@ -289,19 +319,29 @@ impl Driver {
         Ok(())
     }
 
+    /// Wakes every writer the last batch queued frames for (see [`Carry::wakes`]).
+    fn wake_writers(&mut self) {
+        for conn in self.wakes.drain(..) {
+            // A writer closed since has been woken by its queue's drop.
+            if let Some(w) = self.writers.get(&conn) {
+                w.wake();
+            }
+        }
+    }
+
     fn on_cmd(&mut self, cmd: Cmd) -> Result<(), ServerError> {
         match cmd {
-            Cmd::Handshake {
-                conn,
-                peer,
-                request,
-                writer,
-                reply,
-            } => {
+            Cmd::Handshake(asked) => {
+                let HandshakeCmd {
+                    conn,
+                    peer,
+                    request,
+                    writer,
+                    reply,
+                } = *asked;
                 // Registered first: the accept's `connection_established` goes to this writer.
                 self.writers.insert(conn, writer);
-                let out = self.handle(Input::Handshake { conn, request });
-                let decision = self.carry_out(out)?.handshake;
+                let decision = self.step(Input::Handshake { conn, request })?.handshake;
                 match &decision {
                     Some(HandshakeDecision::Accept { .. }) => {
                         self.counters.handshakes_accepted += 1
@@ -326,20 +366,27 @@ impl Driver {
                 self.counters.messages_in += 1;
                 self.step(Input::Text { conn, data: &data })?;
             }
-            Cmd::Input(input) => {
-                match &input {
-                    Input::Binary { .. } | Input::Control { .. } => self.counters.messages_in += 1,
-                    Input::Closed { conn } if self.writers.remove(conn).is_some() => {
-                        self.counters.peer_disconnects += 1;
-                    }
-                    _ => {}
+            Cmd::Binary { conn, len } => {
+                self.counters.messages_in += 1;
+                self.step(Input::Binary { conn, len })?;
+            }
+            Cmd::Control { conn, kind } => {
+                self.counters.messages_in += 1;
+                self.step(Input::Control { conn, kind })?;
+            }
+            Cmd::Sent { conn, frames } => {
+                self.step(Input::Sent { conn, frames })?;
+            }
+            Cmd::Closed { conn } => {
+                if self.writers.remove(&conn).is_some() {
+                    self.counters.peer_disconnects += 1;
                 }
-                self.step(input)?;
+                self.step(Input::Closed { conn })?;
             }
             Cmd::Oversize { conn } => {
                 // RFC 6455 section 7.4.1: 1009, the same code the gateway uses for its limit.
                 if let Some(w) = self.writers.remove(&conn) {
-                    let _ = w.try_send(WriterMsg::Close(CloseCode::TooBig, "frame too big"));
+                    let _ = w.push(WriterMsg::Close(CloseCode::TooBig, "frame too big"));
                     *self
                         .counters
                         .closes
@@ -359,11 +406,12 @@ impl Driver {
                 }
                 self.next_ticket += 1;
                 let request = self.next_ticket;
-                let out = self.handle(Input::IssueTicket {
-                    request,
-                    authorization,
-                });
-                let mut tickets = self.carry_out(out)?.tickets;
+                let mut tickets = self
+                    .step(Input::IssueTicket {
+                        request,
+                        authorization,
+                    })?
+                    .tickets;
                 let answer = tickets
                     .iter()
                     .position(|(r, _)| *r == request)
@@ -412,21 +460,20 @@ impl Driver {
         Ok(())
     }
 
-    fn handle(&mut self, input: Input) -> Outputs {
-        self.gw.handle(wall_clock(), input)
-    }
-
-    fn step(&mut self, input: Input) -> Result<(), ServerError> {
-        let out = self.handle(input);
-        self.carry_out(out)?;
-        Ok(())
+    /// Hands `input` to the gateway and carries out its outputs, in the reused buffer.
+    fn step(&mut self, input: Input) -> Result<Answers, ServerError> {
+        let mut out = std::mem::take(&mut self.out);
+        self.gw.handle_into(wall_clock(), input, &mut out);
+        let answers = self.carry_out(&mut out);
+        self.out = out;
+        answers
     }
 
     /// Carries out one call's outputs in the order [`Outputs`] documents (the journal first,
     /// then sends, then closes) and returns what it answered. A writer that cannot take a
     /// frame (its task is gone, or it overran a queue the gateway's own flow control bounds)
     /// is reported as disconnected, and that call's outputs are carried out too.
-    fn carry_out(&mut self, mut out: Outputs) -> Result<Answers, ServerError> {
+    fn carry_out(&mut self, out: &mut Outputs) -> Result<Answers, ServerError> {
         let mut answers = Answers::default();
         let mut lost: Vec<ConnId> = Vec::new();
         loop {
@@ -434,6 +481,7 @@ impl Driver {
                 journal: self.journal.as_mut(),
                 trace: self.trace.as_mut(),
                 writers: &mut self.writers,
+                wakes: &mut self.wakes,
                 counters: &mut self.counters,
                 lost: &mut lost,
                 answers: &mut answers,
@@ -442,7 +490,8 @@ impl Driver {
                 self.sample_trace(false);
                 return Ok(answers);
             };
-            out = self.handle(Input::Closed { conn });
+            self.gw
+                .handle_into(wall_clock(), Input::Closed { conn }, out);
         }
     }
 

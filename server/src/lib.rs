@@ -37,6 +37,7 @@ pub mod probe;
 mod serve_trace;
 mod shared;
 mod trace_file;
+mod writer_queue;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -62,9 +63,13 @@ pub use trace_file::{DEFAULT_MAX_TRACE_EVENTS, TraceOptions};
 /// How often the revocation feed is delivered to the gateway (well inside the default
 /// `max_revocation_staleness` of 5 s) and the `interval` fsync policy syncs.
 pub const FEED_INTERVAL: Duration = Duration::from_secs(1);
-/// tungstenite's read buffer. Its default (128 KiB) is zero-filled on every read, which
-/// halves loopback throughput; frames are at most a few KiB here.
-pub const READ_BUFFER_SIZE: usize = 4096;
+/// tungstenite's read buffer, and the most one socket read takes. Its default (128 KiB) is
+/// zero-filled on every read, which halves loopback throughput; and every connection keeps
+/// (and has touched) this much for its life, so it is most of an idle connection's memory:
+/// 4 KiB was 3 KiB per idle connection more. 1 KiB holds a whole window of pings and the
+/// usual chat frame; a bigger frame still arrives whole (the buffer grows to the frame,
+/// up to the size limit), it just takes one read per KiB.
+pub const READ_BUFFER_SIZE: usize = 1024;
 /// Bytes over the gateway's `max_frame_bytes` that tungstenite still reads, so that a frame
 /// just over the protocol limit reaches the gateway, which closes it with 1009 itself.
 pub const FRAME_SLACK_BYTES: usize = 4096;
