@@ -9,7 +9,7 @@
 //! never put a token in a URL, never accept any PKCE method but `S256`, and never let a
 //! store grow past its capacity.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -291,8 +291,15 @@ pub struct OAuth {
     states: BTreeMap<String, PendingState>,
     codes: BTreeMap<String, PendingCode>,
     redeemed: BTreeMap<String, Redeemed>,
-    /// Redeemed codes in redemption order, for evicting the oldest when full.
+    /// Redeemed codes in redemption order, for evicting the oldest when full. A code pruned
+    /// as dead stays here until it reaches the front or the queue is compacted, so pruning
+    /// never walks the queue.
     redeemed_order: VecDeque<String>,
+    /// Every redeemed code by when its tombstone may go (`keep_until`, then the code): pruning
+    /// takes the dead from the front. It scanned every tombstone before, and it runs on every
+    /// callback once the store is full (100 000 tombstones that live as long as refresh
+    /// tokens), which made each sign-in at the cap a walk of all of them.
+    redeemed_by_expiry: BTreeSet<(Instant, String)>,
     plants: Plants,
 }
 
@@ -324,6 +331,7 @@ impl OAuth {
             codes: BTreeMap::new(),
             redeemed: BTreeMap::new(),
             redeemed_order: VecDeque::new(),
+            redeemed_by_expiry: BTreeSet::new(),
             plants,
         })
     }
@@ -409,14 +417,17 @@ impl OAuth {
         self.states.remove(&pending.state);
         self.codes.remove(req.code);
         if self.redeemed.len() >= self.config.max_redeemed {
-            self.prune(now);
+            self.prune_redeemed(now);
         }
-        // `redeemed_order` holds exactly the keys of `redeemed`, so it is never empty here
-        // while `redeemed` is full; the `let` only ends the loop should that ever not hold.
+        // `redeemed_order` holds every key of `redeemed` (and maybe pruned ones), so it is
+        // never empty here while `redeemed` is full; the `let` only ends the loop should that
+        // ever not hold.
         while self.redeemed.len() >= self.config.max_redeemed.max(1)
             && let Some(oldest) = self.redeemed_order.pop_front()
         {
-            self.redeemed.remove(&oldest);
+            if let Some(r) = self.redeemed.remove(&oldest) {
+                self.redeemed_by_expiry.remove(&(r.keep_until, oldest));
+            }
         }
         self.redeemed.insert(
             req.code.to_string(),
@@ -426,6 +437,8 @@ impl OAuth {
                 keep_until: pending.expires,
             },
         );
+        self.redeemed_by_expiry
+            .insert((pending.expires, req.code.to_string()));
         self.redeemed_order.push_back(req.code.to_string());
         Ok(Grant {
             user: pending.user,
@@ -446,6 +459,7 @@ impl OAuth {
         family: Option<FamilyId>,
     ) {
         if let Some(r) = self.redeemed.get_mut(code) {
+            let before = r.keep_until;
             for (jti, exp) in issued {
                 if r.issued.len() >= MAX_ISSUED_PER_CODE {
                     break;
@@ -456,17 +470,43 @@ impl OAuth {
             if family.is_some() {
                 r.family = family;
             }
+            if r.keep_until != before {
+                self.redeemed_by_expiry.remove(&(before, code.to_string()));
+                self.redeemed_by_expiry
+                    .insert((r.keep_until, code.to_string()));
+            }
         }
     }
 
     /// Drops expired states, codes and tombstones.
     pub fn prune(&mut self, now: Instant) {
+        self.prune_pending(now);
+        self.prune_redeemed(now);
+    }
+
+    /// Drops expired states and codes (each store at most `max_states`/`max_codes`).
+    fn prune_pending(&mut self, now: Instant) {
         self.states.retain(|_, s| now < s.expires);
         self.codes.retain(|_, c| now < c.expires);
-        self.redeemed.retain(|_, r| now < r.keep_until);
-        let redeemed = &self.redeemed;
-        self.redeemed_order
-            .retain(|code| redeemed.contains_key(code));
+    }
+
+    /// Drops the tombstones whose tokens have all expired: the front of the expiry index.
+    fn prune_redeemed(&mut self, now: Instant) {
+        while let Some((keep_until, _)) = self.redeemed_by_expiry.first() {
+            if now < *keep_until {
+                break;
+            }
+            if let Some((_, code)) = self.redeemed_by_expiry.pop_first() {
+                self.redeemed.remove(&code);
+            }
+        }
+        // Pruned codes linger in the order queue; once they are most of it, one walk drops
+        // them all (each walk follows as many removals as it costs, so it is paid for).
+        if self.redeemed_order.len() > 2 * self.redeemed.len() + 64 {
+            let redeemed = &self.redeemed;
+            self.redeemed_order
+                .retain(|code| redeemed.contains_key(code));
+        }
     }
 
     /// Number of pending states held (bounded-memory checks).
@@ -531,7 +571,7 @@ impl OAuth {
     fn make_room(&mut self, now: Instant) -> Result<(), OAuthError> {
         if self.states.len() >= self.config.max_states || self.codes.len() >= self.config.max_codes
         {
-            self.prune(now);
+            self.prune_pending(now);
         }
         if self.states.len() >= self.config.max_states {
             return Err(OAuthError::StoreFull(Store::States));
@@ -849,6 +889,67 @@ mod tests {
         assert_eq!(o.redeemed_count(), 1);
         o.prune(t(900));
         assert_eq!(o.redeemed_count(), 0);
+    }
+
+    /// Tombstones go when their tokens have all expired, whatever order they were redeemed
+    /// in; at the cap the oldest redeemed still goes first; pruned codes do not pile up in the
+    /// order queue.
+    #[test]
+    fn redeemed_tombstones_go_by_expiry_and_the_oldest_at_the_cap() {
+        let config = OAuthConfig {
+            max_redeemed: 3,
+            ..OAuthConfig::default()
+        };
+        let mut o = OAuth::new(SECRET, config, Plants::NONE).unwrap();
+        let redeem = |o: &mut OAuth, at: u64, state: &str, keep: u64| {
+            let a = authorize(o, t(at), state);
+            let g = o.callback(t(at), &cb(&a.code, state)).unwrap();
+            let jti = Jti::parse(&format!("j-{state}")).unwrap();
+            o.record_issued(&g.code, &[(jti, t(keep))], None);
+            a.code
+        };
+        // Redeemed in this order, dying out of it: a at 500, b at 200, c at 900.
+        let a = redeem(&mut o, 0, "a", 500);
+        let b = redeem(&mut o, 1, "b", 200);
+        let c = redeem(&mut o, 2, "c", 900);
+        o.prune(t(199));
+        assert_eq!(o.redeemed_count(), 3);
+        o.prune(t(200));
+        assert_eq!(o.redeemed_count(), 2, "b's tokens expired first");
+        assert!(matches!(
+            o.callback(t(201), &cb(&b, "b")),
+            Err(OAuthError::CodeUnknown)
+        ));
+        // Full again (a, c, d): the next redemption forgets the oldest live one, a.
+        let _d = redeem(&mut o, 300, "d", 950);
+        let _e = redeem(&mut o, 301, "e", 960);
+        assert_eq!(o.redeemed_count(), 3);
+        assert!(matches!(
+            o.callback(t(302), &cb(&a, "a")),
+            Err(OAuthError::CodeUnknown)
+        ));
+        assert!(matches!(
+            o.callback(t(302), &cb(&c, "c")),
+            Err(OAuthError::CodeReplayed { .. })
+        ));
+        assert_eq!(o.redeemed_by_expiry.len(), o.redeemed.len());
+        o.prune(t(960));
+        assert_eq!((o.redeemed_count(), o.redeemed_by_expiry.len()), (0, 0));
+    }
+
+    #[test]
+    fn pruned_codes_do_not_pile_up_in_the_order_queue() {
+        let mut o = oauth();
+        // Each code's tombstone (no tokens recorded) lives as long as the code would have.
+        let step = CODE_TTL.as_secs() + 1;
+        for i in 0..1000u64 {
+            let state = format!("s{i}");
+            let a = authorize(&mut o, t(i * step), &state);
+            o.callback(t(i * step), &cb(&a.code, &state)).unwrap();
+            o.prune(t((i + 1) * step));
+        }
+        assert_eq!(o.redeemed_count(), 0);
+        assert!(o.redeemed_order.len() <= 64, "{}", o.redeemed_order.len());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! token itself (the auth service does both) and never grow without bound: families and
 //! tokens per family are capped, and expired entries are dropped first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::plant::{Plants, planted};
@@ -59,6 +59,11 @@ struct Family {
 #[derive(Clone, Debug)]
 pub struct RefreshFamilies {
     families: BTreeMap<FamilyId, Family>,
+    /// Every family by when it dies (its `expires`, then its id): pruning takes the dead from
+    /// the front instead of scanning every family, so a sign-in at the cap costs a few tree
+    /// steps, not one step per family (a full store of 100 000 families made every sign-in a
+    /// scan of all of them, and a 10 000-user run crawl).
+    by_expiry: BTreeSet<(Instant, FamilyId)>,
     max_families: usize,
     counter: u64,
     /// The validators' leeway: a token still validates until `exp + leeway`, so it stays
@@ -73,6 +78,7 @@ impl RefreshFamilies {
     pub fn new(max_families: usize, leeway: Duration, plants: Plants) -> Self {
         Self {
             families: BTreeMap::new(),
+            by_expiry: BTreeSet::new(),
             max_families,
             counter: 0,
             leeway,
@@ -116,8 +122,9 @@ impl RefreshFamilies {
         issued: &[(Jti, Instant)],
     ) {
         let expires = issued.iter().map(|(_, e)| *e).max().unwrap_or_default();
-        self.families.insert(
-            family,
+        self.by_expiry.insert((expires, family.clone()));
+        let replaced = self.families.insert(
+            family.clone(),
             Family {
                 user,
                 current: refresh,
@@ -126,6 +133,9 @@ impl RefreshFamilies {
                 expires,
             },
         );
+        if let Some(old) = replaced.filter(|old| old.expires != expires) {
+            self.by_expiry.remove(&(old.expires, family));
+        }
     }
 
     /// Checks a validated refresh token `jti` of `family` for `user` before rotation.
@@ -169,10 +179,15 @@ impl RefreshFamilies {
     /// and `issued` joins the family.
     pub fn rotated(&mut self, family: &FamilyId, refresh: Jti, issued: &[(Jti, Instant)]) {
         if let Some(f) = self.families.get_mut(family) {
+            let before = f.expires;
             f.current = refresh;
             for (jti, exp) in issued {
                 f.issued.push((jti.clone(), *exp));
                 f.expires = f.expires.max(*exp);
+            }
+            if f.expires != before {
+                self.by_expiry.remove(&(before, family.clone()));
+                self.by_expiry.insert((f.expires, family.clone()));
             }
         }
     }
@@ -195,9 +210,15 @@ impl RefreshFamilies {
     /// Drops families whose every token has expired, leeway included: until then a reuse
     /// must still find the family to revoke what is left of it.
     pub fn prune(&mut self, now: Instant) {
-        let (leeway, plants) = (self.leeway, self.plants);
-        self.families
-            .retain(|_, f| Self::live(now, f.expires, leeway, plants));
+        // Liveness only grows with `expires`, so the dead are a prefix of the index.
+        while let Some((expires, _)) = self.by_expiry.first() {
+            if Self::live(now, *expires, self.leeway, self.plants) {
+                break;
+            }
+            if let Some((_, family)) = self.by_expiry.pop_first() {
+                self.families.remove(&family);
+            }
+        }
     }
 
     /// Number of families held (bounded-memory checks).
@@ -297,6 +318,55 @@ mod tests {
             f.check(t(1), &other, &alice(), &jti("r1")),
             Err(RefreshError::UnknownFamily)
         );
+    }
+
+    /// Pruning keeps exactly the families a scan of every family would keep, with rotations
+    /// moving a family's death later and a restart of an id moving it earlier.
+    #[test]
+    fn prune_drops_exactly_the_dead_families_whatever_their_order() {
+        let leeway = Duration::from_secs(10);
+        let mut f = RefreshFamilies::new(64, leeway, Plants::NONE);
+        let mut ids = Vec::new();
+        for i in 0..12u64 {
+            let fam = f.next_family(t(0)).unwrap();
+            // Deaths out of id order: 500, 100, 900, 300, ...
+            let exp = t(100 + (i * 7 % 12) * 100);
+            f.start(fam.clone(), alice(), jti("r"), &[(jti("r"), exp)]);
+            ids.push((fam, exp));
+        }
+        // Family 1 (dies at 100) rotates to a token living until 5000.
+        f.rotated(&ids[1].0, jti("r2"), &[(jti("r2"), t(5000))]);
+        ids[1].1 = t(5000);
+        // Family 2 (dies at 900) is started again with a shorter life.
+        f.start(ids[2].0.clone(), alice(), jti("r3"), &[(jti("r3"), t(150))]);
+        ids[2].1 = t(150);
+        for now in [
+            t(0),
+            t(109),
+            t(110),
+            t(160),
+            t(615),
+            t(1300),
+            t(5009),
+            t(5010),
+        ] {
+            f.prune(now);
+            let mut expected: Vec<String> = ids
+                .iter()
+                .filter(|(_, exp)| now < exp.saturating_add(leeway))
+                .map(|(id, _)| id.to_string())
+                .collect();
+            expected.sort();
+            let mut kept: Vec<String> = f.families.keys().map(ToString::to_string).collect();
+            kept.sort();
+            assert_eq!(kept, expected, "at {now:?}");
+            assert_eq!(
+                f.by_expiry.len(),
+                f.families.len(),
+                "one index entry per family"
+            );
+        }
+        assert!(f.is_empty());
     }
 
     #[test]
