@@ -170,7 +170,7 @@ type Ws = WebSocketStream<TcpStream>;
 async fn session(
     sink: SplitSink<Ws, Message>,
     stream: SplitStream<Ws>,
-    frames: QueueRx,
+    frames: QueueRx<WriterMsg>,
     c: Connection,
 ) {
     let conn = c.conn;
@@ -235,7 +235,7 @@ async fn read_loop(mut stream: SplitStream<Ws>, conn: ConnId, cmd: mpsc::Sender<
 
 async fn write_loop(
     mut sink: SplitSink<Ws, Message>,
-    frames: QueueRx,
+    frames: QueueRx<WriterMsg>,
     conn: ConnId,
     cmd: mpsc::Sender<Cmd>,
 ) {

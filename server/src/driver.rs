@@ -51,7 +51,7 @@ pub(crate) struct HandshakeCmd {
     /// The socket's peer, port included, for the trace (the request carries its IP).
     pub(crate) peer: SocketAddr,
     pub(crate) request: HandshakeRequest,
-    pub(crate) writer: QueueTx,
+    pub(crate) writer: QueueTx<WriterMsg>,
     pub(crate) reply: oneshot::Sender<HandshakeDecision>,
 }
 
@@ -139,7 +139,7 @@ struct Answers {
 struct Carry<'d> {
     journal: Option<&'d mut JournalFile>,
     trace: Option<&'d mut ServeTrace>,
-    writers: &'d mut BTreeMap<ConnId, QueueTx>,
+    writers: &'d mut BTreeMap<ConnId, QueueTx<WriterMsg>>,
     /// Writers whose queue this batch made non-empty: woken once the batch is done.
     wakes: &'d mut Vec<ConnId>,
     counters: &'d mut Counters,
@@ -204,7 +204,7 @@ pub(crate) struct Driver {
     gw: Gateway,
     journal: Option<JournalFile>,
     trace: Option<ServeTrace>,
-    writers: BTreeMap<ConnId, QueueTx>,
+    writers: BTreeMap<ConnId, QueueTx<WriterMsg>>,
     /// See [`Carry::wakes`].
     wakes: Vec<ConnId>,
     /// One call's outputs, reused: `handle_into` then allocates nothing for the lists.
