@@ -25,6 +25,7 @@
 mod agent;
 mod checkpoint;
 mod config;
+mod deadlines;
 mod error;
 mod gateway;
 mod id_hash;

@@ -9,7 +9,7 @@
 //! never put a token in a URL, never accept any PKCE method but `S256`, and never let a
 //! store grow past its capacity.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -18,6 +18,7 @@ use hmac::{Hmac, KeyInit as _, Mac as _};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
+use crate::deadlines::Deadlines;
 use crate::permissions::Permissions;
 use crate::plant::{Plants, planted};
 use crate::{FamilyId, Instant, Jti, UserId};
@@ -299,7 +300,7 @@ pub struct OAuth {
     /// takes the dead from the front. It scanned every tombstone before, and it runs on every
     /// callback once the store is full (100 000 tombstones that live as long as refresh
     /// tokens), which made each sign-in at the cap a walk of all of them.
-    redeemed_by_expiry: BTreeSet<(Instant, String)>,
+    redeemed_by_expiry: Deadlines<String>,
     plants: Plants,
 }
 
@@ -331,7 +332,7 @@ impl OAuth {
             codes: BTreeMap::new(),
             redeemed: BTreeMap::new(),
             redeemed_order: VecDeque::new(),
-            redeemed_by_expiry: BTreeSet::new(),
+            redeemed_by_expiry: Deadlines::default(),
             plants,
         })
     }
@@ -426,7 +427,7 @@ impl OAuth {
             && let Some(oldest) = self.redeemed_order.pop_front()
         {
             if let Some(r) = self.redeemed.remove(&oldest) {
-                self.redeemed_by_expiry.remove(&(r.keep_until, oldest));
+                self.redeemed_by_expiry.remove(r.keep_until, &oldest);
             }
         }
         self.redeemed.insert(
@@ -438,7 +439,7 @@ impl OAuth {
             },
         );
         self.redeemed_by_expiry
-            .insert((pending.expires, req.code.to_string()));
+            .insert(pending.expires, req.code.to_string());
         self.redeemed_order.push_back(req.code.to_string());
         Ok(Grant {
             user: pending.user,
@@ -471,9 +472,8 @@ impl OAuth {
                 r.family = family;
             }
             if r.keep_until != before {
-                self.redeemed_by_expiry.remove(&(before, code.to_string()));
                 self.redeemed_by_expiry
-                    .insert((r.keep_until, code.to_string()));
+                    .moved(before, r.keep_until, &code.to_string());
             }
         }
     }
@@ -492,13 +492,11 @@ impl OAuth {
 
     /// Drops the tombstones whose tokens have all expired: the front of the expiry index.
     fn prune_redeemed(&mut self, now: Instant) {
-        while let Some((keep_until, _)) = self.redeemed_by_expiry.first() {
-            if now < *keep_until {
-                break;
-            }
-            if let Some((_, code)) = self.redeemed_by_expiry.pop_first() {
-                self.redeemed.remove(&code);
-            }
+        while let Some(code) = self
+            .redeemed_by_expiry
+            .pop_dead(|keep_until| now >= keep_until)
+        {
+            self.redeemed.remove(&code);
         }
         // Pruned codes linger in the order queue; once they are most of it, one walk drops
         // them all (each walk follows as many removals as it costs, so it is paid for).

@@ -7,9 +7,10 @@
 //! token itself (the auth service does both) and never grow without bound: families and
 //! tokens per family are capped, and expired entries are dropped first.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::deadlines::Deadlines;
 use crate::plant::{Plants, planted};
 use crate::{FamilyId, Instant, Jti, UserId};
 
@@ -63,7 +64,7 @@ pub struct RefreshFamilies {
     /// the front instead of scanning every family, so a sign-in at the cap costs a few tree
     /// steps, not one step per family (a full store of 100 000 families made every sign-in a
     /// scan of all of them, and a 10 000-user run crawl).
-    by_expiry: BTreeSet<(Instant, FamilyId)>,
+    by_expiry: Deadlines<FamilyId>,
     max_families: usize,
     counter: u64,
     /// The validators' leeway: a token still validates until `exp + leeway`, so it stays
@@ -78,7 +79,7 @@ impl RefreshFamilies {
     pub fn new(max_families: usize, leeway: Duration, plants: Plants) -> Self {
         Self {
             families: BTreeMap::new(),
-            by_expiry: BTreeSet::new(),
+            by_expiry: Deadlines::default(),
             max_families,
             counter: 0,
             leeway,
@@ -122,7 +123,7 @@ impl RefreshFamilies {
         issued: &[(Jti, Instant)],
     ) {
         let expires = issued.iter().map(|(_, e)| *e).max().unwrap_or_default();
-        self.by_expiry.insert((expires, family.clone()));
+        self.by_expiry.insert(expires, family.clone());
         let replaced = self.families.insert(
             family.clone(),
             Family {
@@ -134,7 +135,7 @@ impl RefreshFamilies {
             },
         );
         if let Some(old) = replaced.filter(|old| old.expires != expires) {
-            self.by_expiry.remove(&(old.expires, family));
+            self.by_expiry.remove(old.expires, &family);
         }
     }
 
@@ -185,10 +186,7 @@ impl RefreshFamilies {
                 f.issued.push((jti.clone(), *exp));
                 f.expires = f.expires.max(*exp);
             }
-            if f.expires != before {
-                self.by_expiry.remove(&(before, family.clone()));
-                self.by_expiry.insert((f.expires, family.clone()));
-            }
+            self.by_expiry.moved(before, f.expires, family);
         }
     }
 
@@ -210,14 +208,12 @@ impl RefreshFamilies {
     /// Drops families whose every token has expired, leeway included: until then a reuse
     /// must still find the family to revoke what is left of it.
     pub fn prune(&mut self, now: Instant) {
-        // Liveness only grows with `expires`, so the dead are a prefix of the index.
-        while let Some((expires, _)) = self.by_expiry.first() {
-            if Self::live(now, *expires, self.leeway, self.plants) {
-                break;
-            }
-            if let Some((_, family)) = self.by_expiry.pop_first() {
-                self.families.remove(&family);
-            }
+        let (leeway, plants) = (self.leeway, self.plants);
+        while let Some(family) = self
+            .by_expiry
+            .pop_dead(|expires| !Self::live(now, expires, leeway, plants))
+        {
+            self.families.remove(&family);
         }
     }
 
