@@ -6,8 +6,10 @@
 //! or a silent gap). Soft state (rate buckets, caches, queue depths, timers) lives in the
 //! gateway, not here, and is rebuilt empty after a restart, as in a real process.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
+use std::iter::Peekable;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -466,18 +468,7 @@ impl State {
         let mut fresh = Vec::new();
         let mut outboxes = self.outboxes.iter_mut().peekable();
         for user in self.by_user.keys() {
-            let mut found = None;
-            while let Some((u, _)) = outboxes.peek() {
-                match (*u).cmp(user) {
-                    std::cmp::Ordering::Less => drop(outboxes.next()),
-                    std::cmp::Ordering::Equal => {
-                        found = outboxes.next().map(|(_, o)| o);
-                        break;
-                    }
-                    std::cmp::Ordering::Greater => break,
-                }
-            }
-            match found {
+            match entry_of(&mut outboxes, user) {
                 Some(outbox) => {
                     let next = outbox.next_seq();
                     sizes.append(outbox, next, entry, at, config);
@@ -500,6 +491,23 @@ impl State {
         unindex(&mut self.by_user, &identity.user, conn);
         unindex(&mut self.by_jti, &identity.jti, conn);
     }
+}
+
+/// Takes from `entries` (ordered by user) the entry of `user`, passing over those of users
+/// before it; later users' entries stay for the next call. Asking for users in order walks the
+/// map once, where a search per user costs a B-tree descent each.
+pub(crate) fn entry_of<'a, V>(
+    entries: &mut Peekable<impl Iterator<Item = (&'a UserId, V)>>,
+    user: &UserId,
+) -> Option<V> {
+    while let Some((u, _)) = entries.peek() {
+        match (*u).cmp(user) {
+            Ordering::Less => drop(entries.next()),
+            Ordering::Equal => return entries.next().map(|(_, v)| v),
+            Ordering::Greater => return None,
+        }
+    }
+    None
 }
 
 /// The derived outbox counters, borrowed apart from the outboxes so an append can update

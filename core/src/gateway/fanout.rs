@@ -15,6 +15,7 @@ use crate::outbox::StreamEntry;
 use crate::payload::Payload;
 use crate::plant::planted;
 use crate::protocol::{ServerFrame, StreamKind, WireFrame};
+use crate::state::entry_of;
 
 use super::{Ctx, Gateway};
 
@@ -134,17 +135,7 @@ impl Gateway {
         let mut users = std::mem::take(&mut self.broadcast_users);
         let mut outboxes = self.state.outboxes.iter().peekable();
         for (user, set) in &self.state.by_user {
-            let mut latest = Seq::default();
-            while let Some((u, outbox)) = outboxes.peek() {
-                match (*u).cmp(user) {
-                    std::cmp::Ordering::Less => drop(outboxes.next()),
-                    std::cmp::Ordering::Equal => {
-                        latest = outbox.latest();
-                        break;
-                    }
-                    std::cmp::Ordering::Greater => break,
-                }
-            }
+            let latest = entry_of(&mut outboxes, user).map_or_else(Seq::default, |o| o.latest());
             targets.extend(set.iter().copied());
             users.push((user.clone(), latest.next(), targets.len()));
         }
