@@ -1,6 +1,7 @@
 //! Keys ordered by the instant they die, so a store prunes by taking its dead from the front
-//! instead of scanning every entry (the refresh families and the redeemed OAuth codes, whose
-//! stores hold 100 000 entries and prune on every sign-in once full).
+//! instead of scanning every entry (the refresh families, the redeemed OAuth codes and the
+//! pending OAuth states and codes, whose stores hold 10 000 to 100 000 entries and prune on
+//! every sign-in or authorize once full).
 //!
 //! It holds only the index: the store keeps its entries and must tell the index of every
 //! insert, removal and moved deadline. It never reads the clock; the caller says what is dead.

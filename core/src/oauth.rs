@@ -301,6 +301,11 @@ pub struct OAuth {
     /// callback once the store is full (100 000 tombstones that live as long as refresh
     /// tokens), which made each sign-in at the cap a walk of all of them.
     redeemed_by_expiry: Deadlines<String>,
+    /// Pending states and codes by when they expire, for the same reason: `authorize` prunes
+    /// whenever a pending store is full, and a user who keeps it full made every later
+    /// authorize walk all 10 000 states and 10 000 codes.
+    states_by_expiry: Deadlines<String>,
+    codes_by_expiry: Deadlines<String>,
     plants: Plants,
 }
 
@@ -333,6 +338,8 @@ impl OAuth {
             redeemed: BTreeMap::new(),
             redeemed_order: VecDeque::new(),
             redeemed_by_expiry: Deadlines::default(),
+            states_by_expiry: Deadlines::default(),
+            codes_by_expiry: Deadlines::default(),
             plants,
         })
     }
@@ -361,15 +368,15 @@ impl OAuth {
 
         let code = self.derive_code();
         let expires = now.saturating_add(self.config.code_ttl);
-        self.states.insert(
-            req.state.to_string(),
+        self.insert_state(
+            req.state,
             PendingState {
                 code: code.clone(),
                 expires: now.saturating_add(self.config.state_ttl),
             },
         );
-        self.codes.insert(
-            code.clone(),
+        self.insert_code(
+            &code,
             PendingCode {
                 user: req.user.clone(),
                 permissions: req.permissions.clone(),
@@ -415,8 +422,8 @@ impl OAuth {
             self.burn(req.code, &pending);
             return Err(e);
         }
-        self.states.remove(&pending.state);
-        self.codes.remove(req.code);
+        self.remove_state(&pending.state);
+        self.remove_code(req.code);
         if self.redeemed.len() >= self.config.max_redeemed {
             self.prune_redeemed(now);
         }
@@ -484,10 +491,46 @@ impl OAuth {
         self.prune_redeemed(now);
     }
 
-    /// Drops expired states and codes (each store at most `max_states`/`max_codes`).
+    /// Drops expired states and codes: the fronts of their expiry indexes.
     fn prune_pending(&mut self, now: Instant) {
-        self.states.retain(|_, s| now < s.expires);
-        self.codes.retain(|_, c| now < c.expires);
+        while let Some(state) = self.states_by_expiry.pop_dead(|expires| now >= expires) {
+            self.states.remove(&state);
+        }
+        while let Some(code) = self.codes_by_expiry.pop_dead(|expires| now >= expires) {
+            self.codes.remove(&code);
+        }
+    }
+
+    /// Stores a pending state, replacing an expired one of the same name.
+    fn insert_state(&mut self, state: &str, entry: PendingState) {
+        let expires = entry.expires;
+        if let Some(old) = self.states.insert(state.to_string(), entry) {
+            self.states_by_expiry
+                .remove(old.expires, &state.to_string());
+        }
+        self.states_by_expiry.insert(expires, state.to_string());
+    }
+
+    fn remove_state(&mut self, state: &str) {
+        if let Some(old) = self.states.remove(state) {
+            self.states_by_expiry
+                .remove(old.expires, &state.to_string());
+        }
+    }
+
+    /// Stores a pending code (codes are unique: derived from a counter).
+    fn insert_code(&mut self, code: &str, entry: PendingCode) {
+        let expires = entry.expires;
+        if let Some(old) = self.codes.insert(code.to_string(), entry) {
+            self.codes_by_expiry.remove(old.expires, &code.to_string());
+        }
+        self.codes_by_expiry.insert(expires, code.to_string());
+    }
+
+    fn remove_code(&mut self, code: &str) {
+        if let Some(old) = self.codes.remove(code) {
+            self.codes_by_expiry.remove(old.expires, &code.to_string());
+        }
     }
 
     /// Drops the tombstones whose tokens have all expired: the front of the expiry index.
@@ -556,13 +599,13 @@ impl OAuth {
     }
 
     fn burn(&mut self, code: &str, pending: &PendingCode) {
-        self.codes.remove(code);
+        self.remove_code(code);
         if self
             .states
             .get(&pending.state)
             .is_some_and(|s| s.code == code)
         {
-            self.states.remove(&pending.state);
+            self.remove_state(&pending.state);
         }
     }
 
@@ -1121,6 +1164,53 @@ mod tests {
         );
         assert!(o.authorize(t(60), &req).is_ok());
         assert_eq!(o.code_count(), 1);
+    }
+
+    /// The expiry indexes must drop exactly what the old scan (`retain` of the live) dropped,
+    /// and hold one entry per stored state and code through reuse, redemption and burning.
+    #[test]
+    fn pending_prune_drops_exactly_the_expired_and_the_indexes_track_every_entry() {
+        let mut o = oauth();
+        let first = authorize(&mut o, t(0), "reused");
+        authorize(&mut o, t(5), "kept");
+        let burnt = authorize(&mut o, t(10), "burnt");
+        let redeemed = authorize(&mut o, t(20), "redeemed");
+        // "reused" expired at 600: a new authorize may take the name, replacing the entry.
+        let again = authorize(&mut o, t(700), "reused");
+        assert_ne!(first.code, again.code);
+        let wrong = CallbackRequest {
+            client_id: "other",
+            ..cb(&burnt.code, "burnt")
+        };
+        assert_eq!(
+            o.callback(t(11), &wrong).map(|g| g.user),
+            Err(OAuthError::ClientMismatch)
+        );
+        assert_eq!(
+            o.callback(t(21), &cb(&redeemed.code, "redeemed"))
+                .map(|g| g.user),
+            Ok(user())
+        );
+        let check = |o: &OAuth| {
+            assert_eq!(o.states_by_expiry.len(), o.states.len());
+            assert_eq!(o.codes_by_expiry.len(), o.codes.len());
+        };
+        check(&o);
+        for now in [t(604), t(605), t(760), t(1300), t(1301)] {
+            let live_states: Vec<String> = (o.states.iter())
+                .filter(|(_, s)| now < s.expires)
+                .map(|(k, _)| k.clone())
+                .collect();
+            let live_codes: Vec<String> = (o.codes.iter())
+                .filter(|(_, c)| now < c.expires)
+                .map(|(k, _)| k.clone())
+                .collect();
+            o.prune(now);
+            assert_eq!(o.states.keys().cloned().collect::<Vec<_>>(), live_states);
+            assert_eq!(o.codes.keys().cloned().collect::<Vec<_>>(), live_codes);
+            check(&o);
+        }
+        assert_eq!((o.state_count(), o.code_count()), (0, 0));
     }
 
     #[test]
