@@ -138,6 +138,41 @@ mod tests {
         Gateway::new(Config::default(), KeyRing::new()).expect("default config is valid")
     }
 
+    /// The earliest armed timer is what a driver sleeps until: the server reads it after
+    /// every input.
+    #[test]
+    fn next_deadline_is_the_earliest_armed_timer() {
+        let mut gw = gateway();
+        let run = RunId::new(1);
+        let step_at = Instant::from_unix_secs(50);
+        gw.state.runs.insert(
+            run,
+            RunRecord {
+                owner: UserId::parse("alice").expect("id"),
+                thread: ThreadId::parse("t1").expect("id"),
+                plan: Vec::new(),
+                next_step: 0,
+                next_at: step_at,
+            },
+        );
+        gw.arm_run(run);
+        assert_eq!(gw.next_deadline(), Some(step_at));
+        let exp = Instant::from_unix_secs(10);
+        gw.rearm_expiry(crate::ids::ConnId::new(7), exp);
+        assert_eq!(
+            gw.next_deadline(),
+            Some(exp.saturating_add(gw.leeway())),
+            "the token expiry is due first"
+        );
+        gw.stop_run_timer(run);
+        gw.rearm_expiry(crate::ids::ConnId::new(7), Instant::from_unix_secs(100));
+        assert_eq!(
+            gw.next_deadline(),
+            Some(Instant::from_unix_secs(100).saturating_add(gw.leeway())),
+            "a re-armed expiry replaces the old one; the stopped run is gone"
+        );
+    }
+
     #[test]
     fn step_run_for_a_run_that_no_longer_exists_does_nothing() {
         let mut gw = gateway();
