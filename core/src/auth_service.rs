@@ -610,6 +610,23 @@ mod tests {
             .collect()
     }
 
+    /// A token minted in the second of a logout-everywhere is issued at the cut-off (so it
+    /// is not born revoked); one minted once that second has passed is issued at its own
+    /// time, whether or not the cut-off was pruned yet.
+    #[test]
+    fn only_a_login_inside_the_logout_second_is_issued_at_the_cutoff() {
+        let mut s = service(Plants::NONE);
+        let ttl = TokenRules::default().lifetime_for(TokenType::Access);
+        let half = Duration::from_millis(500);
+        s.logout_everywhere(t(5).saturating_add(half), &alice());
+        let inside = s
+            .login(t(5).saturating_add(half), &alice(), Permissions::empty())
+            .unwrap();
+        assert_eq!(inside.access.exp, t(6).saturating_add(ttl));
+        let later = s.login(t(9), &alice(), Permissions::empty()).unwrap();
+        assert_eq!(later.access.exp, t(9).saturating_add(ttl));
+    }
+
     #[test]
     fn second_logout_in_the_same_second_without_a_mint_keeps_the_cutoff() {
         let mut s = service(Plants::NONE);
