@@ -627,6 +627,32 @@ mod tests {
         assert_eq!(later.access.exp, t(9).saturating_add(ttl));
     }
 
+    /// Housekeeping between a logout-everywhere and a login in the same second must keep
+    /// the cut-off: dropped early, the login is issued at its own time, before the cut-off,
+    /// and its tokens are born revoked.
+    #[test]
+    fn prune_keeps_a_cutoff_until_its_second_has_come() {
+        let mut s = service(Plants::NONE);
+        let ttl = TokenRules::default().lifetime_for(TokenType::Access);
+        s.logout_everywhere(t(5).saturating_add(Duration::from_millis(500)), &alice());
+        s.prune(t(5).saturating_add(Duration::from_millis(600)));
+        let pair = s
+            .login(
+                t(5).saturating_add(Duration::from_millis(700)),
+                &alice(),
+                Permissions::empty(),
+            )
+            .unwrap();
+        assert_eq!(pair.access.exp, t(6).saturating_add(ttl));
+        assert!(
+            s.validator()
+                .clone()
+                .validate(pair.access.token.as_bytes(), t(6), TokenType::Access)
+                .is_ok(),
+            "not born revoked"
+        );
+    }
+
     #[test]
     fn second_logout_in_the_same_second_without_a_mint_keeps_the_cutoff() {
         let mut s = service(Plants::NONE);

@@ -841,6 +841,25 @@ mod tests {
         assert_eq!(r, Err(OAuthError::StateInUse));
     }
 
+    /// A state lives ten minutes (docs/protocol.md section 7): in use until then, free after.
+    #[test]
+    fn state_is_in_use_for_its_ten_minutes_and_free_after() {
+        let mut o = oauth();
+        authorize(&mut o, t(0), "dup");
+        let u = user();
+        let req = AuthorizeRequest {
+            user: &u,
+            permissions: &Permissions::empty(),
+            client_id: "web",
+            redirect_uri: "https://app.example/cb",
+            code_challenge: CHALLENGE,
+            method: "S256",
+            state: "dup",
+        };
+        assert_eq!(o.authorize(t(599), &req), Err(OAuthError::StateInUse));
+        assert!(o.authorize(t(600), &req).is_ok());
+    }
+
     #[test]
     fn callback_unknown_code_rejected() {
         let mut o = oauth();
