@@ -42,55 +42,48 @@ fn cached() -> (String, Validator) {
     (token, v)
 }
 
-/// A gateway with `conns` connections of one user who may broadcast.
-fn connected(conns: usize) -> (GatewayFixture, ConnId) {
+/// A gateway with one connection per name (each allowed to broadcast), and the first of them.
+fn with_conns(names: impl Iterator<Item = String>) -> (GatewayFixture, ConnId) {
     let mut fx = GatewayFixture::new(bench_config()).expect("gateway");
     let mut first = None;
-    for _ in 0..conns {
-        let c = fx
-            .connect("user-0001", &["system:broadcast"])
-            .expect("connect");
+    for name in names {
+        let c = fx.connect(&name, &["system:broadcast"]).expect("connect");
         first.get_or_insert(c);
     }
     (fx, first.expect("at least one connection"))
 }
 
-/// [`connected`] after one broadcast through a kept `Outputs`, as the criterion bench and the
-/// server's driver run: the measured broadcast then finds the gateway's render buffer and the
-/// output lists at their working size instead of growing them from empty.
-fn connected_warm(conns: usize) -> (GatewayFixture, ConnId, Outputs) {
-    let (mut fx, conn) = connected(conns);
-    let mut out = Outputs::default();
-    fx.text_into(conn, BROADCAST, &mut out);
-    assert_eq!(
-        out.sends.len(),
-        conns,
-        "the warm-up reached every connection"
-    );
-    (fx, conn, out)
-}
-
-/// A gateway with `users` users of one connection each, the first of whom may broadcast, and
-/// one broadcast already sent through the kept `Outputs`: the measured one appends to
-/// outboxes that exist, as in the criterion bench's steady state, rather than creating them.
-fn one_each(users: usize) -> (GatewayFixture, ConnId, Outputs) {
-    let mut fx = GatewayFixture::new(bench_config()).expect("gateway");
-    let mut first = None;
-    for u in 0..users {
-        let c = fx
-            .connect(&format!("user-{u:04}"), &["system:broadcast"])
-            .expect("connect");
-        first.get_or_insert(c);
-    }
-    let first = first.expect("at least one user");
+/// One broadcast from the first connection through a kept `Outputs`, as the criterion bench
+/// and the server's driver run: the measured broadcast then appends to outboxes that exist and
+/// finds the gateway's render buffer and the output lists at their working size, instead of
+/// growing them from empty.
+fn warmed(gateway: (GatewayFixture, ConnId), reach: usize) -> (GatewayFixture, ConnId, Outputs) {
+    let (mut fx, first) = gateway;
     let mut out = Outputs::default();
     fx.text_into(first, BROADCAST, &mut out);
     assert_eq!(
         out.sends.len(),
-        users,
-        "the warm-up broadcast reached every user"
+        reach,
+        "the warm-up reached every connection"
     );
     (fx, first, out)
+}
+
+/// A gateway with `conns` connections of one user.
+fn connected(conns: usize) -> (GatewayFixture, ConnId) {
+    with_conns((0..conns).map(|_| "user-0001".to_string()))
+}
+
+fn connected_warm(conns: usize) -> (GatewayFixture, ConnId, Outputs) {
+    warmed(connected(conns), conns)
+}
+
+/// A gateway with `users` users of one connection each, after one broadcast.
+fn one_each(users: usize) -> (GatewayFixture, ConnId, Outputs) {
+    warmed(
+        with_conns((0..users).map(|u| format!("user-{u:04}"))),
+        users,
+    )
 }
 
 fn handshake_ready() -> (GatewayFixture, Input<'static>) {

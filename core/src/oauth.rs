@@ -676,21 +676,25 @@ mod tests {
         OAuth::new(SECRET, OAuthConfig::default(), Plants::NONE).unwrap()
     }
 
+    static NO_PERMISSIONS: std::sync::LazyLock<Permissions> =
+        std::sync::LazyLock::new(Permissions::empty);
+
+    /// The request the tests send: no permissions, the `web` client and its redirect URI.
+    fn request<'a>(u: &'a UserId, challenge: &'a str, state: &'a str) -> AuthorizeRequest<'a> {
+        AuthorizeRequest {
+            user: u,
+            permissions: &NO_PERMISSIONS,
+            client_id: "web",
+            redirect_uri: "https://app.example/cb",
+            code_challenge: challenge,
+            method: "S256",
+            state,
+        }
+    }
+
     fn authorize(o: &mut OAuth, now: Instant, state: &str) -> AuthorizationCode {
         let u = user();
-        o.authorize(
-            now,
-            &AuthorizeRequest {
-                user: &u,
-                permissions: &Permissions::empty(),
-                client_id: "web",
-                redirect_uri: "https://app.example/cb",
-                code_challenge: CHALLENGE,
-                method: "S256",
-                state,
-            },
-        )
-        .unwrap()
+        o.authorize(now, &request(&u, CHALLENGE, state)).unwrap()
     }
 
     fn cb<'a>(code: &'a str, state: &'a str) -> CallbackRequest<'a> {
@@ -766,15 +770,7 @@ mod tests {
     fn authorize_bad_parameters_named() {
         let mut o = oauth();
         let u = user();
-        let base = AuthorizeRequest {
-            user: &u,
-            permissions: &Permissions::empty(),
-            client_id: "web",
-            redirect_uri: "https://app.example/cb",
-            code_challenge: CHALLENGE,
-            method: "S256",
-            state: "s",
-        };
+        let base = request(&u, CHALLENGE, "s");
         let long_state = "s".repeat(MAX_STATE_LEN + 1);
         let cases = [
             (
@@ -826,18 +822,7 @@ mod tests {
         let mut o = oauth();
         authorize(&mut o, t(0), "dup");
         let u = user();
-        let r = o.authorize(
-            t(1),
-            &AuthorizeRequest {
-                user: &u,
-                permissions: &Permissions::empty(),
-                client_id: "web",
-                redirect_uri: "https://app.example/cb",
-                code_challenge: CHALLENGE,
-                method: "S256",
-                state: "dup",
-            },
-        );
+        let r = o.authorize(t(1), &request(&u, CHALLENGE, "dup"));
         assert_eq!(r, Err(OAuthError::StateInUse));
     }
 
@@ -847,15 +832,7 @@ mod tests {
         let mut o = oauth();
         authorize(&mut o, t(0), "dup");
         let u = user();
-        let req = AuthorizeRequest {
-            user: &u,
-            permissions: &Permissions::empty(),
-            client_id: "web",
-            redirect_uri: "https://app.example/cb",
-            code_challenge: CHALLENGE,
-            method: "S256",
-            state: "dup",
-        };
+        let req = request(&u, CHALLENGE, "dup");
         assert_eq!(o.authorize(t(599), &req), Err(OAuthError::StateInUse));
         assert!(o.authorize(t(600), &req).is_ok());
     }
@@ -1136,20 +1113,7 @@ mod tests {
             let challenge = s256_challenge(&verifier);
             let mut o = oauth();
             let u = user();
-            let a = o
-                .authorize(
-                    t(0),
-                    &AuthorizeRequest {
-                        user: &u,
-                        permissions: &Permissions::empty(),
-                        client_id: "web",
-                        redirect_uri: "https://app.example/cb",
-                        code_challenge: &challenge,
-                        method: "S256",
-                        state: "s",
-                    },
-                )
-                .unwrap();
+            let a = o.authorize(t(0), &request(&u, &challenge, "s")).unwrap();
             let req = CallbackRequest {
                 code_verifier: &verifier,
                 ..cb(&a.code, "s")
@@ -1168,15 +1132,7 @@ mod tests {
         authorize(&mut o, t(0), "a");
         authorize(&mut o, t(0), "b");
         let u = user();
-        let req = AuthorizeRequest {
-            user: &u,
-            permissions: &Permissions::empty(),
-            client_id: "web",
-            redirect_uri: "https://app.example/cb",
-            code_challenge: CHALLENGE,
-            method: "S256",
-            state: "c",
-        };
+        let req = request(&u, CHALLENGE, "c");
         assert_eq!(
             o.authorize(t(1), &req),
             Err(OAuthError::StoreFull(Store::Codes))
@@ -1241,15 +1197,7 @@ mod tests {
         let mut o = OAuth::new(SECRET, config, Plants::NONE).unwrap();
         authorize(&mut o, t(0), "a");
         let u = user();
-        let req = AuthorizeRequest {
-            user: &u,
-            permissions: &Permissions::empty(),
-            client_id: "web",
-            redirect_uri: "https://app.example/cb",
-            code_challenge: CHALLENGE,
-            method: "S256",
-            state: "b",
-        };
+        let req = request(&u, CHALLENGE, "b");
         assert_eq!(
             o.authorize(t(1), &req),
             Err(OAuthError::StoreFull(Store::States))
@@ -1332,15 +1280,7 @@ mod planted_tests {
             let a = o
                 .authorize(
                     Instant::from_unix_secs(10),
-                    &AuthorizeRequest {
-                        user: &u,
-                        permissions: &Permissions::empty(),
-                        client_id: "web",
-                        redirect_uri: "https://app.example/cb",
-                        code_challenge: &challenge,
-                        method: "S256",
-                        state: "attacker-state",
-                    },
+                    &request(&u, &challenge, "attacker-state"),
                 )
                 .unwrap();
             o.callback(

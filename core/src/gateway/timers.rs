@@ -138,6 +138,17 @@ mod tests {
         Gateway::new(Config::default(), KeyRing::new()).expect("default config is valid")
     }
 
+    /// A run of alice's with no steps planned, its next step due at `next_at`.
+    fn empty_run(next_at: Instant) -> RunRecord {
+        RunRecord {
+            owner: UserId::parse("alice").expect("id"),
+            thread: ThreadId::parse("t1").expect("id"),
+            plan: Vec::new(),
+            next_step: 0,
+            next_at,
+        }
+    }
+
     /// The earliest armed timer is what a driver sleeps until: the server reads it after
     /// every input.
     #[test]
@@ -145,16 +156,7 @@ mod tests {
         let mut gw = gateway();
         let run = RunId::new(1);
         let step_at = Instant::from_unix_secs(50);
-        gw.state.runs.insert(
-            run,
-            RunRecord {
-                owner: UserId::parse("alice").expect("id"),
-                thread: ThreadId::parse("t1").expect("id"),
-                plan: Vec::new(),
-                next_step: 0,
-                next_at: step_at,
-            },
-        );
+        gw.state.runs.insert(run, empty_run(step_at));
         gw.arm_run(run);
         assert_eq!(gw.next_deadline(), Some(step_at));
         let exp = Instant::from_unix_secs(10);
@@ -192,16 +194,7 @@ mod tests {
     fn step_run_past_the_last_planned_step_does_nothing() {
         let mut gw = gateway();
         let run = RunId::new(1);
-        gw.state.runs.insert(
-            run,
-            RunRecord {
-                owner: UserId::parse("alice").expect("id"),
-                thread: ThreadId::parse("t1").expect("id"),
-                plan: Vec::new(),
-                next_step: 0,
-                next_at: Instant::EPOCH,
-            },
-        );
+        gw.state.runs.insert(run, empty_run(Instant::EPOCH));
         let before = gw.state_hash();
         let mut out = Outputs::default();
         let mut ctx = Ctx {
