@@ -1202,6 +1202,35 @@ mod tests {
             o.authorize(t(1), &req),
             Err(OAuthError::StoreFull(Store::States))
         );
+        assert!(
+            o.authorize(t(600), &req).is_ok(),
+            "a state dead at exactly its ten minutes makes room"
+        );
+    }
+
+    /// A callback at the redeemed cap first drops dead tombstones; only when none is dead does
+    /// it forget the oldest, so a live one keeps revoking on replay.
+    #[test]
+    fn callback_at_the_cap_drops_a_dead_tombstone_before_the_oldest_live_one() {
+        let config = OAuthConfig {
+            max_redeemed: 2,
+            ..OAuthConfig::default()
+        };
+        let mut o = OAuth::new(SECRET, config, Plants::NONE).unwrap();
+        let a = authorize(&mut o, t(0), "a");
+        let g = o.callback(t(0), &cb(&a.code, "a")).unwrap();
+        let jti = Jti::parse("j-a").unwrap();
+        o.record_issued(&g.code, &[(jti, t(1000))], None);
+        let b = authorize(&mut o, t(1), "b");
+        o.callback(t(1), &cb(&b.code, "b")).unwrap();
+        // b's tombstone (no tokens recorded) died with its code at 61; a's lives to 1000.
+        let c = authorize(&mut o, t(100), "c");
+        o.callback(t(100), &cb(&c.code, "c")).unwrap();
+        assert_eq!(o.redeemed_count(), 2);
+        assert!(matches!(
+            o.callback(t(101), &cb(&a.code, "a")),
+            Err(OAuthError::CodeReplayed { ref revoke, .. }) if revoke.len() == 1
+        ));
     }
 
     #[test]
