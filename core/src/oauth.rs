@@ -817,6 +817,28 @@ mod tests {
         }
     }
 
+    /// Each bound is inclusive: a parameter of exactly its longest length is accepted.
+    #[test]
+    fn authorize_parameters_at_their_longest_accepted() {
+        let mut o = oauth();
+        let u = user();
+        let (client, uri, state) = (
+            "c".repeat(MAX_CLIENT_ID_LEN),
+            format!(
+                "https://app.example/{}",
+                "p".repeat(MAX_REDIRECT_URI_LEN - 20)
+            ),
+            "s".repeat(MAX_STATE_LEN),
+        );
+        assert_eq!(uri.len(), MAX_REDIRECT_URI_LEN);
+        let req = AuthorizeRequest {
+            client_id: &client,
+            redirect_uri: &uri,
+            ..request(&u, CHALLENGE, &state)
+        };
+        assert!(o.authorize(t(0), &req).is_ok());
+    }
+
     #[test]
     fn authorize_live_state_reused_rejected() {
         let mut o = oauth();
@@ -977,6 +999,15 @@ mod tests {
     #[test]
     fn pruned_codes_do_not_pile_up_in_the_order_queue() {
         let mut o = oauth();
+        // Ten live tombstones (their tokens live long) beside the churn: the queue may hold
+        // at most twice the live ones plus 64 pruned codes.
+        for i in 0..10u64 {
+            let state = format!("live{i}");
+            let a = authorize(&mut o, t(0), &state);
+            let g = o.callback(t(0), &cb(&a.code, &state)).unwrap();
+            let jti = Jti::parse(&format!("j-{i}")).unwrap();
+            o.record_issued(&g.code, &[(jti, t(1_000_000))], None);
+        }
         // Each code's tombstone (no tokens recorded) lives as long as the code would have.
         let step = CODE_TTL.as_secs() + 1;
         for i in 0..1000u64 {
@@ -985,8 +1016,12 @@ mod tests {
             o.callback(t(i * step), &cb(&a.code, &state)).unwrap();
             o.prune(t((i + 1) * step));
         }
-        assert_eq!(o.redeemed_count(), 0);
-        assert!(o.redeemed_order.len() <= 64, "{}", o.redeemed_order.len());
+        assert_eq!(o.redeemed_count(), 10);
+        assert!(
+            o.redeemed_order.len() <= 2 * 10 + 64 + 1,
+            "{}",
+            o.redeemed_order.len()
+        );
     }
 
     #[test]
@@ -1020,10 +1055,16 @@ mod tests {
             client_id: "evil",
             ..cb(&a.code, "s")
         };
+        assert_eq!(o.state_count(), 1);
         assert_eq!(o.callback(t(1), &req), Err(OAuthError::ClientMismatch));
         assert_eq!(
             o.callback(t(1), &cb(&a.code, "s")),
             Err(OAuthError::CodeUnknown)
+        );
+        assert_eq!(
+            (o.state_count(), o.code_count()),
+            (0, 0),
+            "the burnt code's state went with it"
         );
     }
 
