@@ -1008,6 +1008,14 @@ mod tests {
             let jti = Jti::parse(&format!("j-{i}")).unwrap();
             o.record_issued(&g.code, &[(jti, t(1_000_000))], None);
         }
+        // Two hundred tombstones dying together: the bound drops below the queue at once.
+        for i in 0..200u64 {
+            let state = format!("mass{i}");
+            let a = authorize(&mut o, t(0), &state);
+            o.callback(t(0), &cb(&a.code, &state)).unwrap();
+        }
+        o.prune(t(100));
+        assert!(o.redeemed_order.len() <= 2 * 10 + 64, "compacted at once");
         // Each code's tombstone (no tokens recorded) lives as long as the code would have.
         let step = CODE_TTL.as_secs() + 1;
         for i in 0..1000u64 {
