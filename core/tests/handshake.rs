@@ -462,6 +462,14 @@ fn handshake_from_a_new_address_when_every_tracked_one_is_busy_is_refused_for_a_
             retry_after_ms: Some(1000),
         }
     );
+    // The full table refuses only new addresses: the tracked one is still served.
+    let t = h.token("alice");
+    let (_, again) =
+        h.handshake(HandshakeRequest::new(ip(1)).header("Authorization", &format!("Bearer {t}")));
+    assert!(
+        matches!(again, HandshakeDecision::Accept { .. }),
+        "{again:?}"
+    );
 }
 
 #[test]
@@ -498,6 +506,30 @@ fn issue_ticket(h: &mut Harness, token: &str) -> Result<String, (HttpStatus, &'s
         .clone()
         .map(|t| t.ticket)
         .map_err(|r| (r.status, r.code))
+}
+
+/// A ticket stops counting against its user's bound at exactly its TTL, before any sweep.
+#[test]
+fn ticket_per_user_bound_frees_a_place_at_exactly_the_ticket_ttl() {
+    let mut h = Harness::new();
+    let bound = Config::default().limits.max_tickets_per_user;
+    let mallory = h.token("mallory");
+    for i in 0..bound {
+        assert!(issue_ticket(&mut h, &mallory).is_ok(), "ticket {i}");
+    }
+    assert_eq!(
+        issue_ticket(&mut h, &mallory),
+        Err((HttpStatus::TooManyRequests, "too_many_tickets_per_user"))
+    );
+    h.now = h.now.saturating_add(Duration::from_millis(
+        Config::default().limits.ticket_ttl_ms,
+    ));
+    h.feed(vec![]);
+    let mallory = h.token("mallory");
+    assert!(
+        issue_ticket(&mut h, &mallory).is_ok(),
+        "the first tickets died at their TTL"
+    );
 }
 
 #[test]
