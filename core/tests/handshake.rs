@@ -7,7 +7,9 @@ use std::time::Duration;
 use common::{Harness, ip};
 use gauntlet_core::protocol::{HandshakeRequest, token_subprotocol, token_subprotocols};
 use gauntlet_core::token::Revocation;
-use gauntlet_core::{Config, HandshakeDecision, HttpStatus, Input, Jti, UserId};
+use gauntlet_core::{
+    AuthUpdate, Config, HandshakeDecision, HttpStatus, Input, Jti, Outputs, UserId,
+};
 use serde_json::json;
 
 fn rejected(d: &HandshakeDecision) -> Option<(u16, &'static str)> {
@@ -506,6 +508,38 @@ fn issue_ticket(h: &mut Harness, token: &str) -> Result<String, (HttpStatus, &'s
         .clone()
         .map(|t| t.ticket)
         .map_err(|r| (r.status, r.code))
+}
+
+/// A feed that brings nothing new (the same `as_of`, no revocation) is not logged: the server
+/// pulls the feed every second, and each pull would otherwise be a journal line. A newer
+/// `as_of` is.
+#[test]
+fn a_repeated_feed_with_nothing_new_logs_nothing() {
+    let mut h = Harness::new();
+    h.now = h.now.saturating_add(Duration::from_millis(1));
+    assert_eq!(h.feed(vec![]).events.len(), 1, "a newer as_of is logged");
+    assert!(h.feed(vec![]).events.is_empty(), "the same as_of is not");
+    h.now = h.now.saturating_add(Duration::from_millis(1));
+    assert_eq!(h.feed(vec![]).events.len(), 1);
+}
+
+/// A reused `Outputs` holds only the latest call's outputs: `handle_into` clears it first, so
+/// a driver that could not carry out one call does not carry its outputs into the next.
+#[test]
+fn handle_into_clears_the_reused_outputs_first() {
+    let mut h = Harness::new();
+    let mut out = Outputs::default();
+    let as_of = h.now.saturating_add(Duration::from_millis(1));
+    let feed = || {
+        Input::Auth(AuthUpdate::Feed {
+            as_of,
+            revocations: Vec::new(),
+        })
+    };
+    h.gw.handle_into(as_of, feed(), &mut out);
+    assert_eq!(out.events.len(), 1);
+    h.gw.handle_into(as_of, feed(), &mut out);
+    assert!(out.events.is_empty(), "{:?}", out.events);
 }
 
 /// A ticket stops counting against its user's bound at exactly its TTL, before any sweep.
