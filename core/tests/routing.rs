@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::Harness;
-use gauntlet_core::{ConnId, Input};
+use gauntlet_core::{Config, ConnId, Input};
 use serde_json::{Value, json};
 
 fn kinds(frames: &[Value]) -> Vec<String> {
@@ -256,6 +256,24 @@ fn broadcast_gives_each_connected_user_their_next_seq_and_skips_the_disconnected
     h.send(bea, message);
     assert_eq!(h.seqs(bea), vec![3]);
     assert!(h.of_type(bea, "system_notice").is_empty());
+}
+
+/// The content bound is inclusive: exactly `max_content_bytes` is a message, one byte more is
+/// `BAD_MESSAGE` (and not a protocol violation that closes).
+#[test]
+fn user_message_content_at_its_bound_accepted_one_byte_over_refused() {
+    let mut h = Harness::new();
+    let c = h.connect("alice");
+    let max = Config::default().limits.max_content_bytes;
+    let at = "x".repeat(max);
+    h.send_json(c, json!({"type":"user_message","payload":{"content":at}}));
+    assert_eq!(h.of_type(c, "message_accepted").len(), 1);
+    assert!(h.errors(c).is_empty(), "{:?}", h.errors(c));
+    let over = "x".repeat(max + 1);
+    h.send_json(c, json!({"type":"user_message","payload":{"content":over}}));
+    assert_eq!(h.of_type(c, "message_accepted").len(), 1);
+    assert_eq!(h.errors(c), vec!["BAD_MESSAGE"]);
+    assert!(h.close_code(c).is_none());
 }
 
 #[test]
