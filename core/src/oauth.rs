@@ -680,7 +680,11 @@ mod tests {
         std::sync::LazyLock::new(Permissions::empty);
 
     /// The request the tests send: no permissions, the `web` client and its redirect URI.
-    fn request<'a>(u: &'a UserId, challenge: &'a str, state: &'a str) -> AuthorizeRequest<'a> {
+    pub(super) fn request<'a>(
+        u: &'a UserId,
+        challenge: &'a str,
+        state: &'a str,
+    ) -> AuthorizeRequest<'a> {
         AuthorizeRequest {
             user: u,
             permissions: &NO_PERMISSIONS,
@@ -1343,6 +1347,7 @@ mod tests {
 
 #[cfg(all(test, feature = "planted-bugs"))]
 mod planted_tests {
+    use super::tests::request;
     use super::*;
     use crate::plant::Plant;
 
