@@ -25,8 +25,8 @@
 mod agent;
 mod checkpoint;
 mod config;
-mod deadlines;
 mod error;
+mod expiring_map;
 mod gateway;
 mod id_hash;
 mod ids;

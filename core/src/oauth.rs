@@ -9,7 +9,7 @@
 //! never put a token in a URL, never accept any PKCE method but `S256`, and never let a
 //! store grow past its capacity.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -18,7 +18,7 @@ use hmac::{Hmac, KeyInit as _, Mac as _};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use crate::deadlines::Deadlines;
+use crate::expiring_map::{Expiring, ExpiringMap};
 use crate::permissions::Permissions;
 use crate::plant::{Plants, planted};
 use crate::{FamilyId, Instant, Jti, UserId};
@@ -282,6 +282,24 @@ struct PendingState {
     expires: Instant,
 }
 
+impl Expiring for PendingCode {
+    fn deadline(&self) -> Instant {
+        self.expires
+    }
+}
+
+impl Expiring for Redeemed {
+    fn deadline(&self) -> Instant {
+        self.keep_until
+    }
+}
+
+impl Expiring for PendingState {
+    fn deadline(&self) -> Instant {
+        self.expires
+    }
+}
+
 /// The authorization-code + PKCE model: pending states and codes, bounded, on injected time.
 #[derive(Clone)]
 pub struct OAuth {
@@ -289,23 +307,19 @@ pub struct OAuth {
     code_mac: Hmac<Sha256>,
     config: OAuthConfig,
     counter: u64,
-    states: BTreeMap<String, PendingState>,
-    codes: BTreeMap<String, PendingCode>,
-    redeemed: BTreeMap<String, Redeemed>,
+    /// Pending states and codes, indexed by when they expire: `authorize` prunes whenever a
+    /// pending store is full, and scanning them made every later authorize of a user who keeps
+    /// one full a walk of all 10 000 states and 10 000 codes.
+    states: ExpiringMap<String, PendingState>,
+    codes: ExpiringMap<String, PendingCode>,
+    /// Redeemed codes, indexed by when each tombstone may go (`keep_until`): pruning runs on
+    /// every callback once the store is full (100 000 tombstones that live as long as refresh
+    /// tokens), and a scan made each sign-in at the cap a walk of all of them.
+    redeemed: ExpiringMap<String, Redeemed>,
     /// Redeemed codes in redemption order, for evicting the oldest when full. A code pruned
     /// as dead stays here until it reaches the front or the queue is compacted, so pruning
     /// never walks the queue.
     redeemed_order: VecDeque<String>,
-    /// Every redeemed code by when its tombstone may go (`keep_until`, then the code): pruning
-    /// takes the dead from the front. It scanned every tombstone before, and it runs on every
-    /// callback once the store is full (100 000 tombstones that live as long as refresh
-    /// tokens), which made each sign-in at the cap a walk of all of them.
-    redeemed_by_expiry: Deadlines<String>,
-    /// Pending states and codes by when they expire, for the same reason: `authorize` prunes
-    /// whenever a pending store is full, and a user who keeps it full made every later
-    /// authorize walk all 10 000 states and 10 000 codes.
-    states_by_expiry: Deadlines<String>,
-    codes_by_expiry: Deadlines<String>,
     plants: Plants,
 }
 
@@ -333,13 +347,10 @@ impl OAuth {
             code_mac,
             config,
             counter: 0,
-            states: BTreeMap::new(),
-            codes: BTreeMap::new(),
-            redeemed: BTreeMap::new(),
+            states: ExpiringMap::default(),
+            codes: ExpiringMap::default(),
+            redeemed: ExpiringMap::default(),
             redeemed_order: VecDeque::new(),
-            redeemed_by_expiry: Deadlines::default(),
-            states_by_expiry: Deadlines::default(),
-            codes_by_expiry: Deadlines::default(),
             plants,
         })
     }
@@ -368,15 +379,15 @@ impl OAuth {
 
         let code = self.derive_code();
         let expires = now.saturating_add(self.config.code_ttl);
-        self.insert_state(
-            req.state,
+        self.states.insert(
+            req.state.to_string(),
             PendingState {
                 code: code.clone(),
                 expires: now.saturating_add(self.config.state_ttl),
             },
         );
-        self.insert_code(
-            &code,
+        self.codes.insert(
+            code.clone(),
             PendingCode {
                 user: req.user.clone(),
                 permissions: req.permissions.clone(),
@@ -422,8 +433,8 @@ impl OAuth {
             self.burn(req.code, &pending);
             return Err(e);
         }
-        self.remove_state(&pending.state);
-        self.remove_code(req.code);
+        self.states.remove(&pending.state);
+        self.codes.remove(req.code);
         if self.redeemed.len() >= self.config.max_redeemed {
             self.prune_redeemed(now);
         }
@@ -433,9 +444,7 @@ impl OAuth {
         while self.redeemed.len() >= self.config.max_redeemed.max(1)
             && let Some(oldest) = self.redeemed_order.pop_front()
         {
-            if let Some(r) = self.redeemed.remove(&oldest) {
-                self.redeemed_by_expiry.remove(r.keep_until, &oldest);
-            }
+            self.redeemed.remove(&oldest);
         }
         self.redeemed.insert(
             req.code.to_string(),
@@ -445,8 +454,6 @@ impl OAuth {
                 keep_until: pending.expires,
             },
         );
-        self.redeemed_by_expiry
-            .insert(pending.expires, req.code.to_string());
         self.redeemed_order.push_back(req.code.to_string());
         Ok(Grant {
             user: pending.user,
@@ -466,8 +473,7 @@ impl OAuth {
         issued: &[(Jti, Instant)],
         family: Option<FamilyId>,
     ) {
-        if let Some(r) = self.redeemed.get_mut(code) {
-            let before = r.keep_until;
+        self.redeemed.update(code, |r| {
             for (jti, exp) in issued {
                 if r.issued.len() >= MAX_ISSUED_PER_CODE {
                     break;
@@ -478,11 +484,7 @@ impl OAuth {
             if family.is_some() {
                 r.family = family;
             }
-            if r.keep_until != before {
-                self.redeemed_by_expiry
-                    .moved(before, r.keep_until, &code.to_string());
-            }
-        }
+        });
     }
 
     /// Drops expired states, codes and tombstones.
@@ -493,60 +495,22 @@ impl OAuth {
 
     /// Drops expired states and codes: the fronts of their expiry indexes.
     fn prune_pending(&mut self, now: Instant) {
-        while let Some(state) = self.states_by_expiry.pop_dead(|expires| now >= expires) {
-            self.states.remove(&state);
-        }
-        while let Some(code) = self.codes_by_expiry.pop_dead(|expires| now >= expires) {
-            self.codes.remove(&code);
-        }
-    }
-
-    /// Stores a pending state, replacing an expired one of the same name.
-    fn insert_state(&mut self, state: &str, entry: PendingState) {
-        let expires = entry.expires;
-        if let Some(old) = self.states.insert(state.to_string(), entry) {
-            self.states_by_expiry
-                .remove(old.expires, &state.to_string());
-        }
-        self.states_by_expiry.insert(expires, state.to_string());
-    }
-
-    fn remove_state(&mut self, state: &str) {
-        if let Some(old) = self.states.remove(state) {
-            self.states_by_expiry
-                .remove(old.expires, &state.to_string());
-        }
-    }
-
-    /// Stores a pending code (codes are unique: derived from a counter).
-    fn insert_code(&mut self, code: &str, entry: PendingCode) {
-        let expires = entry.expires;
-        if let Some(old) = self.codes.insert(code.to_string(), entry) {
-            self.codes_by_expiry.remove(old.expires, &code.to_string());
-        }
-        self.codes_by_expiry.insert(expires, code.to_string());
-    }
-
-    fn remove_code(&mut self, code: &str) {
-        if let Some(old) = self.codes.remove(code) {
-            self.codes_by_expiry.remove(old.expires, &code.to_string());
-        }
+        while self.states.pop_dead(|expires| now >= expires).is_some() {}
+        while self.codes.pop_dead(|expires| now >= expires).is_some() {}
     }
 
     /// Drops the tombstones whose tokens have all expired: the front of the expiry index.
     fn prune_redeemed(&mut self, now: Instant) {
-        while let Some(code) = self
-            .redeemed_by_expiry
+        while (self.redeemed)
             .pop_dead(|keep_until| now >= keep_until)
-        {
-            self.redeemed.remove(&code);
-        }
+            .is_some()
+        {}
         // Pruned codes linger in the order queue; once they are most of it, one walk drops
         // them all (each walk follows as many removals as it costs, so it is paid for).
         if self.redeemed_order.len() > 2 * self.redeemed.len() + 64 {
             let redeemed = &self.redeemed;
             self.redeemed_order
-                .retain(|code| redeemed.contains_key(code));
+                .retain(|code| redeemed.contains_key(code.as_str()));
         }
     }
 
@@ -599,13 +563,13 @@ impl OAuth {
     }
 
     fn burn(&mut self, code: &str, pending: &PendingCode) {
-        self.remove_code(code);
+        self.codes.remove(code);
         if self
             .states
             .get(&pending.state)
             .is_some_and(|s| s.code == code)
         {
-            self.remove_state(&pending.state);
+            self.states.remove(&pending.state);
         }
     }
 
@@ -995,9 +959,9 @@ mod tests {
             o.callback(t(302), &cb(&c, "c")),
             Err(OAuthError::CodeReplayed { .. })
         ));
-        assert_eq!(o.redeemed_by_expiry.len(), o.redeemed.len());
+        assert!(o.redeemed.index_matches());
         o.prune(t(960));
-        assert_eq!((o.redeemed_count(), o.redeemed_by_expiry.len()), (0, 0));
+        assert!(o.redeemed.is_empty() && o.redeemed.index_matches());
     }
 
     #[test]
@@ -1220,16 +1184,20 @@ mod tests {
             Ok(user())
         );
         let check = |o: &OAuth| {
-            assert_eq!(o.states_by_expiry.len(), o.states.len());
-            assert_eq!(o.codes_by_expiry.len(), o.codes.len());
+            assert!(o.states.index_matches());
+            assert!(o.codes.index_matches());
         };
         check(&o);
         for now in [t(604), t(605), t(760), t(1300), t(1301)] {
-            let live_states: Vec<String> = (o.states.iter())
+            let live_states: Vec<String> = o
+                .states
+                .iter()
                 .filter(|(_, s)| now < s.expires)
                 .map(|(k, _)| k.clone())
                 .collect();
-            let live_codes: Vec<String> = (o.codes.iter())
+            let live_codes: Vec<String> = o
+                .codes
+                .iter()
                 .filter(|(_, c)| now < c.expires)
                 .map(|(k, _)| k.clone())
                 .collect();

@@ -7,10 +7,9 @@
 //! token itself (the auth service does both) and never grow without bound: families and
 //! tokens per family are capped, and expired entries are dropped first.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::deadlines::Deadlines;
+use crate::expiring_map::{Expiring, ExpiringMap};
 use crate::plant::{Plants, planted};
 use crate::{FamilyId, Instant, Jti, UserId};
 
@@ -56,15 +55,20 @@ struct Family {
     expires: Instant,
 }
 
+impl Expiring for Family {
+    fn deadline(&self) -> Instant {
+        self.expires
+    }
+}
+
 /// The refresh families of one auth service.
 #[derive(Clone, Debug)]
 pub struct RefreshFamilies {
-    families: BTreeMap<FamilyId, Family>,
-    /// Every family by when it dies (its `expires`, then its id): pruning takes the dead from
-    /// the front instead of scanning every family, so a sign-in at the cap costs a few tree
-    /// steps, not one step per family (a full store of 100 000 families made every sign-in a
-    /// scan of all of them, and a 10 000-user run crawl).
-    by_expiry: Deadlines<FamilyId>,
+    /// Indexed by when each family dies: pruning takes the dead from the front instead of
+    /// scanning every family, so a sign-in at the cap costs a few tree steps, not one step per
+    /// family (a full store of 100 000 families made every sign-in a scan of all of them, and
+    /// a 10 000-user run crawl).
+    families: ExpiringMap<FamilyId, Family>,
     max_families: usize,
     counter: u64,
     /// The validators' leeway: a token still validates until `exp + leeway`, so it stays
@@ -78,8 +82,7 @@ impl RefreshFamilies {
     /// accept tokens until `exp + leeway`.
     pub fn new(max_families: usize, leeway: Duration, plants: Plants) -> Self {
         Self {
-            families: BTreeMap::new(),
-            by_expiry: Deadlines::default(),
+            families: ExpiringMap::default(),
             max_families,
             counter: 0,
             leeway,
@@ -123,9 +126,8 @@ impl RefreshFamilies {
         issued: &[(Jti, Instant)],
     ) {
         let expires = issued.iter().map(|(_, e)| *e).max().unwrap_or_default();
-        self.by_expiry.insert(expires, family.clone());
-        let replaced = self.families.insert(
-            family.clone(),
+        self.families.insert(
+            family,
             Family {
                 user,
                 current: refresh,
@@ -134,9 +136,6 @@ impl RefreshFamilies {
                 expires,
             },
         );
-        if let Some(old) = replaced.filter(|old| old.expires != expires) {
-            self.by_expiry.remove(old.expires, &family);
-        }
     }
 
     /// Checks a validated refresh token `jti` of `family` for `user` before rotation.
@@ -149,72 +148,71 @@ impl RefreshFamilies {
         user: &UserId,
         jti: &Jti,
     ) -> Result<(), RefreshError> {
-        let f = self
-            .families
-            .get_mut(family)
-            .ok_or(RefreshError::UnknownFamily)?;
-        if &f.user != user {
-            return Err(RefreshError::SubjectMismatch);
-        }
-        if f.revoked {
-            return Err(RefreshError::FamilyRevoked);
-        }
         let (leeway, plants) = (self.leeway, self.plants);
-        if &f.current != jti && !planted!(self.plants, RefreshReusable) {
-            f.revoked = true;
-            f.issued
-                .retain(|(_, exp)| Self::live(now, *exp, leeway, plants));
-            return Err(RefreshError::Reused {
-                revoke: f.issued.clone(),
-            });
-        }
-        f.issued
-            .retain(|(_, exp)| Self::live(now, *exp, leeway, plants));
-        if f.issued.len() + 2 > MAX_TOKENS_PER_FAMILY {
-            return Err(RefreshError::FamilyExhausted);
-        }
-        Ok(())
+        self.families
+            .update(family, |f| {
+                if &f.user != user {
+                    return Err(RefreshError::SubjectMismatch);
+                }
+                if f.revoked {
+                    return Err(RefreshError::FamilyRevoked);
+                }
+                if &f.current != jti && !planted!(plants, RefreshReusable) {
+                    f.revoked = true;
+                    f.issued
+                        .retain(|(_, exp)| Self::live(now, *exp, leeway, plants));
+                    return Err(RefreshError::Reused {
+                        revoke: f.issued.clone(),
+                    });
+                }
+                f.issued
+                    .retain(|(_, exp)| Self::live(now, *exp, leeway, plants));
+                if f.issued.len() + 2 > MAX_TOKENS_PER_FAMILY {
+                    return Err(RefreshError::FamilyExhausted);
+                }
+                Ok(())
+            })
+            .unwrap_or(Err(RefreshError::UnknownFamily))
     }
 
     /// Completes a rotation that [`RefreshFamilies::check`] allowed: `refresh` becomes current
     /// and `issued` joins the family.
     pub fn rotated(&mut self, family: &FamilyId, refresh: Jti, issued: &[(Jti, Instant)]) {
-        if let Some(f) = self.families.get_mut(family) {
-            let before = f.expires;
+        self.families.update(family, |f| {
             f.current = refresh;
             for (jti, exp) in issued {
                 f.issued.push((jti.clone(), *exp));
                 f.expires = f.expires.max(*exp);
             }
-            self.by_expiry.moved(before, f.expires, family);
-        }
+        });
     }
 
     /// Revokes `family` (OAuth code replay) and returns its live tokens to revoke; empty if it
     /// is unknown or already revoked.
     pub fn revoke(&mut self, now: Instant, family: &FamilyId) -> Vec<(Jti, Instant)> {
-        match self.families.get_mut(family) {
-            Some(f) if !f.revoked => {
+        let (leeway, plants) = (self.leeway, self.plants);
+        self.families
+            .update(family, |f| {
+                if f.revoked {
+                    return Vec::new();
+                }
                 f.revoked = true;
-                let (leeway, plants) = (self.leeway, self.plants);
                 f.issued
                     .retain(|(_, exp)| Self::live(now, *exp, leeway, plants));
                 f.issued.clone()
-            }
-            _ => Vec::new(),
-        }
+            })
+            .unwrap_or_default()
     }
 
     /// Drops families whose every token has expired, leeway included: until then a reuse
     /// must still find the family to revoke what is left of it.
     pub fn prune(&mut self, now: Instant) {
         let (leeway, plants) = (self.leeway, self.plants);
-        while let Some(family) = self
-            .by_expiry
+        while self
+            .families
             .pop_dead(|expires| !Self::live(now, expires, leeway, plants))
-        {
-            self.families.remove(&family);
-        }
+            .is_some()
+        {}
     }
 
     /// Number of families held (bounded-memory checks).
@@ -356,11 +354,7 @@ mod tests {
             let mut kept: Vec<String> = f.families.keys().map(ToString::to_string).collect();
             kept.sort();
             assert_eq!(kept, expected, "at {now:?}");
-            assert_eq!(
-                f.by_expiry.len(),
-                f.families.len(),
-                "one index entry per family"
-            );
+            assert!(f.families.index_matches(), "one index entry per family");
         }
         assert!(f.is_empty());
     }
