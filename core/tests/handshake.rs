@@ -8,7 +8,7 @@ use common::{Harness, ip};
 use gauntlet_core::protocol::{HandshakeRequest, token_subprotocol, token_subprotocols};
 use gauntlet_core::token::Revocation;
 use gauntlet_core::{
-    AuthUpdate, Config, HandshakeDecision, HttpStatus, Input, Jti, Outputs, UserId,
+    AuthUpdate, Config, Event, HandshakeDecision, HttpStatus, Input, Jti, Outputs, UserId,
 };
 use serde_json::json;
 
@@ -564,6 +564,37 @@ fn ticket_per_user_bound_frees_a_place_at_exactly_the_ticket_ttl() {
         issue_ticket(&mut h, &mallory).is_ok(),
         "the first tickets died at their TTL"
     );
+}
+
+/// Housekeeping: an unredeemed ticket leaves the store within a sweep interval of its expiry,
+/// on a running gateway and on one restarted after a crash (whose timers are rebuilt from
+/// state), and a restarted gateway with nothing to sweep arms no sweep.
+#[test]
+fn expired_tickets_are_swept_live_and_after_a_restart() {
+    let ttl = Duration::from_millis(Config::default().limits.ticket_ttl_ms);
+    for restart in [false, true] {
+        let mut h = Harness::new();
+        let t = h.token("carol");
+        issue_ticket(&mut h, &t).expect("ticket");
+        if restart {
+            let out = h.gw.restart(h.now);
+            h.absorb(&out);
+        }
+        h.advance(ttl - Duration::from_secs(1));
+        assert_eq!(h.gw.stats().tickets, 1, "a live ticket is not swept");
+        h.advance(Duration::from_secs(2));
+        assert_eq!(h.gw.stats().tickets, 0, "restart: {restart}");
+        assert!(
+            h.log
+                .iter()
+                .any(|e| matches!(e.event, Event::TicketConsumed { .. })),
+            "the sweep logs the expired ticket (restart: {restart})"
+        );
+    }
+    let mut h = Harness::new();
+    let out = h.gw.restart(h.now);
+    h.absorb(&out);
+    assert_eq!(h.gw.next_deadline(), None, "no ticket, no sweep");
 }
 
 #[test]

@@ -160,6 +160,43 @@ fn resume_past_retention_reports_gap_with_oldest_seq() {
     assert_eq!(h.errors(c2), vec!["RESUME_GAP", "BAD_MESSAGE"]);
 }
 
+/// The two edges of a resume: from just before the oldest retained event there is no gap to
+/// report, and from the latest seq there is nothing to send (an error for neither).
+#[test]
+fn resume_from_the_oldest_retained_or_the_latest_seq_is_neither_gap_nor_error() {
+    let mut cfg = Config::default();
+    cfg.limits.outbox_max_events = 5;
+    let mut h = Harness::with_config(cfg);
+    let c = h.connect("alice");
+    run_to_completion(&mut h, c, 5);
+    let total = *h.seqs(c).last().expect("events");
+    assert!(total > 6, "need more events than retained, got {total}");
+    let oldest = total - 4;
+    let c2 = h.connect("alice");
+    h.send_json(
+        c2,
+        json!({"type":"resume","payload":{"last_seq":oldest - 1}}),
+    );
+    assert_eq!(
+        h.errors(c2),
+        Vec::<String>::new(),
+        "no RESUME_GAP at the edge"
+    );
+    assert_eq!(h.seqs(c2), (oldest..=total).collect::<Vec<_>>());
+    let c3 = h.connect("alice");
+    h.send_json(c3, json!({"type":"resume","payload":{"last_seq":total}}));
+    assert_eq!(
+        h.errors(c3),
+        Vec::<String>::new(),
+        "last_seq == latest is not ahead"
+    );
+    let done = h.of_type(c3, "resumed");
+    assert_eq!(
+        (done[0]["from_seq"].as_u64(), done[0]["count"].as_u64()),
+        (Some(total + 1), Some(0))
+    );
+}
+
 #[test]
 fn slow_consumer_closes_1013_and_its_events_stay_for_resume() {
     let mut cfg = Config::default();

@@ -276,6 +276,24 @@ fn user_message_content_at_its_bound_accepted_one_byte_over_refused() {
     assert!(h.close_code(c).is_none());
 }
 
+/// A broadcast's text has the same inclusive bound.
+#[test]
+fn broadcast_text_at_its_bound_accepted_one_byte_over_refused() {
+    let mut h = Harness::new();
+    let t = h.token_with("ops", 600, json!({"permissions": ["system:broadcast"]}));
+    let ops = h.connect_with(&t);
+    let max = Config::default().limits.max_content_bytes;
+    let at = "x".repeat(max);
+    h.send_json(ops, json!({"type":"broadcast","payload":{"text":at}}));
+    assert!(h.errors(ops).is_empty(), "{:?}", h.errors(ops));
+    assert_eq!(h.of_type(ops, "system_notice").len(), 1);
+    let over = "x".repeat(max + 1);
+    h.send_json(ops, json!({"type":"broadcast","payload":{"text":over}}));
+    assert_eq!(h.errors(ops), vec!["BAD_MESSAGE"]);
+    assert_eq!(h.of_type(ops, "system_notice").len(), 1);
+    assert!(h.close_code(ops).is_none());
+}
+
 #[test]
 fn unknown_type_and_bad_json_keep_connection_open() {
     let mut h = Harness::new();
