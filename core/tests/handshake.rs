@@ -597,6 +597,72 @@ fn expired_tickets_are_swept_live_and_after_a_restart() {
     assert_eq!(h.gw.next_deadline(), None, "no ticket, no sweep");
 }
 
+/// Whether a sweep is due within a second (the sweep's interval); a session's expiry is not.
+fn sweep_armed(h: &Harness) -> bool {
+    h.gw.next_deadline()
+        .is_some_and(|at| at <= h.now.saturating_add(Duration::from_secs(1)))
+}
+
+/// Housekeeping drops an address's handshake bucket once it has refilled, sweeping again
+/// while it has not, and then stops sweeping.
+#[test]
+fn sweep_drops_an_address_bucket_once_refilled_and_then_stops() {
+    let mut h = Harness::new();
+    // Ten handshakes from one address empty its bucket (burst 10, 5 a second: full in 2 s).
+    for _ in 0..10 {
+        let t = h.token("alice");
+        let req = h.bearer(&t);
+        let (_, d) = h.handshake(req);
+        assert!(matches!(d, HandshakeDecision::Accept { .. }), "{d:?}");
+    }
+    assert_eq!(h.gw.stats().ip_buckets, 1);
+    h.advance(Duration::from_millis(1500));
+    assert_eq!(
+        h.gw.stats().ip_buckets,
+        1,
+        "half refilled after the first sweep"
+    );
+    assert!(sweep_armed(&h), "the sweep comes back for it");
+    h.advance(Duration::from_millis(1500));
+    assert_eq!(h.gw.stats().ip_buckets, 0, "refilled: dropped");
+    assert!(!sweep_armed(&h), "nothing left to sweep");
+}
+
+/// A departed user's message bucket goes once it has refilled (the sweep comes back until
+/// then); a connected user's stays.
+#[test]
+fn sweep_drops_a_departed_users_bucket_once_refilled_and_keeps_a_connected_ones() {
+    let mut h = Harness::new();
+    let alice = h.connect("alice");
+    let bob = h.connect("bob");
+    h.send(alice, r#"{"type":"ping"}"#);
+    // Bob empties his bucket (burst 20, 10 a second: full in 2 s) and leaves.
+    for _ in 0..20 {
+        h.send(bob, r#"{"type":"ping"}"#);
+    }
+    assert_eq!(h.of_type(bob, "pong").len(), 20);
+    h.input(Input::Closed { conn: bob });
+    assert_eq!(h.gw.stats().user_buckets, 2);
+    h.advance(Duration::from_millis(1500));
+    let s = h.gw.stats();
+    assert_eq!(
+        (s.ip_buckets, s.user_buckets),
+        (0, 2),
+        "bob's is half refilled"
+    );
+    assert!(
+        sweep_armed(&h),
+        "the sweep comes back for bob's bucket alone"
+    );
+    h.advance(Duration::from_millis(1500));
+    assert_eq!(
+        h.gw.stats().user_buckets,
+        1,
+        "bob's refilled: dropped; alice's stays"
+    );
+    assert!(!sweep_armed(&h), "nothing left to sweep");
+}
+
 #[test]
 fn ticket_store_full_is_429_too_many_tickets() {
     let mut config = Config::default();

@@ -258,6 +258,9 @@ pub struct GatewayStats {
     pub tickets: usize,
     /// Tracked per-IP buckets.
     pub ip_buckets: usize,
+    /// Per-user message buckets: every connected user's that has sent a frame, and a departed
+    /// user's until it has refilled (the sweep drops it then).
+    pub user_buckets: usize,
     /// Runs in progress.
     pub active_runs: usize,
     /// Threads.

@@ -302,6 +302,7 @@ impl Gateway {
             peak_outbox_len: self.state.peak_outbox_len,
             tickets: self.state.tickets.len(),
             ip_buckets: self.ip_buckets.len(),
+            user_buckets: self.user_buckets.len(),
             active_runs: self.state.runs.len(),
             threads: self.state.threads.len(),
             revocations: self.validator.revocation_count(),

@@ -474,7 +474,13 @@ fn validator_uncached_refuses_revoked_and_removed_key_service_tokens_and_caches_
 
 #[test]
 fn validator_rules_are_the_ones_it_was_built_with() {
-    let rules = TokenRules::default();
+    // Not the defaults, which a validator that ignored its rules would also return.
+    let rules = TokenRules {
+        issuer: "other-issuer".to_string(),
+        leeway_secs: 5,
+        ..TokenRules::default()
+    };
+    assert_ne!(rules, TokenRules::default());
     let v = Validator::new(ring(), rules.clone());
     assert_eq!(v.rules(), &rules);
 }
