@@ -1191,6 +1191,18 @@ mod tests {
             ring.add_public_pem(None, alg, public).unwrap();
             let (got, want) = verdicts(&keys, &ring);
             assert_eq!(got, want, "{alg}");
+            // An RSA key also signs RS512: that header on it is the sibling-algorithm case.
+            let sibling = attack_cases(&keys, 1_800_000_000, "u")
+                .unwrap()
+                .into_iter()
+                .find(|c| c.name == "alg_differs_from_key")
+                .map(|c| c.description);
+            let rsa = matches!(alg, Algorithm::RS256 | Algorithm::PS256);
+            assert_eq!(
+                sibling,
+                rsa.then(|| format!("RS512 header on the {alg} key, signed with its secret")),
+                "{alg}"
+            );
             // The same key under a kid.
             let mut keys = keys;
             keys.primary.kid = Some("k1".into());
@@ -1332,6 +1344,98 @@ mod tests {
             }
         }
         assert_eq!(seen, (true, true));
+    }
+
+    #[test]
+    fn flip_trailing_bit_changes_the_last_character_within_the_alphabet_and_undoes_itself() {
+        const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        for c in ALPHABET.chars() {
+            let part = format!("xy{c}");
+            let flipped = flip_trailing_bit(&part).unwrap();
+            assert_ne!(flipped, part, "{c}");
+            assert_eq!(&flipped[..2], "xy");
+            assert!(
+                flipped[2..].chars().all(|f| ALPHABET.contains(f)),
+                "{flipped}"
+            );
+            assert_eq!(flip_trailing_bit(&flipped).as_deref(), Some(part.as_str()));
+        }
+        assert_eq!(flip_trailing_bit(""), None);
+        assert_eq!(flip_trailing_bit("a="), None, "not base64url");
+    }
+
+    /// A signature whose length is a multiple of four has no trailing bits to set, so there is
+    /// no non-canonical variant of it: HS256's (43 characters) has one, HS384's (64) none.
+    #[test]
+    fn attack_cases_flip_trailing_bits_only_of_a_signature_that_has_them() {
+        for (alg, expected) in [(Algorithm::HS256, true), (Algorithm::HS384, false)] {
+            let mut keys = hs256_keys(Some("k"));
+            keys.primary.alg = alg;
+            let cases = attack_cases(&keys, 1_800_000_000, "u").unwrap();
+            let valid = cases
+                .iter()
+                .find(|c| c.name == "valid_k")
+                .map(|c| c.token.clone());
+            let sig_len = valid
+                .as_deref()
+                .and_then(|t| t.rsplit('.').next())
+                .map(str::len);
+            assert_eq!(sig_len.map(|n| n % 4 != 0), Some(expected), "{alg}");
+            let flipped = cases.iter().any(|c| c.name == "noncanonical_signature");
+            assert_eq!(flipped, expected, "{alg}");
+        }
+    }
+
+    #[test]
+    fn pem_to_der_decodes_the_body_between_the_armour_lines() {
+        use crate::token::testkit::RS256_PUB;
+        let der = pem_to_der(RS256_PUB).unwrap();
+        let body: String = std::str::from_utf8(RS256_PUB)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("-----") && !l.is_empty())
+            .collect();
+        assert_eq!(STANDARD.encode(&der), body);
+        assert_eq!(der.first(), Some(&0x30), "a DER SEQUENCE");
+        let spaced = b"-----BEGIN PUBLIC KEY-----\n\n  AAEC  \n-----END PUBLIC KEY-----\n";
+        assert_eq!(pem_to_der(spaced), Some(vec![0, 1, 2]));
+        assert_eq!(
+            pem_to_der(b"-----BEGIN X-----\n!!\n-----END X-----\n"),
+            None
+        );
+    }
+
+    /// Each PEM's cases are numbered from 1; the no-final-newline variant exists only for a
+    /// PEM that ends in one, and the DER variant only for a PEM whose body decodes.
+    #[test]
+    fn blackbox_cases_number_each_pem_and_vary_only_what_it_allows() {
+        use crate::token::testkit::RS256_PUB;
+        let trimmed = RS256_PUB.trim_ascii_end().to_vec();
+        let pems = vec![RS256_PUB.to_vec(), trimmed, b"not a pem\n".to_vec()];
+        let cases = blackbox_cases(&BlackboxInput {
+            now: 1_800_000_000,
+            sub: "u",
+            kid: None,
+            public_pems: &pems,
+        });
+        let mut names: Vec<&str> = cases
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|n| n.starts_with("key_confusion"))
+            .collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "key_confusion_der_1",
+                "key_confusion_der_2",
+                "key_confusion_pem_1",
+                "key_confusion_pem_2",
+                "key_confusion_pem_3",
+                "key_confusion_pem_no_newline_1",
+                "key_confusion_pem_no_newline_3",
+            ]
+        );
     }
 
     #[test]
