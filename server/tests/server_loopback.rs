@@ -95,6 +95,9 @@ impl Running {
         }
     }
 
+    /// Stops the server and waits for it. Tests drop their clients first: the server waits up
+    /// to its close grace (2 s) for a connected client to answer its 1001, and a test that no
+    /// longer reads its socket never does.
     async fn shutdown(mut self) -> ServerReport {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -299,6 +302,7 @@ async fn subprotocol_token_selects_jwt() {
         assert_eq!(selected.as_deref(), Some("jwt"));
         let hello = next_json(&mut ws).await.unwrap();
         assert_eq!(hello["user_id"], "sam");
+        drop(ws);
         server.shutdown().await;
     })
     .await;
@@ -366,6 +370,7 @@ async fn user_message_yields_five_events_in_order() {
             assert_eq!(e["run_id"], accepted["run_id"]);
             assert_eq!(e["thread_id"], accepted["thread_id"]);
         }
+        drop(ws);
         server.shutdown().await;
     })
     .await;
@@ -394,6 +399,8 @@ async fn two_users_see_only_their_own_events() {
             assert!(!owners.is_empty());
             assert!(owners.iter().all(|u| *u == me), "{me} saw {owners:?}");
         }
+        drop(a);
+        drop(b);
         server.shutdown().await;
     })
     .await;
@@ -444,6 +451,7 @@ async fn flood_gets_rate_limited() {
         let limited = frames.last().unwrap();
         assert_eq!(limited["code"], "RATE_LIMITED");
         assert!(limited["retry_after_ms"].as_u64().unwrap() > 0);
+        drop(ws);
         server.shutdown().await;
     })
     .await;
@@ -477,6 +485,7 @@ async fn reconnect_resume_has_no_gap() {
         assert_eq!(stream_seqs(&resumed), (2..=latest).collect::<Vec<_>>());
         assert_eq!(resumed.last().unwrap()["count"], latest - 1);
         assert!(terminal(&resumed[resumed.len() - 2]));
+        drop(ws);
         server.shutdown().await;
     })
     .await;
@@ -663,6 +672,7 @@ async fn restart_keeps_user_stream(name: &str, crash: bool) {
             after, before,
             "the replayed stream must be byte-for-byte the original"
         );
+        drop(ws);
         let report = server.shutdown().await;
         let replayed = replay_journal(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(replayed.recorded_hash, Some(report.state_hash));
@@ -922,6 +932,7 @@ async fn revocations_file_appended_line_closes_connection() {
         assert_eq!(code, Some((1008, "token revoked".to_string())));
         send(&mut other, json!({"type": "ping"})).await;
         assert_eq!(next_json(&mut other).await.unwrap()["type"], "pong");
+        drop(other);
         server.shutdown().await;
     })
     .await;
@@ -1004,6 +1015,7 @@ async fn control_frames_count_against_the_user_rate_limit() {
             metrics.contains("gauntlet_messages_in_total 22"),
             "{metrics}"
         );
+        drop(ws);
         server.shutdown().await;
     })
     .await;
