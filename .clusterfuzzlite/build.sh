@@ -7,7 +7,9 @@
 cd "$SRC/gauntlet/fuzz"
 # The Dockerfile pins the toolchain; RUSTC_BOOTSTRAP lets stable take cargo-fuzz's -Z flags.
 export RUSTC_BOOTSTRAP=1
-cargo fuzz build -O
+# Without -O cargo-fuzz keeps debug assertions and overflow checks in its optimised build: an
+# overflow the release binary would wrap silently is a crash the fuzzer reports.
+cargo fuzz build
 targets=(token_bytes token_claims frame_route handshake log_replay oauth_flow scenario)
 for t in "${targets[@]}"; do
   cp "target/x86_64-unknown-linux-gnu/release/$t" "$OUT/$t"

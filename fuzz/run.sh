@@ -43,7 +43,7 @@ cd "$here"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e
-RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$target" "$work" "$seeds" -- \
+RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$work" "$seeds" -- \
   -dict="$dict" -max_total_time="$secs" -max_len="$max_len" \
   -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

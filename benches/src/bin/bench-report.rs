@@ -133,7 +133,7 @@ const EXTRA: [&str; 1] = ["gateway/handshake_hs256"];
 enum ReportError {
     /// The command line is wrong.
     #[error(
-        "{0}\nusage: bench-report [--no-run] [--full] [--save-baseline NAME | --read NAME] [--criterion-dir DIR]"
+        "{0}\nusage: bench-report [--no-run] [--full | --smoke] [--save-baseline NAME | --read NAME] [--criterion-dir DIR]"
     )]
     Usage(String),
     /// `cargo bench` failed or could not start.
@@ -161,10 +161,13 @@ const HELP: &str = "\
 bench-report: run the criterion benches of gauntlet-benches in a short mode (or read an earlier
 run) and print each bench beside its floor: median, floor median, ratio, target, PASS/FAIL.
 
-usage: bench-report [--no-run] [--full] [--save-baseline NAME | --read NAME] [--criterion-dir DIR]
+usage: bench-report [--no-run] [--full | --smoke] [--save-baseline NAME | --read NAME] [--criterion-dir DIR]
 
   --no-run              do not run the benches; report the results already on disk
   --full                run with criterion's default (longer) timings instead of the short mode
+  --smoke               run every bench as briefly as criterion allows (10 samples, ~0.2 s
+                        each): checks that the benches, this report and the baselines work
+                        (CI runs it); its figures are too noisy to compare
   --save-baseline NAME  run and also save the results as criterion baseline NAME
   --read NAME           report baseline NAME (saved earlier) instead of the latest run
   --criterion-dir DIR   where criterion keeps its results (default: <workspace>/target/criterion)
@@ -176,10 +179,41 @@ Exit status: 0 when the table printed (targets met or not), 2 on bad usage, miss
 a failed bench run.
 ";
 
+/// How long criterion measures each bench.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Length {
+    /// 0.3 s warm-up, 1 s measurement: the default.
+    Short,
+    /// Criterion's own defaults.
+    Full,
+    /// The least criterion accepts, for checking that the commands work.
+    Smoke,
+}
+
+impl Length {
+    /// Criterion's flags for this length.
+    fn criterion_args(self) -> &'static [&'static str] {
+        match self {
+            Length::Short => &["--warm-up-time", "0.3", "--measurement-time", "1"],
+            Length::Full => &[],
+            Length::Smoke => &[
+                "--warm-up-time",
+                "0.05",
+                "--measurement-time",
+                "0.1",
+                "--sample-size",
+                "10",
+                "--nresamples",
+                "1000",
+            ],
+        }
+    }
+}
+
 struct Options {
     help: bool,
     run: bool,
-    full: bool,
+    length: Length,
     save_baseline: Option<String>,
     read: Option<String>,
     criterion_dir: PathBuf,
@@ -190,7 +224,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, ReportE
     let mut o = Options {
         help: false,
         run: true,
-        full: false,
+        length: Length::Short,
         save_baseline: None,
         read: None,
         criterion_dir: workspace.join("target").join("criterion"),
@@ -204,7 +238,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, ReportE
         match a.as_str() {
             "-h" | "--help" => o.help = true,
             "--no-run" => o.run = false,
-            "--full" => o.full = true,
+            "--full" | "--smoke" if o.length != Length::Short => {
+                return Err(ReportError::Usage(
+                    "--full and --smoke exclude each other".into(),
+                ));
+            }
+            "--full" => o.length = Length::Full,
+            "--smoke" => o.length = Length::Smoke,
             "--save-baseline" => o.save_baseline = Some(value("--save-baseline")?),
             "--read" => o.read = Some(value("--read")?),
             "--criterion-dir" => o.criterion_dir = PathBuf::from(value("--criterion-dir")?),
@@ -231,9 +271,7 @@ fn run_benches(o: &Options) -> Result<(), ReportError> {
         cmd.args(["--bench", t]);
     }
     cmd.arg("--");
-    if !o.full {
-        cmd.args(["--warm-up-time", "0.3", "--measurement-time", "1"]);
-    }
+    cmd.args(o.length.criterion_args());
     if let Some(name) = &o.save_baseline {
         cmd.args(["--save-baseline", name]);
     }
@@ -545,6 +583,28 @@ mod tests {
             read_measured(&dir, "token/x", "new"),
             Err(ReportError::Read { .. })
         ));
+    }
+
+    #[test]
+    fn parse_args_lengths_default_short_and_full_excludes_smoke() {
+        let length =
+            |args: &[&str]| parse_args(args.iter().map(|a| a.to_string())).map(|o| o.length);
+        assert!(matches!(length(&[]), Ok(Length::Short)));
+        assert!(matches!(length(&["--full"]), Ok(Length::Full)));
+        assert!(matches!(length(&["--smoke"]), Ok(Length::Smoke)));
+        assert!(matches!(
+            length(&["--smoke", "--full"]),
+            Err(ReportError::Usage(_))
+        ));
+        assert!(matches!(
+            length(&["--full", "--smoke"]),
+            Err(ReportError::Usage(_))
+        ));
+        assert_eq!(
+            Length::Smoke.criterion_args().len() % 2,
+            0,
+            "flag and value pairs"
+        );
     }
 
     #[test]
