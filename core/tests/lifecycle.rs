@@ -141,8 +141,9 @@ fn resume_after_reconnect_delivers_missed_events_without_gap_or_duplicate() {
     assert_eq!(h.seqs(c2).len() as u64, total - last);
 }
 
-#[test]
-fn resume_past_retention_reports_gap_with_oldest_seq() {
+/// A gateway whose outboxes keep 5 events, after alice's stream has gone past them; and her
+/// latest seq.
+fn past_retention() -> (Harness, u64) {
     let mut cfg = Config::default();
     cfg.limits.outbox_max_events = 5;
     let mut h = Harness::with_config(cfg);
@@ -150,6 +151,12 @@ fn resume_past_retention_reports_gap_with_oldest_seq() {
     run_to_completion(&mut h, c, 5);
     let total = *h.seqs(c).last().expect("events");
     assert!(total > 6, "need more events than retained, got {total}");
+    (h, total)
+}
+
+#[test]
+fn resume_past_retention_reports_gap_with_oldest_seq() {
+    let (mut h, total) = past_retention();
     let c2 = h.connect("alice");
     h.send(c2, r#"{"type":"resume","payload":{"last_seq":0}}"#);
     let err = h.of_type(c2, "error");
@@ -164,13 +171,7 @@ fn resume_past_retention_reports_gap_with_oldest_seq() {
 /// report, and from the latest seq there is nothing to send (an error for neither).
 #[test]
 fn resume_from_the_oldest_retained_or_the_latest_seq_is_neither_gap_nor_error() {
-    let mut cfg = Config::default();
-    cfg.limits.outbox_max_events = 5;
-    let mut h = Harness::with_config(cfg);
-    let c = h.connect("alice");
-    run_to_completion(&mut h, c, 5);
-    let total = *h.seqs(c).last().expect("events");
-    assert!(total > 6, "need more events than retained, got {total}");
+    let (mut h, total) = past_retention();
     let oldest = total - 4;
     let c2 = h.connect("alice");
     h.send_json(
