@@ -447,8 +447,7 @@ fn handshake_from_a_new_address_when_every_tracked_one_is_busy_is_refused_for_a_
     config.limits.max_tracked_ips = 1;
     let mut h = Harness::with_config(config);
     let t = h.token("alice");
-    let (_, first) =
-        h.handshake(HandshakeRequest::new(ip(1)).header("Authorization", &format!("Bearer {t}")));
+    let (_, first) = h.handshake(h.bearer(&t));
     assert!(
         matches!(first, HandshakeDecision::Accept { .. }),
         "{first:?}"
@@ -466,8 +465,7 @@ fn handshake_from_a_new_address_when_every_tracked_one_is_busy_is_refused_for_a_
     );
     // The full table refuses only new addresses: the tracked one is still served.
     let t = h.token("alice");
-    let (_, again) =
-        h.handshake(HandshakeRequest::new(ip(1)).header("Authorization", &format!("Bearer {t}")));
+    let (_, again) = h.handshake(h.bearer(&t));
     assert!(
         matches!(again, HandshakeDecision::Accept { .. }),
         "{again:?}"
@@ -480,8 +478,7 @@ fn handshake_from_a_new_address_takes_the_place_of_a_tracked_one_whose_bucket_re
     config.limits.max_tracked_ips = 1;
     let mut h = Harness::with_config(config);
     let t = h.token("alice");
-    let (_, first) =
-        h.handshake(HandshakeRequest::new(ip(1)).header("Authorization", &format!("Bearer {t}")));
+    let (_, first) = h.handshake(h.bearer(&t));
     assert!(
         matches!(first, HandshakeDecision::Accept { .. }),
         "{first:?}"
