@@ -80,17 +80,23 @@ impl<K: Ord + Clone, V: Expiring> ExpiringMap<K, V> {
         let after = entry.deadline();
         if after != before
             && let Some((key, _)) = self.entries.get_key_value(key)
+            && let Some((_, key)) = self.by_deadline.take(&(before, key.clone()))
         {
-            self.by_deadline.remove(&(before, key.clone()));
-            self.by_deadline.insert((after, key.clone()));
+            self.by_deadline.insert((after, key));
         }
         Some(out)
     }
 
+    /// Removes every entry whose deadline `dead` says has passed, earliest first: the front
+    /// of the index, never a scan of the rest.
+    pub(crate) fn remove_dead(&mut self, dead: impl Fn(Instant) -> bool) {
+        while self.pop_dead(&dead).is_some() {}
+    }
+
     /// Removes and returns the entry with the earliest deadline if `dead` says that deadline
     /// has passed. Liveness only grows with the deadline, so the dead entries are a prefix of
-    /// the index: a caller drains them with a `while let`.
-    pub(crate) fn pop_dead(&mut self, dead: impl Fn(Instant) -> bool) -> Option<(K, V)> {
+    /// the index.
+    fn pop_dead(&mut self, dead: impl Fn(Instant) -> bool) -> Option<(K, V)> {
         let (at, _) = self.by_deadline.first()?;
         if !dead(*at) {
             return None;
@@ -195,6 +201,19 @@ mod tests {
             m.pop_dead(dead_by(t(50))),
             Some(("k".to_string(), Dies(t(50))))
         );
+    }
+
+    #[test]
+    fn remove_dead_takes_exactly_the_dead_whatever_their_insertion_order() {
+        let mut m = ExpiringMap::default();
+        for (k, at) in [(1u32, 30), (2, 10), (3, 40), (4, 20)] {
+            m.insert(k, Dies(t(at)));
+        }
+        m.remove_dead(dead_by(t(25)));
+        assert_eq!(m.keys().copied().collect::<Vec<_>>(), [1, 3]);
+        assert!(m.index_matches());
+        m.remove_dead(dead_by(t(40)));
+        assert!(m.is_empty() && m.index_matches());
     }
 
     #[test]

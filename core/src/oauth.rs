@@ -495,16 +495,13 @@ impl OAuth {
 
     /// Drops expired states and codes: the fronts of their expiry indexes.
     fn prune_pending(&mut self, now: Instant) {
-        while self.states.pop_dead(|expires| now >= expires).is_some() {}
-        while self.codes.pop_dead(|expires| now >= expires).is_some() {}
+        self.states.remove_dead(|expires| now >= expires);
+        self.codes.remove_dead(|expires| now >= expires);
     }
 
     /// Drops the tombstones whose tokens have all expired: the front of the expiry index.
     fn prune_redeemed(&mut self, now: Instant) {
-        while (self.redeemed)
-            .pop_dead(|keep_until| now >= keep_until)
-            .is_some()
-        {}
+        self.redeemed.remove_dead(|keep_until| now >= keep_until);
         // Pruned codes linger in the order queue; once they are most of it, one walk drops
         // them all (each walk follows as many removals as it costs, so it is paid for).
         if self.redeemed_order.len() > 2 * self.redeemed.len() + 64 {

@@ -208,11 +208,8 @@ impl RefreshFamilies {
     /// must still find the family to revoke what is left of it.
     pub fn prune(&mut self, now: Instant) {
         let (leeway, plants) = (self.leeway, self.plants);
-        while self
-            .families
-            .pop_dead(|expires| !Self::live(now, expires, leeway, plants))
-            .is_some()
-        {}
+        self.families
+            .remove_dead(|expires| !Self::live(now, expires, leeway, plants));
     }
 
     /// Number of families held (bounded-memory checks).
