@@ -269,25 +269,58 @@ fn mint_bad_requests_typed_errors() {
         issuer.mint(t(0), &service),
         Err(IssueError::MissingSvcId)
     ));
-    for bad in [String::new(), "s".repeat(129)] {
+    // The validator's svc_id rule: control characters are refused too.
+    for bad in [
+        String::new(),
+        "s".repeat(129),
+        "svc\u{7}".into(),
+        "svc\nid".into(),
+    ] {
         let mut svc = access_request(60);
         svc.token_type = TokenType::Service;
         svc.svc_id = Some(bad.clone());
         let err = issuer.mint(t(0), &svc).unwrap_err();
         assert!(matches!(err, IssueError::BadSvcId), "{bad:?}: {err:?}");
-        assert_eq!(err.to_string(), "svc_id must be 1..=128 characters");
+        assert_eq!(
+            err.to_string(),
+            "svc_id must be 1..=128 characters without control characters"
+        );
     }
-    // 128 characters (not bytes) is the limit.
+    let mut ring = KeyRing::new();
+    ring.add_hmac(None, Algorithm::HS256, HS256).unwrap();
+    let rules = TokenRules::default();
+    // 128 characters (not bytes) is the svc_id limit, and the validator accepts it.
     let mut longest = access_request(60);
     longest.token_type = TokenType::Service;
     longest.svc_id = Some("é".repeat(128));
-    assert!(issuer.mint(t(0), &longest).is_ok());
+    let minted = issuer.mint(t(0), &longest).unwrap();
+    let claims = validate(
+        minted.token.as_bytes(),
+        t(0),
+        &ring,
+        &rules,
+        TokenType::Service,
+    );
+    assert_eq!(claims.unwrap().svc_id(), Some("é".repeat(128).as_str()));
+    // 254 bytes (not characters) is the email limit: 127 two-byte characters are minted and
+    // accepted, 128 of them (256 bytes, which the validator refuses) are not minted.
     let mut email = access_request(60);
-    email.email = Some("e".repeat(255));
-    assert!(matches!(
-        issuer.mint(t(0), &email),
-        Err(IssueError::EmailTooLong)
-    ));
+    email.email = Some("é".repeat(127));
+    let minted = issuer.mint(t(0), &email).unwrap();
+    let claims = validate(
+        minted.token.as_bytes(),
+        t(0),
+        &ring,
+        &rules,
+        TokenType::Access,
+    );
+    assert_eq!(claims.unwrap().email(), Some("é".repeat(127).as_str()));
+    for bad in ["é".repeat(128), "e".repeat(255)] {
+        email.email = Some(bad);
+        let err = issuer.mint(t(0), &email).unwrap_err();
+        assert!(matches!(err, IssueError::EmailTooLong), "{err:?}");
+        assert_eq!(err.to_string(), "email longer than 254 bytes");
+    }
 }
 
 #[test]

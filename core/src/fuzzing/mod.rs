@@ -94,6 +94,16 @@ pub enum OracleViolation {
         /// The signed payload.
         payload: String,
     },
+    /// The issuer and the protocol disagree (`AUTH-MINT`): it minted a token the validator
+    /// refuses or reads back with other claims, failed to sign, or refused an `email` or
+    /// `svc_id` the claim rules allow.
+    #[error("issuer {detail}; request {request}")]
+    IssuerDisagrees {
+        /// What the issuer did.
+        detail: String,
+        /// The mint request.
+        request: String,
+    },
     /// A frame reached a connection of a user it does not belong to.
     #[error("connection {conn} of {owner} was sent a frame that is not theirs: {frame}")]
     CrossUserDelivery {

@@ -2,7 +2,9 @@
 //! it against the uncached `token::validate` and a bare `jsonwebtoken::decode`;
 //! `token_claims` builds a header and claim set from the input, signs it with the real
 //! HMAC keys so the claim rules are reached, and checks the verdict against the reference
-//! in `reference.rs`. Neither may read a clock: every check runs at the fixed fuzz time.
+//! in `reference.rs`; then it asks the real `Issuer` to mint a request built from the rest of
+//! the input and checks the issuer against the validator and the reference (`AUTH-MINT`).
+//! Neither may read a clock: every check runs at the fixed fuzz time.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -12,8 +14,12 @@ use arbitrary::Unstructured;
 use super::fixtures;
 use super::reference::{self, Json, render_object};
 use super::{OracleViolation, capped, evidence};
-use crate::Instant;
-use crate::token::{Claims, TokenError, TokenRules, TokenType, Validator, validate};
+use crate::permissions::{Permission, Permissions};
+use crate::token::{
+    Claims, IssueError, Issuer, MintRequest, Minted, SigningKey, TokenError, TokenRules, TokenType,
+    Validator, validate,
+};
+use crate::{FamilyId, Instant, Kid, UserId};
 
 /// Every `TokenError` code docs/protocol.md section 1 and `TokenError`'s docs name.
 pub(crate) const DOCUMENTED_TOKEN_CODES: [&str; 20] = [
@@ -170,25 +176,117 @@ pub fn token_claims(data: &[u8]) -> Result<(), OracleViolation> {
 ///
 /// Oracle: the verdict equals the reference check of docs/protocol.md section 1: accepted
 /// exactly when the reference finds no broken rule, and otherwise rejected with the code of
-/// one of the rules the reference finds broken.
+/// one of the rules the reference finds broken. Then the mint round trip of
+/// [`run_mint_case`] with the real issuer.
 pub fn token_claims_with(
     data: &[u8],
     check: &mut TypedTokenCheck<'_>,
 ) -> Result<(), OracleViolation> {
     let mut u = Unstructured::new(capped(data));
     let case = gen_case(&mut u);
-    run_claims_case(&case, check)
+    run_claims_case(&case, check)?;
+    let mint = gen_mint(&mut u)?;
+    run_mint_case(&mint, &mut fixture_mint, check)
 }
 
-/// The `token_claims` floor: the same generated claim set, signed the same way, through a
-/// fresh [`Validator`] once, with no reference check.
+/// The `token_claims` floor: the same generated claim set, signed the same way, and the same
+/// mint request, minted, through a fresh [`Validator`] once each, with no oracle.
 pub fn token_claims_floor(data: &[u8]) -> Result<(), OracleViolation> {
     let mut u = Unstructured::new(capped(data));
     let case = gen_case(&mut u);
     let (token, _) = sign_case(&case)?;
     let mut v = fresh_validator()?;
     std::hint::black_box(v.validate(token.as_bytes(), fixtures::now(), case.expected)).ok();
+    let mint = gen_mint(&mut u)?;
+    if let Ok(minted) = fixture_mint(&mint)? {
+        let ty = mint.request.token_type;
+        std::hint::black_box(v.validate(minted.token.as_bytes(), fixtures::now(), ty)).ok();
+    }
     Ok(())
+}
+
+/// A generated mint request and the ring key (an HMAC key) that signs it.
+#[derive(Clone, Debug)]
+pub(crate) struct MintCase {
+    pub(crate) kid: &'static str,
+    pub(crate) request: MintRequest,
+}
+
+/// An issuer under test: the case in, the issuer's answer out (`Err` only for a broken fixture).
+pub(crate) type MintFn<'a> =
+    dyn FnMut(&MintCase) -> Result<Result<Minted, IssueError>, OracleViolation> + 'a;
+
+/// The real [`Issuer`] with the case's ring key, minting at the fuzz time.
+fn fixture_mint(case: &MintCase) -> Result<Result<Minted, IssueError>, OracleViolation> {
+    let fixture = || OracleViolation::Fixture {
+        what: "signing key",
+    };
+    let (alg, secret) = fixtures::hmac_secret(case.kid).ok_or_else(fixture)?;
+    let key = SigningKey::hmac(Kid::parse(case.kid), alg, secret).map_err(|_| fixture())?;
+    Ok(Issuer::new(key, TokenRules::default()).mint(fixtures::now(), &case.request))
+}
+
+/// The issuer round trip (`AUTH-MINT`), against the issuer `mint` and the validator `check`.
+///
+/// Oracle: a token the issuer mints is accepted by the validator at once, as the requested
+/// type, with exactly the requested claims (`sub`, type, permissions, `email`, `svc_id`,
+/// `fam`, and `exp = now + ttl`) and the minted `jti`; a signing failure is a defect; and a
+/// request refused for its `email` or `svc_id` is one the reference check of the claim
+/// rules also refuses (the issuer is not stricter than the protocol either).
+pub(crate) fn run_mint_case(
+    case: &MintCase,
+    mint: &mut MintFn<'_>,
+    check: &mut TypedTokenCheck<'_>,
+) -> Result<(), OracleViolation> {
+    let req = &case.request;
+    let now = fixtures::now();
+    let disagrees = |detail: String| OracleViolation::IssuerDisagrees {
+        detail,
+        request: evidence(format!("{req:?}").as_bytes(), 600),
+    };
+    let minted = match mint(case)? {
+        Ok(minted) => minted,
+        Err(e @ (IssueError::EmailTooLong | IssueError::BadSvcId)) => {
+            let (name, value) = match e {
+                IssueError::EmailTooLong => ("email", &req.email),
+                _ => ("svc_id", &req.svc_id),
+            };
+            let mut payload = base_claims(req.token_type);
+            payload.retain(|(k, _)| k != name);
+            payload.push((
+                name.to_string(),
+                Json::Str(value.clone().unwrap_or_default()),
+            ));
+            let broken = reference::violations(&payload, req.token_type, now.unix_secs());
+            return if broken.contains("invalid_claim") {
+                Ok(())
+            } else {
+                Err(disagrees(format!(
+                    "refused ({e}) a {name} the protocol allows"
+                )))
+            };
+        }
+        Err(e @ IssueError::Signing(_)) => return Err(disagrees(format!("failed: {e}"))),
+        Err(_) => return Ok(()),
+    };
+    let actual = check(minted.token.as_bytes(), now, req.token_type);
+    let faithful = actual.as_ref().is_ok_and(|c| {
+        c.sub() == &req.sub
+            && c.token_type() == req.token_type
+            && c.permissions() == &req.permissions
+            && c.email() == req.email.as_deref()
+            && c.svc_id() == req.svc_id.as_deref()
+            && c.family() == req.family.as_ref()
+            && c.jti() == &minted.jti
+            && c.exp() == now.saturating_add(Duration::from_secs(req.ttl.as_secs()))
+    });
+    if faithful {
+        return Ok(());
+    }
+    Err(disagrees(match &actual {
+        Ok(c) => format!("minted a token the validator reads back as {c:?}"),
+        Err(e) => format!("minted a token the validator refuses: {}", e.code()),
+    }))
 }
 
 /// `case` signed by its key: the token and the payload it carries.
@@ -358,18 +456,9 @@ fn gen_value(u: &mut Unstructured<'_>, depth: u8) -> Json {
                 f
             })
         }
-        8 | 9 => Json::Str((*u.choose(&STRINGS).unwrap_or(&"")).to_string()),
-        10 => {
-            let c = *u
-                .choose(&['a', 'é', '\u{7}', '\u{1F600}', '-'])
-                .unwrap_or(&'a');
-            let n = u.int_in_range(0usize..=300).unwrap_or(0);
-            Json::Str(std::iter::repeat_n(c, n).collect())
-        }
-        11 => {
-            let s: &str = u.arbitrary().unwrap_or("");
-            Json::Str(s.chars().take(300).collect())
-        }
+        8 | 9 => Json::Str(known_string(u)),
+        10 => Json::Str(repeated_char(u)),
+        11 => Json::Str(arbitrary_text(u)),
         12 => {
             let n = u.int_in_range(0..=MAX_ARRAY).unwrap_or(0);
             Json::Arr((0..n).map(|_| gen_value(u, depth + 1)).collect())
@@ -390,6 +479,72 @@ fn gen_value(u: &mut Unstructured<'_>, depth: u8) -> Json {
             Json::Arr((0..n).map(|i| Json::Str(format!("res{i}:read"))).collect())
         }
     }
+}
+
+/// One of [`STRINGS`].
+fn known_string(u: &mut Unstructured<'_>) -> String {
+    (*u.choose(&STRINGS).unwrap_or(&"")).to_string()
+}
+
+/// Up to 300 copies of one character of 1 to 4 bytes (or a control character), so byte and
+/// character limits both have an edge.
+fn repeated_char(u: &mut Unstructured<'_>) -> String {
+    let c = *u
+        .choose(&['a', 'é', '\u{7}', '\u{1F600}', '-'])
+        .unwrap_or(&'a');
+    let n = u.int_in_range(0usize..=300).unwrap_or(0);
+    std::iter::repeat_n(c, n).collect()
+}
+
+/// Up to 300 characters of the input itself.
+fn arbitrary_text(u: &mut Unstructured<'_>) -> String {
+    let s: &str = u.arbitrary().unwrap_or("");
+    s.chars().take(300).collect()
+}
+
+/// A mint request from the input: any type, a lifetime at and around the type's limit, and
+/// `email`/`svc_id` strings drawn like the claim generator's.
+fn gen_mint(u: &mut Unstructured<'_>) -> Result<MintCase, OracleViolation> {
+    let kid = *u.choose(&["hs256", "hs384", "hs512"]).unwrap_or(&"hs256");
+    let token_type = *u
+        .choose(&[TokenType::Access, TokenType::Refresh, TokenType::Service])
+        .unwrap_or(&TokenType::Access);
+    let lifetime = TokenRules::default().lifetime_for(token_type).as_secs();
+    let ttl = match u.int_in_range(0u8..=3).unwrap_or(0) {
+        0 => lifetime,
+        1 => lifetime.saturating_add(u.int_in_range(0..=1).unwrap_or(0)),
+        2 => u.int_in_range(0..=1).unwrap_or(0),
+        _ => u.int_in_range(1..=lifetime).unwrap_or(1),
+    };
+    let text = |u: &mut Unstructured<'_>| match u.int_in_range(0u8..=3).unwrap_or(0) {
+        0 => None,
+        1 => Some(known_string(u)),
+        2 => Some(repeated_char(u)),
+        _ => Some(arbitrary_text(u)),
+    };
+    let email = text(u);
+    let svc_id = text(u);
+    let sub = *u.choose(&["user-1", "u", "user-2"]).unwrap_or(&"user-1");
+    let grants = ["threads:read", "admin:*", "system:broadcast"]
+        .iter()
+        .filter(|_| u.arbitrary().unwrap_or(false))
+        .filter_map(|p| Permission::parse(p))
+        .collect();
+    let family = if u.arbitrary().unwrap_or(false) {
+        FamilyId::parse("fam-1")
+    } else {
+        None
+    };
+    let request = MintRequest {
+        sub: UserId::parse(sub).ok_or(OracleViolation::Fixture { what: "user id" })?,
+        token_type,
+        permissions: Permissions::new(grants).unwrap_or_else(Permissions::empty),
+        ttl: Duration::from_secs(ttl),
+        family,
+        email,
+        svc_id,
+    };
+    Ok(MintCase { kid, request })
 }
 
 #[cfg(test)]

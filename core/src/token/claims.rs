@@ -344,10 +344,16 @@ fn optional<T>(slot: Slot<T>, claim: &'static str) -> Result<Option<T>, TokenErr
     }
 }
 
-/// `svc_id`: 1..=128 characters, no control characters.
-fn svc_id(s: &str) -> Option<Arc<str>> {
+/// `svc_id`: 1..=128 characters, no control characters. The issuer refuses to mint what
+/// this refuses, so the two cannot drift apart.
+pub(crate) fn svc_id_fits(s: &str) -> bool {
     let n = s.chars().count();
-    (n > 0 && n <= MAX_SVC_ID_LEN && !s.chars().any(char::is_control)).then(|| Arc::from(s))
+    n > 0 && n <= MAX_SVC_ID_LEN && !s.chars().any(char::is_control)
+}
+
+/// `email`: at most 254 bytes (not characters: a non-ASCII address is longer in bytes).
+pub(crate) fn email_fits(e: &str) -> bool {
+    e.len() <= MAX_EMAIL_LEN
 }
 
 /// The rule-level facts of a payload, beyond the [`Claims`] themselves.
@@ -378,12 +384,12 @@ impl Payload<'_> {
             Slot::Invalid => return Err(TokenError::BadPermissions),
         };
         let email = match optional(self.email, "email")? {
-            Some(e) if e.len() > MAX_EMAIL_LEN => return Err(invalid("email")),
+            Some(e) if !email_fits(&e) => return Err(invalid("email")),
             e => e.map(|e| Arc::from(e.as_ref())),
         };
         let svc_id = match optional(self.svc_id, "svc_id")? {
-            Some(s) => Some(svc_id(&s).ok_or(invalid("svc_id"))?),
-            None => None,
+            Some(s) if !svc_id_fits(&s) => return Err(invalid("svc_id")),
+            s => s.map(|s| Arc::from(s.as_ref())),
         };
         let family = match optional(self.fam, "fam")? {
             Some(f) => Some(FamilyId::parse(&f).ok_or(invalid("fam"))?),

@@ -14,6 +14,7 @@ use std::time::Duration;
 use jsonwebtoken::{EncodingKey, Header};
 use serde::Serialize;
 
+use super::claims::{email_fits, svc_id_fits};
 use super::keys::{MIN_HMAC_SECRET_LEN, MIN_RSA_BITS};
 use super::{Algorithm, KeyError, MAX_EMAIL_LEN, MAX_SVC_ID_LEN, TokenRules, TokenType};
 use crate::permissions::Permissions;
@@ -107,9 +108,10 @@ pub struct MintRequest {
     pub ttl: Duration,
     /// The refresh family (`fam`), for refresh tokens and the access tokens minted with them.
     pub family: Option<FamilyId>,
-    /// The `email` claim, at most 254 characters.
+    /// The `email` claim, at most 254 bytes.
     pub email: Option<String>,
-    /// The `svc_id` claim; required for service tokens.
+    /// The `svc_id` claim: 1..=128 characters without control characters; required for
+    /// service tokens.
     pub svc_id: Option<String>,
 }
 
@@ -142,11 +144,11 @@ pub enum IssueError {
     /// A service token was requested without `svc_id`.
     #[error("service tokens require svc_id")]
     MissingSvcId,
-    /// `svc_id` is empty or longer than 128 characters.
-    #[error("svc_id must be 1..=128 characters")]
+    /// `svc_id` is empty, longer than 128 characters or holds a control character.
+    #[error("svc_id must be 1..={MAX_SVC_ID_LEN} characters without control characters")]
     BadSvcId,
-    /// `email` is longer than 254 characters.
-    #[error("email longer than {MAX_EMAIL_LEN} characters")]
+    /// `email` is longer than 254 bytes.
+    #[error("email longer than {MAX_EMAIL_LEN} bytes")]
     EmailTooLong,
     /// `now` is so far in the future that `exp` does not fit a NumericDate.
     #[error("expiry out of range")]
@@ -243,14 +245,11 @@ impl Issuer {
         if req.token_type == TokenType::Service && svc_id.is_none() {
             return Err(IssueError::MissingSvcId);
         }
-        if svc_id.is_some_and(|s| s.is_empty() || s.chars().count() > MAX_SVC_ID_LEN) {
+        // The validator's own predicates: a token it would refuse is never minted.
+        if svc_id.is_some_and(|s| !svc_id_fits(s)) {
             return Err(IssueError::BadSvcId);
         }
-        if req
-            .email
-            .as_deref()
-            .is_some_and(|e| e.chars().count() > MAX_EMAIL_LEN)
-        {
+        if req.email.as_deref().is_some_and(|e| !email_fits(e)) {
             return Err(IssueError::EmailTooLong);
         }
         now.unix_secs()

@@ -245,3 +245,192 @@ fn documented_token_codes_are_the_validators_codes() {
     coded.sort_unstable();
     assert_eq!(documented, coded);
 }
+
+fn mint_case(ty: TokenType, email: Option<String>, svc_id: Option<String>) -> MintCase {
+    MintCase {
+        kid: "hs256",
+        request: MintRequest {
+            sub: UserId::parse("user-1").unwrap(),
+            token_type: ty,
+            permissions: Permissions::empty(),
+            ttl: Duration::from_secs(60),
+            family: None,
+            email,
+            svc_id,
+        },
+    }
+}
+
+/// An issuer that writes the requested claims without checking them, as the real one did
+/// with `email` and `svc_id` before it shared the validator's predicates; `drop_email` also
+/// leaves the `email` claim out.
+fn unchecked_mint(
+    drop_email: bool,
+) -> impl FnMut(&MintCase) -> Result<Result<Minted, IssueError>, OracleViolation> {
+    move |case| {
+        let r = &case.request;
+        let now = fixtures::now().unix_secs();
+        let exp = now + r.ttl.as_secs();
+        let aud = match r.token_type {
+            TokenType::Service => "gauntlet-services",
+            TokenType::Access | TokenType::Refresh => "gauntlet-gateway",
+        };
+        let mut claims = serde_json::json!({
+            "iss": "gauntlet-auth", "aud": aud, "sub": r.sub.as_str(), "jti": "jti-1",
+            "iat": now, "exp": exp, "token_type": r.token_type.as_str(),
+        });
+        if let (Some(e), false) = (&r.email, drop_email) {
+            claims["email"] = e.as_str().into();
+        }
+        if let Some(s) = &r.svc_id {
+            claims["svc_id"] = s.as_str().into();
+        }
+        Ok(Ok(Minted {
+            token: fixtures::sign_claims(&claims, case.kid)?,
+            jti: crate::Jti::parse("jti-1").unwrap(),
+            exp: Instant::from_unix_secs(exp),
+        }))
+    }
+}
+
+#[test]
+fn token_claims_mint_round_trip_holds_at_the_claim_limits() {
+    let service = |s: &str| mint_case(TokenType::Service, None, Some(s.to_string()));
+    let email = |e: String| mint_case(TokenType::Access, Some(e), None);
+    // (case, whether the issuer mints it): each limit from both sides.
+    let cases = [
+        (email("é".repeat(127)), true),
+        (email("e".repeat(254)), true),
+        (email("é".repeat(128)), false),
+        (email("e".repeat(255)), false),
+        (service(&"é".repeat(128)), true),
+        (service(&"s".repeat(129)), false),
+        (service("svc\u{7}"), false),
+        (service(""), false),
+    ];
+    let mut v = fresh_validator().unwrap();
+    for (case, minted) in &cases {
+        assert_eq!(fixture_mint(case).unwrap().is_ok(), *minted, "{case:?}");
+        let r = run_mint_case(case, &mut fixture_mint, &mut |t, now, ty| {
+            v.validate(t, now, ty)
+        });
+        assert_eq!(r, Ok(()), "{case:?}");
+    }
+}
+
+#[test]
+fn token_claims_issuer_that_skips_the_claim_checks_is_caught() {
+    let mut v = fresh_validator().unwrap();
+    let mut check = |t: &[u8], now, ty| v.validate(t, now, ty);
+    let too_long = mint_case(TokenType::Access, Some("é".repeat(128)), None);
+    let control = mint_case(TokenType::Service, None, Some("svc\u{7}".into()));
+    for case in [&too_long, &control] {
+        let r = run_mint_case(case, &mut unchecked_mint(false), &mut check);
+        assert!(
+            matches!(&r, Err(OracleViolation::IssuerDisagrees { detail, .. })
+                if detail == "minted a token the validator refuses: invalid_claim"),
+            "{r:?}"
+        );
+    }
+    // The same issuer with a claim the protocol allows passes; leaving the claim out does not.
+    let fine = mint_case(TokenType::Access, Some("a@example.com".into()), None);
+    assert_eq!(
+        run_mint_case(&fine, &mut unchecked_mint(false), &mut check),
+        Ok(())
+    );
+    let r = run_mint_case(&fine, &mut unchecked_mint(true), &mut check);
+    assert!(
+        matches!(&r, Err(OracleViolation::IssuerDisagrees { detail, .. })
+            if detail.starts_with("minted a token the validator reads back as")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn token_claims_issuer_stricter_than_the_protocol_is_caught() {
+    let mut v = fresh_validator().unwrap();
+    let mut check = |t: &[u8], now, ty| v.validate(t, now, ty);
+    // 254 bytes of two-byte characters and 128 of them as svc_id are within the rules.
+    let email = mint_case(TokenType::Access, Some("é".repeat(127)), None);
+    let svc = mint_case(TokenType::Service, None, Some("é".repeat(128)));
+    for (case, refusal) in [
+        (email, IssueError::EmailTooLong),
+        (svc, IssueError::BadSvcId),
+    ] {
+        let name = if case.request.email.is_some() {
+            "email"
+        } else {
+            "svc_id"
+        };
+        let message = refusal.to_string();
+        let mut refusal = Some(refusal);
+        let mut strict = |_: &MintCase| Ok(Err(refusal.take().unwrap()));
+        let r = run_mint_case(&case, &mut strict, &mut check);
+        assert_eq!(
+            r.map_err(|e| match e {
+                OracleViolation::IssuerDisagrees { detail, .. } => detail,
+                other => other.to_string(),
+            }),
+            Err(format!("refused ({message}) a {name} the protocol allows"))
+        );
+    }
+}
+
+/// The generator reaches every side of the issuer's claim checks (minted and refused, for
+/// each claim and type), so the round trip is exercised, not only present; and the real
+/// issuer passes the round trip on every generated request.
+#[test]
+fn gen_mint_reaches_both_sides_of_each_claim_check() {
+    let mut v = fresh_validator().unwrap();
+    let mut check = |t: &[u8], now, ty| v.validate(t, now, ty);
+    let mut seen = BTreeSet::new();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..4000 {
+        let bytes: Vec<u8> = (0..64)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (state >> 56) as u8
+            })
+            .collect();
+        let case = gen_mint(&mut Unstructured::new(&bytes)).unwrap();
+        assert_eq!(
+            run_mint_case(&case, &mut fixture_mint, &mut check),
+            Ok(()),
+            "{case:?}"
+        );
+        let r = &case.request;
+        let outcome = match fixture_mint(&case).unwrap() {
+            Ok(_)
+                if r.email
+                    .as_deref()
+                    .is_some_and(|e| e.len() > e.chars().count()) =>
+            {
+                "minted non-ascii email"
+            }
+            Ok(_) if r.token_type == TokenType::Service => "minted service",
+            Ok(_) => "minted",
+            Err(IssueError::EmailTooLong) => "email refused",
+            Err(IssueError::BadSvcId) => "svc_id refused",
+            Err(IssueError::MissingSvcId) => "svc_id missing",
+            Err(IssueError::ZeroTtl) => "zero ttl",
+            Err(IssueError::TtlTooLong { .. }) => "ttl too long",
+            Err(e) => panic!("{e}"),
+        };
+        seen.insert(outcome);
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [
+            "email refused",
+            "minted",
+            "minted non-ascii email",
+            "minted service",
+            "svc_id missing",
+            "svc_id refused",
+            "ttl too long",
+            "zero ttl",
+        ]
+    );
+}
