@@ -495,6 +495,40 @@ fn handshake_from_a_new_address_takes_the_place_of_a_tracked_one_whose_bucket_re
     assert_eq!(h.gw.stats().ip_buckets, 1, "ip(1)'s full bucket made room");
 }
 
+#[test]
+fn handshake_from_a_new_address_after_a_fruitless_scan_is_refused_for_the_rest_of_the_second() {
+    let mut config = Config::default();
+    config.limits.max_tracked_ips = 1;
+    let mut h = Harness::with_config(config);
+    let t = h.token("alice");
+    let (_, first) = h.handshake(h.bearer(&t));
+    assert!(
+        matches!(first, HandshakeDecision::Accept { .. }),
+        "{first:?}"
+    );
+    let from = |h: &mut Harness, n: u8, user: &str| {
+        let t = h.token(user);
+        let request = HandshakeRequest::new(ip(n)).header("Authorization", &format!("Bearer {t}"));
+        h.handshake(request).1
+    };
+    let refused = |ms| HandshakeDecision::Reject {
+        status: HttpStatus::TooManyRequests,
+        code: "ip_rate_limited",
+        retry_after_ms: Some(ms),
+    };
+    // The scan finds alice's bucket in use.
+    assert_eq!(from(&mut h, 2, "bob"), refused(1000));
+    // Half a second on, alice's bucket has refilled (5 a second), but the table is not
+    // walked again before the second is over, so an address spray pays one walk a second.
+    h.now = h.now.saturating_add(Duration::from_millis(500));
+    assert_eq!(from(&mut h, 3, "carol"), refused(500));
+    assert_eq!(h.gw.stats().ip_buckets, 1);
+    h.now = h.now.saturating_add(Duration::from_millis(500));
+    let d = from(&mut h, 3, "carol");
+    assert!(matches!(d, HandshakeDecision::Accept { .. }), "{d:?}");
+    assert_eq!(h.gw.stats().ip_buckets, 1, "ip(1)'s full bucket made room");
+}
+
 fn issue_ticket(h: &mut Harness, token: &str) -> Result<String, (HttpStatus, &'static str)> {
     h.input(Input::IssueTicket {
         request: 1,

@@ -168,9 +168,15 @@ impl Gateway {
         if !self.ip_buckets.contains_key(&ip)
             && self.ip_buckets.len() >= self.config.limits.max_tracked_ips
         {
+            // At most one scan per sweep interval: an address spray against a full table
+            // would otherwise make every handshake walk all 100 000 tracked buckets.
+            if now < self.ip_scan_after {
+                return Err(self.ip_scan_after.saturating_since(now));
+            }
             self.ip_buckets.retain(|_, b| !b.is_full(now));
             if self.ip_buckets.len() >= self.config.limits.max_tracked_ips {
                 // Fail closed: an attacker spraying addresses must not evict honest buckets.
+                self.ip_scan_after = now.saturating_add(SWEEP_INTERVAL);
                 return Err(SWEEP_INTERVAL);
             }
         }

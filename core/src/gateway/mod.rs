@@ -57,6 +57,9 @@ pub struct Gateway {
     live: ConnTable<LiveConn>,
     user_buckets: BTreeMap<UserId, TokenBucket>,
     ip_buckets: BTreeMap<IpAddr, TokenBucket>,
+    /// Until then a new address meeting a full `ip_buckets` is refused without another scan
+    /// for idle buckets: the last scan found none.
+    ip_scan_after: Instant,
     timers: TimerTable<TimerKind>,
     ticket_key: [u8; 32],
     /// Reused by frame rendering; holds nothing between calls.
@@ -106,6 +109,7 @@ impl Gateway {
             live: ConnTable::default(),
             user_buckets: BTreeMap::new(),
             ip_buckets: BTreeMap::new(),
+            ip_scan_after: Instant::default(),
             timers: TimerTable::default(),
             ticket_key,
             scratch: Vec::new(),
