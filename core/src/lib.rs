@@ -62,7 +62,7 @@ pub use log::{CloseReason, CredentialKind, Event, Identity, LogEntry};
 pub use outbox::StreamEntry;
 pub use payload::Payload;
 pub use protocol::{StreamKind, WireFrame};
-pub use ratelimit::{Rate, TokenBucket};
+pub use ratelimit::{IDLE_SCAN_INTERVAL, IpLimiter, Rate, TokenBucket};
 pub use state::ReplayError;
 
 pub use id_hash::{IdHasher, IdTable};

@@ -1,9 +1,14 @@
-//! Token buckets on the injected clock (docs/protocol.md section 9, "Rate limits").
+//! Token buckets on the injected clock (docs/protocol.md section 9, "Rate limits"), and the
+//! bounded table of them per peer address.
 //!
 //! A bucket refills continuously at `rate` tokens per second up to `burst`. Arithmetic is in
 //! integer nano-tokens so results are exact and identical on every machine; the bucket
-//! never reads a clock: the caller passes `now`.
+//! never reads a clock: the caller passes `now`. The address table must never grow past its
+//! bound nor evict a bucket in use, and never walk itself more than once a second for a
+//! new address.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -79,6 +84,77 @@ impl TokenBucket {
     }
 }
 
+/// How often a new address meeting a full [`IpLimiter`] may walk it for idle buckets, and so
+/// the longest wait it is told: buckets become idle within their refill time, a second at
+/// the rates the protocol configures.
+pub const IDLE_SCAN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Token buckets per peer address, at most `max` of them (`WS-IP-TRACK-BOUND`,
+/// `HTTP-IP-RATE`). Idle (full) buckets are dropped to make room; when none is idle a new
+/// address is refused (fail closed), so spraying addresses can neither grow memory nor evict
+/// an honest address's bucket. A walk that frees nothing is not repeated for
+/// [`IDLE_SCAN_INTERVAL`]: a spray then costs one walk of the table per interval, not one
+/// per request.
+#[derive(Clone, Debug)]
+pub struct IpLimiter {
+    rate: Rate,
+    max: usize,
+    buckets: BTreeMap<IpAddr, TokenBucket>,
+    /// When the last walk for idle buckets freed nothing.
+    fruitless_scan: Option<Instant>,
+}
+
+impl IpLimiter {
+    /// An empty table of buckets at `rate`, at most `max` addresses.
+    pub fn new(rate: Rate, max: usize) -> Self {
+        Self {
+            rate,
+            max,
+            buckets: BTreeMap::new(),
+            fruitless_scan: None,
+        }
+    }
+
+    /// Takes one token for `ip`, or says how long to wait.
+    pub fn charge(&mut self, now: Instant, ip: IpAddr) -> Result<(), Duration> {
+        if !self.buckets.contains_key(&ip) && self.buckets.len() >= self.max {
+            // A clock that went back (a wall clock) walks again rather than wait longer.
+            let since = self
+                .fruitless_scan
+                .filter(|at| *at <= now)
+                .map(|at| now.saturating_since(at));
+            if let Some(since) = since.filter(|s| *s < IDLE_SCAN_INTERVAL) {
+                return Err(IDLE_SCAN_INTERVAL.saturating_sub(since));
+            }
+            self.drop_idle(now);
+            if self.buckets.len() >= self.max {
+                self.fruitless_scan = Some(now);
+                return Err(IDLE_SCAN_INTERVAL);
+            }
+        }
+        let rate = self.rate;
+        self.buckets
+            .entry(ip)
+            .or_insert_with(|| TokenBucket::new(rate, now))
+            .try_take(now)
+    }
+
+    /// Drops every idle (full) bucket: its address is back where an unseen one starts.
+    pub fn drop_idle(&mut self, now: Instant) {
+        self.buckets.retain(|_, b| !b.is_full(now));
+    }
+
+    /// Addresses tracked.
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Whether no address is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +219,101 @@ mod tests {
             b.try_take(t0.saturating_add(Duration::from_secs(9))),
             Err(Duration::MAX)
         );
+    }
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, n])
+    }
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_unix_secs(1_000).saturating_add(Duration::from_millis(ms))
+    }
+
+    #[test]
+    fn charge_allows_the_burst_then_names_the_wait() {
+        let mut l = IpLimiter::new(
+            Rate {
+                per_second: 5,
+                burst: 2,
+            },
+            8,
+        );
+        assert_eq!(l.charge(at(0), ip(1)), Ok(()));
+        assert_eq!(l.charge(at(0), ip(1)), Ok(()));
+        assert_eq!(l.charge(at(0), ip(1)), Err(Duration::from_millis(200)));
+        assert_eq!(
+            l.charge(at(0), ip(2)),
+            Ok(()),
+            "another address has its own"
+        );
+        assert_eq!(l.charge(at(200), ip(1)), Ok(()), "refilled one token");
+    }
+
+    #[test]
+    fn charge_never_tracks_more_than_max_and_fails_closed_when_none_is_idle() {
+        let rate = Rate {
+            per_second: 1,
+            burst: 2,
+        };
+        let mut l = IpLimiter::new(rate, 2);
+        assert_eq!(l.charge(at(0), ip(1)), Ok(()));
+        assert_eq!(l.charge(at(0), ip(2)), Ok(()));
+        assert_eq!(l.charge(at(0), ip(3)), Err(IDLE_SCAN_INTERVAL));
+        assert_eq!(l.len(), 2);
+        // A second later ip(1) and ip(2) have refilled: idle buckets make room.
+        assert_eq!(l.charge(at(1_000), ip(3)), Ok(()));
+        assert_eq!(l.len(), 1);
+    }
+
+    #[test]
+    fn charge_after_a_fruitless_walk_waits_out_the_interval_without_walking_again() {
+        let rate = Rate {
+            per_second: 5,
+            burst: 10,
+        };
+        let mut l = IpLimiter::new(rate, 1);
+        assert_eq!(l.charge(at(0), ip(1)), Ok(()));
+        assert_eq!(l.charge(at(0), ip(2)), Err(IDLE_SCAN_INTERVAL));
+        // ip(1) is idle again after 200 ms, but no walk before the interval is over.
+        assert_eq!(l.charge(at(600), ip(2)), Err(Duration::from_millis(400)));
+        assert_eq!(l.charge(at(999), ip(3)), Err(Duration::from_millis(1)));
+        assert_eq!(l.len(), 1);
+        // The tracked address is served all along.
+        assert_eq!(l.charge(at(999), ip(1)), Ok(()));
+        // The interval is over: ip(1) (used at 999 ms) is busy, so the walk frees nothing.
+        assert_eq!(l.charge(at(1_000), ip(2)), Err(IDLE_SCAN_INTERVAL));
+        assert_eq!(l.charge(at(2_000), ip(2)), Ok(()));
+        assert_eq!(l.len(), 1, "ip(1)'s idle bucket made room");
+    }
+
+    #[test]
+    fn charge_after_the_clock_went_back_walks_again() {
+        let rate = Rate {
+            per_second: 5,
+            burst: 10,
+        };
+        let mut l = IpLimiter::new(rate, 1);
+        assert_eq!(l.charge(at(5_000), ip(1)), Ok(()));
+        assert_eq!(l.charge(at(5_000), ip(2)), Err(IDLE_SCAN_INTERVAL));
+        // A wall clock stepped back past the walk: it walks again, and the wait it names is
+        // an interval from the new reading, not stretched by the four-second step.
+        assert_eq!(l.charge(at(1_000), ip(2)), Err(IDLE_SCAN_INTERVAL));
+        assert_eq!(l.charge(at(1_500), ip(2)), Err(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn drop_idle_keeps_only_buckets_in_use() {
+        let rate = Rate {
+            per_second: 5,
+            burst: 10,
+        };
+        let mut l = IpLimiter::new(rate, 8);
+        assert!(l.is_empty());
+        assert_eq!(l.charge(at(0), ip(1)), Ok(()));
+        assert_eq!(l.charge(at(150), ip(2)), Ok(()));
+        l.drop_idle(at(200));
+        assert_eq!(l.len(), 1, "ip(1) refilled at 200 ms, ip(2) has not");
+        l.drop_idle(at(350));
+        assert!(l.is_empty());
     }
 }

@@ -17,7 +17,6 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Bytes;
 
-use super::ip_limit::IpLimiter;
 use super::journal_file::JournalFile;
 use super::serve_trace::ServeTrace;
 use super::writer_queue::QueueTx;
@@ -27,8 +26,8 @@ use gauntlet_core::ConnId;
 use gauntlet_core::protocol::{HandshakeRequest, WireFrame};
 use gauntlet_core::token::{Claims, Revocation};
 use gauntlet_core::{
-    AuthUpdate, ControlFrame, Effects, Gateway, HandshakeDecision, Input, Instant, IssuedTicket,
-    LogEntry, Outputs, TicketRefusal,
+    AuthUpdate, ControlFrame, Effects, Gateway, HandshakeDecision, Input, Instant, IpLimiter,
+    IssuedTicket, LogEntry, Outputs, TicketRefusal,
 };
 /// Commands handled per wake-up before timers and the feed get a look in.
 const DRAIN_BATCH: usize = 256;

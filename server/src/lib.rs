@@ -28,7 +28,6 @@ mod conn;
 mod driver;
 mod head;
 mod http;
-mod ip_limit;
 mod journal_file;
 pub mod jwks;
 pub mod load;

@@ -26,7 +26,7 @@ use crate::state::hex;
 use crate::time::Instant;
 use crate::token::{Claims, Revocation, TokenError, TokenType};
 
-use super::timers::{SWEEP_INTERVAL, millis};
+use super::timers::millis;
 use super::{Ctx, Gateway, HandshakeDecision, IssuedTicket, TicketRefusal, TimerKind};
 
 impl Gateway {
@@ -165,27 +165,7 @@ impl Gateway {
     }
 
     pub(super) fn take_ip_token(&mut self, now: Instant, ip: IpAddr) -> Result<(), Duration> {
-        if !self.ip_buckets.contains_key(&ip)
-            && self.ip_buckets.len() >= self.config.limits.max_tracked_ips
-        {
-            // At most one scan per sweep interval: an address spray against a full table
-            // would otherwise make every handshake walk all 100 000 tracked buckets.
-            if now < self.ip_scan_after {
-                return Err(self.ip_scan_after.saturating_since(now));
-            }
-            self.ip_buckets.retain(|_, b| !b.is_full(now));
-            if self.ip_buckets.len() >= self.config.limits.max_tracked_ips {
-                // Fail closed: an attacker spraying addresses must not evict honest buckets.
-                self.ip_scan_after = now.saturating_add(SWEEP_INTERVAL);
-                return Err(SWEEP_INTERVAL);
-            }
-        }
-        let rate = self.config.limits.ip_handshake_rate;
-        let r = self
-            .ip_buckets
-            .entry(ip)
-            .or_insert_with(|| TokenBucket::new(rate, now))
-            .try_take(now);
+        let r = self.ip_buckets.charge(now, ip);
         self.arm_sweep(now);
         r
     }

@@ -27,7 +27,6 @@ pub use contract::{
 use timers::TimerKind;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -37,7 +36,7 @@ use crate::id_hash::ConnTable;
 use crate::ids::{ConnId, LogSeq, Seq, UserId};
 use crate::log::{CloseReason, Event, LogEntry};
 use crate::plant::Plants;
-use crate::ratelimit::TokenBucket;
+use crate::ratelimit::{IpLimiter, TokenBucket};
 use crate::session::LiveConn;
 use crate::state::{ReplayError, State};
 use crate::time::{Instant, TimerTable};
@@ -56,10 +55,7 @@ pub struct Gateway {
     /// Lookup-only (see [`ConnTable`]): restarts rebuild it from `state.sessions`.
     live: ConnTable<LiveConn>,
     user_buckets: BTreeMap<UserId, TokenBucket>,
-    ip_buckets: BTreeMap<IpAddr, TokenBucket>,
-    /// Until then a new address meeting a full `ip_buckets` is refused without another scan
-    /// for idle buckets: the last scan found none.
-    ip_scan_after: Instant,
+    ip_buckets: IpLimiter,
     timers: TimerTable<TimerKind>,
     ticket_key: [u8; 32],
     /// Reused by frame rendering; holds nothing between calls.
@@ -101,6 +97,8 @@ impl Gateway {
             ]
             .concat(),
         ));
+        let limits = &config.limits;
+        let ip_buckets = IpLimiter::new(limits.ip_handshake_rate, limits.max_tracked_ips);
         Ok(Self {
             config,
             plants,
@@ -108,8 +106,7 @@ impl Gateway {
             state: State::default(),
             live: ConnTable::default(),
             user_buckets: BTreeMap::new(),
-            ip_buckets: BTreeMap::new(),
-            ip_scan_after: Instant::default(),
+            ip_buckets,
             timers: TimerTable::default(),
             ticket_key,
             scratch: Vec::new(),

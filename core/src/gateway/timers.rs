@@ -99,7 +99,7 @@ impl Gateway {
         for digest in expired {
             self.emit(ctx, Event::TicketConsumed { digest });
         }
-        self.ip_buckets.retain(|_, b| !b.is_full(now));
+        self.ip_buckets.drop_idle(now);
         let by_user = &self.state.by_user;
         self.user_buckets
             .retain(|u, b| by_user.contains_key(u) || !b.is_full(now));
