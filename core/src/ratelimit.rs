@@ -225,6 +225,12 @@ mod tests {
         IpAddr::from([10, 0, 0, n])
     }
 
+    /// The protocol's per-address rate: a used bucket is idle again within 200 ms.
+    const FIVE_A_SECOND: Rate = Rate {
+        per_second: 5,
+        burst: 10,
+    };
+
     fn at(ms: u64) -> Instant {
         Instant::from_unix_secs(1_000).saturating_add(Duration::from_millis(ms))
     }
@@ -267,11 +273,7 @@ mod tests {
 
     #[test]
     fn charge_after_a_fruitless_walk_waits_out_the_interval_without_walking_again() {
-        let rate = Rate {
-            per_second: 5,
-            burst: 10,
-        };
-        let mut l = IpLimiter::new(rate, 1);
+        let mut l = IpLimiter::new(FIVE_A_SECOND, 1);
         assert_eq!(l.charge(at(0), ip(1)), Ok(()));
         assert_eq!(l.charge(at(0), ip(2)), Err(IDLE_SCAN_INTERVAL));
         // ip(1) is idle again after 200 ms, but no walk before the interval is over.
@@ -288,11 +290,7 @@ mod tests {
 
     #[test]
     fn charge_after_the_clock_went_back_walks_again() {
-        let rate = Rate {
-            per_second: 5,
-            burst: 10,
-        };
-        let mut l = IpLimiter::new(rate, 1);
+        let mut l = IpLimiter::new(FIVE_A_SECOND, 1);
         assert_eq!(l.charge(at(5_000), ip(1)), Ok(()));
         assert_eq!(l.charge(at(5_000), ip(2)), Err(IDLE_SCAN_INTERVAL));
         // A wall clock stepped back past the walk: it walks again, and the wait it names is
@@ -303,11 +301,7 @@ mod tests {
 
     #[test]
     fn drop_idle_keeps_only_buckets_in_use() {
-        let rate = Rate {
-            per_second: 5,
-            burst: 10,
-        };
-        let mut l = IpLimiter::new(rate, 8);
+        let mut l = IpLimiter::new(FIVE_A_SECOND, 8);
         assert!(l.is_empty());
         assert_eq!(l.charge(at(0), ip(1)), Ok(()));
         assert_eq!(l.charge(at(150), ip(2)), Ok(()));

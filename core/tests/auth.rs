@@ -252,6 +252,15 @@ fn mint_with_jti_writes_the_callers_id_and_leaves_the_counter_alone() {
     ));
 }
 
+/// Mints `req` at `t(0)` with an HS256 issuer and validates it at once as its own type.
+fn mint_and_validate(issuer: &mut Issuer, req: &MintRequest) -> gauntlet_core::token::Claims {
+    let mut ring = KeyRing::new();
+    ring.add_hmac(None, Algorithm::HS256, HS256).unwrap();
+    let minted = issuer.mint(t(0), req).unwrap();
+    let rules = TokenRules::default();
+    validate(minted.token.as_bytes(), t(0), &ring, &rules, req.token_type).unwrap()
+}
+
 #[test]
 fn mint_bad_requests_typed_errors() {
     let key = SigningKey::hmac(None, Algorithm::HS256, HS256).unwrap();
@@ -286,35 +295,18 @@ fn mint_bad_requests_typed_errors() {
             "svc_id must be 1..=128 characters without control characters"
         );
     }
-    let mut ring = KeyRing::new();
-    ring.add_hmac(None, Algorithm::HS256, HS256).unwrap();
-    let rules = TokenRules::default();
     // 128 characters (not bytes) is the svc_id limit, and the validator accepts it.
     let mut longest = access_request(60);
     longest.token_type = TokenType::Service;
     longest.svc_id = Some("é".repeat(128));
-    let minted = issuer.mint(t(0), &longest).unwrap();
-    let claims = validate(
-        minted.token.as_bytes(),
-        t(0),
-        &ring,
-        &rules,
-        TokenType::Service,
-    );
-    assert_eq!(claims.unwrap().svc_id(), Some("é".repeat(128).as_str()));
+    let claims = mint_and_validate(&mut issuer, &longest);
+    assert_eq!(claims.svc_id(), Some("é".repeat(128).as_str()));
     // 254 bytes (not characters) is the email limit: 127 two-byte characters are minted and
     // accepted, 128 of them (256 bytes, which the validator refuses) are not minted.
     let mut email = access_request(60);
     email.email = Some("é".repeat(127));
-    let minted = issuer.mint(t(0), &email).unwrap();
-    let claims = validate(
-        minted.token.as_bytes(),
-        t(0),
-        &ring,
-        &rules,
-        TokenType::Access,
-    );
-    assert_eq!(claims.unwrap().email(), Some("é".repeat(127).as_str()));
+    let claims = mint_and_validate(&mut issuer, &email);
+    assert_eq!(claims.email(), Some("é".repeat(127).as_str()));
     for bad in ["é".repeat(128), "e".repeat(255)] {
         email.email = Some(bad);
         let err = issuer.mint(t(0), &email).unwrap_err();

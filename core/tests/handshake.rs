@@ -441,8 +441,9 @@ fn handshake_past_max_connections_is_429_server_full() {
     );
 }
 
-#[test]
-fn handshake_from_a_new_address_when_every_tracked_one_is_busy_is_refused_for_a_sweep() {
+/// A gateway tracking at most one address, which alice's accepted handshake (from `ip(1)`)
+/// has just taken.
+fn one_address_taken_by_alice() -> Harness {
     let mut config = Config::default();
     config.limits.max_tracked_ips = 1;
     let mut h = Harness::with_config(config);
@@ -452,20 +453,31 @@ fn handshake_from_a_new_address_when_every_tracked_one_is_busy_is_refused_for_a_
         matches!(first, HandshakeDecision::Accept { .. }),
         "{first:?}"
     );
-    let t = h.token("bob");
-    let (_, d) =
-        h.handshake(HandshakeRequest::new(ip(2)).header("Authorization", &format!("Bearer {t}")));
-    assert_eq!(
-        d,
-        HandshakeDecision::Reject {
-            status: HttpStatus::TooManyRequests,
-            code: "ip_rate_limited",
-            retry_after_ms: Some(1000),
-        }
-    );
+    assert_eq!(h.gw.stats().ip_buckets, 1);
+    h
+}
+
+/// `user`'s handshake from `ip(n)`.
+fn handshake_from(h: &mut Harness, n: u8, user: &str) -> HandshakeDecision {
+    let t = h.token(user);
+    let request = HandshakeRequest::new(ip(n)).header("Authorization", &format!("Bearer {t}"));
+    h.handshake(request).1
+}
+
+fn ip_refused(retry_after_ms: u64) -> HandshakeDecision {
+    HandshakeDecision::Reject {
+        status: HttpStatus::TooManyRequests,
+        code: "ip_rate_limited",
+        retry_after_ms: Some(retry_after_ms),
+    }
+}
+
+#[test]
+fn handshake_from_a_new_address_when_every_tracked_one_is_busy_is_refused_for_a_sweep() {
+    let mut h = one_address_taken_by_alice();
+    assert_eq!(handshake_from(&mut h, 2, "bob"), ip_refused(1000));
     // The full table refuses only new addresses: the tracked one is still served.
-    let t = h.token("alice");
-    let (_, again) = h.handshake(h.bearer(&t));
+    let again = handshake_from(&mut h, 1, "alice");
     assert!(
         matches!(again, HandshakeDecision::Accept { .. }),
         "{again:?}"
@@ -474,57 +486,27 @@ fn handshake_from_a_new_address_when_every_tracked_one_is_busy_is_refused_for_a_
 
 #[test]
 fn handshake_from_a_new_address_takes_the_place_of_a_tracked_one_whose_bucket_refilled() {
-    let mut config = Config::default();
-    config.limits.max_tracked_ips = 1;
-    let mut h = Harness::with_config(config);
-    let t = h.token("alice");
-    let (_, first) = h.handshake(h.bearer(&t));
-    assert!(
-        matches!(first, HandshakeDecision::Accept { .. }),
-        "{first:?}"
-    );
-    assert_eq!(h.gw.stats().ip_buckets, 1);
+    let mut h = one_address_taken_by_alice();
     // Time passes with no sweep (no tick): the tracked bucket is full again, so a new
     // address evicts it at its handshake instead of being refused.
     h.now = h.now.saturating_add(Duration::from_secs(2));
-    h.feed(vec![]);
-    let t = h.token("bob");
-    let (_, d) =
-        h.handshake(HandshakeRequest::new(ip(2)).header("Authorization", &format!("Bearer {t}")));
+    let d = handshake_from(&mut h, 2, "bob");
     assert!(matches!(d, HandshakeDecision::Accept { .. }), "{d:?}");
     assert_eq!(h.gw.stats().ip_buckets, 1, "ip(1)'s full bucket made room");
 }
 
 #[test]
 fn handshake_from_a_new_address_after_a_fruitless_scan_is_refused_for_the_rest_of_the_second() {
-    let mut config = Config::default();
-    config.limits.max_tracked_ips = 1;
-    let mut h = Harness::with_config(config);
-    let t = h.token("alice");
-    let (_, first) = h.handshake(h.bearer(&t));
-    assert!(
-        matches!(first, HandshakeDecision::Accept { .. }),
-        "{first:?}"
-    );
-    let from = |h: &mut Harness, n: u8, user: &str| {
-        let t = h.token(user);
-        let request = HandshakeRequest::new(ip(n)).header("Authorization", &format!("Bearer {t}"));
-        h.handshake(request).1
-    };
-    let refused = |ms| HandshakeDecision::Reject {
-        status: HttpStatus::TooManyRequests,
-        code: "ip_rate_limited",
-        retry_after_ms: Some(ms),
-    };
+    let mut h = one_address_taken_by_alice();
     // The scan finds alice's bucket in use.
-    assert_eq!(from(&mut h, 2, "bob"), refused(1000));
+    assert_eq!(handshake_from(&mut h, 2, "bob"), ip_refused(1000));
     // Half a second on, alice's bucket has refilled (5 a second), but the table is not
     // walked again before the second is over, so an address spray pays one walk a second.
     h.now = h.now.saturating_add(Duration::from_millis(500));
-    assert_eq!(from(&mut h, 3, "carol"), refused(500));
+    assert_eq!(handshake_from(&mut h, 3, "carol"), ip_refused(500));
     assert_eq!(h.gw.stats().ip_buckets, 1);
     h.now = h.now.saturating_add(Duration::from_millis(500));
-    let d = from(&mut h, 3, "carol");
+    let d = handshake_from(&mut h, 3, "carol");
     assert!(matches!(d, HandshakeDecision::Accept { .. }), "{d:?}");
     assert_eq!(h.gw.stats().ip_buckets, 1, "ip(1)'s full bucket made room");
 }
