@@ -547,9 +547,22 @@ fn validate_service_token_requires_svc_id() {
         svc(&[("svc_id", json!("billing"))]).map(|c| c.svc_id().map(str::to_string)),
         Ok(Some("billing".to_string()))
     );
+    // 1..=128 characters (not bytes), no control characters.
+    for bad in [
+        json!(""),
+        json!("s".repeat(129)),
+        json!("svc\u{7}"),
+        json!(7),
+    ] {
+        assert_eq!(
+            svc(&[("svc_id", bad.clone())]).map(|_| ()),
+            Err(TokenError::InvalidClaim { claim: "svc_id" }),
+            "{bad}"
+        );
+    }
     assert_eq!(
-        svc(&[("svc_id", json!(""))]).map(|_| ()),
-        Err(TokenError::InvalidClaim { claim: "svc_id" })
+        svc(&[("svc_id", json!("é".repeat(128)))]).map(|c| c.svc_id().map(str::len)),
+        Ok(Some(256))
     );
 }
 
@@ -568,11 +581,16 @@ fn validate_claim_lengths_and_permissions() {
         code(&hs(&claims_with(&[("sub", json!("a".repeat(128)))], &[]))),
         "accepted"
     );
-    let email = format!("{}@x.io", "e".repeat(250));
-    assert_eq!(
-        code(&hs(&claims_with(&[("email", json!(email))], &[]))),
-        "invalid_claim"
-    );
+    // 254 bytes is the longest email, counted in bytes: 127 two-byte characters fit.
+    for (email, expected) in [
+        (format!("{}@x.io", "e".repeat(250)), "invalid_claim"),
+        (format!("{}@x.io", "e".repeat(249)), "accepted"),
+        ("é".repeat(127), "accepted"),
+        ("é".repeat(128), "invalid_claim"),
+    ] {
+        let token = hs(&claims_with(&[("email", json!(email))], &[]));
+        assert_eq!(code(&token), expected, "{} bytes", email.len());
+    }
     let fifty: Vec<String> = (0..50).map(|i| format!("p:{i}")).collect();
     assert_eq!(
         check(&hs(&claims_with(&[("permissions", json!(fifty))], &[])))
