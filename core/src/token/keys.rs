@@ -539,6 +539,13 @@ mod tests {
             r.add_public_pem(None, Algorithm::EdDSA, EC256_PUB),
             mismatch(Algorithm::EdDSA)
         );
+        // An HMAC algorithm never takes a public key, whatever the PEM, and the refusal names
+        // the algorithm (an Ed25519 PEM parses, so without the check it was "invalid key").
+        for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+            for pem in [RS256_PUB, EC256_PUB, EC384_PUB, ED_PUB] {
+                assert_eq!(r.add_public_pem(None, alg, pem), mismatch(alg));
+            }
+        }
         assert!(r.is_empty());
         assert_eq!(r.add_public_pem(None, Algorithm::ES384, EC384_PUB), Ok(()));
     }
@@ -672,8 +679,11 @@ mod tests {
 
     #[test]
     fn from_jwks_over_one_mebibyte_refused_before_parsing() {
-        let mut big = jwk_oct("a", "").into_bytes();
-        big.resize(MAX_JWKS_LEN + 1, b' ');
+        // A valid set padded with whitespace: one mebibyte exactly is read, one byte more is not.
+        let mut big = format!(r#"{{"keys":[{}]}}"#, jwk_oct("a", "")).into_bytes();
+        big.resize(MAX_JWKS_LEN, b' ');
+        assert_eq!(KeyRing::from_jwks(&big).map(|r| r.len()), Ok(1));
+        big.push(b' ');
         let got = KeyRing::from_jwks(&big).err();
         assert_eq!(got, Some(KeyError::InvalidJwks));
         assert_eq!(
