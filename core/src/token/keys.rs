@@ -491,8 +491,10 @@ mod tests {
             r.add_hmac(None, Algorithm::HS256, &[1u8; 31]),
             Err(KeyError::WeakSecret { len: 31 })
         );
+        assert!(r.is_empty(), "a refused key is not added");
         assert_eq!(r.add_hmac(None, Algorithm::HS256, &[1u8; 32]), Ok(()));
         assert_eq!(r.len(), 1);
+        assert!(!r.is_empty());
     }
 
     #[test]

@@ -425,6 +425,19 @@ fn validator_ring_replace_keeps_cache_plant_accepts_removed_key() {
         clean.validate(token.as_bytes(), now(), TokenType::Access),
         Err(TokenError::KeyRetired)
     );
+    // The plant is the replaced-ring defect only: a change to the ring in place moves its
+    // counter, so the planted cache still drops the token then.
+    let mut in_place = validator().with_plants(Plants::only(Plant::RingReplaceKeepsCache));
+    assert!(
+        in_place
+            .validate(token.as_bytes(), now(), TokenType::Access)
+            .is_ok()
+    );
+    in_place.ring_mut().retire(&kid("hs")).unwrap();
+    assert_eq!(
+        in_place.validate(token.as_bytes(), now(), TokenType::Access),
+        Err(TokenError::KeyRetired)
+    );
 }
 
 #[test]
