@@ -337,6 +337,9 @@ fn signing_key_weak_or_mismatched_material_refused() {
         SigningKey::hmac(None, Algorithm::HS256, &HS256[..31]),
         Err(KeyError::WeakSecret { len: 31 })
     ));
+    // 32 bytes is the shortest secret, as the ring's own bound.
+    let shortest = SigningKey::hmac(None, Algorithm::HS256, &HS256[..32]);
+    assert_eq!(shortest.map(|k| k.alg()).ok(), Some(Algorithm::HS256));
     assert!(matches!(
         SigningKey::hmac(None, Algorithm::RS256, HS256),
         Err(KeyError::AlgorithmKeyMismatch { .. })
