@@ -991,7 +991,11 @@ mod tests {
                 kid("hs")
             )
         );
-        let rules = crate::token::TokenRules::default();
+        // Rules other than the defaults, so handing back defaults is told apart.
+        let rules = crate::token::TokenRules {
+            issuer: "another-issuer".into(),
+            ..crate::token::TokenRules::default()
+        };
         let issuer = crate::token::Issuer::new(signing, rules.clone());
         assert_eq!(issuer.rules(), &rules);
     }
