@@ -176,8 +176,10 @@ pub fn token_claims(data: &[u8]) -> Result<(), OracleViolation> {
 ///
 /// Oracle: the verdict equals the reference check of docs/protocol.md section 1: accepted
 /// exactly when the reference finds no broken rule, and otherwise rejected with the code of
-/// one of the rules the reference finds broken. Then the mint round trip of
-/// [`run_mint_case`] with the real issuer.
+/// one of the rules the reference finds broken. Then the mint round trip (`AUTH-MINT`): a
+/// request built from the rest of the input, minted by the real [`Issuer`], must validate
+/// with exactly the requested claims, and a refusal for its `email` or `svc_id` must break a
+/// claim rule by the reference check.
 pub fn token_claims_with(
     data: &[u8],
     check: &mut TypedTokenCheck<'_>,
