@@ -7,6 +7,7 @@
 //! Neither may read a clock: every check runs at the fixed fuzz time.
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use arbitrary::Unstructured;
@@ -19,7 +20,7 @@ use crate::token::{
     Claims, IssueError, Issuer, MintRequest, Minted, SigningKey, TokenError, TokenRules, TokenType,
     Validator, validate,
 };
-use crate::{FamilyId, Instant, Kid, UserId};
+use crate::{FamilyId, Instant, Jti, Kid, UserId};
 
 /// Every `TokenError` code docs/protocol.md section 1 and `TokenError`'s docs name.
 pub(crate) const DOCUMENTED_TOKEN_CODES: [&str; 20] = [
@@ -218,14 +219,32 @@ pub(crate) struct MintCase {
 pub(crate) type MintFn<'a> =
     dyn FnMut(&MintCase) -> Result<Result<Minted, IssueError>, OracleViolation> + 'a;
 
-/// The real [`Issuer`] with the case's ring key, minting at the fuzz time.
+/// The real [`Issuer`] of ring key `kid` (one of [`HMAC_KIDS`]), under the default rules.
+/// Built once per process, like the ring: it depends on no input.
+fn issuer(kid: &str) -> Result<&'static Issuer, OracleViolation> {
+    static ISSUERS: OnceLock<Vec<(&'static str, Issuer)>> = OnceLock::new();
+    let issuers = ISSUERS.get_or_init(|| {
+        let build = |kid: &'static str| {
+            let (alg, secret) = fixtures::hmac_secret(kid)?;
+            let key = SigningKey::hmac(Kid::parse(kid), alg, secret).ok()?;
+            Some((kid, Issuer::new(key, TokenRules::default())))
+        };
+        HMAC_KIDS.into_iter().filter_map(build).collect()
+    });
+    issuers
+        .iter()
+        .find(|(k, _)| *k == kid)
+        .map(|(_, issuer)| issuer)
+        .ok_or(OracleViolation::Fixture {
+            what: "signing key",
+        })
+}
+
+/// The real [`Issuer`] with the case's ring key, minting at the fuzz time. The `jti` is the
+/// caller's, so the shared issuer needs no mutable counter.
 fn fixture_mint(case: &MintCase) -> Result<Result<Minted, IssueError>, OracleViolation> {
-    let fixture = || OracleViolation::Fixture {
-        what: "signing key",
-    };
-    let (alg, secret) = fixtures::hmac_secret(case.kid).ok_or_else(fixture)?;
-    let key = SigningKey::hmac(Kid::parse(case.kid), alg, secret).map_err(|_| fixture())?;
-    Ok(Issuer::new(key, TokenRules::default()).mint(fixtures::now(), &case.request))
+    let jti = Jti::parse("jti-minted").ok_or(OracleViolation::Fixture { what: "jti" })?;
+    Ok(issuer(case.kid)?.mint_with_jti(fixtures::now(), &case.request, jti))
 }
 
 /// The issuer round trip (`AUTH-MINT`), against the issuer `mint` and the validator `check`.
@@ -379,15 +398,12 @@ const MAX_ARRAY: usize = 56;
 const MAX_NESTED: usize = 4;
 
 fn gen_case(u: &mut Unstructured<'_>) -> ClaimsCase {
-    let kid = *u.choose(&["hs256", "hs384", "hs512"]).unwrap_or(&"hs256");
-    let base_type = *u
-        .choose(&[TokenType::Access, TokenType::Refresh, TokenType::Service])
-        .unwrap_or(&TokenType::Access);
+    let kid = pick_kid(u);
+    let base_type = pick_type(u);
     let expected = if u.ratio(7u8, 8u8).unwrap_or(true) {
         base_type
     } else {
-        *u.choose(&[TokenType::Access, TokenType::Refresh, TokenType::Service])
-            .unwrap_or(&TokenType::Access)
+        pick_type(u)
     };
     let mut payload = base_claims(base_type);
     let edits = u.int_in_range(0..=MAX_EDITS).unwrap_or(0);
@@ -483,6 +499,18 @@ fn gen_value(u: &mut Unstructured<'_>, depth: u8) -> Json {
     }
 }
 
+/// The HMAC ring keys harness-built tokens are signed with.
+const HMAC_KIDS: [&str; 3] = ["hs256", "hs384", "hs512"];
+
+fn pick_kid(u: &mut Unstructured<'_>) -> &'static str {
+    u.choose(&HMAC_KIDS).unwrap_or(&"hs256")
+}
+
+fn pick_type(u: &mut Unstructured<'_>) -> TokenType {
+    *u.choose(&[TokenType::Access, TokenType::Refresh, TokenType::Service])
+        .unwrap_or(&TokenType::Access)
+}
+
 /// One of [`STRINGS`].
 fn known_string(u: &mut Unstructured<'_>) -> String {
     (*u.choose(&STRINGS).unwrap_or(&"")).to_string()
@@ -507,11 +535,9 @@ fn arbitrary_text(u: &mut Unstructured<'_>) -> String {
 /// A mint request from the input: any type, a lifetime at and around the type's limit, and
 /// `email`/`svc_id` strings drawn like the claim generator's.
 fn gen_mint(u: &mut Unstructured<'_>) -> Result<MintCase, OracleViolation> {
-    let kid = *u.choose(&["hs256", "hs384", "hs512"]).unwrap_or(&"hs256");
-    let token_type = *u
-        .choose(&[TokenType::Access, TokenType::Refresh, TokenType::Service])
-        .unwrap_or(&TokenType::Access);
-    let lifetime = TokenRules::default().lifetime_for(token_type).as_secs();
+    let kid = pick_kid(u);
+    let token_type = pick_type(u);
+    let lifetime = issuer(kid)?.rules().lifetime_for(token_type).as_secs();
     let ttl = match u.int_in_range(0u8..=3).unwrap_or(0) {
         0 => lifetime,
         1 => lifetime.saturating_add(u.int_in_range(0..=1).unwrap_or(0)),
