@@ -51,6 +51,7 @@ pub(crate) struct FrameView<'a> {
     user_id: Scalar<'a>,
     run_id: Scalar<'a>,
     thread_id: Scalar<'a>,
+    message_id: Scalar<'a>,
     seq: Scalar<'a>,
     oldest_seq: Scalar<'a>,
     from_seq: Scalar<'a>,
@@ -100,6 +101,11 @@ impl<'a> FrameView<'a> {
         self.thread_id.as_str()
     }
 
+    /// `message_id`, when it is a string (the echo of a request's id in a direct reply).
+    pub(crate) fn message_id(&self) -> Option<&str> {
+        self.message_id.as_str()
+    }
+
     /// `seq`, when it is a non-negative integer.
     pub(crate) fn seq(&self) -> Option<u64> {
         self.seq.as_u64()
@@ -128,6 +134,7 @@ enum Key {
     UserId,
     RunId,
     ThreadId,
+    MessageId,
     Seq,
     OldestSeq,
     FromSeq,
@@ -153,6 +160,7 @@ impl Visitor<'_> for KeyVisitor {
             "user_id" => Key::UserId,
             "run_id" => Key::RunId,
             "thread_id" => Key::ThreadId,
+            "message_id" => Key::MessageId,
             "seq" => Key::Seq,
             "oldest_seq" => Key::OldestSeq,
             "from_seq" => Key::FromSeq,
@@ -320,6 +328,7 @@ impl<'de> Visitor<'de> for ViewVisitor {
                 Key::UserId => &mut v.user_id,
                 Key::RunId => &mut v.run_id,
                 Key::ThreadId => &mut v.thread_id,
+                Key::MessageId => &mut v.message_id,
                 Key::Seq => &mut v.seq,
                 Key::OldestSeq => &mut v.oldest_seq,
                 Key::FromSeq => &mut v.from_seq,
@@ -355,6 +364,11 @@ mod tests {
         assert_eq!(v.user_id(), get_str("user_id"), "user_id of {frame}");
         assert_eq!(v.run_id(), get_str("run_id"), "run_id of {frame}");
         assert_eq!(v.thread_id(), get_str("thread_id"), "thread_id of {frame}");
+        assert_eq!(
+            v.message_id(),
+            get_str("message_id"),
+            "message_id of {frame}"
+        );
         assert_eq!(v.seq(), get_u64("seq"), "seq of {frame}");
         assert_eq!(
             v.oldest_seq(),
@@ -363,6 +377,14 @@ mod tests {
         );
         assert_eq!(v.resumed_from(), get_u64("from_seq"), "from_seq of {frame}");
         assert_eq!(v.exp(), get_u64("exp"), "exp of {frame}");
+    }
+
+    #[test]
+    fn parse_reply_reads_message_id() {
+        let f = r#"{"message_id":"ping.7.1","type":"pong"}"#;
+        assert_eq!(FrameView::parse(f).message_id(), Some("ping.7.1"));
+        assert_matches_value(f);
+        assert_matches_value(r#"{"message_id":7,"type":"pong"}"#);
     }
 
     #[test]

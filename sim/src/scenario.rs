@@ -101,6 +101,16 @@ pub enum Op {
     /// times and permissions, oversized), signed with the current key: each must be refused
     /// with the code the table names.
     TableAttack,
+    /// Attack: an upgrade request the gateway must refuse before it judges any credential,
+    /// though it carries the client's valid token: another path, too many or too large
+    /// headers, a `?token=` while query tokens are off, a `jwt.<token>` subprotocol offered
+    /// without `jwt` beside it.
+    BadHandshake,
+    /// Envelopes: `message_id`s (which direct replies must echo), one over the length bound,
+    /// a `user_id` naming another user, and a `broadcast` from a user without the permission.
+    EnvelopeAbuse,
+    /// Attack: ask for a ticket and present it only after its lifetime is over.
+    LateTicket,
 }
 
 impl Op {
@@ -156,6 +166,9 @@ impl Default for Mix {
             (OriginSpoof, 3),
             (ControlFlood, 2),
             (TableAttack, 8),
+            (BadHandshake, 3),
+            (EnvelopeAbuse, 4),
+            (LateTicket, 2),
         ];
         Mix(w.into_iter().collect())
     }
@@ -177,7 +190,7 @@ impl Mix {
     /// [`Op::LateReuse`]: the only workload for a family revoked inside the leeway, it needs
     /// a few tries per run (key rotations, outages and clock skew spoil some), so no seed
     /// leaves it out.
-    pub const SWARMED: [Op; 10] = [
+    pub const SWARMED: [Op; 13] = [
         Op::RotateKeys,
         Op::PasswordChange,
         Op::TicketFlood,
@@ -188,6 +201,9 @@ impl Mix {
         Op::ControlFlood,
         Op::TableAttack,
         Op::RetireKey,
+        Op::BadHandshake,
+        Op::EnvelopeAbuse,
+        Op::LateTicket,
     ];
 
     /// This mix with the weight of each [`Mix::SWARMED`] operation scaled by 0, 1, 2 or 4,
@@ -255,7 +271,7 @@ mod tests {
         assert!(Op::Forged.is_attack() && Op::RefreshReuse.is_attack());
         let mix = Mix::default();
         assert!(Op::CrossReauth.is_attack() && Op::TableAttack.is_attack());
-        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 21);
+        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 24);
         assert_eq!(mix.active().filter(|o| !o.is_attack()).count(), 16);
     }
 

@@ -720,6 +720,25 @@ pub fn attack_cases(
     let t = g.signed(&g.with(&[("sub", json!("u".repeat(129)))], &[]))?;
     g.add("sub_too_long", "sub of 129 characters", t, "invalid_claim");
 
+    // Optional claims, present but ill-formed.
+    let t = g.signed(&g.with(&[("email", json!("e".repeat(255)))], &[]))?;
+    g.add("email_too_long", "email of 255 bytes", t, "invalid_claim");
+    // 128 characters, 256 bytes: a bound counted in characters lets it through.
+    let t = g.signed(&g.with(&[("email", json!("\u{e9}".repeat(128)))], &[]))?;
+    g.add(
+        "email_multibyte_too_long",
+        "email of 128 two-byte characters (256 bytes)",
+        t,
+        "invalid_claim",
+    );
+    let t = g.signed(&g.with(&[("fam", json!("fam\u{7}1"))], &[]))?;
+    g.add(
+        "fam_control_char",
+        "fam with a control character",
+        t,
+        "invalid_claim",
+    );
+
     // Size.
     if let Some(t) = sized_token(&g, 4097)? {
         g.add("oversize_4097", "4097-byte signed token", t, "too_long");

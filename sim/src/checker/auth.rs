@@ -48,6 +48,13 @@ pub(crate) enum CredTruth {
         expected: String,
         kid: Kid,
     },
+    /// An upgrade request that breaks a handshake rule whatever its credential (another
+    /// path, oversized headers, a disabled credential place, a ticket past its lifetime): it
+    /// must be refused with one of `codes`, or by a check the protocol's order runs earlier.
+    Refused {
+        what: &'static str,
+        codes: &'static [&'static str],
+    },
 }
 
 pub(crate) struct AuthChecker {
@@ -134,6 +141,10 @@ impl AuthChecker {
             CredTruth::Table { case, expected, .. } => fail(format!(
                 "attack-table case {case} (must be refused {expected}) as {accepted_as}"
             )),
+            CredTruth::Refused { what, codes } => fail(format!(
+                "a {what} request (must be refused {}) as {accepted_as}",
+                codes.join(" or ")
+            )),
             CredTruth::Access {
                 user,
                 jti,
@@ -206,6 +217,62 @@ impl AuthChecker {
 /// token error code) must name the rule the case breaks (`AUTH-ERRORS-TYPED`); one that never
 /// got to the token (the connection cap, the Origin, a stale revocation feed) says nothing of
 /// it.
+/// Where the check that answers `code` runs in the handshake's order (docs/protocol.md
+/// section 8: path, size bounds, connection id, per-IP rate, origin, credential extraction,
+/// revocation-view freshness, credential validity, per-user cap, global cap).
+fn handshake_stage(code: &str) -> u8 {
+    match code {
+        "not_found" => 0,
+        "handshake_too_large" => 1,
+        "duplicate_connection_id" => 2,
+        "ip_rate_limited" => 3,
+        "origin_not_allowed" => 4,
+        "missing_credential"
+        | "bad_authorization"
+        | "bad_subprotocol"
+        | "jwt_subprotocol_required"
+        | "query_token_disabled" => 5,
+        "auth_unavailable" => 6,
+        "too_many_connections" => 8,
+        "server_full" => 9,
+        // A token error code, or a ticket's (`unknown_ticket`, `ticket_expired`).
+        _ => 7,
+    }
+}
+
+/// A [`CredTruth::Refused`] request refused as `code`: right when `code` is one of the
+/// request's own `codes`, or answers a check the order runs before theirs.
+fn check_early_refusal(what: &str, codes: &[&str], code: &str) -> Result<(), Failure> {
+    let own = codes.iter().map(|c| handshake_stage(c)).min().unwrap_or(0);
+    if codes.contains(&code) || handshake_stage(code) < own {
+        return Ok(());
+    }
+    Err(Failure::new(
+        NAME,
+        format!(
+            "handshake refused a {what} request as {code}; the protocol says {}",
+            codes.join(" or ")
+        ),
+    ))
+}
+
+/// The subprotocol an accepted upgrade selected against the credential's place: `jwt`
+/// exactly when the token came in a `jwt.<token>` entry offered beside `jwt`, else none
+/// (`WS-SUBPROTO-SELECT`: never a value the client did not offer, never the token).
+fn check_selected(selected: Option<&str>, token_in_subprotocol: bool) -> Result<(), Failure> {
+    let expected = token_in_subprotocol.then_some(gauntlet_core::protocol::JWT_SUBPROTOCOL);
+    if selected == expected {
+        return Ok(());
+    }
+    Err(Failure::new(
+        NAME,
+        format!(
+            "handshake selected subprotocol {selected:?} where the protocol says {expected:?} \
+             (token in a subprotocol: {token_in_subprotocol})"
+        ),
+    ))
+}
+
 fn check_table_refusal(case: &str, expected: &str, code: &str) -> Result<(), Failure> {
     if code == expected || !TokenError::CODES.contains(&code) {
         return Ok(());
@@ -229,8 +296,18 @@ impl Checker for AuthChecker {
                 at,
                 truth,
                 accepted_as: Some(user),
+                selected,
+                token_in_subprotocol,
                 ..
-            } => self.check("handshake", *at, truth, user),
+            } => {
+                check_selected(*selected, *token_in_subprotocol)?;
+                self.check("handshake", *at, truth, user)
+            }
+            Obs::Handshake {
+                truth: CredTruth::Refused { what, codes },
+                reject_code: Some(code),
+                ..
+            } => check_early_refusal(what, codes, code),
             Obs::Handshake {
                 truth,
                 reject_code: Some("revoked"),
@@ -295,5 +372,69 @@ impl Checker for AuthChecker {
 
     fn finish(&mut self, _end: &EndState<'_>) -> Result<(), Failure> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(
+        truth: &CredTruth,
+        accepted_as: Option<&UserId>,
+        reject_code: Option<&'static str>,
+        selected: Option<&'static str>,
+        token_in_subprotocol: bool,
+    ) -> Result<(), Failure> {
+        let mut c = AuthChecker::new(&gauntlet_core::Config::default());
+        c.observe(&Obs::Handshake {
+            at: Instant::from_unix_secs(1_800_000_000),
+            truth,
+            accepted_as,
+            reject_code,
+            selected,
+            token_in_subprotocol,
+        })
+    }
+
+    #[test]
+    fn a_refused_request_must_be_refused_by_its_rule_or_an_earlier_check() {
+        let query = CredTruth::Refused {
+            what: "query-token",
+            codes: &["query_token_disabled"],
+        };
+        let refused = |code| verdict(&query, None, Some(code), None, false);
+        assert!(refused("query_token_disabled").is_ok());
+        // The per-IP rate and the origin run before credential extraction.
+        assert!(refused("ip_rate_limited").is_ok());
+        assert!(refused("origin_not_allowed").is_ok());
+        // Another extraction code, or a later check, means the rule did not refuse it.
+        assert!(refused("missing_credential").is_err());
+        assert!(refused("auth_unavailable").is_err());
+        assert!(refused("bad_signature").is_err());
+        let user = UserId::parse("u1").unwrap_or_else(|| unreachable!());
+        assert!(verdict(&query, Some(&user), None, None, false).is_err());
+        // Nothing runs before the path.
+        let path = CredTruth::Refused {
+            what: "wrong-path",
+            codes: &["not_found"],
+        };
+        assert!(verdict(&path, None, Some("handshake_too_large"), None, false).is_err());
+        let late = CredTruth::Refused {
+            what: "expired-ticket",
+            codes: &["ticket_expired", "unknown_ticket"],
+        };
+        assert!(verdict(&late, None, Some("unknown_ticket"), None, false).is_ok());
+        assert!(verdict(&late, None, Some("auth_unavailable"), None, false).is_ok());
+        assert!(verdict(&late, None, Some("too_many_connections"), None, false).is_err());
+    }
+
+    #[test]
+    fn an_accepted_upgrade_selects_jwt_exactly_when_the_token_came_in_a_subprotocol() {
+        assert!(check_selected(Some("jwt"), true).is_ok());
+        assert!(check_selected(None, false).is_ok());
+        assert!(check_selected(None, true).is_err());
+        assert!(check_selected(Some("jwt"), false).is_err());
+        assert!(check_selected(Some("jwt.ZXlK"), true).is_err());
     }
 }

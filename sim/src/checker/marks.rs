@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use gauntlet_core::token::Revocation;
 use gauntlet_core::{CloseReason, CredentialKind, Event, StreamKind, UserId};
 
-use super::Obs;
 use super::auth::CredTruth;
+use super::{IMPERSONATION_TASK, Obs};
 use crate::frame_view::FrameView;
 use crate::id_map::{ConnMap, UserMap};
 
@@ -35,6 +35,8 @@ pub const MARKED_RULES: &[&str] = &[
     "AUTH-CACHE-RECHECK",
     "AUTH-CACHE-RING-CHANGE",
     "AUTH-CLAIM-AUD",
+    "AUTH-CLAIM-EMAIL",
+    "AUTH-CLAIM-FAM",
     "AUTH-CLAIM-ISS",
     "AUTH-CLAIM-JTI",
     "AUTH-CLAIM-PERMISSIONS",
@@ -75,6 +77,8 @@ pub const MARKED_RULES: &[&str] = &[
     "LOG-RESTART",
     "MSG-BAD-MESSAGE",
     "MSG-BINARY",
+    "MSG-BROADCAST-PERM",
+    "MSG-ENVELOPE",
     "MSG-ERROR-CODES",
     "MSG-FRAME-TOO-BIG",
     "MSG-HEARTBEAT",
@@ -88,6 +92,7 @@ pub const MARKED_RULES: &[&str] = &[
     "MSG-SUBSCRIBE",
     "MSG-THREAD-OWNER",
     "MSG-UNKNOWN-TYPE",
+    "MSG-USER-ID-IGNORED",
     "MSG-USER-MESSAGE",
     "MSG-UTF8",
     "OUT-DIRECT-NO-SEQ",
@@ -110,14 +115,20 @@ pub const MARKED_RULES: &[&str] = &[
     "WS-CAP-RELEASE",
     "WS-CONNECTION-ESTABLISHED",
     "WS-CRED-ORDER",
+    "WS-HANDSHAKE-BOUNDS",
     "WS-HTTP-STATUS",
     "WS-IP-RATE",
     "WS-ORIGIN",
+    "WS-PATH",
+    "WS-QUERY-TOKEN",
+    "WS-SUBPROTO-JWT-REQUIRED",
+    "WS-SUBPROTO-SELECT",
     "WS-SUBPROTO-TOKEN",
     "WS-TICKET-IDENTITY",
     "WS-TICKET-ISSUE",
     "WS-TICKET-PER-USER",
     "WS-TICKET-SINGLE-USE",
+    "WS-TICKET-TTL",
 ];
 
 /// How often each rule's path was seen to run, by rule id.
@@ -164,8 +175,13 @@ impl Marks {
                 }
             }
             Obs::Handshake {
-                reject_code, truth, ..
+                reject_code,
+                truth,
+                selected,
+                ..
             } => match reject_code {
+                // The upgrade selected the `jwt` the client offered beside its token.
+                None if selected.is_some() => self.mark("WS-SUBPROTO-SELECT"),
                 None => {}
                 Some(code) => {
                     // Every refusal picks its HTTP status in the same place.
@@ -291,8 +307,14 @@ impl Marks {
                 }
             }
             Event::Subscribed { .. } => self.mark("MSG-SUBSCRIBE"),
-            Event::ThreadCreated { .. } | Event::RunStarted { .. } => {
+            Event::ThreadCreated { .. } => self.mark("MSG-USER-MESSAGE"),
+            Event::RunStarted { task, .. } => {
                 self.mark("MSG-USER-MESSAGE");
+                // A message whose envelope named another user started a run all the same
+                // (the envelope checker judges whose).
+                if task.starts_with(IMPERSONATION_TASK) {
+                    self.mark("MSG-USER-ID-IGNORED");
+                }
             }
             // A broadcast is one event however many users get a copy, so it marks its rules
             // once, like any other append.
@@ -345,6 +367,9 @@ impl Marks {
             return;
         }
         self.mark("OUT-DIRECT-NO-SEQ");
+        if json.message_id().is_some() {
+            self.mark("MSG-ENVELOPE");
+        }
         match json.kind() {
             "connection_established" => self.mark("WS-CONNECTION-ESTABLISHED"),
             "pong" => self.mark("MSG-PING"),
@@ -392,6 +417,7 @@ fn error_rule(code: &str, frame: &str) -> Option<&'static str> {
     Some(match code {
         "BAD_MESSAGE" if frame.contains("ahead of the stream") => "RESUME-ERRORS",
         "BAD_MESSAGE" if frame.contains("resume is already in progress") => "RESUME-ERRORS",
+        "BAD_MESSAGE" if frame.contains("message_id too long") => "MSG-ENVELOPE",
         "BAD_MESSAGE" if frame.contains(" over ") => "MSG-LIMITS",
         "BAD_MESSAGE" => "MSG-BAD-MESSAGE",
         "UNKNOWN_TYPE" => "MSG-UNKNOWN-TYPE",
@@ -425,6 +451,8 @@ fn table_case_rule(case: &str, code: &str) -> Option<&'static str> {
         | "duplicate_key_header"
         | "duplicate_key_payload" => "AUTH-JWS-STRICT-JSON",
         "missing_sub" | "sub_too_long" => "AUTH-CLAIM-SUB",
+        "email_too_long" | "email_multibyte_too_long" => "AUTH-CLAIM-EMAIL",
+        "fam_control_char" => "AUTH-CLAIM-FAM",
         "missing_jti" => "AUTH-CLAIM-JTI",
         "permission_forbidden_char" => "PERM-FORMAT",
         c if code == "invalid_claim"
@@ -465,6 +493,7 @@ fn reject_rule(code: &str) -> Option<&'static str> {
         "origin_not_allowed" => "WS-ORIGIN",
         "missing_credential" | "bad_authorization" | "bad_subprotocol" => "WS-CRED-ORDER",
         "query_token_disabled" => "WS-QUERY-TOKEN",
+        "jwt_subprotocol_required" => "WS-SUBPROTO-JWT-REQUIRED",
         "auth_unavailable" => "AUTH-REVOKE-STALE-FAIL-CLOSED",
         "too_many_connections" => "WS-CAP-PER-USER",
         "server_full" => "WS-CAP-GLOBAL",
@@ -554,6 +583,8 @@ mod tests {
             truth: &truth,
             accepted_as: None,
             reject_code: Some(code),
+            selected: None,
+            token_in_subprotocol: false,
         });
     }
 

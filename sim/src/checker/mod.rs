@@ -16,6 +16,7 @@ use crate::frame_view::FrameView;
 mod auth;
 mod bounds;
 mod delivery;
+mod envelope;
 mod five_events;
 mod isolation;
 mod marks;
@@ -27,6 +28,9 @@ mod thread_owner;
 pub(crate) use auth::{AuthChecker, CredTruth};
 pub(crate) use bounds::BoundsChecker;
 pub(crate) use delivery::DeliveryChecker;
+pub(crate) use envelope::{
+    EnvelopeChecker, IMPERSONATION_TASK, Tagged, UNPRIVILEGED_NOTICE, message_id,
+};
 pub(crate) use five_events::FiveEventsChecker;
 pub(crate) use isolation::IsolationChecker;
 pub use marks::MARKED_RULES;
@@ -46,6 +50,11 @@ pub(crate) enum Obs<'a> {
         truth: &'a CredTruth,
         accepted_as: Option<&'a UserId>,
         reject_code: Option<&'static str>,
+        /// The subprotocol an accepted upgrade selected.
+        selected: Option<&'static str>,
+        /// Whether the request's credential was a `jwt.<token>` subprotocol offered beside
+        /// `jwt` (no `Authorization` header before it).
+        token_in_subprotocol: bool,
     },
     /// A client connection received a text frame (already parsed once).
     Frame {
@@ -156,6 +165,7 @@ impl Checkers {
             Box::new(RateLimitChecker::new(config.limits.user_rate)),
             Box::new(BoundsChecker::new(config)),
             Box::new(ThreadOwnerChecker::default()),
+            Box::new(EnvelopeChecker::default()),
         ];
         Self {
             list,

@@ -22,6 +22,8 @@ pub(crate) enum Seen {
         truth: CredTruth,
         accepted_as: Option<UserId>,
         reject_code: Option<&'static str>,
+        selected: Option<&'static str>,
+        token_in_subprotocol: bool,
     },
     Frame {
         conn: ConnId,
@@ -88,11 +90,15 @@ impl Seen {
                 truth,
                 accepted_as,
                 reject_code,
+                selected,
+                token_in_subprotocol,
             } => Seen::Handshake {
                 at: *at,
                 truth: (*truth).clone(),
                 accepted_as: accepted_as.cloned(),
                 reject_code: *reject_code,
+                selected: *selected,
+                token_in_subprotocol: *token_in_subprotocol,
             },
             Obs::Frame {
                 conn,
@@ -181,11 +187,15 @@ impl Seen {
                 truth,
                 accepted_as,
                 reject_code,
+                selected,
+                token_in_subprotocol,
             } => checkers.observe(&Obs::Handshake {
                 at: *at,
                 truth,
                 accepted_as: accepted_as.as_ref(),
                 reject_code: *reject_code,
+                selected: *selected,
+                token_in_subprotocol: *token_in_subprotocol,
             }),
             Seen::Frame {
                 conn,

@@ -8,7 +8,10 @@ use std::time::Duration;
 use gauntlet_core::auth_service::{AuthError, TokenPair};
 use gauntlet_core::oauth::{AuthorizeRequest, CallbackRequest, s256_challenge};
 use gauntlet_core::permissions::{Permission, Permissions};
-use gauntlet_core::protocol::{ClientFrame, HandshakeRequest, token_subprotocols};
+use gauntlet_core::protocol::{
+    ClientFrame, HandshakeRequest, JWT_SUBPROTOCOL, MAX_HANDSHAKE_BYTES, MAX_HEADERS,
+    token_subprotocol, token_subprotocols,
+};
 use gauntlet_core::token::{MAX_KEYS, MintRequest, RefreshError, TokenType};
 use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadId, UserId};
 
@@ -19,7 +22,7 @@ use super::population::{AuthState, ClientId, Conn, LateReuse, Tokens};
 use super::{
     AuthAnswer, AuthCall, Down, Ev, HANDSHAKE_TIMEOUT, SIM_ORIGIN, Sized, Up, World, check,
 };
-use crate::checker::{CredTruth, Obs};
+use crate::checker::{CredTruth, IMPERSONATION_TASK, Obs, Tagged, UNPRIVILEGED_NOTICE, message_id};
 use crate::network::NodeId;
 use crate::rng::SimRng;
 use crate::scenario::{Mix, Op};
@@ -536,6 +539,12 @@ impl World<'_> {
             Op::CrossSubscribe => self.cross_subscribe(i, conn),
             Op::TicketReplay => self.ticket_replay(i),
             Op::OriginSpoof => self.origin_spoof(i, &access, variant),
+            Op::BadHandshake => self.bad_handshake(i, &access, variant),
+            Op::EnvelopeAbuse => self.envelope_abuse(i, conn, &victim, variant),
+            Op::LateTicket => {
+                self.clients[i].late_ticket_asked();
+                self.connect(i, Method::Ticket);
+            }
             Op::BadFrames => match variant % 5 {
                 0 => self.up(
                     conn,
@@ -646,7 +655,9 @@ impl World<'_> {
     /// Opens a connection for client `i` with the upgrade request `req`, whose credential
     /// `truth` stands for.
     fn handshake(&mut self, i: ClientId, req: HandshakeRequest, truth: CredTruth) -> ConnId {
-        let conn = self.clients.add_conn(Conn::connecting(i, truth, self.now));
+        let mut c = Conn::connecting(i, truth, self.now);
+        c.token_in_subprotocol = token_in_subprotocol(&req);
+        let conn = self.clients.add_conn(c);
         self.up(conn, Up::Handshake(conn, Box::new(req)));
         conn
     }
@@ -782,6 +793,125 @@ impl World<'_> {
         self.handshake(i, req, truth);
     }
 
+    /// [`Op::BadHandshake`]: an upgrade request with the client's valid token that breaks a
+    /// rule the gateway checks before the token: another path (`WS-PATH`), one header or one
+    /// byte past the bounds (`WS-HANDSHAKE-BOUNDS`), the token in `?token=` (`WS-QUERY-TOKEN`)
+    /// or in a `jwt.<token>` subprotocol offered without `jwt` (`WS-SUBPROTO-JWT-REQUIRED`).
+    fn bad_handshake(&mut self, i: ClientId, access: &str, variant: u64) {
+        let Some(valid) = self.clients[i].auth.tokens().map(|t| t.truth.clone()) else {
+            return;
+        };
+        let base = client_request(i).header("Origin", SIM_ORIGIN);
+        let bearer =
+            |req: HandshakeRequest| req.header("Authorization", &format!("Bearer {access}"));
+        let refused = |what, codes| CredTruth::Refused { what, codes };
+        let (req, truth) = match variant % 5 {
+            0 => {
+                let mut req = bearer(base);
+                let paths = ["/", "/ws/", "/WS", "/wss", "/ws/../admin"];
+                req.path = paths[usize::try_from(variant / 5).unwrap_or(0) % paths.len()].into();
+                (req, refused("wrong-path", &["not_found"]))
+            }
+            1 => {
+                let req = (0..MAX_HEADERS)
+                    .fold(bearer(base), |r, k| r.header(&format!("x-pad-{k}"), "1"));
+                (req, refused("too-many-headers", &["handshake_too_large"]))
+            }
+            2 => {
+                let req = bearer(base);
+                let used: usize = req
+                    .headers
+                    .iter()
+                    .map(|(n, v)| n.len() + v.len())
+                    .sum::<usize>()
+                    + req.path.len();
+                let name = "x-pad";
+                let pad = (MAX_HANDSHAKE_BYTES + 1).saturating_sub(used + name.len());
+                (
+                    req.header(name, &"p".repeat(pad)),
+                    refused("oversized", &["handshake_too_large"]),
+                )
+            }
+            3 => {
+                let req = base.with_query(&format!("token={access}"));
+                // With query tokens enabled this is an honest handshake.
+                let truth = if self.config.limits.allow_query_token {
+                    valid
+                } else {
+                    refused("query-token", &["query_token_disabled"])
+                };
+                (req, truth)
+            }
+            _ => {
+                let req = base.header("Sec-WebSocket-Protocol", &token_subprotocol(access));
+                (
+                    req,
+                    refused("jwt-not-offered", &["jwt_subprotocol_required"]),
+                )
+            }
+        };
+        self.handshake(i, req, truth);
+    }
+
+    /// [`Op::EnvelopeAbuse`]: on one's own connection, a `ping` or `heartbeat` with a
+    /// `message_id` the reply must echo, one with a `message_id` over the bound, a
+    /// `user_message` whose envelope and payload name `victim` as `user_id`, or (from anyone
+    /// but the operator) a `broadcast`. The envelope checker judges the answers.
+    fn envelope_abuse(&mut self, i: ClientId, conn: ConnId, victim: &UserId, variant: u64) {
+        let n = self.ops;
+        let text = match variant % 5 {
+            0 => ClientFrame::Ping.to_json(Some(&message_id(Tagged::Ping, conn, n))),
+            1 => ClientFrame::Heartbeat.to_json(Some(&message_id(Tagged::Heartbeat, conn, n))),
+            2 => ClientFrame::Ping.to_json(Some(&message_id(Tagged::Overlong, conn, n))),
+            3 => {
+                let sender = &self.clients[i].user;
+                if sender == victim {
+                    return;
+                }
+                serde_json::json!({
+                    "type": "user_message",
+                    "message_id": message_id(Tagged::Impersonation, conn, n),
+                    "user_id": victim.as_str(),
+                    "payload": {
+                        "content": format!("{IMPERSONATION_TASK}{sender}"),
+                        "user_id": victim.as_str(),
+                    },
+                })
+                .to_string()
+            }
+            _ => {
+                if i == ClientId::OPS {
+                    return;
+                }
+                ClientFrame::Broadcast {
+                    text: UNPRIVILEGED_NOTICE.into(),
+                }
+                .to_json(None)
+            }
+        };
+        self.up(conn, Up::Text(conn, text.into_bytes()));
+    }
+
+    /// A ticket an [`Op::LateTicket`] asked for came: present it once its lifetime is over.
+    /// It was issued before this answer arrived, so it has expired by the time it reaches
+    /// the gateway; a sweep may have removed it by then (`unknown_ticket`).
+    fn late_ticket(&mut self, i: ClientId, ticket: String) {
+        let ttl = Duration::from_millis(self.config.limits.ticket_ttl_ms);
+        self.after(ttl, Ev::LateTicket(i, ticket));
+    }
+
+    /// [`Ev::LateTicket`]: present the expired ticket. Never accepted (`WS-TICKET-TTL`).
+    pub(super) fn present_late_ticket(&mut self, i: ClientId, ticket: &str) {
+        let req = client_request(i)
+            .header("Origin", SIM_ORIGIN)
+            .with_query(&format!("ticket={ticket}"));
+        let truth = CredTruth::Refused {
+            what: "expired-ticket",
+            codes: &["ticket_expired", "unknown_ticket"],
+        };
+        self.handshake(i, req, truth);
+    }
+
     pub(super) fn deliver_to_client(&mut self, i: ClientId, down: Down) {
         match down {
             Down::Verdict(conn, HandshakeDecision::Accept { .. }) => {
@@ -830,8 +960,13 @@ impl World<'_> {
                 // The truth of the token the ticket was asked with, not of whatever token the
                 // client holds now: it may have signed in again meanwhile.
                 let truth = self.clients[i].ticket_asks.remove(&ask);
-                if let (Some(ticket), Some(truth)) = (ticket, truth) {
-                    self.connect_with(i, &ticket, truth, Method::Ticket);
+                let late = self.clients[i].late_asks.remove(&ask);
+                match (ticket, truth) {
+                    (Some(ticket), Some(_)) if late => self.late_ticket(i, ticket),
+                    (Some(ticket), Some(truth)) => {
+                        self.connect_with(i, &ticket, truth, Method::Ticket);
+                    }
+                    _ => {}
                 }
             }
             Down::HandshakeTimeout(conn) => {
@@ -1238,6 +1373,14 @@ fn client_request(i: ClientId) -> HandshakeRequest {
         i as u8,
     ));
     HandshakeRequest::new(ip)
+}
+
+/// Whether `req`'s credential is a `jwt.<token>` subprotocol offered beside `jwt`: no
+/// `Authorization` header comes before it (`WS-CRED-ORDER`) and the offer holds both.
+fn token_in_subprotocol(req: &HandshakeRequest) -> bool {
+    req.header_value("authorization").is_none()
+        && req.subprotocols().any(|s| s == JWT_SUBPROTOCOL)
+        && req.subprotocols().any(|s| s.starts_with("jwt."))
 }
 
 /// Draws one of `ops` by `mix`'s weights from `rng` (none when they all weigh 0).

@@ -110,11 +110,14 @@ impl World<'_> {
             return;
         };
         let client = c.client;
-        let (accepted_as, reject_code) = match &decision {
-            HandshakeDecision::Accept { user, .. } => (Some(user.clone()), None),
-            HandshakeDecision::Reject { code, .. } => (None, Some(*code)),
+        let (accepted_as, reject_code, selected) = match &decision {
+            HandshakeDecision::Accept { user, subprotocol } => {
+                (Some(user.clone()), None, *subprotocol)
+            }
+            HandshakeDecision::Reject { code, .. } => (None, Some(*code), None),
         };
         let truth = c.truth.clone();
+        let token_in_subprotocol = c.token_in_subprotocol;
         // Only a ticket the gateway accepted is certainly consumed.
         self.clients
             .ticket_answered(conn, accepted_as.is_some(), self.now);
@@ -123,6 +126,8 @@ impl World<'_> {
             truth: &truth,
             accepted_as: accepted_as.as_ref(),
             reject_code,
+            selected,
+            token_in_subprotocol,
         });
         if let Some(c) = self.clients.conns.get_mut(&conn) {
             c.verdict(accepted_as);

@@ -70,6 +70,8 @@ enum Ev {
     /// A step of client `i`'s [`Op::LateReuse`] is due (it runs at once unless the client
     /// waits on the auth service; then its next wake runs it).
     LateReuse(ClientId),
+    /// Client `i` presents a ticket it held past its lifetime ([`Op::LateTicket`]).
+    LateTicket(ClientId, String),
     ToGateway(Up),
     ToClient(ClientId, Down),
     AuthCall(ClientId, AuthCall),
@@ -293,6 +295,7 @@ impl<'s> World<'s> {
                 reauths: Vec::new(),
                 saved: Vec::new(),
                 ticket_asks: BTreeMap::new(),
+                late_asks: BTreeSet::new(),
                 next_ask: 0,
                 not_before: start,
                 late_reuse: None,
@@ -551,6 +554,7 @@ impl<'s> World<'s> {
                 }
             }
             Ev::LateReuse(i) => self.late_reuse_due(i),
+            Ev::LateTicket(i, ticket) => self.present_late_ticket(i, &ticket),
             Ev::ToGateway(up) => self.deliver_to_gateway(up),
             Ev::ToClient(i, down) => self.deliver_to_client(i, down),
             Ev::AuthCall(i, call) => self.auth_call(i, call),

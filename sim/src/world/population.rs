@@ -54,6 +54,9 @@ pub(super) struct Conn {
     pub(super) unread: usize,
     /// The transport died: nothing more crosses this connection in either direction.
     pub(super) broken: bool,
+    /// The handshake's credential is a `jwt.<token>` subprotocol offered beside `jwt`, so an
+    /// accepted upgrade must select `jwt` (and otherwise select nothing).
+    pub(super) token_in_subprotocol: bool,
 }
 
 impl Conn {
@@ -67,6 +70,7 @@ impl Conn {
             last_down: now,
             unread: 0,
             broken: false,
+            token_in_subprotocol: false,
         }
     }
 
@@ -217,6 +221,9 @@ pub(super) struct Client {
     /// with, which is what a ticket issued for it stands for (the client may have signed in
     /// again before the answer came). At most [`MAX_TICKET_ASKS`]; the oldest goes first.
     pub(super) ticket_asks: BTreeMap<u32, CredTruth>,
+    /// The ask numbers of [`crate::scenario::Op::LateTicket`]s: their tickets are held past
+    /// their lifetime, not redeemed. At most [`MAX_TICKET_ASKS`]; the oldest goes first.
+    pub(super) late_asks: BTreeSet<u32>,
     /// The next ask number (wraps: far more asks than [`MAX_TICKET_ASKS`] apart never meet).
     pub(super) next_ask: u32,
     /// The client does nothing before this (true time): a logout-everywhere pauses it, so
@@ -260,6 +267,14 @@ impl Client {
         self.next_ask = self.next_ask.wrapping_add(1) & ASK_MASK;
         self.ticket_asks.insert(ask, truth);
         ask
+    }
+
+    /// Marks the next ticket request as one whose ticket is held past its lifetime.
+    pub(super) fn late_ticket_asked(&mut self) {
+        if self.late_asks.len() >= MAX_TICKET_ASKS {
+            self.late_asks.pop_first();
+        }
+        self.late_asks.insert(self.next_ask);
     }
 
     /// Remembers a `reauth` with the token `truth` stands for, sent on `conn`.
