@@ -192,7 +192,12 @@ fn review_found_plants_caught_by_their_oracles() {
     for (plant, seed, invariant, says) in [
         ("ring-replace-keeps-cache", 1, "auth", "left the key ring"),
         ("rotation-never-prunes", 0, "auth", "key rotation"),
-        ("family-revoke-skips-leeway", 1, "auth", "was revoked"),
+        (
+            "family-revoke-skips-leeway",
+            1,
+            "auth",
+            "without its access token",
+        ),
         ("logout-same-second", 1, "auth", "nothing revoked it"),
         ("tickets-unbounded-per-user", 0, "bounds", "live tickets"),
     ] {
@@ -219,11 +224,13 @@ fn review_found_plants_caught_by_their_oracles() {
 
 /// `family-revoke-skips-leeway` needs a family revoked while one of its access tokens is past
 /// `exp` but inside the leeway: the late-reuse attack steals a 2 s session for that, on every
-/// seed, so most seeds catch it (it was 1 in 50 while the attack waited for the run's own
-/// tokens to expire). Key rotations, outages and clock skew past the leeway spoil the rest.
+/// seed, and the world checks the revocations its reuse published for the stolen access token
+/// (`sim/src/world/auth_flows.rs`), so most seeds catch it at the reuse itself (it was about
+/// half of them while only the stolen token's replay at the gateway could show it). Key
+/// rotations, outages and clock skew past the leeway spoil the rest.
 #[cfg(feature = "planted-bugs")]
 #[test]
-fn family_revoke_skips_leeway_is_caught_by_seed_1_and_by_half_of_the_first_ten() {
+fn family_revoke_skips_leeway_is_caught_by_seed_1_and_by_most_of_the_first_ten() {
     let caught: Vec<u64> = (0..10)
         .filter(|seed| {
             let sc = scenario(
@@ -233,12 +240,13 @@ fn family_revoke_skips_leeway_is_caught_by_seed_1_and_by_half_of_the_first_ten()
                 Some("family-revoke-skips-leeway"),
             );
             let r = run_scenario(&sc, None, None).expect("run");
-            r.violation
-                .is_some_and(|v| v.invariant == "auth" && v.message.contains("after its family"))
+            r.violation.is_some_and(|v| {
+                v.invariant == "auth" && v.message.contains("without its access token")
+            })
         })
         .collect();
     assert!(
-        caught.first().is_some_and(|s| *s <= 1) && caught.len() >= 5,
+        caught.first().is_some_and(|s| *s <= 1) && caught.len() >= 7,
         "caught at seeds {caught:?}"
     );
 }
@@ -270,13 +278,13 @@ fn adversary_plants_caught_by_their_oracles() {
         ),
         (
             "origin-prefix-match",
-            12,
+            4,
             "auth",
             "accepted a spoofed-origin credential",
         ),
         (
             "control-frames-uncharged",
-            1,
+            3,
             "rate_limit",
             "frames through in 1s",
         ),
@@ -321,7 +329,7 @@ fn a_violation_found_on_the_helper_thread_is_reported_as_one_thread_finds_it() {
     for (plant, seed) in [
         ("broadcast-leak", 0),
         ("resume-skips", 0),
-        ("cache-ignores-exp", 11),
+        ("cache-ignores-exp", 20),
     ] {
         let sc = scenario(seed, 50, FaultPreset::Chaos, Some(plant));
         let (a, b) = (temp("fail-inline.jsonl"), temp("fail-background.jsonl"));
