@@ -74,7 +74,9 @@ pub enum Op {
     Flood,
     /// Attack: oversized, binary, invalid UTF-8 and malformed frames.
     BadFrames,
-    /// Attack: OAuth callback with a forged state, a replayed code or a wrong verifier.
+    /// Attack: an OAuth flow with one thing wrong: a forged state, a replayed code, a wrong
+    /// or malformed verifier, the `plain` method, another client or redirect URI, or a
+    /// callback past the code's TTL.
     OAuthAttack,
     /// Attack: present an already-used refresh token.
     RefreshReuse,
@@ -153,7 +155,8 @@ impl Default for Mix {
             (CrossThread, 4),
             (Flood, 2),
             (BadFrames, 3),
-            (OAuthAttack, 3),
+            // Eight attacks share it: each runs as often as each of the first three did at 3.
+            (OAuthAttack, 8),
             (RefreshReuse, 3),
             (RotateKeys, 1),
             (PasswordChange, 1),

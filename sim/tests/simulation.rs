@@ -192,9 +192,14 @@ fn review_found_plants_caught_by_their_oracles() {
     for (plant, seed, invariant, says) in [
         ("ring-replace-keeps-cache", 1, "auth", "left the key ring"),
         ("rotation-never-prunes", 0, "auth", "key rotation"),
-        ("family-revoke-skips-leeway", 0, "auth", "was revoked"),
+        (
+            "family-revoke-skips-leeway",
+            0,
+            "auth",
+            "without its access token",
+        ),
         ("logout-same-second", 1, "auth", "nothing revoked it"),
-        ("tickets-unbounded-per-user", 1, "bounds", "live tickets"),
+        ("tickets-unbounded-per-user", 0, "bounds", "live tickets"),
     ] {
         let r = run_scenario(
             &scenario(seed, 50, FaultPreset::Chaos, Some(plant)),
@@ -219,11 +224,13 @@ fn review_found_plants_caught_by_their_oracles() {
 
 /// `family-revoke-skips-leeway` needs a family revoked while one of its access tokens is past
 /// `exp` but inside the leeway: the late-reuse attack steals a 2 s session for that, on every
-/// seed, so most seeds catch it (it was 1 in 50 while the attack waited for the run's own
-/// tokens to expire). Key rotations, outages and clock skew past the leeway spoil the rest.
+/// seed, and the world checks the revocations its reuse published for the stolen access token
+/// (`sim/src/world/auth_flows.rs`), so most seeds catch it at the reuse itself (it was about
+/// half of them while only the stolen token's replay at the gateway could show it). Key
+/// rotations, outages and clock skew past the leeway spoil the rest.
 #[cfg(feature = "planted-bugs")]
 #[test]
-fn family_revoke_skips_leeway_is_caught_by_seed_1_and_by_half_of_the_first_ten() {
+fn family_revoke_skips_leeway_is_caught_by_seed_1_and_by_most_of_the_first_ten() {
     let caught: Vec<u64> = (0..10)
         .filter(|seed| {
             let sc = scenario(
@@ -233,12 +240,13 @@ fn family_revoke_skips_leeway_is_caught_by_seed_1_and_by_half_of_the_first_ten()
                 Some("family-revoke-skips-leeway"),
             );
             let r = run_scenario(&sc, None, None).expect("run");
-            r.violation
-                .is_some_and(|v| v.invariant == "auth" && v.message.contains("after its family"))
+            r.violation.is_some_and(|v| {
+                v.invariant == "auth" && v.message.contains("without its access token")
+            })
         })
         .collect();
     assert!(
-        caught.first().is_some_and(|s| *s <= 1) && caught.len() >= 5,
+        caught.first().is_some_and(|s| *s <= 1) && caught.len() >= 7,
         "caught at seeds {caught:?}"
     );
 }
@@ -270,25 +278,25 @@ fn adversary_plants_caught_by_their_oracles() {
         ),
         (
             "origin-prefix-match",
-            3,
+            10,
             "auth",
             "accepted a spoofed-origin credential",
         ),
         (
             "control-frames-uncharged",
-            5,
+            1,
             "rate_limit",
             "frames through in 1s",
         ),
         (
             "crit-header-ignored",
-            1,
+            2,
             "auth",
             "accepted attack-table case header_crit (must be refused critical_header)",
         ),
         (
             "retired-key-accepted",
-            36,
+            8,
             "auth",
             "accepted attack-table case retired_key (must be refused key_retired)",
         ),

@@ -5,7 +5,9 @@
 //! them) whose path the observation shows ran: a `RESUME_GAP` error frame marks `RESUME-GAP`,
 //! a 1013 close (`SessionClosed { SlowConsumer }`) marks `DELIVERY-QUEUE-BOUND`, a handshake
 //! refused `too_many_connections` marks `WS-CAP-PER-USER`. A mark says the path ran, not that
-//! it ran correctly: that is the checkers' job.
+//! it ran correctly: that is the checkers' job. The one exception is [`Obs::AuthFlow`]: the
+//! world sends it only once it has judged an auth-service answer on the rule's path right,
+//! since a refused call reaches no checker otherwise.
 //!
 //! Marks are observations only. This module must never fail a run, feed anything back into
 //! the world, or depend on anything but the observations in order, so the same seed gives the
@@ -44,6 +46,7 @@ pub const MARKED_RULES: &[&str] = &[
     "AUTH-CLAIM-TYPE",
     "AUTH-ERRORS-TYPED",
     "AUTH-EXP-LEEWAY",
+    "AUTH-FAMILY-REVOKE-LEEWAY",
     "AUTH-HEADER-CRIT",
     "AUTH-HEADER-FORBIDDEN",
     "AUTH-IAT-FUTURE",
@@ -56,6 +59,9 @@ pub const MARKED_RULES: &[&str] = &[
     "AUTH-KEY-SELECT",
     "AUTH-NBF-LEEWAY",
     "AUTH-NUMERIC-DATE",
+    "AUTH-REFRESH-CONCURRENT",
+    "AUTH-REFRESH-ROTATE",
+    "AUTH-REFRESH-SINGLE-USE",
     "AUTH-REFRESH-THEFT",
     "AUTH-REVOKE-CLOSE-OPEN",
     "AUTH-REVOKE-GUARANTEE",
@@ -95,6 +101,13 @@ pub const MARKED_RULES: &[&str] = &[
     "MSG-USER-ID-IGNORED",
     "MSG-USER-MESSAGE",
     "MSG-UTF8",
+    "OAUTH-CODE-BINDINGS",
+    "OAUTH-CODE-BURN",
+    "OAUTH-CODE-SINGLE-USE",
+    "OAUTH-CODE-TTL",
+    "OAUTH-PKCE-S256",
+    "OAUTH-REPLAY-REVOKES",
+    "OAUTH-STATE",
     "OUT-DIRECT-NO-SEQ",
     "OUT-ENVELOPE",
     "OUT-SEQ-PER-USER",
@@ -252,6 +265,8 @@ impl Marks {
                 Some("too_many_tickets_per_user") => self.mark("WS-TICKET-PER-USER"),
                 Some(_) => {}
             },
+            // The world checked the auth service's answer on this rule's path before telling.
+            Obs::AuthFlow { rule } => self.mark(rule),
             Obs::RequestCorrupted { .. }
             | Obs::ResumeSent { .. }
             | Obs::Revocation { .. }
@@ -615,6 +630,22 @@ mod tests {
             marked,
             ["AUTH-IAT-MAX-AGE", "AUTH-KEY-SELECT", "WS-HTTP-STATUS"]
         );
+    }
+
+    #[test]
+    fn a_judged_auth_flow_marks_its_rule_and_a_misbehaviour_marks_nothing() {
+        let mut m = Marks::default();
+        m.observe(&Obs::AuthFlow {
+            rule: "OAUTH-CODE-BURN",
+        });
+        m.observe(&Obs::AuthFlow {
+            rule: "OAUTH-CODE-BURN",
+        });
+        m.observe(&Obs::AuthServiceMisbehaved {
+            what: "oauth callback with a forged state issued tokens".into(),
+        });
+        let marked: Vec<(&str, u64)> = m.counts().iter().map(|(r, n)| (*r, *n)).collect();
+        assert_eq!(marked, [("OAUTH-CODE-BURN", 2)]);
     }
 
     #[test]

@@ -89,6 +89,10 @@ pub(crate) enum Obs<'a> {
     },
     /// The auth service answered a flow it must have refused.
     AuthServiceMisbehaved { what: String },
+    /// The world drove the auth service down `rule`'s path (a refresh, a reuse, an OAuth
+    /// attack) and checked that it answered as the protocol says: sent only after that
+    /// check passed, so it is a coverage mark's evidence, never a verdict of its own.
+    AuthFlow { rule: &'static str },
     /// A key rotation removed `kid` from the ring the gateway trusts (at true time `at`).
     KeyRemoved { at: Instant, kid: &'a Kid },
     /// The auth service revoked refresh family `family` (a reuse was detected) at true

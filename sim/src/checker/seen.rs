@@ -55,6 +55,9 @@ pub(crate) enum Seen {
     AuthServiceMisbehaved {
         what: String,
     },
+    AuthFlow {
+        rule: &'static str,
+    },
     KeyRemoved {
         at: Instant,
         kid: Kid,
@@ -142,6 +145,7 @@ impl Seen {
             Obs::AuthServiceMisbehaved { what } => {
                 Seen::AuthServiceMisbehaved { what: what.clone() }
             }
+            Obs::AuthFlow { rule } => Seen::AuthFlow { rule },
             Obs::KeyRemoved { at, kid } => Seen::KeyRemoved {
                 at: *at,
                 kid: (*kid).clone(),
@@ -241,6 +245,7 @@ impl Seen {
             Seen::AuthServiceMisbehaved { what } => {
                 checkers.observe(&Obs::AuthServiceMisbehaved { what: what.clone() })
             }
+            Seen::AuthFlow { rule } => checkers.observe(&Obs::AuthFlow { rule }),
             Seen::KeyRemoved { at, kid } => checkers.observe(&Obs::KeyRemoved { at: *at, kid }),
             Seen::FamilyRevoked {
                 at,

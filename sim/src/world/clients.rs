@@ -5,14 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gauntlet_core::auth_service::{AuthError, TokenPair};
-use gauntlet_core::oauth::{AuthorizeRequest, CallbackRequest, s256_challenge};
+use gauntlet_core::auth_service::TokenPair;
 use gauntlet_core::permissions::{Permission, Permissions};
 use gauntlet_core::protocol::{
     ClientFrame, HandshakeRequest, JWT_SUBPROTOCOL, MAX_HANDSHAKE_BYTES, MAX_HEADERS,
     token_subprotocol, token_subprotocols,
 };
-use gauntlet_core::token::{MAX_KEYS, MintRequest, RefreshError, TokenType};
+use gauntlet_core::token::{MAX_KEYS, MintRequest, TokenType};
 use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadId, UserId};
 
 use crate::frame_view::FrameView;
@@ -20,7 +19,8 @@ use crate::frame_view::FrameView;
 use super::phase::Phase;
 use super::population::{AuthState, ClientId, Conn, LateReuse, Tokens};
 use super::{
-    AuthAnswer, AuthCall, Down, Ev, HANDSHAKE_TIMEOUT, SIM_ORIGIN, Sized, Up, World, check,
+    AuthAnswer, AuthCall, Down, Ev, HANDSHAKE_TIMEOUT, OAuthAttack, SIM_ORIGIN, Sized, Up, World,
+    check,
 };
 use crate::checker::{CredTruth, IMPERSONATION_TASK, Obs, Tagged, UNPRIVILEGED_NOTICE, message_id};
 use crate::network::NodeId;
@@ -28,7 +28,6 @@ use crate::rng::SimRng;
 use crate::scenario::{Mix, Op};
 use crate::workload;
 
-const OAUTH_CLIENT: &str = "gauntlet-web";
 /// Scales [`Op::RotateKeys`]: a draw acts with chance `ROTATION_DRAWS_PER_RUN / users`
 /// (7.5 / 50 = 0.15, about one storm a minute at weight 1).
 const ROTATION_DRAWS_PER_RUN: f64 = 7.5;
@@ -38,12 +37,10 @@ const TABLE_CASES_PER_ATTACK: usize = 8;
 /// How far past what it has received a [`Op::BadFrames`] resume asks to start: beyond any
 /// stream a run produces.
 const RESUME_AHEAD: u64 = 1 << 40;
-const OAUTH_REDIRECT: &str = "https://app.example/callback";
 /// The access lifetime of the short session an [`Op::LateReuse`] steals: its `exp` passes a
 /// few seconds into the attack, whatever lifetime the seed gives ordinary sessions (five
 /// minutes in half the seeds, past the end of a one-minute run).
 const LATE_REUSE_TTL: Duration = Duration::from_secs(2);
-const VERIFIER: &str = "gauntlet-pkce-verifier-0123456789-abcdefghijklmnop";
 
 #[derive(Clone, Copy)]
 enum Method {
@@ -193,13 +190,24 @@ impl World<'_> {
                     .now
                     .saturating_add(staleness)
                     .saturating_add(Duration::from_secs(2));
+                // The access token the family's revocation must cover, inside the leeway.
+                let access = match &stolen.truth {
+                    CredTruth::Access { jti, exp, .. } => Some((jti.clone(), *exp)),
+                    _ => None,
+                };
                 self.clients[i].late_reuse = Some(LateReuse::Replay {
                     at,
                     access: stolen.access,
                     truth: stolen.truth,
                 });
                 self.at(at, Ev::LateReuse(i));
-                self.auth_request(i, AuthCall::RefreshReuse(stolen.refresh));
+                self.auth_request(
+                    i,
+                    AuthCall::RefreshReuse {
+                        token: stolen.refresh,
+                        stolen: access,
+                    },
+                );
             }
             LateReuse::Replay { access, truth, .. } => {
                 self.ops += 1;
@@ -285,13 +293,13 @@ impl World<'_> {
                     .tokens()
                     .map(|t| t.refresh.clone())
                     .unwrap_or_default();
-                if op == Op::ConcurrentRefresh {
-                    // Two tabs refresh at once: the second does not wait for the first's
-                    // answer.
-                    self.auth_request(i, AuthCall::Refresh(refresh.clone()));
-                    self.clients[i].auth.answered();
-                }
-                self.auth_request(i, AuthCall::Refresh(refresh));
+                // Two tabs refresh at once: both requests reach the auth service together.
+                let call = if op == Op::ConcurrentRefresh {
+                    AuthCall::ConcurrentRefresh(refresh)
+                } else {
+                    AuthCall::Refresh(refresh)
+                };
+                self.auth_request(i, call);
             }
             Op::Reauth => {
                 if let Some(t) = self.clients[i].auth.tokens() {
@@ -568,11 +576,19 @@ impl World<'_> {
                     );
                 }
             },
-            Op::OAuthAttack => self.auth_request(i, AuthCall::OAuthAttack(variant % 3)),
+            Op::OAuthAttack => {
+                self.auth_request(i, AuthCall::OAuthAttack(OAuthAttack::of(variant)));
+            }
             Op::RefreshReuse => {
                 let old = self.clients[i].used_refresh.last().cloned();
-                if let Some(old) = old {
-                    self.auth_request(i, AuthCall::RefreshReuse(old));
+                if let Some(token) = old {
+                    self.auth_request(
+                        i,
+                        AuthCall::RefreshReuse {
+                            token,
+                            stolen: None,
+                        },
+                    );
                 }
             }
             Op::TicketFlood => {
@@ -1116,45 +1132,24 @@ impl World<'_> {
                 .login(now, &user, perms)
                 .map(|p| AuthAnswer::Tokens(Box::new(p), now))
                 .unwrap_or(AuthAnswer::Failed),
-            AuthCall::OAuthLogin => match self.oauth_flow(now, &user, &perms, 0) {
+            AuthCall::OAuthLogin => match self.oauth_flow(now, &user, &perms) {
                 Some(p) => AuthAnswer::Tokens(Box::new(p), now),
                 None => AuthAnswer::Failed,
             },
-            AuthCall::Refresh(token) => {
-                let reused = self.auth.refreshed.contains(&token);
-                match self.auth.service.refresh(now, token.as_bytes()) {
-                    Ok(pair) => {
-                        if reused {
-                            self.observe(&Obs::AuthServiceMisbehaved {
-                                what: format!("refresh token of {user} accepted a second time"),
-                            });
-                        }
-                        self.auth.refreshed.insert(token.clone());
-                        let c = &mut self.clients[i];
-                        c.used_refresh.push(token);
-                        if c.used_refresh.len() > 4 {
-                            c.used_refresh.remove(0);
-                        }
-                        AuthAnswer::Tokens(Box::new(pair), now)
-                    }
-                    Err(e) => {
-                        self.family_revoked(now, &token, &e);
-                        self.auth.refreshed.insert(token);
-                        AuthAnswer::Failed
-                    }
-                }
-            }
+            AuthCall::Refresh(token) => match self.judged_refresh(now, i, &token) {
+                Ok(pair) => AuthAnswer::Tokens(Box::new(pair), now),
+                Err(_) => AuthAnswer::Failed,
+            },
+            AuthCall::ConcurrentRefresh(token) => match self.concurrent_refresh(now, i, &token) {
+                Some(pair) => AuthAnswer::Tokens(Box::new(pair), now),
+                None => AuthAnswer::Failed,
+            },
             AuthCall::LateReuseSetup => match self.steal_short_session(now, &user, perms) {
                 Some(pair) => AuthAnswer::Stolen(Box::new(pair), now),
                 None => AuthAnswer::Failed,
             },
-            AuthCall::RefreshReuse(token) => {
-                match self.auth.service.refresh(now, token.as_bytes()) {
-                    Ok(_) => self.observe(&Obs::AuthServiceMisbehaved {
-                        what: format!("used refresh token of {user} accepted again"),
-                    }),
-                    Err(e) => self.family_revoked(now, &token, &e),
-                }
+            AuthCall::RefreshReuse { token, stolen } => {
+                self.refresh_reuse(now, &user, &token, stolen.as_ref());
                 AuthAnswer::Failed
             }
             AuthCall::Logout { jti, exp } => {
@@ -1172,14 +1167,8 @@ impl World<'_> {
                 });
                 AuthAnswer::LoggedOut
             }
-            AuthCall::OAuthAttack(kind) => {
-                if self.oauth_flow(now, &user, &perms, kind + 1).is_some() {
-                    let what =
-                        ["forged state", "replayed code", "wrong verifier"][(kind % 3) as usize];
-                    self.observe(&Obs::AuthServiceMisbehaved {
-                        what: format!("oauth callback with a {what} issued tokens"),
-                    });
-                }
+            AuthCall::OAuthAttack(attack) => {
+                self.oauth_attack(now, &user, &perms, attack);
                 AuthAnswer::Failed
             }
         };
@@ -1207,104 +1196,6 @@ impl World<'_> {
         service.refresh(now, pair.refresh.token.as_bytes()).ok()?;
         self.auth.refreshed.insert(pair.refresh.token.clone());
         Some(pair)
-    }
-
-    /// Runs an OAuth code flow; `attack` 0 is honest, 1 forges the state, 2 replays the
-    /// code, 3 sends a wrong verifier. Returns tokens only when the final callback succeeded.
-    fn oauth_flow(
-        &mut self,
-        now: Instant,
-        user: &UserId,
-        perms: &Permissions,
-        attack: u64,
-    ) -> Option<TokenPair> {
-        let state = format!("state-{}-{}", user, self.steps);
-        let challenge = s256_challenge(VERIFIER);
-        let req = AuthorizeRequest {
-            user,
-            permissions: perms,
-            client_id: OAUTH_CLIENT,
-            redirect_uri: OAUTH_REDIRECT,
-            code_challenge: &challenge,
-            method: "S256",
-            state: &state,
-        };
-        let code = self.auth.service.authorize(now, &req).ok()?;
-        let forged_state = format!("{state}-forged");
-        fn cb<'a>(code: &'a str, state: &'a str, verifier: &'a str) -> CallbackRequest<'a> {
-            CallbackRequest {
-                code,
-                state,
-                code_verifier: verifier,
-                redirect_uri: OAUTH_REDIRECT,
-                client_id: OAUTH_CLIENT,
-            }
-        }
-        let code = code.code;
-        const WRONG: &str = "gauntlet-pkce-verifier-0123456789-WRONGWRONGWRONGWRO";
-        let result = match attack {
-            0 => self
-                .auth
-                .service
-                .callback(now, &cb(&code, &state, VERIFIER)),
-            1 => self
-                .auth
-                .service
-                .callback(now, &cb(&code, &forged_state, VERIFIER)),
-            2 => {
-                let _ = self
-                    .auth
-                    .service
-                    .callback(now, &cb(&code, &state, VERIFIER));
-                self.auth
-                    .service
-                    .callback(now, &cb(&code, &state, VERIFIER))
-            }
-            _ => self.auth.service.callback(now, &cb(&code, &state, WRONG)),
-        };
-        let resp = result.ok()?;
-        let access = resp.access_token;
-        let refresh = resp.refresh_token;
-        let family = workload::payload_of(&refresh)["fam"]
-            .as_str()
-            .and_then(gauntlet_core::FamilyId::parse)?;
-        let minted = |token: String| -> Option<gauntlet_core::token::Minted> {
-            let p = workload::payload_of(&token);
-            Some(gauntlet_core::token::Minted {
-                jti: Jti::parse(p["jti"].as_str()?)?,
-                exp: Instant::from_unix_secs(p["exp"].as_u64()?),
-                token,
-            })
-        };
-        Some(TokenPair {
-            access: minted(access)?,
-            refresh: minted(refresh)?,
-            family,
-        })
-    }
-
-    /// Tells the auth checker that presenting `refresh_token` at auth time `auth_at` revoked
-    /// its family, when the refusal says so.
-    fn family_revoked(&mut self, auth_at: Instant, refresh_token: &str, error: &AuthError) {
-        if matches!(error, AuthError::Refresh(RefreshError::Reused { .. }))
-            && let Some(family) = workload::family_of(refresh_token)
-        {
-            self.observe(&Obs::FamilyRevoked {
-                at: self.now,
-                auth_at,
-                family: &family,
-            });
-        }
-    }
-
-    /// Tells the auth checker about revocations the auth service just issued (true time).
-    fn publish_revocations(&mut self) {
-        for r in &self.auth.untold_revocations() {
-            self.observe(&Obs::Revocation {
-                at: self.now,
-                revocation: r,
-            });
-        }
     }
 
     pub(super) fn auth_answer(&mut self, i: ClientId, answer: AuthAnswer) {

@@ -35,6 +35,7 @@ use crate::rng::SimRng;
 use crate::scenario::{Op, Scenario};
 use crate::witness::{Fold, Offload, Witness};
 use attack_table::AttackTable;
+use auth_flows::OAuthAttack;
 use auth_node::AuthNode;
 use gateway_node::GatewayNode;
 use phase::Phase;
@@ -122,8 +123,15 @@ enum AuthCall {
         exp: Instant,
     },
     LogoutEverywhere,
-    OAuthAttack(u64),
-    RefreshReuse(String),
+    /// Two refreshes of one refresh token that reach the auth service together.
+    ConcurrentRefresh(String),
+    OAuthAttack(OAuthAttack),
+    /// A used refresh token presented again; `stolen` is an access token of its family
+    /// (id and `exp`) that the family's revocation must cover.
+    RefreshReuse {
+        token: String,
+        stolen: Option<(gauntlet_core::Jti, Instant)>,
+    },
     /// The setup of [`Op::LateReuse`]: a short session signed in and its refresh token
     /// rotated at once (the victim refreshed; the thief kept the first pair).
     LateReuseSetup,
@@ -632,6 +640,7 @@ impl<'s> World<'s> {
 }
 
 mod attack_table;
+mod auth_flows;
 mod auth_node;
 mod clients;
 mod driver;
