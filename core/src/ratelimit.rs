@@ -102,6 +102,8 @@ pub struct IpLimiter {
     buckets: BTreeMap<IpAddr, TokenBucket>,
     /// When the last walk for idle buckets freed nothing.
     fruitless_scan: Option<Instant>,
+    /// Charges of an unseen address that found the table full.
+    full_table_charges: u64,
 }
 
 impl IpLimiter {
@@ -112,12 +114,14 @@ impl IpLimiter {
             max,
             buckets: BTreeMap::new(),
             fruitless_scan: None,
+            full_table_charges: 0,
         }
     }
 
     /// Takes one token for `ip`, or says how long to wait.
     pub fn charge(&mut self, now: Instant, ip: IpAddr) -> Result<(), Duration> {
         if !self.buckets.contains_key(&ip) && self.buckets.len() >= self.max {
+            self.full_table_charges = self.full_table_charges.saturating_add(1);
             // A clock that went back (a wall clock) walks again rather than wait longer.
             let since = self
                 .fruitless_scan
@@ -142,6 +146,12 @@ impl IpLimiter {
     /// Drops every idle (full) bucket: its address is back where an unseen one starts.
     pub fn drop_idle(&mut self, now: Instant) {
         self.buckets.retain(|_, b| !b.is_full(now));
+    }
+
+    /// How many charges of an unseen address found the table full (each had to wait, or to
+    /// take the place of an idle bucket).
+    pub fn full_table_charges(&self) -> u64 {
+        self.full_table_charges
     }
 
     /// Addresses tracked.
@@ -286,6 +296,8 @@ mod tests {
         assert_eq!(l.charge(at(1_000), ip(2)), Err(IDLE_SCAN_INTERVAL));
         assert_eq!(l.charge(at(2_000), ip(2)), Ok(()));
         assert_eq!(l.len(), 1, "ip(1)'s idle bucket made room");
+        // Every unseen address met a full table; the tracked one's charges did not.
+        assert_eq!(l.full_table_charges(), 5);
     }
 
     #[test]

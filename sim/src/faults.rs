@@ -157,6 +157,12 @@ pub enum Fault {
         /// Time until the restart.
         downtime: Duration,
     },
+    /// The gateway is stopped gracefully (a deploy): it closes every connection with 1001,
+    /// then restarts from its log after `downtime`.
+    GatewayShutdown {
+        /// Time until the restart.
+        downtime: Duration,
+    },
     /// The auth service is unavailable for `duration`.
     AuthOutage {
         /// Length of the outage.
@@ -173,6 +179,7 @@ impl Fault {
             Fault::Partition(_) => "partition",
             Fault::ClientCrash { .. } => "client_crash",
             Fault::GatewayCrash { .. } => "gateway_crash",
+            Fault::GatewayShutdown { .. } => "gateway_shutdown",
             Fault::AuthOutage { .. } => "auth_outage",
             Fault::KeyRotation => "key_rotation",
         }
@@ -193,7 +200,9 @@ impl Fault {
                 ("duration_ms", ms(p.end.saturating_since(p.start))),
             ],
             Fault::ClientCrash { client } => vec![("client", client.to_string())],
-            Fault::GatewayCrash { downtime } => vec![("downtime_ms", ms(*downtime))],
+            Fault::GatewayCrash { downtime } | Fault::GatewayShutdown { downtime } => {
+                vec![("downtime_ms", ms(*downtime))]
+            }
             Fault::AuthOutage { duration } => vec![("duration_ms", ms(*duration))],
             Fault::KeyRotation => Vec::new(),
         }
@@ -483,7 +492,15 @@ impl FaultPlan {
             end,
             self.gateway_crashes_per_hour,
             &mut out,
-            |_, _| Fault::GatewayCrash { downtime },
+            // Half the stops are graceful, by the arrival's own time: no extra draw, so the
+            // timeline is the one the plan always gave.
+            |_, at| {
+                if at.as_nanos() % 2 == 1 {
+                    Fault::GatewayShutdown { downtime }
+                } else {
+                    Fault::GatewayCrash { downtime }
+                }
+            },
         )?;
 
         let mut r = rng.fork("auth_outages");
@@ -840,13 +857,34 @@ mod tests {
             )
             .unwrap()
             .into_iter()
-            .filter(|f| f.fault.name() == "gateway_crash")
+            .filter(|f| matches!(f.fault.name(), "gateway_crash" | "gateway_shutdown"))
             .map(|f| f.at)
             .collect()
         };
         let before = crashes(&base);
         assert!(!before.is_empty());
         assert_eq!(crashes(&busier), before);
+    }
+
+    #[test]
+    fn gateway_stops_are_crashes_and_graceful_shutdowns_by_their_time() {
+        let plan = FaultPlan {
+            gateway_crashes_per_hour: 60.0,
+            gateway_restart_ms: 100,
+            ..FaultPlan::none()
+        };
+        let tl = plan
+            .timeline(
+                &SimRng::new(7),
+                Instant::EPOCH,
+                Duration::from_secs(7200),
+                5,
+            )
+            .unwrap();
+        let graceful = |f: &TimedFault| matches!(f.fault, Fault::GatewayShutdown { .. });
+        assert!(tl.iter().all(|f| graceful(f) == (f.at.as_nanos() % 2 == 1)));
+        let n = tl.iter().filter(|f| graceful(f)).count();
+        assert!(n > 20 && n + 20 < tl.len(), "{n} of {} graceful", tl.len());
     }
 
     #[test]

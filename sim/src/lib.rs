@@ -84,5 +84,6 @@ pub use simulate::{
 pub use witness::Offload;
 pub use world::{
     EPOCH_SECS, LIVENESS, NoSink, RunResult, SIM_ORIGIN, SIM_ORIGIN_LIST_SHARE, SIM_SEND_QUEUE,
-    SIM_SMALL_OUTBOX, SIM_SMALL_OUTBOX_SHARE, Sink, World, gateway_config,
+    SIM_SMALL_OUTBOX, SIM_SMALL_OUTBOX_SHARE, SIM_TIGHT_CONNECTIONS, SIM_TIGHT_SHARE,
+    SIM_TIGHT_TRACKED_IPS, Sink, World, gateway_config,
 };

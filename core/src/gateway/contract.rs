@@ -258,6 +258,9 @@ pub struct GatewayStats {
     pub tickets: usize,
     /// Tracked per-IP buckets.
     pub ip_buckets: usize,
+    /// Handshakes from an unseen address that found the address table full
+    /// (`limits.max_tracked_ips`), so far: each took an idle bucket's place or was refused.
+    pub ip_table_full: u64,
     /// Per-user message buckets: every connected user's that has sent a frame, and a departed
     /// user's until it has refilled (the sweep drops it then).
     pub user_buckets: usize,

@@ -303,6 +303,7 @@ impl Gateway {
             peak_outbox_len: self.state.peak_outbox_len,
             tickets: self.state.tickets.len(),
             ip_buckets: self.ip_buckets.len(),
+            ip_table_full: self.ip_buckets.full_table_charges(),
             user_buckets: self.user_buckets.len(),
             active_runs: self.state.runs.len(),
             threads: self.state.threads.len(),

@@ -2,7 +2,8 @@
 //! stay within their configured limits; a user never holds more sessions than the cap, and
 //! is never refused for the cap while holding fewer (the cap is released); a user never
 //! holds more live tickets than `max_tickets_per_user`, and is never refused for that bound
-//! while holding fewer. Sessions and tickets are counted from the log, not the gateway.
+//! while holding fewer; no more than `max_connections` sessions are open, and `server_full`
+//! refuses only at that bound. Sessions and tickets are counted from the log, not the gateway.
 
 use std::collections::BTreeMap;
 
@@ -99,6 +100,14 @@ impl Checker for BoundsChecker {
                     match &e.event {
                         Event::SessionOpened { conn, identity, .. } => {
                             self.sessions.insert(*conn, identity.user.clone());
+                            let open = self.sessions.len();
+                            let global = self.config.limits.max_connections;
+                            if open > global {
+                                return Err(Failure::new(
+                                    NAME,
+                                    format!("{open} sessions open (bound {global})"),
+                                ));
+                            }
                             let n = self.per_user.entry(identity.user.clone()).or_default();
                             *n += 1;
                             if *n > cap {
@@ -139,6 +148,19 @@ impl Checker for BoundsChecker {
                             ),
                         ));
                     }
+                }
+                Ok(())
+            }
+            Obs::Handshake {
+                reject_code: Some("server_full"),
+                ..
+            } => {
+                let (open, global) = (self.sessions.len(), self.config.limits.max_connections);
+                if open < global {
+                    return Err(Failure::new(
+                        NAME,
+                        format!("refused server_full with {open} sessions open (bound {global})"),
+                    ));
                 }
                 Ok(())
             }

@@ -72,6 +72,7 @@ pub const MARKED_RULES: &[&str] = &[
     "AUTH-SIGNATURE",
     "AUTH-TOKEN-MAX-LEN",
     "CLOSE-CODE-MAP",
+    "CLOSE-GOING-AWAY",
     "DELIVERY-BROADCAST",
     "DELIVERY-EXACTLY-ONCE",
     "DELIVERY-ISOLATION",
@@ -124,6 +125,7 @@ pub const MARKED_RULES: &[&str] = &[
     "SESSION-EXPIRY",
     "SESSION-REAUTH-EXTENDS",
     "WS-AUTH-BEFORE-UPGRADE",
+    "WS-CAP-GLOBAL",
     "WS-CAP-PER-USER",
     "WS-CAP-RELEASE",
     "WS-CONNECTION-ESTABLISHED",
@@ -131,6 +133,7 @@ pub const MARKED_RULES: &[&str] = &[
     "WS-HANDSHAKE-BOUNDS",
     "WS-HTTP-STATUS",
     "WS-IP-RATE",
+    "WS-IP-TRACK-BOUND",
     "WS-ORIGIN",
     "WS-PATH",
     "WS-QUERY-TOKEN",
@@ -250,6 +253,11 @@ impl Marks {
                 // The trimming path runs only once an outbox has reached its bound.
                 if stats.peak_outbox_len > 0 && stats.peak_outbox_len >= self.outbox_bound {
                     self.mark("OUTBOX-RETENTION");
+                }
+                // A new address met a full table: it was admitted only in an idle bucket's
+                // place, or refused.
+                if stats.ip_table_full > 0 {
+                    self.mark("WS-IP-TRACK-BOUND");
                 }
             }
             // A rotation removed a key: the ring changed, so every cached result was dropped.

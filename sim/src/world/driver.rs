@@ -410,6 +410,32 @@ impl World<'_> {
                     self.after(downtime, Ev::GatewayRestart);
                 }
             }
+            Fault::GatewayShutdown { downtime } => {
+                if self.gateway.running.is_none() {
+                    return;
+                }
+                // Every session is closed with 1001 on its way out (`CLOSE-GOING-AWAY`);
+                // a handshake still waiting for its verdict dies with the process.
+                self.gw(Input::Shutdown);
+                if self.gateway.crash() {
+                    let mut pending: Vec<(ConnId, ClientId)> = self
+                        .clients
+                        .conns
+                        .sorted()
+                        .into_iter()
+                        .filter(|(_, c)| c.user().is_none())
+                        .map(|(id, c)| (*id, c.client))
+                        .collect();
+                    pending.sort_unstable_by_key(|(id, _)| *id);
+                    for (conn, client) in pending {
+                        self.after(
+                            Duration::from_millis(1),
+                            Ev::ToClient(client, Down::Close(conn, None)),
+                        );
+                    }
+                    self.after(downtime, Ev::GatewayRestart);
+                }
+            }
             Fault::AuthOutage { duration } => {
                 self.auth.down = true;
                 self.after(duration, Ev::AuthBack);

@@ -239,10 +239,21 @@ pub const SIM_ORIGIN: &str = "https://app.example";
 /// must be refused there; the other seeds keep the default of no check.
 pub const SIM_ORIGIN_LIST_SHARE: f64 = 0.5;
 
+/// Share of seeds whose gateway runs near its global bounds: at most [`SIM_TIGHT_CONNECTIONS`]
+/// open connections (`WS-CAP-GLOBAL`) and [`SIM_TIGHT_TRACKED_IPS`] tracked peer addresses
+/// (`WS-IP-TRACK-BOUND`), where production allows 200 000 and 100 000, which no run of a few
+/// hundred users comes near. The rest keep the production bounds.
+pub const SIM_TIGHT_SHARE: f64 = 0.25;
+/// The global connection bound of the tight seeds (about the peak of 100 users with tabs).
+pub const SIM_TIGHT_CONNECTIONS: std::ops::Range<u64> = 40..160;
+/// The tracked-address bound of the tight seeds (every simulated client has an address).
+pub const SIM_TIGHT_TRACKED_IPS: std::ops::Range<u64> = 8..24;
+
 /// The gateway config every simulated run uses: protocol defaults, the `test` environment's
 /// short token lifetimes (so expiry and refresh happen within minutes), a small send queue
-/// ([`SIM_SEND_QUEUE`]), for some seeds a small outbox ([`SIM_SMALL_OUTBOX`]) or an Origin
-/// allow-list ([`SIM_ORIGIN`]), and the run's seed.
+/// ([`SIM_SEND_QUEUE`]), for some seeds a small outbox ([`SIM_SMALL_OUTBOX`]), an Origin
+/// allow-list ([`SIM_ORIGIN`]) or tight global bounds ([`SIM_TIGHT_SHARE`]), and the run's
+/// seed.
 pub fn gateway_config(seed: u64) -> Config {
     let mut config = Config::default();
     config.tokens.environment = Environment::Test;
@@ -258,6 +269,13 @@ pub fn gateway_config(seed: u64) -> Config {
         .chance(SIM_ORIGIN_LIST_SHARE)
     {
         config.limits.origin_allow_list = vec![SIM_ORIGIN.to_string()];
+    }
+    let mut tight = SimRng::new(seed).fork("tight");
+    if tight.chance(SIM_TIGHT_SHARE) {
+        let conns = tight.range(SIM_TIGHT_CONNECTIONS);
+        let ips = tight.range(SIM_TIGHT_TRACKED_IPS);
+        config.limits.max_connections = usize::try_from(conns).unwrap_or(usize::MAX);
+        config.limits.max_tracked_ips = usize::try_from(ips).unwrap_or(usize::MAX);
     }
     config.seed = seed;
     config
