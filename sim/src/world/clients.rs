@@ -17,12 +17,14 @@ use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadI
 use crate::frame_view::FrameView;
 
 use super::phase::Phase;
-use super::population::{AuthState, ClientId, Conn, LateReuse, Tokens};
+use super::population::{AuthState, ClientId, Conn, LateReuse, Tokens, refused_grant_rule};
 use super::{
     AuthAnswer, AuthCall, Down, Ev, HANDSHAKE_TIMEOUT, OAuthAttack, SIM_ORIGIN, Sized, Up, World,
     check,
 };
-use crate::checker::{CredTruth, IMPERSONATION_TASK, Obs, Tagged, UNPRIVILEGED_NOTICE, message_id};
+use crate::checker::{
+    CredTruth, Failure, IMPERSONATION_TASK, Obs, Tagged, UNPRIVILEGED_NOTICE, message_id,
+};
 use crate::network::NodeId;
 use crate::rng::SimRng;
 use crate::scenario::{Mix, Op};
@@ -1079,6 +1081,19 @@ impl World<'_> {
                     });
                 }
             }
+            // Only a broadcast of this client's own can be refused for the permission.
+            "error" if json.code() == Some("FORBIDDEN") && frame.contains("system:broadcast") => {
+                match self.clients[i].grant {
+                    Some(grant) if i == ClientId::OPS => self.fail(Failure::new(
+                        "envelope",
+                        format!("the operator, holding {grant}, was refused a broadcast"),
+                    )),
+                    Some(grant) => self.observe(&Obs::AuthFlow {
+                        rule: refused_grant_rule(grant),
+                    }),
+                    None => {}
+                }
+            }
             "error" if json.code() == Some("RESUME_GAP") => {
                 if let Some(oldest) = json.oldest_seq() {
                     c.last_seq = c.last_seq.max(oldest.saturating_sub(1));
@@ -1118,13 +1133,11 @@ impl World<'_> {
         }
         let now = self.auth_now();
         let user = self.clients[i].user.clone();
-        let perms = if i == ClientId::OPS {
-            Permission::parse("system:broadcast")
-                .and_then(|p| Permissions::new(vec![p]))
-                .unwrap_or_else(Permissions::empty)
-        } else {
-            Permissions::empty()
-        };
+        let perms = self.clients[i]
+            .grant
+            .and_then(Permission::parse)
+            .and_then(|p| Permissions::new(vec![p]))
+            .unwrap_or_else(Permissions::empty);
         let answer = match call {
             AuthCall::Login => self
                 .auth

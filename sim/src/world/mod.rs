@@ -325,6 +325,11 @@ impl<'s> World<'s> {
                 next_ask: 0,
                 not_before: start,
                 late_reuse: None,
+                grant: population::grant_for(
+                    i,
+                    i >= sc.users - adversaries,
+                    &mut root.fork_indexed("grant", u64::from(i)),
+                ),
             })
             .collect();
         let witness = Witness::new(Checkers::new(&config), checkpoint, offload);

@@ -234,6 +234,49 @@ pub(super) struct Client {
     /// attack keeps its own stolen tokens, and goes on whatever the client signs in or out
     /// of meanwhile.
     pub(super) late_reuse: Option<LateReuse>,
+    /// The one permission every token of this client grants, if any (see [`grant_for`]).
+    pub(super) grant: Option<&'static str>,
+}
+
+/// What the operator's tokens grant: the broadcast permission exactly, or through the
+/// `system:*` wildcard (`PERM-MATCH`, `PERM-BROADCAST`).
+const OPERATOR_GRANTS: [&str; 2] = ["system:broadcast", "system:*"];
+
+/// What an adversary's tokens may grant: nothing, admin (which grants nothing at the gateway,
+/// `PERM-ADMIN`), or a near miss of `system:broadcast` that a pattern match or a prefix
+/// comparison would let through (`PERM-MATCH`). None of them allows a broadcast.
+pub(super) const ADVERSARY_GRANTS: [Option<&str>; 9] = [
+    None,
+    Some("admin"),
+    Some("admin:*"),
+    Some("system:broadcast:*"),
+    Some("systemx:*"),
+    Some("system:broadcastx"),
+    Some("sys:*"),
+    Some("System:broadcast"),
+    Some("system:broadcas"),
+];
+
+/// The permission client `i` holds for the whole run, drawn from `rng` (a stream of its
+/// own): the operator's covers `system:broadcast`, an adversary's never does, an honest
+/// user holds none.
+pub(super) fn grant_for(i: u32, adversary: bool, rng: &mut SimRng) -> Option<&'static str> {
+    if i == ClientId::OPS.get() {
+        return Some(OPERATOR_GRANTS[rng.index(OPERATOR_GRANTS.len())]);
+    }
+    if adversary {
+        return ADVERSARY_GRANTS[rng.index(ADVERSARY_GRANTS.len())];
+    }
+    None
+}
+
+/// The rule an adversary holding `grant` shows when its `broadcast` is refused.
+pub(super) fn refused_grant_rule(grant: &str) -> &'static str {
+    if grant == "admin" || grant == "admin:*" {
+        "PERM-ADMIN"
+    } else {
+        "PERM-MATCH"
+    }
 }
 
 /// Ask numbers fit in the 31 bits of a ticket request id above the client's index and the
