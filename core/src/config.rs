@@ -76,6 +76,8 @@ pub struct Limits {
     pub max_subscriptions_per_connection: usize,
     /// IP addresses whose handshake buckets are tracked at once.
     pub max_tracked_ips: usize,
+    /// Validation results the token cache holds (`AUTH-CACHE-BOUND`).
+    pub max_cached_tokens: usize,
     /// Longest `user_message` content, in bytes.
     pub max_content_bytes: usize,
 }
@@ -114,6 +116,7 @@ impl Default for Limits {
             max_active_runs_per_user: 8,
             max_subscriptions_per_connection: 64,
             max_tracked_ips: 100_000,
+            max_cached_tokens: crate::token::DEFAULT_CACHE_CAPACITY,
             max_content_bytes: 4096,
         }
     }
@@ -194,7 +197,7 @@ impl Config {
     /// Checks that every value can work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
-        let positive: [(&'static str, u64); 12] = [
+        let positive: [(&'static str, u64); 13] = [
             ("limits.max_frame_bytes", l.max_frame_bytes as u64),
             (
                 "limits.max_connections_per_user",
@@ -212,6 +215,7 @@ impl Config {
             ("limits.max_tickets", l.max_tickets as u64),
             ("limits.max_tickets_per_user", l.max_tickets_per_user as u64),
             ("limits.max_tracked_ips", l.max_tracked_ips as u64),
+            ("limits.max_cached_tokens", l.max_cached_tokens as u64),
             ("limits.max_threads_per_user", l.max_threads_per_user as u64),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {

@@ -113,6 +113,9 @@ pub enum Op {
     EnvelopeAbuse,
     /// Attack: ask for a ticket and present it only after its lifetime is over.
     LateTicket,
+    /// Ask the issuer for tokens at and past the claim bounds (`email`, `svc_id`): what it
+    /// mints must validate with those claims, and what it refuses must break a claim rule.
+    MintEdge,
 }
 
 impl Op {
@@ -172,6 +175,7 @@ impl Default for Mix {
             (BadHandshake, 3),
             (EnvelopeAbuse, 4),
             (LateTicket, 2),
+            (MintEdge, 2),
         ];
         Mix(w.into_iter().collect())
     }
@@ -274,7 +278,7 @@ mod tests {
         assert!(Op::Forged.is_attack() && Op::RefreshReuse.is_attack());
         let mix = Mix::default();
         assert!(Op::CrossReauth.is_attack() && Op::TableAttack.is_attack());
-        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 24);
+        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 25);
         assert_eq!(mix.active().filter(|o| !o.is_attack()).count(), 16);
     }
 

@@ -1,7 +1,8 @@
-//! Coverage marks: every rule id of `docs/protocol.md` is either one the CI sweep must mark
-//! (`MARKED_RULES`) or listed, with its reason, under "Rules without a coverage mark in the
-//! sweep" in `docs/oracles.md`, never both; and marks are observations only, the same
-//! whichever thread runs the checks, changing no journal or state hash.
+//! Coverage marks: every rule id of `docs/protocol.md` is exactly one of: a rule the CI sweep
+//! must mark (`MARKED_RULES`), a rule the CI's probe run marks (listed with its probe checks
+//! under "Rules the probe sweep marks" in `docs/oracles.md`), or a rule listed, with its
+//! reason, under "Rules without a coverage mark in the sweep"; and marks are observations
+//! only, the same whichever thread runs the checks, changing no journal or state hash.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,8 @@ use gauntlet_sim::{
 
 /// The heading of the list of rules the sweep does not mark, in `oracles.md`.
 const UNMARKED_HEADING: &str = "## Rules without a coverage mark in the sweep";
+/// The heading of the list of rules the CI's probe run marks, each with its probe checks.
+const PROBE_HEADING: &str = "## Rules the probe sweep marks";
 
 fn doc(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -56,11 +59,12 @@ fn protocol_ids() -> BTreeSet<String> {
         .collect()
 }
 
-/// The ids listed under [`UNMARKED_HEADING`], each with its reason, in listed order.
-fn unmarked_list() -> Vec<(String, String)> {
+/// The ids listed under `heading` in `oracles.md`, each with the text after it (a reason,
+/// or probe checks), in listed order.
+fn listed_under(heading: &str) -> Vec<(String, String)> {
     doc("oracles.md")
         .lines()
-        .skip_while(|l| l.trim() != UNMARKED_HEADING)
+        .skip_while(|l| l.trim() != heading)
         .skip(1)
         .take_while(|l| !l.starts_with("## "))
         .filter_map(|l| {
@@ -69,6 +73,24 @@ fn unmarked_list() -> Vec<(String, String)> {
             Some((id.to_string(), reason.to_string()))
         })
         .collect()
+}
+
+/// Every check the probe list names is one `gauntlet probe` runs, so the CI step that reads
+/// the list cannot wait for a check that does not exist.
+#[test]
+fn probe_marks_name_checks_the_probe_has() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/src/probe.rs");
+    let probe = std::fs::read_to_string(&path).expect("server/src/probe.rs");
+    for (rule, checks) in listed_under(PROBE_HEADING) {
+        let names: Vec<&str> = checks.split('`').skip(1).step_by(2).collect();
+        assert!(!names.is_empty(), "{rule}: no probe check named");
+        for name in names {
+            assert!(
+                probe.contains(&format!("\"{name}\"")),
+                "{rule}: the probe has no check {name:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -81,7 +103,19 @@ fn every_rule_is_marked_by_the_sweep_or_listed_with_a_reason_never_both() {
         MARKED_RULES.len(),
         "MARKED_RULES repeats a rule"
     );
-    let listed = unmarked_list();
+    let listed = listed_under(UNMARKED_HEADING);
+    let probe_listed = listed_under(PROBE_HEADING);
+    assert!(!probe_listed.is_empty(), "no {PROBE_HEADING:?} list");
+    // The probe's marks count as the sweep's: a rule is in one of the three lists.
+    let marked: BTreeSet<String> = marked
+        .into_iter()
+        .chain(probe_listed.iter().map(|(id, _)| id.clone()))
+        .collect();
+    assert_eq!(
+        marked.len(),
+        MARKED_RULES.len() + probe_listed.len(),
+        "a rule is in MARKED_RULES and in {PROBE_HEADING:?}, or listed there twice"
+    );
     let unmarked: BTreeSet<String> = listed.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(unmarked.len(), listed.len(), "a rule is listed twice");
 

@@ -86,7 +86,9 @@ impl Gateway {
     /// A gateway with planted bugs switched on (empty without the `planted-bugs` feature).
     pub fn with_plants(config: Config, ring: KeyRing, plants: Plants) -> Result<Self, ConfigError> {
         config.validate()?;
-        let validator = Validator::new(ring, config.tokens.clone()).with_plants(plants);
+        let validator = Validator::new(ring, config.tokens.clone())
+            .with_cache_capacity(config.limits.max_cached_tokens)
+            .with_plants(plants);
         // The default key derives from the seed, so a simulated run's tickets replay; the
         // seed is in every journal header, so a live server replaces it (`set_ticket_secret`).
         let mut ticket_key = [0u8; 32];

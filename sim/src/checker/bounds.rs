@@ -188,11 +188,7 @@ impl Checker for BoundsChecker {
                     ("outbox", s.peak_outbox_len, l.outbox_max_events),
                     ("tickets", s.tickets, l.max_tickets),
                     ("tracked IPs", s.ip_buckets, l.max_tracked_ips),
-                    (
-                        "validation cache",
-                        s.cache_len,
-                        gauntlet_core::token::DEFAULT_CACHE_CAPACITY,
-                    ),
+                    ("validation cache", s.cache_len, l.max_cached_tokens),
                 ];
                 match checks.iter().find(|(_, v, max)| v > max) {
                     Some((what, v, max)) => Err(Failure::new(

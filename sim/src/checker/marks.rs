@@ -33,6 +33,7 @@ pub const MARKED_RULES: &[&str] = &[
     "AGENT-TOOL-PAIRING",
     "AUTH-ALG-FROM-KEY",
     "AUTH-ALG-NONE",
+    "AUTH-CACHE-BOUND",
     "AUTH-CACHE-KEY",
     "AUTH-CACHE-RECHECK",
     "AUTH-CACHE-RING-CHANGE",
@@ -43,6 +44,7 @@ pub const MARKED_RULES: &[&str] = &[
     "AUTH-CLAIM-JTI",
     "AUTH-CLAIM-PERMISSIONS",
     "AUTH-CLAIM-SUB",
+    "AUTH-CLAIM-SVC-ID",
     "AUTH-CLAIM-TYPE",
     "AUTH-ERRORS-TYPED",
     "AUTH-EXP-LEEWAY",
@@ -57,6 +59,7 @@ pub const MARKED_RULES: &[&str] = &[
     "AUTH-KEY-RETIRED",
     "AUTH-KEY-ROTATION",
     "AUTH-KEY-SELECT",
+    "AUTH-MINT",
     "AUTH-NBF-LEEWAY",
     "AUTH-NUMERIC-DATE",
     "AUTH-REFRESH-CONCURRENT",
@@ -155,6 +158,8 @@ pub(crate) struct Marks {
     counts: BTreeMap<&'static str, u64>,
     /// `limits.outbox_max_events`: an outbox this long has started trimming.
     outbox_bound: usize,
+    /// `limits.max_cached_tokens`: a cache this full evicts to take a new entry.
+    cache_bound: usize,
     /// The user of each open session (from the log), to know whose session a 1013 closed.
     sessions: ConnMap<UserId>,
     /// Users with a session closed as a slow consumer, whose next `resumed` shows the
@@ -170,6 +175,7 @@ impl Marks {
     pub(crate) fn new(config: &gauntlet_core::Config) -> Self {
         Self {
             outbox_bound: config.limits.outbox_max_events,
+            cache_bound: config.limits.max_cached_tokens,
             ..Self::default()
         }
     }
@@ -258,6 +264,10 @@ impl Marks {
                 }
                 // A new address met a full table: it was admitted only in an idle bucket's
                 // place, or refused.
+                // A full cache: the next miss evicts the entry that expires first.
+                if stats.cache_len > 0 && stats.cache_len >= self.cache_bound {
+                    self.mark("AUTH-CACHE-BOUND");
+                }
                 if stats.ip_table_full > 0 {
                     self.mark("WS-IP-TRACK-BOUND");
                 }

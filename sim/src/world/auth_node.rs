@@ -70,6 +70,7 @@ impl AuthNode {
             .map_err(|e| e.to_string())?;
         let keys = vec![(kid, hs_secret(0))];
         let ring = ring_of(&keys, None)?;
+
         // The issuer's own access lifetime, drawn per seed: half the seeds keep the
         // environment's 5 min, the others mint 30 s to 60 s tokens, so expiry, refresh and
         // tokens inside the leeway all happen within a one-minute run. The gateway's rules

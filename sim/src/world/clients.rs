@@ -36,6 +36,8 @@ const ROTATION_DRAWS_PER_RUN: f64 = 7.5;
 /// Attack-table cases one [`Op::TableAttack`] presents: enough that the table's cases all
 /// come up in a short run, few enough to stay under the per-address handshake rate.
 const TABLE_CASES_PER_ATTACK: usize = 8;
+/// Most tabs one [`Op::ExtraTabs`] opens at once: the per-address handshake burst.
+const TABS_PER_BURST: usize = 10;
 /// How far past what it has received a [`Op::BadFrames`] resume asks to start: beyond any
 /// stream a run produces.
 const RESUME_AHEAD: u64 = 1 << 40;
@@ -311,7 +313,15 @@ impl World<'_> {
                 }
             }
             Op::ExtraTabs => {
-                let n = 1 + self.clients[i].rng.index(4);
+                let c = &mut self.clients[i];
+                let n = if c.rng.chance(0.125) {
+                    // Past the per-user cap by one (`WS-CAP-PER-USER`), within the per-address
+                    // burst when a tab is already open.
+                    let cap = self.config.limits.max_connections_per_user;
+                    (cap + 1).saturating_sub(c.conns.len()).min(TABS_PER_BURST)
+                } else {
+                    1 + c.rng.index(4)
+                };
                 for _ in 0..n {
                     self.connect(i, Method::Bearer);
                 }
@@ -550,6 +560,7 @@ impl World<'_> {
             Op::TicketReplay => self.ticket_replay(i),
             Op::OriginSpoof => self.origin_spoof(i, &access, variant),
             Op::BadHandshake => self.bad_handshake(i, &access, variant),
+            Op::MintEdge => self.mint_edge(&user, variant),
             Op::EnvelopeAbuse => self.envelope_abuse(i, conn, &victim, variant),
             Op::LateTicket => {
                 self.clients[i].late_ticket_asked();

@@ -240,14 +240,17 @@ pub const SIM_ORIGIN: &str = "https://app.example";
 pub const SIM_ORIGIN_LIST_SHARE: f64 = 0.5;
 
 /// Share of seeds whose gateway runs near its global bounds: at most [`SIM_TIGHT_CONNECTIONS`]
-/// open connections (`WS-CAP-GLOBAL`) and [`SIM_TIGHT_TRACKED_IPS`] tracked peer addresses
-/// (`WS-IP-TRACK-BOUND`), where production allows 200 000 and 100 000, which no run of a few
-/// hundred users comes near. The rest keep the production bounds.
+/// open connections (`WS-CAP-GLOBAL`), [`SIM_TIGHT_TRACKED_IPS`] tracked peer addresses
+/// (`WS-IP-TRACK-BOUND`) and [`SIM_TIGHT_CACHED_TOKENS`] cached validations
+/// (`AUTH-CACHE-BOUND`), where production allows 200 000, 100 000 and 100 000, which no run
+/// of a few hundred users comes near. The rest keep the production bounds.
 pub const SIM_TIGHT_SHARE: f64 = 0.25;
 /// The global connection bound of the tight seeds (about the peak of 100 users with tabs).
 pub const SIM_TIGHT_CONNECTIONS: std::ops::Range<u64> = 40..160;
 /// The tracked-address bound of the tight seeds (every simulated client has an address).
 pub const SIM_TIGHT_TRACKED_IPS: std::ops::Range<u64> = 8..24;
+/// The validation-cache bound of the tight seeds (every simulated user holds a token or two).
+pub const SIM_TIGHT_CACHED_TOKENS: std::ops::Range<u64> = 16..64;
 
 /// The gateway config every simulated run uses: protocol defaults, the `test` environment's
 /// short token lifetimes (so expiry and refresh happen within minutes), a small send queue
@@ -276,6 +279,8 @@ pub fn gateway_config(seed: u64) -> Config {
         let ips = tight.range(SIM_TIGHT_TRACKED_IPS);
         config.limits.max_connections = usize::try_from(conns).unwrap_or(usize::MAX);
         config.limits.max_tracked_ips = usize::try_from(ips).unwrap_or(usize::MAX);
+        let cached = tight.range(SIM_TIGHT_CACHED_TOKENS);
+        config.limits.max_cached_tokens = usize::try_from(cached).unwrap_or(usize::MAX);
     }
     config.seed = seed;
     config
@@ -668,6 +673,7 @@ mod auth_node;
 mod clients;
 mod driver;
 mod gateway_node;
+mod mint_edges;
 mod phase;
 mod population;
 mod sink;
