@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use gauntlet_core::auth_service::{AuthError, TokenPair};
 use gauntlet_core::oauth::{
-    AuthorizeRequest, CODE_TTL, CallbackRequest, OAuthError, s256_challenge,
+    AuthorizationCode, AuthorizeRequest, CODE_TTL, CallbackRequest, OAuthError, s256_challenge,
 };
 use gauntlet_core::permissions::Permissions;
 use gauntlet_core::token::{Minted, RefreshError, Revocation};
@@ -61,10 +61,16 @@ pub(super) enum OAuthAttack {
     OtherRedirect,
     /// The callback comes a second after the code's 60 s (`OAUTH-CODE-TTL`).
     ExpiredCode,
+    /// Flows started and abandoned, [`FLOOD_FLOWS`] in a row: their states stay pending,
+    /// so a small store fills and refuses (`OAUTH-STORES-BOUNDED`).
+    Flood,
 }
 
+/// Flows one [`OAuthAttack::Flood`] starts: past the tight seeds' stores (at most 15).
+const FLOOD_FLOWS: usize = 16;
+
 impl OAuthAttack {
-    const ALL: [OAuthAttack; 8] = [
+    const ALL: [OAuthAttack; 9] = [
         OAuthAttack::ForgedState,
         OAuthAttack::ReplayedCode,
         OAuthAttack::WrongVerifier,
@@ -73,6 +79,7 @@ impl OAuthAttack {
         OAuthAttack::OtherClient,
         OAuthAttack::OtherRedirect,
         OAuthAttack::ExpiredCode,
+        OAuthAttack::Flood,
     ];
 
     /// The attack a client's draw `variant` picks, each as likely as the others.
@@ -92,6 +99,7 @@ impl OAuthAttack {
             OAuthAttack::OtherClient => "client_id other than the code's",
             OAuthAttack::OtherRedirect => "redirect_uri other than the code's",
             OAuthAttack::ExpiredCode => "code past its 60 s",
+            OAuthAttack::Flood => "flood of abandoned flows",
         }
     }
 
@@ -105,6 +113,7 @@ impl OAuthAttack {
             | OAuthAttack::MalformedVerifier => "OAUTH-PKCE-S256",
             OAuthAttack::OtherClient | OAuthAttack::OtherRedirect => "OAUTH-CODE-BINDINGS",
             OAuthAttack::ExpiredCode => "OAUTH-CODE-TTL",
+            OAuthAttack::Flood => "OAUTH-STORES-BOUNDED",
         }
     }
 
@@ -119,6 +128,7 @@ impl OAuthAttack {
             OAuthAttack::OtherClient => "client_mismatch",
             OAuthAttack::OtherRedirect => "redirect_mismatch",
             OAuthAttack::ExpiredCode => "code_expired",
+            OAuthAttack::Flood => "store_full",
         }
     }
 
@@ -315,10 +325,9 @@ impl World<'_> {
         let state = format!("state-{}-{}", user, self.steps);
         let challenge = s256_challenge(VERIFIER);
         let req = authorize_request(user, perms, &challenge, "S256", &state);
-        let code = self.auth.service.authorize(now, &req).ok()?.code;
+        let code = self.judged_authorize(now, &req).ok()?.code;
         let resp = self
             .auth
-            .service
             .callback(now, &honest_callback(&code, &state))
             .ok()?;
         let family = workload::family_of(&resp.refresh_token)?;
@@ -341,13 +350,24 @@ impl World<'_> {
     ) {
         let state = format!("state-{}-{}", user, self.steps);
         let challenge = s256_challenge(VERIFIER);
+        if attack == OAuthAttack::Flood {
+            // Each is judged as it is answered; the first refusal ends the flood.
+            for k in 0..FLOOD_FLOWS {
+                let state = format!("{state}-abandoned-{k}");
+                let req = authorize_request(user, perms, &challenge, "S256", &state);
+                if self.judged_authorize(now, &req).is_err() {
+                    break;
+                }
+            }
+            return;
+        }
         let method = if attack == OAuthAttack::PlainMethod {
             "plain"
         } else {
             "S256"
         };
         let req = authorize_request(user, perms, &challenge, method, &state);
-        let authorized = self.auth.service.authorize(now, &req);
+        let authorized = self.judged_authorize(now, &req);
         if attack == OAuthAttack::PlainMethod {
             return match authorized {
                 Ok(_) => self.misbehaved(format!(
@@ -409,9 +429,9 @@ impl World<'_> {
                     .saturating_add(Duration::from_secs(1)),
                 honest,
             ),
-            OAuthAttack::PlainMethod | OAuthAttack::ReplayedCode => return,
+            OAuthAttack::PlainMethod | OAuthAttack::ReplayedCode | OAuthAttack::Flood => return,
         };
-        match self.auth.service.callback(at, &bad) {
+        match self.auth.callback(at, &bad) {
             Ok(_) => self.misbehaved(format!(
                 "oauth callback with a {} issued tokens",
                 attack.what()
@@ -442,6 +462,29 @@ impl World<'_> {
         }
     }
 
+    /// `authorize` at auth time `now`, judged: a store refuses as full only when it holds as
+    /// many live entries as its capacity (`OAUTH-STORES-BOUNDED`), counted from every flow
+    /// the world started (see [`super::auth_node::Pending`]).
+    fn judged_authorize(
+        &mut self,
+        now: Instant,
+        req: &AuthorizeRequest<'_>,
+    ) -> Result<AuthorizationCode, AuthError> {
+        let result = self.auth.authorize(now, req);
+        if let Err(AuthError::OAuth(OAuthError::StoreFull(store))) = &result {
+            let (live, cap) = self.auth.pending(now, *store);
+            if live < cap {
+                self.misbehaved(format!(
+                    "oauth authorize refused a full {store} store holding at most {live} live \
+                     entries (capacity {cap})"
+                ));
+            } else {
+                self.auth_flow("OAUTH-STORES-BOUNDED");
+            }
+        }
+        result
+    }
+
     /// After `attack` was refused at the callback, the honest callback with the same code:
     /// the code is burnt, so it must be unknown now.
     fn oauth_burnt(
@@ -451,7 +494,7 @@ impl World<'_> {
         honest: &CallbackRequest<'_>,
         attack: OAuthAttack,
     ) {
-        match self.auth.service.callback(now, honest) {
+        match self.auth.callback(now, honest) {
             Ok(_) => self.misbehaved(format!(
                 "oauth callback issued tokens to {user} for a code burnt by a callback with a {}",
                 attack.what()
@@ -465,12 +508,12 @@ impl World<'_> {
     /// The honest callback `honest` twice: the replay must fail as a replay, and revoke the
     /// tokens the first minted and the family it started (`OAUTH-REPLAY-REVOKES`).
     fn oauth_replay(&mut self, now: Instant, user: &UserId, honest: &CallbackRequest<'_>) {
-        let Ok(first) = self.auth.service.callback(now, honest) else {
+        let Ok(first) = self.auth.callback(now, honest) else {
             return;
         };
         // Told now, so what the next call finds untold is what the replay published.
         self.publish_revocations();
-        match self.auth.service.callback(now, honest) {
+        match self.auth.callback(now, honest) {
             Ok(_) => {
                 return self.misbehaved("oauth callback with a replayed code issued tokens".into());
             }
@@ -685,9 +728,9 @@ mod tests {
 
     #[test]
     fn every_attack_is_drawn_and_refused_by_the_check_its_rule_names() {
-        let drawn: Vec<OAuthAttack> = (0..8).map(OAuthAttack::of).collect();
+        let drawn: Vec<OAuthAttack> = (0..9).map(OAuthAttack::of).collect();
         assert_eq!(drawn, OAuthAttack::ALL);
-        assert_eq!(OAuthAttack::of(8), OAuthAttack::ForgedState);
+        assert_eq!(OAuthAttack::of(9), OAuthAttack::ForgedState);
         assert!(OAuthAttack::ForgedState.refused_by_its_check(&OAuthError::StateMismatch));
         assert!(!OAuthAttack::ForgedState.refused_by_its_check(&OAuthError::VerifierMismatch));
         assert!(OAuthAttack::OtherRedirect.refused_by_its_check(&OAuthError::RedirectMismatch));

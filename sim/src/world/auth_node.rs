@@ -4,11 +4,13 @@
 //! or the clients itself (the world carries its answers, its feed and its key ring over the
 //! network) and never judges what it does (the checkers do).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use gauntlet_core::auth_service::{AuthService, VerifyKey};
-use gauntlet_core::oauth::OAuthConfig;
+use gauntlet_core::auth_service::{AuthError, AuthService, TokenResponse, VerifyKey};
+use gauntlet_core::oauth::{
+    AuthorizationCode, AuthorizeRequest, CallbackRequest, OAuthConfig, Store,
+};
 use gauntlet_core::token::attacks::{AttackKeys, AttackSigner};
 use gauntlet_core::token::{Algorithm, Issuer, KeyRing, Revocation, SigningKey, TokenRules};
 use gauntlet_core::{Instant, Kid, Plants};
@@ -39,6 +41,53 @@ pub(super) struct AuthNode {
     pub(super) attacker_issuer: Issuer,
     /// Refresh tokens presented so far: one accepted a second time is a misbehaving service.
     pub(super) refreshed: BTreeSet<String>,
+    /// The OAuth stores' lifetimes and capacities the service runs with.
+    oauth: OAuthConfig,
+    /// The OAuth flows started and not yet ended, as the service must still hold them.
+    pending: Pending,
+}
+
+/// The states and codes of the flows the world started, by when: an entry leaves when a
+/// callback ends it (a code at any answer, a state at a success) or its lifetime is over,
+/// as the protocol says the service's own entries do. The service holds no more live
+/// entries than these, so a "full" refusal with fewer is wrong.
+#[derive(Default)]
+pub(super) struct Pending {
+    states: BTreeMap<String, Instant>,
+    codes: BTreeMap<String, Instant>,
+}
+
+impl Pending {
+    /// A flow started at `now` with `state` and `code`; entries past their lifetime go.
+    fn started(&mut self, now: Instant, state: &str, code: &str, oauth: &OAuthConfig) {
+        self.states
+            .retain(|_, at| now.saturating_since(*at) <= oauth.state_ttl);
+        self.codes
+            .retain(|_, at| now.saturating_since(*at) <= oauth.code_ttl);
+        self.states.insert(state.to_string(), now);
+        self.codes.insert(code.to_string(), now);
+    }
+
+    /// A callback for `code` with `state` ended its flow's code, and its state when it
+    /// `succeeded`.
+    fn ended(&mut self, code: &str, state: &str, succeeded: bool) {
+        self.codes.remove(code);
+        if succeeded {
+            self.states.remove(state);
+        }
+    }
+
+    /// The entries of `store` still within their lifetime at `now`.
+    fn live(&self, now: Instant, store: Store, oauth: &OAuthConfig) -> usize {
+        let (entries, ttl) = match store {
+            Store::States => (&self.states, oauth.state_ttl),
+            Store::Codes => (&self.codes, oauth.code_ttl),
+        };
+        entries
+            .values()
+            .filter(|at| now.saturating_since(**at) <= ttl)
+            .count()
+    }
 }
 
 /// What a key rotation did.
@@ -75,6 +124,11 @@ impl AuthNode {
         // environment's 5 min, the others mint 30 s to 60 s tokens, so expiry, refresh and
         // tokens inside the leeway all happen within a one-minute run. The gateway's rules
         // (the cap on any token's age) stay the environment's.
+        let mut oauth = OAuthConfig::default();
+        if let Some(t) = super::tight_bounds(seed) {
+            oauth.max_states = t.oauth_entries;
+            oauth.max_codes = t.oauth_entries;
+        }
         let mut auth_rules = rules.clone();
         let mut lifetime_rng = root.fork("lifetimes");
         if lifetime_rng.chance(0.5) {
@@ -86,7 +140,7 @@ impl AuthNode {
             auth_rules,
             plants,
         )
-        .with_oauth(&seed.to_le_bytes().repeat(4), OAuthConfig::default())
+        .with_oauth(&seed.to_le_bytes().repeat(4), oauth.clone())
         .map_err(|e| e.to_string())?;
         let skew_ms = faults.draw_clock_skew_ms(&mut root.fork("skew"));
         let node = AuthNode {
@@ -100,8 +154,45 @@ impl AuthNode {
             next_key: 1,
             attacker_issuer: Issuer::new(attacker_key, rules.clone()),
             refreshed: BTreeSet::new(),
+            oauth,
+            pending: Pending::default(),
         };
         Ok((node, ring))
+    }
+
+    /// `authorize` on the service, remembering the flow it starts.
+    pub(super) fn authorize(
+        &mut self,
+        now: Instant,
+        req: &AuthorizeRequest<'_>,
+    ) -> Result<AuthorizationCode, AuthError> {
+        let result = self.service.authorize(now, req);
+        if let Ok(code) = &result {
+            self.pending
+                .started(now, req.state, &code.code, &self.oauth);
+        }
+        result
+    }
+
+    /// `callback` on the service, forgetting what it ends: its code (redeemed, or burnt by
+    /// a failed check), and its state when it succeeded.
+    pub(super) fn callback(
+        &mut self,
+        now: Instant,
+        req: &CallbackRequest<'_>,
+    ) -> Result<TokenResponse, AuthError> {
+        let result = self.service.callback(now, req);
+        self.pending.ended(req.code, req.state, result.is_ok());
+        result
+    }
+
+    /// At most how many live entries `store` holds at `now`, and its capacity.
+    pub(super) fn pending(&self, now: Instant, store: Store) -> (usize, usize) {
+        let cap = match store {
+            Store::States => self.oauth.max_states,
+            Store::Codes => self.oauth.max_codes,
+        };
+        (self.pending.live(now, store, &self.oauth), cap)
     }
 
     /// The auth service's clock when true time is `now`.
@@ -253,4 +344,36 @@ fn ring_of(keys: &[(Kid, Vec<u8>)], retired: Option<&Kid>) -> Result<KeyRing, St
     )
     .map_err(|e| e.to_string())?;
     Ok(ring)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn pending_flows_end_at_a_callback_or_their_lifetime() {
+        let oauth = OAuthConfig::default();
+        let t0 = Instant::from_unix_secs(1_800_000_000);
+        let mut p = Pending::default();
+        p.started(t0, "s1", "c1", &oauth);
+        p.started(t0, "s2", "c2", &oauth);
+        p.started(t0, "s3", "c3", &oauth);
+        // A failed callback burns its code; its state stays pending.
+        p.ended("c1", "s1", false);
+        // A success ends both.
+        p.ended("c2", "s2", true);
+        assert_eq!(p.live(t0, Store::States, &oauth), 2);
+        assert_eq!(p.live(t0, Store::Codes, &oauth), 1);
+        // Codes live 60 s, states 10 min.
+        let later = t0.saturating_add(oauth.code_ttl + Duration::from_secs(1));
+        assert_eq!(p.live(later, Store::Codes, &oauth), 0);
+        assert_eq!(p.live(later, Store::States, &oauth), 2);
+        let gone = t0.saturating_add(oauth.state_ttl + Duration::from_secs(1));
+        assert_eq!(p.live(gone, Store::States, &oauth), 0);
+        // A new flow drops what its lifetime ended.
+        p.started(gone, "s4", "c4", &oauth);
+        assert_eq!((p.states.len(), p.codes.len()), (1, 1));
+    }
 }

@@ -243,7 +243,8 @@ pub const SIM_ORIGIN_LIST_SHARE: f64 = 0.5;
 /// open connections (`WS-CAP-GLOBAL`), [`SIM_TIGHT_TRACKED_IPS`] tracked peer addresses
 /// (`WS-IP-TRACK-BOUND`) and [`SIM_TIGHT_CACHED_TOKENS`] cached validations
 /// (`AUTH-CACHE-BOUND`), where production allows 200 000, 100 000 and 100 000, which no run
-/// of a few hundred users comes near. The rest keep the production bounds.
+/// of a few hundred users comes near, and an auth service with small OAuth stores
+/// ([`SIM_TIGHT_OAUTH_ENTRIES`]). The rest keep the production bounds.
 pub const SIM_TIGHT_SHARE: f64 = 0.25;
 /// The global connection bound of the tight seeds (about the peak of 100 users with tabs).
 pub const SIM_TIGHT_CONNECTIONS: std::ops::Range<u64> = 40..160;
@@ -251,6 +252,35 @@ pub const SIM_TIGHT_CONNECTIONS: std::ops::Range<u64> = 40..160;
 pub const SIM_TIGHT_TRACKED_IPS: std::ops::Range<u64> = 8..24;
 /// The validation-cache bound of the tight seeds (every simulated user holds a token or two).
 pub const SIM_TIGHT_CACHED_TOKENS: std::ops::Range<u64> = 16..64;
+/// The OAuth state and code capacities of the tight seeds' auth service (production: 10 000
+/// each): forged-state attacks leave states pending for ten minutes, so the store fills
+/// (`OAUTH-STORES-BOUNDED`).
+pub const SIM_TIGHT_OAUTH_ENTRIES: std::ops::Range<u64> = 4..16;
+
+/// The bounds of a seed that runs near them ([`SIM_TIGHT_SHARE`]).
+pub(crate) struct TightBounds {
+    connections: usize,
+    tracked_ips: usize,
+    cached_tokens: usize,
+    /// Pending OAuth states, and unredeemed codes, the auth service holds.
+    pub(crate) oauth_entries: usize,
+}
+
+/// The tight bounds of `seed`, if it draws them: from a stream of its own, so the draw
+/// depends on the seed alone.
+pub(crate) fn tight_bounds(seed: u64) -> Option<TightBounds> {
+    let mut tight = SimRng::new(seed).fork("tight");
+    if !tight.chance(SIM_TIGHT_SHARE) {
+        return None;
+    }
+    let mut draw = |range| usize::try_from(tight.range(range)).unwrap_or(usize::MAX);
+    Some(TightBounds {
+        connections: draw(SIM_TIGHT_CONNECTIONS),
+        tracked_ips: draw(SIM_TIGHT_TRACKED_IPS),
+        cached_tokens: draw(SIM_TIGHT_CACHED_TOKENS),
+        oauth_entries: draw(SIM_TIGHT_OAUTH_ENTRIES),
+    })
+}
 
 /// The gateway config every simulated run uses: protocol defaults, the `test` environment's
 /// short token lifetimes (so expiry and refresh happen within minutes), a small send queue
@@ -273,14 +303,10 @@ pub fn gateway_config(seed: u64) -> Config {
     {
         config.limits.origin_allow_list = vec![SIM_ORIGIN.to_string()];
     }
-    let mut tight = SimRng::new(seed).fork("tight");
-    if tight.chance(SIM_TIGHT_SHARE) {
-        let conns = tight.range(SIM_TIGHT_CONNECTIONS);
-        let ips = tight.range(SIM_TIGHT_TRACKED_IPS);
-        config.limits.max_connections = usize::try_from(conns).unwrap_or(usize::MAX);
-        config.limits.max_tracked_ips = usize::try_from(ips).unwrap_or(usize::MAX);
-        let cached = tight.range(SIM_TIGHT_CACHED_TOKENS);
-        config.limits.max_cached_tokens = usize::try_from(cached).unwrap_or(usize::MAX);
+    if let Some(t) = tight_bounds(seed) {
+        config.limits.max_connections = t.connections;
+        config.limits.max_tracked_ips = t.tracked_ips;
+        config.limits.max_cached_tokens = t.cached_tokens;
     }
     config.seed = seed;
     config
