@@ -116,6 +116,9 @@ pub enum Op {
     /// Ask the issuer for tokens at and past the claim bounds (`email`, `svc_id`): what it
     /// mints must validate with those claims, and what it refuses must break a claim rule.
     MintEdge,
+    /// A client stuck in a refresh loop: one family rotated until the auth service refuses it
+    /// as exhausted, which must happen exactly at the per-family token bound.
+    RefreshStorm,
 }
 
 impl Op {
@@ -176,6 +179,7 @@ impl Default for Mix {
             (EnvelopeAbuse, 4),
             (LateTicket, 2),
             (MintEdge, 2),
+            (RefreshStorm, 3),
         ];
         Mix(w.into_iter().collect())
     }
@@ -278,7 +282,7 @@ mod tests {
         assert!(Op::Forged.is_attack() && Op::RefreshReuse.is_attack());
         let mix = Mix::default();
         assert!(Op::CrossReauth.is_attack() && Op::TableAttack.is_attack());
-        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 25);
+        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 26);
         assert_eq!(mix.active().filter(|o| !o.is_attack()).count(), 16);
     }
 

@@ -20,7 +20,7 @@ use gauntlet_core::oauth::{
     AuthorizationCode, AuthorizeRequest, CODE_TTL, CallbackRequest, OAuthError, s256_challenge,
 };
 use gauntlet_core::permissions::Permissions;
-use gauntlet_core::token::{Minted, RefreshError, Revocation};
+use gauntlet_core::token::{MAX_TOKENS_PER_FAMILY, Minted, RefreshError, Revocation};
 use gauntlet_core::{FamilyId, Instant, Jti, UserId};
 
 use super::World;
@@ -229,6 +229,46 @@ impl World<'_> {
         }
         self.auth.refreshed.insert(token.to_string());
         result
+    }
+
+    /// [`crate::scenario::Op::RefreshStorm`] at auth time `now`: a new family of `user`
+    /// rotated again and again at one instant. Every token it mints is still live, so the
+    /// family holds exactly the tokens minted in it: the refresh that would take it past
+    /// [`MAX_TOKENS_PER_FAMILY`] must be refused `FamilyExhausted`, and no earlier one
+    /// (`AUTH-REFRESH-BOUNDS`).
+    pub(super) fn refresh_storm(&mut self, now: Instant, user: &UserId, perms: Permissions) {
+        let Ok(pair) = self.auth.service.login(now, user, perms) else {
+            return;
+        };
+        let mut held = 2;
+        let mut token = pair.refresh.token;
+        loop {
+            let over = held + 2 > MAX_TOKENS_PER_FAMILY;
+            match self.auth.service.refresh(now, token.as_bytes()) {
+                Ok(_) if over => {
+                    return self.misbehaved(format!(
+                        "a refresh took a family of {user} to {} live tokens (bound \
+                         {MAX_TOKENS_PER_FAMILY})",
+                        held + 2
+                    ));
+                }
+                Ok(next) => {
+                    held += 2;
+                    token = next.refresh.token;
+                }
+                Err(AuthError::Refresh(RefreshError::FamilyExhausted)) if over => {
+                    return self.auth_flow("AUTH-REFRESH-BOUNDS");
+                }
+                Err(AuthError::Refresh(RefreshError::FamilyExhausted)) => {
+                    return self.misbehaved(format!(
+                        "a refresh of a family of {user} holding {held} live tokens was refused \
+                         as exhausted (bound {MAX_TOKENS_PER_FAMILY})"
+                    ));
+                }
+                // Refused for another reason (a full family store): nothing to judge.
+                Err(_) => return,
+            }
+        }
     }
 
     /// Two refreshes of `token` by client `i` that reach the auth service together (two tabs

@@ -414,14 +414,12 @@ impl World<'_> {
             return;
         };
         let (access, refresh) = (t.access.clone(), t.refresh.clone());
-        let victim = {
+        let victim_id = {
             let n = self.sc.users.max(1);
             let v = self.clients[i].rng.range(0..u64::from(n));
-            u32::try_from(v)
-                .ok()
-                .and_then(|v| self.clients.id(v))
-                .map_or_else(|| user.clone(), |v| self.clients[v].user.clone())
+            u32::try_from(v).ok().and_then(|v| self.clients.id(v))
         };
+        let victim = victim_id.map_or_else(|| user.clone(), |v| self.clients[v].user.clone());
         let variant = self.clients[i].rng.next_u64();
         match op {
             Op::Forged => self.connect_with(
@@ -513,12 +511,28 @@ impl World<'_> {
                 self.connect_with(i, &refresh, CredTruth::WrongType, Method::Bearer)
             }
             Op::CrossRun => {
-                let top = self
-                    .gateway
-                    .running
-                    .as_ref()
-                    .map_or(1, |_| self.gateway.log_len as u64 / 8 + 1);
-                let run = RunId::new(1 + self.clients[i].rng.range(0..top.max(1)));
+                // Half the time the latest run another user has in progress (its id leaked),
+                // so a gateway that lets anyone stop it is shown; else any id it may have
+                // issued.
+                let ids: Vec<ClientId> = self.clients.ids().collect();
+                let n = ids.len().max(1);
+                let start = victim_id.map_or(0, |v| usize::try_from(v.get()).unwrap_or(0));
+                let leaked = (0..n)
+                    .filter(|_| variant.is_multiple_of(2))
+                    .map(|k| ids[(start + k) % n])
+                    .filter(|v| *v != i)
+                    .find_map(|v| self.clients[v].runs.last().copied());
+                let run = match leaked {
+                    Some(run) => run,
+                    None => {
+                        let top = self
+                            .gateway
+                            .running
+                            .as_ref()
+                            .map_or(1, |_| self.gateway.log_len as u64 / 8 + 1);
+                        RunId::new(1 + self.clients[i].rng.range(0..top.max(1)))
+                    }
+                };
                 self.clients
                     .stop_requests
                     .entry(run)
@@ -561,6 +575,10 @@ impl World<'_> {
             Op::OriginSpoof => self.origin_spoof(i, &access, variant),
             Op::BadHandshake => self.bad_handshake(i, &access, variant),
             Op::MintEdge => self.mint_edge(&user, variant),
+            // Hundreds of rotations each: a few per run, however many users.
+            Op::RefreshStorm if self.operator_acts(i) => {
+                self.auth_request(i, AuthCall::RefreshStorm);
+            }
             Op::EnvelopeAbuse => self.envelope_abuse(i, conn, &victim, variant),
             Op::LateTicket => {
                 self.clients[i].late_ticket_asked();
@@ -1168,6 +1186,10 @@ impl World<'_> {
                 Some(pair) => AuthAnswer::Tokens(Box::new(pair), now),
                 None => AuthAnswer::Failed,
             },
+            AuthCall::RefreshStorm => {
+                self.refresh_storm(now, &user, perms);
+                AuthAnswer::Failed
+            }
             AuthCall::LateReuseSetup => match self.steal_short_session(now, &user, perms) {
                 Some(pair) => AuthAnswer::Stolen(Box::new(pair), now),
                 None => AuthAnswer::Failed,

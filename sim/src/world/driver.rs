@@ -54,12 +54,17 @@ impl World<'_> {
                 if entry.kind == StreamKind::AgentCancelled
                     && let Some(run) = entry.run
                 {
+                    // A corrupted frame of the owner's arriving now may have been a stop of
+                    // its own run: the gateway lets the owner stop it.
                     let asked = self
                         .clients
                         .stop_requests
                         .remove(&run)
                         .is_some_and(|by| by.contains(user))
-                        || self.corrupted_senders.contains_key(user);
+                        || self
+                            .corrupted_senders
+                            .get(user)
+                            .is_some_and(|at| at.contains(&self.now));
                     if !asked {
                         self.fail(Failure::new(
                             "isolation",
@@ -213,24 +218,25 @@ impl World<'_> {
             NodeId::GATEWAY,
             Wire(len, bytes),
         );
-        if tx.fate.corrupted {
+        let corrupted_sender = if tx.fate.corrupted {
             // The bytes the gateway gets are not what the client meant: a corrupted resume or
             // stop_agent may name other seqs or runs, so checkers must not hold the client's
             // intent against what the gateway does with them.
             self.observe(&Obs::RequestCorrupted { conn });
-            if let Some(user) = self
-                .clients
+            self.clients
                 .conns
                 .get(&conn)
                 .and_then(|c| c.user().cloned())
-            {
-                self.corrupted_senders.insert(user, ());
-            }
-        }
+        } else {
+            None
+        };
         let mut deliveries = tx.into_iter();
         match deliveries.next() {
             Some((at, wire)) => {
                 let at = at.max(last.saturating_add(Duration::from_nanos(1)));
+                if let Some(user) = corrupted_sender {
+                    self.corrupted_arrival(user, at);
+                }
                 if let Some(c) = self.clients.conns.get_mut(&conn) {
                     c.last_up = at;
                 }
@@ -248,6 +254,18 @@ impl World<'_> {
             }
             None => self.reset(conn),
         }
+    }
+
+    /// A corrupted frame of `user` reaches the gateway at `at`.
+    fn corrupted_arrival(&mut self, user: gauntlet_core::UserId, at: gauntlet_core::Instant) {
+        let times = match self.corrupted_senders.get_mut(&user) {
+            Some(times) => times,
+            None => self.corrupted_senders.entry(user).or_default(),
+        };
+        if times.len() >= super::MAX_CORRUPTED_ARRIVALS {
+            times.pop_front();
+        }
+        times.push_back(at);
     }
 
     /// The transport under a connection died: both ends learn it (the gateway as a peer close).

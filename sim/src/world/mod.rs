@@ -53,6 +53,9 @@ const RECENT: usize = 24;
 const MAX_QUEUED: usize = 4_000_000;
 /// How often the auth service pushes its revocation feed to the gateway.
 const FEED_EVERY: Duration = Duration::from_secs(1);
+/// Arrival times of a user's corrupted frames kept: a stop the corruption may have made
+/// happens when its frame arrives, so only the latest few can still excuse one.
+const MAX_CORRUPTED_ARRIVALS: usize = 8;
 /// How often the sink hears how far simulated time has got (in steps; a power of two).
 const PROGRESS_EVERY: u64 = 1 << 16;
 /// A handshake that got no answer is abandoned after this long.
@@ -135,6 +138,8 @@ enum AuthCall {
     /// The setup of [`Op::LateReuse`]: a short session signed in and its refresh token
     /// rotated at once (the victim refreshed; the thief kept the first pair).
     LateReuseSetup,
+    /// [`Op::RefreshStorm`]: a family of its own rotated until it is exhausted.
+    RefreshStorm,
 }
 
 enum AuthAnswer {
@@ -195,8 +200,9 @@ pub struct World<'s> {
     /// The attack table the adversaries present cases of ([`Op::TableAttack`]).
     attack_table: AttackTable,
     clients: Population,
-    /// Users whose frames the network corrupted at least once (their intent is unknown).
-    corrupted_senders: UserMap<()>,
+    /// When corrupted frames of each user reach the gateway (their intent is unknown), the
+    /// latest [`MAX_CORRUPTED_ARRIVALS`] per user.
+    corrupted_senders: UserMap<VecDeque<Instant>>,
     spans: Spans,
     recent: VecDeque<String>,
     /// The scenario's mix as this seed weights it ([`crate::scenario::Mix::swarmed`]).
