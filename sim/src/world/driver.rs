@@ -256,6 +256,36 @@ impl World<'_> {
         }
     }
 
+    /// Stops the gateway for `downtime`, then restarts it from its log. A graceful stop closes
+    /// every session with 1001 first (`CLOSE-GOING-AWAY`); a crash closes nothing, so every
+    /// client socket just breaks. Either way a handshake still waiting for its verdict dies
+    /// with the process.
+    fn stop_gateway(&mut self, downtime: Duration, graceful: bool) {
+        if graceful && self.gateway.running.is_some() {
+            self.gw(Input::Shutdown);
+        }
+        if !self.gateway.crash() {
+            return;
+        }
+        let mut broken: Vec<(ConnId, ClientId)> = self
+            .clients
+            .conns
+            .sorted()
+            .into_iter()
+            .filter(|(_, c)| !graceful || c.user().is_none())
+            .map(|(id, c)| (*id, c.client))
+            .collect();
+        // Closes are scheduled in connection order, never in hash order.
+        broken.sort_unstable_by_key(|(id, _)| *id);
+        for (conn, client) in broken {
+            self.after(
+                Duration::from_millis(1),
+                Ev::ToClient(client, Down::Close(conn, None)),
+            );
+        }
+        self.after(downtime, Ev::GatewayRestart);
+    }
+
     /// A corrupted frame of `user` reaches the gateway at `at`.
     fn corrupted_arrival(&mut self, user: gauntlet_core::UserId, at: gauntlet_core::Instant) {
         let times = match self.corrupted_senders.get_mut(&user) {
@@ -408,52 +438,8 @@ impl World<'_> {
                     self.clients.drop_conn(client, conn);
                 }
             }
-            Fault::GatewayCrash { downtime } => {
-                if self.gateway.crash() {
-                    let mut conns: Vec<(ConnId, ClientId)> = self
-                        .clients
-                        .conns
-                        .sorted()
-                        .into_iter()
-                        .map(|(id, c)| (*id, c.client))
-                        .collect();
-                    // Closes are scheduled in connection order, never in hash order.
-                    conns.sort_unstable_by_key(|(id, _)| *id);
-                    for (conn, client) in conns {
-                        self.after(
-                            Duration::from_millis(1),
-                            Ev::ToClient(client, Down::Close(conn, None)),
-                        );
-                    }
-                    self.after(downtime, Ev::GatewayRestart);
-                }
-            }
-            Fault::GatewayShutdown { downtime } => {
-                if self.gateway.running.is_none() {
-                    return;
-                }
-                // Every session is closed with 1001 on its way out (`CLOSE-GOING-AWAY`);
-                // a handshake still waiting for its verdict dies with the process.
-                self.gw(Input::Shutdown);
-                if self.gateway.crash() {
-                    let mut pending: Vec<(ConnId, ClientId)> = self
-                        .clients
-                        .conns
-                        .sorted()
-                        .into_iter()
-                        .filter(|(_, c)| c.user().is_none())
-                        .map(|(id, c)| (*id, c.client))
-                        .collect();
-                    pending.sort_unstable_by_key(|(id, _)| *id);
-                    for (conn, client) in pending {
-                        self.after(
-                            Duration::from_millis(1),
-                            Ev::ToClient(client, Down::Close(conn, None)),
-                        );
-                    }
-                    self.after(downtime, Ev::GatewayRestart);
-                }
-            }
+            Fault::GatewayCrash { downtime } => self.stop_gateway(downtime, false),
+            Fault::GatewayShutdown { downtime } => self.stop_gateway(downtime, true),
             Fault::AuthOutage { duration } => {
                 self.auth.down = true;
                 self.after(duration, Ev::AuthBack);

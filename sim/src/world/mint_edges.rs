@@ -28,6 +28,21 @@ struct Edge {
     rule: &'static str,
 }
 
+impl Edge {
+    /// The mint request for `sub`: a one-minute token of the edge's type and claims.
+    fn request(&self, sub: &UserId) -> MintRequest {
+        MintRequest {
+            sub: sub.clone(),
+            token_type: self.token_type,
+            permissions: Permissions::empty(),
+            ttl: Duration::from_secs(60),
+            family: None,
+            email: self.email.clone(),
+            svc_id: self.svc_id.clone(),
+        }
+    }
+}
+
 /// The request of draw `variant`: an email or `svc_id` at, and one past, its bound (in bytes
 /// and in characters), a control character, a service token without `svc_id`.
 fn edge(variant: u64) -> Edge {
@@ -93,15 +108,7 @@ impl World<'_> {
     pub(super) fn mint_edge(&mut self, user: &UserId, variant: u64) {
         let e = edge(variant);
         let now = self.auth_now();
-        let req = MintRequest {
-            sub: user.clone(),
-            token_type: e.token_type,
-            permissions: Permissions::empty(),
-            ttl: Duration::from_secs(60),
-            family: None,
-            email: e.email.clone(),
-            svc_id: e.svc_id.clone(),
-        };
+        let req = e.request(user);
         let ring = match self.auth.ring() {
             Ok(ring) => ring,
             Err(why) => return self.fail(crate::checker::Failure::new("config", why)),
@@ -184,15 +191,7 @@ mod tests {
         let (mut issuer, ring, rules) = issuer_and_ring();
         let e = edge(variant);
         let now = Instant::from_unix_secs(1_800_000_000);
-        let req = MintRequest {
-            sub: UserId::parse("u1").unwrap_or_else(|| unreachable!()),
-            token_type: e.token_type,
-            permissions: Permissions::empty(),
-            ttl: Duration::from_secs(60),
-            family: None,
-            email: e.email.clone(),
-            svc_id: e.svc_id.clone(),
-        };
+        let req = e.request(&UserId::parse("u1").unwrap_or_else(|| unreachable!()));
         judge(&e, issuer.mint(now, &req), |t| {
             validate(t.as_bytes(), now, &ring, &rules, e.token_type)
         })
