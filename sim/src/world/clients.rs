@@ -33,6 +33,9 @@ use crate::workload;
 /// Scales [`Op::RotateKeys`]: a draw acts with chance `ROTATION_DRAWS_PER_RUN / users`
 /// (7.5 / 50 = 0.15, about one storm a minute at weight 1).
 const ROTATION_DRAWS_PER_RUN: f64 = 7.5;
+/// Scales [`Op::RefreshStorm`] the same way: each storm is hundreds of rotations, so a run
+/// sees a handful of them (30 / 100 = 0.3 of the draws with 100 users), however many users.
+const STORM_DRAWS_PER_RUN: f64 = 30.0;
 /// Attack-table cases one [`Op::TableAttack`] presents: enough that the table's cases all
 /// come up in a short run, few enough to stay under the per-address handshake rate.
 const TABLE_CASES_PER_ATTACK: usize = 8;
@@ -576,7 +579,7 @@ impl World<'_> {
             Op::BadHandshake => self.bad_handshake(i, &access, variant),
             Op::MintEdge => self.mint_edge(&user, variant),
             // Hundreds of rotations each: a few per run, however many users.
-            Op::RefreshStorm if self.operator_acts(i) => {
+            Op::RefreshStorm if self.population_scaled(i, STORM_DRAWS_PER_RUN) => {
                 self.auth_request(i, AuthCall::RefreshStorm);
             }
             Op::EnvelopeAbuse => self.envelope_abuse(i, conn, &victim, variant),
@@ -713,7 +716,12 @@ impl World<'_> {
     /// acts: with a chance that shrinks with the population, so a run sees about as many of
     /// them with 50 users as with 5000.
     fn operator_acts(&mut self, i: ClientId) -> bool {
-        let chance = (ROTATION_DRAWS_PER_RUN / f64::from(self.sc.users.max(1))).min(1.0);
+        self.population_scaled(i, ROTATION_DRAWS_PER_RUN)
+    }
+
+    /// Whether client `i`'s draw acts, with chance `per_run / users` (at most 1).
+    fn population_scaled(&mut self, i: ClientId, per_run: f64) -> bool {
+        let chance = (per_run / f64::from(self.sc.users.max(1))).min(1.0);
         self.clients[i].rng.chance(chance)
     }
 
