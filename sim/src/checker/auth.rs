@@ -36,6 +36,11 @@ pub(crate) enum CredTruth {
         kid: Option<Kid>,
         /// Its refresh family, if it has one.
         family: Option<FamilyId>,
+        /// The `iat` of a token an attacker holding the key minted: no logout-everywhere
+        /// cut-off moves it, as the auth service moves its own tokens' past the cut-off, so
+        /// the token is revoked exactly when it is below a published cut-off. `None` for the
+        /// auth service's own tokens.
+        foreign_iat: Option<Instant>,
     },
     /// Anything that must never authenticate, with why.
     Bad(&'static str),
@@ -68,6 +73,8 @@ pub(crate) struct AuthChecker {
     removed_kids: BTreeMap<Kid, Instant>,
     /// Revoked refresh families -> (true time, auth-service time) of the revocation.
     revoked_families: BTreeMap<FamilyId, (Instant, Instant)>,
+    /// user -> the latest logout-everywhere cut-off (`not_before`) the auth service published.
+    cutoffs: UserMap<Instant>,
 }
 
 const NAME: &str = "auth";
@@ -81,6 +88,7 @@ impl AuthChecker {
             revoked_user: UserMap::default(),
             removed_kids: BTreeMap::new(),
             revoked_families: BTreeMap::new(),
+            cutoffs: UserMap::default(),
         }
     }
 
@@ -88,8 +96,14 @@ impl AuthChecker {
     /// logout itself ([`Obs::LoggedOutEverywhere`]): its `not_before` is the gateway's
     /// encoding of the rule, not the truth the rule is checked against.
     fn revoked(&mut self, at: Instant, r: &Revocation) {
-        if let Revocation::Jti { jti, .. } = r {
-            self.revoked_jti.entry(jti.clone()).or_insert(at);
+        match r {
+            Revocation::Jti { jti, .. } => {
+                self.revoked_jti.entry(jti.clone()).or_insert(at);
+            }
+            Revocation::User { user, not_before } => {
+                let cut = self.cutoffs.entry(user.clone()).or_insert(*not_before);
+                *cut = (*cut).max(*not_before);
+            }
         }
     }
 
@@ -100,6 +114,7 @@ impl AuthChecker {
             jti,
             minted,
             family,
+            foreign_iat,
             ..
         } = truth
         else {
@@ -114,7 +129,12 @@ impl AuthChecker {
         let by_user = self
             .revoked_user
             .get(user)
-            .is_some_and(|cuts| cuts.iter().any(|(logout, _)| minted <= logout));
+            .is_some_and(|cuts| cuts.iter().any(|(logout, _)| minted <= logout))
+            || foreign_iat.is_some_and(|iat| {
+                self.cutoffs
+                    .get(user)
+                    .is_some_and(|not_before| iat < *not_before)
+            });
         if by_jti || by_family || by_user {
             return Ok(());
         }
@@ -152,6 +172,7 @@ impl AuthChecker {
                 exp,
                 kid,
                 family,
+                ..
             } => {
                 if user != accepted_as {
                     return fail(format!("{user}'s token as {accepted_as}"));

@@ -468,16 +468,19 @@ impl World<'_> {
                 let Ok(m) = self.auth.attacker_issuer.mint(when, &req) else {
                     return;
                 };
+                // Its `iat`, whole seconds: a logout-everywhere earlier in that second revokes
+                // it (AUTH-REVOKE-NOT-BEFORE), and so does a cut-off a second logout moved
+                // further, since nothing moves the attacker's `iat` past a cut-off as the auth
+                // service moves its own.
+                let iat = Instant::from_unix_secs(when.unix_secs());
                 let truth = CredTruth::Access {
                     user,
                     jti: m.jti.clone(),
-                    // Its `iat`, whole seconds: a logout-everywhere earlier in that second
-                    // revokes it (AUTH-REVOKE-NOT-BEFORE), since nothing moves the attacker's
-                    // `iat` past the cut-off as the auth service moves its own.
-                    minted: Instant::from_unix_secs(when.unix_secs()),
+                    minted: iat,
                     exp: m.exp,
                     kid: workload::kid_of(&m.token),
                     family: None,
+                    foreign_iat: Some(iat),
                 };
                 if op == Op::StaleCached {
                     let later = m
@@ -662,6 +665,7 @@ impl World<'_> {
                     minted,
                     exp,
                     family,
+                    foreign_iat,
                     ..
                 } => CredTruth::Access {
                     user,
@@ -670,6 +674,7 @@ impl World<'_> {
                     exp,
                     kid: None,
                     family,
+                    foreign_iat,
                 },
                 other => other,
             };
@@ -1302,6 +1307,7 @@ fn tokens_of(user: &UserId, pair: &TokenPair, minted: Instant) -> Tokens {
             exp: pair.access.exp,
             kid: workload::kid_of(&pair.access.token),
             family: Some(pair.family.clone()),
+            foreign_iat: None,
         },
         refresh: pair.refresh.token.clone(),
         access_exp: pair.access.exp,
