@@ -264,12 +264,12 @@ impl Marks {
                 if stats.peak_outbox_len > 0 && stats.peak_outbox_len >= self.outbox_bound {
                     self.mark("OUTBOX-RETENTION");
                 }
-                // A new address met a full table: it was admitted only in an idle bucket's
-                // place, or refused.
                 // A full cache: the next miss evicts the entry that expires first.
                 if stats.cache_len > 0 && stats.cache_len >= self.cache_bound {
                     self.mark("AUTH-CACHE-BOUND");
                 }
+                // A new address met a full table: it was admitted only in an idle bucket's
+                // place, or refused.
                 if stats.ip_table_full > 0 {
                     self.mark("WS-IP-TRACK-BOUND");
                 }

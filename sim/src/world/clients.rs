@@ -520,14 +520,14 @@ impl World<'_> {
                 // Half the time the latest run another user has in progress (its id leaked),
                 // so a gateway that lets anyone stop it is shown; else any id it may have
                 // issued.
-                let ids: Vec<ClientId> = self.clients.ids().collect();
-                let n = ids.len().max(1);
-                let start = victim_id.map_or(0, |v| usize::try_from(v.get()).unwrap_or(0));
-                let leaked = (0..n)
-                    .filter(|_| variant.is_multiple_of(2))
-                    .map(|k| ids[(start + k) % n])
-                    .filter(|v| *v != i)
-                    .find_map(|v| self.clients[v].runs.last().copied());
+                let leaked = if variant.is_multiple_of(2) {
+                    let start = victim_id.map_or(0, |v| usize::try_from(v.get()).unwrap_or(0));
+                    self.clients
+                        .others_from(start, i)
+                        .find_map(|v| self.clients[v].runs.last().copied())
+                } else {
+                    None
+                };
                 let run = match leaked {
                     Some(run) => run,
                     None => {
@@ -765,16 +765,12 @@ impl World<'_> {
     /// of another user who has one (stolen). It must be refused (`MSG-REAUTH-SAME-USER`);
     /// the auth checker judges a `reauthenticated` answer against the session's user.
     fn cross_reauth(&mut self, i: ClientId, conn: ConnId) {
-        let ids: Vec<ClientId> = self.clients.ids().collect();
-        let n = ids.len();
+        let n = self.clients.len();
         let start = self.clients[i].rng.index(n.max(1));
-        let stolen = (0..n)
-            .map(|k| ids[(start + k) % n])
-            .filter(|v| *v != i)
-            .find_map(|v| {
-                let t = self.clients[v].auth.tokens()?;
-                Some((t.access.clone(), t.truth.clone()))
-            });
+        let stolen = self.clients.others_from(start, i).find_map(|v| {
+            let t = self.clients[v].auth.tokens()?;
+            Some((t.access.clone(), t.truth.clone()))
+        });
         let Some((token, truth)) = stolen else {
             return;
         };
@@ -785,20 +781,16 @@ impl World<'_> {
     /// [`Op::CrossSubscribe`]: `subscribe_thread` to a thread another user created. It must
     /// be refused (`MSG-THREAD-OWNER`); the thread_owner checker judges a `subscribed` answer.
     fn cross_subscribe(&mut self, i: ClientId, conn: ConnId) {
-        let ids: Vec<ClientId> = self.clients.ids().collect();
-        let n = ids.len();
+        let n = self.clients.len();
         let c = &mut self.clients[i];
         let (start, pick) = (c.rng.index(n.max(1)), c.rng.next_u64());
-        let thread = (0..n)
-            .map(|k| ids[(start + k) % n])
-            .filter(|v| *v != i)
-            .find_map(|v| {
-                let threads = &self.clients[v].threads;
-                let len = u64::try_from(threads.len()).unwrap_or(u64::MAX).max(1);
-                threads
-                    .get(usize::try_from(pick % len).unwrap_or(0))
-                    .cloned()
-            });
+        let thread = self.clients.others_from(start, i).find_map(|v| {
+            let threads = &self.clients[v].threads;
+            let len = u64::try_from(threads.len()).unwrap_or(u64::MAX).max(1);
+            threads
+                .get(usize::try_from(pick % len).unwrap_or(0))
+                .cloned()
+        });
         if let Some(thread_id) = thread {
             self.send_frame(conn, &ClientFrame::SubscribeThread { thread_id });
         }

@@ -387,6 +387,25 @@ impl Population {
         (0..n).map(ClientId)
     }
 
+    /// How many clients there are.
+    pub(super) fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Every client but `not`, in order from client number `start` on, wrapping round: where
+    /// an attacker's search for another user to steal from starts is its own draw. Owned,
+    /// like [`Population::ids`].
+    pub(super) fn others_from(
+        &self,
+        start: usize,
+        not: ClientId,
+    ) -> impl Iterator<Item = ClientId> + use<> {
+        let n = self.clients.len();
+        (0..n)
+            .filter_map(move |k| u32::try_from((start + k) % n).ok().map(ClientId))
+            .filter(move |c| *c != not)
+    }
+
     /// The id of client number `n`, if there is one (numbers from faults and ticket requests).
     pub(super) fn id(&self, n: u32) -> Option<ClientId> {
         (n as usize).lt(&self.clients.len()).then_some(ClientId(n))
