@@ -79,11 +79,14 @@ mod enabled {
         /// A retired key still verifies: the validator checks that the token's key is in the
         /// ring, not that it is live.
         RetiredKeyAccepted,
+        /// The validator remembers its rejections too: a token refused once (e.g. not yet
+        /// valid) is refused with the same error when presented again, valid or not.
+        RejectionCached,
     }
 
     impl Plant {
         /// Every plant, in a stable order.
-        pub const ALL: [Plant; 25] = [
+        pub const ALL: [Plant; 26] = [
             Plant::BroadcastLeak,
             Plant::RunIdAsUserId,
             Plant::ThreadIdAsUserId,
@@ -109,6 +112,7 @@ mod enabled {
             Plant::ControlFramesUncharged,
             Plant::CritHeaderIgnored,
             Plant::RetiredKeyAccepted,
+            Plant::RejectionCached,
         ];
 
         /// The stable kebab-case name.
@@ -139,6 +143,7 @@ mod enabled {
                 Plant::ControlFramesUncharged => "control-frames-uncharged",
                 Plant::CritHeaderIgnored => "crit-header-ignored",
                 Plant::RetiredKeyAccepted => "retired-key-accepted",
+                Plant::RejectionCached => "rejection-cached",
             }
         }
 
@@ -198,6 +203,9 @@ mod enabled {
                 }
                 Plant::CritHeaderIgnored => "a token's crit header is ignored instead of refused",
                 Plant::RetiredKeyAccepted => "tokens of a retired key still validate",
+                Plant::RejectionCached => {
+                    "the validator caches rejections: a token refused once is refused again"
+                }
             }
         }
 

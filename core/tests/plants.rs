@@ -532,3 +532,33 @@ fn retired_key_accepted_lets_a_retired_keys_token_through() {
         }
     }
 }
+
+#[test]
+fn rejection_cached_refuses_a_token_again_once_it_is_valid() {
+    for (plants, second) in [
+        (Plants::NONE, None),
+        (Plants::only(Plant::RejectionCached), Some("not_yet_valid")),
+    ] {
+        let mut h = Harness::with(Config::default(), plants);
+        // Valid from 40 s on: 10 s past the 30 s leeway now.
+        let token = h.token_with("alice", 600, json!({"nbf": h.now.unix_secs() + 40}));
+        let first = h.handshake(h.bearer(&token)).1;
+        assert!(
+            matches!(
+                &first,
+                HandshakeDecision::Reject {
+                    code: "not_yet_valid",
+                    ..
+                }
+            ),
+            "plants {plants:?}: {first:?}"
+        );
+        h.advance(Duration::from_secs(11));
+        let again = h.handshake(h.bearer(&token)).1;
+        match (second, &again) {
+            (None, HandshakeDecision::Accept { .. }) => {}
+            (Some(code), HandshakeDecision::Reject { code: c, .. }) => assert_eq!(*c, code),
+            _ => panic!("plants {plants:?}: {again:?}"),
+        }
+    }
+}

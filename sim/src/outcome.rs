@@ -115,6 +115,19 @@ impl Summary {
         }
     }
 
+    /// Counts `seed`, already added as `first`, as failed: it ran differently a second time.
+    pub(crate) fn rerun_failed(&mut self, first: &SeedOutcome) {
+        if !first.passed() {
+            return;
+        }
+        self.passed = self.passed.saturating_sub(1);
+        self.failed += 1;
+        // The first seed of a run is its lowest.
+        if self.failed_seeds.len() < MAX_FAILED_SEEDS {
+            self.failed_seeds.insert(0, first.seed);
+        }
+    }
+
     /// The rules of [`MARKED_RULES`] that no seed of the run marked, in that list's order.
     pub fn unmarked(&self) -> Vec<&'static str> {
         MARKED_RULES

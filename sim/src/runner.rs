@@ -8,7 +8,8 @@
 //! below it is still run and reported, so even the stopping point is independent of `jobs`.
 //!
 //! [`run`] ties a whole `gauntlet sim` invocation together on top of it: reporter, progress
-//! bar, failures file.
+//! bar, failures file, and the re-run of a sweep's first seed that checks the simulation is
+//! deterministic within one process (`LOG-DETERMINISM`).
 //!
 //! Besides a world's helper (`witness`), this is the one place in the simulator that
 //! spawns threads, and the one that reads the wall clock (to report wall time per seed);
@@ -22,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use crate::config::SimConfig;
-use crate::outcome::{SeedOutcome, SeedResult, Summary};
+use crate::outcome::{SeedOutcome, SeedResult, Summary, Violation};
 use crate::progress::{Progress, Ticker};
 use crate::report::Reporter;
 use crate::seeds::{MAX_JOBS, RunOptions};
@@ -197,10 +198,14 @@ where
     reporter.start(cfg).map_err(RunError::Report)?;
     let mut progress = Progress::for_run(cfg);
     let ticker = progress.ticker();
+    let mut first: Option<SeedOutcome> = None;
     let summary = run_seeds(
         &cfg.run_options(),
         |seed| world(cfg, seed, &ticker),
         |r: &SeedResult| {
+            if first.is_none() {
+                first = Some(r.outcome.clone());
+            }
             progress.seed_done(r);
             if let Some(v) = &r.outcome.violation {
                 let seed = r.outcome.seed;
@@ -220,10 +225,91 @@ where
                 .map_err(RunError::Report)
         },
     );
+    let mut summary = summary?;
+    // A sweep runs its first seed twice: the same seed must give the same outcome in the
+    // same process, on another thread and after other worlds ran (`LOG-DETERMINISM`). That
+    // catches what hash-seeded iteration, a clock or thread timing would change; `.ci/run`'s
+    // determinism section compares whole journals across `--jobs` too.
+    if summary.seeds > 1
+        && let Some(first) = first
+    {
+        let started = wall_now();
+        let again = world(cfg, first.seed, &ticker);
+        match rerun_difference(&first, &again) {
+            None => {
+                let n = summary.marks.entry("LOG-DETERMINISM").or_default();
+                *n = n.saturating_add(1);
+            }
+            Some(difference) => {
+                let seed = first.seed;
+                let v = Violation {
+                    invariant: "determinism".into(),
+                    step: again.events,
+                    message: format!("seed {seed} ran again in this process: {difference}"),
+                    last_events: Vec::new(),
+                };
+                append_failure(
+                    cfg.failures_path(),
+                    seed,
+                    &v.invariant,
+                    &cfg.repro_command(seed),
+                )
+                .map_err(|source| RunError::Failures {
+                    path: cfg.failures_path().to_path_buf(),
+                    source,
+                })?;
+                summary.rerun_failed(&first);
+                let r = SeedResult {
+                    outcome: SeedOutcome {
+                        violation: Some(v),
+                        ..again
+                    },
+                    wall: started.elapsed(),
+                };
+                progress
+                    .suspend(|| reporter.seed(cfg, &r))
+                    .map_err(RunError::Report)?;
+            }
+        }
+    }
     progress.finish();
-    let summary = summary?;
     reporter.summary(cfg, &summary).map_err(RunError::Report)?;
     Ok(summary)
+}
+
+/// What differs between two runs of one seed, or `None` when nothing does.
+fn rerun_difference(first: &SeedOutcome, again: &SeedOutcome) -> Option<String> {
+    let hex = |h: &[u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    if first.state_hash != again.state_hash {
+        return Some(format!(
+            "state hash {} then {}",
+            hex(&first.state_hash),
+            hex(&again.state_hash)
+        ));
+    }
+    if (first.events, first.simulated) != (again.events, again.simulated) {
+        return Some(format!(
+            "{} events over {:?} then {} over {:?}",
+            first.events, first.simulated, again.events, again.simulated
+        ));
+    }
+    if first.violation != again.violation {
+        let name = |v: &Option<Violation>| {
+            v.as_ref().map_or_else(
+                || "none".to_string(),
+                |v| format!("{} at step {}", v.invariant, v.step),
+            )
+        };
+        return Some(format!(
+            "violation {} then {}",
+            name(&first.violation),
+            name(&again.violation)
+        ));
+    }
+    if first.marks != again.marks || first.faults != again.faults {
+        return Some("the same state, but other coverage marks or faults".into());
+    }
+    None
 }
 
 /// Appends one line `seed<TAB>invariant<TAB>repro command` to the failures file, creating it
@@ -487,6 +573,54 @@ mod tests {
              14\tisolation\tgauntlet sim --seed 14 --users 3 --duration 1m --faults mild\n"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(summary.marks.get("LOG-DETERMINISM"), Some(&1));
+    }
+
+    #[test]
+    fn a_sweep_whose_first_seed_runs_differently_again_fails_as_nondeterministic() {
+        let dir = std::env::temp_dir().join(format!("gauntlet-rerun-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = SimConfig::builder()
+            .seeds(SeedRange::new(3, 6).unwrap())
+            .jobs(1)
+            .users(3)
+            .failures(dir.join("failures.txt"))
+            .output(crate::Output::Json)
+            .build()
+            .unwrap();
+        // A world that remembers how often it ran: its second run of seed 3 differs.
+        let runs = AtomicU64::new(0);
+        let world = |_: &SimConfig, seed: u64, _: &Ticker| {
+            let mut o = fake(seed);
+            o.events += runs.fetch_add(1, Ordering::Relaxed) / 3;
+            o
+        };
+        let mut reporter = crate::JsonReporter::new(Vec::new());
+        let summary = run(&cfg, world, &mut reporter).unwrap();
+        assert_eq!((summary.seeds, summary.passed, summary.failed), (3, 2, 1));
+        assert_eq!(summary.failed_seeds, [3]);
+        assert_eq!(summary.marks.get("LOG-DETERMINISM"), None);
+        let text = String::from_utf8(reporter.into_inner()).unwrap();
+        let violation = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["type"] == "violation")
+            .unwrap();
+        assert_eq!(violation["invariant"], "determinism");
+        assert_eq!(violation["seed"], 3);
+        let recorded = std::fs::read_to_string(dir.join("failures.txt")).unwrap();
+        assert!(recorded.starts_with("3\tdeterminism\t"), "{recorded}");
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        // One seed alone is not run twice.
+        let one = SimConfig::builder().seed(9).users(3).build().unwrap();
+        let runs = AtomicU64::new(0);
+        let counted = |_: &SimConfig, seed: u64, _: &Ticker| {
+            runs.fetch_add(1, Ordering::Relaxed);
+            fake(seed)
+        };
+        let summary = run(&one, counted, &mut crate::JsonReporter::new(Vec::new())).unwrap();
+        assert_eq!((summary.seeds, runs.load(Ordering::Relaxed)), (1, 1));
     }
 
     #[test]

@@ -119,6 +119,10 @@ pub enum Op {
     /// A client stuck in a refresh loop: one family rotated until the auth service refuses it
     /// as exhausted, which must happen exactly at the per-family token bound.
     RefreshStorm,
+    /// Attack: a token whose `iat` is past the future allowance, presented at once (it must
+    /// be refused `issued_in_future`) and again once its `iat` is within the allowance (it
+    /// must then be accepted: a rejection is never cached).
+    EarlyToken,
 }
 
 impl Op {
@@ -180,6 +184,7 @@ impl Default for Mix {
             (LateTicket, 2),
             (MintEdge, 2),
             (RefreshStorm, 3),
+            (EarlyToken, 3),
         ];
         Mix(w.into_iter().collect())
     }
@@ -282,7 +287,7 @@ mod tests {
         assert!(Op::Forged.is_attack() && Op::RefreshReuse.is_attack());
         let mix = Mix::default();
         assert!(Op::CrossReauth.is_attack() && Op::TableAttack.is_attack());
-        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 26);
+        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 27);
         assert_eq!(mix.active().filter(|o| !o.is_attack()).count(), 16);
     }
 

@@ -47,6 +47,13 @@ pub(crate) fn kid_of(token: &str) -> Option<gauntlet_core::Kid> {
     gauntlet_core::Kid::parse(header["kid"].as_str()?)
 }
 
+/// The `nbf` claim of a compact JWS, if it has a whole-second one.
+pub(crate) fn nbf_of(token: &str) -> Option<gauntlet_core::Instant> {
+    payload_of(token)["nbf"]
+        .as_u64()
+        .map(gauntlet_core::Instant::from_unix_secs)
+}
+
 /// The `fam` claim of a compact JWS, if it has a valid one.
 pub(crate) fn family_of(token: &str) -> Option<gauntlet_core::FamilyId> {
     gauntlet_core::FamilyId::parse(payload_of(token)["fam"].as_str()?)

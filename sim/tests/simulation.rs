@@ -262,13 +262,13 @@ fn adversary_plants_caught_by_their_oracles() {
             "reauth-any-user",
             0,
             "auth",
-            "reauth accepted u39's token as u45",
+            "reauth accepted u6's token as u45",
         ),
         (
             "subscribe-any-thread",
             0,
             "thread_owner",
-            "got subscribed for u34-t1 of user u34",
+            "got subscribed for u46-t1 of user u46",
         ),
         (
             "ticket-reusable",
@@ -278,13 +278,13 @@ fn adversary_plants_caught_by_their_oracles() {
         ),
         (
             "origin-prefix-match",
-            8,
+            6,
             "auth",
             "accepted a spoofed-origin credential",
         ),
         (
             "control-frames-uncharged",
-            0,
+            3,
             "rate_limit",
             "frames through in 1s",
         ),
@@ -300,6 +300,7 @@ fn adversary_plants_caught_by_their_oracles() {
             "auth",
             "accepted attack-table case retired_key (must be refused key_retired)",
         ),
+        ("rejection-cached", 2, "auth", "as not_yet_valid"),
     ] {
         let r = run_scenario(
             &scenario(seed, 50, FaultPreset::Chaos, Some(plant)),

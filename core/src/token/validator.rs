@@ -31,7 +31,15 @@ pub struct Validator {
     /// [`Validator::ring_mut`], the only way to change or replace the ring. The ring's own
     /// change counter cannot serve: a replaced ring may have made as many changes.
     ring_epoch: u64,
+    /// The `RejectionCached` planted bug's memory of refused tokens (at most
+    /// [`PLANTED_REJECTIONS`]).
+    #[cfg(feature = "planted-bugs")]
+    rejected: std::collections::BTreeMap<Vec<u8>, TokenError>,
 }
+
+/// How many rejections the `RejectionCached` planted bug remembers.
+#[cfg(feature = "planted-bugs")]
+const PLANTED_REJECTIONS: usize = 1024;
 
 impl Validator {
     /// A validator with a cache of [`DEFAULT_CACHE_CAPACITY`] entries and no plants.
@@ -43,6 +51,8 @@ impl Validator {
             revocations: RevocationList::default(),
             plants: Plants::NONE,
             ring_epoch: 0,
+            #[cfg(feature = "planted-bugs")]
+            rejected: std::collections::BTreeMap::new(),
         }
     }
 
@@ -106,7 +116,7 @@ impl Validator {
             }
             return result;
         }
-        let claims = validate_with(token, now, &self.ring, &self.rules, expected, self.plants)?;
+        let claims = self.validate_miss(token, now, expected)?;
         if self.revocations.is_revoked(&claims) {
             return Err(TokenError::Revoked);
         }
@@ -118,6 +128,31 @@ impl Validator {
             self.revocations.generation(),
         );
         Ok(claims)
+    }
+
+    /// A cache miss: the full validation. Under the `RejectionCached` planted bug a token
+    /// refused before is refused again, unvalidated.
+    fn validate_miss(
+        &mut self,
+        token: &[u8],
+        now: Instant,
+        expected: TokenType,
+    ) -> Result<Claims, TokenError> {
+        #[cfg(feature = "planted-bugs")]
+        if planted!(self.plants, RejectionCached) {
+            if let Some(e) = self.rejected.get(token) {
+                return Err(e.clone());
+            }
+            let result = validate_with(token, now, &self.ring, &self.rules, expected, self.plants);
+            if let Err(e) = &result {
+                if self.rejected.len() >= PLANTED_REJECTIONS {
+                    self.rejected.clear();
+                }
+                self.rejected.insert(token.to_vec(), e.clone());
+            }
+            return result;
+        }
+        validate_with(token, now, &self.ring, &self.rules, expected, self.plants)
     }
 
     /// Validates `token` at `now` as type `expected` against the current ring, rules and

@@ -10,12 +10,18 @@
 //! - once a refresh reuse revokes a family, none of its tokens still valid on the issuer's
 //!   clock is accepted (`exp + leeway` is what valid means);
 //! - a logout-everywhere revokes every token minted before it, and no token minted after
-//!   it is refused as revoked on its account (AUTH-REVOKE-NOT-BEFORE).
+//!   it is refused as revoked on its account (AUTH-REVOKE-NOT-BEFORE);
+//! - a real token is refused only with a code naming a rule it breaks at the moment of the
+//!   handshake (AUTH-ERRORS-TYPED): `expired` once past `exp + leeway`, `unknown_key` or
+//!   `key_retired` once its key left the ring, `not_yet_valid` while its `nbf` is more than
+//!   the leeway ahead, `issued_in_future` while its `iat` is more than the allowance ahead, `too_old` past its lifetime cap. Any other verdict on a
+//!   valid token is a false refusal, and so is a refusal the same token earned earlier but
+//!   no longer deserves (a cached rejection, which AUTH-CACHE-NO-NEGATIVE forbids).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use gauntlet_core::token::{Revocation, TokenError};
+use gauntlet_core::token::{Revocation, TokenError, TokenType};
 use gauntlet_core::{FamilyId, Instant, Jti, Kid, UserId};
 
 use super::{Checker, EndState, Failure, Obs};
@@ -41,6 +47,8 @@ pub(crate) enum CredTruth {
         /// the token is revoked exactly when it is below a published cut-off. `None` for the
         /// auth service's own tokens.
         foreign_iat: Option<Instant>,
+        /// Its `nbf` claim, if it has one.
+        nbf: Option<Instant>,
     },
     /// Anything that must never authenticate, with why.
     Bad(&'static str),
@@ -65,6 +73,10 @@ pub(crate) enum CredTruth {
 pub(crate) struct AuthChecker {
     leeway: Duration,
     staleness: Duration,
+    /// How far ahead an `iat` may be (`AUTH-IAT-FUTURE`).
+    iat_future: Duration,
+    /// The gateway's cap on an access token's age, beyond the leeway (`AUTH-IAT-MAX-AGE`).
+    max_age: Duration,
     /// jti -> (true time issued).
     revoked_jti: BTreeMap<Jti, Instant>,
     /// user -> every logout-everywhere as (auth-service time, true time issued).
@@ -84,6 +96,11 @@ impl AuthChecker {
         Self {
             leeway: config.tokens.leeway(),
             staleness: Duration::from_millis(config.limits.max_revocation_staleness_ms),
+            iat_future: config.tokens.max_iat_future(),
+            max_age: config
+                .tokens
+                .lifetime_for(TokenType::Access)
+                .saturating_add(config.tokens.leeway()),
             revoked_jti: BTreeMap::new(),
             revoked_user: UserMap::default(),
             removed_kids: BTreeMap::new(),
@@ -147,6 +164,52 @@ impl AuthChecker {
         ))
     }
 
+    /// A handshake refused a real token with the token error `code`: the token must break
+    /// the rule `code` names at `at`, the gateway's decision time.
+    fn check_token_refusal(
+        &self,
+        at: Instant,
+        truth: &CredTruth,
+        code: &str,
+    ) -> Result<(), Failure> {
+        let CredTruth::Access {
+            user,
+            jti,
+            exp,
+            kid,
+            nbf,
+            ..
+        } = truth
+        else {
+            return Ok(());
+        };
+        let iat = iat_of(truth);
+        let deserved = match code {
+            "expired" => at >= exp.saturating_add(self.leeway),
+            "not_yet_valid" => nbf.is_some_and(|n| n > at.saturating_add(self.leeway)),
+            "unknown_key" | "key_retired" => kid
+                .as_ref()
+                .and_then(|k| self.removed_kids.get(k))
+                .is_some_and(|removed| *removed <= at),
+            "issued_in_future" => iat > at.saturating_add(self.iat_future),
+            "too_old" => at.saturating_since(iat) > self.max_age,
+            // Judged by `check_refusal`.
+            "revoked" => true,
+            _ => false,
+        };
+        if deserved {
+            return Ok(());
+        }
+        Err(Failure::new(
+            NAME,
+            format!(
+                "handshake refused {jti} of {user}, a token valid at {at} (exp {exp}, iat {iat}, \
+                 key {}), as {code}",
+                kid.as_ref().map_or("none", |k| k.as_str())
+            ),
+        ))
+    }
+
     fn check(
         &self,
         what: &str,
@@ -172,6 +235,7 @@ impl AuthChecker {
                 exp,
                 kid,
                 family,
+                nbf,
                 ..
             } => {
                 if user != accepted_as {
@@ -181,6 +245,21 @@ impl AuthChecker {
                     return fail(format!(
                         "{jti} of {user} {:?} after its exp + leeway",
                         at.saturating_since(exp.saturating_add(self.leeway))
+                    ));
+                }
+                if let Some(nbf) = nbf
+                    && *nbf > at.saturating_add(self.leeway)
+                {
+                    return fail(format!(
+                        "{jti} of {user} {:?} before its nbf - leeway",
+                        nbf.saturating_since(at.saturating_add(self.leeway))
+                    ));
+                }
+                let iat = iat_of(truth);
+                if iat > at.saturating_add(self.iat_future) {
+                    return fail(format!(
+                        "{jti} of {user} issued {:?} ahead, past the iat allowance",
+                        iat.saturating_since(at)
                     ));
                 }
                 // Only a handshake's `at` is the gateway's decision time; a `reauth` is seen
@@ -231,6 +310,18 @@ impl AuthChecker {
                 Ok(())
             }
         }
+    }
+}
+
+/// The `iat` claim of a real token: whole seconds, on the clock of whoever minted it.
+fn iat_of(truth: &CredTruth) -> Instant {
+    match truth {
+        CredTruth::Access {
+            minted,
+            foreign_iat,
+            ..
+        } => foreign_iat.unwrap_or_else(|| Instant::from_unix_secs(minted.unix_secs())),
+        _ => Instant::from_unix_secs(0),
     }
 }
 
@@ -351,6 +442,12 @@ impl Checker for AuthChecker {
                 }
                 check_table_refusal(case, expected, code)
             }
+            Obs::Handshake {
+                at,
+                truth: truth @ CredTruth::Access { .. },
+                reject_code: Some(code),
+                ..
+            } if TokenError::CODES.contains(code) => self.check_token_refusal(*at, truth, code),
             Obs::KeyRemoved { at, kid } => {
                 self.removed_kids.entry((*kid).clone()).or_insert(*at);
                 Ok(())
@@ -448,6 +545,94 @@ mod tests {
         assert!(verdict(&late, None, Some("unknown_ticket"), None, false).is_ok());
         assert!(verdict(&late, None, Some("auth_unavailable"), None, false).is_ok());
         assert!(verdict(&late, None, Some("too_many_connections"), None, false).is_err());
+    }
+
+    #[test]
+    fn a_real_token_is_refused_only_by_a_rule_it_breaks_at_the_handshake() {
+        let t = |secs: u64| Instant::from_unix_secs(1_800_000_000 + secs);
+        let kid = Kid::parse("hs-0").unwrap_or_else(|| unreachable!());
+        let truth = CredTruth::Access {
+            user: UserId::parse("u1").unwrap_or_else(|| unreachable!()),
+            jti: Jti::parse("j1").unwrap_or_else(|| unreachable!()),
+            minted: t(100),
+            exp: t(400),
+            kid: Some(kid.clone()),
+            family: None,
+            foreign_iat: Some(t(100)),
+            nbf: Some(t(100)),
+        };
+        let mut c = AuthChecker::new(&gauntlet_core::Config::default());
+        let mut refused = |at, code| {
+            c.observe(&Obs::Handshake {
+                at,
+                truth: &truth,
+                accepted_as: None,
+                reject_code: Some(code),
+                selected: None,
+                token_in_subprotocol: false,
+            })
+        };
+        // Inside its window every token error is a false refusal.
+        for code in TokenError::CODES.iter().filter(|c| **c != "revoked") {
+            assert!(refused(t(200), code).is_err(), "{code} at 200 s");
+        }
+        // `nbf` 30 s (the leeway) ahead is still valid; 31 s ahead is not.
+        assert!(refused(t(70), "not_yet_valid").is_err());
+        assert!(refused(t(69), "not_yet_valid").is_ok());
+        // `iat` more than 60 s ahead.
+        assert!(refused(t(40), "issued_in_future").is_err());
+        assert!(refused(t(39), "issued_in_future").is_ok());
+        // Expired exactly at `exp + leeway`.
+        assert!(refused(t(429), "expired").is_err());
+        assert!(refused(t(430), "expired").is_ok());
+        // Older than the prod access lifetime (15 min) plus the leeway.
+        assert!(refused(t(1030), "too_old").is_err());
+        assert!(refused(t(1031), "too_old").is_ok());
+        // A key is missing only once the world took it out of the ring.
+        c.observe(&Obs::KeyRemoved {
+            at: t(300),
+            kid: &kid,
+        })
+        .unwrap_or_else(|f| unreachable!("{f:?}"));
+        let mut refused = |at, code| {
+            c.observe(&Obs::Handshake {
+                at,
+                truth: &truth,
+                accepted_as: None,
+                reject_code: Some(code),
+                selected: None,
+                token_in_subprotocol: false,
+            })
+        };
+        assert!(refused(t(299), "unknown_key").is_err());
+        assert!(refused(t(300), "unknown_key").is_ok());
+        assert!(refused(t(300), "key_retired").is_ok());
+        // Not a token verdict: the connection cap says nothing of the token.
+        assert!(refused(t(200), "too_many_connections").is_ok());
+    }
+
+    #[test]
+    fn a_token_is_never_accepted_before_its_nbf_or_iat_allows() {
+        let t = |secs: u64| Instant::from_unix_secs(1_800_000_000 + secs);
+        let user = UserId::parse("u1").unwrap_or_else(|| unreachable!());
+        let early = |nbf| CredTruth::Access {
+            user: user.clone(),
+            jti: Jti::parse("j1").unwrap_or_else(|| unreachable!()),
+            minted: t(100),
+            exp: t(160),
+            kid: Kid::parse("hs-0"),
+            family: None,
+            foreign_iat: Some(t(100)),
+            nbf,
+        };
+        let c = AuthChecker::new(&gauntlet_core::Config::default());
+        let with_nbf = early(Some(t(100)));
+        assert!(c.check("handshake", t(69), &with_nbf, &user).is_err());
+        assert!(c.check("handshake", t(70), &with_nbf, &user).is_ok());
+        // Without `nbf`, the `iat` allowance alone.
+        let without = early(None);
+        assert!(c.check("handshake", t(39), &without, &user).is_err());
+        assert!(c.check("handshake", t(40), &without, &user).is_ok());
     }
 
     #[test]

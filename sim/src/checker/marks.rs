@@ -13,10 +13,10 @@
 //! the world, or depend on anything but the observations in order, so the same seed gives the
 //! same marks on any thread and for any `--jobs`, and journals and state hashes never change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use gauntlet_core::token::Revocation;
-use gauntlet_core::{CloseReason, CredentialKind, Event, StreamKind, UserId};
+use gauntlet_core::token::{Revocation, TokenError};
+use gauntlet_core::{CloseReason, CredentialKind, Event, Jti, StreamKind, UserId};
 
 use super::auth::CredTruth;
 use super::{IMPERSONATION_TASK, Obs};
@@ -35,6 +35,7 @@ pub const MARKED_RULES: &[&str] = &[
     "AUTH-ALG-NONE",
     "AUTH-CACHE-BOUND",
     "AUTH-CACHE-KEY",
+    "AUTH-CACHE-NO-NEGATIVE",
     "AUTH-CACHE-RECHECK",
     "AUTH-CACHE-RING-CHANGE",
     "AUTH-CLAIM-AUD",
@@ -59,6 +60,7 @@ pub const MARKED_RULES: &[&str] = &[
     "AUTH-KEY-RETIRED",
     "AUTH-KEY-ROTATION",
     "AUTH-KEY-SELECT",
+    "AUTH-LIFETIMES",
     "AUTH-MINT",
     "AUTH-NBF-LEEWAY",
     "AUTH-NUMERIC-DATE",
@@ -84,6 +86,7 @@ pub const MARKED_RULES: &[&str] = &[
     "DELIVERY-SLOW-CONSUMER-RESUME",
     "DELIVERY-THREAD",
     "DELIVERY-TO-USER",
+    "LOG-DETERMINISM",
     "LOG-FOLD",
     "LOG-RESTART",
     "MSG-BAD-MESSAGE",
@@ -114,6 +117,7 @@ pub const MARKED_RULES: &[&str] = &[
     "OAUTH-REPLAY-REVOKES",
     "OAUTH-STATE",
     "OAUTH-STORES-BOUNDED",
+    "OAUTH-TOKENS-IN-BODY",
     "OUT-DIRECT-NO-SEQ",
     "OUT-ENVELOPE",
     "OUT-SEQ-PER-USER",
@@ -170,7 +174,14 @@ pub(crate) struct Marks {
     /// Users with a frame refused by the rate limit since their last budget close, so a
     /// budget close of theirs shows the rate limit spent it.
     rate_limited: UserMap<()>,
+    /// Real tokens a handshake refused with a token error, so a later acceptance of one shows
+    /// the rejection was not cached. Lookups only; at most [`MAX_REFUSED_TRACKED`].
+    token_refused: BTreeSet<Jti>,
 }
+
+/// Refused tokens remembered for `AUTH-CACHE-NO-NEGATIVE`; past it the oldest-sorting are
+/// forgotten (a mark missed, never a wrong one).
+const MAX_REFUSED_TRACKED: usize = 4096;
 
 impl Marks {
     /// Marks for a gateway with this configuration.
@@ -185,6 +196,13 @@ impl Marks {
     /// The counts, by rule id (only rules marked at least once).
     pub(crate) fn counts(&self) -> &BTreeMap<&'static str, u64> {
         &self.counts
+    }
+
+    fn remember_refused(&mut self, jti: &Jti) {
+        if self.token_refused.len() >= MAX_REFUSED_TRACKED {
+            self.token_refused.pop_first();
+        }
+        self.token_refused.insert(jti.clone());
     }
 
     fn mark(&mut self, rule: &'static str) {
@@ -206,10 +224,24 @@ impl Marks {
                 selected,
                 ..
             } => match reject_code {
-                // The upgrade selected the `jwt` the client offered beside its token.
-                None if selected.is_some() => self.mark("WS-SUBPROTO-SELECT"),
-                None => {}
+                None => {
+                    // The upgrade selected the `jwt` the client offered beside its token.
+                    if selected.is_some() {
+                        self.mark("WS-SUBPROTO-SELECT");
+                    }
+                    // A token refused before is judged afresh, not by a remembered verdict.
+                    if let CredTruth::Access { jti, .. } = truth
+                        && self.token_refused.remove(jti)
+                    {
+                        self.mark("AUTH-CACHE-NO-NEGATIVE");
+                    }
+                }
                 Some(code) => {
+                    if let CredTruth::Access { jti, .. } = truth
+                        && TokenError::CODES.contains(code)
+                    {
+                        self.remember_refused(jti);
+                    }
                     // Every refusal picks its HTTP status in the same place.
                     self.mark("WS-HTTP-STATUS");
                     if let Some(rule) = reject_rule(code) {

@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use gauntlet_core::auth_service::{AuthError, TokenPair};
+use gauntlet_core::auth_service::{AuthError, TokenPair, TokenResponse};
 use gauntlet_core::oauth::{
     AuthorizationCode, AuthorizeRequest, CODE_TTL, CallbackRequest, OAuthError, s256_challenge,
 };
@@ -218,6 +218,7 @@ impl World<'_> {
                         }
                         None => self.auth_flow("AUTH-REFRESH-ROTATE"),
                     }
+                    self.judge_lifetimes("refresh", &user, pair);
                 }
                 let c = &mut self.clients[i];
                 c.used_refresh.push(token.to_string());
@@ -354,6 +355,78 @@ impl World<'_> {
         }
     }
 
+    /// A password login of `user` at auth time `now`, its tokens' lifetimes judged.
+    pub(super) fn judged_login(
+        &mut self,
+        now: Instant,
+        user: &UserId,
+        perms: Permissions,
+    ) -> Option<TokenPair> {
+        let pair = self.auth.service.login(now, user, perms).ok()?;
+        self.judge_lifetimes("login", user, &pair);
+        Some(pair)
+    }
+
+    /// `AUTH-LIFETIMES`: the pair a login, refresh or OAuth callback minted for `user` lives
+    /// exactly the protocol's lifetimes, each token from its own `iat`.
+    fn judge_lifetimes(&mut self, what: &str, user: &UserId, pair: &TokenPair) {
+        let (access, refresh) = self.auth.lifetimes;
+        for (kind, token, lifetime) in [
+            ("access", &pair.access.token, access),
+            ("refresh", &pair.refresh.token, refresh),
+        ] {
+            let p = workload::payload_of(token);
+            let lived = p["exp"]
+                .as_u64()
+                .zip(p["iat"].as_u64())
+                .and_then(|(exp, iat)| exp.checked_sub(iat));
+            if lived != Some(lifetime.as_secs()) {
+                return self.misbehaved(format!(
+                    "{what} of {user} minted a {kind} token living {lived:?} s; the protocol \
+                     says {} s",
+                    lifetime.as_secs()
+                ));
+            }
+        }
+        self.auth_flow("AUTH-LIFETIMES");
+    }
+
+    /// `OAUTH-TOKENS-IN-BODY`: a callback's answer carries the access token, `token_type`
+    /// `Bearer`, the seconds until that token's `exp` and the refresh token, each of its own
+    /// type, and the redirect's code is no token. `None` when nothing is wrong.
+    fn body_fault(now: Instant, code: &str, resp: &TokenResponse) -> Option<String> {
+        if resp.token_type != "Bearer" {
+            return Some(format!("token_type {:?}", resp.token_type));
+        }
+        for (kind, token) in [
+            ("access", &resp.access_token),
+            ("refresh", &resp.refresh_token),
+        ] {
+            let p = workload::payload_of(token);
+            if p["token_type"].as_str() != Some(kind) {
+                return Some(format!("a {kind}_token of type {}", p["token_type"]));
+            }
+        }
+        let Some(exp) = workload::payload_of(&resp.access_token)["exp"]
+            .as_u64()
+            .map(Instant::from_unix_secs)
+        else {
+            return Some("an access_token without a whole-second exp".into());
+        };
+        // Whole seconds: the time to `exp`, rounded down.
+        let left = exp.saturating_since(now).as_secs();
+        if resp.expires_in != left {
+            return Some(format!(
+                "expires_in {} for an access token expiring in {left} s",
+                resp.expires_in
+            ));
+        }
+        if workload::payload_of(code)["sub"].is_string() {
+            return Some("a token as the redirect's code".into());
+        }
+        None
+    }
+
     /// Runs an honest OAuth code flow for `user` at auth time `now`: the tokens, when the
     /// callback succeeded.
     pub(super) fn oauth_flow(
@@ -370,12 +443,18 @@ impl World<'_> {
             .auth
             .callback(now, &honest_callback(&code, &state))
             .ok()?;
+        match Self::body_fault(now, &code, &resp) {
+            Some(fault) => self.misbehaved(format!("OAuth callback of {user} answered {fault}")),
+            None => self.auth_flow("OAUTH-TOKENS-IN-BODY"),
+        }
         let family = workload::family_of(&resp.refresh_token)?;
-        Some(TokenPair {
+        let pair = TokenPair {
             access: minted(resp.access_token)?,
             refresh: minted(resp.refresh_token)?,
             family,
-        })
+        };
+        self.judge_lifetimes("OAuth callback", user, &pair);
+        Some(pair)
     }
 
     /// Runs an OAuth code flow for `user` at auth time `now` with `attack`'s one thing wrong,
@@ -775,6 +854,39 @@ mod tests {
         assert!(!OAuthAttack::ForgedState.refused_by_its_check(&OAuthError::VerifierMismatch));
         assert!(OAuthAttack::OtherRedirect.refused_by_its_check(&OAuthError::RedirectMismatch));
         assert!(!OAuthAttack::OtherRedirect.refused_by_its_check(&OAuthError::ClientMismatch));
+    }
+
+    #[test]
+    fn a_real_callback_answers_in_its_body_and_anything_else_is_a_fault() {
+        let mut s = service()
+            .with_oauth(&[7; 32], gauntlet_core::oauth::OAuthConfig::default())
+            .unwrap();
+        let alice = user("alice");
+        let perms = Permissions::empty();
+        let challenge = s256_challenge(VERIFIER);
+        let now = t(0).saturating_add(Duration::from_millis(500));
+        let code = s
+            .authorize(
+                now,
+                &authorize_request(&alice, &perms, &challenge, "S256", "s1"),
+            )
+            .unwrap()
+            .code;
+        let resp = s.callback(now, &honest_callback(&code, "s1")).unwrap();
+        assert_eq!(World::body_fault(now, &code, &resp), None);
+        // 15 min from a whole-second `iat` half a second ago: 899 s left, not 900.
+        assert_eq!(resp.expires_in, 899);
+
+        let fault = |edit: &dyn Fn(&mut TokenResponse)| {
+            let mut r = resp.clone();
+            edit(&mut r);
+            World::body_fault(now, &code, &r)
+        };
+        assert!(fault(&|r| r.token_type = "bearer").is_some());
+        assert!(fault(&|r| r.expires_in += 1).is_some());
+        assert!(fault(&|r| std::mem::swap(&mut r.access_token, &mut r.refresh_token)).is_some());
+        let token = resp.access_token.clone();
+        assert!(World::body_fault(now, &token, &resp).is_some());
     }
 
     /// The code-TTL attack calls back a second past the TTL, ahead of the service's `now`:

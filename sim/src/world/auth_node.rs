@@ -12,7 +12,9 @@ use gauntlet_core::oauth::{
     AuthorizationCode, AuthorizeRequest, CallbackRequest, OAuthConfig, Store,
 };
 use gauntlet_core::token::attacks::{AttackKeys, AttackSigner};
-use gauntlet_core::token::{Algorithm, Issuer, KeyRing, Revocation, SigningKey, TokenRules};
+use gauntlet_core::token::{
+    Algorithm, Environment, Issuer, KeyRing, Revocation, SigningKey, TokenRules,
+};
 use gauntlet_core::{Instant, Kid, Plants};
 
 use jsonwebtoken::EncodingKey;
@@ -41,6 +43,9 @@ pub(super) struct AuthNode {
     pub(super) attacker_issuer: Issuer,
     /// Refresh tokens presented so far: one accepted a second time is a misbehaving service.
     pub(super) refreshed: BTreeSet<String>,
+    /// The access and refresh lifetimes the protocol gives this run's issuer
+    /// (`AUTH-LIFETIMES`): the environment's, or the seed's shorter access lifetime.
+    pub(super) lifetimes: (Duration, Duration),
     /// The OAuth stores' lifetimes and capacities the service runs with.
     oauth: OAuthConfig,
     /// The OAuth flows started and not yet ended, as the service must still hold them.
@@ -131,8 +136,11 @@ impl AuthNode {
         }
         let mut auth_rules = rules.clone();
         let mut lifetime_rng = root.fork("lifetimes");
+        let (mut access, refresh) = spec_lifetimes(rules.environment);
         if lifetime_rng.chance(0.5) {
-            auth_rules.lifetimes.test.access_secs = lifetime_rng.range(30..60);
+            let secs = lifetime_rng.range(30..60);
+            auth_rules.lifetimes.test.access_secs = secs;
+            access = Duration::from_secs(secs);
         }
         let service = AuthService::new(
             Issuer::new(key, auth_rules.clone()),
@@ -154,6 +162,7 @@ impl AuthNode {
             next_key: 1,
             attacker_issuer: Issuer::new(attacker_key, rules.clone()),
             refreshed: BTreeSet::new(),
+            lifetimes: (access, refresh),
             oauth,
             pending: Pending::default(),
         };
@@ -322,6 +331,21 @@ impl AuthNode {
     }
 }
 
+/// docs/protocol.md's lifetimes table (`AUTH-LIFETIMES`), written out here rather than read
+/// from the configuration it judges: (access, refresh) per environment.
+fn spec_lifetimes(env: Environment) -> (Duration, Duration) {
+    let (minutes, days) = match env {
+        Environment::Prod => (15, 7),
+        Environment::Staging => (30, 14),
+        Environment::Dev => (120, 30),
+        Environment::Test => (5, 1),
+    };
+    (
+        Duration::from_secs(minutes * 60),
+        Duration::from_secs(days * 24 * 60 * 60),
+    )
+}
+
 fn hs_secret(n: u32) -> Vec<u8> {
     format!("gauntlet-sim-hs256-key-{n:04}-0123456789abcdef").into_bytes()
 }
@@ -351,6 +375,45 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn the_protocols_lifetimes_are_what_each_environment_mints() {
+        use gauntlet_core::UserId;
+        use gauntlet_core::auth_service::AuthService;
+        use gauntlet_core::permissions::Permissions;
+
+        let secret = hs_secret(0);
+        let t0 = Instant::from_unix_secs(1_800_000_000);
+        for env in [
+            Environment::Prod,
+            Environment::Staging,
+            Environment::Dev,
+            Environment::Test,
+        ] {
+            let rules = TokenRules {
+                environment: env,
+                ..TokenRules::default()
+            };
+            let key = SigningKey::hmac(None, Algorithm::HS256, &secret)
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            let mut ring = KeyRing::new();
+            ring.add_hmac(None, Algorithm::HS256, &secret)
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            let mut s =
+                AuthService::new(Issuer::new(key, rules.clone()), ring, rules, Plants::NONE);
+            let alice = UserId::parse("alice").unwrap_or_else(|| unreachable!());
+            let pair = s
+                .login(t0, &alice, Permissions::empty())
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            let (access, refresh) = spec_lifetimes(env);
+            assert_eq!(pair.access.exp, t0.saturating_add(access), "{env:?}");
+            assert_eq!(pair.refresh.exp, t0.saturating_add(refresh), "{env:?}");
+        }
+        assert_eq!(
+            spec_lifetimes(Environment::Test),
+            (Duration::from_secs(300), Duration::from_secs(86_400))
+        );
+    }
 
     #[test]
     fn pending_flows_end_at_a_callback_or_their_lifetime() {

@@ -447,14 +447,24 @@ impl World<'_> {
                     Method::Bearer,
                 );
             }
-            Op::Expired | Op::StaleCached => {
-                let (when, ttl) = if op == Op::Expired {
-                    (
+            Op::Expired | Op::StaleCached | Op::EarlyToken => {
+                let (when, ttl) = match op {
+                    Op::Expired => (
                         self.auth_now().saturating_sub(Duration::from_secs(120)),
                         Duration::from_secs(60),
-                    )
-                } else {
-                    (self.auth_now(), Duration::from_secs(5))
+                    ),
+                    // 1 to 40 s past the leeway on the gateway's clock (so past the `iat`
+                    // allowance for the later half), whole seconds like the `iat` it becomes.
+                    Op::EarlyToken => (
+                        Instant::from_unix_secs(self.now.unix_secs()).saturating_add(
+                            self.config
+                                .tokens
+                                .leeway()
+                                .saturating_add(Duration::from_secs(1 + variant % 40)),
+                        ),
+                        Duration::from_secs(60),
+                    ),
+                    _ => (self.auth_now(), Duration::from_secs(5)),
                 };
                 let req = MintRequest {
                     sub: user.clone(),
@@ -481,11 +491,20 @@ impl World<'_> {
                     kid: workload::kid_of(&m.token),
                     family: None,
                     foreign_iat: Some(iat),
+                    nbf: workload::nbf_of(&m.token),
                 };
                 if op == Op::StaleCached {
                     let later = m
                         .exp
                         .saturating_add(self.config.tokens.leeway())
+                        .saturating_add(Duration::from_secs(1));
+                    self.clients[i].save(m.token.clone(), truth.clone(), later);
+                }
+                if op == Op::EarlyToken {
+                    // Presented again a second after it became valid: `nbf` (the issuer sets
+                    // it to `iat`) within the leeway, so `iat` within its allowance too.
+                    let later = iat
+                        .saturating_sub(self.config.tokens.leeway())
                         .saturating_add(Duration::from_secs(1));
                     self.clients[i].save(m.token.clone(), truth.clone(), later);
                 }
@@ -666,6 +685,7 @@ impl World<'_> {
                     exp,
                     family,
                     foreign_iat,
+                    nbf,
                     ..
                 } => CredTruth::Access {
                     user,
@@ -675,6 +695,7 @@ impl World<'_> {
                     kid: None,
                     family,
                     foreign_iat,
+                    nbf,
                 },
                 other => other,
             };
@@ -1174,11 +1195,8 @@ impl World<'_> {
             .unwrap_or_else(Permissions::empty);
         let answer = match call {
             AuthCall::Login => self
-                .auth
-                .service
-                .login(now, &user, perms)
-                .map(|p| AuthAnswer::Tokens(Box::new(p), now))
-                .unwrap_or(AuthAnswer::Failed),
+                .judged_login(now, &user, perms)
+                .map_or(AuthAnswer::Failed, |p| AuthAnswer::Tokens(Box::new(p), now)),
             AuthCall::OAuthLogin => match self.oauth_flow(now, &user, &perms) {
                 Some(p) => AuthAnswer::Tokens(Box::new(p), now),
                 None => AuthAnswer::Failed,
@@ -1300,6 +1318,7 @@ fn tokens_of(user: &UserId, pair: &TokenPair, minted: Instant) -> Tokens {
             kid: workload::kid_of(&pair.access.token),
             family: Some(pair.family.clone()),
             foreign_iat: None,
+            nbf: workload::nbf_of(&pair.access.token),
         },
         refresh: pair.refresh.token.clone(),
         access_exp: pair.access.exp,
