@@ -119,6 +119,11 @@ pub enum Op {
     /// A client stuck in a refresh loop: one family rotated until the auth service refuses it
     /// as exhausted, which must happen exactly at the per-family token bound.
     RefreshStorm,
+    /// A token signed by another key of the published JWK Set: a partner issuer's (ES256,
+    /// ES384, EdDSA or PS256) for one's own user, which must be accepted as that user, or a
+    /// decoy's the ring must skip (`use: enc`, `key_ops` without `verify`), which must be
+    /// refused `unknown_key`.
+    PartnerToken,
 }
 
 impl Op {
@@ -180,6 +185,7 @@ impl Default for Mix {
             (LateTicket, 2),
             (MintEdge, 2),
             (RefreshStorm, 3),
+            (PartnerToken, 3),
         ];
         Mix(w.into_iter().collect())
     }
@@ -282,7 +288,7 @@ mod tests {
         assert!(Op::Forged.is_attack() && Op::RefreshReuse.is_attack());
         let mix = Mix::default();
         assert!(Op::CrossReauth.is_attack() && Op::TableAttack.is_attack());
-        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 26);
+        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 27);
         assert_eq!(mix.active().filter(|o| !o.is_attack()).count(), 16);
     }
 

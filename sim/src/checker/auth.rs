@@ -21,6 +21,21 @@ use gauntlet_core::{FamilyId, Instant, Jti, Kid, UserId};
 use super::{Checker, EndState, Failure, Obs};
 use crate::id_map::UserMap;
 
+/// Every partner issuer's key id starts with this (`sim/src/world/partner_keys.rs`): keys of
+/// the published JWK Set, of the asymmetric algorithms beside the auth service's HMAC keys,
+/// that no rotation or retirement ever takes out of the gateway's ring.
+pub(crate) const PARTNER_KID_PREFIX: &str = "partner-";
+
+/// The token error codes that say the ring could not verify a token with its key: never
+/// right for a partner's token, whose key the ring always holds (`AUTH-ALGORITHMS`,
+/// `AUTH-KEY-RING`).
+const KEY_REFUSALS: [&str; 4] = [
+    "unknown_key",
+    "key_retired",
+    "algorithm_mismatch",
+    "bad_signature",
+];
+
 /// What the world knows about a credential it presented.
 #[derive(Clone, Debug)]
 pub(crate) enum CredTruth {
@@ -47,7 +62,8 @@ pub(crate) enum CredTruth {
     /// The attacker holds a real token of another kind (e.g. a refresh token as access).
     WrongType,
     /// A case of the shared attack table, signed by `kid`: it must be refused, and when the
-    /// token itself is judged, with exactly the code the table names.
+    /// token itself is judged, with exactly the code the table names. Also a token of a
+    /// decoy key of the published JWK Set, which the ring must skip (`unknown_key`).
     Table {
         case: String,
         expected: String,
@@ -234,6 +250,31 @@ impl AuthChecker {
     }
 }
 
+/// A handshake refused a real access token with `code`: when its key is a partner's, which
+/// the ring always holds, a code of [`KEY_REFUSALS`] means the ring failed to verify a token
+/// of one of the algorithms it must support.
+fn check_partner_refusal(truth: &CredTruth, code: &str) -> Result<(), Failure> {
+    let CredTruth::Access {
+        user,
+        jti,
+        kid: Some(kid),
+        ..
+    } = truth
+    else {
+        return Ok(());
+    };
+    if !kid.as_str().starts_with(PARTNER_KID_PREFIX) || !KEY_REFUSALS.contains(&code) {
+        return Ok(());
+    }
+    Err(Failure::new(
+        NAME,
+        format!(
+            "handshake refused {jti} of {user}, signed by partner key {kid} of the published \
+             JWKS, as {code}"
+        ),
+    ))
+}
+
 /// A handshake refused an attack-table case with `code`. A refusal that judged the token (a
 /// token error code) must name the rule the case breaks (`AUTH-ERRORS-TYPED`); one that never
 /// got to the token (the connection cap, the Origin, a stale revocation feed) says nothing of
@@ -351,6 +392,11 @@ impl Checker for AuthChecker {
                 }
                 check_table_refusal(case, expected, code)
             }
+            Obs::Handshake {
+                truth,
+                reject_code: Some(code),
+                ..
+            } => check_partner_refusal(truth, code),
             Obs::KeyRemoved { at, kid } => {
                 self.removed_kids.entry((*kid).clone()).or_insert(*at);
                 Ok(())
@@ -448,6 +494,53 @@ mod tests {
         assert!(verdict(&late, None, Some("unknown_ticket"), None, false).is_ok());
         assert!(verdict(&late, None, Some("auth_unavailable"), None, false).is_ok());
         assert!(verdict(&late, None, Some("too_many_connections"), None, false).is_err());
+    }
+
+    fn access(kid: &str) -> CredTruth {
+        let at = Instant::from_unix_secs(1_800_000_000);
+        CredTruth::Access {
+            user: UserId::parse("u1").unwrap_or_else(|| unreachable!()),
+            jti: Jti::parse("p1").unwrap_or_else(|| unreachable!()),
+            minted: at,
+            exp: at.saturating_add(Duration::from_secs(60)),
+            kid: Kid::parse(kid),
+            family: None,
+            foreign_iat: Some(at),
+        }
+    }
+
+    #[test]
+    fn a_partner_token_refused_for_its_key_or_signature_fails_and_for_its_claims_passes() {
+        let partner = access("partner-es384");
+        for code in KEY_REFUSALS {
+            let refused = verdict(&partner, None, Some(code), None, false);
+            assert!(
+                refused.is_err_and(|f| f.message.contains("partner key partner-es384")),
+                "{code}"
+            );
+        }
+        // What the token's claims or the gateway's state earn it is another checker's call.
+        for code in ["expired", "too_many_connections", "auth_unavailable"] {
+            assert!(
+                verdict(&partner, None, Some(code), None, false).is_ok(),
+                "{code}"
+            );
+        }
+        // The auth service's own keys leave the ring on rotation: not judged here.
+        assert!(verdict(&access("hs-3"), None, Some("unknown_key"), None, false).is_ok());
+    }
+
+    #[test]
+    fn a_decoy_key_token_must_be_refused_unknown_key() {
+        let decoy = CredTruth::Table {
+            case: "jwks_use_enc".into(),
+            expected: "unknown_key".into(),
+            kid: Kid::parse("decoy-enc").unwrap_or_else(|| unreachable!()),
+        };
+        assert!(verdict(&decoy, None, Some("unknown_key"), None, false).is_ok());
+        assert!(verdict(&decoy, None, Some("bad_signature"), None, false).is_err());
+        let user = UserId::parse("u1").unwrap_or_else(|| unreachable!());
+        assert!(verdict(&decoy, Some(&user), None, None, false).is_err());
     }
 
     #[test]
