@@ -119,10 +119,16 @@ pub enum Op {
     /// A client stuck in a refresh loop: one family rotated until the auth service refuses it
     /// as exhausted, which must happen exactly at the per-family token bound.
     RefreshStorm,
-    /// Attack: a token whose `iat` is past the future allowance, presented at once (it must
-    /// be refused `issued_in_future`) and again once its `iat` is within the allowance (it
-    /// must then be accepted: a rejection is never cached).
+    /// Attack: a token minted 31 to 70 s ahead (its `nbf` past the leeway, for the later half
+    /// its `iat` past the allowance too), presented at once (it must be refused
+    /// `not_yet_valid` or `issued_in_future`) and again once valid (it must then be accepted:
+    /// a rejection is never cached).
     EarlyToken,
+    /// A token signed by another key of the published JWK Set: a partner issuer's (ES256,
+    /// ES384, EdDSA or PS256) for one's own user, which must be accepted as that user, or a
+    /// decoy's the ring must skip (`use: enc`, `key_ops` without `verify`), which must be
+    /// refused `unknown_key`.
+    PartnerToken,
 }
 
 impl Op {
@@ -185,6 +191,7 @@ impl Default for Mix {
             (MintEdge, 2),
             (RefreshStorm, 3),
             (EarlyToken, 3),
+            (PartnerToken, 3),
         ];
         Mix(w.into_iter().collect())
     }
@@ -287,7 +294,7 @@ mod tests {
         assert!(Op::Forged.is_attack() && Op::RefreshReuse.is_attack());
         let mix = Mix::default();
         assert!(Op::CrossReauth.is_attack() && Op::TableAttack.is_attack());
-        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 27);
+        assert_eq!(mix.active().filter(|o| o.is_attack()).count(), 28);
         assert_eq!(mix.active().filter(|o| !o.is_attack()).count(), 16);
     }
 

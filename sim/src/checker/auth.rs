@@ -27,6 +27,11 @@ use gauntlet_core::{FamilyId, Instant, Jti, Kid, UserId};
 use super::{Checker, EndState, Failure, Obs};
 use crate::id_map::UserMap;
 
+/// Every partner issuer's key id starts with this (`sim/src/world/partner_keys.rs`): keys of
+/// the published JWK Set, of the asymmetric algorithms beside the auth service's HMAC keys,
+/// that no rotation or retirement ever takes out of the gateway's ring.
+pub(crate) const PARTNER_KID_PREFIX: &str = "partner-";
+
 /// What the world knows about a credential it presented.
 #[derive(Clone, Debug)]
 pub(crate) enum CredTruth {
@@ -55,7 +60,8 @@ pub(crate) enum CredTruth {
     /// The attacker holds a real token of another kind (e.g. a refresh token as access).
     WrongType,
     /// A case of the shared attack table, signed by `kid`: it must be refused, and when the
-    /// token itself is judged, with exactly the code the table names.
+    /// token itself is judged, with exactly the code the table names. Also a token of a
+    /// decoy key of the published JWK Set, which the ring must skip (`unknown_key`).
     Table {
         case: String,
         expected: String,
@@ -545,6 +551,58 @@ mod tests {
         assert!(verdict(&late, None, Some("unknown_ticket"), None, false).is_ok());
         assert!(verdict(&late, None, Some("auth_unavailable"), None, false).is_ok());
         assert!(verdict(&late, None, Some("too_many_connections"), None, false).is_err());
+    }
+
+    fn access(kid: &str) -> CredTruth {
+        let at = Instant::from_unix_secs(1_800_000_000);
+        CredTruth::Access {
+            user: UserId::parse("u1").unwrap_or_else(|| unreachable!()),
+            jti: Jti::parse("p1").unwrap_or_else(|| unreachable!()),
+            minted: at,
+            exp: at.saturating_add(Duration::from_secs(60)),
+            kid: Kid::parse(kid),
+            family: None,
+            foreign_iat: Some(at),
+            nbf: Some(at),
+        }
+    }
+
+    #[test]
+    fn a_partner_token_refused_for_its_key_or_signature_fails_and_for_its_claims_passes() {
+        let partner = access("partner-es384");
+        // The ring always holds a partner's key, of the algorithm it names.
+        for code in [
+            "unknown_key",
+            "key_retired",
+            "algorithm_mismatch",
+            "bad_signature",
+        ] {
+            let refused = verdict(&partner, None, Some(code), None, false);
+            assert!(
+                refused.is_err_and(|f| f.message.contains("key partner-es384), as")),
+                "{code}"
+            );
+        }
+        // What the gateway's state earns a handshake says nothing of the token.
+        for code in ["too_many_connections", "auth_unavailable"] {
+            assert!(
+                verdict(&partner, None, Some(code), None, false).is_ok(),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_decoy_key_token_must_be_refused_unknown_key() {
+        let decoy = CredTruth::Table {
+            case: "jwks_use_enc".into(),
+            expected: "unknown_key".into(),
+            kid: Kid::parse("decoy-enc").unwrap_or_else(|| unreachable!()),
+        };
+        assert!(verdict(&decoy, None, Some("unknown_key"), None, false).is_ok());
+        assert!(verdict(&decoy, None, Some("bad_signature"), None, false).is_err());
+        let user = UserId::parse("u1").unwrap_or_else(|| unreachable!());
+        assert!(verdict(&decoy, Some(&user), None, None, false).is_err());
     }
 
     #[test]

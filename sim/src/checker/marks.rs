@@ -6,8 +6,8 @@
 //! a 1013 close (`SessionClosed { SlowConsumer }`) marks `DELIVERY-QUEUE-BOUND`, a handshake
 //! refused `too_many_connections` marks `WS-CAP-PER-USER`. A mark says the path ran, not that
 //! it ran correctly: that is the checkers' job. The one exception is [`Obs::AuthFlow`]: the
-//! world sends it only once it has judged an auth-service answer on the rule's path right,
-//! since a refused call reaches no checker otherwise.
+//! world sends it only once it has judged an auth-service answer (or a key ring's build from
+//! a JWK Set) on the rule's path right, since a refused call reaches no checker otherwise.
 //!
 //! Marks are observations only. This module must never fail a run, feed anything back into
 //! the world, or depend on anything but the observations in order, so the same seed gives the
@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use gauntlet_core::token::{Revocation, TokenError};
 use gauntlet_core::{CloseReason, CredentialKind, Event, Jti, StreamKind, UserId};
 
-use super::auth::CredTruth;
+use super::auth::{CredTruth, PARTNER_KID_PREFIX};
 use super::{IMPERSONATION_TASK, Obs};
 use crate::frame_view::FrameView;
 use crate::id_map::{ConnMap, UserMap};
@@ -33,6 +33,7 @@ pub const MARKED_RULES: &[&str] = &[
     "AGENT-TOOL-PAIRING",
     "AUTH-ALG-FROM-KEY",
     "AUTH-ALG-NONE",
+    "AUTH-ALGORITHMS",
     "AUTH-CACHE-BOUND",
     "AUTH-CACHE-KEY",
     "AUTH-CACHE-NO-NEGATIVE",
@@ -58,8 +59,10 @@ pub const MARKED_RULES: &[&str] = &[
     "AUTH-JWS-STRICT-JSON",
     "AUTH-JWS-THREE-PARTS",
     "AUTH-KEY-RETIRED",
+    "AUTH-KEY-RING",
     "AUTH-KEY-ROTATION",
     "AUTH-KEY-SELECT",
+    "AUTH-KEY-STRENGTH",
     "AUTH-LIFETIMES",
     "AUTH-MINT",
     "AUTH-NBF-LEEWAY",
@@ -234,6 +237,13 @@ impl Marks {
                         && self.token_refused.remove(jti)
                     {
                         self.mark("AUTH-CACHE-NO-NEGATIVE");
+                    }
+                    // A partner's key of the published JWK Set verified a token of its
+                    // algorithm (ES256, ES384, EdDSA or PS256).
+                    if let CredTruth::Access { kid: Some(kid), .. } = truth
+                        && kid.as_str().starts_with(PARTNER_KID_PREFIX)
+                    {
+                        self.mark("AUTH-ALGORITHMS");
                     }
                 }
                 Some(code) => {
@@ -524,6 +534,8 @@ fn table_case_rule(case: &str, code: &str) -> Option<&'static str> {
         "fam_control_char" => "AUTH-CLAIM-FAM",
         "missing_jti" => "AUTH-CLAIM-JTI",
         "permission_forbidden_char" => "PERM-FORMAT",
+        // A decoy key of the published JWK Set, which the ring skipped.
+        "jwks_use_enc" | "jwks_key_ops_without_verify" => "AUTH-KEY-RING",
         c if code == "invalid_claim"
             && ["exp_", "nbf_", "iat_"].iter().any(|p| c.starts_with(p)) =>
         {
@@ -683,6 +695,56 @@ mod tests {
         assert_eq!(
             marked,
             ["AUTH-IAT-MAX-AGE", "AUTH-KEY-SELECT", "WS-HTTP-STATUS"]
+        );
+    }
+
+    #[test]
+    fn an_accepted_partner_token_and_a_refused_decoy_mark_the_key_set_rules() {
+        let at = Instant::from_unix_secs(1);
+        let user = UserId::parse("u1").unwrap();
+        let accepted = |m: &mut Marks, kid: &str| {
+            let truth = CredTruth::Access {
+                user: user.clone(),
+                jti: gauntlet_core::Jti::parse("p1").unwrap(),
+                minted: at,
+                exp: at,
+                kid: gauntlet_core::Kid::parse(kid),
+                family: None,
+                foreign_iat: Some(at),
+                nbf: None,
+            };
+            m.observe(&Obs::Handshake {
+                at,
+                truth: &truth,
+                accepted_as: Some(&user),
+                reject_code: None,
+                selected: None,
+                token_in_subprotocol: false,
+            });
+        };
+        let mut m = Marks::default();
+        // The auth service's own key marks nothing of the key set.
+        accepted(&mut m, "hs-0");
+        assert!(m.counts().is_empty());
+        accepted(&mut m, "partner-eddsa");
+        table_refusal(&mut m, "jwks_use_enc", "unknown_key", "unknown_key");
+        // Refused by another rule: not the skipped key's path.
+        table_refusal(
+            &mut m,
+            "jwks_key_ops_without_verify",
+            "unknown_key",
+            "bad_signature",
+        );
+        let marked: Vec<(&str, u64)> = m.counts().iter().map(|(r, n)| (*r, *n)).collect();
+        assert_eq!(
+            marked,
+            [
+                ("AUTH-ALGORITHMS", 1),
+                ("AUTH-KEY-RING", 1),
+                ("AUTH-KEY-SELECT", 1),
+                ("AUTH-SIGNATURE", 1),
+                ("WS-HTTP-STATUS", 2),
+            ]
         );
     }
 

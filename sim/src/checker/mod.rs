@@ -25,7 +25,7 @@ mod seen;
 mod seq_set;
 mod thread_owner;
 
-pub(crate) use auth::{AuthChecker, CredTruth};
+pub(crate) use auth::{AuthChecker, CredTruth, PARTNER_KID_PREFIX};
 pub(crate) use bounds::BoundsChecker;
 pub(crate) use delivery::DeliveryChecker;
 pub(crate) use envelope::{
@@ -87,11 +87,13 @@ pub(crate) enum Obs<'a> {
         at: Instant,
         revocation: &'a gauntlet_core::token::Revocation,
     },
-    /// The auth service answered a flow it must have refused.
+    /// The auth service answered a flow it must have refused (or a key ring was built from
+    /// a JWK Set it must have refused).
     AuthServiceMisbehaved { what: String },
     /// The world drove the auth service down `rule`'s path (a refresh, a reuse, an OAuth
-    /// attack) and checked that it answered as the protocol says: sent only after that
-    /// check passed, so it is a coverage mark's evidence, never a verdict of its own.
+    /// attack, a key ring built from a JWK Set with a weak key) and checked that it answered
+    /// as the protocol says: sent only after that check passed, so it is a coverage mark's
+    /// evidence, never a verdict of its own.
     AuthFlow { rule: &'static str },
     /// A key rotation removed `kid` from the ring the gateway trusts (at true time `at`).
     KeyRemoved { at: Instant, kid: &'a Kid },

@@ -1,8 +1,10 @@
 //! The auth node: the `AuthService` (login, refresh, OAuth, revocation feed), the HMAC keys
-//! it publishes and rotates, its skewed clock and its outages, and the attacker's issuer that
-//! knows the same keys. It owns the identity provider's state; it never talks to the gateway
-//! or the clients itself (the world carries its answers, its feed and its key ring over the
-//! network) and never judges what it does (the checkers do).
+//! it rotates, the JWK Set it publishes them in beside the partner issuers' keys
+//! (`partner_keys`), its skewed clock and its outages, and the attacker's issuer that knows
+//! the same keys. It owns the identity provider's state; it never talks to the gateway or the
+//! clients itself (the world carries its answers, its feed and its key ring over the network)
+//! and never judges what it does (the checkers do), beyond the one build only it sees: a
+//! reload whose document carries a weak key (`AUTH-KEY-STRENGTH`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -17,11 +19,21 @@ use gauntlet_core::token::{
 };
 use gauntlet_core::{Instant, Kid, Plants};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::EncodingKey;
+use serde_json::{Value, json};
 
 use crate::faults::FaultPlan;
 use crate::rng::SimRng;
 use crate::workload;
+
+use super::partner_keys::{self, PartnerKeys, Weak};
+
+/// One rotation in this many (the first, the fifth, ...) is published first with a weak key
+/// beside the good ones, which the gateway's loader must refuse: a reload of a storm of
+/// rotations, or the first single rotation of a run, runs `AUTH-KEY-STRENGTH`'s path.
+const WEAK_RELOAD_EVERY: u32 = 4;
 
 pub(super) struct AuthNode {
     pub(super) service: AuthService,
@@ -39,6 +51,10 @@ pub(super) struct AuthNode {
     /// rotation removes it.
     retired: Option<Kid>,
     next_key: u32,
+    /// The partner issuers and decoys of the published JWK Set.
+    pub(super) partners: PartnerKeys,
+    /// The ring built from the document published last (what a restarted gateway loads).
+    published: KeyRing,
     /// An attacker who holds the signing keys: mints expired and short-lived tokens.
     pub(super) attacker_issuer: Issuer,
     /// Refresh tokens presented so far: one accepted a second time is a misbehaving service.
@@ -101,10 +117,13 @@ pub(super) enum Rotation {
     Skipped,
     /// The auth service refused it: a violation, since current + previous always fit.
     Refused(String),
-    /// Rotated: the key retired to make room, if any, and the ring the gateway gets now.
+    /// Rotated: the key retired to make room, if any, the ring the gateway gets now, and,
+    /// when the rotation was first published with a weak key, how building a ring from that
+    /// document was judged (`Err` says how it broke `AUTH-KEY-STRENGTH`).
     Rotated {
         retired: Option<Kid>,
         ring: Result<KeyRing, String>,
+        strength: Option<Result<(), String>>,
     },
 }
 
@@ -123,7 +142,8 @@ impl AuthNode {
         let attacker_key = SigningKey::hmac(Some(kid.clone()), Algorithm::HS256, &hs_secret(0))
             .map_err(|e| e.to_string())?;
         let keys = vec![(kid, hs_secret(0))];
-        let ring = ring_of(&keys, None)?;
+        let partners = PartnerKeys::new(rules)?;
+        let ring = ring_of(&document(&keys, &partners, None), None)?;
 
         // The issuer's own access lifetime, drawn per seed: half the seeds keep the
         // environment's 5 min, the others mint 30 s to 60 s tokens, so expiry, refresh and
@@ -160,6 +180,8 @@ impl AuthNode {
             keys,
             retired: None,
             next_key: 1,
+            partners,
+            published: ring.clone(),
             attacker_issuer: Issuer::new(attacker_key, rules.clone()),
             refreshed: BTreeSet::new(),
             lifetimes: (access, refresh),
@@ -214,8 +236,28 @@ impl AuthNode {
     }
 
     /// The ring the auth service publishes now (what a restarted gateway loads).
-    pub(super) fn ring(&self) -> Result<KeyRing, String> {
-        ring_of(&self.keys, self.retired.as_ref())
+    pub(super) fn ring(&self) -> KeyRing {
+        self.published.clone()
+    }
+
+    /// Builds the ring of the document the keys now make, as a JWKS reload would, and keeps
+    /// it as the published one.
+    fn publish(&mut self) -> Result<KeyRing, String> {
+        let doc = document(&self.keys, &self.partners, None);
+        let ring = ring_of(&doc, self.retired.as_ref())?;
+        self.published = ring.clone();
+        Ok(ring)
+    }
+
+    /// The document the keys now make with the weak key `weak` beside the good ones, built
+    /// into a ring and judged: it must be refused as weak.
+    fn weak_reload(&self, weak: Weak) -> Result<(), String> {
+        let doc = document(
+            &self.keys,
+            &self.partners,
+            Some(self.partners.weak_entry(weak)),
+        );
+        partner_keys::judge_weak(weak, KeyRing::from_jwks(&doc))
     }
 
     /// Retires the previous key ahead of its rotation (`AUTH-KEY-RETIRED`): the kid retired
@@ -230,7 +272,7 @@ impl AuthNode {
         }
         let previous = previous.clone();
         self.retired = Some(previous.clone());
-        Some((previous, self.ring()))
+        Some((previous, self.publish()))
     }
 
     /// The current signing key's kid, and the retired key's while the ring still holds it:
@@ -321,9 +363,17 @@ impl AuthNode {
                     .take()
                     .filter(|r| self.keys.iter().any(|(k, _)| k == r));
                 self.attacker_issuer.replace_key(attacker);
+                let strength = (n % WEAK_RELOAD_EVERY == 1).then(|| {
+                    self.weak_reload(if (n / WEAK_RELOAD_EVERY).is_multiple_of(2) {
+                        Weak::Secret
+                    } else {
+                        Weak::Rsa
+                    })
+                });
                 Rotation::Rotated {
                     retired: rotation.retired,
-                    ring: self.ring(),
+                    ring: self.publish(),
+                    strength,
                 }
             }
             Err(e) => Rotation::Refused(format!("key rotation {n} refused: {e:?}")),
@@ -350,14 +400,31 @@ fn hs_secret(n: u32) -> Vec<u8> {
     format!("gauntlet-sim-hs256-key-{n:04}-0123456789abcdef").into_bytes()
 }
 
-/// The gateway's ring as a JWKS reload would build it: a new ring, not an edit of the old,
-/// with `retired` flagged.
-fn ring_of(keys: &[(Kid, Vec<u8>)], retired: Option<&Kid>) -> Result<KeyRing, String> {
-    let mut ring = KeyRing::new();
-    for (kid, secret) in keys {
-        ring.add_hmac(Some(kid.clone()), Algorithm::HS256, secret)
-            .map_err(|e| e.to_string())?;
-    }
+/// The JWK Set (RFC 7517) the auth node publishes: its HMAC keys (`oct`, oldest first), the
+/// partners' and decoys' keys, and `extra` last.
+fn document(keys: &[(Kid, Vec<u8>)], partners: &PartnerKeys, extra: Option<&Value>) -> Vec<u8> {
+    let own = keys.iter().map(|(kid, secret)| {
+        json!({
+            "kty": "oct",
+            "kid": kid.as_str(),
+            "use": "sig",
+            "alg": Algorithm::HS256.name(),
+            "k": URL_SAFE_NO_PAD.encode(secret),
+        })
+    });
+    let entries: Vec<Value> = own
+        .chain(partners.entries().cloned())
+        .chain(extra.cloned())
+        .collect();
+    // A document of plain values always serialises; an empty one would fail to load.
+    serde_json::to_vec(&json!({ "keys": entries })).unwrap_or_default()
+}
+
+/// The gateway's ring as a JWKS reload builds it from `doc`: a new ring, not an edit of the
+/// old, with `retired` flagged, and the gateway's own service key (its PEM, from its
+/// configuration rather than the document: the key-confusion attack signs with those bytes).
+fn ring_of(doc: &[u8], retired: Option<&Kid>) -> Result<KeyRing, String> {
+    let mut ring = KeyRing::from_jwks(doc).map_err(|e| format!("published JWKS: {e}"))?;
     if let Some(kid) = retired {
         ring.retire(kid).map_err(|e| e.to_string())?;
     }
@@ -412,6 +479,55 @@ mod tests {
         assert_eq!(
             spec_lifetimes(Environment::Test),
             (Duration::from_secs(300), Duration::from_secs(86_400))
+        );
+    }
+
+    #[test]
+    fn the_published_document_builds_the_gateways_ring_with_the_retired_key_flagged() {
+        let rules = {
+            let mut config = gauntlet_core::Config::default();
+            config.tokens.environment = gauntlet_core::token::Environment::Test;
+            config.tokens
+        };
+        let partners = PartnerKeys::new(&rules).unwrap_or_else(|e| unreachable!("{e}"));
+        let kid = |n: u32| Kid::parse(&format!("hs-{n}")).unwrap_or_else(|| unreachable!());
+        let keys = vec![(kid(1), hs_secret(1)), (kid(2), hs_secret(2))];
+        let ring = ring_of(&document(&keys, &partners, None), Some(&kid(1)))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        // Two HMAC keys, four partners, the service key; no decoy.
+        assert_eq!(ring.len(), 7);
+        let rs = Kid::parse(workload::RS_KID).unwrap_or_else(|| unreachable!());
+        assert!(ring.contains(&kid(1)) && ring.contains(&kid(2)) && ring.contains(&rs));
+        let now = Instant::from_unix_secs(1_800_000_000);
+        let req = gauntlet_core::token::MintRequest {
+            sub: gauntlet_core::UserId::parse("u1").unwrap_or_else(|| unreachable!()),
+            token_type: gauntlet_core::token::TokenType::Access,
+            permissions: gauntlet_core::permissions::Permissions::empty(),
+            ttl: Duration::from_secs(60),
+            family: None,
+            email: None,
+            svc_id: None,
+        };
+        let verdict = |n: u32| {
+            let key = SigningKey::hmac(Some(kid(n)), Algorithm::HS256, &hs_secret(n))
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            let m = Issuer::new(key, rules.clone())
+                .mint(now, &req)
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            let access = gauntlet_core::token::TokenType::Access;
+            gauntlet_core::token::validate(m.token.as_bytes(), now, &ring, &rules, access)
+                .map(|c| c.sub().clone())
+        };
+        assert_eq!(verdict(2), Ok(req.sub.clone()));
+        assert_eq!(
+            verdict(1),
+            Err(gauntlet_core::token::TokenError::KeyRetired)
+        );
+        // A weak key beside them: the whole document is refused.
+        let weak = document(&keys, &partners, Some(partners.weak_entry(Weak::Secret)));
+        assert_eq!(
+            KeyRing::from_jwks(&weak).err(),
+            Some(gauntlet_core::token::KeyError::WeakSecret { len: 31 })
         );
     }
 

@@ -600,6 +600,13 @@ impl World<'_> {
             Op::OriginSpoof => self.origin_spoof(i, &access, variant),
             Op::BadHandshake => self.bad_handshake(i, &access, variant),
             Op::MintEdge => self.mint_edge(&user, variant),
+            Op::PartnerToken => {
+                // Minted on true time: a partner's clock is not the auth service's, and the
+                // gateway's is true time.
+                if let Some((token, truth)) = self.auth.partners.mint(variant, self.now, &user) {
+                    self.connect_with(i, &token, truth, Method::Bearer);
+                }
+            }
             // Hundreds of rotations each: a few per run, however many users.
             Op::RefreshStorm if self.population_scaled(i, STORM_DRAWS_PER_RUN) => {
                 self.auth_request(i, AuthCall::RefreshStorm);

@@ -456,12 +456,25 @@ impl World<'_> {
         match self.auth.rotate_key() {
             Rotation::Skipped => {}
             Rotation::Refused(why) => self.fail(Failure::new("auth", why)),
-            Rotation::Rotated { retired, ring } => {
+            Rotation::Rotated {
+                retired,
+                ring,
+                strength,
+            } => {
                 if let Some(removed) = retired {
                     self.observe(&Obs::KeyRemoved {
                         at: self.now,
                         kid: &removed,
                     });
+                }
+                // The document first published with a weak key never reaches the gateway:
+                // its loader refuses it and keeps the ring it has.
+                match strength {
+                    Some(Ok(())) => self.observe(&Obs::AuthFlow {
+                        rule: "AUTH-KEY-STRENGTH",
+                    }),
+                    Some(Err(what)) => self.observe(&Obs::AuthServiceMisbehaved { what }),
+                    None => {}
                 }
                 match ring {
                     Ok(ring) => self.gw(Input::Auth(AuthUpdate::Keys(Box::new(ring)))),
@@ -488,11 +501,7 @@ impl World<'_> {
     }
 
     pub(super) fn restart_gateway(&mut self) {
-        let ring = match self.auth.ring() {
-            Ok(r) => r,
-            Err(e) => return self.fail(Failure::new("config", e)),
-        };
-        match self.witness.restore(ring) {
+        match self.witness.restore(self.auth.ring()) {
             Ok(mut g) => {
                 let out = g.restart(self.now);
                 self.gateway.running = Some(g);

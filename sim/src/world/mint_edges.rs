@@ -109,10 +109,7 @@ impl World<'_> {
         let e = edge(variant);
         let now = self.auth_now();
         let req = e.request(user);
-        let ring = match self.auth.ring() {
-            Ok(ring) => ring,
-            Err(why) => return self.fail(crate::checker::Failure::new("config", why)),
-        };
+        let ring = self.auth.ring();
         let minted = self.auth.attacker_issuer.mint(now, &req);
         match judge(&e, minted, |token| {
             validate(

@@ -10,7 +10,8 @@
 //! replays to the live state hash.
 //!
 //! The world is the simulator; its parts each own one side of the system and live in a file
-//! of their own: the gateway node (`gateway_node`), the auth node (`auth_node`), the client
+//! of their own: the gateway node (`gateway_node`), the auth node (`auth_node`) and the other
+//! signers of the key set it publishes (`partner_keys`), the client
 //! population (`population`) and the trace spans (`spans`). The world owns the scheduler, the
 //! network and the checkers, and is the only one that moves anything between the parts.
 
@@ -706,6 +707,7 @@ mod clients;
 mod driver;
 mod gateway_node;
 mod mint_edges;
+mod partner_keys;
 mod phase;
 mod population;
 mod sink;
