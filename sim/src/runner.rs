@@ -208,17 +208,7 @@ where
             }
             progress.seed_done(r);
             if let Some(v) = &r.outcome.violation {
-                let seed = r.outcome.seed;
-                append_failure(
-                    cfg.failures_path(),
-                    seed,
-                    &v.invariant,
-                    &cfg.repro_command(seed),
-                )
-                .map_err(|source| RunError::Failures {
-                    path: cfg.failures_path().to_path_buf(),
-                    source,
-                })?;
+                record_failure(cfg, r.outcome.seed, &v.invariant)?;
             }
             progress
                 .suspend(|| reporter.seed(cfg, r))
@@ -248,16 +238,7 @@ where
                     message: format!("seed {seed} ran again in this process: {difference}"),
                     last_events: Vec::new(),
                 };
-                append_failure(
-                    cfg.failures_path(),
-                    seed,
-                    &v.invariant,
-                    &cfg.repro_command(seed),
-                )
-                .map_err(|source| RunError::Failures {
-                    path: cfg.failures_path().to_path_buf(),
-                    source,
-                })?;
+                record_failure(cfg, seed, &v.invariant)?;
                 summary.rerun_failed(&first);
                 let r = SeedResult {
                     outcome: SeedOutcome {
@@ -310,6 +291,20 @@ fn rerun_difference(first: &SeedOutcome, again: &SeedOutcome) -> Option<String> 
         return Some("the same state, but other coverage marks or faults".into());
     }
     None
+}
+
+/// Appends a failing seed to `cfg`'s failures file, with its repro command.
+fn record_failure(cfg: &SimConfig, seed: u64, invariant: &str) -> Result<(), RunError> {
+    append_failure(
+        cfg.failures_path(),
+        seed,
+        invariant,
+        &cfg.repro_command(seed),
+    )
+    .map_err(|source| RunError::Failures {
+        path: cfg.failures_path().to_path_buf(),
+        source,
+    })
 }
 
 /// Appends one line `seed<TAB>invariant<TAB>repro command` to the failures file, creating it

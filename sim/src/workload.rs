@@ -54,6 +54,13 @@ pub(crate) fn nbf_of(token: &str) -> Option<gauntlet_core::Instant> {
         .map(gauntlet_core::Instant::from_unix_secs)
 }
 
+/// The `iat` claim of a compact JWS, if it has a whole-second one.
+pub(crate) fn iat_of(token: &str) -> Option<gauntlet_core::Instant> {
+    payload_of(token)["iat"]
+        .as_u64()
+        .map(gauntlet_core::Instant::from_unix_secs)
+}
+
 /// The `fam` claim of a compact JWS, if it has a valid one.
 pub(crate) fn family_of(token: &str) -> Option<gauntlet_core::FamilyId> {
     gauntlet_core::FamilyId::parse(payload_of(token)["fam"].as_str()?)

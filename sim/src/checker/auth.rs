@@ -54,6 +54,8 @@ pub(crate) enum CredTruth {
         foreign_iat: Option<Instant>,
         /// Its `nbf` claim, if it has one.
         nbf: Option<Instant>,
+        /// Its `iat` claim (what a logout-everywhere cut-off is compared with).
+        iat: Option<Instant>,
     },
     /// Anything that must never authenticate, with why.
     Bad(&'static str),
@@ -319,14 +321,18 @@ impl AuthChecker {
     }
 }
 
-/// The `iat` claim of a real token: whole seconds, on the clock of whoever minted it.
-fn iat_of(truth: &CredTruth) -> Instant {
+/// The `iat` claim of a real token: whole seconds, on the clock of whoever minted it (its
+/// mint time when the token's claim was not read).
+pub(crate) fn iat_of(truth: &CredTruth) -> Instant {
     match truth {
         CredTruth::Access {
             minted,
             foreign_iat,
+            iat,
             ..
-        } => foreign_iat.unwrap_or_else(|| Instant::from_unix_secs(minted.unix_secs())),
+        } => iat
+            .or(*foreign_iat)
+            .unwrap_or_else(|| Instant::from_unix_secs(minted.unix_secs())),
         _ => Instant::from_unix_secs(0),
     }
 }
@@ -481,6 +487,7 @@ impl Checker for AuthChecker {
                 at,
                 session_user,
                 truth,
+                ..
             } => match truth {
                 CredTruth::Access { .. } => self.check("reauth", *at, truth, session_user),
                 _ => Err(Failure::new(NAME, "reauth accepted a bad token")),
@@ -512,6 +519,7 @@ mod tests {
     ) -> Result<(), Failure> {
         let mut c = AuthChecker::new(&gauntlet_core::Config::default());
         c.observe(&Obs::Handshake {
+            conn: gauntlet_core::ConnId::new(1),
             at: Instant::from_unix_secs(1_800_000_000),
             truth,
             accepted_as,
@@ -564,6 +572,7 @@ mod tests {
             family: None,
             foreign_iat: Some(at),
             nbf: Some(at),
+            iat: Some(at),
         }
     }
 
@@ -605,6 +614,24 @@ mod tests {
         assert!(verdict(&decoy, Some(&user), None, None, false).is_err());
     }
 
+    /// `c`'s verdict on a handshake that refused `truth` at `at` with `code`.
+    fn refuse(
+        c: &mut AuthChecker,
+        truth: &CredTruth,
+        at: Instant,
+        code: &'static str,
+    ) -> Result<(), Failure> {
+        c.observe(&Obs::Handshake {
+            conn: gauntlet_core::ConnId::new(1),
+            at,
+            truth,
+            accepted_as: None,
+            reject_code: Some(code),
+            selected: None,
+            token_in_subprotocol: false,
+        })
+    }
+
     #[test]
     fn a_real_token_is_refused_only_by_a_rule_it_breaks_at_the_handshake() {
         let t = |secs: u64| Instant::from_unix_secs(1_800_000_000 + secs);
@@ -618,18 +645,10 @@ mod tests {
             family: None,
             foreign_iat: Some(t(100)),
             nbf: Some(t(100)),
+            iat: Some(t(100)),
         };
         let mut c = AuthChecker::new(&gauntlet_core::Config::default());
-        let mut refused = |at, code| {
-            c.observe(&Obs::Handshake {
-                at,
-                truth: &truth,
-                accepted_as: None,
-                reject_code: Some(code),
-                selected: None,
-                token_in_subprotocol: false,
-            })
-        };
+        let mut refused = |at, code| refuse(&mut c, &truth, at, code);
         // Inside its window every token error is a false refusal.
         for code in TokenError::CODES.iter().filter(|c| **c != "revoked") {
             assert!(refused(t(200), code).is_err(), "{code} at 200 s");
@@ -652,16 +671,7 @@ mod tests {
             kid: &kid,
         })
         .unwrap_or_else(|f| unreachable!("{f:?}"));
-        let mut refused = |at, code| {
-            c.observe(&Obs::Handshake {
-                at,
-                truth: &truth,
-                accepted_as: None,
-                reject_code: Some(code),
-                selected: None,
-                token_in_subprotocol: false,
-            })
-        };
+        let mut refused = |at, code| refuse(&mut c, &truth, at, code);
         assert!(refused(t(299), "unknown_key").is_err());
         assert!(refused(t(300), "unknown_key").is_ok());
         assert!(refused(t(300), "key_retired").is_ok());
@@ -682,6 +692,7 @@ mod tests {
             family: None,
             foreign_iat: Some(t(100)),
             nbf,
+            iat: Some(t(100)),
         };
         let c = AuthChecker::new(&gauntlet_core::Config::default());
         let with_nbf = early(Some(t(100)));

@@ -334,7 +334,8 @@ impl Marks {
             Obs::RequestCorrupted { .. }
             | Obs::ResumeSent { .. }
             | Obs::Revocation { .. }
-            | Obs::AuthServiceMisbehaved { .. } => {}
+            | Obs::AuthServiceMisbehaved { .. }
+            | Obs::TimersStopped { .. } => {}
         }
     }
 
@@ -660,6 +661,7 @@ mod tests {
             kid: gauntlet_core::Kid::parse("hs-0").unwrap(),
         };
         m.observe(&Obs::Handshake {
+            conn: ConnId::new(1),
             at: Instant::from_unix_secs(1),
             truth: &truth,
             accepted_as: None,
@@ -712,8 +714,10 @@ mod tests {
                 family: None,
                 foreign_iat: Some(at),
                 nbf: None,
+                iat: None,
             };
             m.observe(&Obs::Handshake {
+                conn: ConnId::new(1),
                 at,
                 truth: &truth,
                 accepted_as: Some(&user),

@@ -23,6 +23,7 @@ mod marks;
 mod rate_limit;
 mod seen;
 mod seq_set;
+mod session;
 mod thread_owner;
 
 pub(crate) use auth::{AuthChecker, CredTruth, PARTNER_KID_PREFIX};
@@ -37,6 +38,7 @@ pub use marks::MARKED_RULES;
 pub(crate) use marks::Marks;
 pub(crate) use rate_limit::RateLimitChecker;
 pub(crate) use seen::Seen;
+pub(crate) use session::SessionChecker;
 pub(crate) use thread_owner::ThreadOwnerChecker;
 
 /// One thing the world saw.
@@ -47,6 +49,8 @@ pub(crate) enum Obs<'a> {
     /// A handshake got its verdict.
     Handshake {
         at: Instant,
+        /// The connection it opens when accepted.
+        conn: ConnId,
         truth: &'a CredTruth,
         accepted_as: Option<&'a UserId>,
         reject_code: Option<&'static str>,
@@ -79,6 +83,7 @@ pub(crate) enum Obs<'a> {
     /// answered `reauthenticated`; `truth` is the token it presented.
     Reauthed {
         at: Instant,
+        conn: ConnId,
         session_user: &'a UserId,
         truth: &'a CredTruth,
     },
@@ -119,6 +124,9 @@ pub(crate) enum Obs<'a> {
     },
     /// Size counters, sampled.
     Stats(&'a GatewayStats),
+    /// The run drains from true time `at` on: the world no longer fires the gateway's
+    /// timers, so no deadline of the gateway's is due after it.
+    TimersStopped { at: Instant },
 }
 
 /// A failed invariant.
@@ -172,6 +180,7 @@ impl Checkers {
             Box::new(BoundsChecker::new(config)),
             Box::new(ThreadOwnerChecker::default()),
             Box::new(EnvelopeChecker::default()),
+            Box::new(SessionChecker::new(config)),
         ];
         Self {
             list,

@@ -19,6 +19,7 @@ pub(crate) enum Seen {
     Log(usize),
     Handshake {
         at: Instant,
+        conn: ConnId,
         truth: CredTruth,
         accepted_as: Option<UserId>,
         reject_code: Option<&'static str>,
@@ -45,6 +46,7 @@ pub(crate) enum Seen {
     },
     Reauthed {
         at: Instant,
+        conn: ConnId,
         session_user: UserId,
         truth: CredTruth,
     },
@@ -78,6 +80,9 @@ pub(crate) enum Seen {
         refused: Option<&'static str>,
     },
     Stats(Box<GatewayStats>),
+    TimersStopped {
+        at: Instant,
+    },
 }
 
 impl Seen {
@@ -90,6 +95,7 @@ impl Seen {
             }
             Obs::Handshake {
                 at,
+                conn,
                 truth,
                 accepted_as,
                 reject_code,
@@ -97,6 +103,7 @@ impl Seen {
                 token_in_subprotocol,
             } => Seen::Handshake {
                 at: *at,
+                conn: *conn,
                 truth: (*truth).clone(),
                 accepted_as: accepted_as.cloned(),
                 reject_code: *reject_code,
@@ -131,10 +138,12 @@ impl Seen {
             },
             Obs::Reauthed {
                 at,
+                conn,
                 session_user,
                 truth,
             } => Seen::Reauthed {
                 at: *at,
+                conn: *conn,
                 session_user: (*session_user).clone(),
                 truth: (*truth).clone(),
             },
@@ -170,6 +179,7 @@ impl Seen {
                 refused: *refused,
             },
             Obs::Stats(stats) => Seen::Stats(Box::new((*stats).clone())),
+            Obs::TimersStopped { at } => Seen::TimersStopped { at: *at },
         }
     }
 
@@ -188,6 +198,7 @@ impl Seen {
             }
             Seen::Handshake {
                 at,
+                conn,
                 truth,
                 accepted_as,
                 reject_code,
@@ -195,6 +206,7 @@ impl Seen {
                 token_in_subprotocol,
             } => checkers.observe(&Obs::Handshake {
                 at: *at,
+                conn: *conn,
                 truth,
                 accepted_as: accepted_as.as_ref(),
                 reject_code: *reject_code,
@@ -231,10 +243,12 @@ impl Seen {
             }),
             Seen::Reauthed {
                 at,
+                conn,
                 session_user,
                 truth,
             } => checkers.observe(&Obs::Reauthed {
                 at: *at,
+                conn: *conn,
                 session_user,
                 truth,
             }),
@@ -269,6 +283,7 @@ impl Seen {
                 refused: *refused,
             }),
             Seen::Stats(stats) => checkers.observe(&Obs::Stats(stats)),
+            Seen::TimersStopped { at } => checkers.observe(&Obs::TimersStopped { at: *at }),
         }
     }
 }

@@ -800,6 +800,20 @@ mod tests {
         Instant::from_unix_secs(1_800_000_000 + secs)
     }
 
+    fn oauth_service() -> AuthService {
+        service()
+            .with_oauth(&[7; 32], gauntlet_core::oauth::OAuthConfig::default())
+            .unwrap()
+    }
+
+    /// An honest `authorize` of alice's flow `state` at `now`, with S256 and no permissions.
+    fn alices_code(s: &mut AuthService, now: Instant, state: &str) -> AuthorizationCode {
+        let (alice, perms) = (user("alice"), Permissions::empty());
+        let challenge = s256_challenge(VERIFIER);
+        let req = authorize_request(&alice, &perms, &challenge, "S256", state);
+        s.authorize(now, &req).unwrap()
+    }
+
     fn broadcaster() -> Permissions {
         Permissions::new(vec![Permission::parse("system:broadcast").unwrap()]).unwrap()
     }
@@ -858,20 +872,9 @@ mod tests {
 
     #[test]
     fn a_real_callback_answers_in_its_body_and_anything_else_is_a_fault() {
-        let mut s = service()
-            .with_oauth(&[7; 32], gauntlet_core::oauth::OAuthConfig::default())
-            .unwrap();
-        let alice = user("alice");
-        let perms = Permissions::empty();
-        let challenge = s256_challenge(VERIFIER);
+        let mut s = oauth_service();
         let now = t(0).saturating_add(Duration::from_millis(500));
-        let code = s
-            .authorize(
-                now,
-                &authorize_request(&alice, &perms, &challenge, "S256", "s1"),
-            )
-            .unwrap()
-            .code;
+        let code = alices_code(&mut s, now, "s1").code;
         let resp = s.callback(now, &honest_callback(&code, "s1")).unwrap();
         assert_eq!(World::body_fault(now, &code, &resp), None);
         // 15 min from a whole-second `iat` half a second ago: 899 s left, not 900.
@@ -894,18 +897,8 @@ mod tests {
     /// it still succeeds.
     #[test]
     fn a_callback_past_the_code_ttl_is_refused_and_leaves_the_clock_where_it_was() {
-        let mut s = service()
-            .with_oauth(&[7; 32], gauntlet_core::oauth::OAuthConfig::default())
-            .unwrap();
-        let alice = user("alice");
-        let perms = Permissions::empty();
-        let challenge = s256_challenge(VERIFIER);
-        let late = s
-            .authorize(
-                t(0),
-                &authorize_request(&alice, &perms, &challenge, "S256", "s1"),
-            )
-            .unwrap();
+        let mut s = oauth_service();
+        let late = alices_code(&mut s, t(0), "s1");
         let past = t(0)
             .saturating_add(CODE_TTL)
             .saturating_add(Duration::from_secs(1));
@@ -916,12 +909,7 @@ mod tests {
             matches!(e, AuthError::OAuth(OAuthError::CodeExpired)),
             "{e:?}"
         );
-        let on_time = s
-            .authorize(
-                t(0),
-                &authorize_request(&alice, &perms, &challenge, "S256", "s2"),
-            )
-            .unwrap();
+        let on_time = alices_code(&mut s, t(0), "s2");
         assert!(
             s.callback(t(0), &honest_callback(&on_time.code, "s2"))
                 .is_ok()

@@ -492,6 +492,7 @@ impl World<'_> {
                     family: None,
                     foreign_iat: Some(iat),
                     nbf: workload::nbf_of(&m.token),
+                    iat: workload::iat_of(&m.token),
                 };
                 if op == Op::StaleCached {
                     let later = m
@@ -693,6 +694,7 @@ impl World<'_> {
                     family,
                     foreign_iat,
                     nbf,
+                    iat,
                     ..
                 } => CredTruth::Access {
                     user,
@@ -703,6 +705,7 @@ impl World<'_> {
                     family,
                     foreign_iat,
                     nbf,
+                    iat,
                 },
                 other => other,
             };
@@ -1138,6 +1141,7 @@ impl World<'_> {
                     let (_, truth) = c.reauths.remove(k);
                     self.observe(&Obs::Reauthed {
                         at: self.now,
+                        conn,
                         session_user: &user,
                         truth: &truth,
                     });
@@ -1326,6 +1330,7 @@ fn tokens_of(user: &UserId, pair: &TokenPair, minted: Instant) -> Tokens {
             family: Some(pair.family.clone()),
             foreign_iat: None,
             nbf: workload::nbf_of(&pair.access.token),
+            iat: workload::iat_of(&pair.access.token),
         },
         refresh: pair.refresh.token.clone(),
         access_exp: pair.access.exp,

@@ -128,6 +128,7 @@ impl World<'_> {
             .ticket_answered(conn, accepted_as.is_some(), self.now);
         self.observe(&Obs::Handshake {
             at: self.now,
+            conn,
             truth: &truth,
             accepted_as: accepted_as.as_ref(),
             reject_code,

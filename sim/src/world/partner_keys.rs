@@ -206,6 +206,7 @@ impl PartnerKeys {
                     family: None,
                     foreign_iat: Some(iat),
                     nbf: crate::workload::nbf_of(&m.token),
+                    iat: crate::workload::iat_of(&m.token),
                 }
             }
             Entry::Decoy { case } => CredTruth::Table {
