@@ -17,6 +17,7 @@ use std::sync::Arc;
 use gauntlet_core::{ConnId, Event, Seq, StreamEntry, UserId};
 
 use super::seq_set::SeqSet;
+use super::wire_shape::{envelope_fault, welcome_fault};
 use super::{Checker, EndState, Failure, Obs};
 use crate::frame_view::FrameView;
 use crate::id_map::{ConnMap, UserMap};
@@ -33,6 +34,8 @@ struct ConnTrack {
     /// A frame the client sent here was corrupted: whatever resume the gateway saw, it may
     /// not be the one the client asked for.
     intent_unknown: bool,
+    /// Its first frame, which must be `connection_established`, has arrived.
+    welcomed: bool,
 }
 
 impl ConnTrack {
@@ -46,6 +49,7 @@ impl ConnTrack {
             resume_from: None,
             gap_oldest: None,
             intent_unknown: false,
+            welcomed: false,
         }
     }
 }
@@ -63,6 +67,9 @@ pub(crate) struct DeliveryChecker {
 }
 
 const NAME: &str = "delivery";
+
+/// One stream frame in this many (by `seq`) is also read against the documented envelope.
+const ENVELOPE_SAMPLE: u64 = 8;
 
 impl DeliveryChecker {
     fn on_log(&mut self, entries: &[gauntlet_core::LogEntry]) -> Result<(), Failure> {
@@ -141,6 +148,14 @@ impl DeliveryChecker {
         let Some(t) = self.conns.get_mut(&conn) else {
             return Ok(());
         };
+        if !t.welcomed {
+            t.welcomed = true;
+            // WS-CONNECTION-ESTABLISHED: the user's latest seq is the one before its first live.
+            if let Some(fault) = welcome_fault(frame, conn, user, t.live_from - 1) {
+                return Err(Failure::new(NAME, format!("{conn} of {user}: {fault}")));
+            }
+            return Ok(());
+        }
         let kind = json.kind();
         if kind == "error" && json.code() == Some("RESUME_GAP") {
             t.gap_oldest = json.oldest_seq();
@@ -187,6 +202,18 @@ impl DeliveryChecker {
             return Err(Failure::new(
                 NAME,
                 format!("{conn}: seq {seq} of {user} differs from the log"),
+            ));
+        }
+        // OUT-ENVELOPE, against the protocol rather than the renderer the line above trusts:
+        // one frame in ENVELOPE_SAMPLE, since a shape the renderer gets wrong is wrong on
+        // every frame of its kind.
+        if seq % ENVELOPE_SAMPLE == 1
+            && let Some(e) = stored
+            && let Some(fault) = envelope_fault(frame, e, Seq::new(seq), user)
+        {
+            return Err(Failure::new(
+                NAME,
+                format!("{conn}: seq {seq} of {user}: {fault}"),
             ));
         }
         if !t.received.insert(seq) {
@@ -365,6 +392,28 @@ mod tests {
         })
     }
 
+    /// The `connection_established` a session of `name` on `conn` gets with `latest_seq`.
+    fn welcome(
+        c: &mut DeliveryChecker,
+        conn: u64,
+        name: &str,
+        latest_seq: u64,
+    ) -> Result<(), Failure> {
+        let frame = gauntlet_core::protocol::ServerFrame::ConnectionEstablished {
+            user_id: user(name),
+            connection_id: ConnId::new(conn),
+            latest_seq: Seq::new(latest_seq),
+            critical_events: gauntlet_core::protocol::CRITICAL_EVENTS,
+        };
+        let frame: Arc<str> = Arc::from(serde_json::to_string(&frame).unwrap().as_str());
+        c.observe(&Obs::Frame {
+            conn: ConnId::new(conn),
+            session_user: &user(name),
+            frame: &frame,
+            json: &FrameView::parse(&frame),
+        })
+    }
+
     fn fail(message: &str) -> Result<(), Failure> {
         Err(Failure::new(NAME, message))
     }
@@ -384,8 +433,32 @@ mod tests {
             broadcast(b),
         ];
         assert_eq!(c.observe(&Obs::Log(&log)), Ok(()));
+        for (conn, name) in [(1, "alice"), (2, "bob"), (3, "bob")] {
+            assert_eq!(welcome(&mut c, conn, name, 0), Ok(()));
+        }
         assert_eq!(receive(&mut c, 1, "alice", (&first, 1, "alice")), Ok(()));
         c
+    }
+
+    #[test]
+    fn a_session_opens_with_connection_established_at_its_users_latest_seq() {
+        let first = notice("first");
+        let log = [
+            appended("alice", 1, &first),
+            opened(1, "alice"),
+            opened(2, "alice"),
+        ];
+        let mut c = DeliveryChecker::default();
+        assert_eq!(c.observe(&Obs::Log(&log)), Ok(()));
+        assert_eq!(welcome(&mut c, 1, "alice", 1), Ok(()));
+        // Stale `latest_seq`.
+        let stale = welcome(&mut c, 2, "alice", 0).unwrap_err();
+        assert!(stale.message.contains("latest_seq"), "{stale:?}");
+        // A stream frame before the welcome.
+        let mut c = DeliveryChecker::default();
+        assert_eq!(c.observe(&Obs::Log(&log)), Ok(()));
+        let early = receive(&mut c, 1, "alice", (&first, 1, "alice")).unwrap_err();
+        assert!(early.message.contains("first frame of type"), "{early:?}");
     }
 
     #[test]

@@ -25,6 +25,7 @@ mod seen;
 mod seq_set;
 mod session;
 mod thread_owner;
+mod wire_shape;
 
 pub(crate) use auth::{AuthChecker, CredTruth, PARTNER_KID_PREFIX};
 pub(crate) use bounds::BoundsChecker;
