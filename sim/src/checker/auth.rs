@@ -364,6 +364,54 @@ fn handshake_stage(code: &str) -> u8 {
     }
 }
 
+/// `WS-HTTP-STATUS`: the status docs/protocol.md gives a refusal code, and whether the
+/// refusal says when to retry. `None` for a code the protocol does not name.
+fn spec_status(code: &str) -> Option<(u16, bool)> {
+    Some(match code {
+        "handshake_too_large" | "duplicate_connection_id" | "jwt_subprotocol_required" => {
+            (400, false)
+        }
+        "missing_credential"
+        | "bad_authorization"
+        | "bad_subprotocol"
+        | "query_token_disabled"
+        | "unknown_ticket"
+        | "ticket_expired" => (401, false),
+        "origin_not_allowed" => (403, false),
+        "not_found" => (404, false),
+        "ip_rate_limited" | "too_many_connections" | "server_full" => (429, true),
+        "auth_unavailable" => (503, true),
+        _ if TokenError::CODES.contains(&code) => (401, false),
+        _ => return None,
+    })
+}
+
+/// A refusal as `code` answered with `status` and `retry_after_ms`: the protocol's status
+/// for the code, a wait of at least 1 ms exactly when the status is 429 or 503, and `Retry-After: 1`
+/// (1000 ms) for a stale revocation view.
+fn check_status(code: &str, status: u16, retry_after_ms: Option<u64>) -> Result<(), Failure> {
+    let fault = match spec_status(code) {
+        None => format!("refusal code {code} that the protocol does not name"),
+        Some((want, _)) if status != want => {
+            format!("status {status} for {code}; the protocol says {want}")
+        }
+        Some((_, true)) if retry_after_ms.is_none_or(|ms| ms < 1) => {
+            format!("no retry_after_ms on a {status} refusal ({code})")
+        }
+        Some((_, false)) if retry_after_ms.is_some() => {
+            format!("retry_after_ms on a {status} refusal ({code})")
+        }
+        _ if code == "auth_unavailable" && retry_after_ms != Some(1000) => {
+            format!("retry_after_ms {retry_after_ms:?} for auth_unavailable; the protocol says 1 s")
+        }
+        _ => return Ok(()),
+    };
+    Err(Failure::new(
+        NAME,
+        format!("handshake refused with {fault}"),
+    ))
+}
+
 /// A [`CredTruth::Refused`] request refused as `code`: right when `code` is one of the
 /// request's own `codes`, or answers a check the order runs before theirs.
 fn check_early_refusal(what: &str, codes: &[&str], code: &str) -> Result<(), Failure> {
@@ -415,6 +463,14 @@ impl Checker for AuthChecker {
     }
 
     fn observe(&mut self, obs: &Obs<'_>) -> Result<(), Failure> {
+        if let Obs::Handshake {
+            reject_code: Some(code),
+            status: Some((status, retry_after_ms)),
+            ..
+        } = obs
+        {
+            check_status(code, *status, *retry_after_ms)?;
+        }
         match obs {
             Obs::Handshake {
                 at,
@@ -524,6 +580,7 @@ mod tests {
             truth,
             accepted_as,
             reject_code,
+            status: None,
             selected,
             token_in_subprotocol,
         })
@@ -627,6 +684,7 @@ mod tests {
             truth,
             accepted_as: None,
             reject_code: Some(code),
+            status: None,
             selected: None,
             token_in_subprotocol: false,
         })
@@ -702,6 +760,25 @@ mod tests {
         let without = early(None);
         assert!(c.check("handshake", t(39), &without, &user).is_err());
         assert!(c.check("handshake", t(40), &without, &user).is_ok());
+    }
+
+    #[test]
+    fn each_refusal_code_has_the_protocols_status_and_retry_after() {
+        assert!(check_status("origin_not_allowed", 403, None).is_ok());
+        assert!(check_status("origin_not_allowed", 401, None).is_err());
+        assert!(check_status("expired", 401, None).is_ok());
+        assert!(check_status("unknown_ticket", 401, None).is_ok());
+        assert!(check_status("jwt_subprotocol_required", 400, None).is_ok());
+        assert!(check_status("not_found", 404, None).is_ok());
+        // 429 and 503 say when to retry, others do not.
+        assert!(check_status("ip_rate_limited", 429, Some(200)).is_ok());
+        assert!(check_status("ip_rate_limited", 429, None).is_err());
+        assert!(check_status("ip_rate_limited", 429, Some(0)).is_err());
+        assert!(check_status("expired", 401, Some(1000)).is_err());
+        assert!(check_status("auth_unavailable", 503, Some(1000)).is_ok());
+        assert!(check_status("auth_unavailable", 503, Some(200)).is_err());
+        // A code the protocol does not name.
+        assert!(check_status("nope", 401, None).is_err());
     }
 
     #[test]

@@ -666,6 +666,7 @@ mod tests {
             truth: &truth,
             accepted_as: None,
             reject_code: Some(code),
+            status: None,
             selected: None,
             token_in_subprotocol: false,
         });
@@ -722,6 +723,7 @@ mod tests {
                 truth: &truth,
                 accepted_as: Some(&user),
                 reject_code: None,
+                status: None,
                 selected: None,
                 token_in_subprotocol: false,
             });

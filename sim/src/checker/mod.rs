@@ -55,6 +55,8 @@ pub(crate) enum Obs<'a> {
         truth: &'a CredTruth,
         accepted_as: Option<&'a UserId>,
         reject_code: Option<&'static str>,
+        /// A refusal's HTTP status and `retry_after_ms`.
+        status: Option<(u16, Option<u64>)>,
         /// The subprotocol an accepted upgrade selected.
         selected: Option<&'static str>,
         /// Whether the request's credential was a `jwt.<token>` subprotocol offered beside

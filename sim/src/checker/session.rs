@@ -269,6 +269,7 @@ mod tests {
             truth,
             accepted_as: Some(&user),
             reject_code: None,
+            status: None,
             selected: None,
             token_in_subprotocol: false,
         })

@@ -115,11 +115,20 @@ impl World<'_> {
             return;
         };
         let client = c.client;
-        let (accepted_as, reject_code, selected) = match &decision {
+        let (accepted_as, reject_code, status, selected) = match &decision {
             HandshakeDecision::Accept { user, subprotocol } => {
-                (Some(user.clone()), None, *subprotocol)
+                (Some(user.clone()), None, None, *subprotocol)
             }
-            HandshakeDecision::Reject { code, .. } => (None, Some(*code), None),
+            HandshakeDecision::Reject {
+                code,
+                status,
+                retry_after_ms,
+            } => (
+                None,
+                Some(*code),
+                Some((status.as_u16(), *retry_after_ms)),
+                None,
+            ),
         };
         let truth = c.truth.clone();
         let token_in_subprotocol = c.token_in_subprotocol;
@@ -132,6 +141,7 @@ impl World<'_> {
             truth: &truth,
             accepted_as: accepted_as.as_ref(),
             reject_code,
+            status,
             selected,
             token_in_subprotocol,
         });
