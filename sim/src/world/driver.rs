@@ -357,6 +357,9 @@ impl World<'_> {
                     .as_ref()
                     .map(gauntlet_core::Gateway::rate_limited_frames)
                     != refused_before;
+                if limited && let Some(fault) = rate_limited_reply_fault(conn, &out) {
+                    self.fail(Failure::new("rate_limit", fault));
+                }
                 let had_session = out.closes.iter().any(|(c, ..)| *c == conn)
                     || out.sends.iter().any(|(c, _)| *c == conn)
                     || !out.events.is_empty();
@@ -527,6 +530,34 @@ impl World<'_> {
     }
 }
 
+/// `RATE-LIMITED-REPLY`: what is wrong with the gateway's answer `out` to a text frame on
+/// `conn` that its rate limit refused. It must say so with a retryable `RATE_LIMITED` error
+/// naming a wait of at least 1 ms, unless the same call closes the connection (a full send
+/// queue, or the protocol-error budget spent). `None` when nothing is.
+fn rate_limited_reply_fault(conn: ConnId, out: &gauntlet_core::Outputs) -> Option<String> {
+    if out.closes.iter().any(|(c, ..)| *c == conn) {
+        return None;
+    }
+    let reply = out
+        .sends
+        .iter()
+        .filter(|(c, _)| *c == conn)
+        .map(|(_, f)| serde_json::from_str::<serde_json::Value>(f.as_str()).unwrap_or_default())
+        .find(|v| v["type"] == "error" && v["code"] == "RATE_LIMITED");
+    let Some(reply) = reply else {
+        return Some(format!(
+            "{conn}: a frame over the rate limit got no RATE_LIMITED reply"
+        ));
+    };
+    let wait = reply["retry_after_ms"].as_u64();
+    if reply["retryable"] != true || wait.is_none_or(|ms| ms < 1) {
+        return Some(format!(
+            "{conn}: a RATE_LIMITED reply {reply} is not retryable with a wait of at least 1 ms"
+        ));
+    }
+    None
+}
+
 /// The world as the gateway's effects: the log goes to the sink, the trace spans and the
 /// checkers; everything else travels over the simulated network.
 struct Carry<'w, 's>(&'w mut World<'s>);
@@ -603,5 +634,34 @@ impl Payload for Wire {
             Some(b) => crate::network::corrupt(b, rng),
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gauntlet_core::{CloseCode, ConnId, Outputs};
+
+    use super::rate_limited_reply_fault;
+
+    #[test]
+    fn a_refused_frame_is_answered_rate_limited_with_a_wait_or_its_connection_closes() {
+        let (conn, other) = (ConnId::new(1), ConnId::new(2));
+        let reply = |conn: ConnId, frame: &str| {
+            let mut out = Outputs::default();
+            out.sends.push((conn, frame.into()));
+            out
+        };
+        let good = r#"{"type":"error","code":"RATE_LIMITED","message":"m","retryable":true,"retry_after_ms":100}"#;
+        assert_eq!(rate_limited_reply_fault(conn, &reply(conn, good)), None);
+        // The reply went to another connection, or says nothing of when to retry.
+        assert!(rate_limited_reply_fault(conn, &reply(other, good)).is_some());
+        let no_wait = good.replace(r#","retry_after_ms":100"#, "");
+        assert!(rate_limited_reply_fault(conn, &reply(conn, &no_wait)).is_some());
+        let zero = good.replace("100", "0");
+        assert!(rate_limited_reply_fault(conn, &reply(conn, &zero)).is_some());
+        // Closed in the same call instead (a full queue or a spent error budget).
+        let mut closed = Outputs::default();
+        closed.closes.push((conn, CloseCode::Policy, "budget"));
+        assert_eq!(rate_limited_reply_fault(conn, &closed), None);
     }
 }
