@@ -576,6 +576,7 @@ mod tests {
         let mut c = AuthChecker::new(&gauntlet_core::Config::default());
         c.observe(&Obs::Handshake {
             conn: gauntlet_core::ConnId::new(1),
+            peer: std::net::IpAddr::from([10, 0, 0, 1]),
             at: Instant::from_unix_secs(1_800_000_000),
             truth,
             accepted_as,
@@ -680,6 +681,7 @@ mod tests {
     ) -> Result<(), Failure> {
         c.observe(&Obs::Handshake {
             conn: gauntlet_core::ConnId::new(1),
+            peer: std::net::IpAddr::from([10, 0, 0, 1]),
             at,
             truth,
             accepted_as: None,

@@ -662,6 +662,7 @@ mod tests {
         };
         m.observe(&Obs::Handshake {
             conn: ConnId::new(1),
+            peer: std::net::IpAddr::from([10, 0, 0, 1]),
             at: Instant::from_unix_secs(1),
             truth: &truth,
             accepted_as: None,
@@ -719,6 +720,7 @@ mod tests {
             };
             m.observe(&Obs::Handshake {
                 conn: ConnId::new(1),
+                peer: std::net::IpAddr::from([10, 0, 0, 1]),
                 at,
                 truth: &truth,
                 accepted_as: Some(&user),

@@ -7,6 +7,7 @@
 //! cannot be fooled by the code it checks (TigerBeetle routes replica events the same way).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use gauntlet_core::{ConnId, FamilyId, GatewayStats, Instant, Kid, LogEntry, UserId};
@@ -18,6 +19,7 @@ mod bounds;
 mod delivery;
 mod envelope;
 mod five_events;
+mod ip_rate;
 mod isolation;
 mod marks;
 mod rate_limit;
@@ -34,6 +36,7 @@ pub(crate) use envelope::{
     EnvelopeChecker, IMPERSONATION_TASK, Tagged, UNPRIVILEGED_NOTICE, message_id,
 };
 pub(crate) use five_events::FiveEventsChecker;
+pub(crate) use ip_rate::IpRateChecker;
 pub(crate) use isolation::IsolationChecker;
 pub use marks::MARKED_RULES;
 pub(crate) use marks::Marks;
@@ -52,6 +55,8 @@ pub(crate) enum Obs<'a> {
         at: Instant,
         /// The connection it opens when accepted.
         conn: ConnId,
+        /// The request's peer address.
+        peer: IpAddr,
         truth: &'a CredTruth,
         accepted_as: Option<&'a UserId>,
         reject_code: Option<&'static str>,
@@ -184,6 +189,7 @@ impl Checkers {
             Box::new(ThreadOwnerChecker::default()),
             Box::new(EnvelopeChecker::default()),
             Box::new(SessionChecker::new(config)),
+            Box::new(IpRateChecker::new(config)),
         ];
         Self {
             list,

@@ -20,6 +20,7 @@ pub(crate) enum Seen {
     Handshake {
         at: Instant,
         conn: ConnId,
+        peer: std::net::IpAddr,
         truth: CredTruth,
         accepted_as: Option<UserId>,
         reject_code: Option<&'static str>,
@@ -97,6 +98,7 @@ impl Seen {
             Obs::Handshake {
                 at,
                 conn,
+                peer,
                 truth,
                 accepted_as,
                 reject_code,
@@ -106,6 +108,7 @@ impl Seen {
             } => Seen::Handshake {
                 at: *at,
                 conn: *conn,
+                peer: *peer,
                 truth: (*truth).clone(),
                 accepted_as: accepted_as.cloned(),
                 reject_code: *reject_code,
@@ -202,6 +205,7 @@ impl Seen {
             Seen::Handshake {
                 at,
                 conn,
+                peer,
                 truth,
                 accepted_as,
                 reject_code,
@@ -211,6 +215,7 @@ impl Seen {
             } => checkers.observe(&Obs::Handshake {
                 at: *at,
                 conn: *conn,
+                peer: *peer,
                 truth,
                 accepted_as: accepted_as.as_ref(),
                 reject_code: *reject_code,

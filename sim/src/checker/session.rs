@@ -266,6 +266,7 @@ mod tests {
         c.observe(&Obs::Handshake {
             at: t(0),
             conn,
+            peer: std::net::IpAddr::from([10, 0, 0, 1]),
             truth,
             accepted_as: Some(&user),
             reject_code: None,

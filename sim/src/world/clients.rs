@@ -1339,14 +1339,18 @@ fn tokens_of(user: &UserId, pair: &TokenPair, minted: Instant) -> Tokens {
 
 /// An upgrade request from client `i`'s own address, with no credential and no origin yet.
 fn client_request(i: ClientId) -> HandshakeRequest {
+    HandshakeRequest::new(peer_of(i))
+}
+
+/// Client `i`'s own address, the peer of every request it sends.
+pub(super) fn peer_of(i: ClientId) -> std::net::IpAddr {
     let i = i.get();
-    let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(
         10,
         (i >> 16) as u8,
         (i >> 8) as u8,
         i as u8,
-    ));
-    HandshakeRequest::new(ip)
+    ))
 }
 
 /// Whether `req`'s credential is a `jwt.<token>` subprotocol offered beside `jwt`: no

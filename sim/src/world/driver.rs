@@ -138,6 +138,7 @@ impl World<'_> {
         self.observe(&Obs::Handshake {
             at: self.now,
             conn,
+            peer: super::clients::peer_of(client),
             truth: &truth,
             accepted_as: accepted_as.as_ref(),
             reject_code,
