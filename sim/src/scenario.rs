@@ -109,7 +109,8 @@ pub enum Op {
     /// without `jwt` beside it.
     BadHandshake,
     /// Envelopes: `message_id`s (which direct replies must echo), one over the length bound,
-    /// a `user_id` naming another user, and a `broadcast` from a user without the permission.
+    /// a `user_id` naming another user, a `broadcast` from a user without the permission, and
+    /// the request bounds: content one byte over, one run more than may be in progress.
     EnvelopeAbuse,
     /// Attack: ask for a ticket and present it only after its lifetime is over.
     LateTicket,

@@ -21,6 +21,7 @@ mod envelope;
 mod five_events;
 mod ip_rate;
 mod isolation;
+mod limits;
 mod marks;
 mod rate_limit;
 mod seen;
@@ -38,6 +39,7 @@ pub(crate) use envelope::{
 pub(crate) use five_events::FiveEventsChecker;
 pub(crate) use ip_rate::IpRateChecker;
 pub(crate) use isolation::IsolationChecker;
+pub(crate) use limits::LimitsChecker;
 pub use marks::MARKED_RULES;
 pub(crate) use marks::Marks;
 pub(crate) use rate_limit::RateLimitChecker;
@@ -190,6 +192,7 @@ impl Checkers {
             Box::new(EnvelopeChecker::default()),
             Box::new(SessionChecker::new(config)),
             Box::new(IpRateChecker::new(config)),
+            Box::new(LimitsChecker::new(config)),
         ];
         Self {
             list,

@@ -938,11 +938,13 @@ impl World<'_> {
 
     /// [`Op::EnvelopeAbuse`]: on one's own connection, a `ping` or `heartbeat` with a
     /// `message_id` the reply must echo, one with a `message_id` over the bound, a
-    /// `user_message` whose envelope and payload name `victim` as `user_id`, or (from anyone
-    /// but the operator) a `broadcast`. The envelope checker judges the answers.
+    /// `user_message` whose envelope and payload name `victim` as `user_id`, (from anyone but
+    /// the operator) a `broadcast`, a `user_message` one byte over the content bound, or one
+    /// message more at once than a user may have runs in progress. The envelope checker
+    /// judges the answers, the limits checker the runs they start.
     fn envelope_abuse(&mut self, i: ClientId, conn: ConnId, victim: &UserId, variant: u64) {
         let n = self.ops;
-        let text = match variant % 5 {
+        let text = match variant % 7 {
             0 => ClientFrame::Ping.to_json(Some(&message_id(Tagged::Ping, conn, n))),
             1 => ClientFrame::Heartbeat.to_json(Some(&message_id(Tagged::Heartbeat, conn, n))),
             2 => ClientFrame::Ping.to_json(Some(&message_id(Tagged::Overlong, conn, n))),
@@ -962,7 +964,7 @@ impl World<'_> {
                 })
                 .to_string()
             }
-            _ => {
+            4 => {
                 if i == ClientId::OPS {
                     return;
                 }
@@ -970,6 +972,24 @@ impl World<'_> {
                     text: UNPRIVILEGED_NOTICE.into(),
                 }
                 .to_json(None)
+            }
+            // MSG-LIMITS: content one byte over the bound.
+            5 => ClientFrame::UserMessage {
+                content: "x".repeat(self.config.limits.max_content_bytes + 1),
+                thread_id: None,
+            }
+            .to_json(None),
+            // MSG-LIMITS: one run more than a user may have in progress, at once.
+            _ => {
+                for k in 0..=self.config.limits.max_active_runs_per_user {
+                    let text = ClientFrame::UserMessage {
+                        content: format!("burst {k}"),
+                        thread_id: None,
+                    }
+                    .to_json(None);
+                    self.up(conn, Up::Text(conn, text.into_bytes()));
+                }
+                return;
             }
         };
         self.up(conn, Up::Text(conn, text.into_bytes()));
