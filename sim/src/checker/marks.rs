@@ -334,7 +334,11 @@ impl Marks {
             Obs::RequestCorrupted { .. }
             | Obs::ResumeSent { .. }
             | Obs::Revocation { .. }
-            | Obs::AuthServiceMisbehaved { .. } => {}
+            | Obs::AuthServiceMisbehaved { .. }
+            | Obs::ClientClosed { .. }
+            | Obs::BinaryFrame { .. }
+            | Obs::Shutdown
+            | Obs::Keepalive { .. } => {}
         }
     }
 

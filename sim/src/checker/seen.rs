@@ -78,6 +78,19 @@ pub(crate) enum Seen {
         refused: Option<&'static str>,
     },
     Stats(Box<GatewayStats>),
+    ClientClosed {
+        conn: ConnId,
+        code: Option<u16>,
+    },
+    BinaryFrame {
+        conn: ConnId,
+    },
+    Shutdown,
+    Keepalive {
+        conn: ConnId,
+        reply: &'static str,
+        limited: bool,
+    },
 }
 
 impl Seen {
@@ -170,6 +183,21 @@ impl Seen {
                 refused: *refused,
             },
             Obs::Stats(stats) => Seen::Stats(Box::new((*stats).clone())),
+            Obs::ClientClosed { conn, code } => Seen::ClientClosed {
+                conn: *conn,
+                code: *code,
+            },
+            Obs::BinaryFrame { conn } => Seen::BinaryFrame { conn: *conn },
+            Obs::Shutdown => Seen::Shutdown,
+            Obs::Keepalive {
+                conn,
+                reply,
+                limited,
+            } => Seen::Keepalive {
+                conn: *conn,
+                reply,
+                limited: *limited,
+            },
         }
     }
 
@@ -269,6 +297,21 @@ impl Seen {
                 refused: *refused,
             }),
             Seen::Stats(stats) => checkers.observe(&Obs::Stats(stats)),
+            Seen::ClientClosed { conn, code } => checkers.observe(&Obs::ClientClosed {
+                conn: *conn,
+                code: *code,
+            }),
+            Seen::BinaryFrame { conn } => checkers.observe(&Obs::BinaryFrame { conn: *conn }),
+            Seen::Shutdown => checkers.observe(&Obs::Shutdown),
+            Seen::Keepalive {
+                conn,
+                reply,
+                limited,
+            } => checkers.observe(&Obs::Keepalive {
+                conn: *conn,
+                reply,
+                limited: *limited,
+            }),
         }
     }
 }
