@@ -30,7 +30,7 @@ pub(crate) const IMPERSONATION_TASK: &str = "impersonation by ";
 pub(crate) const UNPRIVILEGED_NOTICE: &str = "unprivileged notice";
 
 /// The longest `message_id` a direct reply may echo (`MSG-ENVELOPE`).
-const MAX_ECHO: usize = 128;
+pub(super) const MAX_ECHO: usize = 128;
 
 /// Most impersonating runs remembered until their `message_accepted` arrives; the oldest is
 /// forgotten first (a lost reply never comes).

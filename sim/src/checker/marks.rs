@@ -335,7 +335,11 @@ impl Marks {
             | Obs::ResumeSent { .. }
             | Obs::Revocation { .. }
             | Obs::AuthServiceMisbehaved { .. }
-            | Obs::TimersStopped { .. } => {}
+            | Obs::TimersStopped { .. }
+            | Obs::ClientClosed { .. }
+            | Obs::BinaryFrame { .. }
+            | Obs::Shutdown
+            | Obs::Keepalive { .. } => {}
         }
     }
 

@@ -16,11 +16,13 @@ use crate::frame_view::FrameView;
 
 mod auth;
 mod bounds;
+mod close_codes;
 mod delivery;
 mod envelope;
 mod five_events;
 mod ip_rate;
 mod isolation;
+mod keepalive;
 mod limits;
 mod marks;
 mod rate_limit;
@@ -32,6 +34,7 @@ mod wire_shape;
 
 pub(crate) use auth::{AuthChecker, CredTruth, PARTNER_KID_PREFIX};
 pub(crate) use bounds::BoundsChecker;
+pub(crate) use close_codes::CloseCodesChecker;
 pub(crate) use delivery::DeliveryChecker;
 pub(crate) use envelope::{
     EnvelopeChecker, IMPERSONATION_TASK, Tagged, UNPRIVILEGED_NOTICE, message_id,
@@ -39,6 +42,7 @@ pub(crate) use envelope::{
 pub(crate) use five_events::FiveEventsChecker;
 pub(crate) use ip_rate::IpRateChecker;
 pub(crate) use isolation::IsolationChecker;
+pub(crate) use keepalive::{KeepaliveChecker, keepalive_reply};
 pub(crate) use limits::LimitsChecker;
 pub use marks::MARKED_RULES;
 pub(crate) use marks::Marks;
@@ -137,6 +141,22 @@ pub(crate) enum Obs<'a> {
     /// The run drains from true time `at` on: the world no longer fires the gateway's
     /// timers, so no deadline of the gateway's is due after it.
     TimersStopped { at: Instant },
+    /// A client still holding `conn` learned it closed: by a close frame with `code`, or
+    /// (`None`) because its transport broke.
+    ClientClosed { conn: ConnId, code: Option<u16> },
+    /// A binary frame on `conn` reaches the running gateway (shown before the gateway
+    /// handles it).
+    BinaryFrame { conn: ConnId },
+    /// The running gateway is told to shut down gracefully (shown before it handles it).
+    Shutdown,
+    /// A `ping` or `heartbeat` on `conn` reached the running gateway, which has handled it
+    /// (its log entries are shown first); `reply` is the kind that answers it, `limited`
+    /// says the user's rate bucket refused it.
+    Keepalive {
+        conn: ConnId,
+        reply: &'static str,
+        limited: bool,
+    },
 }
 
 /// A failed invariant.
@@ -193,6 +213,8 @@ impl Checkers {
             Box::new(SessionChecker::new(config)),
             Box::new(IpRateChecker::new(config)),
             Box::new(LimitsChecker::new(config)),
+            Box::new(CloseCodesChecker::default()),
+            Box::new(KeepaliveChecker::default()),
         ];
         Self {
             list,

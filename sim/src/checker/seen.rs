@@ -85,6 +85,19 @@ pub(crate) enum Seen {
     TimersStopped {
         at: Instant,
     },
+    ClientClosed {
+        conn: ConnId,
+        code: Option<u16>,
+    },
+    BinaryFrame {
+        conn: ConnId,
+    },
+    Shutdown,
+    Keepalive {
+        conn: ConnId,
+        reply: &'static str,
+        limited: bool,
+    },
 }
 
 impl Seen {
@@ -186,6 +199,21 @@ impl Seen {
             },
             Obs::Stats(stats) => Seen::Stats(Box::new((*stats).clone())),
             Obs::TimersStopped { at } => Seen::TimersStopped { at: *at },
+            Obs::ClientClosed { conn, code } => Seen::ClientClosed {
+                conn: *conn,
+                code: *code,
+            },
+            Obs::BinaryFrame { conn } => Seen::BinaryFrame { conn: *conn },
+            Obs::Shutdown => Seen::Shutdown,
+            Obs::Keepalive {
+                conn,
+                reply,
+                limited,
+            } => Seen::Keepalive {
+                conn: *conn,
+                reply,
+                limited: *limited,
+            },
         }
     }
 
@@ -294,6 +322,21 @@ impl Seen {
             }),
             Seen::Stats(stats) => checkers.observe(&Obs::Stats(stats)),
             Seen::TimersStopped { at } => checkers.observe(&Obs::TimersStopped { at: *at }),
+            Seen::ClientClosed { conn, code } => checkers.observe(&Obs::ClientClosed {
+                conn: *conn,
+                code: *code,
+            }),
+            Seen::BinaryFrame { conn } => checkers.observe(&Obs::BinaryFrame { conn: *conn }),
+            Seen::Shutdown => checkers.observe(&Obs::Shutdown),
+            Seen::Keepalive {
+                conn,
+                reply,
+                limited,
+            } => checkers.observe(&Obs::Keepalive {
+                conn: *conn,
+                reply,
+                limited: *limited,
+            }),
         }
     }
 }

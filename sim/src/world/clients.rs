@@ -1052,6 +1052,11 @@ impl World<'_> {
             }
             Down::Frame(conn, frame) => self.on_frame(i, conn, frame),
             Down::Close(conn, code) => {
+                // Only a client still holding the connection hears of its close: one it
+                // closed itself is gone from its side.
+                if self.clients.conns.get(&conn).and_then(Conn::user).is_some() {
+                    self.observe(&Obs::ClientClosed { conn, code });
+                }
                 self.clients.drop_conn(i, conn);
                 let now = self.now;
                 let c = &mut self.clients[i];

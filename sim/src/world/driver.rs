@@ -15,7 +15,7 @@ use super::auth_node::Rotation;
 use super::phase::Phase;
 use super::population::{ASK_MASK, ClientId};
 use super::{Down, Ev, HANDSHAKE_TIMEOUT, Sized, Up, World};
-use crate::checker::{Failure, Obs};
+use crate::checker::{Failure, Obs, keepalive_reply};
 use crate::faults::Fault;
 use crate::network::{NodeId, Payload};
 
@@ -274,6 +274,7 @@ impl World<'_> {
     /// with the process.
     fn stop_gateway(&mut self, downtime: Duration, graceful: bool) {
         if graceful && self.gateway.running.is_some() {
+            self.observe(&Obs::Shutdown);
             self.gw(Input::Shutdown);
         }
         if !self.gateway.crash() {
@@ -340,7 +341,11 @@ impl World<'_> {
                     .get(&conn)
                     .and_then(|c| c.user().cloned());
                 let max = self.config.limits.max_frame_bytes;
-                let chargeable = data.len() <= max && std::str::from_utf8(&data).is_ok();
+                let text = (data.len() <= max)
+                    .then(|| std::str::from_utf8(&data).ok())
+                    .flatten();
+                let chargeable = text.is_some();
+                let keepalive = text.and_then(keepalive_reply);
                 let refused_before = self
                     .gateway
                     .running
@@ -376,8 +381,20 @@ impl World<'_> {
                     });
                 }
                 self.after_call(out);
+                // After the call's log entries: the keepalive checker reads from them
+                // whether the session was still open once the gateway had answered.
+                if let Some(reply) = keepalive {
+                    self.observe(&Obs::Keepalive {
+                        conn,
+                        reply,
+                        limited,
+                    });
+                }
             }
-            Up::Binary(conn) => self.gw(Input::Binary { conn, len: 4 }),
+            Up::Binary(conn) => {
+                self.observe(&Obs::BinaryFrame { conn });
+                self.gw(Input::Binary { conn, len: 4 });
+            }
             Up::Ping(conn) => {
                 let open = self
                     .gateway
