@@ -47,18 +47,17 @@ pub(crate) fn kid_of(token: &str) -> Option<gauntlet_core::Kid> {
     gauntlet_core::Kid::parse(header["kid"].as_str()?)
 }
 
-/// The `nbf` claim of a compact JWS, if it has a whole-second one.
-pub(crate) fn nbf_of(token: &str) -> Option<gauntlet_core::Instant> {
-    payload_of(token)["nbf"]
-        .as_u64()
-        .map(gauntlet_core::Instant::from_unix_secs)
-}
-
-/// The `iat` claim of a compact JWS, if it has a whole-second one.
-pub(crate) fn iat_of(token: &str) -> Option<gauntlet_core::Instant> {
-    payload_of(token)["iat"]
-        .as_u64()
-        .map(gauntlet_core::Instant::from_unix_secs)
+/// The `nbf` and `iat` claims of a compact JWS, each when it has a whole-second one (one
+/// parse for both: every minted token's truth carries them).
+pub(crate) fn nbf_iat_of(
+    token: &str,
+) -> (
+    Option<gauntlet_core::Instant>,
+    Option<gauntlet_core::Instant>,
+) {
+    let p = payload_of(token);
+    let claim = |name: &str| p[name].as_u64().map(gauntlet_core::Instant::from_unix_secs);
+    (claim("nbf"), claim("iat"))
 }
 
 /// The `fam` claim of a compact JWS, if it has a valid one.

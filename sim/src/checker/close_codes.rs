@@ -186,41 +186,11 @@ impl Checker for CloseCodesChecker {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::net::IpAddr;
 
-    use gauntlet_core::{CredentialKind, Identity, Instant, Jti, LogSeq, UserId};
+    use gauntlet_core::UserId;
 
     use super::*;
-
-    fn entry(event: Event) -> LogEntry {
-        LogEntry {
-            seq: LogSeq::new(1),
-            at: Instant::from_unix_secs(1),
-            event,
-        }
-    }
-
-    fn opened(conn: u64) -> LogEntry {
-        entry(Event::SessionOpened {
-            conn: ConnId::new(conn),
-            identity: Identity {
-                user: UserId::parse("alice").unwrap_or_else(|| unreachable!()),
-                jti: Jti::parse(&format!("j-{conn}")).unwrap_or_else(|| unreachable!()),
-                iat: Instant::EPOCH,
-                exp: Instant::from_unix_secs(900),
-                can_broadcast: false,
-            },
-            via: CredentialKind::Bearer,
-            peer: IpAddr::from([127, 0, 0, 1]),
-        })
-    }
-
-    fn closed(conn: u64, reason: CloseReason) -> LogEntry {
-        entry(Event::SessionClosed {
-            conn: ConnId::new(conn),
-            reason,
-        })
-    }
+    use crate::checker::test_log::{closed, entry, opened};
 
     fn log(c: &mut CloseCodesChecker, entries: &[LogEntry]) -> Result<(), Failure> {
         c.observe(&Obs::Log(entries))
@@ -271,17 +241,24 @@ mod tests {
         ];
         let mut c = CloseCodesChecker::default();
         for (n, (reason, code)) in (1..).zip(reasons) {
-            log(&mut c, &[opened(n), closed(n, reason)]).unwrap_or_else(|_| unreachable!());
+            log(&mut c, &[opened(n, "alice"), closed(n, reason)])
+                .unwrap_or_else(|_| unreachable!());
             assert_eq!(client_closed(&mut c, n, Some(code)), Ok(()), "{reason:?}");
         }
-        log(&mut c, &[opened(20), closed(20, CloseReason::Shutdown)])
-            .unwrap_or_else(|_| unreachable!());
+        log(
+            &mut c,
+            &[opened(20, "alice"), closed(20, CloseReason::Shutdown)],
+        )
+        .unwrap_or_else(|_| unreachable!());
         assert_eq!(
             message(client_closed(&mut c, 20, Some(1000))),
             "conn-20 received close code 1000, but the gateway logged it closed for a shutdown, which the protocol closes with 1001"
         );
-        log(&mut c, &[opened(21), closed(21, CloseReason::TokenRevoked)])
-            .unwrap_or_else(|_| unreachable!());
+        log(
+            &mut c,
+            &[opened(21, "alice"), closed(21, CloseReason::TokenRevoked)],
+        )
+        .unwrap_or_else(|_| unreachable!());
         assert_eq!(
             message(client_closed(&mut c, 21, Some(1011))),
             "conn-21 received close code 1011, but the gateway logged it closed for a revoked token, which the protocol closes with 1008"
@@ -291,10 +268,10 @@ mod tests {
     #[test]
     fn a_broken_transport_is_not_judged_and_an_unlogged_close_fails() {
         let mut c = CloseCodesChecker::default();
-        log(&mut c, &[opened(1)]).unwrap_or_else(|_| unreachable!());
+        log(&mut c, &[opened(1, "alice")]).unwrap_or_else(|_| unreachable!());
         // The transport broke before the gateway closed anything: no close frame.
         assert_eq!(client_closed(&mut c, 1, None), Ok(()));
-        log(&mut c, &[opened(2)]).unwrap_or_else(|_| unreachable!());
+        log(&mut c, &[opened(2, "alice")]).unwrap_or_else(|_| unreachable!());
         assert_eq!(
             message(client_closed(&mut c, 2, Some(1008))),
             "conn-2 received close code 1008, but the gateway logged no close of it"
@@ -304,8 +281,11 @@ mod tests {
     #[test]
     fn a_close_frame_arriving_late_is_judged_by_the_logged_reason() {
         let mut c = CloseCodesChecker::default();
-        log(&mut c, &[opened(1), closed(1, CloseReason::SlowConsumer)])
-            .unwrap_or_else(|_| unreachable!());
+        log(
+            &mut c,
+            &[opened(1, "alice"), closed(1, CloseReason::SlowConsumer)],
+        )
+        .unwrap_or_else(|_| unreachable!());
         // The gateway crashed and came back before the frame arrived.
         log(&mut c, &[entry(Event::Restarted)]).unwrap_or_else(|_| unreachable!());
         assert_eq!(client_closed(&mut c, 1, Some(1013)), Ok(()));
@@ -314,7 +294,11 @@ mod tests {
     #[test]
     fn a_binary_frame_must_close_an_open_session_as_binary() {
         let mut c = CloseCodesChecker::default();
-        log(&mut c, &[opened(1), opened(2), opened(3)]).unwrap_or_else(|_| unreachable!());
+        log(
+            &mut c,
+            &[opened(1, "alice"), opened(2, "alice"), opened(3, "alice")],
+        )
+        .unwrap_or_else(|_| unreachable!());
         c.observe(&Obs::BinaryFrame {
             conn: ConnId::new(1),
         })
@@ -330,7 +314,7 @@ mod tests {
             "conn-2 was open when a binary frame reached the gateway, which did not close it"
         );
         let mut c = CloseCodesChecker::default();
-        log(&mut c, &[opened(1)]).unwrap_or_else(|_| unreachable!());
+        log(&mut c, &[opened(1, "alice")]).unwrap_or_else(|_| unreachable!());
         c.observe(&Obs::BinaryFrame {
             conn: ConnId::new(1),
         })
@@ -341,7 +325,7 @@ mod tests {
         );
         // Nothing logged after it by the end of the run.
         let mut c = CloseCodesChecker::default();
-        log(&mut c, &[opened(1)]).unwrap_or_else(|_| unreachable!());
+        log(&mut c, &[opened(1, "alice")]).unwrap_or_else(|_| unreachable!());
         c.observe(&Obs::BinaryFrame {
             conn: ConnId::new(1),
         })
@@ -357,14 +341,17 @@ mod tests {
         let mut c = CloseCodesChecker::default();
         log(
             &mut c,
-            &[opened(1), closed(1, CloseReason::ProtocolErrorBudget)],
+            &[
+                opened(1, "alice"),
+                closed(1, CloseReason::ProtocolErrorBudget),
+            ],
         )
         .unwrap_or_else(|_| unreachable!());
         c.observe(&Obs::BinaryFrame {
             conn: ConnId::new(1),
         })
         .unwrap_or_else(|_| unreachable!());
-        assert_eq!(log(&mut c, &[opened(2)]), Ok(()));
+        assert_eq!(log(&mut c, &[opened(2, "alice")]), Ok(()));
         assert_eq!(client_closed(&mut c, 1, Some(1008)), Ok(()));
         assert_eq!(
             message(client_closed(&mut c, 2, Some(1003))),
@@ -377,10 +364,14 @@ mod tests {
         let mut c = CloseCodesChecker::default();
         log(
             &mut c,
-            &[opened(1), opened(2), closed(1, CloseReason::PeerClosed)],
+            &[
+                opened(1, "alice"),
+                opened(2, "alice"),
+                closed(1, CloseReason::PeerClosed),
+            ],
         )
         .unwrap_or_else(|_| unreachable!());
-        log(&mut c, &[opened(3)]).unwrap_or_else(|_| unreachable!());
+        log(&mut c, &[opened(3, "alice")]).unwrap_or_else(|_| unreachable!());
         c.observe(&Obs::Shutdown).unwrap_or_else(|_| unreachable!());
         assert_eq!(
             log(
@@ -392,8 +383,15 @@ mod tests {
             ),
             Ok(())
         );
-        log(&mut c, &[entry(Event::Restarted), opened(4), opened(5)])
-            .unwrap_or_else(|_| unreachable!());
+        log(
+            &mut c,
+            &[
+                entry(Event::Restarted),
+                opened(4, "alice"),
+                opened(5, "alice"),
+            ],
+        )
+        .unwrap_or_else(|_| unreachable!());
         c.observe(&Obs::Shutdown).unwrap_or_else(|_| unreachable!());
         assert_eq!(
             message(log(&mut c, &[closed(4, CloseReason::Shutdown)])),
@@ -407,9 +405,9 @@ mod tests {
         log(
             &mut c,
             &[
-                opened(1),
-                opened(2),
-                opened(3),
+                opened(1, "alice"),
+                opened(2, "alice"),
+                opened(3, "alice"),
                 closed(1, CloseReason::TokenExpired),
                 closed(2, CloseReason::PeerClosed),
             ],

@@ -308,46 +308,14 @@ impl Checker for DeliveryChecker {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::net::IpAddr;
 
-    use gauntlet_core::{
-        CloseReason, CredentialKind, Identity, Instant, Jti, LogEntry, LogSeq, StreamKind,
-    };
+    use gauntlet_core::{CloseReason, Instant, LogEntry, StreamKind};
 
     use super::*;
+    use crate::checker::test_log::{closed, entry, opened};
 
     fn user(name: &str) -> UserId {
         UserId::parse(name).unwrap()
-    }
-
-    fn entry(event: Event) -> LogEntry {
-        LogEntry {
-            seq: LogSeq::new(1),
-            at: Instant::from_unix_secs(1),
-            event,
-        }
-    }
-
-    fn opened(conn: u64, name: &str) -> LogEntry {
-        entry(Event::SessionOpened {
-            conn: ConnId::new(conn),
-            identity: Identity {
-                user: user(name),
-                jti: Jti::parse(&format!("j-{conn}")).unwrap(),
-                iat: Instant::EPOCH,
-                exp: Instant::from_unix_secs(900),
-                can_broadcast: false,
-            },
-            via: CredentialKind::Bearer,
-            peer: IpAddr::from([127, 0, 0, 1]),
-        })
-    }
-
-    fn closed(conn: u64) -> LogEntry {
-        entry(Event::SessionClosed {
-            conn: ConnId::new(conn),
-            reason: CloseReason::PeerClosed,
-        })
     }
 
     fn notice(text: &str) -> Arc<StreamEntry> {
@@ -428,7 +396,7 @@ mod tests {
             opened(2, "bob"),
             opened(3, "bob"),
             opened(4, "carol"),
-            closed(4),
+            closed(4, CloseReason::PeerClosed),
             appended("alice", 1, &first),
             broadcast(b),
         ];

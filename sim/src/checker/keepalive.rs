@@ -222,47 +222,17 @@ impl Checker for KeepaliveChecker {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::net::IpAddr;
     use std::sync::Arc;
 
-    use gauntlet_core::{CredentialKind, Identity, Instant, Jti, LogSeq, UserId};
+    use gauntlet_core::UserId;
 
     use super::*;
+    use crate::checker::test_log::{closed, entry, opened};
     use crate::checker::{Tagged, message_id};
     use gauntlet_core::protocol::ClientFrame;
 
     fn alice() -> UserId {
         UserId::parse("alice").unwrap_or_else(|| unreachable!())
-    }
-
-    fn entry(event: Event) -> LogEntry {
-        LogEntry {
-            seq: LogSeq::new(1),
-            at: Instant::from_unix_secs(1),
-            event,
-        }
-    }
-
-    fn opened(conn: u64) -> LogEntry {
-        entry(Event::SessionOpened {
-            conn: ConnId::new(conn),
-            identity: Identity {
-                user: alice(),
-                jti: Jti::parse(&format!("j-{conn}")).unwrap_or_else(|| unreachable!()),
-                iat: Instant::EPOCH,
-                exp: Instant::from_unix_secs(900),
-                can_broadcast: false,
-            },
-            via: CredentialKind::Bearer,
-            peer: IpAddr::from([127, 0, 0, 1]),
-        })
-    }
-
-    fn closed(conn: u64, reason: CloseReason) -> LogEntry {
-        entry(Event::SessionClosed {
-            conn: ConnId::new(conn),
-            reason,
-        })
     }
 
     fn log(c: &mut KeepaliveChecker, entries: &[LogEntry]) {
@@ -338,7 +308,7 @@ mod tests {
     #[test]
     fn answered_keepalives_pass_and_a_missing_reply_fails_at_the_end() {
         let mut c = KeepaliveChecker::default();
-        log(&mut c, &[opened(1), opened(2)]);
+        log(&mut c, &[opened(1, "alice"), opened(2, "alice")]);
         ask(&mut c, 1, "pong", false);
         ask(&mut c, 1, "heartbeat_ack", false);
         ask(&mut c, 2, "pong", false);
@@ -358,14 +328,14 @@ mod tests {
     #[test]
     fn a_reply_of_the_wrong_kind_or_one_too_many_fails_at_once() {
         let mut c = KeepaliveChecker::default();
-        log(&mut c, &[opened(1)]);
+        log(&mut c, &[opened(1, "alice")]);
         ask(&mut c, 1, "pong", false);
         assert_eq!(
             message(frame(&mut c, 1, ACK)),
             "conn-1: 1 heartbeat_ack replies came back for 0 heartbeat requests that reached the open session"
         );
         let mut c = KeepaliveChecker::default();
-        log(&mut c, &[opened(1)]);
+        log(&mut c, &[opened(1, "alice")]);
         ask(&mut c, 1, "pong", false);
         assert_eq!(frame(&mut c, 1, PONG), Ok(()));
         assert_eq!(
@@ -377,11 +347,14 @@ mod tests {
     #[test]
     fn refused_and_closed_requests_are_owed_nothing() {
         let mut c = KeepaliveChecker::default();
-        log(&mut c, &[opened(1)]);
+        log(&mut c, &[opened(1, "alice")]);
         // Over the rate: answered `RATE_LIMITED` instead.
         ask(&mut c, 1, "pong", true);
         // Its reply overflowed the send queue: closed as a slow consumer in the same call.
-        log(&mut c, &[opened(2), closed(2, CloseReason::SlowConsumer)]);
+        log(
+            &mut c,
+            &[opened(2, "alice"), closed(2, CloseReason::SlowConsumer)],
+        );
         ask(&mut c, 2, "pong", false);
         assert_eq!(end(&mut c, &[1, 2]), Ok(()));
         assert_eq!(
@@ -393,7 +366,10 @@ mod tests {
     #[test]
     fn a_close_frame_after_an_unanswered_request_fails_unless_the_consumer_was_slow() {
         let mut c = KeepaliveChecker::default();
-        log(&mut c, &[opened(1), opened(2), opened(3)]);
+        log(
+            &mut c,
+            &[opened(1, "alice"), opened(2, "alice"), opened(3, "alice")],
+        );
         for conn in 1..=3 {
             ask(&mut c, conn, "heartbeat_ack", false);
         }
@@ -417,7 +393,7 @@ mod tests {
     #[test]
     fn corrupted_and_peer_closed_connections_are_not_judged() {
         let mut c = KeepaliveChecker::default();
-        log(&mut c, &[opened(1), opened(2)]);
+        log(&mut c, &[opened(1, "alice"), opened(2, "alice")]);
         c.observe(&Obs::RequestCorrupted {
             conn: ConnId::new(1),
         })
@@ -429,7 +405,7 @@ mod tests {
         log(&mut c, &[closed(2, CloseReason::PeerClosed)]);
         assert_eq!(end(&mut c, &[1, 2]), Ok(()));
         // After a restart no session of before is open: not judged at the end.
-        log(&mut c, &[opened(3)]);
+        log(&mut c, &[opened(3, "alice")]);
         ask(&mut c, 3, "pong", false);
         log(&mut c, &[entry(Event::Restarted)]);
         assert_eq!(end(&mut c, &[3]), Ok(()));

@@ -29,6 +29,8 @@ mod rate_limit;
 mod seen;
 mod seq_set;
 mod session;
+#[cfg(test)]
+mod test_log;
 mod thread_owner;
 mod wire_shape;
 

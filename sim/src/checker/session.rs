@@ -43,7 +43,8 @@ struct Live {
 pub(crate) struct SessionChecker {
     leeway: Duration,
     sessions: BTreeMap<ConnId, Live>,
-    /// Every open session's deadline, soonest first.
+    /// The deadline of every open session whose token the world knows, soonest first (a
+    /// session with a `reauth` pending has none until its new token is known).
     deadlines: BTreeSet<(Instant, ConnId)>,
     /// Sessions a feed sync must have closed at once: when, and what covered the token.
     must_close: BTreeMap<ConnId, (Instant, String)>,
@@ -106,13 +107,9 @@ impl SessionChecker {
         if self.timers_stopped {
             return Ok(());
         }
-        for (deadline, conn) in self.deadlines.iter().take_while(|(d, _)| *d < now) {
-            let Some(live) = self.sessions.get(conn) else {
-                continue;
-            };
-            if live.reauth_pending {
-                continue;
-            }
+        if let Some((deadline, conn)) = self.deadlines.first().filter(|(d, _)| *d < now)
+            && let Some(live) = self.sessions.get(conn)
+        {
             return Err(Failure::new(
                 NAME,
                 format!(
@@ -191,6 +188,7 @@ impl SessionChecker {
             Event::SessionReauthed { conn, .. } => {
                 if let Some(live) = self.sessions.get_mut(conn) {
                     live.reauth_pending = true;
+                    self.deadlines.remove(&(live.deadline, *conn));
                 }
             }
             Event::FeedSynced { revocations, .. } => {

@@ -483,6 +483,7 @@ impl World<'_> {
                 // further, since nothing moves the attacker's `iat` past a cut-off as the auth
                 // service moves its own.
                 let iat = Instant::from_unix_secs(when.unix_secs());
+                let (nbf_claim, iat_claim) = workload::nbf_iat_of(&m.token);
                 let truth = CredTruth::Access {
                     user,
                     jti: m.jti.clone(),
@@ -491,8 +492,8 @@ impl World<'_> {
                     kid: workload::kid_of(&m.token),
                     family: None,
                     foreign_iat: Some(iat),
-                    nbf: workload::nbf_of(&m.token),
-                    iat: workload::iat_of(&m.token),
+                    nbf: nbf_claim,
+                    iat: iat_claim,
                 };
                 if op == Op::StaleCached {
                     let later = m
@@ -1344,6 +1345,7 @@ impl World<'_> {
 
 /// The tokens of `pair`, issued to `user` at auth-service time `minted`.
 fn tokens_of(user: &UserId, pair: &TokenPair, minted: Instant) -> Tokens {
+    let (nbf, iat) = workload::nbf_iat_of(&pair.access.token);
     Tokens {
         access: pair.access.token.clone(),
         truth: CredTruth::Access {
@@ -1354,8 +1356,8 @@ fn tokens_of(user: &UserId, pair: &TokenPair, minted: Instant) -> Tokens {
             kid: workload::kid_of(&pair.access.token),
             family: Some(pair.family.clone()),
             foreign_iat: None,
-            nbf: workload::nbf_of(&pair.access.token),
-            iat: workload::iat_of(&pair.access.token),
+            nbf,
+            iat,
         },
         refresh: pair.refresh.token.clone(),
         access_exp: pair.access.exp,

@@ -197,6 +197,7 @@ impl PartnerKeys {
                 // Whole seconds, as its `iat`: no logout moves a partner's mint time, so a
                 // cut-off above it revokes it (see `CredTruth::Access::foreign_iat`).
                 let iat = Instant::from_unix_secs(now.unix_secs());
+                let (nbf_claim, iat_claim) = crate::workload::nbf_iat_of(&m.token);
                 CredTruth::Access {
                     user: user.clone(),
                     jti: m.jti,
@@ -205,8 +206,8 @@ impl PartnerKeys {
                     kid: Some(kid),
                     family: None,
                     foreign_iat: Some(iat),
-                    nbf: crate::workload::nbf_of(&m.token),
-                    iat: crate::workload::iat_of(&m.token),
+                    nbf: nbf_claim,
+                    iat: iat_claim,
                 }
             }
             Entry::Decoy { case } => CredTruth::Table {
