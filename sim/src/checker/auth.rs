@@ -337,14 +337,10 @@ pub(crate) fn iat_of(truth: &CredTruth) -> Instant {
     }
 }
 
-/// A handshake refused an attack-table case with `code`. A refusal that judged the token (a
-/// token error code) must name the rule the case breaks (`AUTH-ERRORS-TYPED`); one that never
-/// got to the token (the connection cap, the Origin, a stale revocation feed) says nothing of
-/// it.
 /// Where the check that answers `code` runs in the handshake's order (docs/protocol.md
 /// section 8: path, size bounds, connection id, per-IP rate, origin, credential extraction,
 /// revocation-view freshness, credential validity, per-user cap, global cap).
-fn handshake_stage(code: &str) -> u8 {
+pub(crate) fn handshake_stage(code: &str) -> u8 {
     match code {
         "not_found" => 0,
         "handshake_too_large" => 1,
@@ -445,6 +441,10 @@ fn check_selected(selected: Option<&str>, token_in_subprotocol: bool) -> Result<
     ))
 }
 
+/// A handshake refused an attack-table case with `code`. A refusal that judged the token (a
+/// token error code) must name the rule the case breaks (`AUTH-ERRORS-TYPED`); one that never
+/// got to the token (the connection cap, the Origin, a stale revocation feed) says nothing of
+/// it.
 fn check_table_refusal(case: &str, expected: &str, code: &str) -> Result<(), Failure> {
     if code == expected || !TokenError::CODES.contains(&code) {
         return Ok(());
@@ -565,6 +565,7 @@ impl Checker for AuthChecker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checker::test_fixtures::handshake;
 
     fn verdict(
         truth: &CredTruth,
@@ -679,17 +680,13 @@ mod tests {
         at: Instant,
         code: &'static str,
     ) -> Result<(), Failure> {
-        c.observe(&Obs::Handshake {
-            conn: gauntlet_core::ConnId::new(1),
-            peer: std::net::IpAddr::from([10, 0, 0, 1]),
+        c.observe(&handshake(
+            gauntlet_core::ConnId::new(1),
             at,
             truth,
-            accepted_as: None,
-            reject_code: Some(code),
-            status: None,
-            selected: None,
-            token_in_subprotocol: false,
-        })
+            None,
+            Some(code),
+        ))
     }
 
     #[test]

@@ -13,10 +13,11 @@
 //! broke) is not judged. The checker only reads observations; it never feeds anything back
 //! into the world.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use gauntlet_core::{CloseReason, ConnId, Event, LogEntry};
 
+use super::open_sessions::OpenSessions;
 use super::{Checker, EndState, Failure, Obs};
 
 const NAME: &str = "close_codes";
@@ -39,8 +40,7 @@ fn spec_code(reason: CloseReason) -> (u16, &'static str) {
 
 #[derive(Default)]
 pub(crate) struct CloseCodesChecker {
-    /// Sessions the log shows open (opened, not closed, no restart since).
-    open: BTreeSet<ConnId>,
+    open: OpenSessions,
     /// The reason the log gave each closed session, until its client hears of the close.
     closed: BTreeMap<ConnId, CloseReason>,
     /// Sessions the gateway's next log entries must close, and as what: a binary frame or a
@@ -60,17 +60,9 @@ impl CloseCodesChecker {
         // The whole call's entries are judged against what was due before it.
         let due = std::mem::take(&mut self.due);
         for e in entries {
-            match &e.event {
-                Event::SessionOpened { conn, .. } => {
-                    self.open.insert(*conn);
-                }
-                Event::SessionClosed { conn, reason } => {
-                    self.open.remove(conn);
-                    self.closed.insert(*conn, *reason);
-                }
-                // Every session is gone with the crashed process, and none logged closed.
-                Event::Restarted => self.open.clear(),
-                _ => {}
+            self.open.apply(&e.event);
+            if let Event::SessionClosed { conn, reason } = &e.event {
+                self.closed.insert(*conn, *reason);
             }
         }
         for (conn, want) in due {
@@ -137,7 +129,7 @@ impl Checker for CloseCodesChecker {
                 Ok(())
             }
             Obs::Shutdown => {
-                let open: Vec<ConnId> = self.open.iter().copied().collect();
+                let open: Vec<ConnId> = self.open.iter().collect();
                 for conn in open {
                     self.expect(conn, CloseReason::Shutdown);
                 }
@@ -185,46 +177,13 @@ impl Checker for CloseCodesChecker {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use gauntlet_core::UserId;
-
     use super::*;
-    use crate::checker::test_log::{closed, entry, opened};
+    use crate::checker::test_fixtures::{
+        client_closed, closed, entry, finish_quiescent as end, message, opened,
+    };
 
     fn log(c: &mut CloseCodesChecker, entries: &[LogEntry]) -> Result<(), Failure> {
         c.observe(&Obs::Log(entries))
-    }
-
-    fn client_closed(
-        c: &mut CloseCodesChecker,
-        conn: u64,
-        code: Option<u16>,
-    ) -> Result<(), Failure> {
-        c.observe(&Obs::ClientClosed {
-            conn: ConnId::new(conn),
-            code,
-        })
-    }
-
-    fn end(c: &mut CloseCodesChecker, open: &[u64]) -> Result<(), Failure> {
-        let open: BTreeMap<ConnId, UserId> = open
-            .iter()
-            .map(|n| {
-                (
-                    ConnId::new(*n),
-                    UserId::parse("alice").unwrap_or_else(|| unreachable!()),
-                )
-            })
-            .collect();
-        c.finish(&EndState {
-            open: &open,
-            quiescent: true,
-        })
-    }
-
-    fn message(r: Result<(), Failure>) -> String {
-        r.err().map(|f| f.message).unwrap_or_default()
     }
 
     #[test]

@@ -312,7 +312,7 @@ mod tests {
     use gauntlet_core::{CloseReason, Instant, LogEntry, StreamKind};
 
     use super::*;
-    use crate::checker::test_log::{closed, entry, opened};
+    use crate::checker::test_fixtures::{closed, entry, opened};
 
     fn user(name: &str) -> UserId {
         UserId::parse(name).unwrap()

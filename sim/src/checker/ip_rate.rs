@@ -19,6 +19,7 @@ use std::net::IpAddr;
 
 use gauntlet_core::{Event, Instant};
 
+use super::auth::handshake_stage;
 use super::{Checker, EndState, Failure, Obs};
 
 const NAME: &str = "ip_rate";
@@ -42,7 +43,7 @@ pub(crate) struct IpRateChecker {
 
 /// Where a refusal with `code` stands against the per-address charge.
 enum Stage {
-    /// Refused before the charge (`not_found`, `duplicate_connection_id`).
+    /// Refused by a check the handshake's order runs before the charge.
     Before,
     /// Refused before or after it (`handshake_too_large`).
     Either,
@@ -54,12 +55,16 @@ enum Stage {
 
 fn stage(reject_code: Option<&str>) -> Stage {
     match reject_code {
-        Some("not_found" | "duplicate_connection_id") => Stage::Before,
+        // The request's bounds come before the charge, an oversized credential after it.
         Some("handshake_too_large") => Stage::Either,
-        Some("ip_rate_limited") => Stage::Limited,
+        Some(LIMITED) => Stage::Limited,
+        Some(code) if handshake_stage(code) < handshake_stage(LIMITED) => Stage::Before,
         _ => Stage::After,
     }
 }
+
+/// The code of the charge's own refusal.
+const LIMITED: &str = "ip_rate_limited";
 
 impl IpRateChecker {
     pub(crate) fn new(config: &gauntlet_core::Config) -> Self {

@@ -14,11 +14,12 @@
 //! one), nor one its client closed or whose transport broke. This checker only reads
 //! observations; it never feeds anything back into the world.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use gauntlet_core::{CloseReason, ConnId, Event, LogEntry};
 
 use super::envelope::MAX_ECHO;
+use super::open_sessions::OpenSessions;
 use super::{Checker, EndState, Failure, Obs};
 use crate::frame_view::FrameView;
 
@@ -63,8 +64,7 @@ struct Ledger {
 
 #[derive(Default)]
 pub(crate) struct KeepaliveChecker {
-    /// Sessions the log shows open (opened, not closed, no restart since).
-    open: BTreeSet<ConnId>,
+    open: OpenSessions,
     /// Connections that sent a keep-alive or had a request corrupted, until their client
     /// hears of a close.
     ledgers: BTreeMap<ConnId, Ledger>,
@@ -100,22 +100,14 @@ impl Ledger {
 impl KeepaliveChecker {
     fn on_log(&mut self, entries: &[LogEntry]) {
         for e in entries {
-            match &e.event {
-                Event::SessionOpened { conn, .. } => {
-                    self.open.insert(*conn);
-                }
-                Event::SessionClosed { conn, reason } => {
-                    self.open.remove(conn);
-                    // A peer close: the client closed it or its transport broke, so replies
-                    // in flight are lost. A slow consumer: the reply that overflowed it is.
-                    if matches!(reason, CloseReason::PeerClosed | CloseReason::SlowConsumer)
-                        && let Some(l) = self.ledgers.get_mut(conn)
-                    {
-                        l.excused = true;
-                    }
-                }
-                Event::Restarted => self.open.clear(),
-                _ => {}
+            self.open.apply(&e.event);
+            // A peer close: the client closed it or its transport broke, so replies in
+            // flight are lost. A slow consumer: the reply that overflowed it is.
+            if let Event::SessionClosed { conn, reason } = &e.event
+                && matches!(reason, CloseReason::PeerClosed | CloseReason::SlowConsumer)
+                && let Some(l) = self.ledgers.get_mut(conn)
+            {
+                l.excused = true;
             }
         }
     }
@@ -221,19 +213,14 @@ impl Checker for KeepaliveChecker {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    use gauntlet_core::UserId;
-
     use super::*;
-    use crate::checker::test_log::{closed, entry, opened};
+    use crate::checker::test_fixtures::{
+        client_closed, closed, entry, finish_quiescent as end, message, opened, user,
+    };
     use crate::checker::{Tagged, message_id};
     use gauntlet_core::protocol::ClientFrame;
-
-    fn alice() -> UserId {
-        UserId::parse("alice").unwrap_or_else(|| unreachable!())
-    }
 
     fn log(c: &mut KeepaliveChecker, entries: &[LogEntry]) {
         c.observe(&Obs::Log(entries))
@@ -251,37 +238,13 @@ mod tests {
 
     fn frame(c: &mut KeepaliveChecker, conn: u64, text: &str) -> Result<(), Failure> {
         let frame: Arc<str> = Arc::from(text);
-        let user = alice();
+        let user = user("alice");
         c.observe(&Obs::Frame {
             conn: ConnId::new(conn),
             session_user: &user,
             frame: &frame,
             json: &FrameView::parse(&frame),
         })
-    }
-
-    fn client_closed(
-        c: &mut KeepaliveChecker,
-        conn: u64,
-        code: Option<u16>,
-    ) -> Result<(), Failure> {
-        c.observe(&Obs::ClientClosed {
-            conn: ConnId::new(conn),
-            code,
-        })
-    }
-
-    fn end(c: &mut KeepaliveChecker, open: &[u64]) -> Result<(), Failure> {
-        let open: BTreeMap<ConnId, UserId> =
-            open.iter().map(|n| (ConnId::new(*n), alice())).collect();
-        c.finish(&EndState {
-            open: &open,
-            quiescent: true,
-        })
-    }
-
-    fn message(r: Result<(), Failure>) -> String {
-        r.err().map(|f| f.message).unwrap_or_default()
     }
 
     const PONG: &str = r#"{"type":"pong"}"#;

@@ -335,7 +335,7 @@ impl Marks {
             | Obs::ResumeSent { .. }
             | Obs::Revocation { .. }
             | Obs::AuthServiceMisbehaved { .. }
-            | Obs::TimersStopped { .. }
+            | Obs::TimersStopped
             | Obs::ClientClosed { .. }
             | Obs::BinaryFrame { .. }
             | Obs::Shutdown
@@ -596,6 +596,7 @@ mod tests {
     use gauntlet_core::{ConnId, Instant, LogEntry, LogSeq};
 
     use super::*;
+    use crate::checker::test_fixtures::handshake;
 
     fn frame(marks: &mut Marks, text: &str) {
         let user = UserId::parse("u1").unwrap();
@@ -664,17 +665,13 @@ mod tests {
             expected: expected.into(),
             kid: gauntlet_core::Kid::parse("hs-0").unwrap(),
         };
-        m.observe(&Obs::Handshake {
-            conn: ConnId::new(1),
-            peer: std::net::IpAddr::from([10, 0, 0, 1]),
-            at: Instant::from_unix_secs(1),
-            truth: &truth,
-            accepted_as: None,
-            reject_code: Some(code),
-            status: None,
-            selected: None,
-            token_in_subprotocol: false,
-        });
+        m.observe(&handshake(
+            ConnId::new(1),
+            Instant::from_unix_secs(1),
+            &truth,
+            None,
+            Some(code),
+        ));
     }
 
     #[test]
@@ -722,17 +719,7 @@ mod tests {
                 nbf: None,
                 iat: None,
             };
-            m.observe(&Obs::Handshake {
-                conn: ConnId::new(1),
-                peer: std::net::IpAddr::from([10, 0, 0, 1]),
-                at,
-                truth: &truth,
-                accepted_as: Some(&user),
-                reject_code: None,
-                status: None,
-                selected: None,
-                token_in_subprotocol: false,
-            });
+            m.observe(&handshake(ConnId::new(1), at, &truth, Some(&user), None));
         };
         let mut m = Marks::default();
         // The auth service's own key marks nothing of the key set.

@@ -25,12 +25,13 @@ mod isolation;
 mod keepalive;
 mod limits;
 mod marks;
+mod open_sessions;
 mod rate_limit;
 mod seen;
 mod seq_set;
 mod session;
 #[cfg(test)]
-mod test_log;
+mod test_fixtures;
 mod thread_owner;
 mod wire_shape;
 
@@ -140,9 +141,9 @@ pub(crate) enum Obs<'a> {
     },
     /// Size counters, sampled.
     Stats(&'a GatewayStats),
-    /// The run drains from true time `at` on: the world no longer fires the gateway's
-    /// timers, so no deadline of the gateway's is due after it.
-    TimersStopped { at: Instant },
+    /// The run drains from here on: the world no longer fires the gateway's timers, so no
+    /// deadline of the gateway's is due after it.
+    TimersStopped,
     /// A client still holding `conn` learned it closed: by a close frame with `code`, or
     /// (`None`) because its transport broke.
     ClientClosed { conn: ConnId, code: Option<u16> },

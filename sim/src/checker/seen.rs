@@ -82,9 +82,7 @@ pub(crate) enum Seen {
         refused: Option<&'static str>,
     },
     Stats(Box<GatewayStats>),
-    TimersStopped {
-        at: Instant,
-    },
+    TimersStopped,
     ClientClosed {
         conn: ConnId,
         code: Option<u16>,
@@ -198,7 +196,7 @@ impl Seen {
                 refused: *refused,
             },
             Obs::Stats(stats) => Seen::Stats(Box::new((*stats).clone())),
-            Obs::TimersStopped { at } => Seen::TimersStopped { at: *at },
+            Obs::TimersStopped => Seen::TimersStopped,
             Obs::ClientClosed { conn, code } => Seen::ClientClosed {
                 conn: *conn,
                 code: *code,
@@ -321,7 +319,7 @@ impl Seen {
                 refused: *refused,
             }),
             Seen::Stats(stats) => checkers.observe(&Obs::Stats(stats)),
-            Seen::TimersStopped { at } => checkers.observe(&Obs::TimersStopped { at: *at }),
+            Seen::TimersStopped => checkers.observe(&Obs::TimersStopped),
             Seen::ClientClosed { conn, code } => checkers.observe(&Obs::ClientClosed {
                 conn: *conn,
                 code: *code,

@@ -225,7 +225,7 @@ impl Checker for SessionChecker {
                     self.entry(e)?;
                 }
             }
-            Obs::TimersStopped { .. } => self.timers_stopped = true,
+            Obs::TimersStopped => self.timers_stopped = true,
             _ => {}
         }
         Ok(())
@@ -239,6 +239,7 @@ impl Checker for SessionChecker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checker::test_fixtures::handshake;
     use gauntlet_core::LogSeq;
 
     fn t(secs: u64) -> Instant {
@@ -261,18 +262,8 @@ mod tests {
 
     fn accepted(c: &mut SessionChecker, conn: ConnId, truth: &CredTruth) {
         let user = UserId::parse("u1").unwrap_or_else(|| unreachable!());
-        c.observe(&Obs::Handshake {
-            at: t(0),
-            conn,
-            peer: std::net::IpAddr::from([10, 0, 0, 1]),
-            truth,
-            accepted_as: Some(&user),
-            reject_code: None,
-            status: None,
-            selected: None,
-            token_in_subprotocol: false,
-        })
-        .unwrap_or_else(|f| unreachable!("{f:?}"));
+        c.observe(&handshake(conn, t(0), truth, Some(&user), None))
+            .unwrap_or_else(|f| unreachable!("{f:?}"));
     }
 
     fn log(c: &mut SessionChecker, at: u64, event: Event) -> Result<(), Failure> {
@@ -330,7 +321,7 @@ mod tests {
         // Draining: timers no longer fire.
         let mut c = SessionChecker::new(&gauntlet_core::Config::default());
         accepted(&mut c, conn, &token("j1", 0, 100));
-        c.observe(&Obs::TimersStopped { at: t(120) })
+        c.observe(&Obs::TimersStopped)
             .unwrap_or_else(|f| unreachable!("{f:?}"));
         assert!(log(&mut c, 500, feed(vec![])).is_ok());
     }

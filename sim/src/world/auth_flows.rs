@@ -22,6 +22,7 @@ use gauntlet_core::oauth::{
 use gauntlet_core::permissions::Permissions;
 use gauntlet_core::token::{MAX_TOKENS_PER_FAMILY, Minted, RefreshError, Revocation};
 use gauntlet_core::{FamilyId, Instant, Jti, UserId};
+use serde_json::Value;
 
 use super::World;
 use super::population::ClientId;
@@ -212,13 +213,14 @@ impl World<'_> {
                 if reused {
                     self.misbehaved(format!("refresh token of {user} accepted a second time"));
                 } else {
-                    match rotation_fault(token, pair) {
+                    let claims = PairClaims::of(pair);
+                    match rotation_fault(token, pair, &claims) {
                         Some(fault) => {
                             self.misbehaved(format!("refresh of {user}'s token answered {fault}"));
                         }
                         None => self.auth_flow("AUTH-REFRESH-ROTATE"),
                     }
-                    self.judge_lifetimes("refresh", &user, pair);
+                    self.judge_lifetimes("refresh", &user, &claims);
                 }
                 let c = &mut self.clients[i];
                 c.used_refresh.push(token.to_string());
@@ -363,19 +365,18 @@ impl World<'_> {
         perms: Permissions,
     ) -> Option<TokenPair> {
         let pair = self.auth.service.login(now, user, perms).ok()?;
-        self.judge_lifetimes("login", user, &pair);
+        self.judge_lifetimes("login", user, &PairClaims::of(&pair));
         Some(pair)
     }
 
     /// `AUTH-LIFETIMES`: the pair a login, refresh or OAuth callback minted for `user` lives
     /// exactly the protocol's lifetimes, each token from its own `iat`.
-    fn judge_lifetimes(&mut self, what: &str, user: &UserId, pair: &TokenPair) {
+    fn judge_lifetimes(&mut self, what: &str, user: &UserId, claims: &PairClaims) {
         let (access, refresh) = self.auth.lifetimes;
-        for (kind, token, lifetime) in [
-            ("access", &pair.access.token, access),
-            ("refresh", &pair.refresh.token, refresh),
+        for (kind, p, lifetime) in [
+            ("access", &claims.access, access),
+            ("refresh", &claims.refresh, refresh),
         ] {
-            let p = workload::payload_of(token);
             let lived = p["exp"]
                 .as_u64()
                 .zip(p["iat"].as_u64())
@@ -394,23 +395,22 @@ impl World<'_> {
     /// `OAUTH-TOKENS-IN-BODY`: a callback's answer carries the access token, `token_type`
     /// `Bearer`, the seconds until that token's `exp` and the refresh token, each of its own
     /// type, and the redirect's code is no token. `None` when nothing is wrong.
-    fn body_fault(now: Instant, code: &str, resp: &TokenResponse) -> Option<String> {
+    /// `claims` are the response's tokens' payloads.
+    fn body_fault(
+        now: Instant,
+        code: &str,
+        resp: &TokenResponse,
+        claims: &PairClaims,
+    ) -> Option<String> {
         if resp.token_type != "Bearer" {
             return Some(format!("token_type {:?}", resp.token_type));
         }
-        for (kind, token) in [
-            ("access", &resp.access_token),
-            ("refresh", &resp.refresh_token),
-        ] {
-            let p = workload::payload_of(token);
+        for (kind, p) in [("access", &claims.access), ("refresh", &claims.refresh)] {
             if p["token_type"].as_str() != Some(kind) {
                 return Some(format!("a {kind}_token of type {}", p["token_type"]));
             }
         }
-        let Some(exp) = workload::payload_of(&resp.access_token)["exp"]
-            .as_u64()
-            .map(Instant::from_unix_secs)
-        else {
+        let Some(exp) = claims.access["exp"].as_u64().map(Instant::from_unix_secs) else {
             return Some("an access_token without a whole-second exp".into());
         };
         // Whole seconds: the time to `exp`, rounded down.
@@ -443,17 +443,17 @@ impl World<'_> {
             .auth
             .callback(now, &honest_callback(&code, &state))
             .ok()?;
-        match Self::body_fault(now, &code, &resp) {
+        let claims = PairClaims::parse(&resp.access_token, &resp.refresh_token);
+        match Self::body_fault(now, &code, &resp, &claims) {
             Some(fault) => self.misbehaved(format!("OAuth callback of {user} answered {fault}")),
             None => self.auth_flow("OAUTH-TOKENS-IN-BODY"),
         }
-        let family = workload::family_of(&resp.refresh_token)?;
         let pair = TokenPair {
-            access: minted(resp.access_token)?,
-            refresh: minted(resp.refresh_token)?,
-            family,
+            family: claims.refresh["fam"].as_str().and_then(FamilyId::parse)?,
+            access: minted(resp.access_token, &claims.access)?,
+            refresh: minted(resp.refresh_token, &claims.refresh)?,
         };
-        self.judge_lifetimes("OAuth callback", user, &pair);
+        self.judge_lifetimes("OAuth callback", user, &claims);
         Some(pair)
     }
 
@@ -709,9 +709,27 @@ fn honest_callback<'a>(code: &'a str, state: &'a str) -> CallbackRequest<'a> {
     }
 }
 
-/// A token of an OAuth response, with the id and expiry its payload names.
-fn minted(token: String) -> Option<Minted> {
-    let p = workload::payload_of(&token);
+/// The payloads of a minted pair's two tokens, read once for every judgement of them.
+struct PairClaims {
+    access: Value,
+    refresh: Value,
+}
+
+impl PairClaims {
+    fn parse(access: &str, refresh: &str) -> Self {
+        PairClaims {
+            access: workload::payload_of(access),
+            refresh: workload::payload_of(refresh),
+        }
+    }
+
+    fn of(pair: &TokenPair) -> Self {
+        Self::parse(&pair.access.token, &pair.refresh.token)
+    }
+}
+
+/// A token of an OAuth response, with the id and expiry its payload `p` names.
+fn minted(token: String, p: &Value) -> Option<Minted> {
     Some(Minted {
         jti: Jti::parse(p["jti"].as_str()?)?,
         exp: Instant::from_unix_secs(p["exp"].as_u64()?),
@@ -733,13 +751,15 @@ fn refusal(e: &AuthError) -> String {
 /// (`AUTH-REFRESH-ROTATE`): both new tokens must be of the presented token's family, subject,
 /// permissions and email, of their own types, under ids new to the family and named as the
 /// pair names them. `None` when nothing is.
-fn rotation_fault(presented: &str, pair: &TokenPair) -> Option<String> {
+fn rotation_fault(presented: &str, pair: &TokenPair, claims: &PairClaims) -> Option<String> {
     let old = workload::payload_of(presented);
     if pair.access.jti == pair.refresh.jti {
         return Some(format!("one jti {} for both tokens", pair.access.jti));
     }
-    for (kind, token) in [("access", &pair.access), ("refresh", &pair.refresh)] {
-        let new = workload::payload_of(&token.token);
+    for (kind, token, new) in [
+        ("access", &pair.access, &claims.access),
+        ("refresh", &pair.refresh, &claims.refresh),
+    ] {
         let jti = new["jti"].as_str();
         if jti != Some(token.jti.as_str()) {
             return Some(format!("a {kind} token whose jti is not {}", token.jti));
@@ -823,7 +843,10 @@ mod tests {
         let mut s = service();
         let first = s.login(t(0), &user("alice"), broadcaster()).unwrap();
         let second = s.refresh(t(5), first.refresh.token.as_bytes()).unwrap();
-        assert_eq!(rotation_fault(&first.refresh.token, &second), None);
+        assert_eq!(
+            rotation_fault(&first.refresh.token, &second, &PairClaims::of(&second)),
+            None
+        );
     }
 
     #[test]
@@ -833,11 +856,11 @@ mod tests {
         let presented = first.refresh.token.clone();
         // Another family of the same user: `fam` differs.
         let other = s.login(t(0), &user("alice"), broadcaster()).unwrap();
-        let fault = rotation_fault(&presented, &other).unwrap();
+        let fault = rotation_fault(&presented, &other, &PairClaims::of(&other)).unwrap();
         assert!(fault.contains("with fam"), "{fault}");
         // Another user.
         let bob = s.login(t(0), &user("bob"), broadcaster()).unwrap();
-        assert!(rotation_fault(&presented, &bob).is_some());
+        assert!(rotation_fault(&presented, &bob, &PairClaims::of(&bob)).is_some());
         // The same family, without the granted permission.
         let rotated = s.refresh(t(1), presented.as_bytes()).unwrap();
         let mut narrower = rotated.clone();
@@ -845,9 +868,9 @@ mod tests {
             .login(t(1), &user("alice"), Permissions::empty())
             .unwrap()
             .access;
-        assert!(rotation_fault(&presented, &narrower).is_some());
+        assert!(rotation_fault(&presented, &narrower, &PairClaims::of(&narrower)).is_some());
         // The presented pair handed back.
-        let fault = rotation_fault(&presented, &first).unwrap();
+        let fault = rotation_fault(&presented, &first, &PairClaims::of(&first)).unwrap();
         assert!(fault.contains("presented jti"), "{fault}");
         // Access and refresh swapped: each has the other's type.
         let swapped = TokenPair {
@@ -855,7 +878,7 @@ mod tests {
             refresh: rotated.access.clone(),
             family: rotated.family.clone(),
         };
-        let fault = rotation_fault(&presented, &swapped).unwrap();
+        let fault = rotation_fault(&presented, &swapped, &PairClaims::of(&swapped)).unwrap();
         assert!(fault.contains("of type"), "{fault}");
     }
 
@@ -876,20 +899,26 @@ mod tests {
         let now = t(0).saturating_add(Duration::from_millis(500));
         let code = alices_code(&mut s, now, "s1").code;
         let resp = s.callback(now, &honest_callback(&code, "s1")).unwrap();
-        assert_eq!(World::body_fault(now, &code, &resp), None);
+        let claims = PairClaims::parse(&resp.access_token, &resp.refresh_token);
+        assert_eq!(World::body_fault(now, &code, &resp, &claims), None);
         // 15 min from a whole-second `iat` half a second ago: 899 s left, not 900.
         assert_eq!(resp.expires_in, 899);
 
         let fault = |edit: &dyn Fn(&mut TokenResponse)| {
             let mut r = resp.clone();
             edit(&mut r);
-            World::body_fault(now, &code, &r)
+            World::body_fault(
+                now,
+                &code,
+                &r,
+                &PairClaims::parse(&r.access_token, &r.refresh_token),
+            )
         };
         assert!(fault(&|r| r.token_type = "bearer").is_some());
         assert!(fault(&|r| r.expires_in += 1).is_some());
         assert!(fault(&|r| std::mem::swap(&mut r.access_token, &mut r.refresh_token)).is_some());
         let token = resp.access_token.clone();
-        assert!(World::body_fault(now, &token, &resp).is_some());
+        assert!(World::body_fault(now, &token, &resp, &claims).is_some());
     }
 
     /// The code-TTL attack calls back a second past the TTL, ahead of the service's `now`:

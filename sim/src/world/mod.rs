@@ -694,7 +694,7 @@ impl<'s> World<'s> {
             Ev::LivenessEnds => {
                 self.phase = Phase::Draining;
                 self.gateway.disarm_timer();
-                self.observe(&Obs::TimersStopped { at: self.now });
+                self.observe(&Obs::TimersStopped);
                 self.note(format_args!("liveness phase over: draining"));
             }
         }
