@@ -26,7 +26,8 @@ pub struct SimArgs {
     #[arg(long, env = "GAUNTLET_SEED", conflicts_with = "seeds")]
     pub seed: Option<u64>,
 
-    /// Run every seed in A..B (B exclusive), e.g. `0..100`.
+    /// Run every seed in A..B (B exclusive), e.g. `0..100`. A run of 10 or more seeds also
+    /// runs its first seed a second time and fails (invariant `determinism`) if it differs.
     #[arg(long, env = "GAUNTLET_SEEDS", value_name = "A..B")]
     pub seeds: Option<SeedRange>,
 
