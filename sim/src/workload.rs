@@ -37,14 +37,55 @@ pub(crate) fn payload_of(token: &str) -> Value {
         .unwrap_or_else(|| json!({}))
 }
 
-/// The `kid` in the header of a compact JWS, if it has a valid one.
+/// The claims of a token's payload the world reads, typed: a world mints and presents
+/// hundreds of thousands of tokens, and a [`Value`] of each payload was a tenth of a run's
+/// time. A payload that is not a JSON object of these types reads as no claims at all, which
+/// every check of a claim then reports.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct TokenClaims {
+    pub(crate) jti: Option<String>,
+    pub(crate) sub: Option<String>,
+    pub(crate) fam: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) permissions: Option<Vec<String>>,
+    pub(crate) token_type: Option<String>,
+    pub(crate) exp: Option<u64>,
+    pub(crate) nbf: Option<u64>,
+    pub(crate) iat: Option<u64>,
+}
+
+impl TokenClaims {
+    /// The claims of the compact JWS `token` (none if it is not one).
+    pub(crate) fn of(token: &str) -> Self {
+        token
+            .split('.')
+            .nth(1)
+            .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// The `kid` in the header of a compact JWS, if it has a valid one. Most headers read as a
+/// typed one-member struct; one that does not (a duplicate or mistyped member, which the
+/// attacks send) is read as a [`Value`], where the last duplicate wins.
 pub(crate) fn kid_of(token: &str) -> Option<gauntlet_core::Kid> {
-    let header: Value = token
+    #[derive(serde::Deserialize)]
+    struct Header {
+        kid: Option<String>,
+    }
+    let bytes = token
         .split('.')
         .next()
-        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())?;
-    gauntlet_core::Kid::parse(header["kid"].as_str()?)
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())?;
+    let kid = match serde_json::from_slice::<Header>(&bytes) {
+        Ok(header) => header.kid,
+        Err(_) => {
+            let header: Value = serde_json::from_slice(&bytes).ok()?;
+            header["kid"].as_str().map(str::to_string)
+        }
+    };
+    gauntlet_core::Kid::parse(&kid?)
 }
 
 /// The `nbf` and `iat` claims of a compact JWS, each when it has a whole-second one (one
@@ -55,14 +96,14 @@ pub(crate) fn nbf_iat_of(
     Option<gauntlet_core::Instant>,
     Option<gauntlet_core::Instant>,
 ) {
-    let p = payload_of(token);
-    let claim = |name: &str| p[name].as_u64().map(gauntlet_core::Instant::from_unix_secs);
-    (claim("nbf"), claim("iat"))
+    let p = TokenClaims::of(token);
+    let at = |claim: Option<u64>| claim.map(gauntlet_core::Instant::from_unix_secs);
+    (at(p.nbf), at(p.iat))
 }
 
 /// The `fam` claim of a compact JWS, if it has a valid one.
 pub(crate) fn family_of(token: &str) -> Option<gauntlet_core::FamilyId> {
-    gauntlet_core::FamilyId::parse(payload_of(token)["fam"].as_str()?)
+    gauntlet_core::FamilyId::parse(&TokenClaims::of(token).fam?)
 }
 
 /// `alg: none` (in one of four spellings) over the payload of a real token, with or

@@ -22,12 +22,11 @@ use gauntlet_core::oauth::{
 use gauntlet_core::permissions::Permissions;
 use gauntlet_core::token::{MAX_TOKENS_PER_FAMILY, Minted, RefreshError, Revocation};
 use gauntlet_core::{FamilyId, Instant, Jti, UserId};
-use serde_json::Value;
 
 use super::World;
 use super::population::ClientId;
 use crate::checker::Obs;
-use crate::workload;
+use crate::workload::{self, TokenClaims};
 
 const OAUTH_CLIENT: &str = "gauntlet-web";
 const OAUTH_REDIRECT: &str = "https://app.example/callback";
@@ -230,7 +229,7 @@ impl World<'_> {
             }
             Err(e) => self.family_revoked(now, token, e),
         }
-        self.auth.refreshed.insert(token.to_string());
+        self.auth.refreshed.insert(token);
         result
     }
 
@@ -377,10 +376,7 @@ impl World<'_> {
             ("access", &claims.access, access),
             ("refresh", &claims.refresh, refresh),
         ] {
-            let lived = p["exp"]
-                .as_u64()
-                .zip(p["iat"].as_u64())
-                .and_then(|(exp, iat)| exp.checked_sub(iat));
+            let lived = p.exp.zip(p.iat).and_then(|(exp, iat)| exp.checked_sub(iat));
             if lived != Some(lifetime.as_secs()) {
                 return self.misbehaved(format!(
                     "{what} of {user} minted a {kind} token living {lived:?} s; the protocol \
@@ -406,11 +402,11 @@ impl World<'_> {
             return Some(format!("token_type {:?}", resp.token_type));
         }
         for (kind, p) in [("access", &claims.access), ("refresh", &claims.refresh)] {
-            if p["token_type"].as_str() != Some(kind) {
-                return Some(format!("a {kind}_token of type {}", p["token_type"]));
+            if p.token_type.as_deref() != Some(kind) {
+                return Some(format!("a {kind}_token of type {:?}", p.token_type));
             }
         }
-        let Some(exp) = claims.access["exp"].as_u64().map(Instant::from_unix_secs) else {
+        let Some(exp) = claims.access.exp.map(Instant::from_unix_secs) else {
             return Some("an access_token without a whole-second exp".into());
         };
         // Whole seconds: the time to `exp`, rounded down.
@@ -449,7 +445,7 @@ impl World<'_> {
             None => self.auth_flow("OAUTH-TOKENS-IN-BODY"),
         }
         let pair = TokenPair {
-            family: claims.refresh["fam"].as_str().and_then(FamilyId::parse)?,
+            family: claims.refresh.fam.as_deref().and_then(FamilyId::parse)?,
             access: minted(resp.access_token, &claims.access)?,
             refresh: minted(resp.refresh_token, &claims.refresh)?,
         };
@@ -711,15 +707,15 @@ fn honest_callback<'a>(code: &'a str, state: &'a str) -> CallbackRequest<'a> {
 
 /// The payloads of a minted pair's two tokens, read once for every judgement of them.
 struct PairClaims {
-    access: Value,
-    refresh: Value,
+    access: TokenClaims,
+    refresh: TokenClaims,
 }
 
 impl PairClaims {
     fn parse(access: &str, refresh: &str) -> Self {
         PairClaims {
-            access: workload::payload_of(access),
-            refresh: workload::payload_of(refresh),
+            access: TokenClaims::of(access),
+            refresh: TokenClaims::of(refresh),
         }
     }
 
@@ -729,10 +725,10 @@ impl PairClaims {
 }
 
 /// A token of an OAuth response, with the id and expiry its payload `p` names.
-fn minted(token: String, p: &Value) -> Option<Minted> {
+fn minted(token: String, p: &TokenClaims) -> Option<Minted> {
     Some(Minted {
-        jti: Jti::parse(p["jti"].as_str()?)?,
-        exp: Instant::from_unix_secs(p["exp"].as_u64()?),
+        jti: Jti::parse(p.jti.as_deref()?)?,
+        exp: Instant::from_unix_secs(p.exp?),
         token,
     })
 }
@@ -752,7 +748,7 @@ fn refusal(e: &AuthError) -> String {
 /// permissions and email, of their own types, under ids new to the family and named as the
 /// pair names them. `None` when nothing is.
 fn rotation_fault(presented: &str, pair: &TokenPair, claims: &PairClaims) -> Option<String> {
-    let old = workload::payload_of(presented);
+    let old = TokenClaims::of(presented);
     if pair.access.jti == pair.refresh.jti {
         return Some(format!("one jti {} for both tokens", pair.access.jti));
     }
@@ -760,28 +756,38 @@ fn rotation_fault(presented: &str, pair: &TokenPair, claims: &PairClaims) -> Opt
         ("access", &pair.access, &claims.access),
         ("refresh", &pair.refresh, &claims.refresh),
     ] {
-        let jti = new["jti"].as_str();
+        let jti = new.jti.as_deref();
         if jti != Some(token.jti.as_str()) {
             return Some(format!("a {kind} token whose jti is not {}", token.jti));
         }
-        if jti == old["jti"].as_str() {
+        if jti == old.jti.as_deref() {
             return Some(format!(
                 "a {kind} token under the presented jti {}",
                 token.jti
             ));
         }
-        if new["token_type"].as_str() != Some(kind) {
-            return Some(format!("a {kind} token of type {}", new["token_type"]));
+        if new.token_type.as_deref() != Some(kind) {
+            return Some(format!("a {kind} token of type {:?}", new.token_type));
         }
-        for claim in ["fam", "sub", "permissions", "email"] {
-            if new[claim] != old[claim] {
+        let kept = [
+            ("fam", new.fam == old.fam, &new.fam, &old.fam),
+            ("sub", new.sub == old.sub, &new.sub, &old.sub),
+            ("email", new.email == old.email, &new.email, &old.email),
+        ];
+        for (claim, same, got, had) in kept {
+            if !same {
                 return Some(format!(
-                    "a {kind} token with {claim} {} (the presented token's is {})",
-                    new[claim], old[claim]
+                    "a {kind} token with {claim} {got:?} (the presented token's is {had:?})"
                 ));
             }
         }
-        if new["fam"].as_str().and_then(FamilyId::parse).as_ref() != Some(&pair.family) {
+        if new.permissions != old.permissions {
+            return Some(format!(
+                "a {kind} token with permissions {:?} (the presented token's are {:?})",
+                new.permissions, old.permissions
+            ));
+        }
+        if new.fam.as_deref().and_then(FamilyId::parse).as_ref() != Some(&pair.family) {
             return Some(format!(
                 "a {kind} token outside its pair's family {}",
                 pair.family

@@ -23,6 +23,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::EncodingKey;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::faults::FaultPlan;
 use crate::rng::SimRng;
@@ -58,7 +59,7 @@ pub(super) struct AuthNode {
     /// An attacker who holds the signing keys: mints expired and short-lived tokens.
     pub(super) attacker_issuer: Issuer,
     /// Refresh tokens presented so far: one accepted a second time is a misbehaving service.
-    pub(super) refreshed: BTreeSet<String>,
+    pub(super) refreshed: Presented,
     /// The access and refresh lifetimes the protocol gives this run's issuer
     /// (`AUTH-LIFETIMES`): the environment's, or the seed's shorter access lifetime.
     pub(super) lifetimes: (Duration, Duration),
@@ -68,46 +69,122 @@ pub(super) struct AuthNode {
     pending: Pending,
 }
 
-/// The states and codes of the flows the world started, by when: an entry leaves when a
-/// callback ends it (a code at any answer, a state at a success) or its lifetime is over,
-/// as the protocol says the service's own entries do. The service holds no more live
-/// entries than these, so a "full" refusal with fewer is wrong.
+/// The states and codes of the flows the world started, by when: an entry leaves when its
+/// lifetime is over, and a callback that reaches a live code ends its flow, code and state,
+/// as the protocol says the service's own entries do (a redeemed code consumes its state,
+/// and a failed check burns both). The service holds no more live entries than these, so a
+/// "full" refusal with fewer is wrong.
 #[derive(Default)]
 pub(super) struct Pending {
-    states: BTreeMap<String, Instant>,
-    codes: BTreeMap<String, Instant>,
+    /// Each state with its flow's code.
+    states: Started,
+    /// Each code with its flow's state.
+    codes: Started,
+}
+
+/// One store's entries by key digest, each with the digest of its flow's other half, and
+/// the same entries by start time, so that dropping the ones past their lifetime visits
+/// only those: a 10 000-user run starts flows by the hundred thousand, and a scan of every
+/// entry per start made it quadratic. Keys are kept as 16-byte digests ([`digest`]), not
+/// strings, since a store's lifetime holds that many.
+#[derive(Default)]
+struct Started {
+    at: BTreeMap<[u8; 16], (Instant, [u8; 16])>,
+    by_time: BTreeSet<(Instant, [u8; 16])>,
+}
+
+impl Started {
+    fn insert(&mut self, key: [u8; 16], other: [u8; 16], now: Instant) {
+        if let Some((old, _)) = self.at.insert(key, (now, other)) {
+            self.by_time.remove(&(old, key));
+        }
+        self.by_time.insert((now, key));
+    }
+
+    /// Removes `key` when its other half is `other` (any, when `None`); the other half it had.
+    fn remove(&mut self, key: &[u8; 16], other: Option<&[u8; 16]>) -> Option<[u8; 16]> {
+        let (at, had) = *self.at.get(key)?;
+        if other.is_some_and(|o| *o != had) {
+            return None;
+        }
+        self.at.remove(key);
+        self.by_time.remove(&(at, *key));
+        Some(had)
+    }
+
+    /// Drops the entries started more than `ttl` before `now`.
+    fn expire(&mut self, now: Instant, ttl: Duration) {
+        while let Some((at, _)) = self.by_time.first() {
+            if now.saturating_since(*at) <= ttl {
+                break;
+            }
+            if let Some((_, key)) = self.by_time.pop_first() {
+                self.at.remove(&key);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.at.len()
+    }
 }
 
 impl Pending {
     /// A flow started at `now` with `state` and `code`; entries past their lifetime go.
     fn started(&mut self, now: Instant, state: &str, code: &str, oauth: &OAuthConfig) {
-        self.states
-            .retain(|_, at| now.saturating_since(*at) <= oauth.state_ttl);
-        self.codes
-            .retain(|_, at| now.saturating_since(*at) <= oauth.code_ttl);
-        self.states.insert(state.to_string(), now);
-        self.codes.insert(code.to_string(), now);
+        self.expire(now, oauth);
+        let (state, code) = (digest(state), digest(code));
+        self.states.insert(state, code, now);
+        self.codes.insert(code, state, now);
     }
 
-    /// A callback for `code` with `state` ended its flow's code, and its state when it
-    /// `succeeded`.
-    fn ended(&mut self, code: &str, state: &str, succeeded: bool) {
-        self.codes.remove(code);
-        if succeeded {
-            self.states.remove(state);
+    fn expire(&mut self, now: Instant, oauth: &OAuthConfig) {
+        self.states.expire(now, oauth.state_ttl);
+        self.codes.expire(now, oauth.code_ttl);
+    }
+
+    /// A callback presented `code`. A live code is redeemed or burnt whatever the answer, and
+    /// its flow's state goes with it unless a later flow took that state over.
+    fn ended(&mut self, code: &str) {
+        let code = digest(code);
+        if let Some(state) = self.codes.remove(&code, None) {
+            self.states.remove(&state, Some(&code));
         }
     }
 
     /// The entries of `store` still within their lifetime at `now`.
-    fn live(&self, now: Instant, store: Store, oauth: &OAuthConfig) -> usize {
-        let (entries, ttl) = match store {
-            Store::States => (&self.states, oauth.state_ttl),
-            Store::Codes => (&self.codes, oauth.code_ttl),
-        };
-        entries
-            .values()
-            .filter(|at| now.saturating_since(**at) <= ttl)
-            .count()
+    fn live(&mut self, now: Instant, store: Store, oauth: &OAuthConfig) -> usize {
+        self.expire(now, oauth);
+        match store {
+            Store::States => self.states.len(),
+            Store::Codes => self.codes.len(),
+        }
+    }
+}
+
+/// The first 16 bytes of `key`'s SHA-256: what the world's sets of OAuth entries and
+/// presented tokens keep of each. Two keys of one run meeting in 128 bits is not a thing to
+/// plan for.
+fn digest(key: &str) -> [u8; 16] {
+    let full = Sha256::digest(key.as_bytes());
+    let mut d = [0; 16];
+    d.copy_from_slice(&full[..16]);
+    d
+}
+
+/// A set of tokens by [`digest`]. A run presents hundreds of thousands of refresh tokens, and
+/// the set never shrinks (a refresh token outlives the run), so it keeps 16 bytes of each
+/// instead of the token.
+#[derive(Default)]
+pub(super) struct Presented(BTreeSet<[u8; 16]>);
+
+impl Presented {
+    pub(super) fn insert(&mut self, token: &str) {
+        self.0.insert(digest(token));
+    }
+
+    pub(super) fn contains(&self, token: &str) -> bool {
+        self.0.contains(&digest(token))
     }
 }
 
@@ -183,7 +260,7 @@ impl AuthNode {
             partners,
             published: ring.clone(),
             attacker_issuer: Issuer::new(attacker_key, rules.clone()),
-            refreshed: BTreeSet::new(),
+            refreshed: Presented::default(),
             lifetimes: (access, refresh),
             oauth,
             pending: Pending::default(),
@@ -205,20 +282,20 @@ impl AuthNode {
         result
     }
 
-    /// `callback` on the service, forgetting what it ends: its code (redeemed, or burnt by
-    /// a failed check), and its state when it succeeded.
+    /// `callback` on the service, forgetting the flow it ends: its code (redeemed, or burnt
+    /// by a failed check) and the code's state.
     pub(super) fn callback(
         &mut self,
         now: Instant,
         req: &CallbackRequest<'_>,
     ) -> Result<TokenResponse, AuthError> {
         let result = self.service.callback(now, req);
-        self.pending.ended(req.code, req.state, result.is_ok());
+        self.pending.ended(req.code);
         result
     }
 
     /// At most how many live entries `store` holds at `now`, and its capacity.
-    pub(super) fn pending(&self, now: Instant, store: Store) -> (usize, usize) {
+    pub(super) fn pending(&mut self, now: Instant, store: Store) -> (usize, usize) {
         let cap = match store {
             Store::States => self.oauth.max_states,
             Store::Codes => self.oauth.max_codes,
@@ -539,20 +616,26 @@ mod tests {
         p.started(t0, "s1", "c1", &oauth);
         p.started(t0, "s2", "c2", &oauth);
         p.started(t0, "s3", "c3", &oauth);
-        // A failed callback burns its code; its state stays pending.
-        p.ended("c1", "s1", false);
-        // A success ends both.
-        p.ended("c2", "s2", true);
-        assert_eq!(p.live(t0, Store::States, &oauth), 2);
-        assert_eq!(p.live(t0, Store::Codes, &oauth), 1);
+        p.started(t0, "s4", "c4", &oauth);
+        // A callback that reaches a live code ends its flow, redeemed or burnt.
+        p.ended("c1");
+        // A code nobody issued, or one already ended, ends nothing.
+        p.ended("c9");
+        p.ended("c1");
+        // A flow that took over s2's state keeps it when the older flow's code is presented.
+        p.started(t0, "s2", "c5", &oauth);
+        p.ended("c2");
+        assert_eq!(p.live(t0, Store::States, &oauth), 3);
+        assert_eq!(p.live(t0, Store::Codes, &oauth), 3);
         // Codes live 60 s, states 10 min.
         let later = t0.saturating_add(oauth.code_ttl + Duration::from_secs(1));
         assert_eq!(p.live(later, Store::Codes, &oauth), 0);
-        assert_eq!(p.live(later, Store::States, &oauth), 2);
+        assert_eq!(p.live(later, Store::States, &oauth), 3);
         let gone = t0.saturating_add(oauth.state_ttl + Duration::from_secs(1));
         assert_eq!(p.live(gone, Store::States, &oauth), 0);
         // A new flow drops what its lifetime ended.
-        p.started(gone, "s4", "c4", &oauth);
+        p.started(gone, "s6", "c6", &oauth);
         assert_eq!((p.states.len(), p.codes.len()), (1, 1));
+        assert_eq!((p.states.by_time.len(), p.codes.by_time.len()), (1, 1));
     }
 }

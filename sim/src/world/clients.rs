@@ -1300,7 +1300,7 @@ impl World<'_> {
         let service = &mut self.auth.service;
         let pair = service.login_for(now, user, perms, LATE_REUSE_TTL).ok()?;
         service.refresh(now, pair.refresh.token.as_bytes()).ok()?;
-        self.auth.refreshed.insert(pair.refresh.token.clone());
+        self.auth.refreshed.insert(&pair.refresh.token);
         Some(pair)
     }
 

@@ -14,6 +14,7 @@
 //! never judges a verdict (the checkers do) and draws no randomness: the caller's draw picks
 //! the key, and `jti`s come from a counter.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -126,10 +127,14 @@ pub(super) struct PartnerKeys {
 impl PartnerKeys {
     /// The signers, minting under `rules` (the gateway's issuer and audiences).
     pub(super) fn new(rules: &TokenRules) -> Result<Self, String> {
-        let signers = SIGNERS
+        let signers = built_keys()?
             .iter()
-            .map(|&(suffix, alg, pem, entry)| signer(suffix, alg, pem, entry, rules))
-            .collect::<Result<Vec<_>, String>>()?;
+            .map(|(entry, key, jwk)| Signer {
+                entry: *entry,
+                issuer: Issuer::new(key.clone(), rules.clone()),
+                jwk: jwk.clone(),
+            })
+            .collect();
         let short = vec![b'w'; MIN_HMAC_SECRET_LEN - 1];
         let weak_secret = json!({
             "kty": "oct",
@@ -242,14 +247,26 @@ pub(super) fn judge_weak(weak: Weak, built: Result<KeyRing, KeyError>) -> Result
     }
 }
 
-/// Signer `suffix`'s issuer and published entry, from its private key.
-fn signer(
-    suffix: &str,
-    alg: Algorithm,
-    pem: &[u8],
-    entry: Entry,
-    rules: &TokenRules,
-) -> Result<Signer, String> {
+/// A signer's entry kind, signing key and published entry.
+type BuiltKey = (Entry, SigningKey, Value);
+
+/// Every signer's entry kind, signing key and published entry, built once per process: the
+/// keys are constants, and parsing their PEMs (an RSA key's with a probe signature) was
+/// milliseconds of every seed's start.
+fn built_keys() -> Result<&'static [BuiltKey], String> {
+    static KEYS: OnceLock<Result<Vec<BuiltKey>, String>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        SIGNERS
+            .iter()
+            .map(|&(suffix, alg, pem, entry)| signer(suffix, alg, pem, entry))
+            .collect()
+    })
+    .as_deref()
+    .map_err(Clone::clone)
+}
+
+/// Signer `suffix`'s signing key and published entry, from its private key.
+fn signer(suffix: &str, alg: Algorithm, pem: &[u8], entry: Entry) -> Result<BuiltKey, String> {
     let prefix = match entry {
         Entry::Partner { .. } => PARTNER_KID_PREFIX,
         Entry::Decoy { .. } => "decoy-",
@@ -280,11 +297,7 @@ fn signer(
             }
         }
     }
-    Ok(Signer {
-        entry,
-        issuer: Issuer::new(key, rules.clone()),
-        jwk,
-    })
+    Ok((entry, key, jwk))
 }
 
 /// Sets a public JWK's `kid`, `use: sig` and `alg` (none: left to the curve).
