@@ -121,7 +121,7 @@ const ROWS: [Row; 16] = [
     row(
         "sim/events_1000_users",
         None,
-        Target::MinThroughput(500_000.0),
+        Target::MinThroughput(1_000_000.0),
     ),
 ];
 
