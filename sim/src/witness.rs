@@ -294,7 +294,7 @@ impl Witness {
         // A helper that panicked took its marks with it: none is the honest count.
         let _ = self.fold();
         match &self.mode {
-            Some(Mode::Inline(checks)) => checks.checkers.marks().counts().clone(),
+            Some(Mode::Inline(checks)) => checks.checkers.marks().counts(),
             _ => BTreeMap::new(),
         }
     }
