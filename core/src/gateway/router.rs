@@ -406,7 +406,7 @@ impl Gateway {
         );
     }
 
-    fn broadcast(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, text: String) {
+    fn broadcast(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, text: Cow<'_, str>) {
         let allowed = self
             .state
             .sessions
