@@ -58,7 +58,7 @@ pub struct Gateway {
     ip_buckets: IpLimiter,
     timers: TimerTable<TimerKind>,
     ticket_key: [u8; 32],
-    /// Reused by frame rendering; holds nothing between calls.
+    /// Reused by frame and payload rendering; holds nothing between calls.
     scratch: String,
     /// Reused by fan-out for the target connections; holds nothing between calls.
     targets: Vec<ConnId>,
