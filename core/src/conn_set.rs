@@ -16,6 +16,12 @@ pub(crate) struct ConnSet(Vec<ConnId>);
 impl ConnSet {
     /// Adds `conn`; false when it was already there.
     pub(crate) fn insert(&mut self, conn: ConnId) -> bool {
+        // A user's or token's first connection (most have only one) is allocated exactly,
+        // not through the growth path, which reserves room for four.
+        if self.0.is_empty() {
+            self.0 = vec![conn];
+            return true;
+        }
         match self.0.binary_search(&conn) {
             Ok(_) => false,
             Err(at) => {
