@@ -363,14 +363,14 @@ mod tests {
             run: None,
             payload,
         };
-        let mut expected = Vec::new();
+        let mut expected = String::new();
         for (user, seq) in [(0, 1), (2, 2)] {
             let id = UserId::parse(&format!("user-{user:04}")).unwrap();
             entry.write_frame(Seq::new(seq), &id, &mut expected);
             let got = floor
                 .queued(user, 1, seq as usize - 1)
                 .map(|f| f.as_bytes());
-            assert_eq!(got, Some(expected.as_slice()), "user {user} seq {seq}");
+            assert_eq!(got, Some(expected.as_bytes()), "user {user} seq {seq}");
         }
         // A user's connections share one frame.
         let (a, b) = (

@@ -25,6 +25,7 @@
 mod agent;
 mod checkpoint;
 mod config;
+mod conn_set;
 mod error;
 mod expiring_map;
 mod gateway;

@@ -42,13 +42,13 @@ pub struct StreamEntry {
 impl StreamEntry {
     /// The frame `user`'s connections receive for this event at `seq` of their stream.
     /// `scratch` is reused between calls so the frame costs one allocation, its own.
-    pub fn render(&self, seq: Seq, user: &UserId, scratch: &mut Vec<u8>) -> Arc<str> {
+    pub fn render(&self, seq: Seq, user: &UserId, scratch: &mut String) -> Arc<str> {
         render_stream_frame(&self.head(seq, user), &self.payload, scratch)
     }
 
     /// Writes the frame [`render`](Self::render) returns into `buf` (cleared first), for a
     /// reader that compares it and needs no allocation.
-    pub fn write_frame(&self, seq: Seq, user: &UserId, buf: &mut Vec<u8>) {
+    pub fn write_frame(&self, seq: Seq, user: &UserId, buf: &mut String) {
         write_stream_frame(&self.head(seq, user), &self.payload, buf);
     }
 
@@ -158,11 +158,11 @@ impl Outbox {
     pub(crate) fn hash_into(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
         w.write_all(&self.latest.get().to_le_bytes())?;
         w.write_all(&(self.entries.len() as u64).to_le_bytes())?;
-        let mut head = Vec::with_capacity(64);
+        let mut head = String::with_capacity(64);
         let first = self.first_seq().unwrap_or(0);
         for (seq, (_, e)) in (first..).zip(&self.entries) {
             write_hash_head(Seq::new(seq), e, &mut head);
-            w.write_all(&head)?;
+            w.write_all(head.as_bytes())?;
             let payload = e.payload.as_json();
             w.write_all(&(payload.len() as u64).to_le_bytes())?;
             w.write_all(payload.as_bytes())?;
@@ -181,33 +181,33 @@ impl Outbox {
 /// Writes into `buf` (cleared first) the JSON `serde_json` gives for `(seq, at, kind, thread,
 /// run)`, without its formatting machinery: at the end of a 10-minute run the state hash
 /// writes this for every retained event.
-fn write_hash_head(seq: Seq, e: &StreamEntry, buf: &mut Vec<u8>) {
+fn write_hash_head(seq: Seq, e: &StreamEntry, buf: &mut String) {
     let mut num = itoa::Buffer::new();
     buf.clear();
-    buf.push(b'[');
-    buf.extend_from_slice(num.format(seq.get()).as_bytes());
-    buf.push(b',');
-    buf.extend_from_slice(num.format(e.at.as_nanos()).as_bytes());
-    buf.extend_from_slice(b",\"");
-    buf.extend_from_slice(e.kind.as_str().as_bytes());
-    buf.extend_from_slice(b"\",");
+    buf.push('[');
+    buf.push_str(num.format(seq.get()));
+    buf.push(',');
+    buf.push_str(num.format(e.at.as_nanos()));
+    buf.push_str(",\"");
+    buf.push_str(e.kind.as_str());
+    buf.push_str("\",");
     match &e.thread {
         Some(t) => write_json_str(buf, t.as_str()),
-        None => buf.extend_from_slice(b"null"),
+        None => buf.push_str("null"),
     }
-    buf.push(b',');
+    buf.push(',');
     match e.run {
         Some(r) => write_run_id(buf, r),
-        None => buf.extend_from_slice(b"null"),
+        None => buf.push_str("null"),
     }
-    buf.push(b']');
+    buf.push(']');
 }
 
 /// Appends `run` as the JSON string its `Display` (and so its serde form) gives: `"run-N"`.
-fn write_run_id(buf: &mut Vec<u8>, run: RunId) {
-    buf.extend_from_slice(b"\"run-");
-    buf.extend_from_slice(itoa::Buffer::new().format(run.get()).as_bytes());
-    buf.push(b'"');
+fn write_run_id(buf: &mut String, run: RunId) {
+    buf.push_str("\"run-");
+    buf.push_str(itoa::Buffer::new().format(run.get()));
+    buf.push('"');
 }
 
 /// The envelope fields of one stream event, before its payload.
@@ -222,47 +222,37 @@ struct StreamHead<'a> {
 
 /// Renders a stream event in the outbound envelope of docs/protocol.md section 9 (see
 /// [`write_stream_frame`]). `scratch` is reused between calls so the frame costs one
-/// allocation, its own.
-fn render_stream_frame(
-    head: &StreamHead<'_>,
-    payload: &Payload,
-    scratch: &mut Vec<u8>,
-) -> Arc<str> {
+/// allocation, its own; being a `String`, it is never validated as UTF-8 again.
+fn render_stream_frame(head: &StreamHead<'_>, payload: &Payload, scratch: &mut String) -> Arc<str> {
     write_stream_frame(head, payload, scratch);
-    // Every piece is a `&str` or ASCII, so the frame is UTF-8; a failure here is a bug in
-    // `write_stream_frame`, never input, and must not go out as a different frame.
-    match std::str::from_utf8(scratch) {
-        Ok(frame) => Arc::from(frame),
-        Err(e) => unreachable!("a stream frame built from UTF-8 pieces is not UTF-8: {e}"),
-    }
+    Arc::from(scratch.as_str())
 }
 
 /// Writes a stream event into `buf` (cleared first) in the outbound envelope: `type`, `seq`,
 /// `user_id`, `thread_id` and `run_id` when present, `timestamp`, then the payload spliced in
 /// as it was rendered once.
-fn write_stream_frame(head: &StreamHead<'_>, payload: &Payload, buf: &mut Vec<u8>) {
+fn write_stream_frame(head: &StreamHead<'_>, payload: &Payload, buf: &mut String) {
     let mut num = itoa::Buffer::new();
-    let body = payload.as_json();
     buf.clear();
-    buf.extend_from_slice(b"{\"type\":\"");
-    buf.extend_from_slice(head.kind.as_str().as_bytes());
-    buf.extend_from_slice(b"\",\"seq\":");
-    buf.extend_from_slice(num.format(head.seq.get()).as_bytes());
-    buf.extend_from_slice(b",\"user_id\":");
+    buf.push_str("{\"type\":\"");
+    buf.push_str(head.kind.as_str());
+    buf.push_str("\",\"seq\":");
+    buf.push_str(num.format(head.seq.get()));
+    buf.push_str(",\"user_id\":");
     write_json_str(buf, head.user.as_str());
     if let Some(t) = head.thread {
-        buf.extend_from_slice(b",\"thread_id\":");
+        buf.push_str(",\"thread_id\":");
         write_json_str(buf, t.as_str());
     }
     if let Some(r) = head.run {
-        buf.extend_from_slice(b",\"run_id\":");
+        buf.push_str(",\"run_id\":");
         write_run_id(buf, r);
     }
-    buf.extend_from_slice(b",\"timestamp\":");
-    buf.extend_from_slice(num.format(head.at.unix_millis()).as_bytes());
-    buf.extend_from_slice(b",\"payload\":");
-    buf.extend_from_slice(body.as_bytes());
-    buf.push(b'}');
+    buf.push_str(",\"timestamp\":");
+    buf.push_str(num.format(head.at.unix_millis()));
+    buf.push_str(",\"payload\":");
+    buf.push_str(payload.as_json());
+    buf.push('}');
 }
 
 #[cfg(test)]

@@ -24,8 +24,16 @@ impl Payload {
 
     /// Starts an object; keys must be added in ascending order.
     pub(crate) fn object() -> ObjectWriter {
+        Self::object_in(String::with_capacity(96))
+    }
+
+    /// [`Payload::object`] written in `buf` (emptied first), which
+    /// [`ObjectWriter::finish_reusing`] hands back: a caller on a hot path keeps one buffer,
+    /// and the payload then costs one allocation, its own, not a buffer besides.
+    pub(crate) fn object_in(mut buf: String) -> ObjectWriter {
+        buf.clear();
         ObjectWriter {
-            buf: Vec::with_capacity(96),
+            buf,
             last_key: None,
         }
     }
@@ -53,22 +61,30 @@ impl<'de> Deserialize<'de> for Payload {
 }
 
 /// Writes one JSON object field by field, in the key order `serde_json` uses for objects.
+/// Written into a `String`, so finishing it never re-validates the text as UTF-8.
 pub(crate) struct ObjectWriter {
-    buf: Vec<u8>,
+    buf: String,
     last_key: Option<&'static str>,
 }
 
 impl ObjectWriter {
+    /// Keys are names in this crate's source, none needing an escape, so they are copied as
+    /// they are: exactly what escaping them would write.
     fn key(&mut self, key: &'static str) {
         debug_assert!(
             self.last_key.is_none_or(|k| k < key),
             "payload keys out of order"
         );
+        debug_assert!(
+            !key.bytes().any(needs_escape),
+            "payload key {key:?} needs escaping"
+        );
         self.buf
-            .push(if self.last_key.is_none() { b'{' } else { b',' });
+            .push(if self.last_key.is_none() { '{' } else { ',' });
         self.last_key = Some(key);
-        write_json_str(&mut self.buf, key);
-        self.buf.push(b':');
+        self.buf.push('"');
+        self.buf.push_str(key);
+        self.buf.push_str("\":");
     }
 
     /// Adds a string field.
@@ -81,23 +97,21 @@ impl ObjectWriter {
     /// Adds an unsigned integer field.
     pub(crate) fn u64(mut self, key: &'static str, value: u64) -> Self {
         self.key(key);
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self.buf.push_str(itoa::Buffer::new().format(value));
         self
     }
 
     /// Adds a boolean field.
     pub(crate) fn bool(mut self, key: &'static str, value: bool) -> Self {
         self.key(key);
-        self.buf
-            .extend_from_slice(if value { b"true" } else { b"false" });
+        self.buf.push_str(if value { "true" } else { "false" });
         self
     }
 
     /// Adds a nested object field.
     pub(crate) fn object(mut self, key: &'static str, value: &Payload) -> Self {
         self.key(key);
-        self.buf.extend_from_slice(value.as_json().as_bytes());
+        self.buf.push_str(value.as_json());
         self
     }
 
@@ -106,26 +120,105 @@ impl ObjectWriter {
         Payload(Arc::from(self.finish_string()))
     }
 
+    /// The finished object, and the buffer it was written in for the next
+    /// [`Payload::object_in`].
+    pub(crate) fn finish_reusing(self) -> (Payload, String) {
+        let buf = self.finish_string();
+        (Payload(Arc::from(buf.as_str())), buf)
+    }
+
     /// The finished object's text, for a caller that needs no shared [`Payload`].
     pub(crate) fn finish_string(mut self) -> String {
         if self.last_key.is_none() {
-            self.buf.push(b'{');
+            self.buf.push('{');
         }
-        self.buf.push(b'}');
-        // Only whole UTF-8 strings were written, so this cannot fail: as in
-        // `render_stream_frame`, a failure is a bug here and must not become a different object.
-        match String::from_utf8(self.buf) {
-            Ok(text) => text,
-            Err(e) => unreachable!("an object written from UTF-8 strings is not UTF-8: {e}"),
-        }
+        self.buf.push('}');
+        self.buf
     }
 }
 
-/// Appends `s` as a JSON string literal, escaped as `serde_json` escapes it.
-pub(crate) fn write_json_str(buf: &mut Vec<u8>, s: &str) {
-    let mut ser = serde_json::Serializer::new(buf);
-    // Writing into a Vec cannot fail.
-    let _ = ser.serialize_str(s);
+/// Appends `s` as a JSON string literal, escaped exactly as `serde_json` escapes it: `"`, `\\`
+/// and the control characters below U+0020 (`\b`, `\t`, `\n`, `\f` and `\r` by name, the
+/// rest as `\u00xx` in lower-case hex), nothing else. By hand rather than through
+/// `serde_json::Serializer`, which goes byte by byte through a table and into a `Vec<u8>`: the
+/// ids and texts in a frame almost never need an escape, so the plain runs between escapes are
+/// found eight bytes at a time and copied whole.
+pub(crate) fn write_json_str(buf: &mut String, s: &str) {
+    buf.reserve(s.len() + 2);
+    buf.push('"');
+    let mut rest = s;
+    loop {
+        // The end of `rest` or an ASCII byte, so a char boundary: a failed split is a bug
+        // here, never input, and must not go out as a different string.
+        let Some((run, tail)) = rest.split_at_checked(first_escape(rest.as_bytes())) else {
+            unreachable!("an escape split {rest:?} off a char boundary");
+        };
+        buf.push_str(run);
+        let Some(b) = tail.bytes().next() else {
+            break;
+        };
+        push_escape(buf, b);
+        // The escaped byte is ASCII, so the rest starts at a char boundary.
+        rest = tail.get(1..).unwrap_or_default();
+    }
+    buf.push('"');
+}
+
+/// Whether `serde_json` escapes this byte inside a string.
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// The index of the first byte of `bytes` that [`needs_escape`], or its length when none does.
+fn first_escape(bytes: &[u8]) -> usize {
+    let (words, _) = bytes.as_chunks::<8>();
+    let mut skipped = 0;
+    for word in words {
+        if word_needs_escape(u64::from_le_bytes(*word)) {
+            break;
+        }
+        skipped += 8;
+    }
+    bytes
+        .iter()
+        .skip(skipped)
+        .position(|b| needs_escape(*b))
+        .map_or(bytes.len(), |i| skipped + i)
+}
+
+/// Whether any of the eight bytes of `w` [`needs_escape`]: the classic "has a byte less than
+/// n" and "has a zero byte" word tests (exact about whether there is one, not where).
+const fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let quote = w ^ (ONES * b'"' as u64);
+    let quote = quote.wrapping_sub(ONES) & !quote;
+    let backslash = w ^ (ONES * b'\\' as u64);
+    let backslash = backslash.wrapping_sub(ONES) & !backslash;
+    (below_space | quote | backslash) & HIGH != 0
+}
+
+/// Appends the escape `serde_json` writes for `b`, a byte that [`needs_escape`].
+fn push_escape(buf: &mut String, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let named = match b {
+        b'"' => "\\\"",
+        b'\\' => "\\\\",
+        0x08 => "\\b",
+        0x0c => "\\f",
+        b'\n' => "\\n",
+        b'\r' => "\\r",
+        b'\t' => "\\t",
+        _ => {
+            buf.push_str("\\u00");
+            for nibble in [b >> 4, b & 0x0f] {
+                buf.push(char::from(HEX[usize::from(nibble)]));
+            }
+            return;
+        }
+    };
+    buf.push_str(named);
 }
 
 #[cfg(test)]
@@ -178,8 +271,66 @@ mod tests {
         assert_eq!(serde_json::to_string(&p).ok().as_deref(), Some(&*expected));
     }
 
+    fn escaped(s: &str) -> String {
+        let mut buf = String::from("kept");
+        write_json_str(&mut buf, s);
+        buf.strip_prefix("kept").unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn write_json_str_escapes_every_ascii_byte_at_every_offset_as_serde_json_does() {
+        // Every offset into the eight-byte words and the tail after them, for every ASCII
+        // byte, alone and next to a second escape and a multi-byte char.
+        for len in 0..=19 {
+            for at in 0..len {
+                for b in 0..=0x7fu8 {
+                    let mut s: Vec<char> = "abcdefghijklmnopqrs".chars().take(len).collect();
+                    s[at] = char::from(b);
+                    let plain: String = s.iter().collect();
+                    let mixed = format!("{plain}\"é✓{plain}\u{1f}");
+                    for text in [plain, mixed] {
+                        let via_serde = serde_json::to_string(&text).unwrap();
+                        assert_eq!(escaped(&text), via_serde, "{text:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn write_json_str_leaves_other_chars_as_serde_json_does() {
+        let texts = [
+            String::new(),
+            "\u{7f}\u{80}\u{9f}\u{a0}\u{2028}\u{2029}\u{feff}".to_owned(),
+            "é✓😀 </script> & ' `".repeat(5),
+            "\"".repeat(17),
+            "\\\n\r\t\u{8}\u{c}\u{0}".repeat(3),
+            format!("{}\u{1}", "x".repeat(64)),
+        ];
+        for text in texts {
+            let via_serde = serde_json::to_string(&text).unwrap();
+            assert_eq!(escaped(&text), via_serde, "{text:?}");
+        }
+    }
+
     #[test]
     fn empty_payload_is_an_empty_object() {
         assert_eq!(Payload::object().finish().as_json(), "{}");
+    }
+
+    #[test]
+    fn a_reused_buffer_writes_the_same_payload_and_comes_back() {
+        let (first, buf) = Payload::object_in(String::from("left over"))
+            .str("from", "u\"1")
+            .str("text", "hi")
+            .finish_reusing();
+        let fresh = Payload::object()
+            .str("from", "u\"1")
+            .str("text", "hi")
+            .finish();
+        assert_eq!(first, fresh);
+        assert_eq!(buf, fresh.as_json());
+        let (empty, _) = Payload::object_in(buf).finish_reusing();
+        assert_eq!(empty.as_json(), "{}");
     }
 }

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::agent::{self, AgentStep};
 use crate::config::Config;
+use crate::conn_set::ConnSet;
 use crate::ids::{ConnId, Jti, LogSeq, RunId, Seq, ThreadId, UserId};
 use crate::log::{CredentialKind, Event, Identity, LogEntry};
 use crate::outbox::{Outbox, StreamEntry};
@@ -155,11 +156,11 @@ pub(crate) struct State {
     pub(crate) tickets_by_user: BTreeMap<UserId, BTreeSet<String>>,
     /// Index: a user's open connections (derived from `sessions`).
     #[serde(skip)]
-    pub(crate) by_user: BTreeMap<UserId, BTreeSet<ConnId>>,
+    pub(crate) by_user: BTreeMap<UserId, ConnSet>,
     /// Index: the open connections authenticated by each token (derived from `sessions`),
     /// so a revoked `jti` finds its sessions without a scan.
     #[serde(skip)]
-    pub(crate) by_jti: BTreeMap<Jti, BTreeSet<ConnId>>,
+    pub(crate) by_jti: BTreeMap<Jti, ConnSet>,
     /// Events held across all outboxes (derived, so stats never scan the outboxes).
     #[serde(skip)]
     pub(crate) outbox_events: usize,
@@ -571,11 +572,11 @@ fn advance_run(
 }
 
 /// Removes `conn` from `key`'s set in an index, dropping the set when it empties.
-fn unindex<K: Ord>(index: &mut BTreeMap<K, BTreeSet<ConnId>>, key: &K, conn: ConnId) {
+fn unindex<K: Ord>(index: &mut BTreeMap<K, ConnSet>, key: &K, conn: ConnId) {
     // The indexes are derived from `sessions`, so an open connection's key is always there;
     // written without an `else` for a missing key so no branch stands for it.
     let emptied = index.get_mut(key).is_some_and(|set| {
-        set.remove(&conn);
+        set.remove(conn);
         set.is_empty()
     });
     if emptied {

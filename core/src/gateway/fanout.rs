@@ -107,7 +107,7 @@ impl Gateway {
                 _ => self.state.by_user.get(&user),
             };
             if let Some(set) = set {
-                targets.extend(set.iter().copied());
+                targets.extend_from_slice(set.as_slice());
             }
         }
         let seq = self.state.latest_seq(&user).next();
@@ -136,7 +136,7 @@ impl Gateway {
         let mut outboxes = self.state.outboxes.iter().peekable();
         for (user, set) in &self.state.by_user {
             let latest = entry_of(&mut outboxes, user).map_or_else(Seq::default, |o| o.latest());
-            targets.extend(set.iter().copied());
+            targets.extend_from_slice(set.as_slice());
             users.push((user.clone(), latest.next(), targets.len()));
         }
         // The fold appends a copy for exactly the users just walked (those with an open

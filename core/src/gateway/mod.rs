@@ -58,8 +58,8 @@ pub struct Gateway {
     ip_buckets: IpLimiter,
     timers: TimerTable<TimerKind>,
     ticket_key: [u8; 32],
-    /// Reused by frame rendering; holds nothing between calls.
-    scratch: Vec<u8>,
+    /// Reused by frame and payload rendering; holds nothing between calls.
+    scratch: String,
     /// Reused by fan-out for the target connections; holds nothing between calls.
     targets: Vec<ConnId>,
     /// A broadcast's users, each with its copy's seq and the end of its connections in
@@ -111,7 +111,7 @@ impl Gateway {
             ip_buckets,
             timers: TimerTable::default(),
             ticket_key,
-            scratch: Vec::new(),
+            scratch: String::new(),
             targets: Vec::new(),
             broadcast_users: Vec::new(),
             peak_queue_depth: 0,

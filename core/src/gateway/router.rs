@@ -406,7 +406,7 @@ impl Gateway {
         );
     }
 
-    fn broadcast(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, text: String) {
+    fn broadcast(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, text: Cow<'_, str>) {
         let allowed = self
             .state
             .sessions
@@ -421,16 +421,18 @@ impl Gateway {
             let msg = format!("text over {max} bytes");
             return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::BadMessage, msg));
         }
+        let (payload, scratch) = Payload::object_in(std::mem::take(&mut self.scratch))
+            .str("from", user.as_str())
+            .str("text", &text)
+            .finish_reusing();
+        self.scratch = scratch;
         // One entry for every user's copy: only the seq each copy is stored at differs.
         let entry = Arc::new(StreamEntry {
             at: ctx.now,
             kind: StreamKind::SystemNotice,
             thread: None,
             run: None,
-            payload: Payload::object()
-                .str("from", user.as_str())
-                .str("text", &text)
-                .finish(),
+            payload,
         });
         self.append_to_every_user(ctx, &entry);
     }

@@ -96,19 +96,16 @@ fn render_wraps_the_payload_in_the_envelope_for_the_user() {
         ..entry(3, 1_800_000_000)
     };
     let expected = r#"{"type":"tool_executing","seq":3,"user_id":"u\"7","thread_id":"t-1","run_id":"run-9","timestamp":1800000000000,"payload":{"text":"f3"}}"#;
-    let mut scratch = Vec::new();
+    let mut scratch = String::new();
     assert_eq!(&*run.render(Seq::new(3), &user, &mut scratch), expected);
     let notice = entry(4, 1);
-    let mut buf = b"left over".to_vec();
+    let mut buf = String::from("left over");
     notice.write_frame(Seq::new(4), &user, &mut buf);
     assert_eq!(
-        std::str::from_utf8(&buf).unwrap(),
+        buf,
         r#"{"type":"system_notice","seq":4,"user_id":"u\"7","timestamp":1000,"payload":{"text":"f4"}}"#
     );
-    assert_eq!(
-        &*notice.render(Seq::new(4), &user, &mut scratch),
-        std::str::from_utf8(&buf).unwrap()
-    );
+    assert_eq!(&*notice.render(Seq::new(4), &user, &mut scratch), buf);
     let parsed: serde_json::Value = serde_json::from_str(expected).unwrap();
     assert_eq!(parsed["payload"]["text"], "f3");
 }
@@ -127,7 +124,7 @@ fn hash_head_is_what_serde_json_writes_for_the_tuple() {
         ThreadId::parse("é\"\\ /\u{2028}"),
     ];
     assert!(threads.iter().skip(1).all(Option::is_some));
-    let mut buf = Vec::new();
+    let mut buf = String::new();
     for (i, kind) in kinds.into_iter().enumerate() {
         for thread in &threads {
             for run in [None, Some(RunId::new(0)), Some(RunId::new(u64::MAX))] {
@@ -140,11 +137,9 @@ fn hash_head_is_what_serde_json_writes_for_the_tuple() {
                     ..entry(1, 0)
                 };
                 write_hash_head(seq, &e, &mut buf);
-                let expected = serde_json::to_vec(&(seq, e.at, e.kind, &e.thread, e.run)).unwrap();
-                assert_eq!(
-                    String::from_utf8_lossy(&buf),
-                    String::from_utf8_lossy(&expected)
-                );
+                let expected =
+                    serde_json::to_string(&(seq, e.at, e.kind, &e.thread, e.run)).unwrap();
+                assert_eq!(buf, expected);
             }
         }
     }
@@ -265,7 +260,7 @@ fn stream_frame_bytes_equal_the_serde_rendering_of_the_envelope() {
         run: Some(RunId::new(9)),
         at: Instant::from_unix_millis(1234),
     };
-    let f = render_stream_frame(&head, &payload, &mut Vec::new());
+    let f = render_stream_frame(&head, &payload, &mut String::new());
     // serde_json renders struct fields in declaration order: the envelope's order.
     #[derive(Serialize)]
     struct Envelope<'a> {
@@ -297,7 +292,7 @@ fn stream_frame_bytes_equal_the_serde_rendering_of_the_envelope() {
         run: None,
         at: Instant::from_unix_millis(5),
     };
-    let notice = render_stream_frame(&head, &payload, &mut Vec::new());
+    let notice = render_stream_frame(&head, &payload, &mut String::new());
     assert_eq!(
         &*notice,
         r#"{"type":"system_notice","seq":1,"user_id":"u\"1é","timestamp":5,"payload":{"agent_name":"a"}}"#

@@ -63,7 +63,7 @@ pub(crate) struct DeliveryChecker {
     /// Ordered so a broadcast's copies are appended in user order, as the protocol says.
     connected: BTreeMap<UserId, usize>,
     /// The expected frame, rendered here to compare without allocating.
-    expected: Vec<u8>,
+    expected: String,
 }
 
 const NAME: &str = "delivery";
@@ -196,7 +196,7 @@ impl DeliveryChecker {
         // Compared with the log's entry rendered for this user, byte by byte.
         let same = stored.is_some_and(|e| {
             e.write_frame(Seq::new(seq), user, &mut self.expected);
-            self.expected == frame.as_bytes()
+            *self.expected == **frame
         });
         if !same {
             return Err(Failure::new(
@@ -349,9 +349,9 @@ mod tests {
         session_user: &str,
         (e, seq, rendered_for): (&Arc<StreamEntry>, u64, &str),
     ) -> Result<(), Failure> {
-        let mut buf = Vec::new();
+        let mut buf = String::new();
         e.write_frame(Seq::new(seq), &user(rendered_for), &mut buf);
-        let frame: Arc<str> = Arc::from(String::from_utf8(buf).unwrap());
+        let frame: Arc<str> = Arc::from(buf);
         c.observe(&Obs::Frame {
             conn: ConnId::new(conn),
             session_user: &user(session_user),

@@ -165,9 +165,8 @@ mod tests {
                 .unwrap_or_else(|e| unreachable!("{e}")),
         };
         let seq = Seq::new(5);
-        let mut rendered = Vec::new();
+        let mut rendered = String::new();
         entry.write_frame(seq, &user(), &mut rendered);
-        let rendered = String::from_utf8(rendered).unwrap_or_default();
         // The gateway's own rendering has the protocol's shape.
         assert_eq!(envelope_fault(&rendered, &entry, seq, &user()), None);
         let good = r#"{"type":"agent_started","seq":5,"user_id":"u1","thread_id":"u1-t1","timestamp":1800000000123,"payload":{"n":1}}"#;

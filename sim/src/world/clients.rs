@@ -228,7 +228,7 @@ impl World<'_> {
         pick(&self.mix, &mut self.clients[i].rng, ops)
     }
 
-    fn send_frame(&mut self, conn: ConnId, frame: &ClientFrame) {
+    fn send_frame(&mut self, conn: ConnId, frame: &ClientFrame<'_>) {
         let text = frame.to_json(None);
         self.up(conn, Up::Text(conn, text.into_bytes()));
     }
