@@ -27,12 +27,14 @@ pub(crate) fn tamper_signature(token: &str) -> String {
     String::from_utf8(bytes).unwrap_or_default()
 }
 
+/// The base64url-decoded bytes of part `index` of a compact JWS (0 the header, 1 the payload).
+fn part(token: &str, index: usize) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(token.split('.').nth(index)?).ok()
+}
+
 /// The decoded payload of a compact JWS (empty object if it is not one).
 pub(crate) fn payload_of(token: &str) -> Value {
-    token
-        .split('.')
-        .nth(1)
-        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+    part(token, 1)
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_else(|| json!({}))
 }
@@ -57,10 +59,7 @@ pub(crate) struct TokenClaims {
 impl TokenClaims {
     /// The claims of the compact JWS `token` (none if it is not one).
     pub(crate) fn of(token: &str) -> Self {
-        token
-            .split('.')
-            .nth(1)
-            .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        part(token, 1)
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
     }
@@ -74,10 +73,7 @@ pub(crate) fn kid_of(token: &str) -> Option<gauntlet_core::Kid> {
     struct Header {
         kid: Option<String>,
     }
-    let bytes = token
-        .split('.')
-        .next()
-        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())?;
+    let bytes = part(token, 0)?;
     let kid = match serde_json::from_slice::<Header>(&bytes) {
         Ok(header) => header.kid,
         Err(_) => {
