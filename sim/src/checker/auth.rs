@@ -24,7 +24,7 @@ use std::time::Duration;
 use gauntlet_core::token::{Revocation, TokenError, TokenType};
 use gauntlet_core::{FamilyId, Instant, Jti, Kid, UserId};
 
-use super::{Checker, EndState, Failure, Obs};
+use super::{Checker, Failure, Obs};
 use crate::id_map::UserMap;
 
 /// Every partner issuer's key id starts with this (`sim/src/world/partner_keys.rs`): keys of
@@ -555,10 +555,6 @@ impl Checker for AuthChecker {
             }
             _ => Ok(()),
         }
-    }
-
-    fn finish(&mut self, _end: &EndState<'_>) -> Result<(), Failure> {
-        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use gauntlet_core::{Config, ConnId, Event, Instant, UserId};
 
-use super::{Checker, EndState, Failure, Obs};
+use super::{Checker, Failure, Obs};
 use crate::id_map::{ConnMap, UserMap};
 
 pub(crate) struct BoundsChecker {
@@ -200,9 +200,5 @@ impl Checker for BoundsChecker {
             }
             _ => Ok(()),
         }
-    }
-
-    fn finish(&mut self, _end: &EndState<'_>) -> Result<(), Failure> {
-        Ok(())
     }
 }

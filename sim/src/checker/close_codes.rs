@@ -186,6 +186,15 @@ mod tests {
         c.observe(&Obs::Log(entries))
     }
 
+    /// A binary frame reaching the gateway on `conn` (passes: nothing is judged until the
+    /// call's log).
+    fn binary(c: &mut CloseCodesChecker, conn: u64) {
+        c.observe(&Obs::BinaryFrame {
+            conn: ConnId::new(conn),
+        })
+        .unwrap_or_else(|_| unreachable!());
+    }
+
     #[test]
     fn every_reason_passes_with_its_code_and_fails_with_another() {
         let reasons = [
@@ -258,26 +267,17 @@ mod tests {
             &[opened(1, "alice"), opened(2, "alice"), opened(3, "alice")],
         )
         .unwrap_or_else(|_| unreachable!());
-        c.observe(&Obs::BinaryFrame {
-            conn: ConnId::new(1),
-        })
-        .unwrap_or_else(|_| unreachable!());
+        binary(&mut c, 1);
         assert_eq!(log(&mut c, &[closed(1, CloseReason::BinaryFrame)]), Ok(()));
         // Ignored: the next entries are another call's.
-        c.observe(&Obs::BinaryFrame {
-            conn: ConnId::new(2),
-        })
-        .unwrap_or_else(|_| unreachable!());
+        binary(&mut c, 2);
         assert_eq!(
             message(log(&mut c, &[closed(3, CloseReason::PeerClosed)])),
             "conn-2 was open when a binary frame reached the gateway, which did not close it"
         );
         let mut c = CloseCodesChecker::default();
         log(&mut c, &[opened(1, "alice")]).unwrap_or_else(|_| unreachable!());
-        c.observe(&Obs::BinaryFrame {
-            conn: ConnId::new(1),
-        })
-        .unwrap_or_else(|_| unreachable!());
+        binary(&mut c, 1);
         assert_eq!(
             message(log(&mut c, &[closed(1, CloseReason::ProtocolErrorBudget)])),
             "conn-1 was open when a binary frame reached the gateway, which closed it as a spent protocol-error budget instead"
@@ -285,10 +285,7 @@ mod tests {
         // Nothing logged after it by the end of the run.
         let mut c = CloseCodesChecker::default();
         log(&mut c, &[opened(1, "alice")]).unwrap_or_else(|_| unreachable!());
-        c.observe(&Obs::BinaryFrame {
-            conn: ConnId::new(1),
-        })
-        .unwrap_or_else(|_| unreachable!());
+        binary(&mut c, 1);
         assert_eq!(
             message(end(&mut c, &[])),
             "conn-1 was open when a binary frame reached the gateway, which logged nothing after it"
@@ -306,10 +303,7 @@ mod tests {
             ],
         )
         .unwrap_or_else(|_| unreachable!());
-        c.observe(&Obs::BinaryFrame {
-            conn: ConnId::new(1),
-        })
-        .unwrap_or_else(|_| unreachable!());
+        binary(&mut c, 1);
         assert_eq!(log(&mut c, &[opened(2, "alice")]), Ok(()));
         assert_eq!(client_closed(&mut c, 1, Some(1008)), Ok(()));
         assert_eq!(

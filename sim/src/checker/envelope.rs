@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gauntlet_core::{ConnId, Event, RunId, StreamKind, UserId};
 
-use super::{Checker, EndState, Failure, Obs};
+use super::{Checker, Failure, Obs};
 
 const NAME: &str = "envelope";
 
@@ -201,10 +201,6 @@ impl Checker for EnvelopeChecker {
             },
             _ => Ok(()),
         }
-    }
-
-    fn finish(&mut self, _end: &EndState<'_>) -> Result<(), Failure> {
-        Ok(())
     }
 }
 

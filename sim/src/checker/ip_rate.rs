@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use gauntlet_core::{Event, Instant};
 
 use super::auth::handshake_stage;
-use super::{Checker, EndState, Failure, Obs};
+use super::{Checker, Failure, Obs};
 
 const NAME: &str = "ip_rate";
 const NANO: u64 = 1_000_000_000;
@@ -174,10 +174,6 @@ impl Checker for IpRateChecker {
             }
             _ => Ok(()),
         }
-    }
-
-    fn finish(&mut self, _end: &EndState<'_>) -> Result<(), Failure> {
-        Ok(())
     }
 }
 

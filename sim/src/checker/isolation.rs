@@ -1,6 +1,6 @@
 //! User isolation: a connection only ever receives its own user's events.
 
-use super::{Checker, EndState, Failure, Obs};
+use super::{Checker, Failure, Obs};
 
 #[derive(Default)]
 pub(crate) struct IsolationChecker;
@@ -26,10 +26,6 @@ impl Checker for IsolationChecker {
                 format!("{conn} of user {session_user} received {kind} of user {owner}"),
             ));
         }
-        Ok(())
-    }
-
-    fn finish(&mut self, _end: &EndState<'_>) -> Result<(), Failure> {
         Ok(())
     }
 }

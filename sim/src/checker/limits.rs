@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use gauntlet_core::{Event, RunId, UserId};
 
-use super::{Checker, EndState, Failure, Obs};
+use super::{Checker, Failure, Obs};
 use crate::id_map::UserMap;
 
 const NAME: &str = "limits";
@@ -91,10 +91,6 @@ impl Checker for LimitsChecker {
                 self.event(&e.event)?;
             }
         }
-        Ok(())
-    }
-
-    fn finish(&mut self, _end: &EndState<'_>) -> Result<(), Failure> {
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use gauntlet_core::{Instant, Rate};
 
-use super::{Checker, EndState, Failure, Obs};
+use super::{Checker, Failure, Obs};
 use crate::id_map::UserMap;
 
 pub(crate) struct RateLimitChecker {
@@ -60,10 +60,6 @@ impl Checker for RateLimitChecker {
                 ));
             }
         }
-        Ok(())
-    }
-
-    fn finish(&mut self, _end: &EndState<'_>) -> Result<(), Failure> {
         Ok(())
     }
 }

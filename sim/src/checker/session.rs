@@ -24,7 +24,7 @@ use gauntlet_core::token::Revocation;
 use gauntlet_core::{CloseReason, ConnId, Event, Instant, Jti, LogEntry, UserId};
 
 use super::auth::iat_of;
-use super::{Checker, CredTruth, EndState, Failure, Obs};
+use super::{Checker, CredTruth, Failure, Obs};
 
 const NAME: &str = "session";
 
@@ -228,10 +228,6 @@ impl Checker for SessionChecker {
             Obs::TimersStopped => self.timers_stopped = true,
             _ => {}
         }
-        Ok(())
-    }
-
-    fn finish(&mut self, _end: &EndState<'_>) -> Result<(), Failure> {
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use gauntlet_core::{Event, ThreadId, UserId};
 
-use super::{Checker, EndState, Failure, Obs};
+use super::{Checker, Failure, Obs};
 
 /// Threads are never deleted, so the table is bounded by the threads the gateway holds
 /// (`limits.max_threads_per_user` per user).
@@ -66,10 +66,6 @@ impl Checker for ThreadOwnerChecker {
             }
             _ => Ok(()),
         }
-    }
-
-    fn finish(&mut self, _end: &EndState<'_>) -> Result<(), Failure> {
-        Ok(())
     }
 }
 

@@ -770,12 +770,12 @@ fn rotation_fault(presented: &str, pair: &TokenPair, claims: &PairClaims) -> Opt
             return Some(format!("a {kind} token of type {:?}", new.token_type));
         }
         let kept = [
-            ("fam", new.fam == old.fam, &new.fam, &old.fam),
-            ("sub", new.sub == old.sub, &new.sub, &old.sub),
-            ("email", new.email == old.email, &new.email, &old.email),
+            ("fam", &new.fam, &old.fam),
+            ("sub", &new.sub, &old.sub),
+            ("email", &new.email, &old.email),
         ];
-        for (claim, same, got, had) in kept {
-            if !same {
+        for (claim, got, had) in kept {
+            if got != had {
                 return Some(format!(
                     "a {kind} token with {claim} {got:?} (the presented token's is {had:?})"
                 ));
