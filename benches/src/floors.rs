@@ -361,7 +361,7 @@ mod tests {
             kind: StreamKind::SystemNotice,
             thread: None,
             run: None,
-            payload,
+            payload: payload.into(),
         };
         let mut expected = String::new();
         for (user, seq) in [(0, 1), (2, 2)] {

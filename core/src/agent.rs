@@ -5,6 +5,7 @@
 //! where it was. The model never touches the outbox or the clock; the gateway schedules
 //! the steps and appends what they emit.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
@@ -13,7 +14,7 @@ use serde::Serialize;
 
 use crate::config::AgentConfig;
 use crate::ids::RunId;
-use crate::payload::Payload;
+use crate::payload::{ObjectWriter, Payload};
 use crate::protocol::StreamKind;
 
 /// The agent name every run reports.
@@ -39,7 +40,8 @@ pub struct AgentStep {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 enum StepBody {
     Started {
-        task: String,
+        /// Shared by the plan and every entry of the step, never copied.
+        task: Arc<str>,
     },
     Thinking {
         thought: u32,
@@ -62,49 +64,74 @@ enum StepBody {
 
 impl AgentStep {
     /// The step's payload in run `run` (the plan's own run).
-    pub fn payload(&self, run: RunId) -> Payload {
+    pub fn payload(&self, run: RunId) -> AgentPayload {
+        AgentPayload {
+            run,
+            body: self.body.clone(),
+        }
+    }
+}
+
+/// An agent step's payload, kept as the facts it is rendered from: the stream entry that
+/// holds it renders it into each frame as the frame is written
+/// ([`write_json`](Self::write_json)), so a retained event keeps no copy of its text. With
+/// the 10-minute retention of docs/protocol.md section 14 a large world holds every event it
+/// produced, and their rendered payloads were a fifth of a 10 000-user world's heap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentPayload {
+    run: RunId,
+    body: StepBody,
+}
+
+impl AgentPayload {
+    /// Appends the payload's JSON object to `buf`: the bytes `serde_json` renders for it.
+    pub fn write_json(&self, buf: &mut String) {
+        let mut num = itoa::Buffer::new();
+        let mut run_no = itoa::Buffer::new();
+        let run = run_no.format(self.run.get());
+        let o = ObjectWriter::appending(buf);
         match &self.body {
-            StepBody::Started { task } => Payload::object()
-                .str("agent_name", AGENT_NAME)
-                .str("task", task)
-                .finish(),
-            StepBody::Thinking { thought } => Payload::object()
-                .str(
-                    "reasoning",
-                    &format!("step {thought}: considering the request"),
-                )
-                .finish(),
-            StepBody::ToolExecuting { tool, tool_no } => Payload::object()
-                .object(
-                    "args",
-                    &Payload::object()
-                        .str("query", &format!("q{tool_no}"))
-                        .finish(),
-                )
-                .str("execution_id", &format!("{run}-exec-{tool_no}"))
-                .str("tool_name", tool)
-                .finish(),
+            StepBody::Started { task } => o.str("agent_name", AGENT_NAME).str("task", task),
+            StepBody::Thinking { thought } => o.str_parts(
+                "reasoning",
+                &["step ", num.format(*thought), ": considering the request"],
+            ),
+            StepBody::ToolExecuting { tool, tool_no } => {
+                let tool_no = num.format(*tool_no);
+                o.object_with("args", |a| a.str_parts("query", &["q", tool_no]))
+                    .str_parts("execution_id", &["run-", run, "-exec-", tool_no])
+                    .str("tool_name", tool)
+            }
             StepBody::ToolCompleted {
                 tool,
                 tool_no,
                 duration_ms,
                 success,
-            } => Payload::object()
+            } => o
                 .u64("duration_ms", *duration_ms)
-                .str("execution_id", &format!("{run}-exec-{tool_no}"))
+                .str_parts(
+                    "execution_id",
+                    &["run-", run, "-exec-", num.format(*tool_no)],
+                )
                 .str("result", if *success { "ok" } else { "tool error" })
                 .bool("success", *success)
-                .str("tool_name", tool)
-                .finish(),
-            StepBody::Failed => Payload::object().str("error", "the agent gave up").finish(),
-            StepBody::Completed { tools } => Payload::object()
-                .str(
+                .str("tool_name", tool),
+            StepBody::Failed => o.str("error", "the agent gave up"),
+            StepBody::Completed { tools } => o
+                .str_parts(
                     "final_response",
-                    &format!("answer after {tools} tool calls"),
+                    &["answer after ", num.format(*tools), " tool calls"],
                 )
-                .str("status", "completed")
-                .finish(),
+                .str("status", "completed"),
         }
+        .end();
+    }
+
+    /// The payload's JSON object.
+    pub fn to_json(&self) -> String {
+        let mut buf = String::with_capacity(96);
+        self.write_json(&mut buf);
+        buf
     }
 }
 
@@ -120,7 +147,7 @@ pub fn plan(config: &AgentConfig, seed: u64, run: RunId, task: &str) -> Vec<Agen
         kind: StreamKind::AgentStarted,
         delay: Duration::ZERO,
         body: StepBody::Started {
-            task: task.chars().take(MAX_TASK_ECHO).collect(),
+            task: Arc::from(task.chars().take(MAX_TASK_ECHO).collect::<String>()),
         },
     }];
     let thinking = rng.random_range(0..=config.max_thinking);
@@ -211,7 +238,7 @@ mod tests {
         let mut open: Vec<String> = Vec::new();
         for s in steps {
             let payload: serde_json::Value =
-                serde_json::from_str(s.payload(run).as_json()).unwrap_or_default();
+                serde_json::from_str(&s.payload(run).to_json()).unwrap_or_default();
             let id = payload
                 .get("execution_id")
                 .and_then(|v| v.as_str())
@@ -266,11 +293,66 @@ mod tests {
         assert!(differs);
     }
 
+    /// What each step's payload says, written with `serde_json` from the step's facts.
+    fn expected(step: &AgentStep, run: RunId) -> serde_json::Value {
+        use serde_json::json;
+        match &step.body {
+            StepBody::Started { task } => json!({"agent_name": AGENT_NAME, "task": &**task}),
+            StepBody::Thinking { thought } => {
+                json!({"reasoning": format!("step {thought}: considering the request")})
+            }
+            StepBody::ToolExecuting { tool, tool_no } => json!({
+                "args": {"query": format!("q{tool_no}")},
+                "execution_id": format!("{run}-exec-{tool_no}"),
+                "tool_name": tool,
+            }),
+            StepBody::ToolCompleted {
+                tool,
+                tool_no,
+                duration_ms,
+                success,
+            } => json!({
+                "duration_ms": duration_ms,
+                "execution_id": format!("{run}-exec-{tool_no}"),
+                "result": if *success { "ok" } else { "tool error" },
+                "success": success,
+                "tool_name": tool,
+            }),
+            StepBody::Failed => json!({"error": "the agent gave up"}),
+            StepBody::Completed { tools } => json!({
+                "final_response": format!("answer after {tools} tool calls"),
+                "status": "completed",
+            }),
+        }
+    }
+
+    #[test]
+    fn payloads_are_the_bytes_serde_json_renders_for_each_steps_facts() {
+        let cfg = AgentConfig {
+            failure_per_mille: 300,
+            ..AgentConfig::default()
+        };
+        let mut kinds = std::collections::BTreeSet::new();
+        let tasks = ["task", "say \"hi\"\n\t\u{1} é", ""];
+        for r in 0..300 {
+            let run = RunId::new(u64::MAX - r);
+            for step in plan(&cfg, 3, run, tasks[(r % 3) as usize]) {
+                let want = serde_json::to_string(&expected(&step, run)).unwrap_or_default();
+                let mut appended = String::from("prefix");
+                step.payload(run).write_json(&mut appended);
+                assert_eq!(appended, format!("prefix{want}"), "{step:?}");
+                assert_eq!(step.payload(run).to_json(), want);
+                kinds.insert(step.kind.as_str());
+            }
+        }
+        assert_eq!(kinds.len(), 6, "every step kind rendered: {kinds:?}");
+    }
+
     #[test]
     fn task_echo_is_bounded_on_char_boundary() {
         let p = plan(&AgentConfig::default(), 0, RunId::new(1), &"é".repeat(1000));
         let payload: serde_json::Value =
-            serde_json::from_str(p[0].payload(RunId::new(1)).as_json()).unwrap_or_default();
+            serde_json::from_str(&p[0].payload(RunId::new(1)).to_json()).unwrap_or_default();
         let task = payload
             .get("task")
             .and_then(|t| t.as_str())

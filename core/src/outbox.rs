@@ -4,12 +4,15 @@
 //! An outbox never decides who receives an event (that is the gateway's fan-out) and never
 //! renumbers: `seq` is assigned once, strictly increasing and gap-free, and survives trimming.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 
+use crate::agent::AgentPayload;
 use crate::payload::{Payload, write_json_str};
 
 use crate::ids::{RunId, Seq, ThreadId, UserId};
@@ -36,7 +39,81 @@ pub struct StreamEntry {
     /// The run, for run events.
     pub run: Option<RunId>,
     /// The event's payload object.
-    pub payload: Payload,
+    pub payload: StreamPayload,
+}
+
+/// A stream event's payload: JSON rendered once (a broadcast's, or one read back from a
+/// journal), or an agent step's facts, rendered as each frame is written
+/// ([`AgentPayload`]). Both write the same bytes for the same payload, which is what
+/// equality, serialization and the state hash see.
+#[derive(Clone, Debug)]
+pub enum StreamPayload {
+    /// Already rendered.
+    Json(Payload),
+    /// Rendered on every write.
+    Agent(AgentPayload),
+}
+
+impl StreamPayload {
+    /// Appends the payload's JSON object to `buf`.
+    pub fn write_json(&self, buf: &mut String) {
+        match self {
+            StreamPayload::Json(p) => buf.push_str(p.as_json()),
+            StreamPayload::Agent(a) => a.write_json(buf),
+        }
+    }
+
+    /// The payload's JSON object (borrowed when it is already rendered).
+    pub fn to_json(&self) -> Cow<'_, str> {
+        match self {
+            StreamPayload::Json(p) => Cow::Borrowed(p.as_json()),
+            StreamPayload::Agent(a) => Cow::Owned(a.to_json()),
+        }
+    }
+}
+
+impl From<Payload> for StreamPayload {
+    fn from(p: Payload) -> Self {
+        StreamPayload::Json(p)
+    }
+}
+
+impl From<AgentPayload> for StreamPayload {
+    fn from(a: AgentPayload) -> Self {
+        StreamPayload::Agent(a)
+    }
+}
+
+impl PartialEq for StreamPayload {
+    /// Equal when they render the same bytes: a gateway restored from its journal holds as
+    /// JSON the payloads the live one holds as facts.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (StreamPayload::Json(a), StreamPayload::Json(b)) => a == b,
+            (StreamPayload::Agent(a), StreamPayload::Agent(b)) => a == b,
+            _ => self.to_json() == other.to_json(),
+        }
+    }
+}
+
+impl Eq for StreamPayload {}
+
+impl Serialize for StreamPayload {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            StreamPayload::Json(p) => p.serialize(serializer),
+            StreamPayload::Agent(a) => RawValue::from_string(a.to_json())
+                .map_err(serde::ser::Error::custom)?
+                .serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StreamPayload {
+    /// Reads back as rendered JSON: the facts an agent payload was rendered from are not in it.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Payload::deserialize(deserializer).map(StreamPayload::Json)
+    }
 }
 
 impl StreamEntry {
@@ -159,11 +236,13 @@ impl Outbox {
         w.write_all(&self.latest.get().to_le_bytes())?;
         w.write_all(&(self.entries.len() as u64).to_le_bytes())?;
         let mut head = String::with_capacity(64);
+        let mut payload = String::with_capacity(128);
         let first = self.first_seq().unwrap_or(0);
         for (seq, (_, e)) in (first..).zip(&self.entries) {
             write_hash_head(Seq::new(seq), e, &mut head);
             w.write_all(head.as_bytes())?;
-            let payload = e.payload.as_json();
+            payload.clear();
+            e.payload.write_json(&mut payload);
             w.write_all(&(payload.len() as u64).to_le_bytes())?;
             w.write_all(payload.as_bytes())?;
         }
@@ -223,15 +302,18 @@ struct StreamHead<'a> {
 /// Renders a stream event in the outbound envelope of docs/protocol.md section 9 (see
 /// [`write_stream_frame`]). `scratch` is reused between calls so the frame costs one
 /// allocation, its own; being a `String`, it is never validated as UTF-8 again.
-fn render_stream_frame(head: &StreamHead<'_>, payload: &Payload, scratch: &mut String) -> Arc<str> {
+fn render_stream_frame(
+    head: &StreamHead<'_>,
+    payload: &StreamPayload,
+    scratch: &mut String,
+) -> Arc<str> {
     write_stream_frame(head, payload, scratch);
     Arc::from(scratch.as_str())
 }
 
 /// Writes a stream event into `buf` (cleared first) in the outbound envelope: `type`, `seq`,
-/// `user_id`, `thread_id` and `run_id` when present, `timestamp`, then the payload spliced in
-/// as it was rendered once.
-fn write_stream_frame(head: &StreamHead<'_>, payload: &Payload, buf: &mut String) {
+/// `user_id`, `thread_id` and `run_id` when present, `timestamp`, then the payload.
+fn write_stream_frame(head: &StreamHead<'_>, payload: &StreamPayload, buf: &mut String) {
     let mut num = itoa::Buffer::new();
     buf.clear();
     buf.push_str("{\"type\":\"");
@@ -251,7 +333,7 @@ fn write_stream_frame(head: &StreamHead<'_>, payload: &Payload, buf: &mut String
     buf.push_str(",\"timestamp\":");
     buf.push_str(num.format(head.at.unix_millis()));
     buf.push_str(",\"payload\":");
-    buf.push_str(payload.as_json());
+    payload.write_json(buf);
     buf.push('}');
 }
 

@@ -1,11 +1,14 @@
-//! Stream-event payloads, rendered to JSON once when they are made.
+//! JSON objects written field by field, exactly as `serde_json` renders them (keys in sorted
+//! order, compact): stream-event payloads and the frames simulated clients send
+//! (`ClientFrame::to_json`).
 //!
-//! A payload is built by the agent model or the router and then copied into every frame and
-//! every replayed plan that carries it, so it is stored as its final compact JSON text (keys
-//! in sorted order, exactly as `serde_json` renders an object) and spliced, never re-rendered.
-//! The same writer encodes the frames simulated clients send (`ClientFrame::to_json`).
+//! A [`Payload`] is an object rendered once, kept as its final text and spliced into every
+//! frame that carries it, never re-rendered: a broadcast's text, or a payload read back from a
+//! journal. An agent step's payload is written by the same [`ObjectWriter`] straight into each
+//! frame instead (`agent::AgentPayload`), so a retained event keeps no text.
 //! This module never decides what a payload says; it only writes what it is given.
 
+use std::borrow::BorrowMut;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -61,13 +64,30 @@ impl<'de> Deserialize<'de> for Payload {
 }
 
 /// Writes one JSON object field by field, in the key order `serde_json` uses for objects.
-/// Written into a `String`, so finishing it never re-validates the text as UTF-8.
-pub(crate) struct ObjectWriter {
-    buf: String,
+/// Written into a `String`, so finishing it never re-validates the text as UTF-8: its own
+/// (`ObjectWriter<String>`, which finishes into a [`Payload`]), or the end of a borrowed one
+/// ([`ObjectWriter::appending`], for a payload written straight into a frame).
+pub(crate) struct ObjectWriter<B: BorrowMut<String> = String> {
+    buf: B,
     last_key: Option<&'static str>,
 }
 
-impl ObjectWriter {
+impl<'a> ObjectWriter<&'a mut String> {
+    /// Starts an object at the end of `buf`; [`end`](Self::end) closes it.
+    pub(crate) fn appending(buf: &'a mut String) -> Self {
+        ObjectWriter {
+            buf,
+            last_key: None,
+        }
+    }
+
+    /// Closes the object.
+    pub(crate) fn end(mut self) {
+        self.close();
+    }
+}
+
+impl<B: BorrowMut<String>> ObjectWriter<B> {
     /// Keys are names in this crate's source, none needing an escape, so they are copied as
     /// they are: exactly what escaping them would write.
     fn key(&mut self, key: &'static str) {
@@ -79,42 +99,75 @@ impl ObjectWriter {
             !key.bytes().any(needs_escape),
             "payload key {key:?} needs escaping"
         );
-        self.buf
-            .push(if self.last_key.is_none() { '{' } else { ',' });
+        let buf = self.buf.borrow_mut();
+        buf.push(if self.last_key.is_none() { '{' } else { ',' });
         self.last_key = Some(key);
-        self.buf.push('"');
-        self.buf.push_str(key);
-        self.buf.push_str("\":");
+        buf.push('"');
+        buf.push_str(key);
+        buf.push_str("\":");
     }
 
     /// Adds a string field.
     pub(crate) fn str(mut self, key: &'static str, value: &str) -> Self {
         self.key(key);
-        write_json_str(&mut self.buf, value);
+        write_json_str(self.buf.borrow_mut(), value);
+        self
+    }
+
+    /// Adds a string field whose value is `parts` joined, with no joined copy made: escaping
+    /// goes byte by byte, so escaping each part is escaping the whole.
+    pub(crate) fn str_parts(mut self, key: &'static str, parts: &[&str]) -> Self {
+        self.key(key);
+        write_json_str_parts(self.buf.borrow_mut(), parts);
         self
     }
 
     /// Adds an unsigned integer field.
     pub(crate) fn u64(mut self, key: &'static str, value: u64) -> Self {
         self.key(key);
-        self.buf.push_str(itoa::Buffer::new().format(value));
+        self.buf
+            .borrow_mut()
+            .push_str(itoa::Buffer::new().format(value));
         self
     }
 
     /// Adds a boolean field.
     pub(crate) fn bool(mut self, key: &'static str, value: bool) -> Self {
         self.key(key);
-        self.buf.push_str(if value { "true" } else { "false" });
+        self.buf
+            .borrow_mut()
+            .push_str(if value { "true" } else { "false" });
         self
     }
 
     /// Adds a nested object field.
     pub(crate) fn object(mut self, key: &'static str, value: &Payload) -> Self {
         self.key(key);
-        self.buf.push_str(value.as_json());
+        self.buf.borrow_mut().push_str(value.as_json());
         self
     }
 
+    /// Adds a nested object field written by `fill`, in place.
+    pub(crate) fn object_with(
+        mut self,
+        key: &'static str,
+        fill: impl FnOnce(ObjectWriter<&mut String>) -> ObjectWriter<&mut String>,
+    ) -> Self {
+        self.key(key);
+        fill(ObjectWriter::appending(self.buf.borrow_mut())).end();
+        self
+    }
+
+    fn close(&mut self) {
+        let buf = self.buf.borrow_mut();
+        if self.last_key.is_none() {
+            buf.push('{');
+        }
+        buf.push('}');
+    }
+}
+
+impl ObjectWriter {
     /// The finished object.
     pub(crate) fn finish(self) -> Payload {
         Payload(Arc::from(self.finish_string()))
@@ -129,10 +182,7 @@ impl ObjectWriter {
 
     /// The finished object's text, for a caller that needs no shared [`Payload`].
     pub(crate) fn finish_string(mut self) -> String {
-        if self.last_key.is_none() {
-            self.buf.push('{');
-        }
-        self.buf.push('}');
+        self.close();
         self.buf
     }
 }
@@ -146,6 +196,22 @@ impl ObjectWriter {
 pub(crate) fn write_json_str(buf: &mut String, s: &str) {
     buf.reserve(s.len() + 2);
     buf.push('"');
+    write_json_str_body(buf, s);
+    buf.push('"');
+}
+
+/// [`write_json_str`] of `parts` joined, without joining them.
+fn write_json_str_parts(buf: &mut String, parts: &[&str]) {
+    buf.reserve(parts.iter().map(|p| p.len()).sum::<usize>() + 2);
+    buf.push('"');
+    for part in parts {
+        write_json_str_body(buf, part);
+    }
+    buf.push('"');
+}
+
+/// The escaped characters of `s`, without the quotes.
+fn write_json_str_body(buf: &mut String, s: &str) {
     let mut rest = s;
     loop {
         // The end of `rest` or an ASCII byte, so a char boundary: a failed split is a bug
@@ -161,7 +227,6 @@ pub(crate) fn write_json_str(buf: &mut String, s: &str) {
         // The escaped byte is ASCII, so the rest starts at a char boundary.
         rest = tail.get(1..).unwrap_or_default();
     }
-    buf.push('"');
 }
 
 /// Whether `serde_json` escapes this byte inside a string.
@@ -332,5 +397,28 @@ mod tests {
         assert_eq!(buf, fresh.as_json());
         let (empty, _) = Payload::object_in(buf).finish_reusing();
         assert_eq!(empty.as_json(), "{}");
+    }
+
+    #[test]
+    fn an_appended_object_writes_after_what_the_buffer_holds_the_same_bytes() {
+        let parts = ["a\"", "", "é\n", "\u{1f}z"];
+        let joined = parts.concat();
+        let owned = Payload::object()
+            .object("args", &Payload::object().str("q", &joined).finish())
+            .str("joined", &joined)
+            .u64("n", 7)
+            .finish();
+        let mut buf = String::from("[1,");
+        ObjectWriter::appending(&mut buf)
+            .object_with("args", |a| a.str_parts("q", &parts))
+            .str_parts("joined", &parts)
+            .u64("n", 7)
+            .end();
+        assert_eq!(buf, format!("[1,{}", owned.as_json()));
+        let mut empty = String::from("x");
+        ObjectWriter::appending(&mut empty)
+            .object_with("inner", |a| a)
+            .end();
+        assert_eq!(empty, r#"x{"inner":{}}"#);
     }
 }

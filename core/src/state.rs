@@ -693,7 +693,7 @@ mod tests {
                 kind,
                 thread: Some(thread("t1")),
                 run: Some(RunId::new(run)),
-                payload: Payload::object().finish(),
+                payload: Payload::object().finish().into(),
             }),
         }
     }
@@ -852,7 +852,7 @@ mod tests {
             kind: StreamKind::SystemNotice,
             thread: None,
             run: None,
-            payload: Payload::object().str("text", "hi").finish(),
+            payload: Payload::object().str("text", "hi").finish().into(),
         })
     }
 

@@ -426,7 +426,7 @@ mod tests {
     use std::sync::Arc;
 
     use gauntlet_core::{
-        Config, Event, Instant, LogSeq, Payload, Plants, RunId, Seq, StreamEntry, StreamKind,
+        Config, Event, Instant, LogSeq, Plants, RunId, Seq, StreamEntry, StreamKind, StreamPayload,
     };
 
     use super::*;
@@ -525,7 +525,8 @@ mod tests {
                     kind: StreamKind::ToolExecuting,
                     thread: None,
                     run: Some(RunId::new(7)),
-                    payload: serde_json::from_str::<Payload>(r#"{"execution_id":"e"}"#).unwrap(),
+                    payload: serde_json::from_str::<StreamPayload>(r#"{"execution_id":"e"}"#)
+                        .unwrap(),
                 }),
             },
         }

@@ -11,8 +11,7 @@ use crate::config::Limits;
 use crate::error::ErrorCode;
 use crate::ids::{ConnId, RunId, Seq, UserId};
 use crate::log::{CloseReason, Event};
-use crate::outbox::StreamEntry;
-use crate::payload::Payload;
+use crate::outbox::{StreamEntry, StreamPayload};
 use crate::plant::planted;
 use crate::protocol::{ServerFrame, StreamKind, WireFrame};
 use crate::state::entry_of;
@@ -79,7 +78,7 @@ impl Gateway {
         kind: StreamKind,
         thread: Option<crate::ids::ThreadId>,
         run: Option<RunId>,
-        payload: Payload,
+        payload: StreamPayload,
     ) {
         let entry = Arc::new(StreamEntry {
             at: ctx.now,

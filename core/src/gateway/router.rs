@@ -250,7 +250,14 @@ impl Gateway {
             .and_then(|r| r.plan.first())
             .map(|step| (step.kind, step.payload(run)));
         if let Some((kind, payload)) = first {
-            self.append_stream(ctx, user.clone(), kind, Some(thread), Some(run), payload);
+            self.append_stream(
+                ctx,
+                user.clone(),
+                kind,
+                Some(thread),
+                Some(run),
+                payload.into(),
+            );
         }
         self.arm_run(run);
     }
@@ -284,7 +291,7 @@ impl Gateway {
             StreamKind::AgentCancelled,
             Some(thread),
             Some(run),
-            crate::agent::cancelled_payload(),
+            crate::agent::cancelled_payload().into(),
         );
     }
 
@@ -432,7 +439,7 @@ impl Gateway {
             kind: StreamKind::SystemNotice,
             thread: None,
             run: None,
-            payload,
+            payload: payload.into(),
         });
         self.append_to_every_user(ctx, &entry);
     }

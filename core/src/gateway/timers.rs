@@ -70,7 +70,7 @@ impl Gateway {
         };
         let (kind, payload) = (step.kind, step.payload(run));
         let (owner, thread) = (r.owner.clone(), r.thread.clone());
-        self.append_stream(ctx, owner, kind, Some(thread), Some(run), payload);
+        self.append_stream(ctx, owner, kind, Some(thread), Some(run), payload.into());
         if let Some(r) = self.state.runs.get(&run) {
             self.timers.set(TimerKind::Run(run), r.next_at);
         }

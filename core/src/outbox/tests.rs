@@ -17,8 +17,8 @@ fn put(o: &mut Outbox, seq: u64, at_s: u64) -> bool {
     o.push(Seq::new(seq), Arc::new(entry(seq, at_s)))
 }
 
-fn text(t: &str) -> Payload {
-    Payload::object().str("text", t).finish()
+fn text(t: &str) -> StreamPayload {
+    Payload::object().str("text", t).finish().into()
 }
 
 #[test]
@@ -30,8 +30,8 @@ fn push_requires_the_next_seq() {
     assert!(put(&mut o, 2, 0));
     assert_eq!(o.latest(), Seq::new(2));
     assert_eq!(
-        o.get(Seq::new(2)).map(|e| e.payload.as_json()),
-        Some(r#"{"text":"f2"}"#)
+        o.get(Seq::new(2)).map(|e| e.payload.to_json()),
+        Some(r#"{"text":"f2"}"#.into())
     );
     assert_eq!(o.get(Seq::new(3)), None);
 }
@@ -240,7 +240,7 @@ fn get_finds_retained_events_only() {
     assert_eq!(o.get(Seq::new(5)), None);
     let text_of = |seq| {
         o.get(Seq::new(seq))
-            .map(|e| e.payload.as_json().to_string())
+            .map(|e| e.payload.to_json().into_owned())
     };
     assert_eq!(text_of(6).as_deref(), Some(r#"{"text":"f6"}"#));
     assert_eq!(text_of(10).as_deref(), Some(r#"{"text":"f10"}"#));
@@ -251,7 +251,7 @@ fn get_finds_retained_events_only() {
 fn stream_frame_bytes_equal_the_serde_rendering_of_the_envelope() {
     let user = UserId::parse("u\"1é").unwrap_or_else(|| unreachable!());
     let thread = ThreadId::parse("t\\x").unwrap_or_else(|| unreachable!());
-    let payload = Payload::object().str("agent_name", "a").finish();
+    let payload = Payload::object().str("agent_name", "a").finish().into();
     let head = StreamHead {
         kind: StreamKind::AgentStarted,
         seq: Seq::new(3),
@@ -296,5 +296,45 @@ fn stream_frame_bytes_equal_the_serde_rendering_of_the_envelope() {
     assert_eq!(
         &*notice,
         r#"{"type":"system_notice","seq":1,"user_id":"u\"1é","timestamp":5,"payload":{"agent_name":"a"}}"#
+    );
+}
+
+#[test]
+fn an_agent_payload_is_the_same_event_as_its_rendering_read_back() {
+    let run = RunId::new(3);
+    let steps = crate::agent::plan(&crate::config::AgentConfig::default(), 1, run, "t\"ask");
+    let with = |payload: StreamPayload| StreamEntry {
+        kind: StreamKind::AgentStarted,
+        thread: ThreadId::parse("t-1"),
+        run: Some(run),
+        payload,
+        ..entry(1, 5)
+    };
+    for step in &steps {
+        let live = with(step.payload(run).into());
+        let json = serde_json::to_string(&live).unwrap();
+        let read: StreamEntry = serde_json::from_str(&json).unwrap();
+        assert!(matches!(read.payload, StreamPayload::Json(_)));
+        assert_eq!(read, live);
+        assert_eq!(live, read);
+        assert_eq!(read.payload.to_json(), live.payload.to_json());
+        let (mut a, mut b) = (Outbox::default(), Outbox::default());
+        assert!(a.push(Seq::new(1), Arc::new(live.clone())));
+        assert!(b.push(Seq::new(1), Arc::new(read.clone())));
+        assert_eq!(hash_bytes(&a), hash_bytes(&b));
+        let user = UserId::parse("u1").unwrap();
+        let mut scratch = String::new();
+        assert_eq!(
+            live.render(Seq::new(4), &user, &mut scratch),
+            read.render(Seq::new(4), &user, &mut scratch)
+        );
+    }
+    let other = with(text("t\"ask"));
+    assert_ne!(with(steps[0].payload(run).into()), other);
+    assert_ne!(other, with(steps[0].payload(run).into()));
+    assert_ne!(
+        with(steps[0].payload(run).into()),
+        with(steps[0].payload(RunId::new(4)).into()),
+        "the run is part of an agent payload (its execution ids)"
     );
 }

@@ -120,7 +120,7 @@ impl EnvelopeChecker {
                 }
                 Event::StreamBroadcast { entry }
                     if entry.kind == StreamKind::SystemNotice
-                        && entry.payload.as_json().contains(UNPRIVILEGED_NOTICE) =>
+                        && entry.payload.to_json().contains(UNPRIVILEGED_NOTICE) =>
                 {
                     return Err(Failure::new(
                         NAME,

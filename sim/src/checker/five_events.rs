@@ -3,6 +3,8 @@
 //!
 //! Read from the gateway's log, the authoritative order of each user's stream.
 
+use std::borrow::Cow;
+
 use gauntlet_core::{Event, RunId, StreamKind};
 
 use super::seq_set::SeqSet;
@@ -53,14 +55,18 @@ impl Checker for FiveEventsChecker {
                 return fail(format!("{} before agent_started", kind.as_str()));
             }
             // Only tool events need the payload, and only its `execution_id`.
-            let exec = || payload_execution_id(entry.payload.as_json()).unwrap_or_default();
+            let exec = || {
+                payload_execution_id(&entry.payload.to_json())
+                    .map(Cow::into_owned)
+                    .unwrap_or_default()
+            };
             match kind {
                 StreamKind::AgentStarted if t.started => {
                     return fail("a second agent_started".into());
                 }
                 StreamKind::AgentStarted => t.started = true,
                 StreamKind::ToolExecuting => {
-                    t.open_tools.push(exec().into_owned());
+                    t.open_tools.push(exec());
                 }
                 StreamKind::ToolCompleted => {
                     let exec = exec();

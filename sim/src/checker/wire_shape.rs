@@ -114,7 +114,7 @@ pub(crate) fn envelope_fault(
         want.push(("run_id", Value::from(r.to_string())));
     }
     want.push(("timestamp", Value::from(entry.at.unix_millis())));
-    let payload = serde_json::from_str::<Value>(entry.payload.as_json()).ok()?;
+    let payload = serde_json::from_str::<Value>(&entry.payload.to_json()).ok()?;
     want.push(("payload", payload));
     let want_keys: Vec<&str> = want.iter().map(|(k, _)| *k).collect();
     if keys(&m) != want_keys {
@@ -131,7 +131,7 @@ pub(crate) fn envelope_fault(
 
 #[cfg(test)]
 mod tests {
-    use gauntlet_core::{Instant, Payload, StreamKind, ThreadId};
+    use gauntlet_core::{Instant, StreamKind, StreamPayload, ThreadId};
 
     use super::*;
 
@@ -161,7 +161,7 @@ mod tests {
             kind: StreamKind::AgentStarted,
             thread: ThreadId::parse("u1-t1"),
             run: None,
-            payload: serde_json::from_str::<Payload>(r#"{"n":1}"#)
+            payload: serde_json::from_str::<StreamPayload>(r#"{"n":1}"#)
                 .unwrap_or_else(|e| unreachable!("{e}")),
         };
         let seq = Seq::new(5);
