@@ -23,6 +23,23 @@ const TOOLS: [&str; 4] = ["search", "calculator", "code_runner", "retriever"];
 /// Longest task text echoed into `agent_started` (the rest is cut, on a char boundary).
 const MAX_TASK_ECHO: usize = 256;
 
+/// One of [`TOOLS`], by index: a byte in every retained tool step, not a 16-byte `&str`.
+/// Serialized as its name, as the `&str` it replaced was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Tool(u8);
+
+impl Tool {
+    fn name(self) -> &'static str {
+        TOOLS.get(usize::from(self.0)).copied().unwrap_or_default()
+    }
+}
+
+impl Serialize for Tool {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 /// One event a run will emit, `delay` after the previous one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AgentStep {
@@ -47,11 +64,11 @@ enum StepBody {
         thought: u32,
     },
     ToolExecuting {
-        tool: &'static str,
+        tool: Tool,
         tool_no: u32,
     },
     ToolCompleted {
-        tool: &'static str,
+        tool: Tool,
         tool_no: u32,
         duration_ms: u64,
         success: bool,
@@ -100,7 +117,7 @@ impl AgentPayload {
                 let tool_no = num.format(*tool_no);
                 o.object_with("args", |a| a.str_parts("query", &["q", tool_no]))
                     .str_parts("execution_id", &["run-", run, "-exec-", tool_no])
-                    .str("tool_name", tool)
+                    .str("tool_name", tool.name())
             }
             StepBody::ToolCompleted {
                 tool,
@@ -115,7 +132,7 @@ impl AgentPayload {
                 )
                 .str("result", if *success { "ok" } else { "tool error" })
                 .bool("success", *success)
-                .str("tool_name", tool),
+                .str("tool_name", tool.name()),
             StepBody::Failed => o.str("error", "the agent gave up"),
             StepBody::Completed { tools } => o
                 .str_parts(
@@ -173,7 +190,7 @@ pub fn plan(config: &AgentConfig, seed: u64, run: RunId, task: &str) -> Vec<Agen
             });
         } else {
             tool_no += 1;
-            let tool = TOOLS[rng.random_range(0..TOOLS.len())];
+            let tool = Tool(u8::try_from(rng.random_range(0..TOOLS.len())).unwrap_or(0));
             let duration = delay(&mut rng);
             let success = rng.random_range(0..10u32) != 0;
             steps.push(AgentStep {
@@ -304,7 +321,7 @@ mod tests {
             StepBody::ToolExecuting { tool, tool_no } => json!({
                 "args": {"query": format!("q{tool_no}")},
                 "execution_id": format!("{run}-exec-{tool_no}"),
-                "tool_name": tool,
+                "tool_name": tool.name(),
             }),
             StepBody::ToolCompleted {
                 tool,
@@ -316,7 +333,7 @@ mod tests {
                 "execution_id": format!("{run}-exec-{tool_no}"),
                 "result": if *success { "ok" } else { "tool error" },
                 "success": success,
-                "tool_name": tool,
+                "tool_name": tool.name(),
             }),
             StepBody::Failed => json!({"error": "the agent gave up"}),
             StepBody::Completed { tools } => json!({

@@ -145,9 +145,11 @@ impl StreamEntry {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Outbox {
     latest: Seq,
-    /// Each entry beside its `at`: the age check on every append reads the queue, never the
-    /// oldest (coldest) entry itself.
-    entries: VecDeque<(Instant, Arc<StreamEntry>)>,
+    entries: VecDeque<Arc<StreamEntry>>,
+    /// The front entry's `at` (the epoch when there is none): the age check on every append
+    /// reads it, never the oldest (coldest) entry itself. Kept once per outbox, not beside
+    /// every entry, where it was half of each queue slot (36 MB of a 10 000-user world).
+    front_at: Instant,
 }
 
 impl Outbox {
@@ -185,8 +187,17 @@ impl Outbox {
             return false;
         }
         self.latest = seq;
-        self.entries.push_back((entry.at, entry));
+        if self.entries.is_empty() {
+            self.front_at = entry.at;
+        }
+        self.entries.push_back(entry);
         true
+    }
+
+    /// Drops the oldest entry, keeping `front_at` the new front's.
+    fn pop_front(&mut self) {
+        self.entries.pop_front();
+        self.front_at = self.entries.front().map_or(Instant::EPOCH, |e| e.at);
     }
 
     /// [`push`](Self::push)es `entry` at `seq`, then keeps at most `max_events` entries none
@@ -214,7 +225,7 @@ impl Outbox {
     /// broadcast evicts from every user's outbox, and those were its slowest steps.
     fn make_room(&mut self, max_events: usize) {
         while !self.entries.is_empty() && self.entries.len() >= max_events {
-            self.entries.pop_front();
+            self.pop_front();
         }
     }
 
@@ -222,9 +233,9 @@ impl Outbox {
     pub(crate) fn trim(&mut self, now: Instant, max_events: usize, retention: Duration) {
         let cutoff = now.saturating_sub(retention);
         while self.entries.len() > max_events
-            || self.entries.front().is_some_and(|(at, _)| *at < cutoff)
+            || (!self.entries.is_empty() && self.front_at < cutoff)
         {
-            self.entries.pop_front();
+            self.pop_front();
         }
     }
 
@@ -238,7 +249,7 @@ impl Outbox {
         let mut head = String::with_capacity(64);
         let mut payload = String::with_capacity(128);
         let first = self.first_seq().unwrap_or(0);
-        for (seq, (_, e)) in (first..).zip(&self.entries) {
+        for (seq, e) in (first..).zip(&self.entries) {
             write_hash_head(Seq::new(seq), e, &mut head);
             w.write_all(head.as_bytes())?;
             payload.clear();
@@ -253,7 +264,7 @@ impl Outbox {
     pub(crate) fn get(&self, seq: Seq) -> Option<&StreamEntry> {
         let first = self.first_seq()?;
         let idx = usize::try_from(seq.get().checked_sub(first)?).ok()?;
-        self.entries.get(idx).map(|(_, e)| &**e)
+        self.entries.get(idx).map(|e| &**e)
     }
 }
 

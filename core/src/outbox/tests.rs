@@ -338,3 +338,52 @@ fn an_agent_payload_is_the_same_event_as_its_rendering_read_back() {
         "the run is part of an agent payload (its execution ids)"
     );
 }
+
+#[test]
+fn the_age_check_follows_the_front_through_every_pop_and_refill() {
+    let day = Duration::from_secs(10);
+    let at = Instant::from_unix_secs;
+    let mut o = Outbox::default();
+    for (seq, s) in [(1, 0), (2, 10), (3, 20)] {
+        assert!(put(&mut o, seq, s));
+    }
+    o.trim(at(25), 10, day);
+    assert_eq!(
+        (o.oldest(), o.len()),
+        (Seq::new(3), 1),
+        "the two older than 15 s go"
+    );
+    o.trim(at(29), 10, day);
+    assert_eq!(o.len(), 1, "20 s is not older than 19 s");
+    o.trim(at(31), 10, day);
+    assert_eq!(o.len(), 0);
+    let mut at_once = Outbox::default();
+    for (seq, s) in [(1, 0), (2, 10), (3, 20)] {
+        assert!(put(&mut at_once, seq, s));
+    }
+    at_once.trim(at(31), 10, day);
+    assert_eq!(o, at_once, "the same stream however it was trimmed");
+    assert!(put(&mut o, 4, 40));
+    o.trim(at(45), 10, day);
+    assert_eq!(
+        o.oldest(),
+        Seq::new(4),
+        "a refilled outbox ages from its new front"
+    );
+    assert!(o.append(Seq::new(5), Arc::new(entry(5, 60)), at(60), 10, day));
+    assert_eq!((o.oldest(), o.len()), (Seq::new(5), 1));
+    assert!(o.append(Seq::new(6), Arc::new(entry(6, 69)), at(69), 1, day));
+    assert_eq!(
+        (o.oldest(), o.len()),
+        (Seq::new(6), 1),
+        "the count bound pops too"
+    );
+    o.trim(at(72), 10, day);
+    assert_eq!(
+        o.len(),
+        1,
+        "and the age check then reads the entry that took the slot"
+    );
+    o.trim(at(80), 10, day);
+    assert_eq!(o.len(), 0);
+}
