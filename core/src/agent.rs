@@ -108,16 +108,18 @@ impl AgentPayload {
         let run = run_no.format(self.run.get());
         let o = ObjectWriter::appending(buf);
         match &self.body {
-            StepBody::Started { task } => o.str("agent_name", AGENT_NAME).str("task", task),
-            StepBody::Thinking { thought } => o.str_parts(
+            StepBody::Started { task } => o
+                .str_verbatim("agent_name", &[AGENT_NAME])
+                .str("task", task),
+            StepBody::Thinking { thought } => o.str_verbatim(
                 "reasoning",
                 &["step ", num.format(*thought), ": considering the request"],
             ),
             StepBody::ToolExecuting { tool, tool_no } => {
                 let tool_no = num.format(*tool_no);
-                o.object_with("args", |a| a.str_parts("query", &["q", tool_no]))
-                    .str_parts("execution_id", &["run-", run, "-exec-", tool_no])
-                    .str("tool_name", tool.name())
+                o.object_with("args", |a| a.str_verbatim("query", &["q", tool_no]))
+                    .str_verbatim("execution_id", &["run-", run, "-exec-", tool_no])
+                    .str_verbatim("tool_name", &[tool.name()])
             }
             StepBody::ToolCompleted {
                 tool,
@@ -126,20 +128,20 @@ impl AgentPayload {
                 success,
             } => o
                 .u64("duration_ms", *duration_ms)
-                .str_parts(
+                .str_verbatim(
                     "execution_id",
                     &["run-", run, "-exec-", num.format(*tool_no)],
                 )
-                .str("result", if *success { "ok" } else { "tool error" })
+                .str_verbatim("result", &[if *success { "ok" } else { "tool error" }])
                 .bool("success", *success)
-                .str("tool_name", tool.name()),
-            StepBody::Failed => o.str("error", "the agent gave up"),
+                .str_verbatim("tool_name", &[tool.name()]),
+            StepBody::Failed => o.str_verbatim("error", &["the agent gave up"]),
             StepBody::Completed { tools } => o
-                .str_parts(
+                .str_verbatim(
                     "final_response",
                     &["answer after ", num.format(*tools), " tool calls"],
                 )
-                .str("status", "completed"),
+                .str_verbatim("status", &["completed"]),
         }
         .end();
     }

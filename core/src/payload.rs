@@ -114,11 +114,22 @@ impl<B: BorrowMut<String>> ObjectWriter<B> {
         self
     }
 
-    /// Adds a string field whose value is `parts` joined, with no joined copy made: escaping
-    /// goes byte by byte, so escaping each part is escaping the whole.
-    pub(crate) fn str_parts(mut self, key: &'static str, parts: &[&str]) -> Self {
+    /// Adds a string field whose value is `parts` joined, with no joined copy made, for parts
+    /// that need no escape (this crate's constants and formatted numbers): copied without
+    /// the escape scan. An agent step's payload is written into every frame of it, and the
+    /// scan found nothing in all of it but the task.
+    pub(crate) fn str_verbatim(mut self, key: &'static str, parts: &[&str]) -> Self {
+        debug_assert!(
+            parts.iter().all(|p| !p.bytes().any(needs_escape)),
+            "{parts:?} needs escaping"
+        );
         self.key(key);
-        write_json_str_parts(self.buf.borrow_mut(), parts);
+        let buf = self.buf.borrow_mut();
+        buf.push('"');
+        for part in parts {
+            buf.push_str(part);
+        }
+        buf.push('"');
         self
     }
 
@@ -196,22 +207,6 @@ impl ObjectWriter {
 pub(crate) fn write_json_str(buf: &mut String, s: &str) {
     buf.reserve(s.len() + 2);
     buf.push('"');
-    write_json_str_body(buf, s);
-    buf.push('"');
-}
-
-/// [`write_json_str`] of `parts` joined, without joining them.
-fn write_json_str_parts(buf: &mut String, parts: &[&str]) {
-    buf.reserve(parts.iter().map(|p| p.len()).sum::<usize>() + 2);
-    buf.push('"');
-    for part in parts {
-        write_json_str_body(buf, part);
-    }
-    buf.push('"');
-}
-
-/// The escaped characters of `s`, without the quotes.
-fn write_json_str_body(buf: &mut String, s: &str) {
     let mut rest = s;
     loop {
         // The end of `rest` or an ASCII byte, so a char boundary: a failed split is a bug
@@ -227,6 +222,7 @@ fn write_json_str_body(buf: &mut String, s: &str) {
         // The escaped byte is ASCII, so the rest starts at a char boundary.
         rest = tail.get(1..).unwrap_or_default();
     }
+    buf.push('"');
 }
 
 /// Whether `serde_json` escapes this byte inside a string.
@@ -401,17 +397,16 @@ mod tests {
 
     #[test]
     fn an_appended_object_writes_after_what_the_buffer_holds_the_same_bytes() {
-        let parts = ["a\"", "", "é\n", "\u{1f}z"];
-        let joined = parts.concat();
+        let escaped = "a\"é\n\u{1f}z";
         let owned = Payload::object()
-            .object("args", &Payload::object().str("q", &joined).finish())
-            .str("joined", &joined)
+            .object("args", &Payload::object().str("q", escaped).finish())
+            .str("joined", "run-12-exec-é")
             .u64("n", 7)
             .finish();
         let mut buf = String::from("[1,");
         ObjectWriter::appending(&mut buf)
-            .object_with("args", |a| a.str_parts("q", &parts))
-            .str_parts("joined", &parts)
+            .object_with("args", |a| a.str("q", escaped))
+            .str_verbatim("joined", &["run-", "12", "", "-exec-é"])
             .u64("n", 7)
             .end();
         assert_eq!(buf, format!("[1,{}", owned.as_json()));
