@@ -120,7 +120,7 @@ impl AgentPayload {
             StepBody::ToolExecuting { tool, tool_no } => {
                 let tool_no = num.format(*tool_no);
                 o.object_with("args", |a| a.str_verbatim("query", &["q", tool_no]))
-                    .str_verbatim("execution_id", &["run-", run, "-exec-", tool_no])
+                    .str_verbatim("execution_id", &[RunId::PREFIX, run, "-exec-", tool_no])
                     .str_verbatim("tool_name", &[tool.name()])
             }
             StepBody::ToolCompleted {
@@ -132,7 +132,7 @@ impl AgentPayload {
                 .u64("duration_ms", *duration_ms)
                 .str_verbatim(
                     "execution_id",
-                    &["run-", run, "-exec-", num.format(*tool_no)],
+                    &[RunId::PREFIX, run, "-exec-", num.format(*tool_no)],
                 )
                 .str_verbatim("result", &[if *success { "ok" } else { "tool error" }])
                 .bool("success", *success)

@@ -227,6 +227,10 @@ counter_id!(
 pub struct RunId(u64);
 
 impl RunId {
+    /// What the wire form puts before the number. Writers that format a run id without
+    /// `Display` (frames, the state hash, execution ids) spell it with this.
+    pub(crate) const PREFIX: &str = "run-";
+
     /// Wraps a raw counter value. Only the gateway's run counter should call this.
     pub const fn new(v: u64) -> Self {
         Self(v)
@@ -245,7 +249,7 @@ impl RunId {
 
     /// Parses the wire form `run-<n>`.
     pub fn parse(s: &str) -> Option<Self> {
-        let digits = s.strip_prefix("run-")?;
+        let digits = s.strip_prefix(Self::PREFIX)?;
         if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
@@ -255,7 +259,7 @@ impl RunId {
 
 impl fmt::Display for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "run-{}", self.0)
+        write!(f, "{}{}", Self::PREFIX, self.0)
     }
 }
 

@@ -295,7 +295,8 @@ fn write_hash_head(seq: Seq, e: &StreamEntry, buf: &mut String) {
 
 /// Appends `run` as the JSON string its `Display` (and so its serde form) gives: `"run-N"`.
 fn write_run_id(buf: &mut String, run: RunId) {
-    buf.push_str("\"run-");
+    buf.push('"');
+    buf.push_str(RunId::PREFIX);
     buf.push_str(itoa::Buffer::new().format(run.get()));
     buf.push('"');
 }
