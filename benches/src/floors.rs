@@ -356,13 +356,13 @@ mod tests {
             FloorRender::new(3, 2, "system_notice", 1_800_000_000_123, payload.as_json());
         assert_eq!(floor.render_enqueue(), 6);
         assert_eq!(floor.render_enqueue(), 6);
-        let entry = StreamEntry {
-            at: Instant::from_unix_millis(1_800_000_000_123),
-            kind: StreamKind::SystemNotice,
-            thread: None,
-            run: None,
-            payload: payload.into(),
-        };
+        let entry = StreamEntry::new(
+            Instant::from_unix_millis(1_800_000_000_123),
+            StreamKind::SystemNotice,
+            None,
+            None,
+            payload,
+        );
         let mut expected = String::new();
         for (user, seq) in [(0, 1), (2, 2)] {
             let id = UserId::parse(&format!("user-{user:04}")).unwrap();

@@ -1,11 +1,10 @@
 //! The seeded agent-run model: what a run emits and when (docs/protocol.md section 13).
 //!
-//! A run's whole plan is a pure function of (gateway seed, run id, task), so the event log
-//! only needs `RunStarted` to let a replay or a restarted gateway continue the run exactly
-//! where it was. The model never touches the outbox or the clock; the gateway schedules
+//! A run's whole plan is a pure function of (gateway seed, run id), and what its events say
+//! of (plan, run id, task), so the event log only needs `RunStarted` to let a replay or a
+//! restarted gateway continue the run exactly where it was. The model never touches the outbox or the clock; the gateway schedules
 //! the steps and appends what they emit.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
@@ -13,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::config::AgentConfig;
-use crate::ids::RunId;
+use crate::ids::{RunId, ThreadId};
 use crate::payload::{ObjectWriter, Payload};
 use crate::protocol::StreamKind;
 
@@ -26,7 +25,7 @@ const MAX_TASK_ECHO: usize = 256;
 /// One of [`TOOLS`], by index: a byte in every retained tool step, not a 16-byte `&str`.
 /// Serialized as its name, as the `&str` it replaced was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Tool(u8);
+pub(crate) struct Tool(u8);
 
 impl Tool {
     fn name(self) -> &'static str {
@@ -40,27 +39,182 @@ impl Serialize for Tool {
     }
 }
 
+/// A run's identity and task: what every event of the run carries besides its step. One per
+/// run, shared by the run's record and every entry the run appends, so a retained step keeps
+/// a pointer here instead of its own thread id, run id and task (a 10 000-user world retains
+/// every event it produced: each step was 80 bytes, and is 32).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AgentRun {
+    run: RunId,
+    thread: ThreadId,
+    /// Echoed by `agent_started`: at most [`MAX_TASK_ECHO`] chars of what the user asked.
+    task: Box<str>,
+}
+
+impl AgentRun {
+    /// The run `run` on `thread`, asked to do `task`.
+    pub(crate) fn new(run: RunId, thread: ThreadId, task: &str) -> Self {
+        Self {
+            run,
+            thread,
+            task: task.chars().take(MAX_TASK_ECHO).collect(),
+        }
+    }
+
+    /// The run's id.
+    pub(crate) fn run(&self) -> RunId {
+        self.run
+    }
+
+    /// The thread the run answers on.
+    pub(crate) fn thread(&self) -> &ThreadId {
+        &self.thread
+    }
+}
+
 /// One event a run will emit, `delay` after the previous one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentStep {
-    /// What the event is.
-    pub kind: StreamKind,
     /// Time after the previous step (zero for `agent_started`).
-    pub delay: Duration,
-    /// What the payload says; rendered by [`AgentStep::payload`] when the step runs.
+    delay: Duration,
+    /// What the payload says; rendered with the run's [`AgentRun`] when the step runs.
     body: StepBody,
+}
+
+impl AgentStep {
+    /// What the event is.
+    pub fn kind(&self) -> StreamKind {
+        self.body.kind()
+    }
+
+    /// Time after the previous step (zero for `agent_started`).
+    pub fn delay(&self) -> Duration {
+        self.delay
+    }
+
+    /// The facts the step's payload is rendered from.
+    pub(crate) fn body(&self) -> StepBody {
+        self.body
+    }
 }
 
 /// The facts a step's payload is rendered from. A plan holds these rather than payloads:
 /// every fold of the log (the live gateway's, a checkpoint's, a replay's) plans each run,
-/// but only the gateway that runs a step renders its payload.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-enum StepBody {
+/// but only the gateway that runs a step renders its payload. The run's own facts (its id,
+/// for execution ids, and its task) are in its [`AgentRun`]; what is left fits in 12 bytes,
+/// with no pointer, so a stored step is small and `Copy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StepBody {
+    Started,
+    Thinking {
+        thought: u32,
+    },
+    ToolExecuting {
+        tool: Tool,
+        tool_no: u32,
+    },
+    ToolCompleted {
+        tool: Tool,
+        tool_no: u32,
+        /// One step's delay: `Config::validate` keeps it within `MAX_STEP_MS`.
+        duration_ms: u32,
+        success: bool,
+    },
+    Failed,
+    Completed {
+        tools: u32,
+    },
+}
+
+impl StepBody {
+    /// The event kind a step of this body is.
+    pub(crate) fn kind(self) -> StreamKind {
+        match self {
+            StepBody::Started => StreamKind::AgentStarted,
+            StepBody::Thinking { .. } => StreamKind::AgentThinking,
+            StepBody::ToolExecuting { .. } => StreamKind::ToolExecuting,
+            StepBody::ToolCompleted { .. } => StreamKind::ToolCompleted,
+            StepBody::Failed => StreamKind::AgentFailed,
+            StepBody::Completed { .. } => StreamKind::AgentCompleted,
+        }
+    }
+
+    /// Appends the step's payload object in `run` to `buf`: the bytes `serde_json` renders
+    /// for it.
+    pub(crate) fn write_json(self, run: &AgentRun, buf: &mut String) {
+        let mut num = itoa::Buffer::new();
+        let mut run_no = itoa::Buffer::new();
+        let run_no = run_no.format(run.run.get());
+        let o = ObjectWriter::appending(buf);
+        match self {
+            StepBody::Started => o
+                .str_verbatim("agent_name", &[AGENT_NAME])
+                .str("task", &run.task),
+            StepBody::Thinking { thought } => o.str_verbatim(
+                "reasoning",
+                &["step ", num.format(thought), ": considering the request"],
+            ),
+            StepBody::ToolExecuting { tool, tool_no } => {
+                let tool_no = num.format(tool_no);
+                o.object_with("args", |a| a.str_verbatim("query", &["q", tool_no]))
+                    .str_verbatim("execution_id", &[RunId::PREFIX, run_no, "-exec-", tool_no])
+                    .str_verbatim("tool_name", &[tool.name()])
+            }
+            StepBody::ToolCompleted {
+                tool,
+                tool_no,
+                duration_ms,
+                success,
+            } => o
+                .u64("duration_ms", u64::from(duration_ms))
+                .str_verbatim(
+                    "execution_id",
+                    &[RunId::PREFIX, run_no, "-exec-", num.format(tool_no)],
+                )
+                .str_verbatim("result", &[if success { "ok" } else { "tool error" }])
+                .bool("success", success)
+                .str_verbatim("tool_name", &[tool.name()]),
+            StepBody::Failed => o.str_verbatim("error", &["the agent gave up"]),
+            StepBody::Completed { tools } => o
+                .str_verbatim(
+                    "final_response",
+                    &["answer after ", num.format(tools), " tool calls"],
+                )
+                .str_verbatim("status", &["completed"]),
+        }
+        .end();
+    }
+}
+
+/// A run's plan as the state hash has always serialized it: `{kind, delay, body}` per step,
+/// the task inside `agent_started`'s body. Moving the task into [`AgentRun`] left every
+/// state hash, and so every journal's footer, as it was.
+pub(crate) struct PlanWire<'a> {
+    pub(crate) run: &'a AgentRun,
+    pub(crate) steps: &'a [AgentStep],
+}
+
+impl Serialize for PlanWire<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.steps.iter().map(|s| StepWire {
+            kind: s.kind(),
+            delay: s.delay,
+            body: BodyWire::new(s.body, &self.run.task),
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct StepWire<'a> {
+    kind: StreamKind,
+    delay: Duration,
+    body: BodyWire<'a>,
+}
+
+#[derive(Serialize)]
+enum BodyWire<'a> {
     Started {
-        /// Shared by the plan and every entry of the step, never copied. Behind a thin
-        /// pointer: the widest step is then 16 bytes and a stream entry 80, not 88 (which
-        /// the allocator rounds to 112).
-        task: Arc<String>,
+        task: &'a str,
     },
     Thinking {
         thought: u32,
@@ -72,7 +226,7 @@ enum StepBody {
     ToolCompleted {
         tool: Tool,
         tool_no: u32,
-        duration_ms: u64,
+        duration_ms: u32,
         success: bool,
     },
     Failed,
@@ -81,95 +235,40 @@ enum StepBody {
     },
 }
 
-impl AgentStep {
-    /// The step's payload in run `run` (the plan's own run).
-    pub fn payload(&self, run: RunId) -> AgentPayload {
-        AgentPayload {
-            run,
-            body: self.body.clone(),
-        }
-    }
-}
-
-/// An agent step's payload, kept as the facts it is rendered from: the stream entry that
-/// holds it renders it into each frame as the frame is written
-/// ([`write_json`](Self::write_json)), so a retained event keeps no copy of its text. With
-/// the 10-minute retention of docs/protocol.md section 14 a large world holds every event it
-/// produced, and their rendered payloads were a fifth of a 10 000-user world's heap.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AgentPayload {
-    run: RunId,
-    body: StepBody,
-}
-
-impl AgentPayload {
-    /// Appends the payload's JSON object to `buf`: the bytes `serde_json` renders for it.
-    pub fn write_json(&self, buf: &mut String) {
-        let mut num = itoa::Buffer::new();
-        let mut run_no = itoa::Buffer::new();
-        let run = run_no.format(self.run.get());
-        let o = ObjectWriter::appending(buf);
-        match &self.body {
-            StepBody::Started { task } => o
-                .str_verbatim("agent_name", &[AGENT_NAME])
-                .str("task", task),
-            StepBody::Thinking { thought } => o.str_verbatim(
-                "reasoning",
-                &["step ", num.format(*thought), ": considering the request"],
-            ),
-            StepBody::ToolExecuting { tool, tool_no } => {
-                let tool_no = num.format(*tool_no);
-                o.object_with("args", |a| a.str_verbatim("query", &["q", tool_no]))
-                    .str_verbatim("execution_id", &[RunId::PREFIX, run, "-exec-", tool_no])
-                    .str_verbatim("tool_name", &[tool.name()])
-            }
+impl<'a> BodyWire<'a> {
+    fn new(body: StepBody, task: &'a str) -> Self {
+        match body {
+            StepBody::Started => BodyWire::Started { task },
+            StepBody::Thinking { thought } => BodyWire::Thinking { thought },
+            StepBody::ToolExecuting { tool, tool_no } => BodyWire::ToolExecuting { tool, tool_no },
             StepBody::ToolCompleted {
                 tool,
                 tool_no,
                 duration_ms,
                 success,
-            } => o
-                .u64("duration_ms", *duration_ms)
-                .str_verbatim(
-                    "execution_id",
-                    &[RunId::PREFIX, run, "-exec-", num.format(*tool_no)],
-                )
-                .str_verbatim("result", &[if *success { "ok" } else { "tool error" }])
-                .bool("success", *success)
-                .str_verbatim("tool_name", &[tool.name()]),
-            StepBody::Failed => o.str_verbatim("error", &["the agent gave up"]),
-            StepBody::Completed { tools } => o
-                .str_verbatim(
-                    "final_response",
-                    &["answer after ", num.format(*tools), " tool calls"],
-                )
-                .str_verbatim("status", &["completed"]),
+            } => BodyWire::ToolCompleted {
+                tool,
+                tool_no,
+                duration_ms,
+                success,
+            },
+            StepBody::Failed => BodyWire::Failed,
+            StepBody::Completed { tools } => BodyWire::Completed { tools },
         }
-        .end();
-    }
-
-    /// The payload's JSON object.
-    pub fn to_json(&self) -> String {
-        let mut buf = String::with_capacity(96);
-        self.write_json(&mut buf);
-        buf
     }
 }
 
 /// The full, deterministic plan of a run: `agent_started` first, then thinking steps and
 /// tool calls (each `tool_executing` followed later by its `tool_completed`), then exactly
 /// one terminal event.
-pub fn plan(config: &AgentConfig, seed: u64, run: RunId, task: &str) -> Vec<AgentStep> {
+pub fn plan(config: &AgentConfig, seed: u64, run: RunId) -> Vec<AgentStep> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ run.get());
     let lo = config.min_step_ms.min(config.max_step_ms);
     let hi = config.max_step_ms.max(lo);
     let delay = |rng: &mut ChaCha8Rng| Duration::from_millis(rng.random_range(lo..=hi));
     let mut steps = vec![AgentStep {
-        kind: StreamKind::AgentStarted,
         delay: Duration::ZERO,
-        body: StepBody::Started {
-            task: Arc::new(task.chars().take(MAX_TASK_ECHO).collect()),
-        },
+        body: StepBody::Started,
     }];
     let thinking = rng.random_range(0..=config.max_thinking);
     let tools = rng.random_range(0..=config.max_tools);
@@ -188,7 +287,6 @@ pub fn plan(config: &AgentConfig, seed: u64, run: RunId, task: &str) -> Vec<Agen
         if is_thinking {
             thought += 1;
             steps.push(AgentStep {
-                kind: StreamKind::AgentThinking,
                 delay: delay(&mut rng),
                 body: StepBody::Thinking { thought },
             });
@@ -198,17 +296,16 @@ pub fn plan(config: &AgentConfig, seed: u64, run: RunId, task: &str) -> Vec<Agen
             let duration = delay(&mut rng);
             let success = rng.random_range(0..10u32) != 0;
             steps.push(AgentStep {
-                kind: StreamKind::ToolExecuting,
                 delay: delay(&mut rng),
                 body: StepBody::ToolExecuting { tool, tool_no },
             });
             steps.push(AgentStep {
-                kind: StreamKind::ToolCompleted,
                 delay: duration,
                 body: StepBody::ToolCompleted {
                     tool,
                     tool_no,
-                    duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+                    // `Config::validate` keeps a delay within `MAX_STEP_MS`, which fits.
+                    duration_ms: u32::try_from(duration.as_millis()).unwrap_or(u32::MAX),
                     success,
                 },
             });
@@ -217,13 +314,11 @@ pub fn plan(config: &AgentConfig, seed: u64, run: RunId, task: &str) -> Vec<Agen
     let failed = rng.random_range(0..1000u32) < config.failure_per_mille;
     steps.push(if failed {
         AgentStep {
-            kind: StreamKind::AgentFailed,
             delay: delay(&mut rng),
             body: StepBody::Failed,
         }
     } else {
         AgentStep {
-            kind: StreamKind::AgentCompleted,
             delay: delay(&mut rng),
             body: StepBody::Completed { tools: tool_no },
         }
@@ -240,15 +335,29 @@ pub(crate) fn cancelled_payload() -> Payload {
 mod tests {
     use super::*;
 
+    fn on(run: RunId, task: &str) -> AgentRun {
+        AgentRun::new(
+            run,
+            ThreadId::parse("t1").unwrap_or_else(|| unreachable!()),
+            task,
+        )
+    }
+
+    fn render(step: &AgentStep, run: &AgentRun) -> String {
+        let mut buf = String::new();
+        step.body.write_json(run, &mut buf);
+        buf
+    }
+
     fn check_rules(steps: &[AgentStep], run: RunId) {
         assert_eq!(
-            steps.first().map(|s| s.kind),
+            steps.first().map(AgentStep::kind),
             Some(StreamKind::AgentStarted)
         );
         let terminal: Vec<usize> = steps
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.kind.is_terminal())
+            .filter(|(_, s)| s.kind().is_terminal())
             .map(|(i, _)| i)
             .collect();
         assert_eq!(
@@ -259,12 +368,12 @@ mod tests {
         let mut open: Vec<String> = Vec::new();
         for s in steps {
             let payload: serde_json::Value =
-                serde_json::from_str(&s.payload(run).to_json()).unwrap_or_default();
+                serde_json::from_str(&render(s, &on(run, "task"))).unwrap_or_default();
             let id = payload
                 .get("execution_id")
                 .and_then(|v| v.as_str())
                 .map(str::to_string);
-            match s.kind {
+            match s.kind() {
                 StreamKind::ToolExecuting => open.push(id.unwrap_or_default()),
                 StreamKind::ToolCompleted => {
                     let id = id.unwrap_or_default();
@@ -288,7 +397,7 @@ mod tests {
         let cfg = AgentConfig::default();
         let mut shapes = std::collections::BTreeSet::new();
         for r in 0..500 {
-            let p = plan(&cfg, 7, RunId::new(r), "task");
+            let p = plan(&cfg, 7, RunId::new(r));
             check_rules(&p, RunId::new(r));
             shapes.insert(p.len());
             for s in &p[1..] {
@@ -305,20 +414,17 @@ mod tests {
     #[test]
     fn plan_is_a_pure_function_of_seed_and_run() {
         let cfg = AgentConfig::default();
-        assert_eq!(
-            plan(&cfg, 1, RunId::new(5), "x"),
-            plan(&cfg, 1, RunId::new(5), "x")
-        );
-        let differs =
-            (0..20).any(|r| plan(&cfg, 1, RunId::new(r), "x") != plan(&cfg, 2, RunId::new(r), "x"));
+        assert_eq!(plan(&cfg, 1, RunId::new(5)), plan(&cfg, 1, RunId::new(5)));
+        let differs = (0..20).any(|r| plan(&cfg, 1, RunId::new(r)) != plan(&cfg, 2, RunId::new(r)));
         assert!(differs);
     }
 
     /// What each step's payload says, written with `serde_json` from the step's facts.
-    fn expected(step: &AgentStep, run: RunId) -> serde_json::Value {
+    fn expected(step: &AgentStep, on: &AgentRun) -> serde_json::Value {
+        let run = on.run;
         use serde_json::json;
         match &step.body {
-            StepBody::Started { task } => json!({"agent_name": AGENT_NAME, "task": &**task}),
+            StepBody::Started => json!({"agent_name": AGENT_NAME, "task": &*on.task}),
             StepBody::Thinking { thought } => {
                 json!({"reasoning": format!("step {thought}: considering the request")})
             }
@@ -357,13 +463,14 @@ mod tests {
         let tasks = ["task", "say \"hi\"\n\t\u{1} é", ""];
         for r in 0..300 {
             let run = RunId::new(u64::MAX - r);
-            for step in plan(&cfg, 3, run, tasks[(r % 3) as usize]) {
-                let want = serde_json::to_string(&expected(&step, run)).unwrap_or_default();
+            let on = on(run, tasks[(r % 3) as usize]);
+            for step in plan(&cfg, 3, run) {
+                let want = serde_json::to_string(&expected(&step, &on)).unwrap_or_default();
                 let mut appended = String::from("prefix");
-                step.payload(run).write_json(&mut appended);
+                step.body.write_json(&on, &mut appended);
                 assert_eq!(appended, format!("prefix{want}"), "{step:?}");
-                assert_eq!(step.payload(run).to_json(), want);
-                kinds.insert(step.kind.as_str());
+                assert_eq!(render(&step, &on), want);
+                kinds.insert(step.kind().as_str());
             }
         }
         assert_eq!(kinds.len(), 6, "every step kind rendered: {kinds:?}");
@@ -371,13 +478,90 @@ mod tests {
 
     #[test]
     fn task_echo_is_bounded_on_char_boundary() {
-        let p = plan(&AgentConfig::default(), 0, RunId::new(1), &"é".repeat(1000));
+        let p = plan(&AgentConfig::default(), 0, RunId::new(1));
         let payload: serde_json::Value =
-            serde_json::from_str(&p[0].payload(RunId::new(1)).to_json()).unwrap_or_default();
+            serde_json::from_str(&render(&p[0], &on(RunId::new(1), &"é".repeat(1000))))
+                .unwrap_or_default();
         let task = payload
             .get("task")
             .and_then(|t| t.as_str())
             .map(|t| t.chars().count());
         assert_eq!(task, Some(MAX_TASK_ECHO));
+    }
+
+    /// The state hash serializes each live run's plan: its shape is the one the plan had when
+    /// the task was a field of `agent_started`'s step, so old journals' footers still match.
+    #[test]
+    fn a_plan_serializes_in_the_shape_state_hashes_were_taken_of() {
+        use serde_json::json;
+        let cfg = AgentConfig {
+            failure_per_mille: 300,
+            ..AgentConfig::default()
+        };
+        let mut variants = std::collections::BTreeSet::new();
+        for r in 0..50 {
+            let run = on(RunId::new(r), "say \"hi\"");
+            let steps = plan(&cfg, 11, run.run);
+            let want: Vec<serde_json::Value> = steps
+                .iter()
+                .map(|s| {
+                    let body = match s.body {
+                        StepBody::Started => json!({"Started": {"task": "say \"hi\""}}),
+                        StepBody::Thinking { thought } => json!({"Thinking": {"thought": thought}}),
+                        StepBody::ToolExecuting { tool, tool_no } => json!({
+                            "ToolExecuting": {"tool": tool.name(), "tool_no": tool_no}
+                        }),
+                        StepBody::ToolCompleted {
+                            tool,
+                            tool_no,
+                            duration_ms,
+                            success,
+                        } => json!({"ToolCompleted": {
+                            "tool": tool.name(),
+                            "tool_no": tool_no,
+                            "duration_ms": duration_ms,
+                            "success": success,
+                        }}),
+                        StepBody::Failed => json!("Failed"),
+                        StepBody::Completed { tools } => json!({"Completed": {"tools": tools}}),
+                    };
+                    variants.insert(s.kind());
+                    json!({
+                        "kind": s.kind(),
+                        "delay": {"secs": s.delay.as_secs(), "nanos": s.delay.subsec_nanos()},
+                        "body": body,
+                    })
+                })
+                .collect();
+            let got = serde_json::to_value(PlanWire {
+                run: &run,
+                steps: &steps,
+            })
+            .unwrap_or_default();
+            assert_eq!(got, json!(want), "run {r}");
+        }
+        assert_eq!(
+            variants.len(),
+            6,
+            "every step kind serialized: {variants:?}"
+        );
+    }
+
+    #[test]
+    fn a_tools_reported_duration_is_the_delay_before_its_completion() {
+        let cfg = AgentConfig {
+            max_tools: 5,
+            ..AgentConfig::default()
+        };
+        let mut seen = 0;
+        for r in 0..50 {
+            for s in plan(&cfg, 2, RunId::new(r)) {
+                if let StepBody::ToolCompleted { duration_ms, .. } = s.body {
+                    assert_eq!(u128::from(duration_ms), s.delay.as_millis());
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 50, "{seen} tool completions");
     }
 }

@@ -185,6 +185,11 @@ pub(crate) const MAX_RUN_STEPS: u64 = 1000;
 /// server's bounded channels accept.
 pub(crate) const MAX_SEND_QUEUE: u64 = 1 << 20;
 
+/// Longest delay between two events of a run: an hour, far past any useful pacing. A tool's
+/// duration is one such delay and is kept in 32 bits of milliseconds in every retained
+/// `tool_completed`, which this keeps exact.
+pub(crate) const MAX_STEP_MS: u64 = 60 * 60 * 1000;
+
 impl Config {
     /// Parses a JSON config; missing fields take the protocol defaults.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
@@ -238,7 +243,7 @@ impl Config {
         if self.agent.failure_per_mille > 1000 {
             return Err(ConfigError::PerMille("agent.failure_per_mille"));
         }
-        let bounded: [(&'static str, u64, u64); 3] = [
+        let bounded: [(&'static str, u64, u64); 4] = [
             (
                 "agent.max_thinking",
                 u64::from(self.agent.max_thinking),
@@ -249,6 +254,7 @@ impl Config {
                 u64::from(self.agent.max_tools),
                 MAX_RUN_STEPS,
             ),
+            ("agent.max_step_ms", self.agent.max_step_ms, MAX_STEP_MS),
             (
                 "limits.send_queue_capacity",
                 l.send_queue_capacity as u64,
@@ -333,6 +339,11 @@ mod tests {
                 MAX_RUN_STEPS,
             ),
             (
+                r#"{"agent":{"max_step_ms":3600001}}"#,
+                "agent.max_step_ms",
+                MAX_STEP_MS,
+            ),
+            (
                 r#"{"limits":{"send_queue_capacity":18446744073709551615}}"#,
                 "limits.send_queue_capacity",
                 MAX_SEND_QUEUE,
@@ -345,7 +356,7 @@ mod tests {
                 Err(format!("{name} must be at most {max}"))
             );
         }
-        let at_the_bounds = r#"{"agent":{"max_thinking":1000,"max_tools":1000},"limits":{"send_queue_capacity":1048576}}"#;
+        let at_the_bounds = r#"{"agent":{"max_thinking":1000,"max_tools":1000,"max_step_ms":3600000},"limits":{"send_queue_capacity":1048576}}"#;
         assert!(Config::from_json(at_the_bounds).is_ok());
     }
 }

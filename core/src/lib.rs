@@ -50,7 +50,7 @@ pub mod protocol;
 pub mod token;
 pub mod trace;
 
-pub use agent::{AGENT_NAME, AgentPayload, AgentStep, plan as agent_plan};
+pub use agent::{AGENT_NAME, AgentStep, plan as agent_plan};
 pub use checkpoint::Checkpoint;
 pub use config::{AgentConfig, Config, ConfigError, Limits};
 pub use error::{CloseCode, ErrorCode, HttpStatus};
@@ -60,7 +60,7 @@ pub use gateway::{
 };
 pub use journal::{JOURNAL_SCHEMA, JournalLine, MAX_JOURNAL_BYTES, Replayed, replay_journal};
 pub use log::{CloseReason, CredentialKind, Event, Identity, LogEntry};
-pub use outbox::{StreamEntry, StreamPayload};
+pub use outbox::StreamEntry;
 pub use payload::Payload;
 pub use protocol::{StreamKind, WireFrame};
 pub use ratelimit::{IDLE_SCAN_INTERVAL, IpLimiter, Rate, TokenBucket};

@@ -9,10 +9,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use crate::agent::AgentPayload;
+use crate::agent::{AgentRun, AgentStep, StepBody};
 use crate::payload::{Payload, write_json_str};
 
 use crate::ids::{RunId, Seq, ThreadId, UserId};
@@ -27,117 +28,198 @@ use crate::time::Instant;
 /// The frame itself is not kept: with the 10-minute retention of docs/protocol.md section 14 a
 /// large world holds every event it produced, and the envelope around the payload more than
 /// doubled what each one held (issue 4 notes). Rendering is a pure function of the entry and
-/// the user, so every rendering of an entry is the same bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamEntry {
-    /// When it was appended.
-    pub at: Instant,
-    /// What kind of event.
-    pub kind: StreamKind,
-    /// The thread, for run events.
-    pub thread: Option<ThreadId>,
-    /// The run, for run events.
-    pub run: Option<RunId>,
-    /// The event's payload object.
-    pub payload: StreamPayload,
-}
-
-/// A stream event's payload: JSON rendered once (a broadcast's, or one read back from a
-/// journal), or an agent step's facts, rendered as each frame is written
-/// ([`AgentPayload`]). Both write the same bytes for the same payload, which is what
-/// equality, serialization and the state hash see.
+/// the user, so every rendering of an entry is the same bytes. For the same reason an agent
+/// step is kept as its facts and a pointer to its run (32 bytes), not as its text.
 #[derive(Clone, Debug)]
-pub enum StreamPayload {
-    /// Already rendered.
-    Json(Payload),
-    /// Rendered on every write.
-    Agent(AgentPayload),
+pub struct StreamEntry {
+    at: Instant,
+    body: EntryBody,
 }
 
-impl StreamPayload {
-    /// Appends the payload's JSON object to `buf`.
-    pub fn write_json(&self, buf: &mut String) {
-        match self {
-            StreamPayload::Json(p) => buf.push_str(p.as_json()),
-            StreamPayload::Agent(a) => a.write_json(buf),
-        }
-    }
-
-    /// The payload's JSON object (borrowed when it is already rendered).
-    pub fn to_json(&self) -> Cow<'_, str> {
-        match self {
-            StreamPayload::Json(p) => Cow::Borrowed(p.as_json()),
-            StreamPayload::Agent(a) => Cow::Owned(a.to_json()),
-        }
-    }
+#[derive(Clone, Debug)]
+enum EntryBody {
+    /// A step of a run planned by this process: the run's id, thread and task are in the
+    /// shared [`AgentRun`], the payload is rendered from them and the step into each frame.
+    Step { run: Arc<AgentRun>, step: StepBody },
+    /// Anything else (a notice, a cancellation, an entry read back from a journal): the
+    /// envelope fields and a payload rendered once. Boxed, as they are few: inline, they would
+    /// more than double every step.
+    Rendered(Box<RenderedEntry>),
 }
 
-impl From<Payload> for StreamPayload {
-    fn from(p: Payload) -> Self {
-        StreamPayload::Json(p)
-    }
-}
-
-impl From<AgentPayload> for StreamPayload {
-    fn from(a: AgentPayload) -> Self {
-        StreamPayload::Agent(a)
-    }
-}
-
-impl PartialEq for StreamPayload {
-    /// Equal when they render the same bytes: a gateway restored from its journal holds as
-    /// JSON the payloads the live one holds as facts.
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (StreamPayload::Json(a), StreamPayload::Json(b)) => a == b,
-            (StreamPayload::Agent(a), StreamPayload::Agent(b)) => a == b,
-            _ => self.to_json() == other.to_json(),
-        }
-    }
-}
-
-impl Eq for StreamPayload {}
-
-impl Serialize for StreamPayload {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            StreamPayload::Json(p) => p.serialize(serializer),
-            StreamPayload::Agent(a) => RawValue::from_string(a.to_json())
-                .map_err(serde::ser::Error::custom)?
-                .serialize(serializer),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for StreamPayload {
-    /// Reads back as rendered JSON: the facts an agent payload was rendered from are not in it.
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Payload::deserialize(deserializer).map(StreamPayload::Json)
-    }
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RenderedEntry {
+    kind: StreamKind,
+    thread: Option<ThreadId>,
+    run: Option<RunId>,
+    payload: Payload,
 }
 
 impl StreamEntry {
+    /// An event with its payload already rendered.
+    pub fn new(
+        at: Instant,
+        kind: StreamKind,
+        thread: Option<ThreadId>,
+        run: Option<RunId>,
+        payload: Payload,
+    ) -> Self {
+        StreamEntry {
+            at,
+            body: EntryBody::Rendered(Box::new(RenderedEntry {
+                kind,
+                thread,
+                run,
+                payload,
+            })),
+        }
+    }
+
+    /// `step` of `run`, appended at `at`.
+    pub(crate) fn step(at: Instant, run: &Arc<AgentRun>, step: &AgentStep) -> Self {
+        StreamEntry {
+            at,
+            body: EntryBody::Step {
+                run: Arc::clone(run),
+                step: step.body(),
+            },
+        }
+    }
+
+    /// When it was appended.
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// What kind of event it is.
+    pub fn kind(&self) -> StreamKind {
+        match &self.body {
+            EntryBody::Step { step, .. } => step.kind(),
+            EntryBody::Rendered(r) => r.kind,
+        }
+    }
+
+    /// The thread, for run events.
+    pub fn thread(&self) -> Option<&ThreadId> {
+        match &self.body {
+            EntryBody::Step { run, .. } => Some(run.thread()),
+            EntryBody::Rendered(r) => r.thread.as_ref(),
+        }
+    }
+
+    /// The run, for run events.
+    pub fn run(&self) -> Option<RunId> {
+        match &self.body {
+            EntryBody::Step { run, .. } => Some(run.run()),
+            EntryBody::Rendered(r) => r.run,
+        }
+    }
+
+    /// Appends the event's payload object to `buf`.
+    pub fn write_payload(&self, buf: &mut String) {
+        match &self.body {
+            EntryBody::Step { run, step } => step.write_json(run, buf),
+            EntryBody::Rendered(r) => buf.push_str(r.payload.as_json()),
+        }
+    }
+
+    /// The event's payload object (borrowed when it is already rendered).
+    pub fn payload_json(&self) -> Cow<'_, str> {
+        match &self.body {
+            EntryBody::Step { .. } => {
+                let mut buf = String::with_capacity(96);
+                self.write_payload(&mut buf);
+                Cow::Owned(buf)
+            }
+            EntryBody::Rendered(r) => Cow::Borrowed(r.payload.as_json()),
+        }
+    }
+
     /// The frame `user`'s connections receive for this event at `seq` of their stream.
     /// `scratch` is reused between calls so the frame costs one allocation, its own.
     pub fn render(&self, seq: Seq, user: &UserId, scratch: &mut String) -> Arc<str> {
-        render_stream_frame(&self.head(seq, user), &self.payload, scratch)
+        self.write_frame(seq, user, scratch);
+        Arc::from(scratch.as_str())
     }
 
     /// Writes the frame [`render`](Self::render) returns into `buf` (cleared first), for a
     /// reader that compares it and needs no allocation.
     pub fn write_frame(&self, seq: Seq, user: &UserId, buf: &mut String) {
-        write_stream_frame(&self.head(seq, user), &self.payload, buf);
-    }
-
-    fn head<'a>(&'a self, seq: Seq, user: &'a UserId) -> StreamHead<'a> {
-        StreamHead {
-            kind: self.kind,
+        let head = StreamHead {
+            kind: self.kind(),
             seq,
             user,
-            thread: self.thread.as_ref(),
-            run: self.run,
+            thread: self.thread(),
+            run: self.run(),
             at: self.at,
+        };
+        write_stream_frame(&head, self, buf);
+    }
+}
+
+impl PartialEq for StreamEntry {
+    /// Equal when every envelope field is and the payloads render the same bytes: a gateway
+    /// restored from its journal holds as JSON the payloads the live one holds as facts.
+    fn eq(&self, other: &Self) -> bool {
+        if self.at != other.at {
+            return false;
         }
+        match (&self.body, &other.body) {
+            (EntryBody::Rendered(a), EntryBody::Rendered(b)) => a == b,
+            (EntryBody::Step { run: a, step: s }, EntryBody::Step { run: b, step: t }) => {
+                s == t
+                    && a.run() == b.run()
+                    && a.thread() == b.thread()
+                    && (*s != StepBody::Started || a == b)
+            }
+            _ => {
+                self.kind() == other.kind()
+                    && self.thread() == other.thread()
+                    && self.run() == other.run()
+                    && self.payload_json() == other.payload_json()
+            }
+        }
+    }
+}
+
+impl Eq for StreamEntry {}
+
+impl Serialize for StreamEntry {
+    /// The fields in the order journals have always had them, the payload as raw JSON.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("StreamEntry", 5)?;
+        s.serialize_field("at", &self.at)?;
+        s.serialize_field("kind", &self.kind())?;
+        s.serialize_field("thread", &self.thread())?;
+        s.serialize_field("run", &self.run())?;
+        match &self.body {
+            EntryBody::Rendered(r) => s.serialize_field("payload", &r.payload)?,
+            EntryBody::Step { .. } => s.serialize_field(
+                "payload",
+                &RawValue::from_string(self.payload_json().into_owned())
+                    .map_err(serde::ser::Error::custom)?,
+            )?,
+        }
+        s.end()
+    }
+}
+
+/// A journal's stream entry, as written by [`StreamEntry`]'s `Serialize`.
+#[derive(Deserialize)]
+struct EntryWire {
+    at: Instant,
+    kind: StreamKind,
+    thread: Option<ThreadId>,
+    run: Option<RunId>,
+    payload: Payload,
+}
+
+impl<'de> Deserialize<'de> for StreamEntry {
+    /// Reads back with its payload rendered: the facts an agent step was rendered from are
+    /// not in a journal.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let w = EntryWire::deserialize(deserializer)?;
+        Ok(StreamEntry::new(w.at, w.kind, w.thread, w.run, w.payload))
     }
 }
 
@@ -188,7 +270,7 @@ impl Outbox {
         }
         self.latest = seq;
         if self.entries.is_empty() {
-            self.front_at = entry.at;
+            self.front_at = entry.at();
         }
         self.entries.push_back(entry);
         true
@@ -197,7 +279,7 @@ impl Outbox {
     /// Drops the oldest entry, keeping `front_at` the new front's.
     fn pop_front(&mut self) {
         self.entries.pop_front();
-        self.front_at = self.entries.front().map_or(Instant::EPOCH, |e| e.at);
+        self.front_at = self.entries.front().map_or(Instant::EPOCH, |e| e.at());
     }
 
     /// [`push`](Self::push)es `entry` at `seq`, then keeps at most `max_events` entries none
@@ -253,7 +335,7 @@ impl Outbox {
             write_hash_head(Seq::new(seq), e, &mut head);
             w.write_all(head.as_bytes())?;
             payload.clear();
-            e.payload.write_json(&mut payload);
+            e.write_payload(&mut payload);
             w.write_all(&(payload.len() as u64).to_le_bytes())?;
             w.write_all(payload.as_bytes())?;
         }
@@ -279,14 +361,14 @@ fn write_hash_head(seq: Seq, e: &StreamEntry, buf: &mut String) {
     buf.push(',');
     buf.push_str(num.format(e.at.as_nanos()));
     buf.push_str(",\"");
-    buf.push_str(e.kind.as_str());
+    buf.push_str(e.kind().as_str());
     buf.push_str("\",");
-    match &e.thread {
+    match e.thread() {
         Some(t) => write_json_str(buf, t.as_str()),
         None => buf.push_str("null"),
     }
     buf.push(',');
-    match e.run {
+    match e.run() {
         Some(r) => write_run_id(buf, r),
         None => buf.push_str("null"),
     }
@@ -311,21 +393,9 @@ struct StreamHead<'a> {
     at: Instant,
 }
 
-/// Renders a stream event in the outbound envelope of docs/protocol.md section 9 (see
-/// [`write_stream_frame`]). `scratch` is reused between calls so the frame costs one
-/// allocation, its own; being a `String`, it is never validated as UTF-8 again.
-fn render_stream_frame(
-    head: &StreamHead<'_>,
-    payload: &StreamPayload,
-    scratch: &mut String,
-) -> Arc<str> {
-    write_stream_frame(head, payload, scratch);
-    Arc::from(scratch.as_str())
-}
-
 /// Writes a stream event into `buf` (cleared first) in the outbound envelope: `type`, `seq`,
 /// `user_id`, `thread_id` and `run_id` when present, `timestamp`, then the payload.
-fn write_stream_frame(head: &StreamHead<'_>, payload: &StreamPayload, buf: &mut String) {
+fn write_stream_frame(head: &StreamHead<'_>, entry: &StreamEntry, buf: &mut String) {
     let mut num = itoa::Buffer::new();
     buf.clear();
     buf.push_str("{\"type\":\"");
@@ -345,7 +415,7 @@ fn write_stream_frame(head: &StreamHead<'_>, payload: &StreamPayload, buf: &mut 
     buf.push_str(",\"timestamp\":");
     buf.push_str(num.format(head.at.unix_millis()));
     buf.push_str(",\"payload\":");
-    payload.write_json(buf);
+    entry.write_payload(buf);
     buf.push('}');
 }
 

@@ -5,7 +5,8 @@
 //! A [`Payload`] is an object rendered once, kept as its final text and spliced into every
 //! frame that carries it, never re-rendered: a broadcast's text, or a payload read back from a
 //! journal. An agent step's payload is written by the same [`ObjectWriter`] straight into each
-//! frame instead (`agent::AgentPayload`), so a retained event keeps no text.
+//! frame instead (`outbox::StreamEntry` keeps the step's facts), so a retained event keeps no
+//! text.
 //! This module never decides what a payload says; it only writes what it is given.
 
 use std::borrow::BorrowMut;

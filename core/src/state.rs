@@ -14,9 +14,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde::ser::SerializeStruct;
 use sha2::{Digest, Sha256};
 
-use crate::agent::{self, AgentStep};
+use crate::agent::{self, AgentRun, AgentStep, PlanWire};
 use crate::config::Config;
 use crate::conn_set::ConnSet;
 use crate::ids::{ConnId, Jti, LogSeq, RunId, Seq, ThreadId, UserId};
@@ -115,13 +116,34 @@ pub(crate) struct SessionRecord {
 }
 
 /// An agent run in progress.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct RunRecord {
     pub(crate) owner: UserId,
-    pub(crate) thread: ThreadId,
+    /// The run's id, thread and task, shared with every entry the run appends.
+    pub(crate) info: Arc<AgentRun>,
     pub(crate) plan: Vec<AgentStep>,
     pub(crate) next_step: usize,
     pub(crate) next_at: Instant,
+}
+
+impl Serialize for RunRecord {
+    /// The fields the state hash has always had: the thread beside the owner, the task in the
+    /// plan (see [`PlanWire`]).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("RunRecord", 5)?;
+        s.serialize_field("owner", &self.owner)?;
+        s.serialize_field("thread", self.info.thread())?;
+        s.serialize_field(
+            "plan",
+            &PlanWire {
+                run: &self.info,
+                steps: &self.plan,
+            },
+        )?;
+        s.serialize_field("next_step", &self.next_step)?;
+        s.serialize_field("next_at", &self.next_at)?;
+        s.end()
+    }
 }
 
 /// An unredeemed ticket.
@@ -356,8 +378,8 @@ impl State {
                     *run,
                     RunRecord {
                         owner: owner.clone(),
-                        thread: thread.clone(),
-                        plan: agent::plan(&config.agent, config.seed, *run, task),
+                        info: Arc::new(AgentRun::new(*run, thread.clone(), task)),
+                        plan: agent::plan(&config.agent, config.seed, *run),
                         next_step: 0,
                         next_at: at,
                     },
@@ -384,14 +406,14 @@ impl State {
                         found: *stream_seq,
                     });
                 }
-                if let Some(run) = entry.run {
+                if let Some(run) = entry.run() {
                     advance_run(
                         &mut self.runs,
                         &mut self.runs_per_user,
                         (seq, at),
                         run,
                         user,
-                        entry.kind,
+                        entry.kind(),
                     )?;
                 }
                 let mut sizes = OutboxSizes {
@@ -406,7 +428,7 @@ impl State {
             Event::StreamBroadcast { entry } => {
                 // A broadcast is a notice, never a run's step: a log that says otherwise is
                 // corrupt (checked before any change).
-                if let Some(run) = entry.run {
+                if let Some(run) = entry.run() {
                     return Err(ReplayError::Run { seq, run });
                 }
                 self.append_to_every_user(entry, at, config);
@@ -555,7 +577,7 @@ fn advance_run(
     kind: StreamKind,
 ) -> Result<(), ReplayError> {
     let r = runs.get_mut(&run).ok_or(ReplayError::Run { seq, run })?;
-    let planned = r.plan.get(r.next_step).map(|s| s.kind);
+    let planned = r.plan.get(r.next_step).map(AgentStep::kind);
     let follows = kind == StreamKind::AgentCancelled || planned == Some(kind);
     if !follows || r.owner != *user {
         return Err(ReplayError::Run { seq, run });
@@ -566,7 +588,7 @@ fn advance_run(
         runs.remove(&run);
         drop_one(runs_per_user, &owner);
     } else if let Some(next) = r.plan.get(r.next_step) {
-        r.next_at = at.saturating_add(next.delay);
+        r.next_at = at.saturating_add(next.delay());
     }
     Ok(())
 }
@@ -688,13 +710,13 @@ mod tests {
         Event::StreamAppended {
             user: user(user_name),
             seq: Seq::new(seq),
-            entry: Arc::new(StreamEntry {
-                at: Instant::EPOCH,
+            entry: Arc::new(StreamEntry::new(
+                Instant::EPOCH,
                 kind,
-                thread: Some(thread("t1")),
-                run: Some(RunId::new(run)),
-                payload: Payload::object().finish().into(),
-            }),
+                Some(thread("t1")),
+                Some(RunId::new(run)),
+                Payload::object().finish(),
+            )),
         }
     }
 
@@ -847,13 +869,13 @@ mod tests {
     }
 
     fn notice() -> Arc<StreamEntry> {
-        Arc::new(StreamEntry {
-            at: Instant::EPOCH,
-            kind: StreamKind::SystemNotice,
-            thread: None,
-            run: None,
-            payload: Payload::object().str("text", "hi").finish().into(),
-        })
+        Arc::new(StreamEntry::new(
+            Instant::EPOCH,
+            StreamKind::SystemNotice,
+            None,
+            None,
+            Payload::object().str("text", "hi").finish(),
+        ))
     }
 
     #[test]
@@ -910,8 +932,13 @@ mod tests {
 
     #[test]
     fn apply_refuses_a_broadcast_that_carries_a_run() {
-        let mut entry = (*notice()).clone();
-        entry.run = Some(RunId::new(1));
+        let entry = StreamEntry::new(
+            Instant::EPOCH,
+            StreamKind::SystemNotice,
+            None,
+            Some(RunId::new(1)),
+            Payload::object().str("text", "hi").finish(),
+        );
         let (state, last) = fold(vec![
             opened(1, "alice"),
             Event::StreamBroadcast {

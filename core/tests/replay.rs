@@ -210,7 +210,7 @@ fn crash_restart_from_log_loses_no_acknowledged_event() {
         assert!(all.contains(&seq), "acknowledged event {seq} lost");
     }
     // Every run finished with exactly one terminal event.
-    let terminals = h.log.iter().filter(|e| matches!(&e.event, Event::StreamAppended { entry, .. } if matches!(entry.kind.as_str(), "agent_completed" | "agent_failed" | "agent_cancelled"))).count();
+    let terminals = h.log.iter().filter(|e| matches!(&e.event, Event::StreamAppended { entry, .. } if matches!(entry.kind().as_str(), "agent_completed" | "agent_failed" | "agent_cancelled"))).count();
     assert_eq!(terminals, 3);
 }
 
@@ -395,7 +395,7 @@ fn rejected_stream_entry_leaves_the_folded_state_unchanged() {
         .log
         .iter()
         .position(
-            |e| matches!(&e.event, Event::StreamAppended { entry, .. } if entry.run.is_some()),
+            |e| matches!(&e.event, Event::StreamAppended { entry, .. } if entry.run().is_some()),
         )
         .expect("a run event");
     let mut cp = Checkpoint::new(h.config.clone(), Plants::NONE).expect("config");

@@ -192,7 +192,7 @@ fn broadcast_requires_permission_and_reaches_every_user_with_own_seq() {
         .filter_map(|e| match &e.event {
             gauntlet_core::Event::StreamBroadcast { entry } => Some(std::sync::Arc::clone(entry)),
             gauntlet_core::Event::StreamAppended { entry, .. }
-                if entry.kind == gauntlet_core::StreamKind::SystemNotice =>
+                if entry.kind() == gauntlet_core::StreamKind::SystemNotice =>
             {
                 panic!("a broadcast copy logged as its own append")
             }
@@ -200,7 +200,10 @@ fn broadcast_requires_permission_and_reaches_every_user_with_own_seq() {
         })
         .collect();
     assert_eq!(broadcasts.len(), 1);
-    assert_eq!(broadcasts[0].kind, gauntlet_core::StreamKind::SystemNotice);
+    assert_eq!(
+        broadcasts[0].kind(),
+        gauntlet_core::StreamKind::SystemNotice
+    );
     let latest = |name: &str| {
         h.gw.latest_seq(&gauntlet_core::UserId::parse(name).expect("id"))
     };

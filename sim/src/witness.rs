@@ -426,7 +426,7 @@ mod tests {
     use std::sync::Arc;
 
     use gauntlet_core::{
-        Config, Event, Instant, LogSeq, Plants, RunId, Seq, StreamEntry, StreamKind, StreamPayload,
+        Config, Event, Instant, LogSeq, Plants, RunId, Seq, StreamEntry, StreamKind,
     };
 
     use super::*;
@@ -520,14 +520,14 @@ mod tests {
             event: Event::StreamAppended {
                 user: UserId::parse("u1").unwrap(),
                 seq: Seq::new(1),
-                entry: Arc::new(StreamEntry {
-                    at: Instant::from_unix_secs(seq),
-                    kind: StreamKind::ToolExecuting,
-                    thread: None,
-                    run: Some(RunId::new(7)),
-                    payload: serde_json::from_str::<StreamPayload>(r#"{"execution_id":"e"}"#)
+                entry: Arc::new(StreamEntry::new(
+                    Instant::from_unix_secs(seq),
+                    StreamKind::ToolExecuting,
+                    None,
+                    Some(RunId::new(7)),
+                    serde_json::from_str::<gauntlet_core::Payload>(r#"{"execution_id":"e"}"#)
                         .unwrap(),
-                }),
+                )),
             },
         }
     }

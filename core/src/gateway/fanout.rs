@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use crate::config::Limits;
 use crate::error::ErrorCode;
-use crate::ids::{ConnId, RunId, Seq, UserId};
+use crate::ids::{ConnId, Seq, UserId};
 use crate::log::{CloseReason, Event};
-use crate::outbox::{StreamEntry, StreamPayload};
+use crate::outbox::StreamEntry;
 use crate::plant::planted;
-use crate::protocol::{ServerFrame, StreamKind, WireFrame};
+use crate::protocol::{ServerFrame, WireFrame};
 use crate::state::entry_of;
 
 use super::{Ctx, Gateway};
@@ -70,26 +70,6 @@ impl Gateway {
         self.push_frame(ctx, conn, frame.render());
     }
 
-    /// Appends a stream event to `user`'s outbox and fans it out to their connections.
-    pub(crate) fn append_stream(
-        &mut self,
-        ctx: &mut Ctx,
-        user: UserId,
-        kind: StreamKind,
-        thread: Option<crate::ids::ThreadId>,
-        run: Option<RunId>,
-        payload: StreamPayload,
-    ) {
-        let entry = Arc::new(StreamEntry {
-            at: ctx.now,
-            kind,
-            thread,
-            run,
-            payload,
-        });
-        self.append_entry(ctx, user, entry);
-    }
-
     /// Appends `entry` (made at `ctx.now`) at the next seq of `user`'s stream and fans it out
     /// to their connections.
     pub(crate) fn append_entry(&mut self, ctx: &mut Ctx, user: UserId, entry: Arc<StreamEntry>) {
@@ -99,7 +79,7 @@ impl Gateway {
         if planted!(self.plants, BroadcastLeak) {
             targets.extend(self.state.sessions.keys().copied());
         } else {
-            let set = match &entry.thread {
+            let set = match entry.thread() {
                 Some(t) if planted!(self.plants, ThreadIdAsUserId) => {
                     UserId::parse(t.as_str()).and_then(|u| self.state.by_user.get(&u))
                 }

@@ -243,21 +243,12 @@ impl Gateway {
             run_id: run,
         };
         self.send_direct(ctx, conn, &accepted);
-        let first = self
-            .state
-            .runs
-            .get(&run)
-            .and_then(|r| r.plan.first())
-            .map(|step| (step.kind, step.payload(run)));
-        if let Some((kind, payload)) = first {
-            self.append_stream(
-                ctx,
-                user.clone(),
-                kind,
-                Some(thread),
-                Some(run),
-                payload.into(),
-            );
+        let first = self.state.runs.get(&run).and_then(|r| {
+            let step = r.plan.first()?;
+            Some(StreamEntry::step(ctx.now, &r.info, step))
+        });
+        if let Some(entry) = first {
+            self.append_entry(ctx, user.clone(), Arc::new(entry));
         }
         self.arm_run(run);
     }
@@ -283,16 +274,16 @@ impl Gateway {
             let msg = "run belongs to another user";
             return self.reply_error(ctx, conn, ServerFrame::error(ErrorCode::Forbidden, msg));
         }
-        let (owner, thread) = (r.owner.clone(), r.thread.clone());
-        self.stop_run_timer(run);
-        self.append_stream(
-            ctx,
-            owner,
+        let entry = StreamEntry::new(
+            ctx.now,
             StreamKind::AgentCancelled,
-            Some(thread),
+            Some(r.info.thread().clone()),
             Some(run),
-            crate::agent::cancelled_payload().into(),
+            crate::agent::cancelled_payload(),
         );
+        let owner = r.owner.clone();
+        self.stop_run_timer(run);
+        self.append_entry(ctx, owner, Arc::new(entry));
     }
 
     fn subscribe(&mut self, ctx: &mut Ctx, conn: ConnId, user: &UserId, thread: ThreadId) {
@@ -434,13 +425,13 @@ impl Gateway {
             .finish_reusing();
         self.scratch = scratch;
         // One entry for every user's copy: only the seq each copy is stored at differs.
-        let entry = Arc::new(StreamEntry {
-            at: ctx.now,
-            kind: StreamKind::SystemNotice,
-            thread: None,
-            run: None,
-            payload: payload.into(),
-        });
+        let entry = Arc::new(StreamEntry::new(
+            ctx.now,
+            StreamKind::SystemNotice,
+            None,
+            None,
+            payload,
+        ));
         self.append_to_every_user(ctx, &entry);
     }
 }

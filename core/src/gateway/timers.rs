@@ -4,10 +4,12 @@
 //!
 //! It must never read a clock: every deadline is computed from the `now` handed in.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ids::{ConnId, RunId};
 use crate::log::{CloseReason, Event};
+use crate::outbox::StreamEntry;
 use crate::time::Instant;
 
 use super::{Ctx, Gateway};
@@ -68,9 +70,9 @@ impl Gateway {
         let Some(step) = r.plan.get(r.next_step) else {
             return;
         };
-        let (kind, payload) = (step.kind, step.payload(run));
-        let (owner, thread) = (r.owner.clone(), r.thread.clone());
-        self.append_stream(ctx, owner, kind, Some(thread), Some(run), payload.into());
+        let entry = Arc::new(StreamEntry::step(ctx.now, &r.info, step));
+        let owner = r.owner.clone();
+        self.append_entry(ctx, owner, entry);
         if let Some(r) = self.state.runs.get(&run) {
             self.timers.set(TimerKind::Run(run), r.next_at);
         }
@@ -128,6 +130,9 @@ mod tests {
     use crate::config::Config;
     use crate::gateway::contract::Outputs;
     use crate::ids::{RunId, ThreadId, UserId};
+    use std::sync::Arc;
+
+    use crate::agent::AgentRun;
     use crate::state::RunRecord;
     use crate::time::Instant;
     use crate::token::KeyRing;
@@ -142,7 +147,11 @@ mod tests {
     fn empty_run(next_at: Instant) -> RunRecord {
         RunRecord {
             owner: UserId::parse("alice").expect("id"),
-            thread: ThreadId::parse("t1").expect("id"),
+            info: Arc::new(AgentRun::new(
+                RunId::new(1),
+                ThreadId::parse("t1").expect("id"),
+                "task",
+            )),
             plan: Vec::new(),
             next_step: 0,
             next_at,

@@ -319,13 +319,13 @@ mod tests {
     }
 
     fn notice(text: &str) -> Arc<StreamEntry> {
-        Arc::new(StreamEntry {
-            at: Instant::from_unix_secs(1),
-            kind: StreamKind::SystemNotice,
-            thread: None,
-            run: None,
-            payload: serde_json::from_str(&format!(r#"{{"text":"{text}"}}"#)).unwrap(),
-        })
+        Arc::new(StreamEntry::new(
+            Instant::from_unix_secs(1),
+            StreamKind::SystemNotice,
+            None,
+            None,
+            serde_json::from_str(&format!(r#"{{"text":"{text}"}}"#)).unwrap(),
+        ))
     }
 
     fn appended(name: &str, seq: u64, e: &Arc<StreamEntry>) -> LogEntry {

@@ -119,8 +119,8 @@ impl EnvelopeChecker {
                     self.impersonations.insert(*run, owner.clone());
                 }
                 Event::StreamBroadcast { entry }
-                    if entry.kind == StreamKind::SystemNotice
-                        && entry.payload.to_json().contains(UNPRIVILEGED_NOTICE) =>
+                    if entry.kind() == StreamKind::SystemNotice
+                        && entry.payload_json().contains(UNPRIVILEGED_NOTICE) =>
                 {
                     return Err(Failure::new(
                         NAME,
@@ -296,14 +296,14 @@ mod tests {
     #[test]
     fn an_unprivileged_broadcast_in_the_log_fails() {
         let notice = |text: &str| Event::StreamBroadcast {
-            entry: Arc::new(gauntlet_core::StreamEntry {
-                at: Instant::from_unix_secs(1),
-                kind: StreamKind::SystemNotice,
-                thread: None,
-                run: None,
-                payload: serde_json::from_str(&format!(r#"{{"text":"{text}"}}"#))
+            entry: Arc::new(gauntlet_core::StreamEntry::new(
+                Instant::from_unix_secs(1),
+                StreamKind::SystemNotice,
+                None,
+                None,
+                serde_json::from_str(&format!(r#"{{"text":"{text}"}}"#))
                     .unwrap_or_else(|e| unreachable!("a payload object: {e}")),
-            }),
+            )),
         };
         let mut c = EnvelopeChecker::default();
         assert!(log(&mut c, notice("maintenance at noon")).is_ok());

@@ -44,8 +44,8 @@ impl Checker for FiveEventsChecker {
             else {
                 continue;
             };
-            let Some(run) = entry.run else { continue };
-            let kind = entry.kind;
+            let Some(run) = entry.run() else { continue };
+            let kind = entry.kind();
             let fail = |m: String| Err(Failure::new("five_events", format!("{run}: {m}")));
             if self.ended.contains(run.get()) {
                 return fail(format!("{} after the terminal event", kind.as_str()));
@@ -56,7 +56,7 @@ impl Checker for FiveEventsChecker {
             }
             // Only tool events need the payload, and only its `execution_id`.
             let exec = || {
-                payload_execution_id(&entry.payload.to_json())
+                payload_execution_id(&entry.payload_json())
                     .map(Cow::into_owned)
                     .unwrap_or_default()
             };
@@ -123,14 +123,13 @@ mod tests {
             event: Event::StreamAppended {
                 user: UserId::parse("u1").unwrap(),
                 seq: Seq::new(1),
-                entry: Arc::new(StreamEntry {
-                    at: Instant::from_unix_secs(1),
+                entry: Arc::new(StreamEntry::new(
+                    Instant::from_unix_secs(1),
                     kind,
-                    thread: None,
-                    run: Some(RunId::new(run)),
-                    payload: serde_json::from_str(&format!(r#"{{"execution_id":"{exec}"}}"#))
-                        .unwrap(),
-                }),
+                    None,
+                    Some(RunId::new(run)),
+                    serde_json::from_str(&format!(r#"{{"execution_id":"{exec}"}}"#)).unwrap(),
+                )),
             },
         }
     }

@@ -66,8 +66,8 @@ impl LimitsChecker {
                 }
                 self.active.insert(*run, owner.clone());
             }
-            Event::StreamAppended { entry, .. } if entry.kind.is_terminal() => {
-                if let Some(run) = entry.run
+            Event::StreamAppended { entry, .. } if entry.kind().is_terminal() => {
+                if let Some(run) = entry.run()
                     && let Some(owner) = self.active.remove(&run)
                     && let Some(n) = self.per_user.get_mut(&owner)
                 {
@@ -120,13 +120,13 @@ mod tests {
         Event::StreamAppended {
             user: owner(),
             seq: Seq::new(run),
-            entry: Arc::new(StreamEntry {
-                at: Instant::from_unix_secs(1),
-                kind: StreamKind::AgentCompleted,
-                thread: ThreadId::parse("u1-t1"),
-                run: Some(RunId::new(run)),
-                payload: serde_json::from_str("{}").unwrap_or_else(|e| unreachable!("{e}")),
-            }),
+            entry: Arc::new(StreamEntry::new(
+                Instant::from_unix_secs(1),
+                StreamKind::AgentCompleted,
+                ThreadId::parse("u1-t1"),
+                Some(RunId::new(run)),
+                serde_json::from_str("{}").unwrap_or_else(|e| unreachable!("{e}")),
+            )),
         }
     }
 

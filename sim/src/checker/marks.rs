@@ -439,13 +439,13 @@ impl Marks {
             // once, like any other append.
             Event::StreamAppended { entry, .. } | Event::StreamBroadcast { entry } => {
                 self.mark("OUT-SEQ-PER-USER");
-                if entry.run.is_some() {
+                if entry.run().is_some() {
                     self.mark("AGENT-EVENT-FIELDS");
                 }
-                if entry.thread.is_some() {
+                if entry.thread().is_some() {
                     self.mark("DELIVERY-THREAD");
                 }
-                match entry.kind {
+                match entry.kind() {
                     StreamKind::AgentStarted => self.mark("AGENT-ORDER"),
                     StreamKind::ToolCompleted => self.mark("AGENT-TOOL-PAIRING"),
                     StreamKind::AgentCompleted | StreamKind::AgentFailed => {

@@ -103,18 +103,18 @@ pub(crate) fn envelope_fault(
         return Some("a stream frame that is not a JSON object".into());
     };
     let mut want: Vec<(&str, Value)> = vec![
-        ("type", Value::from(entry.kind.as_str())),
+        ("type", Value::from(entry.kind().as_str())),
         ("seq", Value::from(seq.get())),
         ("user_id", Value::from(user.as_str())),
     ];
-    if let Some(t) = &entry.thread {
+    if let Some(t) = &entry.thread() {
         want.push(("thread_id", Value::from(t.to_string())));
     }
-    if let Some(r) = &entry.run {
+    if let Some(r) = &entry.run() {
         want.push(("run_id", Value::from(r.to_string())));
     }
-    want.push(("timestamp", Value::from(entry.at.unix_millis())));
-    let payload = serde_json::from_str::<Value>(&entry.payload.to_json()).ok()?;
+    want.push(("timestamp", Value::from(entry.at().unix_millis())));
+    let payload = serde_json::from_str::<Value>(&entry.payload_json()).ok()?;
     want.push(("payload", payload));
     let want_keys: Vec<&str> = want.iter().map(|(k, _)| *k).collect();
     if keys(&m) != want_keys {
@@ -131,7 +131,7 @@ pub(crate) fn envelope_fault(
 
 #[cfg(test)]
 mod tests {
-    use gauntlet_core::{Instant, StreamKind, StreamPayload, ThreadId};
+    use gauntlet_core::{Instant, StreamKind, ThreadId};
 
     use super::*;
 
@@ -156,14 +156,14 @@ mod tests {
 
     #[test]
     fn a_stream_frame_has_the_documented_members_in_order() {
-        let entry = StreamEntry {
-            at: Instant::from_unix_millis(1_800_000_000_123),
-            kind: StreamKind::AgentStarted,
-            thread: ThreadId::parse("u1-t1"),
-            run: None,
-            payload: serde_json::from_str::<StreamPayload>(r#"{"n":1}"#)
+        let entry = StreamEntry::new(
+            Instant::from_unix_millis(1_800_000_000_123),
+            StreamKind::AgentStarted,
+            ThreadId::parse("u1-t1"),
+            None,
+            serde_json::from_str::<gauntlet_core::Payload>(r#"{"n":1}"#)
                 .unwrap_or_else(|e| unreachable!("{e}")),
-        };
+        );
         let seq = Seq::new(5);
         let mut rendered = String::new();
         entry.write_frame(seq, &user(), &mut rendered);

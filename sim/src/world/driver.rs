@@ -51,8 +51,8 @@ impl World<'_> {
     fn track_log(&mut self, e: &gauntlet_core::LogEntry) {
         match &e.event {
             Event::StreamAppended { user, entry, .. } => {
-                if entry.kind == StreamKind::AgentCancelled
-                    && let Some(run) = entry.run
+                if entry.kind() == StreamKind::AgentCancelled
+                    && let Some(run) = entry.run()
                 {
                     // A corrupted frame of the owner's arriving now may have been a stop of
                     // its own run: the gateway lets the owner stop it.
@@ -72,14 +72,14 @@ impl World<'_> {
                         ));
                     }
                 }
-                if entry.kind.is_terminal()
-                    && let Some(run) = entry.run
+                if entry.kind().is_terminal()
+                    && let Some(run) = entry.run()
                 {
                     self.clients.stop_requests.remove(&run);
                     self.spans
-                        .run_ended(run, entry.kind.as_str(), self.now, &mut *self.sink);
-                } else if entry.kind == StreamKind::AgentStarted
-                    && let Some(run) = entry.run
+                        .run_ended(run, entry.kind().as_str(), self.now, &mut *self.sink);
+                } else if entry.kind() == StreamKind::AgentStarted
+                    && let Some(run) = entry.run()
                 {
                     self.spans.run_started(run, user, self.now);
                 }
