@@ -8,6 +8,11 @@
 //! issued token ids back with [`OAuth::record_issued`] so a replayed code can revoke them),
 //! never put a token in a URL, never accept any PKCE method but `S256`, and never let a
 //! store grow past its capacity.
+//!
+//! Codes are held as the 32 MAC bytes they encode (`CodeKey`), not as their text: the
+//! redeemed store keeps up to 100 000 tombstones that live as long as refresh tokens, and
+//! each had three copies of its code on the heap (the map, its expiry index and the eviction
+//! queue).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -256,6 +261,28 @@ pub struct Grant {
     pub code: String,
 }
 
+/// A code as the HMAC-SHA256 output it is the base64url text of. Base64url decoding without
+/// padding refuses non-zero trailing bits, so every code text has at most one key and the
+/// keys of two texts are equal exactly when the texts are: a look-up by key finds what one by
+/// text did.
+type CodeKey = [u8; 32];
+
+/// The key of `code`, or `None` for a text no derived code has (which names no code).
+fn code_key(code: &str) -> Option<CodeKey> {
+    // 43 characters carry 258 bits: the 256 of a key and two that must be zero.
+    if code.len() != CODE_LEN {
+        return None;
+    }
+    let mut key = [0u8; 33];
+    match URL_SAFE_NO_PAD.decode_slice(code, &mut key) {
+        Ok(32) => key[..32].try_into().ok(),
+        _ => None,
+    }
+}
+
+/// Length of a code: base64url without padding of a 32-byte MAC.
+const CODE_LEN: usize = 43;
+
 #[derive(Clone, Debug)]
 struct PendingCode {
     user: UserId,
@@ -271,14 +298,16 @@ struct PendingCode {
 /// replay can still revoke them.
 #[derive(Clone, Debug)]
 struct Redeemed {
-    issued: Vec<(Jti, Instant)>,
+    /// Boxed, not a `Vec`: tokens are recorded once per code (two, an access and a refresh
+    /// token), and pushing them one by one left room for four.
+    issued: Box<[(Jti, Instant)]>,
     family: Option<FamilyId>,
     keep_until: Instant,
 }
 
 #[derive(Clone, Debug)]
 struct PendingState {
-    code: String,
+    code: CodeKey,
     expires: Instant,
 }
 
@@ -311,15 +340,15 @@ pub struct OAuth {
     /// pending store is full, and scanning them made every later authorize of a user who keeps
     /// one full a walk of all 10 000 states and 10 000 codes.
     states: ExpiringMap<String, PendingState>,
-    codes: ExpiringMap<String, PendingCode>,
+    codes: ExpiringMap<CodeKey, PendingCode>,
     /// Redeemed codes, indexed by when each tombstone may go (`keep_until`): pruning runs on
     /// every callback once the store is full (100 000 tombstones that live as long as refresh
     /// tokens), and a scan made each sign-in at the cap a walk of all of them.
-    redeemed: ExpiringMap<String, Redeemed>,
+    redeemed: ExpiringMap<CodeKey, Redeemed>,
     /// Redeemed codes in redemption order, for evicting the oldest when full. A code pruned
     /// as dead stays here until it reaches the front or the queue is compacted, so pruning
     /// never walks the queue.
-    redeemed_order: VecDeque<String>,
+    redeemed_order: VecDeque<CodeKey>,
     plants: Plants,
 }
 
@@ -377,17 +406,17 @@ impl OAuth {
         }
         self.make_room(now)?;
 
-        let code = self.derive_code();
+        let key = self.derive_code();
         let expires = now.saturating_add(self.config.code_ttl);
         self.states.insert(
             req.state.to_string(),
             PendingState {
-                code: code.clone(),
+                code: key,
                 expires: now.saturating_add(self.config.state_ttl),
             },
         );
         self.codes.insert(
-            code.clone(),
+            key,
             PendingCode {
                 user: req.user.clone(),
                 permissions: req.permissions.clone(),
@@ -399,7 +428,7 @@ impl OAuth {
             },
         );
         Ok(AuthorizationCode {
-            code,
+            code: URL_SAFE_NO_PAD.encode(key),
             state: req.state.to_string(),
             expires,
         })
@@ -414,27 +443,28 @@ impl OAuth {
         req: &CallbackRequest<'_>,
     ) -> Result<Grant, OAuthError> {
         check_printable(req.code, 128, Param::Code)?;
-        if let Some(r) = self.redeemed.get(req.code) {
+        let key = code_key(req.code).ok_or(OAuthError::CodeUnknown)?;
+        if let Some(r) = self.redeemed.get(&key) {
             return Err(OAuthError::CodeReplayed {
-                revoke: r.issued.clone(),
+                revoke: r.issued.to_vec(),
                 family: r.family.clone(),
             });
         }
         let pending = self
             .codes
-            .get(req.code)
+            .get(&key)
             .cloned()
             .ok_or(OAuthError::CodeUnknown)?;
         if now >= pending.expires {
-            self.burn(req.code, &pending);
+            self.burn(&key, &pending);
             return Err(OAuthError::CodeExpired);
         }
-        if let Err(e) = self.check_bindings(now, req, &pending) {
-            self.burn(req.code, &pending);
+        if let Err(e) = self.check_bindings(now, req, &key, &pending) {
+            self.burn(&key, &pending);
             return Err(e);
         }
         self.states.remove(&pending.state);
-        self.codes.remove(req.code);
+        self.codes.remove(&key);
         if self.redeemed.len() >= self.config.max_redeemed {
             self.prune_redeemed(now);
         }
@@ -447,14 +477,14 @@ impl OAuth {
             self.redeemed.remove(&oldest);
         }
         self.redeemed.insert(
-            req.code.to_string(),
+            key,
             Redeemed {
-                issued: Vec::new(),
+                issued: Box::default(),
                 family: None,
                 keep_until: pending.expires,
             },
         );
-        self.redeemed_order.push_back(req.code.to_string());
+        self.redeemed_order.push_back(key);
         Ok(Grant {
             user: pending.user,
             permissions: pending.permissions,
@@ -473,12 +503,16 @@ impl OAuth {
         issued: &[(Jti, Instant)],
         family: Option<FamilyId>,
     ) {
-        self.redeemed.update(code, |r| {
-            for (jti, exp) in issued {
-                if r.issued.len() >= MAX_ISSUED_PER_CODE {
-                    break;
-                }
-                r.issued.push((jti.clone(), *exp));
+        let Some(key) = code_key(code) else {
+            return;
+        };
+        self.redeemed.update(&key, |r| {
+            let room = MAX_ISSUED_PER_CODE.saturating_sub(r.issued.len());
+            let added = issued.get(..room).unwrap_or(issued);
+            if !added.is_empty() {
+                r.issued = r.issued.iter().chain(added).cloned().collect();
+            }
+            for (_, exp) in added {
                 r.keep_until = r.keep_until.max(*exp);
             }
             if family.is_some() {
@@ -506,8 +540,7 @@ impl OAuth {
         // them all (each walk follows as many removals as it costs, so it is paid for).
         if self.redeemed_order.len() > 2 * self.redeemed.len() + 64 {
             let redeemed = &self.redeemed;
-            self.redeemed_order
-                .retain(|code| redeemed.contains_key(code.as_str()));
+            self.redeemed_order.retain(|key| redeemed.contains_key(key));
         }
     }
 
@@ -530,6 +563,7 @@ impl OAuth {
         &self,
         now: Instant,
         req: &CallbackRequest<'_>,
+        key: &CodeKey,
         pending: &PendingCode,
     ) -> Result<(), OAuthError> {
         if req.client_id != pending.client_id {
@@ -541,7 +575,7 @@ impl OAuth {
         if !planted!(self.plants, OauthStateUnchecked) {
             match self.states.get(req.state) {
                 None => return Err(OAuthError::StateUnknown),
-                Some(s) if s.code != req.code => return Err(OAuthError::StateMismatch),
+                Some(s) if s.code != *key => return Err(OAuthError::StateMismatch),
                 Some(s) if now >= s.expires => return Err(OAuthError::StateExpired),
                 Some(_) => {}
             }
@@ -559,12 +593,12 @@ impl OAuth {
         }
     }
 
-    fn burn(&mut self, code: &str, pending: &PendingCode) {
-        self.codes.remove(code);
+    fn burn(&mut self, key: &CodeKey, pending: &PendingCode) {
+        self.codes.remove(key);
         if self
             .states
             .get(&pending.state)
-            .is_some_and(|s| s.code == code)
+            .is_some_and(|s| s.code == *key)
         {
             self.states.remove(&pending.state);
         }
@@ -584,14 +618,15 @@ impl OAuth {
         Ok(())
     }
 
-    /// base64url(HMAC-SHA256(secret, "code" || counter)): unguessable without the secret,
-    /// unique per counter value, and deterministic for the simulator.
-    fn derive_code(&mut self) -> String {
+    /// The key of the next code, HMAC-SHA256(secret, "code" || counter) (the code is its
+    /// base64url): unguessable without the secret, unique per counter value, and
+    /// deterministic for the simulator.
+    fn derive_code(&mut self) -> CodeKey {
         self.counter = self.counter.wrapping_add(1);
         let mut mac = self.code_mac.clone();
         mac.update(b"gauntlet-oauth-code");
         mac.update(&self.counter.to_be_bytes());
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -1192,15 +1227,15 @@ mod tests {
                 .filter(|(_, s)| now < s.expires)
                 .map(|(k, _)| k.clone())
                 .collect();
-            let live_codes: Vec<String> = o
+            let live_codes: Vec<CodeKey> = o
                 .codes
                 .iter()
                 .filter(|(_, c)| now < c.expires)
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| *k)
                 .collect();
             o.prune(now);
             assert_eq!(o.states.keys().cloned().collect::<Vec<_>>(), live_states);
-            assert_eq!(o.codes.keys().cloned().collect::<Vec<_>>(), live_codes);
+            assert_eq!(o.codes.keys().copied().collect::<Vec<_>>(), live_codes);
             check(&o);
         }
         assert_eq!((o.state_count(), o.code_count()), (0, 0));
@@ -1249,6 +1284,63 @@ mod tests {
             o.callback(t(101), &cb(&a.code, "a")),
             Err(OAuthError::CodeReplayed { ref revoke, .. }) if revoke.len() == 1
         ));
+    }
+
+    /// A code is looked up by the bytes it encodes, so another text of the same bytes would
+    /// find it: the decoder must refuse every text but the one the code was issued as.
+    #[test]
+    fn callback_other_text_of_a_codes_bytes_unknown_not_replayed() {
+        let mut o = oauth();
+        let a = authorize(&mut o, t(0), "s");
+        o.callback(t(1), &cb(&a.code, "s")).unwrap();
+        // The last character's two low bits are padding: flipping one keeps the 32 bytes.
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let (head, last) = a.code.split_at(a.code.len() - 1);
+        let at = ALPHABET
+            .iter()
+            .position(|c| last.as_bytes() == [*c])
+            .unwrap();
+        let twin = format!("{head}{}", char::from(ALPHABET[at ^ 1]));
+        assert_ne!(twin, a.code);
+        assert_eq!(code_key(&twin), None);
+        for other in [twin.as_str(), &format!("{}=", a.code), &a.code[..42]] {
+            assert_eq!(
+                o.callback(t(2), &cb(other, "s")),
+                Err(OAuthError::CodeUnknown),
+                "{other}"
+            );
+        }
+        assert!(matches!(
+            o.callback(t(2), &cb(&a.code, "s")),
+            Err(OAuthError::CodeReplayed { .. })
+        ));
+    }
+
+    /// Tokens recorded in two reports are kept in report order, up to the cap, and the
+    /// tombstone lives until the last recorded one expires.
+    #[test]
+    fn record_issued_twice_appends_in_order_up_to_the_cap() {
+        let mut o = oauth();
+        let a = authorize(&mut o, t(0), "s");
+        o.callback(t(1), &cb(&a.code, "s")).unwrap();
+        let ids = |from: usize, to: usize, exp: u64| -> Vec<(Jti, Instant)> {
+            (from..to)
+                .map(|i| (Jti::parse(&format!("j{i}")).unwrap(), t(exp)))
+                .collect()
+        };
+        o.record_issued(&a.code, &ids(0, 10, 500), None);
+        o.record_issued(&a.code, &ids(10, 20, 900), None);
+        o.prune(t(899));
+        match o.callback(t(899), &cb(&a.code, "s")) {
+            Err(OAuthError::CodeReplayed { revoke, .. }) => {
+                let mut expected = ids(0, 10, 500);
+                expected.extend(ids(10, MAX_ISSUED_PER_CODE, 900));
+                assert_eq!(revoke, expected);
+            }
+            other => panic!("expected replay, got {other:?}"),
+        }
+        o.prune(t(900));
+        assert_eq!(o.redeemed_count(), 0);
     }
 
     #[test]
