@@ -19,6 +19,13 @@ pub(crate) trait Expiring {
     fn deadline(&self) -> Instant;
 }
 
+/// A boxed entry dies when its contents do.
+impl<T: Expiring> Expiring for Box<T> {
+    fn deadline(&self) -> Instant {
+        (**self).deadline()
+    }
+}
+
 /// Entries by key, and their keys by deadline (then by key, so two may share one).
 #[derive(Clone, Debug)]
 pub(crate) struct ExpiringMap<K, V> {

@@ -6,6 +6,11 @@
 //! the family is revoked. It decides "rotate" or "reuse"; it must never mint or validate a
 //! token itself (the auth service does both) and never grow without bound: families and
 //! tokens per family are capped, and expired entries are dropped first.
+//!
+//! Families are held by the number in their id (`fam-<n>`, the only spelling
+//! [`RefreshFamilies::next_family`] hands out), not by the id string: the store holds up to
+//! 100 000 families that live as long as refresh tokens, and the string's allocation and its
+//! copies in the map and the expiry index cost several times the number.
 
 use std::time::Duration;
 
@@ -17,6 +22,8 @@ use crate::{FamilyId, Instant, Jti, UserId};
 pub const DEFAULT_MAX_FAMILIES: usize = 100_000;
 /// Most live tokens remembered per family; past it the family must log in again.
 pub const MAX_TOKENS_PER_FAMILY: usize = 1024;
+/// What every family id starts with; the rest is the family's number.
+const FAMILY_PREFIX: &str = "fam-";
 
 /// Why a presented refresh token does not rotate.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -68,7 +75,11 @@ pub struct RefreshFamilies {
     /// scanning every family, so a sign-in at the cap costs a few tree steps, not one step per
     /// family (a full store of 100 000 families made every sign-in a scan of all of them, and
     /// a 10 000-user run crawl).
-    families: ExpiringMap<FamilyId, Family>,
+    ///
+    /// Boxed: numbers are handed out in order, so each node of the map splits at its right
+    /// edge and stays about half full, and a half-empty slot for a whole family (88 bytes)
+    /// cost more than a pointer beside an exactly sized allocation.
+    families: ExpiringMap<u64, Box<Family>>,
     max_families: usize,
     counter: u64,
     /// The validators' leeway: a token still validates until `exp + leeway`, so it stays
@@ -101,6 +112,17 @@ impl RefreshFamilies {
         }
     }
 
+    /// The number `id` was minted from, if it is spelled exactly as
+    /// [`RefreshFamilies::next_family`] spells one (`fam-` and the number in decimal: no sign,
+    /// no leading zero), so an id is found by its number exactly when it is found by its
+    /// string. Any other id, e.g. one a forged token carries, names no family.
+    fn number(id: &FamilyId) -> Option<u64> {
+        let digits = id.as_str().strip_prefix(FAMILY_PREFIX)?;
+        let canonical = digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'));
+        if canonical { digits.parse().ok() } else { None }
+    }
+
     /// Reserves an id for a new family, making room by dropping dead families if needed.
     pub fn next_family(&mut self, now: Instant) -> Result<FamilyId, RefreshError> {
         if self.families.len() >= self.max_families {
@@ -110,14 +132,15 @@ impl RefreshFamilies {
             }
         }
         self.counter = self.counter.wrapping_add(1);
-        let Some(id) = FamilyId::parse(&format!("fam-{}", self.counter)) else {
+        let Some(id) = FamilyId::parse(&format!("{FAMILY_PREFIX}{}", self.counter)) else {
             unreachable!("fam- and a u64 is always a valid family id")
         };
         Ok(id)
     }
 
     /// Records a new family for `user` whose current refresh token is `refresh` and whose
-    /// first tokens are `issued`.
+    /// first tokens are `issued`. `family` must come from [`RefreshFamilies::next_family`]; an
+    /// id spelled otherwise is not recorded (no look-up could find it).
     pub fn start(
         &mut self,
         family: FamilyId,
@@ -125,16 +148,19 @@ impl RefreshFamilies {
         refresh: Jti,
         issued: &[(Jti, Instant)],
     ) {
+        let Some(family) = Self::number(&family) else {
+            return;
+        };
         let expires = issued.iter().map(|(_, e)| *e).max().unwrap_or_default();
         self.families.insert(
             family,
-            Family {
+            Box::new(Family {
                 user,
                 current: refresh,
                 issued: issued.to_vec(),
                 revoked: false,
                 expires,
-            },
+            }),
         );
     }
 
@@ -149,8 +175,11 @@ impl RefreshFamilies {
         jti: &Jti,
     ) -> Result<(), RefreshError> {
         let (leeway, plants) = (self.leeway, self.plants);
+        let Some(family) = Self::number(family) else {
+            return Err(RefreshError::UnknownFamily);
+        };
         self.families
-            .update(family, |f| {
+            .update(&family, |f| {
                 if &f.user != user {
                     return Err(RefreshError::SubjectMismatch);
                 }
@@ -178,8 +207,14 @@ impl RefreshFamilies {
     /// Completes a rotation that [`RefreshFamilies::check`] allowed: `refresh` becomes current
     /// and `issued` joins the family.
     pub fn rotated(&mut self, family: &FamilyId, refresh: Jti, issued: &[(Jti, Instant)]) {
-        self.families.update(family, |f| {
+        let Some(family) = Self::number(family) else {
+            return;
+        };
+        self.families.update(&family, |f| {
             f.current = refresh;
+            // Exactly: the list lives as long as a refresh token and grows two tokens a
+            // rotation, so doubling would leave up to half of it empty for that long.
+            f.issued.reserve_exact(issued.len());
             for (jti, exp) in issued {
                 f.issued.push((jti.clone(), *exp));
                 f.expires = f.expires.max(*exp);
@@ -191,8 +226,11 @@ impl RefreshFamilies {
     /// is unknown or already revoked.
     pub fn revoke(&mut self, now: Instant, family: &FamilyId) -> Vec<(Jti, Instant)> {
         let (leeway, plants) = (self.leeway, self.plants);
+        let Some(family) = Self::number(family) else {
+            return Vec::new();
+        };
         self.families
-            .update(family, |f| {
+            .update(&family, |f| {
                 if f.revoked {
                     return Vec::new();
                 }
@@ -311,6 +349,35 @@ mod tests {
         );
     }
 
+    /// A family is found by its number, so another spelling of the same number (which a
+    /// forged token could carry) must name no family, as it named none when the id string was
+    /// the key; and such an id is never recorded.
+    #[test]
+    fn check_other_spellings_of_a_held_familys_number_unknown() {
+        let (mut f, fam) = started(Plants::NONE);
+        assert_eq!(fam.as_str(), "fam-1");
+        for other in [
+            "fam-01", "fam-+1", "fam- 1", "fam-1 ", "FAM-1", "fam-", "1", "fam-1.0",
+        ] {
+            let other = FamilyId::parse(other).unwrap();
+            assert_eq!(
+                f.check(t(1), &other, &alice(), &jti("r1")),
+                Err(RefreshError::UnknownFamily),
+                "{other}"
+            );
+            assert_eq!(f.revoke(t(1), &other), Vec::new(), "{other}");
+            f.start(other, alice(), jti("r9"), &[(jti("r9"), t(9000))]);
+        }
+        // Past u64::MAX: no number, not the family whose number it wraps to.
+        let huge = FamilyId::parse("fam-18446744073709551617").unwrap();
+        assert_eq!(
+            f.check(t(1), &huge, &alice(), &jti("r1")),
+            Err(RefreshError::UnknownFamily)
+        );
+        assert_eq!(f.len(), 1, "no other spelling was recorded");
+        assert_eq!(f.check(t(1), &fam, &alice(), &jti("r1")), Ok(()));
+    }
+
     /// Pruning keeps exactly the families a scan of every family would keep, with rotations
     /// moving a family's death later and a restart of an id moving it earlier.
     #[test]
@@ -348,7 +415,7 @@ mod tests {
                 .map(|(id, _)| id.to_string())
                 .collect();
             expected.sort();
-            let mut kept: Vec<String> = f.families.keys().map(ToString::to_string).collect();
+            let mut kept: Vec<String> = f.families.keys().map(|n| format!("fam-{n}")).collect();
             kept.sort();
             assert_eq!(kept, expected, "at {now:?}");
             assert!(f.families.index_matches(), "one index entry per family");
