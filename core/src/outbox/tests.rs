@@ -373,3 +373,16 @@ fn agent_steps_differ_by_what_their_frames_say() {
         started
     );
 }
+
+#[test]
+fn a_growing_ring_grows_by_half_not_double() {
+    let mut o = Outbox::default();
+    for s in 1..=2000 {
+        assert!(put(&mut o, s, 0));
+        let (len, cap) = (o.len(), o.entries.capacity());
+        assert!(
+            cap <= len + (len / 2).max(MIN_GROWTH),
+            "{cap} slots for {len} entries"
+        );
+    }
+}
