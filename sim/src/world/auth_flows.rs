@@ -221,11 +221,7 @@ impl World<'_> {
                     }
                     self.judge_lifetimes("refresh", &user, &claims);
                 }
-                let c = &mut self.clients[i];
-                c.used_refresh.push(token.to_string());
-                if c.used_refresh.len() > 4 {
-                    c.used_refresh.remove(0);
-                }
+                self.clients[i].used_refresh = Some(token.to_string());
             }
             Err(e) => self.family_revoked(now, token, e),
         }

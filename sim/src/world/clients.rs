@@ -137,7 +137,7 @@ impl World<'_> {
         let Some(k) = c.saved.iter().position(|(_, _, at)| self.now >= *at) else {
             return false;
         };
-        let (token, truth, _) = self.clients[i].saved.remove(k);
+        let (token, truth, _) = self.clients[i].take_saved(k);
         self.ops += 1;
         self.connect_with(i, &token, truth, Method::Bearer);
         true
@@ -183,7 +183,7 @@ impl World<'_> {
         let Some(step) = self.clients[i].late_reuse.take() else {
             return;
         };
-        match step {
+        match *step {
             LateReuse::Reuse { stolen, .. } => {
                 // 20 s of the 30 s leeway left: enough for the revocation to bind first.
                 let deadline = stolen.access_exp.saturating_add(Duration::from_secs(20));
@@ -202,11 +202,11 @@ impl World<'_> {
                     CredTruth::Access { jti, exp, .. } => Some((jti.clone(), *exp)),
                     _ => None,
                 };
-                self.clients[i].late_reuse = Some(LateReuse::Replay {
+                self.clients[i].late_reuse = Some(Box::new(LateReuse::Replay {
                     at,
                     access: stolen.access,
                     truth: stolen.truth,
-                });
+                }));
                 self.at(at, Ev::LateReuse(i));
                 self.auth_request(
                     i,
@@ -645,7 +645,7 @@ impl World<'_> {
                 self.auth_request(i, AuthCall::OAuthAttack(OAuthAttack::of(variant)));
             }
             Op::RefreshReuse => {
-                let old = self.clients[i].used_refresh.last().cloned();
+                let old = self.clients[i].used_refresh.clone();
                 if let Some(token) = old {
                     self.auth_request(
                         i,
@@ -1068,7 +1068,7 @@ impl World<'_> {
             Down::Ticket(ask, ticket) => {
                 // The truth of the token the ticket was asked with, not of whatever token the
                 // client holds now: it may have signed in again meanwhile.
-                let truth = self.clients[i].ticket_asks.remove(&ask);
+                let truth = self.clients[i].ticket_answered(ask);
                 let late = self.clients[i].late_asks.remove(&ask);
                 match (ticket, truth) {
                     (Some(ticket), Some(_)) if late => self.late_ticket(i, ticket),
@@ -1164,7 +1164,7 @@ impl World<'_> {
                 });
                 let k = own.or_else(|| c.reauths.iter().position(matches));
                 if let (Some(k), Some(user)) = (k, user) {
-                    let (_, truth) = c.reauths.remove(k);
+                    let truth = c.reauth_answered(k);
                     self.observe(&Obs::Reauthed {
                         at: self.now,
                         conn,
@@ -1322,7 +1322,7 @@ impl World<'_> {
                 let when = now
                     .saturating_add(until_exp)
                     .saturating_add(Duration::from_secs(1));
-                c.late_reuse = Some(LateReuse::Reuse { when, stolen });
+                c.late_reuse = Some(Box::new(LateReuse::Reuse { when, stolen }));
                 self.at(when, Ev::LateReuse(i));
             }
             AuthAnswer::Failed => {
