@@ -71,6 +71,16 @@ const NAME: &str = "delivery";
 /// One stream frame in this many (by `seq`) is also read against the documented envelope.
 const ENVELOPE_SAMPLE: u64 = 8;
 
+/// Appends `entry` to a user's stream, growing it by a quarter where a `Vec` would double:
+/// every stream is kept to the end, and doubling left a quarter of the 18 MB the streams of a
+/// 10 000-user run took unused.
+fn push_entry(stream: &mut Vec<Arc<StreamEntry>>, entry: &Arc<StreamEntry>) {
+    if stream.len() == stream.capacity() {
+        stream.reserve_exact((stream.len() / 4).max(4));
+    }
+    stream.push(Arc::clone(entry));
+}
+
 impl DeliveryChecker {
     fn on_log(&mut self, entries: &[gauntlet_core::LogEntry]) -> Result<(), Failure> {
         for e in entries {
@@ -87,14 +97,14 @@ impl DeliveryChecker {
                             format!("{user}: seq {} appended after {}", seq.get(), s.len()),
                         ));
                     }
-                    s.push(Arc::clone(entry));
+                    push_entry(s, entry);
                 }
                 Event::StreamBroadcast { entry } => {
                     // Each copy takes its user's next seq by construction: a gateway that
                     // placed it elsewhere is caught at that user's next append or frame.
                     for user in self.connected.keys() {
                         match self.streams.get_mut(user) {
-                            Some(s) => s.push(Arc::clone(entry)),
+                            Some(s) => push_entry(s, entry),
                             None => {
                                 self.streams.insert(user.clone(), vec![Arc::clone(entry)]);
                             }
