@@ -103,9 +103,16 @@ impl AgentStep {
 /// but only the gateway that runs a step renders its payload. The run's own facts (its id,
 /// for execution ids, and its task) are in its [`AgentRun`]; what is left fits in 12 bytes,
 /// with no pointer, so a stored step is small and `Copy`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum StepBody {
-    Started,
+pub(crate) type StepBody = Step<()>;
+
+/// A step's facts, `agent_started`'s task of type `T`: none in a stored step ([`StepBody`]),
+/// the run's task where a plan is serialized for the state hash ([`PlanWire`]), which
+/// hashed it there before the task moved into [`AgentRun`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub(crate) enum Step<T> {
+    Started {
+        task: T,
+    },
     Thinking {
         thought: u32,
     },
@@ -130,7 +137,7 @@ impl StepBody {
     /// The event kind a step of this body is.
     pub(crate) fn kind(self) -> StreamKind {
         match self {
-            StepBody::Started => StreamKind::AgentStarted,
+            StepBody::Started { .. } => StreamKind::AgentStarted,
             StepBody::Thinking { .. } => StreamKind::AgentThinking,
             StepBody::ToolExecuting { .. } => StreamKind::ToolExecuting,
             StepBody::ToolCompleted { .. } => StreamKind::ToolCompleted,
@@ -147,7 +154,7 @@ impl StepBody {
         let run_no = run_no.format(run.run.get());
         let o = ObjectWriter::appending(buf);
         match self {
-            StepBody::Started => o
+            StepBody::Started { .. } => o
                 .str_verbatim("agent_name", &[AGENT_NAME])
                 .str("task", &run.task),
             StepBody::Thinking { thought } => o.str_verbatim(
@@ -199,7 +206,7 @@ impl Serialize for PlanWire<'_> {
         serializer.collect_seq(self.steps.iter().map(|s| StepWire {
             kind: s.kind(),
             delay: s.delay,
-            body: BodyWire::new(s.body, &self.run.task),
+            body: s.body.with_task(&*self.run.task),
         }))
     }
 }
@@ -208,52 +215,29 @@ impl Serialize for PlanWire<'_> {
 struct StepWire<'a> {
     kind: StreamKind,
     delay: Duration,
-    body: BodyWire<'a>,
+    body: Step<&'a str>,
 }
 
-#[derive(Serialize)]
-enum BodyWire<'a> {
-    Started {
-        task: &'a str,
-    },
-    Thinking {
-        thought: u32,
-    },
-    ToolExecuting {
-        tool: Tool,
-        tool_no: u32,
-    },
-    ToolCompleted {
-        tool: Tool,
-        tool_no: u32,
-        duration_ms: u32,
-        success: bool,
-    },
-    Failed,
-    Completed {
-        tools: u32,
-    },
-}
-
-impl<'a> BodyWire<'a> {
-    fn new(body: StepBody, task: &'a str) -> Self {
-        match body {
-            StepBody::Started => BodyWire::Started { task },
-            StepBody::Thinking { thought } => BodyWire::Thinking { thought },
-            StepBody::ToolExecuting { tool, tool_no } => BodyWire::ToolExecuting { tool, tool_no },
-            StepBody::ToolCompleted {
+impl StepBody {
+    /// The same step with `task` as its task.
+    fn with_task<T>(self, task: T) -> Step<T> {
+        match self {
+            Step::Started { task: () } => Step::Started { task },
+            Step::Thinking { thought } => Step::Thinking { thought },
+            Step::ToolExecuting { tool, tool_no } => Step::ToolExecuting { tool, tool_no },
+            Step::ToolCompleted {
                 tool,
                 tool_no,
                 duration_ms,
                 success,
-            } => BodyWire::ToolCompleted {
+            } => Step::ToolCompleted {
                 tool,
                 tool_no,
                 duration_ms,
                 success,
             },
-            StepBody::Failed => BodyWire::Failed,
-            StepBody::Completed { tools } => BodyWire::Completed { tools },
+            Step::Failed => Step::Failed,
+            Step::Completed { tools } => Step::Completed { tools },
         }
     }
 }
@@ -268,7 +252,7 @@ pub fn plan(config: &AgentConfig, seed: u64, run: RunId) -> Vec<AgentStep> {
     let delay = |rng: &mut ChaCha8Rng| Duration::from_millis(rng.random_range(lo..=hi));
     let mut steps = vec![AgentStep {
         delay: Duration::ZERO,
-        body: StepBody::Started,
+        body: StepBody::Started { task: () },
     }];
     let thinking = rng.random_range(0..=config.max_thinking);
     let tools = rng.random_range(0..=config.max_tools);
@@ -424,7 +408,7 @@ mod tests {
         let run = on.run;
         use serde_json::json;
         match &step.body {
-            StepBody::Started => json!({"agent_name": AGENT_NAME, "task": &*on.task}),
+            StepBody::Started { .. } => json!({"agent_name": AGENT_NAME, "task": &*on.task}),
             StepBody::Thinking { thought } => {
                 json!({"reasoning": format!("step {thought}: considering the request")})
             }
@@ -506,7 +490,7 @@ mod tests {
                 .iter()
                 .map(|s| {
                     let body = match s.body {
-                        StepBody::Started => json!({"Started": {"task": "say \"hi\""}}),
+                        StepBody::Started { .. } => json!({"Started": {"task": "say \"hi\""}}),
                         StepBody::Thinking { thought } => json!({"Thinking": {"thought": thought}}),
                         StepBody::ToolExecuting { tool, tool_no } => json!({
                             "ToolExecuting": {"tool": tool.name(), "tool_no": tool_no}

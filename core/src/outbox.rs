@@ -170,7 +170,7 @@ impl PartialEq for StreamEntry {
                 s == t
                     && a.run() == b.run()
                     && a.thread() == b.thread()
-                    && (*s != StepBody::Started || a == b)
+                    && (!matches!(s, StepBody::Started { .. }) || a == b)
             }
             _ => {
                 self.kind() == other.kind()
