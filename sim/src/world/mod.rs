@@ -15,7 +15,7 @@
 //! population (`population`) and the trace spans (`spans`). The world owns the scheduler, the
 //! network and the checkers, and is the only one that moves anything between the parts.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +40,7 @@ use auth_flows::OAuthAttack;
 use auth_node::AuthNode;
 use gateway_node::GatewayNode;
 use phase::Phase;
-use population::{AuthState, Client, ClientId, ConnState, Population};
+use population::{Client, ClientId, ConnState, Population};
 pub use sink::{NoSink, Sink};
 use spans::Spans;
 
@@ -343,31 +343,19 @@ impl<'s> World<'s> {
         let adversaries = ((f64::from(sc.users) * sc.adversary_share).round() as u32)
             .min(sc.users.saturating_sub(1));
         let clients = (0..sc.users)
-            .map(|i| Client {
-                user: user_name(i),
-                adversary: i >= sc.users - adversaries,
-                slow: wl.chance(sc.faults.slow_consumer),
-                rng: root.fork_indexed("client", u64::from(i)),
-                auth: AuthState::SignedOut,
-                used_refresh: None,
-                conns: BTreeSet::new(),
-                last_seq: 0,
-                ahead: BTreeSet::new(),
-                runs: Vec::new(),
-                threads: Vec::new(),
-                threads_made: 0,
-                reauths: Vec::new(),
-                saved: Vec::new(),
-                ticket_asks: Vec::new(),
-                late_asks: BTreeSet::new(),
-                next_ask: 0,
-                not_before: start,
-                late_reuse: None,
-                grant: population::grant_for(
-                    i,
-                    i >= sc.users - adversaries,
-                    &mut root.fork_indexed("grant", u64::from(i)),
-                ),
+            .map(|i| {
+                let adversary = i >= sc.users - adversaries;
+                Client::new(
+                    user_name(i),
+                    (adversary, wl.chance(sc.faults.slow_consumer)),
+                    root.fork_indexed("client", u64::from(i)),
+                    population::grant_for(
+                        i,
+                        adversary,
+                        &mut root.fork_indexed("grant", u64::from(i)),
+                    ),
+                    start,
+                )
             })
             .collect();
         let witness = Witness::new(Checkers::new(&config), checkpoint, offload);

@@ -297,6 +297,38 @@ const MAX_PENDING_REAUTHS: usize = 8;
 pub(super) const MAX_TICKET_TRACKING: usize = 64;
 
 impl Client {
+    /// A signed-out client of `user` with nothing pending, free to act from `start`.
+    pub(super) fn new(
+        user: UserId,
+        (adversary, slow): (bool, bool),
+        rng: SimRng,
+        grant: Option<&'static str>,
+        start: Instant,
+    ) -> Self {
+        Client {
+            user,
+            adversary,
+            slow,
+            rng,
+            auth: AuthState::SignedOut,
+            used_refresh: None,
+            conns: BTreeSet::new(),
+            last_seq: 0,
+            ahead: BTreeSet::new(),
+            runs: Vec::new(),
+            threads: Vec::new(),
+            threads_made: 0,
+            reauths: Vec::new(),
+            saved: Vec::new(),
+            ticket_asks: Vec::new(),
+            late_asks: BTreeSet::new(),
+            next_ask: 0,
+            not_before: start,
+            late_reuse: None,
+            grant,
+        }
+    }
+
     /// Keeps `token` to present at `at`.
     pub(super) fn save(&mut self, token: String, truth: CredTruth, at: Instant) {
         if self.saved.len() >= MAX_SAVED {
@@ -577,28 +609,13 @@ mod tests {
     }
 
     fn client() -> Client {
-        Client {
-            user: UserId::parse("u1").unwrap(),
-            adversary: false,
-            slow: false,
-            rng: SimRng::new(1),
-            auth: AuthState::SignedOut,
-            used_refresh: None,
-            conns: BTreeSet::new(),
-            last_seq: 0,
-            ahead: BTreeSet::new(),
-            runs: Vec::new(),
-            threads: Vec::new(),
-            threads_made: 0,
-            reauths: Vec::new(),
-            saved: Vec::new(),
-            ticket_asks: Vec::new(),
-            late_asks: BTreeSet::new(),
-            next_ask: 0,
-            not_before: Instant::from_unix_secs(0),
-            late_reuse: None,
-            grant: None,
-        }
+        Client::new(
+            UserId::parse("u1").unwrap(),
+            (false, false),
+            SimRng::new(1),
+            None,
+            Instant::from_unix_secs(0),
+        )
     }
 
     #[test]
