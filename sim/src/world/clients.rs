@@ -1131,7 +1131,7 @@ impl World<'_> {
         match kind {
             "message_accepted" => {
                 if let Some(run) = json.run_id().and_then(RunId::parse) {
-                    c.runs.push(run);
+                    c.run_accepted(run);
                 }
                 if let Some(t) = json.thread_id().and_then(ThreadId::parse)
                     && !c.threads.contains(&t)

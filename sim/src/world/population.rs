@@ -210,6 +210,7 @@ pub(super) struct Client {
     /// Highest seq received with no gap below it, and those received above it.
     pub(super) last_seq: u64,
     pub(super) ahead: BTreeSet<u64>,
+    /// Its runs not yet seen to end, oldest first; at most [`MAX_OPEN_RUNS`].
     pub(super) runs: Vec<RunId>,
     pub(super) threads: Vec<ThreadId>,
     pub(super) threads_made: u32,
@@ -295,6 +296,10 @@ const MAX_SAVED: usize = 4;
 const MAX_PENDING_REAUTHS: usize = 8;
 /// Ticket handshakes in flight and redeemed tickets the population remembers for replays.
 pub(super) const MAX_TICKET_TRACKING: usize = 64;
+/// Most runs a client remembers as its own and unfinished, to stop one: a run whose terminal
+/// event the client never receives (it stayed offline past retention) would stay forever;
+/// a new one pushes out the oldest.
+const MAX_OPEN_RUNS: usize = 64;
 
 impl Client {
     /// A signed-out client of `user` with nothing pending, free to act from `start`.
@@ -375,6 +380,14 @@ impl Client {
             self.late_asks.pop_first();
         }
         self.late_asks.insert(self.next_ask);
+    }
+
+    /// Remembers `run` as one of this client's own, until its terminal event.
+    pub(super) fn run_accepted(&mut self, run: RunId) {
+        if self.runs.len() >= MAX_OPEN_RUNS {
+            self.runs.remove(0);
+        }
+        self.runs.push(run);
     }
 
     /// Remembers a `reauth` with the token `truth` stands for, sent on `conn`.
@@ -668,5 +681,20 @@ mod tests {
         c.save("t1".into(), CredTruth::WrongType, at);
         assert_eq!(c.take_saved(0).0, "t1");
         assert_eq!(c.saved.capacity(), 0);
+    }
+
+    #[test]
+    fn a_client_remembers_its_latest_open_runs_only() {
+        let mut c = client();
+        for r in 1..=MAX_OPEN_RUNS as u64 + 3 {
+            c.run_accepted(RunId::new(r));
+        }
+        assert_eq!(c.runs.len(), MAX_OPEN_RUNS);
+        assert_eq!(
+            c.runs.first(),
+            Some(&RunId::new(4)),
+            "the oldest went first"
+        );
+        assert_eq!(c.runs.last(), Some(&RunId::new(MAX_OPEN_RUNS as u64 + 3)));
     }
 }
