@@ -73,7 +73,7 @@ pub use outcome::{MAX_FAILED_SEEDS, SeedOutcome, SeedResult, Summary, Violation}
 pub use progress::{Progress, Ticker};
 pub use report::{HumanReporter, JsonReporter, MAX_LAST_EVENTS, Reporter, SCHEMA, hex};
 pub use rng::SimRng;
-pub use runner::{RunError, append_failure, run, run_seeds};
+pub use runner::{RunError, append_failure, peak_rss, run, run_seeds};
 pub use scenario::{Mix, Op, Scenario};
 pub use seeds::{MAX_JOBS, RangeError, RunOptions, SeedRange, Shard};
 pub use shrink::{ShrinkError, Shrunk, shrink};

@@ -28,8 +28,9 @@ use crate::progress::{Progress, Ticker};
 use crate::report::Reporter;
 use crate::seeds::{MAX_JOBS, RunOptions};
 
-/// The process's peak resident set (`VmHWM`), read only to report it.
-fn peak_rss() -> Option<u64> {
+/// The process's peak resident set in bytes (`VmHWM` of `/proc/self/status`), read only to
+/// report it; `None` where the system does not say.
+pub fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     parse_vm_hwm(&status)
 }
