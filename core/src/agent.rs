@@ -2,8 +2,8 @@
 //!
 //! A run's whole plan is a pure function of (gateway seed, run id), and what its events say
 //! of (plan, run id, task), so the event log only needs `RunStarted` to let a replay or a
-//! restarted gateway continue the run exactly where it was. The model never touches the outbox or the clock; the gateway schedules
-//! the steps and appends what they emit.
+//! restarted gateway continue the run exactly where it was. The model never touches the
+//! outbox or the clock; the gateway schedules the steps and appends what they emit.
 
 use std::time::Duration;
 
@@ -146,6 +146,28 @@ impl StepBody {
         }
     }
 
+    /// The same step with `task` as its task.
+    fn with_task<T>(self, task: T) -> Step<T> {
+        match self {
+            Step::Started { task: () } => Step::Started { task },
+            Step::Thinking { thought } => Step::Thinking { thought },
+            Step::ToolExecuting { tool, tool_no } => Step::ToolExecuting { tool, tool_no },
+            Step::ToolCompleted {
+                tool,
+                tool_no,
+                duration_ms,
+                success,
+            } => Step::ToolCompleted {
+                tool,
+                tool_no,
+                duration_ms,
+                success,
+            },
+            Step::Failed => Step::Failed,
+            Step::Completed { tools } => Step::Completed { tools },
+        }
+    }
+
     /// Appends the step's payload object in `run` to `buf`: the bytes `serde_json` renders
     /// for it.
     pub(crate) fn write_json(self, run: &AgentRun, buf: &mut String) {
@@ -216,30 +238,6 @@ struct StepWire<'a> {
     kind: StreamKind,
     delay: Duration,
     body: Step<&'a str>,
-}
-
-impl StepBody {
-    /// The same step with `task` as its task.
-    fn with_task<T>(self, task: T) -> Step<T> {
-        match self {
-            Step::Started { task: () } => Step::Started { task },
-            Step::Thinking { thought } => Step::Thinking { thought },
-            Step::ToolExecuting { tool, tool_no } => Step::ToolExecuting { tool, tool_no },
-            Step::ToolCompleted {
-                tool,
-                tool_no,
-                duration_ms,
-                success,
-            } => Step::ToolCompleted {
-                tool,
-                tool_no,
-                duration_ms,
-                success,
-            },
-            Step::Failed => Step::Failed,
-            Step::Completed { tools } => Step::Completed { tools },
-        }
-    }
 }
 
 /// The full, deterministic plan of a run: `agent_started` first, then thinking steps and

@@ -143,17 +143,31 @@ impl StreamEntry {
     }
 
     /// Writes the frame [`render`](Self::render) returns into `buf` (cleared first), for a
-    /// reader that compares it and needs no allocation.
+    /// reader that compares it and needs no allocation: the outbound envelope of
+    /// docs/protocol.md section 9 (`type`, `seq`, `user_id`, `thread_id` and `run_id` when
+    /// present, `timestamp`), then the payload.
     pub fn write_frame(&self, seq: Seq, user: &UserId, buf: &mut String) {
-        let head = StreamHead {
-            kind: self.kind(),
-            seq,
-            user,
-            thread: self.thread(),
-            run: self.run(),
-            at: self.at,
-        };
-        write_stream_frame(&head, self, buf);
+        let mut num = itoa::Buffer::new();
+        buf.clear();
+        buf.push_str("{\"type\":\"");
+        buf.push_str(self.kind().as_str());
+        buf.push_str("\",\"seq\":");
+        buf.push_str(num.format(seq.get()));
+        buf.push_str(",\"user_id\":");
+        write_json_str(buf, user.as_str());
+        if let Some(t) = self.thread() {
+            buf.push_str(",\"thread_id\":");
+            write_json_str(buf, t.as_str());
+        }
+        if let Some(r) = self.run() {
+            buf.push_str(",\"run_id\":");
+            write_run_id(buf, r);
+        }
+        buf.push_str(",\"timestamp\":");
+        buf.push_str(num.format(self.at.unix_millis()));
+        buf.push_str(",\"payload\":");
+        self.write_payload(buf);
+        buf.push('}');
     }
 }
 
@@ -391,42 +405,6 @@ fn write_run_id(buf: &mut String, run: RunId) {
     buf.push_str(RunId::PREFIX);
     buf.push_str(itoa::Buffer::new().format(run.get()));
     buf.push('"');
-}
-
-/// The envelope fields of one stream event, before its payload.
-struct StreamHead<'a> {
-    kind: StreamKind,
-    seq: Seq,
-    user: &'a UserId,
-    thread: Option<&'a ThreadId>,
-    run: Option<RunId>,
-    at: Instant,
-}
-
-/// Writes a stream event into `buf` (cleared first) in the outbound envelope: `type`, `seq`,
-/// `user_id`, `thread_id` and `run_id` when present, `timestamp`, then the payload.
-fn write_stream_frame(head: &StreamHead<'_>, entry: &StreamEntry, buf: &mut String) {
-    let mut num = itoa::Buffer::new();
-    buf.clear();
-    buf.push_str("{\"type\":\"");
-    buf.push_str(head.kind.as_str());
-    buf.push_str("\",\"seq\":");
-    buf.push_str(num.format(head.seq.get()));
-    buf.push_str(",\"user_id\":");
-    write_json_str(buf, head.user.as_str());
-    if let Some(t) = head.thread {
-        buf.push_str(",\"thread_id\":");
-        write_json_str(buf, t.as_str());
-    }
-    if let Some(r) = head.run {
-        buf.push_str(",\"run_id\":");
-        write_run_id(buf, r);
-    }
-    buf.push_str(",\"timestamp\":");
-    buf.push_str(num.format(head.at.unix_millis()));
-    buf.push_str(",\"payload\":");
-    entry.write_payload(buf);
-    buf.push('}');
 }
 
 #[cfg(test)]
