@@ -107,10 +107,10 @@ pub(crate) fn envelope_fault(
         ("seq", Value::from(seq.get())),
         ("user_id", Value::from(user.as_str())),
     ];
-    if let Some(t) = &entry.thread() {
+    if let Some(t) = entry.thread() {
         want.push(("thread_id", Value::from(t.to_string())));
     }
-    if let Some(r) = &entry.run() {
+    if let Some(r) = entry.run() {
         want.push(("run_id", Value::from(r.to_string())));
     }
     want.push(("timestamp", Value::from(entry.at().unix_millis())));

@@ -17,7 +17,9 @@ use gauntlet_core::{ConnId, HandshakeDecision, Instant, Jti, RunId, Seq, ThreadI
 use crate::frame_view::FrameView;
 
 use super::phase::Phase;
-use super::population::{AuthState, ClientId, Conn, LateReuse, Tokens, refused_grant_rule};
+use super::population::{
+    AuthState, ClientId, Conn, LateReuse, Tokens, push_exact, refused_grant_rule,
+};
 use super::{
     AuthAnswer, AuthCall, Down, Ev, HANDSHAKE_TIMEOUT, OAuthAttack, SIM_ORIGIN, Sized, Up, World,
     check,
@@ -1137,10 +1139,7 @@ impl World<'_> {
                     && !c.threads.contains(&t)
                     && c.threads.len() < 32
                 {
-                    // One slot at a time: doubled, the lists of 10 000 clients held 1 MB of
-                    // empty slots.
-                    c.threads.reserve_exact(1);
-                    c.threads.push(t);
+                    push_exact(&mut c.threads, t);
                 }
             }
             "agent_completed" | "agent_failed" | "agent_cancelled" => {
